@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/runtime"
+)
+
+func newCheckCmd() *cobra.Command {
+	var f appFlags
+	c := &cobra.Command{
+		Use:   "check APP",
+		Short: "Check an app: print every problem as path:line:col: message",
+		Long: `Check loads and validates every element of the app without running anything and
+prints each problem as path:line:col: message, one per line. It exits 1 if there
+is any problem and 0 if there is none.`,
+		Args: argsExactly(1, "APP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			app, err := f.load(cmd, args[0], kv.Memory)
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			ps := app.Problems()
+			for _, p := range ps {
+				fmt.Fprintln(cmd.OutOrStdout(), app.Redactor().String(p.String()))
+			}
+			if len(ps) > 0 {
+				return exitError{exitFailure}
+			}
+			return nil
+		},
+	}
+	f.register(c, "warn")
+	return c
+}
+
+func newExecCmd() *cobra.Command {
+	var f appFlags
+	var code string
+	c := &cobra.Command{
+		Use:   "exec APP (FILE.js | -e CODE)",
+		Short: "Run a script against the app and print its completion value as JSON",
+		Long: `Exec loads the app and runs one script: a file, or code given with -e. console.log
+goes to stdout; the script's completion value, unless undefined, is printed last
+on stdout as JSON. On error the message goes to stderr and the exit code is 1.`,
+		Example: `  jitrt exec apps/demo -e 'app.getElement("corps.DemoCorp").title'
+  jitrt exec apps/demo apps/demo/scripts/main.js --timeout 10s`,
+		Args: argsRange(1, 2, "APP and FILE.js, or APP and -e CODE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			hasCode := cmd.Flags().Changed("eval")
+			if hasCode == (len(args) == 2) {
+				return usageError{fmt.Errorf("give either a script FILE.js or -e CODE, not both or neither")}
+			}
+			app, err := f.load(cmd, args[0], "")
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			out := app.Redactor().Writer(cmd.OutOrStdout())
+			var res *runtime.RunResult
+			if hasCode {
+				res, err = app.Host().Run(cmd.Context(), runtime.Script{Name: "<eval>", Code: code, Stdout: out})
+			} else {
+				res, err = app.Host().RunFile(cmd.Context(), scriptPath(app, args[1]), out)
+			}
+			if err != nil {
+				return err
+			}
+			if res.JSON != nil {
+				fmt.Fprintln(out, string(res.JSON))
+			}
+			return nil
+		},
+	}
+	f.register(c, "warn")
+	c.Flags().StringVarP(&code, "eval", "e", "", "JavaScript code to run instead of a file")
+	return c
+}
+
+// scriptPath accepts a script path relative to the current folder or to the app.
+func scriptPath(app *runtime.App, p string) string {
+	if _, err := os.Stat(p); err == nil {
+		if abs, err := absPath(p); err == nil {
+			return abs
+		}
+	}
+	return p
+}
+
+func newLsCmd() *cobra.Command {
+	var f appFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ls APP",
+		Short: "List the app's elements with their type, title and status",
+		Args:  argsExactly(1, "APP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			app, err := f.load(cmd, args[0], kv.Memory)
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			var list []runtime.Status
+			for _, e := range app.Entries() {
+				list = append(list, e.Status())
+			}
+			out := app.Redactor().Writer(cmd.OutOrStdout())
+			if asJSON {
+				if list == nil {
+					list = []runtime.Status{}
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(list)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FULLNAME\tTYPE\tTITLE\tSTATUS")
+			for _, s := range list {
+				status := s.Status
+				if s.Error != "" {
+					status += ": " + strings.ReplaceAll(s.Error, "\n", "; ")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.FullName, s.Type, s.Title, status)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(c, "warn")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newCallCmd() *cobra.Command {
+	var f appFlags
+	c := &cobra.Command{
+		Use:   "call APP ELEMENT METHOD [JSON-ARGS]",
+		Short: "Call one method of an element and print the result as JSON",
+		Long: `Call runs one method of an element. JSON-ARGS is a JSON array of positional
+arguments, or an object of arguments by name.`,
+		Example: `  jitrt call apps/demo corps.DemoCorp getCorpInfo
+  jitrt call apps/demo corps.DemoCorp setUserRole '{"memberId":"u1","roleIdList":["admin"]}'`,
+		Args: argsRange(3, 4, "APP ELEMENT METHOD [JSON-ARGS]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var callArgs any
+			if len(args) == 4 {
+				if err := json.Unmarshal([]byte(args[3]), &callArgs); err != nil {
+					return usageError{fmt.Errorf("JSON-ARGS is not valid JSON: %v", err)}
+				}
+			}
+			app, err := f.load(cmd, args[0], "")
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			ctx, cancel := contextWithTimeout(cmd, f.timeout)
+			defer cancel()
+			res, err := app.CallJSON(ctx, args[1], args[2], callArgs)
+			if err != nil {
+				return err
+			}
+			out := app.Redactor().Writer(cmd.OutOrStdout())
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			return enc.Encode(res)
+		},
+	}
+	f.register(c, "warn")
+	return c
+}

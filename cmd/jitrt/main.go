@@ -1,0 +1,158 @@
+// Command jitrt runs JitAi-style application folders: it wires the runtime, the element
+// Types and the WeCom emulator into the check, exec, ls, call, run and wecom-sim commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitrt/jitrt/runtime"
+
+	// Element Types register themselves.
+	_ "github.com/jitrt/jitrt/elements/corps"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError is a mistake in how the command was called.
+type usageError struct{ error }
+
+// exitError carries an exit code with nothing more to print (the command printed it).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the exit code; tests call it directly.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		fmt.Fprintf(stderr, "jitrt: %v\nRun 'jitrt --help' for usage.\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "jitrt: %v\n", err)
+	return exitFailure
+}
+
+// isCobraUsage recognises the errors cobra itself returns for an unknown command.
+func isCobraUsage(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown shorthand") ||
+		strings.HasPrefix(err.Error(), "unknown flag")
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "jitrt",
+		Short: "jitrt runs JitAi-style application folders",
+		Long: `jitrt runs JitAi-style application folders: a tree of elements, each a folder
+with an e.json, built from registered Types, reachable from JavaScript through
+app.getElement("corps.X"), with state in an embedded BuntDB file.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newCheckCmd(),
+		newExecCmd(),
+		newLsCmd(),
+		newCallCmd(),
+		newRunCmd(),
+	)
+	for _, c := range root.Commands() {
+		c.SilenceUsage, c.SilenceErrors = true, true
+	}
+	return root
+}
+
+// argsExactly is cobra.ExactArgs as a usage error.
+func argsExactly(n int, names string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("expected %s, got %d argument(s)", names, len(args))}
+		}
+		return nil
+	}
+}
+
+func argsRange(lo, hi int, names string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return usageError{fmt.Errorf("expected %s, got %d argument(s)", names, len(args))}
+		}
+		return nil
+	}
+}
+
+// appFlags are the flags every command that loads an app shares.
+type appFlags struct {
+	data     string
+	timeout  time.Duration
+	logLevel string
+}
+
+func (f *appFlags) register(c *cobra.Command, defaultLevel string) {
+	c.Flags().StringVar(&f.data, "data", "", "folder of the state file (default APP/.jitrt)")
+	c.Flags().DurationVar(&f.timeout, "timeout", runtime.DefaultTimeout, "time limit of each script run")
+	c.Flags().StringVar(&f.logLevel, "log-level", defaultLevel, "log level: debug, info, warn, error")
+}
+
+func (f *appFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// load loads the app with the flags, logging to stderr.
+func (f *appFlags) load(cmd *cobra.Command, dir string, data string) (*runtime.App, error) {
+	if f.timeout <= 0 {
+		return nil, usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
+	}
+	log, err := f.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return nil, err
+	}
+	if data == "" {
+		data = f.data
+	}
+	return runtime.Load(cmd.Context(), dir, runtime.Options{
+		DataDir: data,
+		Timeout: f.timeout,
+		Logger:  log,
+		Stdout:  cmd.OutOrStdout(),
+		Stderr:  cmd.ErrOrStderr(),
+	})
+}

@@ -1,0 +1,196 @@
+package elements
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Args are a method call's arguments by parameter name, with JSON-shaped values
+// (string, float64, bool, nil, []any, map[string]any).
+type Args map[string]any
+
+// BindPositional maps positional values onto the method's params.
+func (m *Method) BindPositional(values []any) (Args, error) {
+	if len(values) > len(m.Params) {
+		return nil, m.argErr("takes at most %d argument(s) (%s), got %d", len(m.Params), m.paramList(), len(values))
+	}
+	args := make(Args, len(values))
+	for i, v := range values {
+		args[m.Params[i].Name] = v
+	}
+	return args, m.check(args)
+}
+
+// BindNamed checks named values against the method's params.
+func (m *Method) BindNamed(values map[string]any) (Args, error) {
+	args := make(Args, len(values))
+	var unknown []string
+	for k, v := range values {
+		if m.param(k) == nil {
+			unknown = append(unknown, k)
+			continue
+		}
+		args[k] = v
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, m.argErr("has no parameter %s (parameters: %s)", strings.Join(quoteAll(unknown), ", "), m.paramList())
+	}
+	return args, m.check(args)
+}
+
+// Bind takes a script's arguments: one plain object whose keys are all parameter names is a
+// call by name (corp.setUserRole({memberId, roleIdList})); anything else is positional.
+// A method whose single param is itself an object takes such an object positionally unless
+// its keys name that param.
+func (m *Method) Bind(values []any) (Args, error) {
+	if len(values) == 1 {
+		if obj, ok := values[0].(map[string]any); ok && m.looksNamed(obj) {
+			return m.BindNamed(obj)
+		}
+	}
+	// Trailing undefined/null arguments are as if not given.
+	for len(values) > 0 && values[len(values)-1] == nil {
+		values = values[:len(values)-1]
+	}
+	return m.BindPositional(values)
+}
+
+func (m *Method) looksNamed(obj map[string]any) bool {
+	if len(m.Params) == 0 {
+		return len(obj) == 0
+	}
+	if len(obj) == 0 {
+		// {} names nothing; for a method whose first param is an object it is that object.
+		return m.Params[0].Kind != KindObject || m.Params[0].Any
+	}
+	for k := range obj {
+		if m.param(k) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Method) param(name string) *Param {
+	for i := range m.Params {
+		if m.Params[i].Name == name {
+			return &m.Params[i]
+		}
+	}
+	return nil
+}
+
+func (m *Method) check(args Args) error {
+	for _, p := range m.Params {
+		v, ok := args[p.Name]
+		if !ok || v == nil {
+			if p.Required {
+				return m.argErr("needs %q (%s)", p.Name, p.Kind)
+			}
+			delete(args, p.Name)
+			continue
+		}
+		if p.Any {
+			continue
+		}
+		if k := KindOfValue(v); k != p.Kind {
+			return m.argErr("argument %q must be a %s, not %s", p.Name, p.Kind, k)
+		}
+	}
+	return nil
+}
+
+func (m *Method) argErr(format string, args ...any) error {
+	return &Error{Code: CodeInvalidArgument, Message: m.Name + " " + fmt.Sprintf(format, args...), Err: ErrInvalidArgument}
+}
+
+func (m *Method) paramList() string {
+	if len(m.Params) == 0 {
+		return "none"
+	}
+	names := make([]string, len(m.Params))
+	for i, p := range m.Params {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// KindOfValue returns the JSON kind of a JSON-shaped Go value.
+func KindOfValue(v any) Kind {
+	switch v.(type) {
+	case nil:
+		return KindNull
+	case bool:
+		return KindBool
+	case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
+		return KindNumber
+	case string:
+		return KindString
+	case []any, []string:
+		return KindArray
+	case map[string]any:
+		return KindObject
+	}
+	return KindObject
+}
+
+// String returns a string argument ("" when absent).
+func (a Args) String(name string) string {
+	s, _ := a[name].(string)
+	return s
+}
+
+// Bool returns a boolean argument (false when absent).
+func (a Args) Bool(name string) bool {
+	b, _ := a[name].(bool)
+	return b
+}
+
+// Int returns a whole-number argument, or an error naming it if it is not one.
+func (a Args) Int(name string) (int64, bool, error) {
+	v, ok := a[name]
+	if !ok {
+		return 0, false, nil
+	}
+	f, isNum := v.(float64)
+	if !isNum || f != math.Trunc(f) {
+		return 0, true, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf("argument %q must be a whole number, not %v", name, v), Err: ErrInvalidArgument}
+	}
+	return int64(f), true, nil
+}
+
+// Strings returns a list-of-strings argument; an element that is not a string is an error
+// naming the argument and the index.
+func (a Args) Strings(name string) ([]string, error) {
+	v, ok := a[name]
+	if !ok {
+		return nil, nil
+	}
+	switch list := v.(type) {
+	case []string:
+		return list, nil
+	case []any:
+		out := make([]string, len(list))
+		for i, it := range list {
+			s, ok := it.(string)
+			if !ok {
+				return nil, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf("argument %q[%d] must be a string, not %s", name, i, KindOfValue(it)), Err: ErrInvalidArgument}
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	return nil, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf("argument %q must be a list of strings", name), Err: ErrInvalidArgument}
+}

@@ -1,0 +1,101 @@
+package elements
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jitrt/jitrt/kv"
+)
+
+// Element is everything the runtime knows about one element when it asks a Type to build
+// an instance of it.
+type Element struct {
+	// FullName is the folder path from the app root with "/" turned into ".".
+	FullName string
+	// Name is the last segment of FullName (the folder's name).
+	Name string
+	// Title is e.json's title (FullName when e.json has none).
+	Title string
+	// TypeID is the registered Type the instance is built from.
+	TypeID string
+	// Dir is the element's folder, absolute.
+	Dir string
+	// AppDir is the app's root folder, absolute.
+	AppDir string
+	// Definition is e.json, decoded.
+	Definition map[string]any
+	// Config is <Name>.json with ${VAR} interpolated, decoded; empty when the Type has none.
+	Config map[string]any
+	// ConfigPath is the config file's path relative to the app, for messages.
+	ConfigPath string
+	// Store is the app's state store; a Type keeps its state under keys it owns (see kv).
+	Store *kv.Store
+	// Logger is the element's logger, with secrets masked.
+	Logger *slog.Logger
+	// App lets an instance reach the other elements of its app.
+	App AppHandle
+}
+
+// AppHandle is the part of the running app an instance may use.
+type AppHandle interface {
+	// Call runs a method of another element, as a script's call would.
+	Call(ctx context.Context, fullName, method string, args Args) (any, error)
+}
+
+// Instance is a built element: what scripts, the HTTP API and tasks call.
+type Instance interface {
+	// Methods lists the methods scripts may call.
+	Methods() []Method
+	// Properties lists the read-only properties scripts may read. The runtime adds title,
+	// fullName and type to every instance; an instance may override them.
+	Properties() []Property
+}
+
+// Method is one callable method of an instance.
+type Method struct {
+	Name string
+	Doc  string
+	// Params in positional order. A call may also name them in one object.
+	Params []Param
+	// Callable marks a method reachable from outside the app (the HTTP API, task funcs).
+	// Every method is callable from the app's own scripts.
+	Callable bool
+	// Call runs the method. Args hold every given param under its name, already checked
+	// against Params for presence and JSON kind.
+	Call func(ctx context.Context, args Args) (any, error)
+}
+
+// Param is one parameter of a Method.
+type Param struct {
+	Name     string
+	Kind     Kind
+	Required bool
+	// Any accepts any JSON kind (Kind is then only documentation).
+	Any bool
+}
+
+// Property is one read-only property of an instance. Get is called on every read, so it
+// sees the instance's current state.
+type Property struct {
+	Name string
+	Doc  string
+	Get  func() any
+}
+
+// Object is a value a method may return that is itself callable from scripts (for example
+// the WeCom client returned by getClient): it has methods and properties like an Instance.
+type Object interface {
+	Methods() []Method
+	Properties() []Property
+}
+
+// FindMethod returns the named method of an instance or object, or nil.
+func FindMethod(o Object, name string) *Method {
+	ms := o.Methods()
+	for i := range ms {
+		if ms[i].Name == name {
+			return &ms[i]
+		}
+	}
+	return nil
+}

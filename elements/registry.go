@@ -1,0 +1,135 @@
+// Package elements defines what every element Type shares — the Type registry, config
+// schemas, the method and property surface scripts see, coded errors and RowData — and
+// knows nothing of how an app is loaded or how JavaScript is hosted.
+//
+// # Lifecycle of an element
+//
+// A Type registers itself once, in an init function of its package, under an ID of the
+// form "namespace.Name" (RegisterType). When an app is loaded, the runtime reads each
+// element's e.json and its <Name>.json config, checks the config against the Type's Schema
+// (required keys, JSON types), then calls the Type's optional Validate hook for anything a
+// schema cannot say. Only then does it call New, which builds the Instance. New must do no
+// slow I/O: network calls belong in methods, which receive a context. An Instance exposes
+// Methods and Properties to scripts; if it also implements io.Closer it is closed when it is
+// replaced by a hot reload (after its last running call) or when the app shuts down.
+package elements
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Type describes one registered element Type.
+type Type struct {
+	// ID is "namespace.Name", e.g. "corps.QywxInnerType".
+	ID string
+	// Meta is the ID of the Meta this Type belongs to, e.g. "corps.Meta".
+	Meta string
+	// Doc is one line shown by tools.
+	Doc string
+	// Schema declares the element's config keys.
+	Schema Schema
+	// ConfigFile says whether the element reads a <Name>.json config beside its e.json.
+	// When true and the file is absent, an empty config is checked against the Schema.
+	ConfigFile bool
+	// Validate, if set, checks a config that already satisfies the Schema. It reports
+	// problems through the Reporter so that each names its key.
+	Validate func(el *Element, r Reporter)
+	// New builds an instance. It is only called with a config that passed validation.
+	New func(el *Element) (Instance, error)
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]*Type{}
+	metas      = map[string]string{}
+	idPattern  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$`)
+)
+
+// RegisterType adds a Type to the registry. It is meant to be called from init and panics on
+// a programmer error: a malformed ID, a missing New, or an ID registered twice.
+func RegisterType(t Type) {
+	if !idPattern.MatchString(t.ID) {
+		panic(fmt.Sprintf("elements: type ID %q is not of the form namespace.Name", t.ID))
+	}
+	if t.New == nil {
+		panic(fmt.Sprintf("elements: type %s has no New function", t.ID))
+	}
+	if err := t.Schema.check(); err != nil {
+		panic(fmt.Sprintf("elements: type %s: %v", t.ID, err))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[t.ID]; dup {
+		panic(fmt.Sprintf("elements: type %s is already registered", t.ID))
+	}
+	registry[t.ID] = &t
+}
+
+// RegisterMeta registers a Meta, the family a Type belongs to (e.g. "corps.Meta"). An app's
+// own Type elements name a Meta as their type. It panics on a malformed or repeated ID.
+func RegisterMeta(id, doc string) {
+	if !idPattern.MatchString(id) {
+		panic(fmt.Sprintf("elements: meta ID %q is not of the form namespace.Name", id))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := metas[id]; dup {
+		panic(fmt.Sprintf("elements: meta %s is already registered", id))
+	}
+	metas[id] = doc
+}
+
+// IsMeta reports whether id names a registered Meta.
+func IsMeta(id string) bool {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	_, ok := metas[id]
+	return ok
+}
+
+// LookupType returns the registered Type with that ID, or an error wrapping ErrUnknownType.
+func LookupType(id string) (*Type, error) {
+	registryMu.RLock()
+	t, ok := registry[id]
+	if !ok {
+		if _, meta := metas[id]; meta {
+			registryMu.RUnlock()
+			return nil, fmt.Errorf("%w: %s is a Meta, not a Type; an instance names a Type such as %s", ErrUnknownType, id, suggest(id))
+		}
+		registryMu.RUnlock()
+		return nil, fmt.Errorf("%w %q", ErrUnknownType, id)
+	}
+	registryMu.RUnlock()
+	return t, nil
+}
+
+// Types lists the registered Type IDs, sorted.
+func Types() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	ids := make([]string, 0, len(registry))
+	for id := range registry {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// suggest names the registered Types of a Meta, for error messages. Called with the lock held.
+func suggest(meta string) string {
+	var ids []string
+	for id, t := range registry {
+		if t.Meta == meta {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		return "one registered under it"
+	}
+	return strings.Join(ids, " or ")
+}

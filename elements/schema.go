@@ -1,0 +1,143 @@
+package elements
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jitrt/jitrt/internal/jsonpos"
+)
+
+// Kind is a JSON type.
+type Kind = jsonpos.Kind
+
+// The JSON kinds a schema field or param may require.
+const (
+	KindNull   = jsonpos.Null
+	KindBool   = jsonpos.Bool
+	KindNumber = jsonpos.Number
+	KindString = jsonpos.String
+	KindArray  = jsonpos.Array
+	KindObject = jsonpos.Object
+)
+
+// Schema declares the keys of an element's config file.
+type Schema struct {
+	Fields []Field
+	// AllowUnknown accepts keys the schema does not declare. Without it an undeclared key is
+	// an error, so that a misspelt key ("corpID") is caught rather than silently ignored.
+	AllowUnknown bool
+}
+
+// Field is one config key.
+type Field struct {
+	Name     string
+	Kind     Kind
+	Required bool
+	// Secret marks a value that must never be shown: the runtime masks it in every log line
+	// and output, and Types must mask it in what they return.
+	Secret bool
+	Doc    string
+}
+
+func (s Schema) check() error {
+	seen := map[string]bool{}
+	for _, f := range s.Fields {
+		if f.Name == "" {
+			return fmt.Errorf("schema field with no name")
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("schema field %q declared twice", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	return nil
+}
+
+// Field returns the declared field with that name, or nil.
+func (s Schema) Field(name string) *Field {
+	for i := range s.Fields {
+		if s.Fields[i].Name == name {
+			return &s.Fields[i]
+		}
+	}
+	return nil
+}
+
+// Reporter receives the problems found in a config; each names the key it is about, and the
+// runtime turns it into a path:line:col message.
+type Reporter interface {
+	// Errorf reports a problem with key (a top-level key of the config; "" for the file).
+	Errorf(key string, format string, args ...any)
+}
+
+// CheckSchema checks a parsed config against the schema and reports each problem at the
+// position of the key (or of the object, for a missing key).
+func (s Schema) CheckSchema(cfg *jsonpos.Node, report func(pos jsonpos.Pos, msg string)) {
+	if cfg.Kind != jsonpos.Object {
+		report(cfg.Pos, fmt.Sprintf("config must be a JSON object, not %s", cfg.Kind))
+		return
+	}
+	for _, f := range s.Fields {
+		m := cfg.Get(f.Name)
+		if m == nil {
+			if f.Required {
+				report(cfg.Pos, fmt.Sprintf("missing required key %q (%s)", f.Name, f.Kind))
+			}
+			continue
+		}
+		if m.Value.Kind != f.Kind && !(m.Value.Kind == jsonpos.Null && !f.Required) {
+			report(m.Value.Pos, fmt.Sprintf("key %q must be a %s, not %s", f.Name, f.Kind, m.Value.Kind))
+			continue
+		}
+		if f.Required && f.Kind == jsonpos.String && strings.TrimSpace(m.Value.Str) == "" {
+			report(m.Value.Pos, fmt.Sprintf("key %q must not be empty", f.Name))
+		}
+	}
+	if s.AllowUnknown {
+		return
+	}
+	for _, m := range cfg.Members {
+		if s.Field(m.Key) != nil {
+			continue
+		}
+		msg := fmt.Sprintf("unknown key %q", m.Key)
+		if near := s.nearest(m.Key); near != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		report(m.KeyPos, msg)
+	}
+}
+
+// nearest returns the declared key closest to a misspelt one, or "".
+func (s Schema) nearest(key string) string {
+	best, bestD := "", 3
+	for _, f := range s.Fields {
+		if strings.EqualFold(f.Name, key) {
+			return f.Name
+		}
+		if d := editDistance(strings.ToLower(f.Name), strings.ToLower(key)); d < bestD {
+			best, bestD = f.Name, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

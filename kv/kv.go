@@ -1,0 +1,134 @@
+// Package kv is the app's embedded state store: one BuntDB file per app, opened private to
+// its owner, with durable writes and transactions as closures that roll back on error.
+//
+// # Key scheme
+//
+// Keys are colon-separated paths that start with the owner's namespace, so that elements
+// never collide and a prefix scan lists one owner's data:
+//
+//	el:<fullName>:<kind>:<id>      state of one element (e.g. el:corps.DemoCorp:member:u1)
+//	wecom:token:<corpId>:<hash>    a cached WeCom access token (the secret is never stored)
+//
+// Values are JSON documents, so that BuntDB's JSON indexes can serve lookups by field.
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound is returned when a key does not exist.
+	ErrNotFound = buntdb.ErrNotFound
+	// ErrClosed is returned when the store was closed.
+	ErrClosed = buntdb.ErrDatabaseClosed
+)
+
+// Memory is the path that opens a store that lives only in memory (for `jitrt check`).
+const Memory = ":memory:"
+
+// Store is an open BuntDB file.
+type Store struct {
+	db   *buntdb.DB
+	path string
+}
+
+// Tx is a transaction; see buntdb.Tx.
+type Tx = buntdb.Tx
+
+// Open opens (creating if needed) the store at path with file mode 0600 and fsync on every
+// commit, so that a process killed at any moment reopens to a committed state.
+func Open(path string) (*Store, error) {
+	if path != Memory {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("kv: create folder for %s: %w", path, err)
+		}
+		// BuntDB creates its file 0666 minus umask; create it first so that it is private.
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("kv: open %s: %w", path, err)
+		}
+		f.Close()
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("kv: chmod %s: %w", path, err)
+		}
+	}
+	db, err := buntdb.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("kv: open %s: %w", path, err)
+	}
+	var cfg buntdb.Config
+	if err := db.ReadConfig(&cfg); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("kv: read config of %s: %w", path, err)
+	}
+	cfg.SyncPolicy = buntdb.Always
+	// BuntDB's automatic shrink rewrites the file through a temporary one created with the
+	// default mode; Shrink below restores 0600, so the automatic one is off.
+	cfg.AutoShrinkDisabled = true
+	if err := db.SetConfig(cfg); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("kv: configure %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Path is the file the store was opened from (or Memory).
+func (s *Store) Path() string { return s.path }
+
+// DB exposes the BuntDB handle for index creation and advanced use.
+func (s *Store) DB() *buntdb.DB { return s.db }
+
+// View runs fn in a read-only transaction that sees the last committed state.
+func (s *Store) View(fn func(tx *Tx) error) error { return s.db.View(fn) }
+
+// Update runs fn in a read-write transaction: all of its writes commit together, or, if fn
+// returns an error, none do.
+func (s *Store) Update(fn func(tx *Tx) error) error { return s.db.Update(fn) }
+
+// Get returns the value of key, or ErrNotFound.
+func (s *Store) Get(key string) (string, error) {
+	var v string
+	err := s.db.View(func(tx *Tx) error {
+		var err error
+		v, err = tx.Get(key)
+		return err
+	})
+	return v, err
+}
+
+// Set writes one key.
+func (s *Store) Set(key, value string) error {
+	return s.db.Update(func(tx *Tx) error {
+		_, _, err := tx.Set(key, value, nil)
+		return err
+	})
+}
+
+// Shrink compacts the file and keeps it private.
+func (s *Store) Shrink() error {
+	if err := s.db.Shrink(); err != nil {
+		return fmt.Errorf("kv: shrink %s: %w", s.path, err)
+	}
+	if s.path != Memory {
+		return os.Chmod(s.path, 0o600)
+	}
+	return nil
+}
+
+// Close flushes and closes the file. Closing twice is not an error.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
+		return fmt.Errorf("kv: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Key joins parts into a key of the documented scheme.
+func Key(parts ...string) string { return strings.Join(parts, ":") }

@@ -1,0 +1,345 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/jsonpos"
+)
+
+// segmentPattern is what each dot-separated part of a fullName must look like.
+var segmentPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// appConfig is app.json.
+type appConfig struct {
+	Name     string
+	Title    string
+	Entry    string
+	Timezone string
+}
+
+// loadAppConfig reads app.json; an absent file gives defaults from the folder name.
+func loadAppConfig(dir string) (appConfig, Problems) {
+	cfg := appConfig{Name: filepath.Base(dir)}
+	cfg.Title = cfg.Name
+	data, err := os.ReadFile(filepath.Join(dir, "app.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, Problems{problemAt("app.json", err)}
+	}
+	root, err := jsonpos.Parse(data)
+	if err != nil {
+		return cfg, Problems{problemAt("app.json", err)}
+	}
+	var ps Problems
+	if root.Kind != jsonpos.Object {
+		return cfg, Problems{{Path: "app.json", Pos: root.Pos, Msg: "app.json must be a JSON object"}}
+	}
+	for _, key := range []struct {
+		name string
+		dst  *string
+	}{{"name", &cfg.Name}, {"title", &cfg.Title}, {"entry", &cfg.Entry}, {"timezone", &cfg.Timezone}} {
+		m := root.Get(key.name)
+		if m == nil {
+			continue
+		}
+		if m.Value.Kind != jsonpos.String {
+			ps = append(ps, Problem{Path: "app.json", Pos: m.Value.Pos, Msg: fmt.Sprintf("key %q must be a string, not %s", key.name, m.Value.Kind)})
+			continue
+		}
+		*key.dst = m.Value.Str
+	}
+	if m := root.Get("title"); m == nil && cfg.Name != "" {
+		cfg.Title = cfg.Name
+	}
+	if cfg.Entry != "" {
+		if p := filepath.Join(dir, filepath.FromSlash(cfg.Entry)); !within(dir, p) {
+			ps = append(ps, Problem{Path: "app.json", Pos: root.Get("entry").Value.Pos, Msg: fmt.Sprintf("entry %q is outside the app folder", cfg.Entry)})
+		} else if _, err := os.Stat(p); err != nil {
+			ps = append(ps, Problem{Path: "app.json", Pos: root.Get("entry").Value.Pos, Msg: fmt.Sprintf("entry script %q does not exist", cfg.Entry)})
+		}
+	}
+	return cfg, ps
+}
+
+// within reports whether path p lies inside dir.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// scanElements returns the app-relative folders (slash-separated) that hold an e.json, sorted.
+func scanElements(dir string) ([]string, error) {
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil // an unreadable subfolder is skipped, not fatal
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != dir && ignoredDir(d.Name()) {
+			return filepath.SkipDir
+		}
+		if _, err := os.Stat(filepath.Join(p, "e.json")); err == nil && p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			found = append(found, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(found)
+	return found, err
+}
+
+// ignoredDir reports folders that never hold elements: dotfolders (.jitrt, .git) and
+// node_modules.
+func ignoredDir(name string) bool {
+	return strings.HasPrefix(name, ".") || name == "node_modules"
+}
+
+// fullNameOf turns an app-relative folder into a fullName, or explains why it cannot be one.
+func fullNameOf(rel string) (string, error) {
+	segs := strings.Split(rel, "/")
+	for _, s := range segs {
+		if !segmentPattern.MatchString(s) {
+			return "", fmt.Errorf("folder name %q is not a valid element name (letters, digits and _, starting with a letter)", s)
+		}
+	}
+	return strings.Join(segs, "."), nil
+}
+
+// definition is what loadElement found for one element folder.
+type definition struct {
+	rel      string // app-relative folder, slash-separated
+	fullName string
+	title    string
+	typeID   string
+	typ      *elements.Type
+	isType   bool // an app Type element (its type is a Meta)
+	el       *elements.Element
+	secrets  []string
+	problems Problems
+}
+
+// loadDefinition reads and validates one element folder without building an instance.
+func loadDefinition(appDir, rel string, getenv func(string) (string, bool)) *definition {
+	d := &definition{rel: rel}
+	ejson := rel + "/e.json"
+	name, err := fullNameOf(rel)
+	if err != nil {
+		d.fullName = strings.ReplaceAll(rel, "/", ".")
+		d.problems = append(d.problems, Problem{Path: ejson, Pos: jsonpos.Pos{Line: 1, Col: 1}, Msg: err.Error()})
+		return d
+	}
+	d.fullName = name
+	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(ejson)))
+	if err != nil {
+		d.problems = append(d.problems, problemAt(ejson, err))
+		return d
+	}
+	def, err := jsonpos.Parse(data)
+	if err != nil {
+		d.problems = append(d.problems, problemAt(ejson, err))
+		return d
+	}
+	if def.Kind != jsonpos.Object {
+		d.problems = append(d.problems, Problem{Path: ejson, Pos: def.Pos, Msg: "e.json must be a JSON object"})
+		return d
+	}
+	d.title = name
+	if m := def.Get("title"); m != nil {
+		if m.Value.Kind != jsonpos.String {
+			d.problems = append(d.problems, Problem{Path: ejson, Pos: m.Value.Pos, Msg: fmt.Sprintf("key \"title\" must be a string, not %s", m.Value.Kind)})
+		} else {
+			d.title = m.Value.Str
+		}
+	}
+	tm := def.Get("type")
+	switch {
+	case tm == nil:
+		d.problems = append(d.problems, Problem{Path: ejson, Pos: def.Pos, Msg: "missing required key \"type\" (string), e.g. \"corps.QywxInnerType\""})
+		return d
+	case tm.Value.Kind != jsonpos.String:
+		d.problems = append(d.problems, Problem{Path: ejson, Pos: tm.Value.Pos, Msg: fmt.Sprintf("key \"type\" must be a string, not %s", tm.Value.Kind)})
+		return d
+	}
+	d.typeID = tm.Value.Str
+	if elements.IsMeta(d.typeID) {
+		// An app's own Type element: it describes a type rather than being an instance.
+		d.isType = true
+		return d
+	}
+	typ, err := elements.LookupType(d.typeID)
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, elements.ErrUnknownType) && !strings.Contains(msg, "Meta") {
+			msg = fmt.Sprintf("unknown type %q (registered: %s)", d.typeID, strings.Join(elements.Types(), ", "))
+		}
+		d.problems = append(d.problems, Problem{Path: ejson, Pos: tm.Value.Pos, Msg: msg})
+		return d
+	}
+	d.typ = typ
+	el := &elements.Element{
+		FullName:   name,
+		Name:       name[strings.LastIndexByte(name, '.')+1:],
+		Title:      d.title,
+		TypeID:     d.typeID,
+		Dir:        filepath.Join(appDir, filepath.FromSlash(rel)),
+		AppDir:     appDir,
+		Definition: def.Interface().(map[string]any),
+		Config:     map[string]any{},
+	}
+	d.el = el
+	if typ.ConfigFile {
+		d.loadConfig(appDir, getenv)
+	}
+	return d
+}
+
+func (d *definition) loadConfig(appDir string, getenv func(string) (string, bool)) {
+	el := d.el
+	cfgPath := d.rel + "/" + el.Name + ".json"
+	el.ConfigPath = cfgPath
+	report := func(pos jsonpos.Pos, msg string) {
+		d.problems = append(d.problems, Problem{Path: cfgPath, Pos: pos, Msg: msg})
+	}
+	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(cfgPath)))
+	var cfg *jsonpos.Node
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		cfg = &jsonpos.Node{Kind: jsonpos.Object, Pos: jsonpos.Pos{Line: 1, Col: 1}}
+		if hasRequired(d.typ.Schema) {
+			report(cfg.Pos, fmt.Sprintf("config file is missing: %s needs %s", d.typeID, requiredKeys(d.typ.Schema)))
+			return
+		}
+	case err != nil:
+		d.problems = append(d.problems, problemAt(cfgPath, err))
+		return
+	default:
+		cfg, err = jsonpos.Parse(data)
+		if err != nil {
+			d.problems = append(d.problems, problemAt(cfgPath, err))
+			return
+		}
+	}
+	interpolate(cfg, getenv, report)
+	d.typ.Schema.CheckSchema(cfg, report)
+	if len(d.problems) > 0 {
+		return
+	}
+	el.Config = cfg.Interface().(map[string]any)
+	for _, f := range d.typ.Schema.Fields {
+		if f.Secret {
+			if s, ok := el.Config[f.Name].(string); ok {
+				d.secrets = append(d.secrets, s)
+			}
+		}
+	}
+	if d.typ.Validate != nil {
+		d.typ.Validate(el, &keyReporter{cfg: cfg, report: report})
+	}
+}
+
+// keyReporter places a Type's validation problems at the key they name.
+type keyReporter struct {
+	cfg    *jsonpos.Node
+	report func(jsonpos.Pos, string)
+}
+
+func (k *keyReporter) Errorf(key string, format string, args ...any) {
+	pos := k.cfg.Pos
+	if m := k.cfg.Get(key); m != nil {
+		pos = m.Value.Pos
+	}
+	k.report(pos, fmt.Sprintf(format, args...))
+}
+
+func hasRequired(s elements.Schema) bool { return requiredKeys(s) != "" }
+
+func requiredKeys(s elements.Schema) string {
+	var names []string
+	for _, f := range s.Fields {
+		if f.Required {
+			names = append(names, fmt.Sprintf("%q", f.Name))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// interpolate replaces ${NAME} and ${NAME:-default} in every string value (not keys) with
+// the environment. "$${" stands for a literal "${". An unset variable with no default is
+// reported at the string that names it.
+func interpolate(n *jsonpos.Node, getenv func(string) (string, bool), report func(jsonpos.Pos, string)) {
+	switch n.Kind {
+	case jsonpos.String:
+		if strings.Contains(n.Str, "${") {
+			s, err := expand(n.Str, getenv)
+			if err != nil {
+				report(n.Pos, err.Error())
+				return
+			}
+			n.Str = s
+		}
+	case jsonpos.Array:
+		for _, it := range n.Items {
+			interpolate(it, getenv, report)
+		}
+	case jsonpos.Object:
+		for _, m := range n.Members {
+			interpolate(m.Value, getenv, report)
+		}
+	}
+}
+
+var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func expand(s string, getenv func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		if i > 0 && s[i-1] == '$' {
+			b.WriteString(s[:i-1])
+			b.WriteString("${")
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("unclosed \"${\" in %q", s[i:])
+		}
+		expr := s[i+2 : i+end]
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !varName.MatchString(name) {
+			return "", fmt.Errorf("invalid environment variable name %q in \"${%s}\"", name, expr)
+		}
+		v, ok := getenv(name)
+		switch {
+		case ok && v != "":
+			b.WriteString(v)
+		case hasDef:
+			b.WriteString(def)
+		case ok:
+			// set but empty, no default: empty is what was asked for
+		default:
+			return "", fmt.Errorf("environment variable %s is not set (set it, or give a default: ${%s:-value})", name, name)
+		}
+		s = s[i+end+1:]
+	}
+}
