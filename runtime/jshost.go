@@ -9,11 +9,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	goruntime "runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 	"github.com/dop251/goja_nodejs/require"
 	"github.com/dop251/goja_nodejs/util"
 
@@ -40,6 +42,10 @@ type vm struct {
 	errw  io.Writer // console.error target of the current run
 	ctx   context.Context
 	cache map[*Entry]*boundElement
+	// globals is the number of global properties of a fresh runtime; a run that added some
+	// (a top-level var or function, or globalThis.x = …) leaves the runtime dirty, and it is
+	// replaced rather than reused, so that no run sees another's leftovers.
+	globals int
 }
 
 type boundElement struct {
@@ -101,7 +107,11 @@ func (h *Host) newVM() *vm {
 	console := v.rt.NewObject()
 	printer := func(errStream bool) func(goja.FunctionCall) goja.Value {
 		return func(call goja.FunctionCall) goja.Value {
-			s, err := formatFn(format, call.Arguments...)
+			args := make([]goja.Value, len(call.Arguments))
+			for i, a := range call.Arguments {
+				args[i] = v.printable(a)
+			}
+			s, err := formatFn(format, args...)
 			if err != nil {
 				panic(err)
 			}
@@ -120,7 +130,30 @@ func (h *Host) newVM() *vm {
 	console.Set("error", printer(true))
 	v.rt.Set("console", console)
 	v.rt.Set("app", h.appObject(v))
+	v.globals = len(v.rt.GlobalObject().Keys())
 	return v
+}
+
+// printable turns an object argument of console.log into its JSON text (an Error into its
+// message), as a reader of the output expects rather than "[object Object]".
+func (v *vm) printable(a goja.Value) goja.Value {
+	obj, ok := a.(*goja.Object)
+	if !ok {
+		return a
+	}
+	if _, isFn := goja.AssertFunction(a); isFn {
+		return a
+	}
+	if obj.ClassName() == "Error" {
+		return v.rt.ToValue(obj.String())
+	}
+	jsonObj := v.rt.Get("JSON").ToObject(v.rt)
+	stringify, _ := goja.AssertFunction(jsonObj.Get("stringify"))
+	out, err := stringify(jsonObj, a)
+	if err != nil || goja.IsUndefined(out) {
+		return v.rt.ToValue(obj.String())
+	}
+	return out
 }
 
 // appObject is the global `app`.
@@ -268,6 +301,24 @@ func (h *Host) toJS(v *vm, val any) goja.Value {
 			items[i] = h.toJS(v, it)
 		}
 		return rt.NewArray(items...)
+	case map[string]any:
+		// A native object with sorted keys, so that what a script prints is stable.
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		obj := rt.NewObject()
+		for _, k := range keys {
+			obj.Set(k, h.toJS(v, x[k]))
+		}
+		return obj
+	case []string:
+		items := make([]any, len(x))
+		for i, it := range x {
+			items[i] = it
+		}
+		return rt.NewArray(items...)
 	}
 	return rt.ToValue(val)
 }
@@ -397,19 +448,19 @@ func (h *Host) Run(ctx context.Context, s Script) (res *RunResult, err error) {
 	if s.Name == "" {
 		s.Name = "<eval>"
 	}
-	prog, err := goja.Compile(s.Name, s.Code, false)
+	prog, err := compileScript(s.Name, s.Code)
 	if err != nil {
-		return nil, h.runError(err, limit)
+		return nil, err
 	}
 	val, err := v.rt.RunProgram(prog)
 	if err != nil {
-		return nil, h.runError(err, limit)
+		return nil, h.runError(err, s.Name)
 	}
 	res = &RunResult{}
 	if val != nil && !goja.IsUndefined(val) {
 		js, err := h.stringify(v, val)
 		if err != nil {
-			return nil, h.runError(err, limit)
+			return nil, h.runError(err, s.Name)
 		}
 		res.JSON = js
 	}
@@ -438,9 +489,33 @@ func (h *Host) stringify(v *vm, val goja.Value) (json.RawMessage, error) {
 	return json.RawMessage(h.app.redactor.String(out.String())), nil
 }
 
+// compileScript compiles a top-level script inside a block, so that its let, const and class
+// declarations do not outlive the run in a pooled runtime. The brace stands on the first line,
+// so line numbers are unchanged and only columns of line 1 shift (positionOf undoes that).
+func compileScript(name, code string) (*goja.Program, error) {
+	ast, err := parser.ParseFile(nil, name, "{"+code+"\n}", 0)
+	if err != nil {
+		var list parser.ErrorList
+		if errors.As(err, &list) && len(list) > 0 {
+			p := list[0].Position
+			col := p.Column
+			if p.Line == 1 && col > 1 {
+				col--
+			}
+			return nil, &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s:%d:%d: SyntaxError: %s", name, p.Line, col, list[0].Message)}
+		}
+		return nil, &elements.Error{Code: elements.CodeScript, Message: "SyntaxError: " + err.Error()}
+	}
+	prog, err := goja.CompileAST(ast, false)
+	if err != nil {
+		return nil, &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s: %v", name, err)}
+	}
+	return prog, nil
+}
+
 // runError turns what goja returned into an error with a code and, for script errors, the
 // file:line:col where it was thrown.
-func (h *Host) runError(err error, limit time.Duration) error {
+func (h *Host) runError(err error, mainName string) error {
 	var intr *goja.InterruptedError
 	if errors.As(err, &intr) {
 		switch x := intr.Value().(type) {
@@ -464,14 +539,14 @@ func (h *Host) runError(err error, limit time.Duration) error {
 	}
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
-		return h.exceptionError(ex)
+		return h.exceptionError(ex, mainName)
 	}
 	return err
 }
 
 // exceptionError keeps the code of an Error thrown from Go (or set by the script) and puts
 // the place it was thrown in front of the message.
-func (h *Host) exceptionError(ex *goja.Exception) error {
+func (h *Host) exceptionError(ex *goja.Exception, mainName string) error {
 	code := elements.CodeScript
 	msg := ""
 	if obj, ok := ex.Value().(*goja.Object); ok {
@@ -489,6 +564,9 @@ func (h *Host) exceptionError(ex *goja.Exception) error {
 		}
 		p := f.Position()
 		if p.Line > 0 {
+			if f.SrcName() == mainName && p.Line == 1 && p.Column > 1 {
+				p.Column-- // the block brace compileScript added
+			}
 			where = fmt.Sprintf("%s:%d:%d: ", f.SrcName(), p.Line, p.Column)
 			break
 		}
@@ -517,11 +595,15 @@ func (h *Host) put(v *vm, pooled bool) {
 			delete(v.cache, e)
 		}
 	}
-	if pooled {
-		select {
-		case h.pool <- v:
-		default:
-		}
+	if !pooled {
+		return
+	}
+	if len(v.rt.GlobalObject().Keys()) != v.globals {
+		v = h.newVM()
+	}
+	select {
+	case h.pool <- v:
+	default:
 	}
 }
 

@@ -1,0 +1,34 @@
+# jitrt — the commands a developer needs. `make help` lists them.
+GO ?= go
+PKGS := ./...
+
+.PHONY: help build demo test bench lint fmt clean
+
+help:
+	@echo "make demo   - run the demo app (jitrt run apps/demo)"
+	@echo "make test   - run every test (with the race detector)"
+	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make build  - build bin/jitrt"
+	@echo "make lint   - gofmt and go vet"
+
+build:
+	$(GO) build -o bin/jitrt ./cmd/jitrt
+
+demo:
+	$(GO) run ./cmd/jitrt run apps/demo
+
+test:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin apps/demo/.jitrt

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// jitrt runs the CLI in-process and returns exit code, stdout and stderr.
+func jitrt(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for rel, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const demo = "../../apps/demo"
+
+func TestCheckReportsEachProblemAndLsStillLoadsTheRest(t *testing.T) {
+	os.Unsetenv("JITRT_TEST_NOT_SET")
+	app := writeTree(t, map[string]string{
+		"corps/Good/e.json":          `{"title": "好的", "type": "corps.QywxInnerType"}`,
+		"corps/Good/Good.json":       `{"corpId": "ww1", "agentId": "1000001", "secret": "x"}`,
+		"corps/Syntax/e.json":        "{\n  \"title\": \"坏\",\n  \"type\": corps.QywxInnerType\n}",
+		"corps/Unknown/e.json":       "{\n  \"type\": \"corps.NoSuchType\"\n}",
+		"corps/Missing/e.json":       `{"type": "corps.QywxInnerType"}`,
+		"corps/Missing/Missing.json": "{\n  \"corpId\": \"ww1\",\n  \"secret\": \"x\"\n}",
+		"corps/Wrong/e.json":         `{"type": "corps.QywxInnerType"}`,
+		"corps/Wrong/Wrong.json":     "{\n  \"corpId\": \"ww1\",\n  \"agentId\": 1000001,\n  \"secret\": \"x\"\n}",
+		"corps/Unset/e.json":         `{"type": "corps.QywxInnerType"}`,
+		"corps/Unset/Unset.json":     "{\"corpId\": \"ww1\", \"agentId\": \"1\",\n  \"secret\": \"${JITRT_TEST_NOT_SET}\"}",
+	})
+	code, out, _ := jitrt(t, "check", app)
+	if code != 1 {
+		t.Errorf("exit = %d, want 1", code)
+	}
+	want := []string{
+		`corps/Missing/Missing.json:1:1: missing required key "agentId" (string)`,
+		`corps/Syntax/e.json:3:11: invalid JSON: unexpected 'c': expected a value`,
+		`corps/Unknown/e.json:2:11: unknown type "corps.NoSuchType"`,
+		`corps/Unset/Unset.json:2:13: environment variable JITRT_TEST_NOT_SET is not set`,
+		`corps/Wrong/Wrong.json:3:14: key "agentId" must be a string, not number`,
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("check printed %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d:\n got  %s\n want %s…", i+1, lines[i], w)
+		}
+	}
+	code, out, _ = jitrt(t, "ls", app, "--json")
+	if code != 0 {
+		t.Fatalf("ls exit %d", code)
+	}
+	var list []struct{ FullName, Status, Title, Error string }
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err, out)
+	}
+	status := map[string]string{}
+	for _, s := range list {
+		status[s.FullName] = s.Status
+	}
+	if status["corps.Good"] != "ok" || status["corps.Wrong"] != "error" || len(list) != 6 {
+		t.Errorf("ls = %s", out)
+	}
+	if code, out, _ := jitrt(t, "exec", app, "--data", t.TempDir(), "-e", `app.getElement("corps.Good").title`); code != 0 || out != "\"好的\"\n" {
+		t.Errorf("healthy element in a broken app: %d %q", code, out)
+	}
+	if code, out, _ := jitrt(t, "check", demo); code != 0 || out != "" {
+		t.Errorf("check of the demo: %d %q", code, out)
+	}
+}
+
+func TestExecPrintsCompletionValueAsJSON(t *testing.T) {
+	data := t.TempDir()
+	code, out, errs := jitrt(t, "exec", demo, "-e", `app.getElement("corps.DemoCorp").title`, "--data", data)
+	if code != 0 || out != "\"演示企业\"\n" {
+		t.Fatalf("exit %d out %q err %q", code, out, errs)
+	}
+	// flags before the positional arguments too, a file, console.log before the value
+	script := filepath.Join(t.TempDir(), "s.js")
+	os.WriteFile(script, []byte("console.log('first');\n({n: 1})"), 0o644)
+	code, out, _ = jitrt(t, "exec", "--data", data, demo, script)
+	if code != 0 || out != "first\n{\n  \"n\": 1\n}\n" {
+		t.Fatalf("exit %d out %q", code, out)
+	}
+	code, out, _ = jitrt(t, "exec", demo, "-e", "undefined", "--data", data)
+	if code != 0 || out != "" {
+		t.Fatalf("undefined printed %q", out)
+	}
+	code, _, errs = jitrt(t, "exec", demo, "-e", "\n\nnull.x", "--data", data)
+	if code != 1 || !strings.Contains(errs, "<eval>:3:") || !strings.Contains(errs, "TypeError") {
+		t.Fatalf("exit %d err %q", code, errs)
+	}
+}
+
+func TestExecTimeout(t *testing.T) {
+	start := time.Now()
+	code, _, errs := jitrt(t, "exec", demo, "-e", "while(true){}", "--timeout", "1s", "--data", t.TempDir())
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(errs, "timed out after 1s") {
+		t.Fatalf("exit %d err %q", code, errs)
+	}
+	t.Logf("exec with --timeout 1s returned after %s", took)
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"exec", demo, "--no-such-flag"},
+		{"exec"},
+		{"exec", demo},                    // neither file nor -e
+		{"exec", demo, "x.js", "-e", "1"}, // both
+		{"check"},
+		{"check", demo, "extra"},
+		{"call", demo, "corps.DemoCorp"},
+		{"call", demo, "corps.DemoCorp", "getCorpInfo", "{not json"},
+		{"exec", demo, "-e", "1", "--timeout", "soon"},
+		{"exec", demo, "-e", "1", "--timeout", "-1s"},
+		{"exec", demo, "-e", "1", "--log-level", "loud"},
+		{"no-such-command"},
+	} {
+		code, _, errs := jitrt(t, args...)
+		if code != 2 || errs == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+	for _, cmd := range []string{"check", "exec", "ls", "call", "run"} {
+		code, out, _ := jitrt(t, cmd, "--help")
+		if code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("%s --help: exit %d", cmd, code)
+		}
+	}
+}
+
+func TestCall(t *testing.T) {
+	data := t.TempDir()
+	code, out, errs := jitrt(t, "call", demo, "corps.DemoCorp", "getCorpInfo", "--data", data)
+	var info map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info["title"] != "演示企业" || info["corpId"] != "wwdemo0000000001" {
+		t.Fatalf("exit %d out %s err %s", code, out, errs)
+	}
+	code, _, errs = jitrt(t, "call", demo, "corps.DemoCorp", "noSuchMethod", "--data", data)
+	if code != 1 || !strings.Contains(errs, `has no method "noSuchMethod"`) {
+		t.Fatalf("exit %d err %s", code, errs)
+	}
+	code, _, errs = jitrt(t, "call", demo, "corps.Nope", "getCorpInfo", "--data", data)
+	if code != 1 || !strings.Contains(errs, `no element "corps.Nope"`) {
+		t.Fatalf("exit %d err %s", code, errs)
+	}
+}
+
+// TestSecretNeverShown tries every way a script, a command or a log line could show the
+// secret, and greps all of it.
+func TestSecretNeverShown(t *testing.T) {
+	const secret = "the-real-secret-7b3f19a2c4"
+	t.Setenv("WECOM_SECRET", secret)
+	data := t.TempDir()
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"exec", demo, "--log-level", "debug", "-e", `const c = app.getElement("corps.DemoCorp");
+			console.log(c.authConfig, c.getCorpInfo(), app.elements(), String(c), Object.keys(c));
+			console.error(JSON.stringify(c.authConfig));
+			[c.authConfig, c.getCorpInfo(), c.corpFullName]`},
+		{"exec", demo, "-e", `throw new Error(JSON.stringify(app.getElement("corps.DemoCorp").authConfig))`},
+		{"call", demo, "corps.DemoCorp", "getCorpInfo", "--log-level", "debug"},
+		{"ls", demo, "--json"},
+		{"check", demo},
+		{"exec", demo, "scripts/main.js", "--log-level", "debug"},
+	} {
+		args = append(args, "--data", data)
+		_, out, errs := jitrt(t, args...)
+		all.WriteString(out + errs)
+	}
+	if strings.Contains(all.String(), secret) {
+		t.Fatalf("the secret was printed:\n%s", all.String())
+	}
+	if !strings.Contains(all.String(), "******") {
+		t.Fatalf("the masked secret never appeared; the test did not look where it should:\n%s", all.String())
+	}
+}
+
+// TestRunUntilInterrupted runs the real binary and stops it with SIGINT.
+func TestRunUntilInterrupted(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "jitrt")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir())
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	running := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "running; press Ctrl-C") {
+			running = true
+			break
+		}
+	}
+	if !running {
+		cmd.Process.Kill()
+		t.Fatalf("run never said it was running; stdout:\n%s", stdout.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run exited with %v", err)
+	}
+	if !strings.Contains(stdout.String(), "标题: 演示企业") {
+		t.Errorf("entry script output missing:\n%s", stdout.String())
+	}
+}

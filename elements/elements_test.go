@@ -1,0 +1,110 @@
+package elements
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func mustPanic(t *testing.T, want string, fn func()) {
+	t.Helper()
+	defer func() {
+		r := recover()
+		if r == nil || !strings.Contains(r.(string), want) {
+			t.Errorf("panic = %v, want %q", r, want)
+		}
+	}()
+	fn()
+}
+
+func TestRegistry(t *testing.T) {
+	newFn := func(*Element) (Instance, error) { return nil, nil }
+	RegisterMeta("regtest.Meta", "")
+	RegisterType(Type{ID: "regtest.One", Meta: "regtest.Meta", New: newFn})
+	mustPanic(t, "already registered", func() { RegisterType(Type{ID: "regtest.One", New: newFn}) })
+	mustPanic(t, "not of the form", func() { RegisterType(Type{ID: "nodot", New: newFn}) })
+	mustPanic(t, "no New", func() { RegisterType(Type{ID: "regtest.Two"}) })
+	mustPanic(t, "declared twice", func() {
+		RegisterType(Type{ID: "regtest.Three", New: newFn, Schema: Schema{Fields: []Field{{Name: "a"}, {Name: "a"}}}})
+	})
+	if typ, err := LookupType("regtest.One"); err != nil || typ.ID != "regtest.One" {
+		t.Fatal(typ, err)
+	}
+	if _, err := LookupType("regtest.Nope"); !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "regtest.Nope") {
+		t.Fatal(err)
+	}
+	if _, err := LookupType("regtest.Meta"); !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "regtest.One") {
+		t.Fatalf("looking up a Meta should suggest its Types: %v", err)
+	}
+}
+
+func TestBind(t *testing.T) {
+	m := &Method{Name: "setUserRole", Params: []Param{
+		{Name: "memberId", Kind: KindString, Required: true},
+		{Name: "roleIdList", Kind: KindArray, Required: true},
+	}}
+	pos, err := m.Bind([]any{"u1", []any{"r1"}})
+	named, err2 := m.Bind([]any{map[string]any{"memberId": "u1", "roleIdList": []any{"r1"}}})
+	if err != nil || err2 != nil || pos.String("memberId") != "u1" || named.String("memberId") != "u1" {
+		t.Fatal(pos, named, err, err2)
+	}
+	for _, c := range []struct {
+		args []any
+		want string
+	}{
+		{nil, `needs "memberId"`},
+		{[]any{"u1"}, `needs "roleIdList"`},
+		{[]any{"u1", "r1"}, `"roleIdList" must be a array, not string`},
+		{[]any{"u1", []any{}, 3.0}, "takes at most 2"},
+		{[]any{map[string]any{"memberId": "u1"}}, `needs "roleIdList"`},
+	} {
+		_, err := m.Bind(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) || CodeOf(err) != CodeInvalidArgument {
+			t.Errorf("%v: %v", c.args, err)
+		}
+	}
+	if _, err := m.BindNamed(map[string]any{"memberId": "u", "roleIdList": []any{}, "extra": 1}); err == nil || !strings.Contains(err.Error(), `no parameter "extra"`) {
+		t.Errorf("unknown named arg: %v", err)
+	}
+	// one object param: an object is the argument unless its keys name the param
+	one := &Method{Name: "bulkRegister", Params: []Param{{Name: "corpData", Kind: KindObject, Required: true}}}
+	a, err := one.Bind([]any{map[string]any{"userDict": map[string]any{}}})
+	if err != nil || a["corpData"] == nil {
+		t.Fatal(a, err)
+	}
+	a, err = one.Bind([]any{map[string]any{"corpData": map[string]any{"x": 1.0}}})
+	if err != nil || a["corpData"].(map[string]any)["x"] != 1.0 {
+		t.Fatal(a, err)
+	}
+	opt := &Method{Name: "syncCorp", Params: []Param{{Name: "dryRun", Kind: KindBool}}}
+	if a, err := opt.Bind([]any{map[string]any{"dryRun": true}}); err != nil || !a.Bool("dryRun") {
+		t.Fatal(a, err)
+	}
+	if a, err := opt.Bind([]any{map[string]any{}}); err != nil || a.Bool("dryRun") {
+		t.Fatal(a, err)
+	}
+	if a, err := opt.Bind(nil); err != nil || len(a) != 0 {
+		t.Fatal(a, err)
+	}
+}
+
+func TestRowDataSerialisesFlatInOrder(t *testing.T) {
+	r := NewRowData("deptId", 1, "name", "总部")
+	r.Set("parentId", nil)
+	b, _ := json.Marshal(r)
+	if string(b) != `{"deptId":1,"name":"总部","parentId":null}` {
+		t.Fatal(string(b))
+	}
+}
+
+func TestCodeOf(t *testing.T) {
+	wrapped := errors.Join(errors.New("x"), ErrNotFound)
+	if CodeOf(wrapped) != CodeNotFound || CodeOf(errors.New("x")) != CodeInternal || CodeOf(nil) != "" {
+		t.Fatal()
+	}
+	e := Errorf(CodeInvalidArgument, "bad %q: %w", "v", ErrInvalidArgument)
+	if e.Error() != `bad "v": invalid argument` || !errors.Is(e, ErrInvalidArgument) {
+		t.Fatal(e)
+	}
+}

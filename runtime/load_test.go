@@ -1,0 +1,178 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
+)
+
+// brokenApp has one healthy element and one of each kind of problem.
+var brokenApp = map[string]string{
+	"app.json":                `{"name": "broken", "title": "Broken"}`,
+	"a/Good/e.json":           `{"title": "Good one", "type": "testing.Echo"}`,
+	"a/Good/Good.json":        `{"greeting": "hi"}`,
+	"a/Syntax/e.json":         "{\n  \"title\": \"x\"\n  \"type\": \"testing.Echo\"\n}",
+	"a/Unknown/e.json":        "{\n  \"title\": \"x\",\n  \"type\": \"nope.Type\"\n}",
+	"a/Missing/e.json":        `{"type": "testing.Echo"}`,
+	"a/Missing/Missing.json":  "\n{\"limit\": 1}",
+	"a/Wrong/e.json":          `{"type": "testing.Echo"}`,
+	"a/Wrong/Wrong.json":      "{\n  \"greeting\": 42\n}",
+	"a/Unset/e.json":          `{"type": "testing.Echo"}`,
+	"a/Unset/Unset.json":      "{\n  \"greeting\": \"hi\",\n  \"token\": \"${JITRT_TEST_UNSET}\"\n}",
+	"a/Invalid/e.json":        `{"type": "testing.Echo"}`,
+	"a/Invalid/Invalid.json":  "{\"greeting\": \"hi\",\n \"limit\": -1}",
+	"a/Typo/e.json":           `{"type": "testing.Echo"}`,
+	"a/Typo/Typo.json":        "{\"greeting\": \"hi\",\n \"Token\": \"x\"}",
+	"a/NoConfig/e.json":       `{"type": "testing.Echo"}`,
+	"a/Plain/e.json":          `{"type": "testing.Plain", "title": "Plain"}`,
+	"a/bad-name/e.json":       `{"type": "testing.Plain"}`,
+	"a/Meta/e.json":           `{"type": "testing.Meta", "title": "A type element"}`,
+	"a/Good/sub/Inner/e.json": `{"type": "testing.Plain"}`,
+	".hidden/X/e.json":        `{"type": "nope"}`,
+	"node_modules/Y/e.json":   `{"type": "nope"}`,
+}
+
+func TestEveryProblemHasFileLineAndColumn(t *testing.T) {
+	app := loadTest(t, writeTree(t, brokenApp), Options{})
+	want := []string{
+		`a/Invalid/Invalid.json:2:11: limit must not be negative, got -1`,
+		`a/Missing/Missing.json:2:1: missing required key "greeting" (string)`,
+		`a/NoConfig/NoConfig.json:1:1: config file is missing: testing.Echo needs "greeting"`,
+		`a/Syntax/e.json:3:3: invalid JSON: unexpected '"': expected ',' or '}' after the value of "title"`,
+		`a/Typo/Typo.json:2:2: unknown key "Token" (did you mean "token"?)`,
+		`a/Unknown/e.json:3:11: unknown type "nope.Type" (registered: `,
+		`a/Unset/Unset.json:3:12: environment variable JITRT_TEST_UNSET is not set (set it, or give a default: ${JITRT_TEST_UNSET:-value})`,
+		`a/Wrong/Wrong.json:2:15: key "greeting" must be a string, not number`,
+		`a/bad-name/e.json:1:1: folder name "bad-name" is not a valid element name`,
+	}
+	got := app.Problems()
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(got), len(want), got.Error())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i].String(), w) {
+			t.Errorf("problem %d:\n got  %s\n want %s…", i, got[i], w)
+		}
+	}
+	// The healthy elements load and answer in spite of the others.
+	for _, name := range []string{"a.Good", "a.Plain", "a.Good.sub.Inner"} {
+		e, err := app.Element(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := e.Status(); s.Status != "ok" || !s.Serving || s.Generation != 1 {
+			t.Errorf("%s status = %+v", name, s)
+		}
+	}
+	if out, _, err := run(t, app, `app.getElement("a.Good").greet("you")`); err != nil || out != `"hi, you"` {
+		t.Errorf("greet = %s, %v", out, err)
+	}
+	if s := mustElement(t, app, "a.Meta").Status(); s.Status != "type" {
+		t.Errorf("Meta-typed element status = %+v", s)
+	}
+	for _, hidden := range []string{"X", "Y", "hidden.X", "node_modules.Y"} {
+		if _, err := app.Element(hidden); err == nil {
+			t.Errorf("element %s under an ignored folder was loaded", hidden)
+		}
+	}
+}
+
+func mustElement(t *testing.T, app *App, name string) *Entry {
+	t.Helper()
+	e, err := app.Element(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestGetElementOfFailedElementNamesItsError(t *testing.T) {
+	app := loadTest(t, writeTree(t, brokenApp), Options{})
+	_, _, err := run(t, app, `app.getElement("a.Wrong")`)
+	if err == nil || !strings.Contains(err.Error(), "a.Wrong failed to load") ||
+		!strings.Contains(err.Error(), `a/Wrong/Wrong.json:2:15: key "greeting" must be a string`) {
+		t.Fatalf("err = %v", err)
+	}
+	if code := elements.CodeOf(err); code != elements.CodeElementFailed {
+		t.Errorf("code = %s", code)
+	}
+	_, _, err = run(t, app, `app.getElement("a.Nope")`)
+	if err == nil || !strings.Contains(err.Error(), `no element "a.Nope" in app broken`) || elements.CodeOf(err) != elements.CodeUnknownElement {
+		t.Fatalf("err = %v (%s)", err, elements.CodeOf(err))
+	}
+	if !strings.HasPrefix(err.Error(), "test.js:1:") {
+		t.Errorf("error does not start with the script position: %v", err)
+	}
+}
+
+func TestInterpolation(t *testing.T) {
+	env := map[string]string{"GREETING": "你好", "EMPTY": ""}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, c := range []struct{ in, want, err string }{
+		{"${GREETING}", "你好", ""},
+		{"pre-${GREETING}-post", "pre-你好-post", ""},
+		{"${MISSING:-fallback}", "fallback", ""},
+		{"${EMPTY:-fallback}", "fallback", ""},
+		{"${EMPTY}", "", ""},
+		{"$${GREETING}", "${GREETING}", ""},
+		{"${MISSING}", "", "environment variable MISSING is not set"},
+		{"${bad name}", "", "invalid environment variable name"},
+		{"${GREETING", "", "unclosed"},
+		{"no vars $ here", "no vars $ here", ""},
+	} {
+		got, err := expand(c.in, getenv)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err = %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestSecretFromEnvironmentIsMaskedEverywhere(t *testing.T) {
+	const secret = "s3cr3t-from-env-9f8e7d"
+	dir := writeTree(t, map[string]string{
+		"a/E/e.json": `{"type": "testing.Echo"}`,
+		"a/E/E.json": `{"greeting": "hi", "token": "${TOKEN}"}`,
+	})
+	var logs strings.Builder
+	app := loadTest(t, dir, Options{Getenv: func(k string) (string, bool) { return secret, k == "TOKEN" },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	app.Logger().Info("config "+secret, "token", secret, "err", errors.New("bad "+secret),
+		slog.Group("g", "inner", secret), "any", []string{secret})
+	app.Logger().With("w", secret).Warn("x")
+	if strings.Contains(logs.String(), secret) || strings.Count(logs.String(), Mask) < 6 {
+		t.Errorf("secret in logs:\n%s", logs.String())
+	}
+	out, console, err := run(t, app, `const e = app.getElement("a.E"); const s = e.secret(); console.log("the token is", s); s`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out+console, secret) || !strings.Contains(console, Mask) {
+		t.Errorf("secret leaked: out=%s console=%s", out, console)
+	}
+	_, _, err = run(t, app, `throw new Error("boom " + app.getElement("a.E").secret())`)
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("secret leaked in error: %v", err)
+	}
+}
+
+func TestCheckStoreInMemoryWritesNothing(t *testing.T) {
+	dir := writeTree(t, brokenApp)
+	app := loadTest(t, dir, Options{DataDir: kv.Memory})
+	if app.Store().Path() != kv.Memory {
+		t.Fatal("not in memory")
+	}
+	if _, err := Load(context.Background(), dir+"/missing", Options{}); err == nil {
+		t.Fatal("loading a missing folder succeeded")
+	}
+}
