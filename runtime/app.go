@@ -422,11 +422,11 @@ type instanceRef struct {
 	props     map[string]elements.Property
 	propNames []string
 
-	mu      sync.Mutex
-	active  int
-	retired bool
-	closed  bool
-	done    chan struct{}
+	mu       sync.Mutex
+	active   int
+	retired  bool
+	closed   bool
+	done     chan struct{}
 	closeErr error
 }
 

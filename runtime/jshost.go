@@ -9,8 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	goruntime "runtime"
+	"sort"
 	"sync/atomic"
 	"time"
 
