@@ -89,6 +89,7 @@ app.getElement("corps.X"), with state in an embedded BuntDB file.`,
 		newLsCmd(),
 		newCallCmd(),
 		newRunCmd(),
+		newWecomSimCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SilenceUsage, c.SilenceErrors = true, true

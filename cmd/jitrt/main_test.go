@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,7 +149,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
 		}
 	}
-	for _, cmd := range []string{"check", "exec", "ls", "call", "run"} {
+	for _, cmd := range []string{"check", "exec", "ls", "call", "run", "wecom-sim"} {
 		code, out, _ := jitrt(t, cmd, "--help")
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%s --help: exit %d", cmd, code)
@@ -238,5 +239,42 @@ func TestRunUntilInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "标题: 演示企业") {
 		t.Errorf("entry script output missing:\n%s", stdout.String())
+	}
+}
+
+// TestWecomSimServesUntilInterrupted runs the emulator command and calls it over HTTP.
+func TestWecomSimServesUntilInterrupted(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "jitrt")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "wecom-sim", "--corp-id", "wwcli", "--secret", "cli-secret", "--members", "50", "--departments", "5", "--seed", "3")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "wecom-sim listening on http://127.0.0.1:") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	url := strings.Fields(line)[3]
+	resp, err := http.Get(url + "/cgi-bin/gettoken?corpid=wwcli&corpsecret=cli-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		ErrCode     int    `json:"errcode"`
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.ErrCode != 0 || tok.AccessToken == "" || tok.ExpiresIn != 7200 {
+		t.Fatalf("gettoken: %+v", tok)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("wecom-sim exited with %v", err)
 	}
 }

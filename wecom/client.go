@@ -1,0 +1,449 @@
+// Package wecom is a client of the WeCom (企业微信) server API for the contacts endpoints a
+// self-built app reads: one method per endpoint, with the access token, errcodes, retries and
+// rate limits handled in one place, and a whole-org fetch for syncing.
+package wecom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// DefaultBaseURL is WeCom's API host.
+const DefaultBaseURL = "https://qyapi.weixin.qq.com"
+
+// Store keeps small values across restarts (the access token, the fetch path that worked).
+// The runtime backs it with the app's state file; nil keeps them in memory only.
+type Store interface {
+	Load(ctx context.Context, key string) (value string, ok bool, err error)
+	Save(ctx context.Context, key, value string, ttl time.Duration) error
+}
+
+// Backoff shapes the waits between retries: full jitter over Base·2ⁿ, at most Max.
+type Backoff struct {
+	Base, Max time.Duration
+}
+
+// Config configures a Client.
+type Config struct {
+	CorpID string
+	Secret string
+	// ContactSyncSecret is the 通讯录同步 secret; optional, it unlocks user/list_id.
+	ContactSyncSecret string
+	// BaseURL defaults to DefaultBaseURL.
+	BaseURL string
+	// Store keeps the token and the fetch path across restarts; optional.
+	Store Store
+	// Timeout bounds each HTTP call (default 10 s); the context's deadline bounds the whole call.
+	Timeout time.Duration
+	// MaxRetries is how often a busy, rate-limited or failed call is repeated (default 4).
+	MaxRetries int
+	// Backoff between retries (default 200ms…5s; 1s…20s for rate limits).
+	Backoff, RateLimitBackoff Backoff
+	// Limits are the client-side call limits per API (DefaultLimits when zero; negative
+	// values turn a limit off).
+	Limits Limits
+	// Concurrency of the whole-org fetch (default 8).
+	Concurrency int
+	Logger      *slog.Logger
+	// HTTP is the fasthttp client to use (a private one when nil).
+	HTTP *fasthttp.Client
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Client calls the WeCom API for one corp. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	base    string
+	http    *fasthttp.Client
+	log     *slog.Logger
+	app     *tokenSource
+	contact *tokenSource // nil without a contact-sync secret
+
+	limMu    sync.Mutex
+	limiters map[string]*windowLimiter
+
+	pathMu sync.Mutex
+	path   string // "", "detail" or "id": the fetch path that last worked
+}
+
+// New builds a client. It does no I/O.
+func New(cfg Config) (*Client, error) {
+	if cfg.CorpID == "" {
+		return nil, errors.New("wecom: corpId is empty")
+	}
+	if cfg.Secret == "" {
+		return nil, errors.New("wecom: secret is empty")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("wecom: base URL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 4
+	} else if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	if cfg.Backoff.Base <= 0 {
+		cfg.Backoff = Backoff{Base: 200 * time.Millisecond, Max: 5 * time.Second}
+	}
+	if cfg.RateLimitBackoff.Base <= 0 {
+		cfg.RateLimitBackoff = Backoff{Base: time.Second, Max: 20 * time.Second}
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/") + "/cgi-bin/", log: cfg.Logger,
+		limiters: map[string]*windowLimiter{}}
+	c.http = cfg.HTTP
+	if c.http == nil {
+		c.http = &fasthttp.Client{
+			Name:                "jitrt-wecom",
+			MaxConnsPerHost:     64,
+			MaxConnWaitTimeout:  cfg.Timeout, // wait for a free connection rather than fail
+			ReadTimeout:         cfg.Timeout,
+			WriteTimeout:        cfg.Timeout,
+			MaxIdleConnDuration: time.Minute,
+		}
+	}
+	c.app = &tokenSource{c: c, secret: cfg.Secret, kind: "app"}
+	if cfg.ContactSyncSecret != "" {
+		c.contact = &tokenSource{c: c, secret: cfg.ContactSyncSecret, kind: "contact"}
+	}
+	return c, nil
+}
+
+// CorpID is the corp the client calls for.
+func (c *Client) CorpID() string { return c.cfg.CorpID }
+
+// HasContactSyncSecret reports whether user/list_id can be called.
+func (c *Client) HasContactSyncSecret() bool { return c.contact != nil }
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	if c.cfg.HTTP == nil {
+		c.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+// mask removes the client's secrets from text WeCom sent back.
+func (c *Client) mask(s string) string {
+	for _, secret := range []string{c.cfg.Secret, c.cfg.ContactSyncSecret} {
+		if len(secret) >= 4 {
+			s = strings.ReplaceAll(s, secret, "******")
+		}
+	}
+	return s
+}
+
+// baseResponse is what every WeCom response carries.
+type baseResponse struct {
+	ErrCode int    `json:"errcode"`
+	ErrMsg  string `json:"errmsg"`
+}
+
+func (b *baseResponse) base() *baseResponse { return b }
+
+// response is a pointer to a response struct that embeds baseResponse.
+type response[T any] interface {
+	*T
+	base() *baseResponse
+}
+
+// call is one API call as the caller sees it: which endpoint, with which credential.
+type call struct {
+	endpoint string // "user/list"
+	post     bool
+	query    url.Values
+	body     any
+	contact  bool // use the contact-sync secret's token
+	noToken  bool // gettoken itself
+}
+
+// do performs a call and decodes the response into a new T. It is the one place that
+// handles the rate limit, the access token (fetched, cached, refreshed once on 40014/42001),
+// errcodes, and retries with backoff (-1, 45009, 45033, timeouts and connection errors).
+func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, error) {
+	ts := c.app
+	if k.contact {
+		if c.contact == nil {
+			return nil, ErrNoContactSyncSecret
+		}
+		ts = c.contact
+	}
+	var body []byte
+	if k.post {
+		var err error
+		if body, err = json.Marshal(k.body); err != nil {
+			return nil, fmt.Errorf("wecom %s: encode request: %w", k.endpoint, err)
+		}
+	}
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		if err := c.limiter(k.endpoint).Wait(ctx); err != nil {
+			return nil, fmt.Errorf("wecom %s: waiting for the rate limit: %w", k.endpoint, err)
+		}
+		q := url.Values{}
+		for key, v := range k.query {
+			q[key] = v
+		}
+		token := ""
+		if !k.noToken {
+			var err error
+			if token, err = ts.get(ctx); err != nil {
+				return nil, err
+			}
+			q.Set("access_token", token)
+		}
+		out := PT(new(T))
+		err := c.roundTrip(ctx, k.endpoint, q, k.post, body, out)
+		if err == nil {
+			b := out.base()
+			if b.ErrCode == 0 {
+				return (*T)(out), nil
+			}
+			apiErr := &APIError{Endpoint: k.endpoint, Code: b.ErrCode, Msg: c.mask(b.ErrMsg)}
+			switch {
+			case tokenRefused(b.ErrCode) && !k.noToken && !refreshed:
+				refreshed = true
+				ts.invalidate(token)
+				c.log.Debug("wecom token refused; fetching a new one", "endpoint", k.endpoint, "errcode", b.ErrCode)
+				attempt-- // a refresh is not a retry
+				continue
+			case retryable(b.ErrCode):
+				err = apiErr
+			default:
+				return nil, apiErr
+			}
+		}
+		if attempt >= c.cfg.MaxRetries {
+			return nil, err
+		}
+		bo := c.cfg.Backoff
+		if code := CodeOf(err); code == CodeRateLimited || code == CodeTooConcurrent {
+			bo = c.cfg.RateLimitBackoff
+		}
+		wait := jitter(bo, attempt)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return nil, fmt.Errorf("%w (no time left to retry before the deadline)", err)
+		}
+		c.log.Debug("wecom call retried", "endpoint", k.endpoint, "attempt", attempt+1, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func jitter(b Backoff, attempt int) time.Duration {
+	d := b.Base << min(attempt, 20)
+	if d > b.Max || d <= 0 {
+		d = b.Max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// roundTrip sends one HTTP request and decodes the body. Its errors wrap ErrTransport and
+// never carry the URL (which holds the token, or for gettoken the secret).
+func (c *Client) roundTrip(ctx context.Context, endpoint string, q url.Values, post bool, body []byte, out any) error {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(c.base + endpoint + "?" + q.Encode())
+	if post {
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.Header.SetContentType("application/json")
+		req.SetBodyRaw(body)
+	} else {
+		req.Header.SetMethod(fasthttp.MethodGet)
+	}
+	deadline := time.Now().Add(c.cfg.Timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("wecom %s: %w", endpoint, err)
+	}
+	if err := c.http.DoDeadline(req, resp, deadline); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrTransport, endpoint, scrubURL(err.Error()))
+	}
+	if sc := resp.StatusCode(); sc != fasthttp.StatusOK {
+		return fmt.Errorf("%w: %s: HTTP status %d", ErrTransport, endpoint, sc)
+	}
+	if err := json.Unmarshal(resp.Body(), out); err != nil {
+		return fmt.Errorf("%w: %s: response is not the expected JSON: %v", ErrTransport, endpoint, err)
+	}
+	return nil
+}
+
+// scrubURL drops any query string from an error text, in case a library put the URL in it.
+func scrubURL(s string) string {
+	if i := strings.Index(s, "?"); i >= 0 {
+		end := strings.IndexAny(s[i:], " \"'")
+		if end < 0 {
+			return s[:i]
+		}
+		return s[:i] + s[i+end:]
+	}
+	return s
+}
+
+func (c *Client) limiter(endpoint string) *windowLimiter {
+	c.limMu.Lock()
+	defer c.limMu.Unlock()
+	l := c.limiters[endpoint]
+	if l == nil {
+		lim := c.cfg.Limits
+		if lim.PerMinute < 0 {
+			lim.PerMinute = 0
+		}
+		if lim.PerHour < 0 {
+			lim.PerHour = 0
+		}
+		l = newWindowLimiter(lim, c.cfg.Now)
+		c.limiters[endpoint] = l
+	}
+	return l
+}
+
+// tokenSource holds the access token of one secret: fetched once for all concurrent
+// callers, cached until shortly before it expires, and kept in the Store if there is one.
+type tokenSource struct {
+	c      *Client
+	secret string
+	kind   string
+
+	mu       sync.Mutex
+	token    string
+	expires  time.Time
+	loaded   bool // tried the Store
+	inflight *tokenFetch
+}
+
+type tokenFetch struct {
+	done  chan struct{}
+	token string
+	err   error
+}
+
+type storedToken struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+// storeKey names the token in the Store by corp and a hash of the secret, never the secret.
+func (ts *tokenSource) storeKey() string {
+	h := sha256.Sum256([]byte(ts.c.cfg.CorpID + "\x00" + ts.secret))
+	return "wecom:token:" + ts.c.cfg.CorpID + ":" + hex.EncodeToString(h[:8])
+}
+
+func (ts *tokenSource) get(ctx context.Context) (string, error) {
+	ts.mu.Lock()
+	now := ts.c.cfg.Now()
+	if !ts.loaded && ts.c.cfg.Store != nil {
+		ts.loaded = true
+		if v, ok, err := ts.c.cfg.Store.Load(ctx, ts.storeKey()); err == nil && ok {
+			var st storedToken
+			if json.Unmarshal([]byte(v), &st) == nil && st.Token != "" {
+				ts.token, ts.expires = st.Token, st.Expires
+			}
+		}
+	}
+	if ts.token != "" && now.Before(ts.expires) {
+		tok := ts.token
+		ts.mu.Unlock()
+		return tok, nil
+	}
+	f := ts.inflight
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		ts.inflight = f
+		go ts.fetch(f)
+	}
+	ts.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.token, f.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("wecom gettoken: %w", ctx.Err())
+	}
+}
+
+// fetch runs gettoken for every waiter; it is not tied to one caller's context, so a caller
+// that gives up does not fail the others.
+func (ts *tokenSource) fetch(f *tokenFetch) {
+	ctx, cancel := context.WithTimeout(context.Background(), ts.c.cfg.Timeout*time.Duration(ts.c.cfg.MaxRetries+1))
+	defer cancel()
+	type tokenResp struct {
+		baseResponse
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	resp, err := do[tokenResp](ctx, ts.c, call{endpoint: "gettoken", noToken: true,
+		query: url.Values{"corpid": {ts.c.cfg.CorpID}, "corpsecret": {ts.secret}}})
+	var expires time.Time
+	if err == nil {
+		ttl := time.Duration(resp.ExpiresIn) * time.Second
+		// Refresh early: 5 minutes before expiry, or at 90% of a short lifetime.
+		expires = ts.c.cfg.Now().Add(ttl - min(5*time.Minute, ttl/10))
+		ts.c.log.Debug("wecom token fetched", "kind", ts.kind, "expires_in", resp.ExpiresIn)
+		// Saved before the waiters go on, so that a client started right after finds it.
+		if st := ts.c.cfg.Store; st != nil {
+			b, _ := json.Marshal(storedToken{Token: resp.AccessToken, Expires: expires})
+			if err := st.Save(ctx, ts.storeKey(), string(b), ttl); err != nil {
+				ts.c.log.Warn("wecom token not saved", "err", err)
+			}
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.inflight = nil
+	if err != nil {
+		f.err = err
+	} else {
+		ts.token, ts.expires = resp.AccessToken, expires
+		f.token = ts.token
+	}
+	close(f.done)
+}
+
+// invalidate drops the cached token if it is still the one WeCom refused.
+func (ts *tokenSource) invalidate(bad string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.token == bad {
+		ts.token, ts.expires = "", time.Time{}
+	}
+}

@@ -1,0 +1,370 @@
+package wecom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Fetch paths.
+const (
+	PathDetail = "detail" // department/list + user/list per department
+	PathID     = "id"     // department/simplelist + department/get, user/list_id or user/simplelist, user/get
+)
+
+// FetchOptions tune FetchOrg.
+type FetchOptions struct {
+	// Scope limits the fetch to these departments and their subtrees (all when empty).
+	Scope []int64
+	// Path forces a fetch path; empty chooses: detail, or id once WeCom refused detail with
+	// 48009 (remembered for the corp).
+	Path string
+	// Progress, if set, is called as work is done: phase ("departments", "members", "tags"),
+	// items done and items known so far.
+	Progress func(phase string, done, total int)
+}
+
+// FetchOrg fetches the whole organisation (or the scoped subtrees) with bounded concurrency.
+// It either returns all of it or an error: a partial org is never returned.
+func (c *Client) FetchOrg(ctx context.Context, opts FetchOptions) (*Org, error) {
+	path := opts.Path
+	if path == "" {
+		path = c.rememberedPath(ctx)
+	}
+	if path == PathDetail || path == "" {
+		org, err := c.fetchDetail(ctx, opts)
+		if err == nil {
+			c.rememberPath(ctx, PathDetail)
+			return org, nil
+		}
+		if CodeOf(err) != CodeAPIForbiddenIP || opts.Path == PathDetail {
+			return nil, err
+		}
+		c.log.Info("wecom refused the detail endpoints (48009); fetching through the id endpoints", "corp", c.cfg.CorpID)
+	}
+	org, err := c.fetchByID(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.rememberPath(ctx, PathID)
+	return org, nil
+}
+
+// Path reports the fetch path that last worked for this corp ("" before any fetch).
+func (c *Client) Path() string {
+	c.pathMu.Lock()
+	defer c.pathMu.Unlock()
+	return c.path
+}
+
+func (c *Client) pathKey() string { return "wecom:path:" + c.cfg.CorpID }
+
+func (c *Client) rememberedPath(ctx context.Context) string {
+	c.pathMu.Lock()
+	defer c.pathMu.Unlock()
+	if c.path == "" && c.cfg.Store != nil {
+		if v, ok, err := c.cfg.Store.Load(ctx, c.pathKey()); err == nil && ok && (v == PathDetail || v == PathID) {
+			c.path = v
+		}
+	}
+	return c.path
+}
+
+func (c *Client) rememberPath(ctx context.Context, p string) {
+	c.pathMu.Lock()
+	changed := c.path != p
+	c.path = p
+	c.pathMu.Unlock()
+	if changed && c.cfg.Store != nil {
+		if err := c.cfg.Store.Save(ctx, c.pathKey(), p, 30*24*time.Hour); err != nil {
+			c.log.Warn("wecom fetch path not saved", "err", err)
+		}
+	}
+}
+
+// progress counts work for FetchOptions.Progress.
+type progress struct {
+	fn    func(string, int, int)
+	phase string
+	done  atomic.Int64
+	total int
+}
+
+func (o FetchOptions) start(phase string, total int) *progress {
+	p := &progress{fn: o.Progress, phase: phase, total: total}
+	if p.fn != nil {
+		p.fn(phase, 0, total)
+	}
+	return p
+}
+
+func (p *progress) step() {
+	n := p.done.Add(1)
+	if p.fn != nil {
+		p.fn(p.phase, int(n), p.total)
+	}
+}
+
+// roots are the departments a fetch starts from: the scope, or the whole tree (0).
+func roots(opts FetchOptions) []int64 {
+	if len(opts.Scope) == 0 {
+		return []int64{0}
+	}
+	return opts.Scope
+}
+
+func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, error) {
+	depts := map[int64]Department{}
+	for _, root := range roots(opts) {
+		list, err := c.ListDepartments(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range list {
+			depts[d.ID] = d
+		}
+	}
+	ids := sortedKeys(depts)
+	prog := opts.start("members", len(ids))
+	var mu sync.Mutex
+	users := map[string]User{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for _, id := range ids {
+		g.Go(func() error {
+			list, err := c.ListUsers(gctx, id)
+			if err != nil {
+				return fmt.Errorf("members of department %d: %w", id, err)
+			}
+			mu.Lock()
+			for _, u := range list {
+				if _, seen := users[u.UserID]; !seen {
+					users[u.UserID] = u
+				}
+			}
+			mu.Unlock()
+			prog.step()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return c.finish(ctx, opts, PathDetail, depts, users)
+}
+
+func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error) {
+	var idRows []DepartmentID
+	for _, root := range roots(opts) {
+		list, err := c.SimpleListDepartments(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		idRows = append(idRows, list...)
+	}
+	inScope := map[int64]bool{}
+	for _, r := range idRows {
+		inScope[r.ID] = true
+	}
+	ids := sortedKeys(inScope)
+
+	// Departments: department/get each.
+	var mu sync.Mutex
+	depts := make(map[int64]Department, len(ids))
+	prog := opts.start("departments", len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for _, id := range ids {
+		g.Go(func() error {
+			d, err := c.GetDepartment(gctx, id)
+			if err != nil {
+				return fmt.Errorf("department %d: %w", id, err)
+			}
+			mu.Lock()
+			depts[id] = *d
+			mu.Unlock()
+			prog.step()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Member ids: user/list_id with the contact-sync secret, else user/simplelist per department.
+	userIDs := map[string]bool{}
+	if c.contact != nil {
+		rows, err := c.ListAllUserIDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if inScope[r.Department] {
+				userIDs[r.UserID] = true
+			}
+		}
+	} else {
+		prog := opts.start("member ids", len(ids))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.cfg.Concurrency)
+		for _, id := range ids {
+			g.Go(func() error {
+				list, err := c.SimpleListUsers(gctx, id)
+				if err != nil {
+					return fmt.Errorf("members of department %d: %w", id, err)
+				}
+				mu.Lock()
+				for _, u := range list {
+					userIDs[u.UserID] = true
+				}
+				mu.Unlock()
+				prog.step()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+	}
+
+	// Members: user/get each.
+	uids := sortedKeys(userIDs)
+	users := make(map[string]User, len(uids))
+	prog = opts.start("members", len(uids))
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for _, uid := range uids {
+		g.Go(func() error {
+			u, err := c.GetUser(gctx, uid)
+			if CodeOf(err) == CodeUserNotFound {
+				// left between the id listing and now: not a member any more
+				prog.step()
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("member %q: %w", uid, err)
+			}
+			mu.Lock()
+			users[uid] = *u
+			mu.Unlock()
+			prog.step()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return c.finish(ctx, opts, PathID, depts, users)
+}
+
+// finish fetches the tags and assembles the org in its canonical order.
+func (c *Client) finish(ctx context.Context, opts FetchOptions, path string, depts map[int64]Department, users map[string]User) (*Org, error) {
+	org := &Org{Path: path, Departments: make([]Department, 0, len(depts)), Users: make([]User, 0, len(users))}
+	for _, id := range sortedKeys(depts) {
+		org.Departments = append(org.Departments, depts[id])
+	}
+	for _, uid := range sortedKeys(users) {
+		org.Users = append(org.Users, users[uid])
+	}
+	tags, err := c.ListTags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prog := opts.start("tags", len(tags))
+	org.Tags = make([]TagDetail, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for i, t := range tags {
+		g.Go(func() error {
+			d, err := c.GetTag(gctx, t.TagID)
+			if err != nil {
+				return fmt.Errorf("tag %d: %w", t.TagID, err)
+			}
+			if d.TagName == "" {
+				d.TagName = t.TagName
+			}
+			org.Tags[i] = *d
+			prog.step()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	Canonicalize(org)
+	MarkWithheld(org)
+	if len(org.Departments) == 0 {
+		return nil, errors.New("wecom: the fetch returned no departments: the app's visible range is empty or the scope names no department")
+	}
+	return org, nil
+}
+
+// Canonicalize sorts an org into the order FetchOrg returns: departments by id, members by
+// userid, tags by id with their members by userid and departments by id.
+func Canonicalize(org *Org) {
+	sort.Slice(org.Departments, func(i, j int) bool { return org.Departments[i].ID < org.Departments[j].ID })
+	sort.Slice(org.Users, func(i, j int) bool { return org.Users[i].UserID < org.Users[j].UserID })
+	sort.Slice(org.Tags, func(i, j int) bool { return org.Tags[i].TagID < org.Tags[j].TagID })
+	for i := range org.Tags {
+		t := &org.Tags[i]
+		sort.Slice(t.UserList, func(a, b int) bool { return t.UserList[a].UserID < t.UserList[b].UserID })
+		slices.Sort(t.PartyList)
+	}
+}
+
+// MarkWithheld sets org.Withheld, and each member's Withheld, to the sensitive fields no
+// member carries.
+func MarkWithheld(org *Org) {
+	org.Withheld = withheldFields(org.Users)
+	for i := range org.Users {
+		org.Users[i].Withheld = org.Withheld
+	}
+}
+
+// withheldFields returns the sensitive fields that no member carries: WeCom withholds them
+// from apps created since 2022-06-20 (an org where every member lacks a field tells that
+// apart from members who merely left it blank).
+func withheldFields(users []User) []string {
+	if len(users) == 0 {
+		return nil
+	}
+	has := map[string]bool{}
+	for i := range users {
+		u := &users[i]
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"mobile", u.Mobile != ""}, {"email", u.Email != ""}, {"biz_mail", u.BizMail != ""},
+			{"avatar", u.Avatar != ""}, {"thumb_avatar", u.ThumbAvatar != ""},
+			{"gender", u.Gender == "1" || u.Gender == "2"}, {"qr_code", u.QRCode != ""}, {"address", u.Address != ""},
+		} {
+			if f.set {
+				has[f.name] = true
+			}
+		}
+	}
+	var out []string
+	for _, f := range SensitiveFields {
+		if !has[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func sortedKeys[K int64 | string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

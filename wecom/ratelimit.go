@@ -1,0 +1,90 @@
+package wecom
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Limits are the client-side call limits per API. WeCom blocks an API for a minute when
+// a corp exceeds 10,000 calls a minute, and for an hour past 150,000 an hour; the client
+// stays under both so that a large sync never trips the hour-long block.
+type Limits struct {
+	PerMinute int
+	PerHour   int
+}
+
+// DefaultLimits stay 5% under WeCom's documented per-corp, per-API limits.
+var DefaultLimits = Limits{PerMinute: 9_500, PerHour: 142_500}
+
+// windowLimiter counts calls in one-second buckets over the last hour and admits a call
+// only while both the last minute and the last hour are under their limits. A token bucket
+// cannot say "at most N in any hour" without starving short bursts, which is why this is
+// not golang.org/x/time/rate.
+type windowLimiter struct {
+	limits Limits
+	now    func() time.Time
+
+	mu      sync.Mutex
+	buckets [3600]int32
+	start   int64 // unix second of buckets[head]
+	head    int
+	minute  int // calls in the last 60 s
+	hour    int // calls in the last 3600 s
+}
+
+func newWindowLimiter(l Limits, now func() time.Time) *windowLimiter {
+	return &windowLimiter{limits: l, now: now}
+}
+
+// advance moves the window to second sec, dropping expired buckets from the sums.
+func (w *windowLimiter) advance(sec int64) {
+	if w.start == 0 || sec-w.start >= int64(len(w.buckets)) {
+		// first call, or idle for an hour: nothing in the window counts any more
+		w.buckets, w.minute, w.hour, w.start, w.head = [3600]int32{}, 0, 0, sec, 0
+		return
+	}
+	for w.start < sec {
+		w.start++
+		w.head = (w.head + 1) % len(w.buckets)
+		// the bucket now at head is an hour old: leave the hour
+		w.hour -= int(w.buckets[w.head])
+		w.buckets[w.head] = 0
+		// the bucket 60 s back leaves the minute
+		w.minute -= int(w.buckets[(w.head+len(w.buckets)-60)%len(w.buckets)])
+	}
+}
+
+// Wait blocks until a call is admitted, or the context ends.
+func (w *windowLimiter) Wait(ctx context.Context) error {
+	if w == nil || (w.limits.PerMinute <= 0 && w.limits.PerHour <= 0) {
+		return nil
+	}
+	for {
+		w.mu.Lock()
+		now := w.now()
+		w.advance(now.Unix())
+		minuteOK := w.limits.PerMinute <= 0 || w.minute < w.limits.PerMinute
+		hourOK := w.limits.PerHour <= 0 || w.hour < w.limits.PerHour
+		if minuteOK && hourOK {
+			w.buckets[w.head]++
+			w.minute++
+			w.hour++
+			w.mu.Unlock()
+			return nil
+		}
+		// Wait for the next second boundary, when the oldest bucket may leave the window.
+		wait := time.Until(time.Unix(now.Unix()+1, 0))
+		w.mu.Unlock()
+		if wait <= 0 {
+			wait = time.Millisecond
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
