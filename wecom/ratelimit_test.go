@@ -68,8 +68,8 @@ func TestWindowLimiterKeepsBothWindows(t *testing.T) {
 func TestScrubURL(t *testing.T) {
 	for in, want := range map[string]string{
 		`dial "http://h/cgi-bin/gettoken?corpid=x&corpsecret=S" failed`: `dial "http://h/cgi-bin/gettoken" failed`,
-		"GET /x?access_token=T":                                          "GET /x",
-		"no query here":                                                  "no query here",
+		"GET /x?access_token=T": "GET /x",
+		"no query here":         "no query here",
 	} {
 		if got := scrubURL(in); got != want {
 			t.Errorf("scrubURL(%q) = %q", in, got)
