@@ -99,3 +99,23 @@ func FindMethod(o Object, name string) *Method {
 	}
 	return nil
 }
+
+// ProgressFunc receives progress of a long operation: its phase, items done, items known.
+type ProgressFunc func(phase string, done, total int)
+
+type progressKey struct{}
+
+// WithProgress returns a context that carries a progress reporter to the methods it runs
+// (jitrt run shows a progress bar with it on a terminal).
+func WithProgress(ctx context.Context, fn ProgressFunc) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// ProgressFrom returns the context's progress reporter, or nil.
+func ProgressFrom(ctx context.Context) func(phase string, done, total int) {
+	fn, _ := ctx.Value(progressKey{}).(ProgressFunc)
+	if fn == nil {
+		return nil
+	}
+	return fn
+}

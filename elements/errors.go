@@ -34,6 +34,8 @@ const (
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
 	CodeScript          = "script_error"
+	// CodeFailedPrecondition: the call needs a state the element is not in (initCorp first).
+	CodeFailedPrecondition = "failed_precondition"
 )
 
 // Error is an error with a stable code. Methods return it (or wrap a sentinel above, which

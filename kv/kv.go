@@ -8,6 +8,8 @@
 //
 //	el:<fullName>:<kind>:<id>      state of one element (e.g. el:corps.DemoCorp:member:u1)
 //	wecom:token:<corpId>:<hash>    a cached WeCom access token (the secret is never stored)
+//	wecom:path:<corpId>            the WeCom fetch path that last worked (detail or id)
+//	kv:journal                     a diff being applied (see Store.Apply)
 //
 // Values are JSON documents, so that BuntDB's JSON indexes can serve lookups by field.
 package kv
@@ -18,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/tidwall/buntdb"
 )
@@ -37,6 +40,27 @@ const Memory = ":memory:"
 type Store struct {
 	db   *buntdb.DB
 	path string
+
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex
+}
+
+// Lock takes the store's mutex of that name and returns its unlock. Writers that compute a
+// diff from a snapshot hold it from the read to the write, so that no other writer of the
+// same data slips in between, whichever instance of an element they run in.
+func (s *Store) Lock(name string) (unlock func()) {
+	s.locksMu.Lock()
+	if s.locks == nil {
+		s.locks = map[string]*sync.Mutex{}
+	}
+	m := s.locks[name]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.locks[name] = m
+	}
+	s.locksMu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // Tx is a transaction; see buntdb.Tx.
@@ -76,7 +100,12 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("kv: configure %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	st := &Store{db: db, path: path}
+	if _, err := st.replayJournal(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("kv: recover %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // Path is the file the store was opened from (or Memory).

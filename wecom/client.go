@@ -447,3 +447,6 @@ func (ts *tokenSource) invalidate(bad string) {
 		ts.token, ts.expires = "", time.Time{}
 	}
 }
+
+// BaseURL is the API host the client calls.
+func (c *Client) BaseURL() string { return c.cfg.BaseURL }

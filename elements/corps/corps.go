@@ -3,8 +3,12 @@
 package corps
 
 import (
-	"context"
+	"errors"
+	"sync"
+
 	"fmt"
+	"github.com/jitrt/jitrt/wecom"
+	"github.com/jitrt/jitrt/wecom/wecomsim"
 	"math"
 	"net/url"
 	"strings"
@@ -173,13 +177,54 @@ func validate(el *elements.Element, r elements.Reporter) {
 
 // Corp is an instance of corps.QywxInnerType.
 type Corp struct {
-	el  *elements.Element
-	cfg Config
+	el     *elements.Element
+	cfg    Config
+	keys   keys
+	client *wecom.Client
+	sim    *wecomsim.Server // the built-in emulator, when the config asks for one
+
+	flightMu sync.Mutex
+	flight   *syncFlight
 }
 
 func newCorp(el *elements.Element) (elements.Instance, error) {
-	return &Corp{el: el, cfg: parseConfig(el.Config, nil)}, nil
+	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
+	c.keys = newKeys(el.FullName, c.cfg.CorpID)
+	base := c.cfg.APIBase
+	if sim := c.cfg.Simulator; sim != nil {
+		var err error
+		c.sim, err = wecomsim.Start(wecomsim.Options{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
+			ContactSyncSecret: c.cfg.ContactSyncSecret, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("start the WeCom emulator: %w", err)
+		}
+		base = c.sim.URL()
+		el.Logger.Debug("WeCom emulator started", "url", base, "members", sim.Members, "departments", sim.Departments)
+	}
+	client, err := wecom.New(wecom.Config{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret, ContactSyncSecret: c.cfg.ContactSyncSecret,
+		BaseURL: base, Store: kvStore{el.Store}, Logger: el.Logger})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.client = client
+	return c, nil
 }
+
+// Close stops the emulator (freeing its port) and the client's connections.
+func (c *Corp) Close() error {
+	var errs []error
+	if c.client != nil {
+		errs = append(errs, c.client.Close())
+	}
+	if c.sim != nil {
+		errs = append(errs, c.sim.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Simulator returns the built-in emulator, or nil (for tests and tools).
+func (c *Corp) Simulator() *wecomsim.Server { return c.sim }
 
 // authConfig is the corp's credentials with the secrets masked.
 func (c *Corp) authConfig() map[string]any {
@@ -197,7 +242,7 @@ func (c *Corp) corpInfo() map[string]any {
 	}
 	info := map[string]any{
 		"title": c.el.Title, "fullName": c.el.FullName, "type": c.el.TypeID,
-		"corpId": c.cfg.CorpID, "agentId": c.cfg.AgentID, "apiBase": c.cfg.APIBase,
+		"corpId": c.cfg.CorpID, "agentId": c.cfg.AgentID, "apiBase": c.client.BaseURL(),
 		"roles": roles, "simulated": c.cfg.Simulator != nil,
 	}
 	if len(c.cfg.Scope) > 0 {
@@ -208,24 +253,6 @@ func (c *Corp) corpInfo() map[string]any {
 		info["scope"] = scope
 	}
 	return info
-}
-
-// Methods lists the corp's methods.
-func (c *Corp) Methods() []elements.Method {
-	return []elements.Method{
-		{Name: "getCorpInfo", Doc: "the corp's configuration, never the secret", Callable: true,
-			Call: func(_ context.Context, _ elements.Args) (any, error) { return c.corpInfo(), nil }},
-	}
-}
-
-// Properties lists the corp's properties.
-func (c *Corp) Properties() []elements.Property {
-	return []elements.Property{
-		{Name: "title", Get: func() any { return c.el.Title }},
-		{Name: "fullName", Get: func() any { return c.el.FullName }},
-		{Name: "corpFullName", Doc: "alias of fullName", Get: func() any { return c.el.FullName }},
-		{Name: "authConfig", Doc: "corpId, agentId and the secret masked", Get: func() any { return c.authConfig() }},
-	}
 }
 
 func (c *Corp) String() string { return fmt.Sprintf("%s(%s)", TypeID, c.el.FullName) }

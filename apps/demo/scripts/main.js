@@ -1,13 +1,30 @@
-// The entry script of the demo: walks through the seed document's examples.
+// The demo's entry script (jitrt run apps/demo): initialise the simulated corp, sync it,
+// and print what the seed's examples print. The corp talks to the built-in WeCom emulator
+// over real HTTP, so this runs with no WeCom account.
+const { someMembers } = require("./lib/demo");
+
+// 获取企业微信组织实例
 const corp = app.getElement("corps.DemoCorp");
 
-console.log(`应用: ${app.title} (${app.name})`);
-console.log(`标题: ${corp.title}`);
-console.log(`全名: ${corp.fullName}`);
-console.log(`组织架构全名: ${corp.corpFullName}`);
-console.log(`企业ID: ${corp.authConfig.corpId}`);
-console.log(`应用ID: ${corp.authConfig.agentId}`);
+// 初始化组织架构 (the first sync happens here)
+corp.initCorp();
 
-const info = corp.getCorpInfo();
-console.log(`组织架构名称: ${info.title}`);
-console.log(`全名: ${info.fullName}`);
+// 获取根部门
+const rootDept = corp.getRootDept();
+console.log(`根部门: ${rootDept.name.value}`);
+
+// 管理员: the demo makes the first two members admins if the org has none yet
+if (corp.getAdmin().length === 0) {
+  corp.setAdmin(someMembers(2));
+}
+const adminList = corp.getAdmin();
+console.log(`管理员: ${JSON.stringify(adminList)}`);
+
+// 本地组织架构
+const local = corp.getLocalCorpData();
+console.log(`本地用户数: ${local.userList.length}`);
+console.log(`本地部门数: ${local.deptList.length}`);
+
+// 再同步一次: nothing changed in WeCom, so nothing is written
+const report = corp.syncCorp();
+console.log(`同步: 新增 ${report.added}, 更新 ${report.updated}, 离职 ${report.offlined}, 未变 ${report.unchanged}, 用时 ${report.durationMs}ms`);

@@ -1,0 +1,630 @@
+package corps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/wecom"
+)
+
+func str(name string) elements.Param {
+	return elements.Param{Name: name, Kind: elements.KindString, Required: true}
+}
+
+func list(name string) elements.Param {
+	return elements.Param{Name: name, Kind: elements.KindArray, Required: true}
+}
+
+// Methods lists the corp's methods, named as in the seed.
+func (c *Corp) Methods() []elements.Method {
+	return []elements.Method{
+		{Name: "initCorp", Callable: true, Doc: "create the local org (roles, root department) and run a first sync",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) { return nil, c.InitCorp(ctx) }},
+		{Name: "syncCorp", Callable: true, Doc: "sync the org from WeCom; {dryRun: true} lists the changes and writes nothing",
+			Params: []elements.Param{{Name: "dryRun", Kind: elements.KindBool}},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				rep, err := c.Sync(ctx, a.Bool("dryRun"))
+				if err != nil {
+					return nil, err
+				}
+				return jsonValue(rep)
+			}},
+		{Name: "getSyncHistory", Callable: true, Doc: "the kept sync reports, newest first",
+			Call: func(context.Context, elements.Args) (any, error) { return c.syncHistory() }},
+		{Name: "getThirdCorpData", Callable: true, Doc: "the live WeCom org: {deptDict, userDict, tagDict} keyed by id",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) { return c.thirdCorpData(ctx) }},
+		{Name: "bulkRegister", Callable: true, Doc: "register every user of corpData into the local user pool (idempotent)",
+			Params: []elements.Param{{Name: "corpData", Kind: elements.KindObject, Required: true}},
+			Call:   func(ctx context.Context, a elements.Args) (any, error) { return nil, c.bulkRegister(a["corpData"]) }},
+		{Name: "getLocalCorpData", Callable: true, Doc: "the local org: {userList, deptList, roleList, thirdAuthList, …}",
+			Call: func(context.Context, elements.Args) (any, error) { return c.localCorpData() }},
+		{Name: "getRootDept", Callable: true, Doc: "the root department as RowData (root.name.value)",
+			Call: func(context.Context, elements.Args) (any, error) { return c.rootDept() }},
+		{Name: "setUserRole", Callable: true, Doc: "set a member's roles to exactly roleIdList (declared role ids)",
+			Params: []elements.Param{str("memberId"), list("roleIdList")},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				ids, err := a.Strings("roleIdList")
+				if err != nil {
+					return nil, err
+				}
+				return c.setUserRole(a.String("memberId"), ids)
+			}},
+		{Name: "offlineMember", Callable: true, Doc: "take members offline (离职) in this corp only",
+			Params: []elements.Param{list("memberIdList")},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				ids, err := a.Strings("memberIdList")
+				if err != nil {
+					return nil, err
+				}
+				return nil, c.offlineMembers(ids)
+			}},
+		{Name: "getUserSignature", Callable: true, Doc: "a member's signature: {memberId, signature}",
+			Params: []elements.Param{str("memberId")},
+			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.signature(a.String("memberId")) }},
+		{Name: "saveUserSignature", Callable: true, Doc: "save a member's signature image URL (http or https)",
+			Params: []elements.Param{str("memberId"), str("signature")},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				return c.saveSignature(a.String("memberId"), a.String("signature"))
+			}},
+		{Name: "setAdmin", Callable: true, Doc: "set the org's admins (组织负责人, 管理员)",
+			Params: []elements.Param{list("memberIdList")},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				ids, err := a.Strings("memberIdList")
+				if err != nil {
+					return nil, err
+				}
+				return map[string]any{}, c.setAdmins(ids)
+			}},
+		{Name: "getAdmin", Callable: true, Doc: "the admins' member ids",
+			Call: func(context.Context, elements.Args) (any, error) { return c.admins() }},
+		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
+			Call: func(context.Context, elements.Args) (any, error) { return c.corpInfo(), nil }},
+		{Name: "getClient", Doc: "the WeCom API client of the corp",
+			Call: func(context.Context, elements.Args) (any, error) { return &clientObject{c: c}, nil }},
+	}
+}
+
+// Properties lists the corp's properties.
+func (c *Corp) Properties() []elements.Property {
+	return []elements.Property{
+		{Name: "title", Get: func() any { return c.el.Title }},
+		{Name: "fullName", Get: func() any { return c.el.FullName }},
+		{Name: "corpFullName", Doc: "alias of fullName", Get: func() any { return c.el.FullName }},
+		{Name: "authConfig", Doc: "corpId, agentId and the secret masked", Get: func() any { return c.authConfig() }},
+		{Name: "corpData", Doc: "the org's configuration and counts", Get: func() any {
+			d, err := c.corpData()
+			if err != nil {
+				return map[string]any{"error": err.Error()}
+			}
+			return d
+		}},
+	}
+}
+
+// jsonValue turns a Go value into the JSON-shaped value scripts see.
+func jsonValue(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
+// ---- errors ----
+
+func (c *Corp) corpName() string { return fmt.Sprintf("%s (corpId %s)", c.el.FullName, c.cfg.CorpID) }
+
+func (c *Corp) notFound(kind, id string) error {
+	return &elements.Error{Code: elements.CodeNotFound, Err: elements.ErrNotFound,
+		Message: fmt.Sprintf("no %s %q in corp %s", kind, id, c.corpName())}
+}
+
+func (c *Corp) badArg(format string, args ...any) error {
+	return &elements.Error{Code: elements.CodeInvalidArgument, Err: elements.ErrInvalidArgument,
+		Message: fmt.Sprintf(format, args...) + " (corp " + c.corpName() + ")"}
+}
+
+func (c *Corp) notInitialized() error {
+	return &elements.Error{Code: elements.CodeFailedPrecondition,
+		Message: fmt.Sprintf("corp %s has no local org yet: call initCorp() first", c.corpName())}
+}
+
+// wecomErr explains a failed WeCom call, naming the corp; the code is wecom_<errcode>.
+func (c *Corp) wecomErr(op string, err error) error {
+	code := elements.CodeUnavailable
+	if n := wecom.CodeOf(err); n != 0 {
+		code = "wecom_" + strconv.Itoa(n)
+	} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		code = elements.CodeTimeout
+	}
+	return &elements.Error{Code: code, Err: err, Message: fmt.Sprintf("%s of %s: %v", op, c.corpName(), err)}
+}
+
+// ---- methods ----
+
+// InitCorp creates the local org (declared roles, departments with the root) with a first
+// sync; calling it again re-syncs.
+func (c *Corp) InitCorp(ctx context.Context) error {
+	_, err := c.runSync(ctx, false, true)
+	return err
+}
+
+func (c *Corp) syncHistory() (any, error) {
+	var out []any
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		return tx.DescendLessOrEqual("", c.keys.syncs()+"\xff", func(k, v string) bool {
+			if !strings.HasPrefix(k, c.keys.syncs()) {
+				return false
+			}
+			var r any
+			if json.Unmarshal([]byte(v), &r) == nil {
+				out = append(out, r)
+			}
+			return true
+		})
+	})
+	if out == nil {
+		out = []any{}
+	}
+	return out, err
+}
+
+func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
+	org, err := c.client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
+	if err != nil {
+		return nil, c.wecomErr("getThirdCorpData", err)
+	}
+	depts := make(map[string]any, len(org.Departments))
+	for _, d := range org.Departments {
+		depts[strconv.FormatInt(d.ID, 10)] = d
+	}
+	users := make(map[string]any, len(org.Users))
+	for _, u := range org.Users {
+		users[u.UserID] = u
+	}
+	tags := make(map[string]any, len(org.Tags))
+	for _, t := range org.Tags {
+		tags[strconv.FormatInt(t.TagID, 10)] = t
+	}
+	out, err := jsonValue(map[string]any{"deptDict": depts, "userDict": users, "tagDict": tags})
+	if err != nil {
+		return nil, err
+	}
+	m := out.(map[string]any)
+	m["withheld"] = org.Withheld
+	return m, nil
+}
+
+// bulkRegister adds or updates every member (and department, tag) of corpData — the shape
+// getThirdCorpData returns — without taking anyone offline.
+func (c *Corp) bulkRegister(data any) error {
+	var cd struct {
+		DeptDict map[string]wecom.Department `json:"deptDict"`
+		UserDict map[string]wecom.User       `json:"userDict"`
+		TagDict  map[string]wecom.TagDetail  `json:"tagDict"`
+		Withheld []string                    `json:"withheld"`
+	}
+	raw, err := json.Marshal(data)
+	if err == nil {
+		err = json.Unmarshal(raw, &cd)
+	}
+	if err != nil {
+		return c.badArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict, tagDict}): %v", err)
+	}
+	if cd.UserDict == nil {
+		return c.badArg("corpData has no userDict: pass what getThirdCorpData returns")
+	}
+	org := &wecom.Org{Withheld: cd.Withheld}
+	for key, u := range cd.UserDict {
+		if u.UserID == "" {
+			u.UserID = key
+		}
+		if u.UserID != key || u.Name == "" {
+			return c.badArg("corpData.userDict[%q] must have userid %q and a name", key, key)
+		}
+		org.Users = append(org.Users, u)
+	}
+	for _, d := range cd.DeptDict {
+		org.Departments = append(org.Departments, d)
+	}
+	for _, t := range cd.TagDict {
+		org.Tags = append(org.Tags, t)
+	}
+	wecom.Canonicalize(org)
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	snap, err := readSnapshot(c.el.Store, c.keys)
+	if err != nil {
+		return err
+	}
+	rep := &SyncReport{}
+	changes := c.diffPartial(snap, org, rep)
+	if err := c.el.Store.Apply(changes, nil); err != nil {
+		return fmt.Errorf("bulkRegister of %s: %w", c.el.FullName, err)
+	}
+	c.el.Logger.Info("bulkRegister done", "added", rep.Added, "updated", rep.Updated, "reactivated", rep.Reactivated, "unchanged", rep.Unchanged)
+	return nil
+}
+
+// diffPartial is diff for an org that is only part of the whole: departments known locally
+// count as known, and nothing missing from it is removed or taken offline.
+func (c *Corp) diffPartial(snap *snapshot, part *wecom.Org, rep *SyncReport) []kv.Change {
+	merged := &wecom.Org{Users: part.Users, Tags: part.Tags, Withheld: part.Withheld}
+	seen := map[int64]bool{}
+	for _, d := range part.Departments {
+		merged.Departments = append(merged.Departments, d)
+		seen[d.ID] = true
+	}
+	for _, id := range sortedIDs(snap.depts) {
+		if !seen[id] {
+			d := snap.depts[id]
+			merged.Departments = append(merged.Departments, wecom.Department{ID: d.DeptID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders})
+		}
+	}
+	wecom.Canonicalize(merged)
+	fetched := map[string]bool{}
+	for _, u := range part.Users {
+		fetched[u.UserID] = true
+	}
+	// Members and tags outside the part are kept as they are.
+	keep := &snapshot{depts: snap.depts, deptRaw: snap.deptRaw, members: map[string]*memberRec{}, memberRaw: snap.memberRaw,
+		auths: snap.auths, tags: map[int64]tagRec{}, tagRaw: snap.tagRaw, roles: snap.roles, meta: snap.meta, hasMeta: snap.hasMeta}
+	for id, m := range snap.members {
+		if fetched[id] {
+			keep.members[id] = m
+		}
+	}
+	for _, t := range part.Tags {
+		if old, ok := snap.tags[t.TagID]; ok {
+			keep.tags[t.TagID] = old
+		}
+	}
+	changes := c.diff(keep, merged, rep, false)
+	return changes
+}
+
+func (c *Corp) localCorpData() (any, error) {
+	out := map[string]any{}
+	var users, depts, auths, tags, memberRoles, sigs []json.RawMessage
+	var admins adminsRec
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		collect := func(prefix string, dst *[]json.RawMessage) error {
+			return kv.Scan(tx, prefix, func(_, v string) bool {
+				*dst = append(*dst, json.RawMessage(v))
+				return true
+			})
+		}
+		for prefix, dst := range map[string]*[]json.RawMessage{
+			c.keys.members(): &users, c.keys.depts(): &depts, c.keys.auths(): &auths, c.keys.tags(): &tags,
+			c.keys.allMemberRoles(): &memberRoles, c.keys.prefix + "sig:": &sigs,
+		} {
+			if err := collect(prefix, dst); err != nil {
+				return err
+			}
+		}
+		if err := kv.GetJSON(tx, c.keys.admins(), &admins); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	roles := make([]any, len(c.cfg.Roles))
+	for i, r := range c.cfg.Roles {
+		roles[i] = map[string]any{"roleId": r.RoleID, "name": r.Name}
+	}
+	if admins.MemberIDs == nil {
+		admins.MemberIDs = []string{}
+	}
+	raw, err := json.Marshal(map[string]any{"userList": orEmpty(users), "deptList": orEmpty(depts), "thirdAuthList": orEmpty(auths),
+		"tagList": orEmpty(tags), "roleMemberList": orEmpty(memberRoles), "signatureList": orEmpty(sigs), "adminList": admins.MemberIDs})
+	if err != nil {
+		return nil, err
+	}
+	var v map[string]any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	for k, x := range v {
+		out[k] = x
+	}
+	out["roleList"] = roles
+	return out, nil
+}
+
+func orEmpty(l []json.RawMessage) []json.RawMessage {
+	if l == nil {
+		return []json.RawMessage{}
+	}
+	return l
+}
+
+func (c *Corp) rootDept() (any, error) {
+	var meta metaRec
+	var d deptRec
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		if err := kv.GetJSON(tx, c.keys.meta(), &meta); err != nil {
+			return err
+		}
+		return kv.GetJSON(tx, c.keys.dept(meta.RootDeptID), &d)
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, c.notInitialized()
+	}
+	if err != nil {
+		return nil, err
+	}
+	leaders := make([]any, len(d.Leaders))
+	for i, l := range d.Leaders {
+		leaders[i] = l
+	}
+	return elements.NewRowData("deptId", float64(d.DeptID), "name", d.Name, "parentId", float64(d.ParentID),
+		"order", float64(d.Order), "leaders", leaders), nil
+}
+
+// dedupe returns ids without repeats, in first-seen order, or an error for an empty list.
+func (c *Corp) dedupe(name string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, c.badArg("%s is empty: give at least one id", name)
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if strings.TrimSpace(id) == "" {
+			return nil, c.badArg("%s holds an empty id", name)
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// members reads members by id; any unknown id is an error naming it and the corp.
+func (c *Corp) membersByID(tx *kv.Tx, ids []string) ([]*memberRec, error) {
+	out := make([]*memberRec, len(ids))
+	for i, id := range ids {
+		m := &memberRec{}
+		if err := kv.GetJSON(tx, c.keys.member(id), m); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return nil, c.notFound("member", id)
+			}
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func (c *Corp) setUserRole(memberID string, roleIDs []string) (any, error) {
+	roleIDs, err := c.dedupe("roleIdList", roleIDs)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	declared := make([]string, len(c.cfg.Roles))
+	for i, r := range c.cfg.Roles {
+		names[r.RoleID] = r.Name
+		declared[i] = r.RoleID
+	}
+	for _, id := range roleIDs {
+		if _, ok := names[id]; !ok {
+			return nil, c.badArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), c.el.ConfigPath)
+		}
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	var rows []memberRoleRec
+	err = c.el.Store.Update(func(tx *kv.Tx) error {
+		if _, err := tx.Get(c.keys.meta()); errors.Is(err, kv.ErrNotFound) {
+			return c.notInitialized()
+		}
+		if _, err := c.membersByID(tx, []string{memberID}); err != nil {
+			return err
+		}
+		existing := map[string]memberRoleRec{}
+		var stale []string
+		kv.Scan(tx, c.keys.memberRoles(memberID), func(k, v string) bool {
+			var r memberRoleRec
+			json.Unmarshal([]byte(v), &r)
+			existing[r.RoleID] = r
+			if !slices.Contains(roleIDs, r.RoleID) {
+				stale = append(stale, k)
+			}
+			return true
+		})
+		for _, k := range stale {
+			if _, err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, id := range roleIDs {
+			r, ok := existing[id]
+			if !ok || r.RoleName != names[id] {
+				r = memberRoleRec{MemberID: memberID, RoleID: id, RoleName: names[id], CreatedAt: now()}
+				if ok {
+					r.CreatedAt = existing[id].CreatedAt
+				}
+				if err := kv.SetJSON(tx, c.keys.memberRole(memberID, id), r); err != nil {
+					return err
+				}
+			}
+			rows = append(rows, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jsonValue(rows)
+}
+
+func (c *Corp) offlineMembers(ids []string) error {
+	ids, err := c.dedupe("memberIdList", ids)
+	if err != nil {
+		return err
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	return c.el.Store.Update(func(tx *kv.Tx) error {
+		members, err := c.membersByID(tx, ids)
+		if err != nil {
+			return err // nothing written: the transaction rolls back
+		}
+		ts := now()
+		for _, m := range members {
+			if m.Status == StatusOffline {
+				continue
+			}
+			old := *m
+			m.Status, m.OfflineBy, m.OfflineAt, m.UpdatedAt = StatusOffline, OfflineByLocal, ts, ts
+			if err := kv.SetJSON(tx, c.keys.member(m.MemberID), m); err != nil {
+				return err
+			}
+			for _, ch := range indexDiff(nil, c.keys, &old, m) {
+				if _, err := tx.Delete(ch.Key); err != nil && !errors.Is(err, kv.ErrNotFound) {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func (c *Corp) signature(memberID string) (any, error) {
+	var sig sigRec
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		if _, err := c.membersByID(tx, []string{memberID}); err != nil {
+			return err
+		}
+		err := kv.GetJSON(tx, c.keys.sig(memberID), &sig)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var s any
+	if sig.Signature != "" {
+		s = sig.Signature
+	}
+	return map[string]any{"memberId": memberID, "signature": s}, nil
+}
+
+func (c *Corp) saveSignature(memberID, signature string) (any, error) {
+	u, err := url.Parse(signature)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, c.badArg("signature %q is not an http(s) URL of the signature image", signature)
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	rec := sigRec{MemberID: memberID, Signature: signature, UpdatedAt: now()}
+	err = c.el.Store.Update(func(tx *kv.Tx) error {
+		if _, err := c.membersByID(tx, []string{memberID}); err != nil {
+			return err
+		}
+		return kv.SetJSON(tx, c.keys.sig(memberID), rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"success": true, "memberId": memberID, "signature": signature, "updatedAt": rec.UpdatedAt}, nil
+}
+
+func (c *Corp) setAdmins(ids []string) error {
+	ids, err := c.dedupe("memberIdList", ids)
+	if err != nil {
+		return err
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	return c.el.Store.Update(func(tx *kv.Tx) error {
+		members, err := c.membersByID(tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Status != StatusActive {
+				return c.badArg("member %q is offline and cannot be an admin", m.MemberID)
+			}
+		}
+		return kv.SetJSON(tx, c.keys.admins(), adminsRec{MemberIDs: ids, UpdatedAt: now()})
+	})
+}
+
+func (c *Corp) admins() (any, error) {
+	var a adminsRec
+	err := c.el.Store.View(func(tx *kv.Tx) error { return kv.GetJSON(tx, c.keys.admins(), &a) })
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return nil, err
+	}
+	out := make([]any, len(a.MemberIDs))
+	for i, id := range a.MemberIDs {
+		out[i] = id
+	}
+	return out, nil
+}
+
+// corpData is the org's configuration with its counts.
+func (c *Corp) corpData() (map[string]any, error) {
+	d := c.corpInfo()
+	var meta metaRec
+	counts := map[string]int{}
+	var last string
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		if err := kv.GetJSON(tx, c.keys.meta(), &meta); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		kv.Scan(tx, c.keys.members(), func(_, v string) bool {
+			counts["members"]++
+			if strings.Contains(v, `"status":"active"`) {
+				counts["activeMembers"]++
+			}
+			return true
+		})
+		for name, prefix := range map[string]string{"departments": c.keys.depts(), "tags": c.keys.tags()} {
+			kv.Scan(tx, prefix, func(string, string) bool { counts[name]++; return true })
+		}
+		var a adminsRec
+		if err := kv.GetJSON(tx, c.keys.admins(), &a); err == nil {
+			counts["admins"] = len(a.MemberIDs)
+		}
+		tx.DescendLessOrEqual("", c.keys.syncs()+"\xff", func(k, v string) bool {
+			if strings.HasPrefix(k, c.keys.syncs()) {
+				var r SyncReport
+				json.Unmarshal([]byte(v), &r)
+				last = r.FinishedAt
+			}
+			return false
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	d["initialized"] = meta.Initialized
+	d["rootDeptId"] = float64(meta.RootDeptID)
+	for _, k := range []string{"members", "activeMembers", "departments", "tags", "admins"} {
+		d[k] = float64(counts[k])
+	}
+	d["offlineMembers"] = float64(counts["members"] - counts["activeMembers"])
+	if last != "" {
+		d["lastSyncAt"] = last
+	} else {
+		d["lastSyncAt"] = nil
+	}
+	d["fetchPath"] = meta.Path
+	return d, nil
+}

@@ -1,0 +1,289 @@
+package corps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/wecom"
+)
+
+// The local org of a corp lives under el:<fullName>:<corpId>: (see keys). A changed corpId
+// is a different org; any other config edit keeps the data.
+//
+//	meta                          corp state: initialised, root department, last sync
+//	dept:<id>                     a department (id zero-padded so keys sort by number)
+//	member:<memberId>             a member of the local user pool (memberId = WeCom userid)
+//	auth:<memberId>               the third-party auth record linking a member to its WeCom userid
+//	deptmember:<deptId>:<memberId>  index: the active members of a department
+//	tag:<id>                      a WeCom tag with its members and departments
+//	role:<roleId>                 a declared role
+//	memberrole:<memberId>:<roleId>  a role membership
+//	admins                        the org's admins
+//	sig:<memberId>                a member's signature
+//	sync:<startedAt>              a sync report (the last maxHistory kept)
+type keys struct{ prefix string }
+
+func newKeys(fullName, corpID string) keys {
+	return keys{prefix: "el:" + fullName + ":" + corpID + ":"}
+}
+
+func pad(id int64) string { return fmt.Sprintf("%012d", id) }
+
+func (k keys) meta() string            { return k.prefix + "meta" }
+func (k keys) dept(id int64) string    { return k.prefix + "dept:" + pad(id) }
+func (k keys) depts() string           { return k.prefix + "dept:" }
+func (k keys) member(id string) string { return k.prefix + "member:" + id }
+func (k keys) members() string         { return k.prefix + "member:" }
+func (k keys) auth(id string) string   { return k.prefix + "auth:" + id }
+func (k keys) auths() string           { return k.prefix + "auth:" }
+func (k keys) deptMember(d int64, m string) string {
+	return k.prefix + "deptmember:" + pad(d) + ":" + m
+}
+func (k keys) deptMembers(d int64) string    { return k.prefix + "deptmember:" + pad(d) + ":" }
+func (k keys) tag(id int64) string           { return k.prefix + "tag:" + pad(id) }
+func (k keys) tags() string                  { return k.prefix + "tag:" }
+func (k keys) role(id string) string         { return k.prefix + "role:" + id }
+func (k keys) roles() string                 { return k.prefix + "role:" }
+func (k keys) memberRole(m, r string) string { return k.prefix + "memberrole:" + m + ":" + r }
+func (k keys) memberRoles(m string) string   { return k.prefix + "memberrole:" + m + ":" }
+func (k keys) allMemberRoles() string        { return k.prefix + "memberrole:" }
+func (k keys) admins() string                { return k.prefix + "admins" }
+func (k keys) sig(m string) string           { return k.prefix + "sig:" + m }
+func (k keys) sync(at time.Time) string {
+	return k.prefix + "sync:" + at.UTC().Format("20060102T150405.000000000Z")
+}
+func (k keys) syncs() string       { return k.prefix + "sync:" }
+func (k keys) statusIndex() string { return k.prefix + "status" }
+func (k keys) lock() string        { return k.prefix + "write" }
+
+// Member statuses.
+const (
+	StatusActive  = "active"
+	StatusOffline = "offline"
+)
+
+// Who took a member offline.
+const (
+	OfflineBySync  = "sync"  // the member left WeCom; a later sync that finds it again reactivates it
+	OfflineByLocal = "local" // offlineMember; syncs leave it offline
+)
+
+type metaRec struct {
+	Initialized bool   `json:"initialized"`
+	RootDeptID  int64  `json:"rootDeptId"`
+	CreatedAt   string `json:"createdAt"`
+	LastSyncAt  string `json:"lastSyncAt,omitempty"`
+	Path        string `json:"path,omitempty"`
+}
+
+type deptRec struct {
+	DeptID   int64    `json:"deptId"`
+	Name     string   `json:"name"`
+	NameEn   string   `json:"nameEn,omitempty"`
+	ParentID int64    `json:"parentId"`
+	Order    int64    `json:"order"`
+	Leaders  []string `json:"leaders"`
+}
+
+type memberRec struct {
+	MemberID         string         `json:"memberId"`
+	Name             string         `json:"name"`
+	Status           string         `json:"status"`
+	OfflineBy        string         `json:"offlineBy,omitempty"`
+	OfflineAt        string         `json:"offlineAt,omitempty"`
+	DeptIDs          []int64        `json:"deptIds"`
+	MainDeptID       int64          `json:"mainDeptId"`
+	LeaderDeptIDs    []int64        `json:"leaderDeptIds,omitempty"`
+	Position         string         `json:"position,omitempty"`
+	Mobile           string         `json:"mobile,omitempty"`
+	Email            string         `json:"email,omitempty"`
+	BizMail          string         `json:"bizMail,omitempty"`
+	Avatar           string         `json:"avatar,omitempty"`
+	ThumbAvatar      string         `json:"thumbAvatar,omitempty"`
+	Gender           string         `json:"gender,omitempty"`
+	QRCode           string         `json:"qrCode,omitempty"`
+	Address          string         `json:"address,omitempty"`
+	Telephone        string         `json:"telephone,omitempty"`
+	Alias            string         `json:"alias,omitempty"`
+	EnglishName      string         `json:"englishName,omitempty"`
+	ExternalPosition string         `json:"externalPosition,omitempty"`
+	DirectLeader     []string       `json:"directLeader,omitempty"`
+	ExtAttr          *wecom.ExtAttr `json:"extAttr,omitempty"`
+	WecomStatus      int            `json:"wecomStatus"`
+	WecomUserID      string         `json:"wecomUserId"`
+	CreatedAt        string         `json:"createdAt"`
+	UpdatedAt        string         `json:"updatedAt"`
+}
+
+type authRec struct {
+	MemberID  string `json:"memberId"`
+	CorpID    string `json:"corpId"`
+	UserID    string `json:"userId"`
+	CreatedAt string `json:"createdAt"`
+}
+
+type tagRec struct {
+	TagID     int64    `json:"tagId"`
+	Name      string   `json:"name"`
+	MemberIDs []string `json:"memberIds"`
+	DeptIDs   []int64  `json:"deptIds"`
+}
+
+type roleRec struct {
+	RoleID string `json:"roleId"`
+	Name   string `json:"name"`
+}
+
+type memberRoleRec struct {
+	MemberID  string `json:"memberId"`
+	RoleID    string `json:"roleId"`
+	RoleName  string `json:"roleName"`
+	CreatedAt string `json:"createdAt"`
+}
+
+type adminsRec struct {
+	MemberIDs []string `json:"memberIds"`
+	UpdatedAt string   `json:"updatedAt"`
+}
+
+type sigRec struct {
+	MemberID  string `json:"memberId"`
+	Signature string `json:"signature"`
+	UpdatedAt string `json:"updatedAt"`
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // records are plain structs: this cannot fail
+	}
+	return string(b)
+}
+
+// snapshot is the local org as last committed, with each record's stored JSON.
+type snapshot struct {
+	meta      metaRec
+	hasMeta   bool
+	depts     map[int64]deptRec
+	deptRaw   map[int64]string
+	members   map[string]*memberRec
+	memberRaw map[string]string
+	auths     map[string]bool
+	tags      map[int64]tagRec
+	tagRaw    map[int64]string
+	roles     map[string]string
+	history   []string // sync report keys, oldest first
+}
+
+// readSnapshot loads the local org in one read transaction.
+func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
+	s := &snapshot{depts: map[int64]deptRec{}, deptRaw: map[int64]string{}, members: map[string]*memberRec{},
+		memberRaw: map[string]string{}, auths: map[string]bool{}, tags: map[int64]tagRec{}, tagRaw: map[int64]string{},
+		roles: map[string]string{}}
+	err := st.View(func(tx *kv.Tx) error {
+		if err := kv.GetJSON(tx, k.meta(), &s.meta); err == nil {
+			s.hasMeta = true
+		} else if !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+		var firstErr error
+		scan := func(prefix string, fn func(key, v string) error) error {
+			if err := kv.Scan(tx, prefix, func(key, v string) bool {
+				if err := fn(key, v); err != nil {
+					firstErr = err
+					return false
+				}
+				return true
+			}); err != nil {
+				return err
+			}
+			return firstErr
+		}
+		if err := scan(k.depts(), func(key, v string) error {
+			var d deptRec
+			if err := json.Unmarshal([]byte(v), &d); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			s.depts[d.DeptID], s.deptRaw[d.DeptID] = d, v
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := scan(k.members(), func(key, v string) error {
+			m := &memberRec{}
+			if err := json.Unmarshal([]byte(v), m); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			s.members[m.MemberID], s.memberRaw[m.MemberID] = m, v
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := scan(k.auths(), func(key, v string) error {
+			s.auths[strings.TrimPrefix(key, k.auths())] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := scan(k.tags(), func(key, v string) error {
+			var t tagRec
+			if err := json.Unmarshal([]byte(v), &t); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			s.tags[t.TagID], s.tagRaw[t.TagID] = t, v
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := scan(k.roles(), func(key, v string) error {
+			s.roles[strings.TrimPrefix(key, k.roles())] = v
+			return nil
+		}); err != nil {
+			return err
+		}
+		return kv.Scan(tx, k.syncs(), func(key, _ string) bool {
+			s.history = append(s.history, key)
+			return true
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the local org: %w", err)
+	}
+	return s, nil
+}
+
+// kvStore adapts the app's store to wecom.Store, so the access token and fetch path
+// survive restarts.
+type kvStore struct{ st *kv.Store }
+
+func (s kvStore) Load(_ context.Context, key string) (string, bool, error) {
+	v, err := s.st.Get(key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+func (s kvStore) Save(_ context.Context, key, value string, ttl time.Duration) error {
+	return s.st.SetTTL(key, value, ttl)
+}
+
+// sortedIDs returns the keys of a map in order.
+func sortedIDs[K int64 | string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,434 @@
+package corps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/wecom"
+)
+
+// maxHistory is how many sync reports a corp keeps.
+const maxHistory = 100
+
+// DiffCounts counts the changes of one kind of record.
+type DiffCounts struct {
+	Added   int `json:"added"`
+	Updated int `json:"updated"`
+	Removed int `json:"removed"`
+}
+
+// Change describes one change a sync makes (listed by a dry run).
+type Change struct {
+	Op     string   `json:"op"`   // add, update, offline, reactivate, remove
+	Kind   string   `json:"kind"` // member, department, tag
+	ID     string   `json:"id"`
+	Name   string   `json:"name,omitempty"`
+	Fields []string `json:"fields,omitempty"` // the fields an update changes
+}
+
+// SyncReport is what a sync did (or, for a dry run, would do). The member counts come
+// first, as the seed's callers read them.
+type SyncReport struct {
+	Added       int        `json:"added"`
+	Updated     int        `json:"updated"`
+	Offlined    int        `json:"offlined"`
+	Reactivated int        `json:"reactivated"`
+	Unchanged   int        `json:"unchanged"`
+	Warnings    []string   `json:"warnings"`
+	DurationMs  int64      `json:"durationMs"`
+	Departments DiffCounts `json:"departments"`
+	Tags        DiffCounts `json:"tags"`
+	Fetched     struct {
+		Departments int `json:"departments"`
+		Members     int `json:"members"`
+		Tags        int `json:"tags"`
+	} `json:"fetched"`
+	Path       string   `json:"path"`
+	DryRun     bool     `json:"dryRun"`
+	Writes     int      `json:"writes"`
+	StartedAt  string   `json:"startedAt"`
+	FinishedAt string   `json:"finishedAt"`
+	Changes    []Change `json:"changes,omitempty"`
+}
+
+// syncFlight is a running sync that other callers wait for and share.
+type syncFlight struct {
+	done   chan struct{}
+	report *SyncReport
+	err    error
+}
+
+// Sync brings the local org in step with WeCom. One real sync runs at a time per corp: a
+// caller arriving while one runs waits for it and gets its report. A dry run fetches and
+// diffs but writes nothing.
+func (c *Corp) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
+	if dryRun {
+		return c.runSync(ctx, true, false)
+	}
+	c.flightMu.Lock()
+	f := c.flight
+	if f == nil {
+		f = &syncFlight{done: make(chan struct{})}
+		c.flight = f
+		c.flightMu.Unlock()
+		// The sync runs to completion even if this caller gives up, so that waiters and the
+		// store see a whole sync; it is bounded by the caller's deadline, if any.
+		go func() {
+			runCtx := context.WithoutCancel(ctx)
+			if dl, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				runCtx, cancel = context.WithDeadline(runCtx, dl)
+				defer cancel()
+			}
+			f.report, f.err = c.runSync(runCtx, false, false)
+			c.flightMu.Lock()
+			c.flight = nil
+			c.flightMu.Unlock()
+			close(f.done)
+		}()
+	} else {
+		c.flightMu.Unlock()
+	}
+	select {
+	case <-f.done:
+		return f.report, f.err
+	case <-ctx.Done():
+		return nil, elements.Errorf(elements.CodeTimeout, "sync of %s: %v (the sync goes on in the background)", c.el.FullName, ctx.Err())
+	}
+}
+
+// runSync fetches, diffs and applies. init marks the org initialised.
+func (c *Corp) runSync(ctx context.Context, dryRun, init bool) (*SyncReport, error) {
+	start := time.Now()
+	rep := &SyncReport{DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}}
+	org, err := c.client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
+	if err != nil {
+		c.el.Logger.Error("sync failed: nothing was written", "corp", c.cfg.CorpID, "err", err)
+		return nil, c.wecomErr("sync", err)
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	snap, err := readSnapshot(c.el.Store, c.keys)
+	if err != nil {
+		return nil, err
+	}
+	changes := c.diff(snap, org, rep, init)
+	rep.Path = org.Path
+	rep.Writes = len(changes)
+	finished := time.Now()
+	rep.DurationMs = finished.Sub(start).Milliseconds()
+	rep.FinishedAt = finished.UTC().Format(time.RFC3339Nano)
+	if dryRun {
+		return rep, nil
+	}
+	changes = append(changes, kv.Change{Key: c.keys.sync(start), Value: mustJSON(rep)})
+	if len(snap.history) >= maxHistory {
+		for _, old := range snap.history[:len(snap.history)-maxHistory+1] {
+			changes = append(changes, kv.Change{Key: old, Delete: true})
+		}
+	}
+	if err := c.el.Store.Apply(changes, nil); err != nil {
+		return nil, fmt.Errorf("sync of %s: write the local org: %w", c.el.FullName, err)
+	}
+	c.el.Logger.Info("sync done", "corp", c.cfg.CorpID, "added", rep.Added, "updated", rep.Updated,
+		"offlined", rep.Offlined, "reactivated", rep.Reactivated, "unchanged", rep.Unchanged,
+		"departments", rep.Departments, "warnings", len(rep.Warnings), "writes", rep.Writes, "took", time.Since(start).Round(time.Millisecond))
+	return rep, nil
+}
+
+// diff computes the changes that make the local org equal the fetched one, and fills the
+// report. It reads only the snapshot and the fetch.
+func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) []kv.Change {
+	k := c.keys
+	ts := now()
+	var changes []kv.Change
+	set := func(key, value string) { changes = append(changes, kv.Change{Key: key, Value: value}) }
+	del := func(key string) { changes = append(changes, kv.Change{Key: key, Delete: true}) }
+	describe := func(ch Change) {
+		if rep.DryRun {
+			rep.Changes = append(rep.Changes, ch)
+		}
+	}
+	rep.Fetched.Departments, rep.Fetched.Members, rep.Fetched.Tags = len(org.Departments), len(org.Users), len(org.Tags)
+
+	// Departments.
+	known := make(map[int64]bool, len(org.Departments))
+	for _, d := range org.Departments {
+		known[d.ID] = true
+	}
+	root := int64(0)
+	for _, d := range org.Departments { // sorted by id
+		if !known[d.ParentID] {
+			root = d.ID
+			break
+		}
+	}
+	for _, d := range org.Departments {
+		rec := deptRec{DeptID: d.ID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders}
+		if rec.Leaders == nil {
+			rec.Leaders = []string{}
+		}
+		raw := mustJSON(rec)
+		old, ok := snap.deptRaw[d.ID]
+		switch {
+		case !ok:
+			rep.Departments.Added++
+			set(k.dept(d.ID), raw)
+			describe(Change{Op: "add", Kind: "department", ID: fmt.Sprint(d.ID), Name: d.Name})
+		case old != raw:
+			rep.Departments.Updated++
+			set(k.dept(d.ID), raw)
+			describe(Change{Op: "update", Kind: "department", ID: fmt.Sprint(d.ID), Name: d.Name, Fields: changedFields(old, raw)})
+		}
+	}
+	for _, id := range sortedIDs(snap.depts) {
+		if !known[id] {
+			rep.Departments.Removed++
+			del(k.dept(id))
+			describe(Change{Op: "remove", Kind: "department", ID: fmt.Sprint(id), Name: snap.depts[id].Name})
+		}
+	}
+
+	// Members.
+	withheld := map[string]bool{}
+	for _, f := range org.Withheld {
+		withheld[f] = true
+	}
+	if len(org.Withheld) > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom withholds %v from this app (apps created since 2022-06-20 do not get them); local values of those fields were kept", org.Withheld))
+	}
+	fetched := make(map[string]bool, len(org.Users))
+	outside, keptOffline := 0, 0
+	for i := range org.Users {
+		u := &org.Users[i]
+		fetched[u.UserID] = true
+		rec, dropped := c.memberFromWeCom(u, known, root)
+		if dropped {
+			outside++
+		}
+		old := snap.members[u.UserID]
+		if old != nil {
+			keepWithheld(rec, old, withheld)
+		}
+		switch {
+		case old == nil:
+			rec.Status, rec.CreatedAt, rec.UpdatedAt = StatusActive, ts, ts
+			rep.Added++
+			set(k.member(rec.MemberID), mustJSON(rec))
+			describe(Change{Op: "add", Kind: "member", ID: rec.MemberID, Name: rec.Name})
+		default:
+			rec.CreatedAt, rec.UpdatedAt = old.CreatedAt, old.UpdatedAt
+			reactivate := old.Status == StatusOffline && old.OfflineBy != OfflineByLocal
+			if old.Status == StatusOffline && !reactivate {
+				rec.Status, rec.OfflineBy, rec.OfflineAt = old.Status, old.OfflineBy, old.OfflineAt
+				keptOffline++
+			} else {
+				rec.Status = StatusActive
+			}
+			raw := mustJSON(rec)
+			if raw == snap.memberRaw[rec.MemberID] {
+				rep.Unchanged++
+				break
+			}
+			rec.UpdatedAt = ts
+			raw = mustJSON(rec)
+			set(k.member(rec.MemberID), raw)
+			if reactivate {
+				rep.Reactivated++
+				describe(Change{Op: "reactivate", Kind: "member", ID: rec.MemberID, Name: rec.Name})
+			} else {
+				rep.Updated++
+				describe(Change{Op: "update", Kind: "member", ID: rec.MemberID, Name: rec.Name, Fields: changedFields(snap.memberRaw[rec.MemberID], raw)})
+			}
+		}
+		if !snap.auths[rec.MemberID] {
+			set(k.auth(rec.MemberID), mustJSON(authRec{MemberID: rec.MemberID, CorpID: c.cfg.CorpID, UserID: u.UserID, CreatedAt: ts}))
+		}
+		changes = indexDiff(changes, k, old, rec)
+	}
+	if outside > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are also in departments outside the app's visible range or the scope; those departments were left out of their records", outside))
+	}
+	if keptOffline > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are active in WeCom but were taken offline here with offlineMember; they stay offline", keptOffline))
+	}
+	active := 0
+	for _, m := range snap.members {
+		if m.Status == StatusActive {
+			active++
+		}
+	}
+	guard := len(org.Users) == 0 && active > 0
+	if len(org.Users) == 0 {
+		rep.Warnings = append(rep.Warnings, "WeCom returned no members: check the app's visible range (可见范围) and the scope")
+	}
+	if guard {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no member was taken offline: an empty answer from WeCom is more likely a visibility problem than %d people leaving", active))
+	}
+	for _, id := range sortedIDs(snap.members) {
+		old := snap.members[id]
+		if fetched[id] || old.Status != StatusActive || guard {
+			continue
+		}
+		rec := *old
+		rec.Status, rec.OfflineBy, rec.OfflineAt, rec.UpdatedAt = StatusOffline, OfflineBySync, ts, ts
+		rep.Offlined++
+		set(k.member(id), mustJSON(&rec))
+		describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
+		changes = indexDiff(changes, k, old, &rec)
+	}
+
+	// Tags.
+	seenTags := map[int64]bool{}
+	for _, t := range org.Tags {
+		seenTags[t.TagID] = true
+		rec := tagRec{TagID: t.TagID, Name: t.TagName, MemberIDs: make([]string, 0, len(t.UserList)), DeptIDs: append([]int64{}, t.PartyList...)}
+		for _, tu := range t.UserList {
+			rec.MemberIDs = append(rec.MemberIDs, tu.UserID)
+		}
+		sort.Strings(rec.MemberIDs)
+		slices.Sort(rec.DeptIDs)
+		raw := mustJSON(rec)
+		old, ok := snap.tagRaw[t.TagID]
+		switch {
+		case !ok:
+			rep.Tags.Added++
+			set(k.tag(t.TagID), raw)
+			describe(Change{Op: "add", Kind: "tag", ID: fmt.Sprint(t.TagID), Name: t.TagName})
+		case old != raw:
+			rep.Tags.Updated++
+			set(k.tag(t.TagID), raw)
+			describe(Change{Op: "update", Kind: "tag", ID: fmt.Sprint(t.TagID), Name: t.TagName, Fields: changedFields(old, raw)})
+		}
+	}
+	for _, id := range sortedIDs(snap.tags) {
+		if !seenTags[id] {
+			rep.Tags.Removed++
+			del(k.tag(id))
+			describe(Change{Op: "remove", Kind: "tag", ID: fmt.Sprint(id), Name: snap.tags[id].Name})
+		}
+	}
+
+	// Roles and the corp's own record.
+	for _, r := range c.cfg.Roles {
+		raw := mustJSON(roleRec{RoleID: r.RoleID, Name: r.Name})
+		if snap.roles[r.RoleID] != raw {
+			set(k.role(r.RoleID), raw)
+		}
+	}
+	meta := snap.meta
+	if !snap.hasMeta {
+		meta.CreatedAt = ts
+	}
+	meta.RootDeptID = root
+	if org.Path != "" {
+		meta.Path = org.Path
+	}
+	meta.Initialized = meta.Initialized || init
+	if raw := mustJSON(meta); !snap.hasMeta || raw != mustJSON(snap.meta) {
+		set(k.meta(), raw)
+	}
+	return changes
+}
+
+// memberFromWeCom builds a member record from WeCom's member, keeping only departments the
+// local org has. dropped reports whether some were left out.
+func (c *Corp) memberFromWeCom(u *wecom.User, known map[int64]bool, root int64) (*memberRec, bool) {
+	rec := &memberRec{
+		MemberID: u.UserID, WecomUserID: u.UserID, Name: u.Name, Position: u.Position,
+		Mobile: u.Mobile, Email: u.Email, BizMail: u.BizMail, Avatar: u.Avatar, ThumbAvatar: u.ThumbAvatar,
+		Gender: u.Gender, QRCode: u.QRCode, Address: u.Address, Telephone: u.Telephone, Alias: u.Alias,
+		EnglishName: u.EnglishName, ExternalPosition: u.ExternalPosition, DirectLeader: u.DirectLeader,
+		ExtAttr: u.ExtAttr, WecomStatus: u.Status, DeptIDs: make([]int64, 0, len(u.Department)),
+	}
+	dropped := false
+	for i, d := range u.Department {
+		if !known[d] {
+			dropped = true
+			continue
+		}
+		rec.DeptIDs = append(rec.DeptIDs, d)
+		if i < len(u.IsLeaderInDept) && u.IsLeaderInDept[i] == 1 {
+			rec.LeaderDeptIDs = append(rec.LeaderDeptIDs, d)
+		}
+	}
+	switch {
+	case known[u.MainDepartment] && slices.Contains(rec.DeptIDs, u.MainDepartment):
+		rec.MainDeptID = u.MainDepartment
+	case len(rec.DeptIDs) > 0:
+		rec.MainDeptID = rec.DeptIDs[0]
+	default:
+		rec.DeptIDs = []int64{root}
+		rec.MainDeptID = root
+	}
+	return rec, dropped
+}
+
+// keepWithheld copies, for each field WeCom withheld, the value the local org already has:
+// a withheld field is unknown, not cleared.
+func keepWithheld(rec, old *memberRec, withheld map[string]bool) {
+	for _, f := range []struct {
+		name     string
+		dst, src *string
+	}{
+		{"mobile", &rec.Mobile, &old.Mobile}, {"email", &rec.Email, &old.Email}, {"biz_mail", &rec.BizMail, &old.BizMail},
+		{"avatar", &rec.Avatar, &old.Avatar}, {"thumb_avatar", &rec.ThumbAvatar, &old.ThumbAvatar},
+		{"gender", &rec.Gender, &old.Gender}, {"qr_code", &rec.QRCode, &old.QRCode}, {"address", &rec.Address, &old.Address},
+	} {
+		if withheld[f.name] {
+			*f.dst = *f.src
+		}
+	}
+}
+
+// indexDiff keeps the deptmember index (active members by department) in step with a
+// member's change from old (nil when new) to rec.
+func indexDiff(changes []kv.Change, k keys, old, rec *memberRec) []kv.Change {
+	var before, after []int64
+	if old != nil && old.Status == StatusActive {
+		before = old.DeptIDs
+	}
+	if rec.Status == StatusActive {
+		after = rec.DeptIDs
+	}
+	for _, d := range before {
+		if !slices.Contains(after, d) {
+			changes = append(changes, kv.Change{Key: k.deptMember(d, rec.MemberID), Delete: true})
+		}
+	}
+	for _, d := range after {
+		if !slices.Contains(before, d) {
+			changes = append(changes, kv.Change{Key: k.deptMember(d, rec.MemberID), Value: rec.MemberID})
+		}
+	}
+	return changes
+}
+
+// changedFields names the top-level fields that differ between two JSON records.
+func changedFields(oldRaw, newRaw string) []string {
+	var a, b map[string]json.RawMessage
+	json.Unmarshal([]byte(oldRaw), &a)
+	json.Unmarshal([]byte(newRaw), &b)
+	var out []string
+	for key, v := range b {
+		if key == "updatedAt" {
+			continue
+		}
+		if string(a[key]) != string(v) {
+			out = append(out, key)
+		}
+	}
+	for key := range a {
+		if _, ok := b[key]; !ok && key != "updatedAt" {
+			out = append(out, key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
