@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,11 +44,7 @@ func (s *Store) Apply(changes []Change, check func(tx *Tx) error) error {
 			return err
 		}
 	}
-	payload, err := json.Marshal(changes)
-	if err != nil {
-		return fmt.Errorf("kv: encode journal: %w", err)
-	}
-	if err := s.Set(journalKey, string(payload)); err != nil {
+	if err := s.Set(journalKey, encodeJournal(changes)); err != nil {
 		return fmt.Errorf("kv: write journal: %w", err)
 	}
 	if err := s.Update(func(tx *Tx) error { return applyChanges(tx, changes) }); err != nil {
@@ -98,14 +95,85 @@ func (s *Store) replayJournal() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var changes []Change
-	if err := json.Unmarshal([]byte(raw), &changes); err != nil {
+	changes, err := decodeJournal(raw)
+	if err != nil {
 		return false, fmt.Errorf("kv: journal is unreadable: %w", err)
 	}
 	if err := s.Update(func(tx *Tx) error { return applyChanges(tx, changes) }); err != nil {
 		return false, err
 	}
 	return true, s.deleteJournal()
+}
+
+// journalMagic starts an encoded journal.
+const journalMagic = "kvj1"
+
+// encodeJournal writes changes as one string, built at its exact size: per change an op
+// byte ('S' set, 'D' delete), the key and, for a set, the value, each length-prefixed.
+func encodeJournal(changes []Change) string {
+	size := len(journalMagic)
+	for _, c := range changes {
+		size += 1 + binary.MaxVarintLen64 + len(c.Key)
+		if !c.Delete {
+			size += binary.MaxVarintLen64 + len(c.Value)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(journalMagic)
+	var n [binary.MaxVarintLen64]byte
+	for _, c := range changes {
+		if c.Delete {
+			b.WriteByte('D')
+		} else {
+			b.WriteByte('S')
+		}
+		b.Write(n[:binary.PutUvarint(n[:], uint64(len(c.Key)))])
+		b.WriteString(c.Key)
+		if !c.Delete {
+			b.Write(n[:binary.PutUvarint(n[:], uint64(len(c.Value)))])
+			b.WriteString(c.Value)
+		}
+	}
+	return b.String()
+}
+
+func decodeJournal(s string) ([]Change, error) {
+	if !strings.HasPrefix(s, journalMagic) {
+		return nil, errors.New("not a journal")
+	}
+	s = s[len(journalMagic):]
+	field := func() (string, error) {
+		n, w := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+		if w <= 0 || uint64(len(s)-w) < n {
+			return "", errors.New("truncated journal")
+		}
+		v := s[w : w+int(n)]
+		s = s[w+int(n):]
+		return v, nil
+	}
+	var out []Change
+	for len(s) > 0 {
+		op := s[0]
+		s = s[1:]
+		key, err := field()
+		if err != nil {
+			return nil, err
+		}
+		switch op {
+		case 'D':
+			out = append(out, Change{Key: key, Delete: true})
+		case 'S':
+			val, err := field()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Change{Key: key, Value: val})
+		default:
+			return nil, fmt.Errorf("bad journal op %q", op)
+		}
+	}
+	return out, nil
 }
 
 // Scan calls fn for every key with the prefix, in key order, until fn returns false.

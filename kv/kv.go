@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tidwall/buntdb"
 )
@@ -42,26 +43,45 @@ type Store struct {
 	path string
 
 	locksMu sync.Mutex
-	locks   map[string]*sync.Mutex
+	locks   map[string]*namedLock
+}
+
+type namedLock struct {
+	mu      sync.Mutex
+	version atomic.Uint64
+}
+
+func (s *Store) named(name string) *namedLock {
+	s.locksMu.Lock()
+	defer s.locksMu.Unlock()
+	if s.locks == nil {
+		s.locks = map[string]*namedLock{}
+	}
+	l := s.locks[name]
+	if l == nil {
+		l = &namedLock{}
+		s.locks[name] = l
+	}
+	return l
 }
 
 // Lock takes the store's mutex of that name and returns its unlock. Writers that compute a
 // diff from a snapshot hold it from the read to the write, so that no other writer of the
-// same data slips in between, whichever instance of an element they run in.
+// same data slips in between, whichever instance of an element they run in. Each unlock
+// bumps the lock's Version.
 func (s *Store) Lock(name string) (unlock func()) {
-	s.locksMu.Lock()
-	if s.locks == nil {
-		s.locks = map[string]*sync.Mutex{}
+	l := s.named(name)
+	l.mu.Lock()
+	return func() {
+		l.version.Add(1)
+		l.mu.Unlock()
 	}
-	m := s.locks[name]
-	if m == nil {
-		m = &sync.Mutex{}
-		s.locks[name] = m
-	}
-	s.locksMu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
+
+// Version counts the unlocks of the named lock. A reader that takes a snapshot without the
+// lock notes the Version first; if it is unchanged once the lock is held, no writer has
+// committed since, and the snapshot is still current.
+func (s *Store) Version(name string) uint64 { return s.named(name).version.Load() }
 
 // Tx is a transaction; see buntdb.Tx.
 type Tx = buntdb.Tx

@@ -237,7 +237,7 @@ func TestRunUntilInterrupted(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run exited with %v", err)
 	}
-	if !strings.Contains(stdout.String(), "标题: 演示企业") {
+	if out := stdout.String(); !strings.Contains(out, "根部门: ") || !strings.Contains(out, "管理员: [\"") || !strings.Contains(out, "本地用户数: 2000") {
 		t.Errorf("entry script output missing:\n%s", stdout.String())
 	}
 }

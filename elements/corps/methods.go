@@ -277,11 +277,11 @@ func (c *Corp) diffPartial(snap *snapshot, part *wecom.Org, rep *SyncReport) []k
 		fetched[u.UserID] = true
 	}
 	// Members and tags outside the part are kept as they are.
-	keep := &snapshot{depts: snap.depts, deptRaw: snap.deptRaw, members: map[string]*memberRec{}, memberRaw: snap.memberRaw,
+	keep := &snapshot{depts: snap.depts, deptRaw: snap.deptRaw, decoded: map[string]*memberRec{}, memberRaw: map[string]string{},
 		auths: snap.auths, tags: map[int64]tagRec{}, tagRaw: snap.tagRaw, roles: snap.roles, meta: snap.meta, hasMeta: snap.hasMeta}
-	for id, m := range snap.members {
+	for id, raw := range snap.memberRaw {
 		if fetched[id] {
-			keep.members[id] = m
+			keep.memberRaw[id] = raw
 		}
 	}
 	for _, t := range part.Tags {

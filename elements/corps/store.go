@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidwall/buntdb"
+	"github.com/tidwall/gjson"
 
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
@@ -176,8 +177,8 @@ type snapshot struct {
 	hasMeta   bool
 	depts     map[int64]deptRec
 	deptRaw   map[int64]string
-	members   map[string]*memberRec
-	memberRaw map[string]string
+	memberRaw map[string]string     // stored JSON of every member
+	decoded   map[string]*memberRec // members decoded so far (see member)
 	auths     map[string]bool
 	tags      map[int64]tagRec
 	tagRaw    map[int64]string
@@ -187,7 +188,7 @@ type snapshot struct {
 
 // readSnapshot loads the local org in one read transaction.
 func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
-	s := &snapshot{depts: map[int64]deptRec{}, deptRaw: map[int64]string{}, members: map[string]*memberRec{},
+	s := &snapshot{depts: map[int64]deptRec{}, deptRaw: map[int64]string{}, decoded: map[string]*memberRec{},
 		memberRaw: map[string]string{}, auths: map[string]bool{}, tags: map[int64]tagRec{}, tagRaw: map[int64]string{},
 		roles: map[string]string{}}
 	err := st.View(func(tx *kv.Tx) error {
@@ -219,12 +220,10 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		}); err != nil {
 			return err
 		}
+		// Members are kept as stored and decoded only when a diff needs them: a re-sync of a
+		// large org compares most of them without decoding any.
 		if err := scan(k.members(), func(key, v string) error {
-			m := &memberRec{}
-			if err := json.Unmarshal([]byte(v), m); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			s.members[m.MemberID], s.memberRaw[m.MemberID] = m, v
+			s.memberRaw[strings.TrimPrefix(key, k.members())] = v
 			return nil
 		}); err != nil {
 			return err
@@ -260,6 +259,33 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		return nil, fmt.Errorf("read the local org: %w", err)
 	}
 	return s, nil
+}
+
+// member decodes a member of the snapshot (nil if there is none).
+func (s *snapshot) member(id string) *memberRec {
+	if m, ok := s.decoded[id]; ok {
+		return m
+	}
+	raw, ok := s.memberRaw[id]
+	if !ok {
+		return nil
+	}
+	m := &memberRec{}
+	if err := json.Unmarshal([]byte(raw), m); err != nil {
+		m = &memberRec{MemberID: id, Status: gjson.Get(raw, "status").String()}
+	}
+	s.decoded[id] = m
+	return m
+}
+
+// memberHeader is the part of a stored member a comparison needs.
+type memberHeader struct {
+	status, offlineBy, offlineAt, createdAt, updatedAt string
+}
+
+func headerOf(raw string) memberHeader {
+	r := gjson.GetMany(raw, "status", "offlineBy", "offlineAt", "createdAt", "updatedAt")
+	return memberHeader{r[0].String(), r[1].String(), r[2].String(), r[3].String(), r[4].String()}
 }
 
 // kvStore adapts the app's store to wecom.Store, so the access token and fetch path

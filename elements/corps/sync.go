@@ -8,6 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
@@ -107,16 +109,33 @@ func (c *Corp) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
 func (c *Corp) runSync(ctx context.Context, dryRun, init bool) (*SyncReport, error) {
 	start := time.Now()
 	rep := &SyncReport{DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}}
+	// The local org is read while WeCom is fetched; if a writer commits in between, it is
+	// read again under the lock.
+	type snapRead struct {
+		snap    *snapshot
+		version uint64
+		err     error
+	}
+	lockName := c.keys.lock()
+	read := make(chan snapRead, 1)
+	go func() {
+		v := c.el.Store.Version(lockName)
+		s, err := readSnapshot(c.el.Store, c.keys)
+		read <- snapRead{s, v, err}
+	}()
 	org, err := c.client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
+	sr := <-read
 	if err != nil {
 		c.el.Logger.Error("sync failed: nothing was written", "corp", c.cfg.CorpID, "err", err)
 		return nil, c.wecomErr("sync", err)
 	}
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock := c.el.Store.Lock(lockName)
 	defer unlock()
-	snap, err := readSnapshot(c.el.Store, c.keys)
-	if err != nil {
-		return nil, err
+	snap := sr.snap
+	if sr.err != nil || c.el.Store.Version(lockName) != sr.version {
+		if snap, err = readSnapshot(c.el.Store, c.keys); err != nil {
+			return nil, err
+		}
 	}
 	changes := c.diff(snap, org, rep, init)
 	rep.Path = org.Path
@@ -212,45 +231,47 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		if dropped {
 			outside++
 		}
-		old := snap.members[u.UserID]
-		if old != nil {
-			keepWithheld(rec, old, withheld)
-		}
-		switch {
-		case old == nil:
+		oldRaw, exists := snap.memberRaw[u.UserID]
+		if !exists {
 			rec.Status, rec.CreatedAt, rec.UpdatedAt = StatusActive, ts, ts
 			rep.Added++
 			set(k.member(rec.MemberID), mustJSON(rec))
 			describe(Change{Op: "add", Kind: "member", ID: rec.MemberID, Name: rec.Name})
-		default:
-			rec.CreatedAt, rec.UpdatedAt = old.CreatedAt, old.UpdatedAt
-			reactivate := old.Status == StatusOffline && old.OfflineBy != OfflineByLocal
-			if old.Status == StatusOffline && !reactivate {
-				rec.Status, rec.OfflineBy, rec.OfflineAt = old.Status, old.OfflineBy, old.OfflineAt
+		} else {
+			h := headerOf(oldRaw)
+			if len(withheld) > 0 {
+				keepWithheld(rec, snap.member(u.UserID), withheld)
+			}
+			rec.CreatedAt, rec.UpdatedAt = h.createdAt, h.updatedAt
+			reactivate := h.status == StatusOffline && h.offlineBy != OfflineByLocal
+			if h.status == StatusOffline && !reactivate {
+				rec.Status, rec.OfflineBy, rec.OfflineAt = h.status, h.offlineBy, h.offlineAt
 				keptOffline++
 			} else {
 				rec.Status = StatusActive
 			}
 			raw := mustJSON(rec)
-			if raw == snap.memberRaw[rec.MemberID] {
+			if raw == oldRaw {
 				rep.Unchanged++
-				break
-			}
-			rec.UpdatedAt = ts
-			raw = mustJSON(rec)
-			set(k.member(rec.MemberID), raw)
-			if reactivate {
-				rep.Reactivated++
-				describe(Change{Op: "reactivate", Kind: "member", ID: rec.MemberID, Name: rec.Name})
 			} else {
-				rep.Updated++
-				describe(Change{Op: "update", Kind: "member", ID: rec.MemberID, Name: rec.Name, Fields: changedFields(snap.memberRaw[rec.MemberID], raw)})
+				rec.UpdatedAt = ts
+				raw = mustJSON(rec)
+				set(k.member(rec.MemberID), raw)
+				if reactivate {
+					rep.Reactivated++
+					describe(Change{Op: "reactivate", Kind: "member", ID: rec.MemberID, Name: rec.Name})
+				} else {
+					rep.Updated++
+					describe(Change{Op: "update", Kind: "member", ID: rec.MemberID, Name: rec.Name, Fields: changedFields(oldRaw, raw)})
+				}
 			}
 		}
 		if !snap.auths[rec.MemberID] {
 			set(k.auth(rec.MemberID), mustJSON(authRec{MemberID: rec.MemberID, CorpID: c.cfg.CorpID, UserID: u.UserID, CreatedAt: ts}))
 		}
-		changes = indexDiff(changes, k, old, rec)
+		if !exists || rec.UpdatedAt == ts {
+			changes = indexDiff(changes, k, snap.member(u.UserID), rec)
+		}
 	}
 	if outside > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are also in departments outside the app's visible range or the scope; those departments were left out of their records", outside))
@@ -259,8 +280,8 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are active in WeCom but were taken offline here with offlineMember; they stay offline", keptOffline))
 	}
 	active := 0
-	for _, m := range snap.members {
-		if m.Status == StatusActive {
+	for _, raw := range snap.memberRaw {
+		if gjson.Get(raw, "status").String() == StatusActive {
 			active++
 		}
 	}
@@ -271,11 +292,11 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 	if guard {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no member was taken offline: an empty answer from WeCom is more likely a visibility problem than %d people leaving", active))
 	}
-	for _, id := range sortedIDs(snap.members) {
-		old := snap.members[id]
-		if fetched[id] || old.Status != StatusActive || guard {
+	for _, id := range sortedIDs(snap.memberRaw) {
+		if fetched[id] || guard || gjson.Get(snap.memberRaw[id], "status").String() != StatusActive {
 			continue
 		}
+		old := snap.member(id)
 		rec := *old
 		rec.Status, rec.OfflineBy, rec.OfflineAt, rec.UpdatedAt = StatusOffline, OfflineBySync, ts, ts
 		rep.Offlined++

@@ -1,0 +1,177 @@
+package corps_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/wecom/wecomsim"
+)
+
+const killMembers, killDepts = 8_000, 200
+
+// writeKillApp writes an app whose corp syncs the built-in emulator's org of that seed.
+func writeKillApp(t *testing.T, dir string, seed int) {
+	t.Helper()
+	os.MkdirAll(filepath.Join(dir, "corps/K"), 0o755)
+	os.WriteFile(filepath.Join(dir, "corps/K/e.json"), []byte(`{"title": "K", "type": "corps.QywxInnerType"}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "corps/K/K.json"), []byte(fmt.Sprintf(
+		`{"corpId": "wwkill", "agentId": "1", "secret": "kill-secret", "simulator": {"members": %d, "departments": %d, "seed": %d}}`,
+		killMembers, killDepts, seed)), 0o644)
+}
+
+// killChild is the child process: it syncs and reports when the fetch is done.
+func killChild() {
+	app, err := runtime.Load(context.Background(), os.Getenv("KILL_APP"), runtime.Options{DataDir: os.Getenv("KILL_DATA")})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(2)
+	}
+	ctx := elements.WithProgress(context.Background(), func(phase string, done, total int) {
+		if phase == "tags" && done == total {
+			fmt.Println("FETCHED")
+		}
+	})
+	if _, err := app.CallJSON(ctx, "corps.K", "initCorp", nil); err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(2)
+	}
+	app.Close()
+	fmt.Println("DONE")
+	os.Exit(0)
+}
+
+// activeIDs reads the reopened store's active members.
+func activeIDs(t *testing.T, appDir, data string) (active []string, total int) {
+	t.Helper()
+	app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	var out strings.Builder
+	res, err := app.Host().Run(context.Background(), runtime.Script{Code: `const d = app.getElement("corps.K").getLocalCorpData();
+		[d.userList.filter(u => u.status === "active").map(u => u.memberId + "=" + u.name), d.userList.length, d.thirdAuthList.length]`, Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner []any
+	if err := jsonUnmarshal(res.JSON, &inner); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range inner[0].([]any) {
+		active = append(active, x.(string))
+	}
+	if int(inner[1].(float64)) != int(inner[2].(float64)) {
+		t.Fatalf("%v members but %v auth records: a mix", inner[1], inner[2])
+	}
+	sort.Strings(active)
+	return active, int(inner[1].(float64))
+}
+
+func orgIDs(seed int64) []string {
+	var ids []string
+	for _, u := range wecomsim.Generate(killMembers, killDepts, seed).Users {
+		ids = append(ids, u.UserID+"="+u.Name)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestKillDuringApplyReopensToOldOrNew(t *testing.T) {
+	if os.Getenv("KILL_CHILD") == "1" {
+		killChild()
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	old, fresh := orgIDs(1), orgIDs(2)
+	// How long the apply takes: from FETCHED to the end of an unkilled run.
+	window := func() time.Duration {
+		appDir, data := t.TempDir(), t.TempDir()
+		writeKillApp(t, appDir, 1)
+		if out, err := spawn(appDir, data).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		writeKillApp(t, appDir, 2)
+		cmd := spawn(appDir, data)
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Start()
+		sc := bufio.NewScanner(stdout)
+		var fetched time.Time
+		for sc.Scan() {
+			if sc.Text() == "FETCHED" {
+				fetched = time.Now()
+			}
+		}
+		cmd.Wait()
+		return time.Since(fetched)
+	}()
+	t.Logf("apply window after the fetch: %s", window)
+	const runs = 5
+	outcomes := map[string]int{}
+	for i := 0; i < runs; i++ {
+		appDir, data := t.TempDir(), t.TempDir()
+		writeKillApp(t, appDir, 1)
+		// the old state: a finished sync of seed 1
+		if out, err := spawn(appDir, data).CombinedOutput(); err != nil || !strings.Contains(string(out), "DONE") {
+			t.Fatalf("first sync: %v\n%s", err, out)
+		}
+		// the new one: seed 2, killed during its apply
+		writeKillApp(t, appDir, 2)
+		cmd := spawn(appDir, data)
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() && sc.Text() != "FETCHED" {
+			if strings.HasPrefix(sc.Text(), "ERROR") {
+				t.Fatal(sc.Text())
+			}
+		}
+		// kills spread over the window, with jitter
+		time.Sleep(window*time.Duration(i)/runs + time.Duration(rand.Int64N(int64(window/runs)+1)))
+		cmd.Process.Kill()
+		cmd.Wait()
+		active, _ := activeIDs(t, appDir, data)
+		switch {
+		case equalStrings(active, old):
+			outcomes["old"]++
+		case equalStrings(active, fresh):
+			outcomes["new"]++
+		default:
+			t.Fatalf("reopened to a mix: %d active members, neither the old org (%d) nor the new (%d)", len(active), len(old), len(fresh))
+		}
+	}
+	t.Logf("outcomes after SIGKILL during the apply: %v", outcomes)
+}
+
+func spawn(appDir, data string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillDuringApplyReopensToOldOrNew$")
+	cmd.Env = append(os.Environ(), "KILL_CHILD=1", "KILL_APP="+appDir, "KILL_DATA="+data)
+	return cmd
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
