@@ -31,7 +31,8 @@ interrupted (Ctrl-C or SIGTERM), then closes every element and the state file.`,
 			log.Info("app loaded", "app", app.Name, "elements", len(app.Entries()), "dir", app.Dir)
 			if app.Entry != "" {
 				start := time.Now()
-				res, err := app.Host().RunFile(cmd.Context(), app.Entry, app.Redactor().Writer(cmd.OutOrStdout()))
+				ctx := withProgressBar(cmd.Context(), cmd.ErrOrStderr())
+				res, err := app.Host().RunFile(ctx, app.Entry, app.Redactor().Writer(cmd.OutOrStdout()))
 				if err != nil {
 					log.Error("entry script failed", "script", app.Entry, "err", err)
 				} else {

@@ -546,3 +546,43 @@ func TestStateSurvivesReopenAndConfigEdits(t *testing.T) {
 		t.Fatal(title)
 	}
 }
+
+func TestDeptMembersAndStatusIndex(t *testing.T) {
+	e := newEnv(t, 120, 6, "")
+	e.mustJS(`corp.initCorp()`, nil)
+	org := e.sim.Org()
+	want := map[int64][]string{}
+	for _, u := range org.Users {
+		for _, d := range u.Department {
+			want[d] = append(want[d], u.UserID)
+		}
+	}
+	for d, ids := range want {
+		var got []struct{ MemberID string }
+		e.mustJS(`corp.getDeptMembers(`+strconv.FormatInt(d, 10)+`)`, &got)
+		var gotIDs []string
+		for _, m := range got {
+			gotIDs = append(gotIDs, m.MemberID)
+		}
+		sort.Strings(ids)
+		if !slices.Equal(gotIDs, ids) {
+			t.Fatalf("department %d: %v, want %v", d, gotIDs, ids)
+		}
+	}
+	// an offline member leaves the index and the active count
+	first := want[1][0]
+	e.mustJS(`corp.offlineMember(["`+first+`"])`, nil)
+	var got []struct{ MemberID string }
+	e.mustJS(`corp.getDeptMembers(1)`, &got)
+	if len(got) != len(want[1])-1 {
+		t.Fatalf("%d members of department 1 after offlining one of %d", len(got), len(want[1]))
+	}
+	var active float64
+	e.mustJS(`corp.corpData.activeMembers`, &active)
+	if int(active) != len(org.Users)-1 {
+		t.Fatalf("activeMembers %v", active)
+	}
+	if err := e.js(`corp.getDeptMembers(99999)`, nil); err == nil || !strings.Contains(err.Error(), `no department "99999"`) {
+		t.Fatal(err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"fmt"
+	"github.com/tidwall/buntdb"
+
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 	"math"
@@ -190,6 +192,11 @@ type Corp struct {
 func newCorp(el *elements.Element) (elements.Instance, error) {
 	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
 	c.keys = newKeys(el.FullName, c.cfg.CorpID)
+	// Members by status, for counts and listings; the deptmember keys index members by
+	// department. Creating an index that exists is a no-op.
+	if err := el.Store.DB().CreateIndex(c.keys.statusIndex(), c.keys.members()+"*", buntdb.IndexJSON("status")); err != nil && !errors.Is(err, buntdb.ErrIndexExists) {
+		return nil, fmt.Errorf("create the member status index: %w", err)
+	}
 	base := c.cfg.APIBase
 	if sim := c.cfg.Simulator; sim != nil {
 		var err error

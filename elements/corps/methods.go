@@ -85,6 +85,15 @@ func (c *Corp) Methods() []elements.Method {
 			}},
 		{Name: "getAdmin", Callable: true, Doc: "the admins' member ids",
 			Call: func(context.Context, elements.Args) (any, error) { return c.admins() }},
+		{Name: "getDeptMembers", Callable: true, Doc: "the active members of a department: [{memberId, name, mainDeptId}]",
+			Params: []elements.Param{num("deptId", true)},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				id, _, err := a.Int("deptId")
+				if err != nil {
+					return nil, err
+				}
+				return c.deptMembers(id)
+			}},
 		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
 			Call: func(context.Context, elements.Args) (any, error) { return c.corpInfo(), nil }},
 		{Name: "getClient", Doc: "the WeCom API client of the corp",
@@ -587,13 +596,8 @@ func (c *Corp) corpData() (map[string]any, error) {
 		if err := kv.GetJSON(tx, c.keys.meta(), &meta); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		kv.Scan(tx, c.keys.members(), func(_, v string) bool {
-			counts["members"]++
-			if strings.Contains(v, `"status":"active"`) {
-				counts["activeMembers"]++
-			}
-			return true
-		})
+		kv.Scan(tx, c.keys.members(), func(string, string) bool { counts["members"]++; return true })
+		tx.AscendEqual(c.keys.statusIndex(), `{"status":"active"}`, func(string, string) bool { counts["activeMembers"]++; return true })
 		for name, prefix := range map[string]string{"departments": c.keys.depts(), "tags": c.keys.tags()} {
 			kv.Scan(tx, prefix, func(string, string) bool { counts[name]++; return true })
 		}
@@ -627,4 +631,25 @@ func (c *Corp) corpData() (map[string]any, error) {
 	}
 	d["fetchPath"] = meta.Path
 	return d, nil
+}
+
+// deptMembers lists a department's active members through the deptmember index.
+func (c *Corp) deptMembers(deptID int64) (any, error) {
+	out := []any{}
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		if _, err := tx.Get(c.keys.dept(deptID)); errors.Is(err, kv.ErrNotFound) {
+			return c.notFound("department", strconv.FormatInt(deptID, 10))
+		}
+		var ids []string
+		kv.Scan(tx, c.keys.deptMembers(deptID), func(_, v string) bool { ids = append(ids, v); return true })
+		members, err := c.membersByID(tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			out = append(out, map[string]any{"memberId": m.MemberID, "name": m.Name, "mainDeptId": float64(m.MainDeptID), "position": m.Position})
+		}
+		return nil
+	})
+	return out, err
 }
