@@ -131,6 +131,18 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	return a, nil
 }
 
+// AppInfo is what app.json says, as of the last good read.
+type AppInfo struct {
+	Name, Title, Entry, Timezone string
+}
+
+// Info returns the app's current app.json values (safe while the app reloads).
+func (a *App) Info() AppInfo {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return AppInfo{Name: a.Name, Title: a.Title, Entry: a.Entry, Timezone: a.Timezone}
+}
+
 // Logger is the app's logger (secrets masked).
 func (a *App) Logger() *slog.Logger { return a.log }
 
@@ -177,7 +189,7 @@ func (a *App) Element(fullName string) (*Entry, error) {
 	a.mu.RUnlock()
 	if !ok {
 		return nil, &elements.Error{Code: elements.CodeUnknownElement,
-			Message: fmt.Sprintf("no element %q in app %s", fullName, a.Name), Err: elements.ErrUnknownElement}
+			Message: fmt.Sprintf("no element %q in app %s", fullName, a.Info().Name), Err: elements.ErrUnknownElement}
 	}
 	return e, nil
 }
@@ -249,6 +261,7 @@ type Entry struct {
 	cur atomic.Pointer[instanceRef]
 
 	mu         sync.Mutex
+	removed    bool
 	typeID     string
 	title      string
 	dir        string
@@ -301,27 +314,37 @@ func (e *Entry) fail(ps Problems) {
 
 // install builds an instance from a loaded definition and makes it current, or records the
 // definition's problems and leaves the current instance serving.
-func (e *Entry) install(def *definition) {
+func (e *Entry) install(def *definition) Problems {
 	a := e.app
 	a.redactor.Add(def.secrets...)
+	if len(def.problems) > 0 {
+		// The last good instance, if any, keeps serving; its description stays with it.
+		e.mu.Lock()
+		if e.cur.Load() == nil {
+			e.typeID, e.title, e.dir, e.isType = def.typeID, def.title, def.rel, def.isType
+		}
+		e.problems = def.problems
+		e.mu.Unlock()
+		return def.problems
+	}
 	e.mu.Lock()
 	e.typeID, e.title, e.dir, e.isType = def.typeID, def.title, def.rel, def.isType
 	e.mu.Unlock()
-	if len(def.problems) > 0 {
-		e.fail(def.problems)
-		return
-	}
 	if def.isType {
 		e.fail(nil)
-		return
+		if old := e.cur.Swap(nil); old != nil {
+			old.retire()
+		}
+		return nil
 	}
 	def.el.Store = a.store
 	def.el.Logger = a.log.With("element", def.fullName)
 	def.el.App = a
 	inst, err := def.typ.New(def.el)
 	if err != nil {
-		e.fail(Problems{{Path: def.rel + "/e.json", Msg: fmt.Sprintf("cannot build %s: %v", def.typeID, err)}})
-		return
+		ps := Problems{{Path: def.rel + "/e.json", Msg: fmt.Sprintf("cannot build %s: %v", def.typeID, err)}}
+		e.fail(ps)
+		return ps
 	}
 	e.mu.Lock()
 	e.generation++
@@ -333,6 +356,7 @@ func (e *Entry) install(def *definition) {
 	if old := e.cur.Swap(ref); old != nil {
 		old.retire()
 	}
+	return nil
 }
 
 // Instance returns the element's current instance for a call; release it when done.
@@ -362,6 +386,10 @@ func (e *Entry) notServing() error {
 	if len(e.problems) > 0 {
 		return &elements.Error{Code: elements.CodeElementFailed, Err: elements.ErrElementFailed,
 			Message: e.app.redactor.String(fmt.Sprintf("element %s failed to load: %s", e.FullName, e.problems.Error()))}
+	}
+	if e.removed {
+		return &elements.Error{Code: elements.CodeUnknownElement, Err: elements.ErrUnknownElement,
+			Message: fmt.Sprintf("element %s was removed (its folder %s is gone)", e.FullName, e.dir)}
 	}
 	return &elements.Error{Code: elements.CodeUnknownElement, Err: elements.ErrUnknownElement,
 		Message: fmt.Sprintf("element %s is not loaded", e.FullName)}

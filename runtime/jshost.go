@@ -161,8 +161,10 @@ func (h *Host) appObject(v *vm) *goja.Object {
 	a := h.app
 	rt := v.rt
 	o := rt.NewObject()
-	o.Set("name", a.Name)
-	o.Set("title", a.Title)
+	for name, get := range map[string]func() string{"name": func() string { return a.Info().Name }, "title": func() string { return a.Info().Title }} {
+		get := get
+		o.DefineAccessorProperty(name, rt.ToValue(func(goja.FunctionCall) goja.Value { return rt.ToValue(get()) }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	}
 	o.Set("getElement", func(call goja.FunctionCall) goja.Value {
 		name := call.Argument(0)
 		if goja.IsUndefined(name) || goja.IsNull(name) {

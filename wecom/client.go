@@ -130,7 +130,9 @@ func New(cfg Config) (*Client, error) {
 			MaxConnWaitTimeout:  cfg.Timeout, // wait for a free connection rather than fail
 			ReadTimeout:         cfg.Timeout,
 			WriteTimeout:        cfg.Timeout,
-			MaxIdleConnDuration: time.Minute,
+			// Idle connections close after 2 s: during a sync calls are back to back, and
+			// fasthttp's cleaner goroutines sleep this long before they notice a closed client.
+			MaxIdleConnDuration: 2 * time.Second,
 		}
 	}
 	c.app = &tokenSource{c: c, secret: cfg.Secret, kind: "app"}

@@ -123,13 +123,13 @@ func newLsCmd() *cobra.Command {
 				return enc.Encode(list)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "FULLNAME\tTYPE\tTITLE\tSTATUS")
+			fmt.Fprintln(tw, "FULLNAME\tTYPE\tTITLE\tGEN\tSTATUS")
 			for _, s := range list {
 				status := s.Status
 				if s.Error != "" {
 					status += ": " + strings.ReplaceAll(s.Error, "\n", "; ")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.FullName, s.Type, s.Title, status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.FullName, s.Type, s.Title, s.Generation, status)
 			}
 			return tw.Flush()
 		},

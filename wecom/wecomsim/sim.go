@@ -115,7 +115,10 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.ln = ln
 	s.srv = &fasthttp.Server{Handler: s.handle, Name: "wecomsim", ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, NoDefaultDate: true}
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, NoDefaultDate: true,
+		// the worker-pool cleaner notices a shutdown only when it wakes: keep that short so a
+		// closed emulator leaves no goroutine behind for long
+		MaxIdleWorkerDuration: 500 * time.Millisecond}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil {
 			s.log.Error("wecomsim stopped", "err", err)

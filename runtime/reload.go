@@ -1,0 +1,122 @@
+package runtime
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ReloadEvent says what one reload did; the watcher logs it and hands it to OnReload.
+type ReloadEvent struct {
+	// Kind: "add", "reload", "remove", "error" (the edit was refused and the last good
+	// instance serves on), "app" (app.json) or "scripts" (a .js file: the next run reads it).
+	Kind       string
+	Element    string // fullName ("" for app and scripts)
+	Files      []string
+	Took       time.Duration
+	Generation int
+	Problems   Problems
+}
+
+// ReloadElement loads the element folder rel (app-relative, slash-separated) off to the
+// side and, if it is good, swaps it in; if it is broken the current instance keeps serving
+// and the problems become the element's status. A folder without e.json removes the element.
+func (a *App) ReloadElement(rel string) ReloadEvent {
+	start := time.Now()
+	if _, err := os.Stat(filepath.Join(a.Dir, filepath.FromSlash(rel), "e.json")); errors.Is(err, fs.ErrNotExist) {
+		name := a.removeElement(rel)
+		return ReloadEvent{Kind: "remove", Element: name, Took: time.Since(start)}
+	}
+	def := loadDefinition(a.Dir, rel, a.opts.Getenv)
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return ReloadEvent{Kind: "error", Element: def.fullName, Problems: Problems{{Path: rel, Msg: "the app is closed"}}}
+	}
+	e, known := a.entries[def.fullName]
+	if !known {
+		e = &Entry{app: a, FullName: def.fullName}
+		a.entries[def.fullName] = e
+	}
+	a.mu.Unlock()
+	ps := e.install(def)
+	ev := ReloadEvent{Kind: "reload", Element: def.fullName, Took: time.Since(start), Generation: e.Status().Generation, Problems: ps}
+	switch {
+	case len(ps) > 0:
+		ev.Kind = "error"
+	case !known:
+		ev.Kind = "add"
+	}
+	return ev
+}
+
+// removeElement drops the element of folder rel; its instance closes after its last call.
+func (a *App) removeElement(rel string) string {
+	a.mu.Lock()
+	var found *Entry
+	for name, e := range a.entries {
+		e.mu.Lock()
+		dir := e.dir
+		e.mu.Unlock()
+		if dir == rel || (dir == "" && name == strings.ReplaceAll(rel, "/", ".")) {
+			found = e
+			delete(a.entries, name)
+			break
+		}
+	}
+	a.mu.Unlock()
+	if found == nil {
+		return strings.ReplaceAll(rel, "/", ".")
+	}
+	found.mu.Lock()
+	found.removed = true
+	found.mu.Unlock()
+	if ref := found.cur.Swap(nil); ref != nil {
+		ref.retire()
+	}
+	return found.FullName
+}
+
+// elementDirs lists the folders of the loaded elements.
+func (a *App) elementDirs() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.entries))
+	for _, e := range a.entries {
+		e.mu.Lock()
+		out = append(out, e.dir)
+		e.mu.Unlock()
+	}
+	return out
+}
+
+// ReloadApp re-reads app.json and reloads every element, adding and removing as the folder
+// now says; compiled scripts are dropped too.
+func (a *App) ReloadApp() []ReloadEvent {
+	start := time.Now()
+	cfg, ps := loadAppConfig(a.Dir)
+	a.mu.Lock()
+	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
+	a.mu.Unlock()
+	a.host.InvalidateScripts()
+	events := []ReloadEvent{{Kind: "app", Files: []string{"app.json"}, Problems: ps}}
+	rels, err := scanElements(a.Dir)
+	if err != nil {
+		events[0].Problems = append(events[0].Problems, Problem{Path: ".", Msg: err.Error()})
+	}
+	seen := map[string]bool{}
+	for _, rel := range rels {
+		seen[rel] = true
+		events = append(events, a.ReloadElement(rel))
+	}
+	for _, rel := range a.elementDirs() {
+		if !seen[rel] {
+			events = append(events, a.ReloadElement(rel))
+		}
+	}
+	events[0].Took = time.Since(start)
+	return events
+}

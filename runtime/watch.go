@@ -1,0 +1,301 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// WatchOptions tune Watch.
+type WatchOptions struct {
+	// Debounce is the quiet time after the last event of an element before it is reloaded
+	// (default 30 ms): an editor's save is several events, and a burst of writes is one reload.
+	Debounce time.Duration
+	// MaxDelay bounds how long a steady stream of events can postpone a reload (default 500 ms).
+	MaxDelay time.Duration
+	// OnReload, if set, is told of every reload after it is done.
+	OnReload func(ReloadEvent)
+}
+
+// ignoredName reports files and folders the watcher never reacts to: dotfiles (.jitrt/,
+// .git/), node_modules, and the temporary files editors write while saving.
+func ignoredName(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "."), // dotfiles, vim's .e.json.swp, emacs' .#lock
+		name == "node_modules",
+		name == "4913", // vim's probe of whether it may write in the folder
+		strings.HasSuffix(name, "~"),
+		strings.HasSuffix(name, ".swp"), strings.HasSuffix(name, ".swx"), strings.HasSuffix(name, ".swo"),
+		strings.HasSuffix(name, ".tmp"),
+		strings.Contains(name, "___jb_tmp___"), strings.Contains(name, "___jb_old___"), // JetBrains
+		strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#"): // emacs auto-save
+		return true
+	}
+	return false
+}
+
+// watcher is the state of one Watch.
+type watcher struct {
+	a    *App
+	fs   *fsnotify.Watcher
+	opts WatchOptions
+
+	watched map[string]bool // folders under watch (absolute)
+
+	mu      sync.Mutex
+	pending map[string]*pendingReload // by key: "app" or an element folder (rel)
+	fire    chan string
+	done    chan struct{} // closed when Watch returns, so no timer blocks on fire
+}
+
+type pendingReload struct {
+	files []string
+	first time.Time
+	timer *time.Timer
+}
+
+// Watch watches the app folder (new folders included) and reloads what changes until ctx
+// ends: an edited element is swapped live, a broken edit leaves the last good instance
+// serving, a new element folder is added, a deleted one removed, app.json reloads the app,
+// and a changed script is read afresh by the next run.
+func (a *App) Watch(ctx context.Context, opts WatchOptions) error {
+	if opts.Debounce <= 0 {
+		opts.Debounce = 30 * time.Millisecond
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 500 * time.Millisecond
+	}
+	fw, err := fsnotify.NewBufferedWatcher(1024)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", a.Dir, err)
+	}
+	defer fw.Close()
+	w := &watcher{a: a, fs: fw, opts: opts, watched: map[string]bool{}, pending: map[string]*pendingReload{}, fire: make(chan string, 64), done: make(chan struct{})}
+	if err := w.addTree(a.Dir); err != nil {
+		return err
+	}
+	a.log.Info("watching for changes", "dir", a.Dir, "folders", len(w.watched))
+	defer close(w.done)
+	defer w.stopTimers()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return nil
+			}
+			w.event(ev)
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return nil
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Events were lost: reload everything rather than miss an edit.
+				a.log.Warn("too many file events at once; reloading the whole app")
+				w.schedule("app", "*")
+				continue
+			}
+			a.log.Error("watching failed", "err", err)
+		case key := <-w.fire:
+			w.reload(key)
+		}
+	}
+}
+
+// addTree watches dir and every folder below it that can hold elements.
+func (w *watcher) addTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != w.a.Dir && ignoredName(d.Name()) {
+			return filepath.SkipDir
+		}
+		if w.watched[p] {
+			return nil
+		}
+		if err := w.fs.Add(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipDir // gone already
+			}
+			return fmt.Errorf("watch %s: %w", p, err)
+		}
+		w.watched[p] = true
+		return nil
+	})
+}
+
+func (w *watcher) rel(p string) (string, bool) {
+	r, err := filepath.Rel(w.a.Dir, p)
+	if err != nil || r == "." || strings.HasPrefix(r, "..") {
+		return "", false
+	}
+	return filepath.ToSlash(r), true
+}
+
+// event classifies one file event and schedules what it asks for.
+func (w *watcher) event(ev fsnotify.Event) {
+	rel, ok := w.rel(ev.Name)
+	if !ok {
+		return
+	}
+	for _, seg := range strings.Split(rel, "/") {
+		if ignoredName(seg) {
+			return
+		}
+	}
+	if ev.Op == fsnotify.Chmod {
+		return
+	}
+	if ev.Has(fsnotify.Create) {
+		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+			// A new folder: watch it, and load the elements already in it (files created
+			// before the watch was added raise no events).
+			if err := w.addTree(ev.Name); err != nil {
+				w.a.log.Error("cannot watch a new folder", "dir", rel, "err", err)
+			}
+			rels, _ := scanElements(ev.Name)
+			for _, sub := range rels {
+				w.schedule(path.Join(rel, sub), "e.json")
+			}
+			if _, err := os.Stat(filepath.Join(ev.Name, "e.json")); err == nil {
+				w.schedule(rel, "e.json")
+			}
+			return
+		}
+	}
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if w.watched[ev.Name] {
+			// A folder went away: drop its watches and the elements in it.
+			for p := range w.watched {
+				if p == ev.Name || strings.HasPrefix(p, ev.Name+string(filepath.Separator)) {
+					delete(w.watched, p)
+				}
+			}
+			for _, dir := range w.a.elementDirs() {
+				if dir == rel || strings.HasPrefix(dir, rel+"/") {
+					w.schedule(dir, "")
+				}
+			}
+			return
+		}
+	}
+	if rel == "app.json" {
+		w.schedule("app", rel)
+		return
+	}
+	if strings.HasSuffix(rel, ".js") || strings.HasSuffix(rel, ".mjs") || strings.HasSuffix(rel, ".cjs") {
+		w.a.host.InvalidateScripts()
+		w.a.log.Info("script changed; the next run reads it", "file", rel)
+		if w.opts.OnReload != nil {
+			w.opts.OnReload(ReloadEvent{Kind: "scripts", Files: []string{rel}})
+		}
+	}
+	if dir := w.elementOf(rel); dir != "" {
+		w.schedule(dir, path.Base(rel))
+	}
+}
+
+// elementOf returns the element folder a file belongs to: the nearest folder, from the
+// file's own, that has an e.json now or is a loaded element.
+func (w *watcher) elementOf(rel string) string {
+	known := w.a.elementDirs()
+	for dir := path.Dir(rel); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if slices.Contains(known, dir) {
+			return dir
+		}
+		if _, err := os.Stat(filepath.Join(w.a.Dir, filepath.FromSlash(dir), "e.json")); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
+// schedule (re)starts the quiet-time timer of a key.
+func (w *watcher) schedule(key, file string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pending[key]
+	now := time.Now()
+	if p == nil {
+		p = &pendingReload{first: now}
+		w.pending[key] = p
+	}
+	if file != "" && !slices.Contains(p.files, file) {
+		p.files = append(p.files, file)
+	}
+	delay := w.opts.Debounce
+	if until := p.first.Add(w.opts.MaxDelay).Sub(now); until < delay {
+		delay = max(until, 0)
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.timer = time.AfterFunc(delay, func() {
+		select {
+		case w.fire <- key:
+		case <-w.done:
+		}
+	})
+}
+
+func (w *watcher) stopTimers() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.pending {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+	}
+}
+
+// reload performs a scheduled reload and logs it.
+func (w *watcher) reload(key string) {
+	w.mu.Lock()
+	p := w.pending[key]
+	delete(w.pending, key)
+	w.mu.Unlock()
+	if p == nil {
+		return // fired twice; the first took it
+	}
+	var events []ReloadEvent
+	if key == "app" {
+		events = w.a.ReloadApp()
+	} else {
+		events = []ReloadEvent{w.a.ReloadElement(key)}
+	}
+	events[0].Files = p.files
+	log := w.a.log
+	for _, ev := range events {
+		switch ev.Kind {
+		case "error":
+			log.Error("edit refused; the last good instance keeps serving", "element", ev.Element,
+				"files", ev.Files, "problems", ev.Problems.Error(), "took", ev.Took.Round(time.Microsecond))
+		case "app":
+			log.Info("app reloaded", "files", ev.Files, "took", ev.Took.Round(time.Microsecond))
+		default:
+			log.Info("element "+ev.Kind, "element", ev.Element, "files", ev.Files,
+				"generation", ev.Generation, "took", ev.Took.Round(time.Microsecond))
+		}
+		if w.opts.OnReload != nil {
+			w.opts.OnReload(ev)
+		}
+	}
+}

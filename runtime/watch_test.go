@@ -1,0 +1,273 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// watching runs Watch on app until the test ends and records every reload.
+type watching struct {
+	mu     sync.Mutex
+	events []ReloadEvent
+}
+
+func watch(t testing.TB, app *App, opts WatchOptions) *watching {
+	t.Helper()
+	w := &watching{}
+	opts.OnReload = func(ev ReloadEvent) {
+		w.mu.Lock()
+		w.events = append(w.events, ev)
+		w.mu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Watch(ctx, opts) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	time.Sleep(20 * time.Millisecond) // the watches are in place
+	return w
+}
+
+// count returns how many reloads of kind (any kind when "") touched element.
+func (w *watching) count(element, kind string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, ev := range w.events {
+		if ev.Element == element && (kind == "" || ev.Kind == kind) {
+			n++
+		}
+	}
+	return n
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func title(app *App, name string) string {
+	e, err := app.Element(name)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	v, _, err := e.Property("title")
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return v.(string)
+}
+
+func writeFile(t testing.TB, dir, rel, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reloadApp(t *testing.T) (string, *App, *watching) {
+	dir := writeTree(t, echoApp)
+	writeFile(t, dir, "e/Other/e.json", `{"title": "Other", "type": "testing.Echo"}`)
+	writeFile(t, dir, "e/Other/Other.json", `{"greeting": "other"}`)
+	app := loadTest(t, dir, Options{})
+	return dir, app, watch(t, app, WatchOptions{MaxDelay: 2 * time.Second})
+}
+
+func TestEditsOfEveryKindOfSaveAreLoaded(t *testing.T) {
+	dir, app, w := reloadApp(t)
+	ej := filepath.Join(dir, "e/Hello/e.json")
+	// plain write
+	writeFile(t, dir, "e/Hello/e.json", `{"title": "plain", "type": "testing.Echo"}`)
+	eventually(t, "plain write", func() bool { return title(app, "e.Hello") == "plain" })
+	// rename over the original (JetBrains, and vim with backupcopy=no)
+	writeFile(t, dir, "e/Hello/e.json___jb_tmp___", `{"title": "renamed", "type": "testing.Echo"}`)
+	os.Rename(ej, ej+"___jb_old___")
+	os.Rename(ej+"___jb_tmp___", ej)
+	os.Remove(ej + "___jb_old___")
+	eventually(t, "rename-over", func() bool { return title(app, "e.Hello") == "renamed" })
+	// vim: writes 4913, renames the original to e.json~, writes anew
+	writeFile(t, dir, "e/Hello/4913", "")
+	os.Remove(filepath.Join(dir, "e/Hello/4913"))
+	os.Rename(ej, ej+"~")
+	writeFile(t, dir, "e/Hello/e.json", `{"title": "vim", "type": "testing.Echo"}`)
+	os.Remove(ej + "~")
+	eventually(t, "vim save", func() bool { return title(app, "e.Hello") == "vim" })
+	// truncate and write in two parts
+	f, _ := os.OpenFile(ej, os.O_WRONLY|os.O_TRUNC, 0)
+	f.WriteString(`{"title": "trunc`)
+	f.Sync()
+	time.Sleep(5 * time.Millisecond)
+	f.WriteString(`ated", "type": "testing.Echo"}`)
+	f.Close()
+	eventually(t, "truncate-and-write", func() bool { return title(app, "e.Hello") == "truncated" })
+	// the config file too
+	writeFile(t, dir, "e/Hello/Hello.json", `{"greeting": "bonjour"}`)
+	eventually(t, "config edit", func() bool {
+		got, _, _ := run(t, app, `app.getElement("e.Hello").greet("x")`)
+		return got == `"bonjour, x"`
+	})
+	if n := w.count("e.Other", ""); n != 0 {
+		t.Fatalf("the other element was reloaded %d times", n)
+	}
+	if g := mustElement(t, app, "e.Other").Status().Generation; g != 1 {
+		t.Fatalf("the other element's generation is %d", g)
+	}
+	if s := mustElement(t, app, "e.Hello").Status(); s.Generation < 6 || s.Status != "ok" {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+func TestBrokenEditKeepsTheLastGoodInstanceServing(t *testing.T) {
+	dir, app, w := reloadApp(t)
+	writeFile(t, dir, "e/Hello/Hello.json", "{\n  \"greeting\": \"hola\",\n  oops\n}")
+	eventually(t, "the error", func() bool { return w.count("e.Hello", "error") == 1 })
+	got, _, err := run(t, app, `app.getElement("e.Hello").greet("x")`)
+	if err != nil || got != `"hello, x"` {
+		t.Fatalf("the old instance does not answer: %s %v", got, err)
+	}
+	s := mustElement(t, app, "e.Hello").Status()
+	if s.Status != "error" || !s.Serving || s.Generation != 1 || !strings.HasPrefix(s.Error, "e/Hello/Hello.json:3:3: invalid JSON") {
+		t.Fatalf("status %+v", s)
+	}
+	// a schema error is refused the same way
+	writeFile(t, dir, "e/Hello/Hello.json", `{"greeting": 5}`)
+	eventually(t, "the second error", func() bool { return w.count("e.Hello", "error") == 2 })
+	if s := mustElement(t, app, "e.Hello").Status(); !strings.Contains(s.Error, `key "greeting" must be a string`) {
+		t.Fatalf("status %+v", s)
+	}
+	// fixed again: the error clears
+	writeFile(t, dir, "e/Hello/Hello.json", `{"greeting": "hola"}`)
+	eventually(t, "the fix", func() bool { return mustElement(t, app, "e.Hello").Status().Status == "ok" })
+	if got, _, _ := run(t, app, `app.getElement("e.Hello").greet("x")`); got != `"hola, x"` {
+		t.Fatal(got)
+	}
+	if s := mustElement(t, app, "e.Hello").Status(); s.Generation != 2 || s.Error != "" {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+func TestElementFoldersComeAndGo(t *testing.T) {
+	dir, app, w := reloadApp(t)
+	// a whole new folder tree at once
+	os.MkdirAll(filepath.Join(dir, "new/deep/Fresh"), 0o755)
+	writeFile(t, dir, "new/deep/Fresh/Fresh.json", `{"greeting": "fresh"}`)
+	writeFile(t, dir, "new/deep/Fresh/e.json", `{"title": "Fresh", "type": "testing.Echo"}`)
+	eventually(t, "the new element", func() bool { return title(app, "new.deep.Fresh") == "Fresh" })
+	if got, _, err := run(t, app, `app.getElement("new.deep.Fresh").greet("x")`); err != nil || got != `"fresh, x"` {
+		t.Fatal(got, err)
+	}
+	// and later edits inside it are watched too
+	writeFile(t, dir, "new/deep/Fresh/e.json", `{"title": "Fresh2", "type": "testing.Echo"}`)
+	eventually(t, "an edit in the new folder", func() bool { return title(app, "new.deep.Fresh") == "Fresh2" })
+	// deleted
+	inst := mustElement(t, app, "new.deep.Fresh").cur.Load().inst.(*echo)
+	os.RemoveAll(filepath.Join(dir, "new"))
+	eventually(t, "the removal", func() bool { return w.count("new.deep.Fresh", "remove") >= 1 })
+	if _, err := app.Element("new.deep.Fresh"); err == nil {
+		t.Fatal("a deleted element is still there")
+	}
+	if !inst.closed.Load() {
+		t.Fatal("the deleted element's instance was not closed")
+	}
+	_, _, err := run(t, app, `app.getElement("new.deep.Fresh")`)
+	if err == nil || !strings.Contains(err.Error(), `no element "new.deep.Fresh"`) {
+		t.Fatal(err)
+	}
+	// only e.json deleted: the element goes too
+	os.Remove(filepath.Join(dir, "e/Other/e.json"))
+	eventually(t, "removal by e.json", func() bool { _, err := app.Element("e.Other"); return err != nil })
+}
+
+func TestBurstOfWritesIsOneReload(t *testing.T) {
+	dir, app, w := reloadApp(t)
+	for i := 0; i < 100; i++ {
+		writeFile(t, dir, "e/Hello/e.json", fmt.Sprintf(`{"title": "burst %d", "type": "testing.Echo"}`, i))
+	}
+	eventually(t, "the last write", func() bool { return title(app, "e.Hello") == "burst 99" })
+	time.Sleep(100 * time.Millisecond) // any straggling reload would show now
+	if n := w.count("e.Hello", ""); n != 1 {
+		t.Fatalf("100 writes caused %d reloads, want 1", n)
+	}
+}
+
+func TestEditorTempFilesAreIgnored(t *testing.T) {
+	dir, _, w := reloadApp(t)
+	for _, name := range []string{".e.json.swp", "4913", "e.json~", "Hello.json___jb_tmp___", "#e.json#", ".#e.json"} {
+		writeFile(t, dir, "e/Hello/"+name, "junk")
+	}
+	writeFile(t, dir, ".jitrt/whatever.json", "{}")
+	writeFile(t, dir, ".git/X/e.json", `{"type": "testing.Echo"}`)
+	time.Sleep(150 * time.Millisecond)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.events) != 0 {
+		t.Fatalf("temp files caused reloads: %+v", w.events)
+	}
+}
+
+func TestCallInFlightFinishesOnTheOldInstance(t *testing.T) {
+	dir, app, w := reloadApp(t)
+	oldInst := mustElement(t, app, "e.Hello").cur.Load().inst.(*echo)
+	done := make(chan string)
+	go func() {
+		got, _, err := run(t, app, `app.getElement("e.Hello").sleep(400)`)
+		if err != nil {
+			got = err.Error()
+		}
+		done <- got
+	}()
+	time.Sleep(50 * time.Millisecond)
+	writeFile(t, dir, "e/Hello/Hello.json", `{"greeting": "new"}`)
+	eventually(t, "the reload", func() bool { return w.count("e.Hello", "reload") == 1 })
+	if got, _, _ := run(t, app, `app.getElement("e.Hello").greet("x")`); got != `"new, x"` {
+		t.Fatalf("the next call got %s", got)
+	}
+	if oldInst.closed.Load() {
+		t.Fatal("the old instance was closed while a call was running on it")
+	}
+	if got := <-done; got != `"hello"` {
+		t.Fatalf("the call in flight returned %s, want the old instance's greeting", got)
+	}
+	if !oldInst.closed.Load() {
+		t.Fatal("the old instance was not closed after its last call")
+	}
+}
+
+func TestScriptAndAppChanges(t *testing.T) {
+	dir, app, _ := reloadApp(t)
+	if got, _, _ := run(t, app, `require("./scripts/lib/util").shout("a")`); got != `"A"` {
+		t.Fatal(got)
+	}
+	writeFile(t, dir, "scripts/lib/util.js", `exports.shout = s => s + "!";`)
+	eventually(t, "the new module", func() bool {
+		got, _, _ := run(t, app, `require("./scripts/lib/util").shout("a")`)
+		return got == `"a!"`
+	})
+	writeFile(t, dir, "app.json", `{"name": "echoapp", "title": "Renamed App"}`)
+	eventually(t, "the app reload", func() bool {
+		got, _, _ := run(t, app, `app.title`)
+		return got == `"Renamed App"`
+	})
+	if app.Info().Entry != "" {
+		t.Fatal("entry not reloaded")
+	}
+}
