@@ -125,11 +125,11 @@ func New(cfg Config) (*Client, error) {
 	c.http = cfg.HTTP
 	if c.http == nil {
 		c.http = &fasthttp.Client{
-			Name:                "jitrt-wecom",
-			MaxConnsPerHost:     64,
-			MaxConnWaitTimeout:  cfg.Timeout, // wait for a free connection rather than fail
-			ReadTimeout:         cfg.Timeout,
-			WriteTimeout:        cfg.Timeout,
+			Name:               "jitrt-wecom",
+			MaxConnsPerHost:    64,
+			MaxConnWaitTimeout: cfg.Timeout, // wait for a free connection rather than fail
+			ReadTimeout:        cfg.Timeout,
+			WriteTimeout:       cfg.Timeout,
 			// Idle connections close after 2 s: during a sync calls are back to back, and
 			// fasthttp's cleaner goroutines sleep this long before they notice a closed client.
 			MaxIdleConnDuration: 2 * time.Second,

@@ -63,7 +63,7 @@ func TestNoLeakAcross200Reloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	call() // the first instance talks to its emulator: connections open
+	call()                      // the first instance talks to its emulator: connections open
 	time.Sleep(3 * time.Second) // idle connections and their cleaners settle
 	g0, fd0 := goruntime.NumGoroutine(), openFDs(t)
 	for i := 1; i <= 200; i++ {
