@@ -3,6 +3,7 @@ package elements
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/jitrt/jitrt/kv"
 )
@@ -34,12 +35,22 @@ type Element struct {
 	Logger *slog.Logger
 	// App lets an instance reach the other elements of its app.
 	App AppHandle
+	// Location is the app's time zone (app.json "timezone", else the machine's).
+	Location *time.Location
+	// Service is true when the app runs as a service (jitrt run): only then may an
+	// instance start timers or other background work.
+	Service bool
+	// Observer receives the element's measurements (never nil).
+	Observer Observer
 }
 
 // AppHandle is the part of the running app an instance may use.
 type AppHandle interface {
 	// Call runs a method of another element, as a script's call would.
 	Call(ctx context.Context, fullName, method string, args Args) (any, error)
+	// CallScript requires an app-relative module and calls one of its exports with args,
+	// in a run of its own with the app's time limit; it returns the JSON-shaped result.
+	CallScript(ctx context.Context, module, export string, args ...any) (any, error)
 }
 
 // Instance is a built element: what scripts, the HTTP API and tasks call.
@@ -49,6 +60,12 @@ type Instance interface {
 	// Properties lists the read-only properties scripts may read. The runtime adds title,
 	// fullName and type to every instance; an instance may override them.
 	Properties() []Property
+}
+
+// Describer is an optional interface of an Instance: what it adds to its element's status
+// (a task's next run and last runs), shown by jitrt ls and the HTTP API.
+type Describer interface {
+	Describe() map[string]any
 }
 
 // Method is one callable method of an instance.
@@ -119,3 +136,15 @@ func ProgressFrom(ctx context.Context) func(phase string, done, total int) {
 	}
 	return fn
 }
+
+// Observer receives measurements of what elements do (a sync, a task run); the runtime
+// forwards them to the metrics. name is short and stable ("sync", "task_run").
+type Observer interface {
+	Observe(name, element string, took time.Duration, err error)
+}
+
+// NopObserver discards measurements.
+type NopObserver struct{}
+
+// Observe does nothing.
+func (NopObserver) Observe(string, string, time.Duration, error) {}

@@ -35,6 +35,10 @@ type Type struct {
 	// ConfigFile says whether the element reads a <Name>.json config beside its e.json.
 	// When true and the file is absent, an empty config is checked against the Schema.
 	ConfigFile bool
+	// DefinitionSchema declares the keys the Type reads from e.json itself, besides title
+	// and type (a task's enable, funcType, func, timerCfg). With no fields, e.json may hold
+	// anything else.
+	DefinitionSchema Schema
 	// Validate, if set, checks a config that already satisfies the Schema. It reports
 	// problems through the Reporter so that each names its key.
 	Validate func(el *Element, r Reporter)

@@ -36,7 +36,9 @@ type Field struct {
 	// Secret marks a value that must never be shown: the runtime masks it in every log line
 	// and output, and Types must mask it in what they return.
 	Secret bool
-	Doc    string
+	// Any accepts any JSON kind (the Type's Validate checks it); Kind documents the usual one.
+	Any bool
+	Doc string
 }
 
 func (s Schema) check() error {
@@ -66,7 +68,8 @@ func (s Schema) Field(name string) *Field {
 // Reporter receives the problems found in a config; each names the key it is about, and the
 // runtime turns it into a path:line:col message.
 type Reporter interface {
-	// Errorf reports a problem with key (a top-level key of the config; "" for the file).
+	// Errorf reports a problem with key: a key of the config file or of e.json, dotted for
+	// nested keys ("timerCfg.repeat.period"); "" for the file itself.
 	Errorf(key string, format string, args ...any)
 }
 
@@ -85,7 +88,7 @@ func (s Schema) CheckSchema(cfg *jsonpos.Node, report func(pos jsonpos.Pos, msg 
 			}
 			continue
 		}
-		if m.Value.Kind != f.Kind && !(m.Value.Kind == jsonpos.Null && !f.Required) {
+		if !f.Any && m.Value.Kind != f.Kind && !(m.Value.Kind == jsonpos.Null && !f.Required) {
 			report(m.Value.Pos, fmt.Sprintf("key %q must be a %s, not %s", f.Name, f.Kind, m.Value.Kind))
 			continue
 		}

@@ -37,6 +37,10 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// PoolSize is the number of pre-warmed JS runtimes (GOMAXPROCS when zero).
 	PoolSize int
+	// Service marks an app run as a service (jitrt run): elements may start timers.
+	Service bool
+	// Observer receives elements' measurements (syncs, task runs); optional.
+	Observer elements.Observer
 }
 
 // App is a loaded app folder.
@@ -84,6 +88,9 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
+	if opts.Observer == nil {
+		opts.Observer = elements.NopObserver{}
+	}
 	a := &App{Dir: abs, opts: opts, redactor: NewRedactor(), entries: map[string]*Entry{}}
 	base := opts.Logger
 	if base == nil {
@@ -106,6 +113,9 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	// The host exists before any instance: an instance may run scripts (a task's inner.js)
+	// as soon as it is built.
+	a.host = newHost(a)
 	rels, err := scanElements(abs)
 	if err != nil {
 		a.store.Close()
@@ -118,16 +128,22 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		}
 		def := loadDefinition(abs, rel, opts.Getenv)
 		e := &Entry{app: a, FullName: def.fullName}
-		if prev, dup := a.entries[def.fullName]; dup {
-			// Two folders cannot map to one name ("a/b" and "a.b" cannot both exist, but
-			// keep the first and report the second rather than trust that).
+		// Instances built before this one may already be running (a task), so the map is
+		// written under the lock.
+		a.mu.Lock()
+		prev, dup := a.entries[def.fullName]
+		if !dup {
+			a.entries[def.fullName] = e
+		}
+		a.mu.Unlock()
+		if dup {
+			// Two folders cannot map to one name ("a/b" and "a.b" cannot both exist), but
+			// keep the first and report the second rather than trust that.
 			prev.fail(Problems{{Path: rel + "/e.json", Msg: "another folder has the same fullName " + def.fullName}})
 			continue
 		}
-		a.entries[def.fullName] = e
 		e.install(def)
 	}
-	a.host = newHost(a)
 	return a, nil
 }
 
@@ -141,6 +157,19 @@ func (a *App) Info() AppInfo {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return AppInfo{Name: a.Name, Title: a.Title, Entry: a.Entry, Timezone: a.Timezone}
+}
+
+// Location is the app's time zone: app.json "timezone", else the machine's.
+func (a *App) Location() *time.Location {
+	tz := a.Info().Timezone
+	if tz == "" {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return time.Local // reported as a problem of app.json
+	}
+	return loc
 }
 
 // Logger is the app's logger (secrets masked).
@@ -194,13 +223,20 @@ func (a *App) Element(fullName string) (*Entry, error) {
 	return e, nil
 }
 
-// Call runs a method of an element with already-bound arguments (elements.AppHandle).
+// Call runs a method of an element with already-bound arguments (elements.AppHandle): one
+// element calling another from outside a script, so only Callable methods answer.
 func (a *App) Call(ctx context.Context, fullName, method string, args elements.Args) (any, error) {
 	e, err := a.Element(fullName)
 	if err != nil {
 		return nil, err
 	}
-	return e.Call(ctx, method, func(*elements.Method) (elements.Args, error) { return args, nil })
+	return e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) {
+		if !m.Callable {
+			return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
+				Message: fmt.Sprintf("method %s of %s can only be called from the app's scripts", method, fullName)}
+		}
+		return m.BindNamed(args)
+	})
 }
 
 // CallJSON runs a method with arguments as a JSON body gives them: an array is positional,
@@ -280,6 +316,8 @@ type Status struct {
 	Serving    bool   `json:"serving"`
 	Generation int    `json:"generation"`
 	Error      string `json:"error,omitempty"`
+	// Detail is what the instance adds (elements.Describer), e.g. a task's next and last runs.
+	Detail map[string]any `json:"detail,omitempty"`
 }
 
 // Status reports the element's state. An element whose latest edit failed but whose last
@@ -295,6 +333,11 @@ func (e *Entry) Status() Status {
 		s.Error = e.app.redactor.String(e.problems.Error())
 	case e.isType:
 		s.Status = "type"
+	}
+	if ref := e.cur.Load(); ref != nil {
+		if d, ok := ref.inst.(elements.Describer); ok {
+			s.Detail = d.Describe()
+		}
 	}
 	return s
 }
@@ -340,6 +383,9 @@ func (e *Entry) install(def *definition) Problems {
 	def.el.Store = a.store
 	def.el.Logger = a.log.With("element", def.fullName)
 	def.el.App = a
+	def.el.Location = a.Location()
+	def.el.Service = a.opts.Service
+	def.el.Observer = a.opts.Observer
 	inst, err := def.typ.New(def.el)
 	if err != nil {
 		ps := Problems{{Path: def.rel + "/e.json", Msg: fmt.Sprintf("cannot build %s: %v", def.typeID, err)}}
@@ -423,6 +469,30 @@ func (e *Entry) Method(name string) *elements.Method {
 	}
 	defer ref.release()
 	return ref.methods[name]
+}
+
+// Methods describes the methods of the current instance (none when it has none).
+func (e *Entry) Methods() []elements.Method {
+	ref, err := e.acquire()
+	if err != nil {
+		return nil
+	}
+	defer ref.release()
+	out := make([]elements.Method, 0, len(ref.names))
+	for _, n := range ref.names {
+		out = append(out, *ref.methods[n])
+	}
+	return out
+}
+
+// PropertyNames lists the properties of the current instance.
+func (e *Entry) PropertyNames() []string {
+	ref, err := e.acquire()
+	if err != nil {
+		return nil
+	}
+	defer ref.release()
+	return append([]string(nil), ref.propNames...)
 }
 
 // Property reads a property of the current instance.

@@ -402,7 +402,7 @@ type Script struct {
 	Timeout time.Duration
 }
 
-// RunFile runs an app-relative script file.
+// RunFile runs an app-relative script file (or an absolute path).
 func (h *Host) RunFile(ctx context.Context, rel string, stdout io.Writer) (*RunResult, error) {
 	full := filepath.Join(h.app.Dir, filepath.FromSlash(rel))
 	if filepath.IsAbs(rel) {
@@ -424,14 +424,77 @@ type timeoutMarker struct{ limit time.Duration }
 
 // Run runs a script to completion, within its time limit.
 func (h *Host) Run(ctx context.Context, s Script) (res *RunResult, err error) {
+	if s.Name == "" {
+		s.Name = "<eval>"
+	}
+	prog, err := compileScript(s.Name, s.Code)
+	if err != nil {
+		h.runs.Add(1)
+		return nil, err
+	}
+	err = h.withVM(ctx, s.Timeout, s.Stdout, s.Stderr, s.Name, func(v *vm) error {
+		val, err := v.rt.RunProgram(prog)
+		if err != nil {
+			return err
+		}
+		res = &RunResult{}
+		if val != nil && !goja.IsUndefined(val) {
+			res.JSON, err = h.stringify(v, val)
+		}
+		return err
+	})
+	return res, err
+}
+
+// CallExport requires an app-relative module and calls one of its exported functions with
+// args, in a run of its own; the result comes back JSON-shaped.
+func (h *Host) CallExport(ctx context.Context, module, export string, args ...any) (any, error) {
+	var out any
+	name := path.Clean(module)
+	err := h.withVM(ctx, 0, nil, nil, name, func(v *vm) error {
+		req := h.registry.Load().Enable(v.rt)
+		mod, err := req.Require("./" + name)
+		if err != nil {
+			return err
+		}
+		fn, ok := goja.AssertFunction(mod.ToObject(v.rt).Get(export))
+		if !ok {
+			return &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s exports no function %q", name, export)}
+		}
+		jsArgs := make([]goja.Value, len(args))
+		for i, a := range args {
+			jsArgs[i] = h.toJS(v, a)
+		}
+		val, err := fn(goja.Undefined(), jsArgs...)
+		if err != nil {
+			return err
+		}
+		if val == nil || goja.IsUndefined(val) {
+			return nil
+		}
+		raw, err := h.stringify(v, val)
+		if err != nil || raw == nil {
+			return err
+		}
+		return json.Unmarshal(raw, &out)
+	})
+	return out, err
+}
+
+// CallScript is CallExport (elements.AppHandle).
+func (a *App) CallScript(ctx context.Context, module, export string, args ...any) (any, error) {
+	return a.host.CallExport(ctx, module, export, args...)
+}
+
+// withVM runs fn on a runtime of the pool with the run's time limit, console writers and
+// a fresh module cache, and turns what goja returns into a coded error.
+func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr io.Writer, name string, fn func(v *vm) error) error {
 	h.runs.Add(1)
-	limit := s.Timeout
 	if limit <= 0 {
 		limit = h.app.opts.Timeout
 	}
 	v, pooled := h.get()
 	defer h.put(v, pooled)
-
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -442,31 +505,14 @@ func (h *Host) Run(ctx context.Context, s Script) (res *RunResult, err error) {
 		}
 	})
 	defer stop()
-
 	v.ctx = ctx
-	v.out = h.app.redactor.Writer(orDefault(s.Stdout, h.app.opts.Stdout))
-	v.errw = h.app.redactor.Writer(orDefault(s.Stderr, h.app.opts.Stderr))
+	v.out = h.app.redactor.Writer(orDefault(stdout, h.app.opts.Stdout))
+	v.errw = h.app.redactor.Writer(orDefault(stderr, h.app.opts.Stderr))
 	h.registry.Load().Enable(v.rt) // a fresh module cache for every run
-	if s.Name == "" {
-		s.Name = "<eval>"
+	if err := fn(v); err != nil {
+		return h.runError(err, name)
 	}
-	prog, err := compileScript(s.Name, s.Code)
-	if err != nil {
-		return nil, err
-	}
-	val, err := v.rt.RunProgram(prog)
-	if err != nil {
-		return nil, h.runError(err, s.Name)
-	}
-	res = &RunResult{}
-	if val != nil && !goja.IsUndefined(val) {
-		js, err := h.stringify(v, val)
-		if err != nil {
-			return nil, h.runError(err, s.Name)
-		}
-		res.JSON = js
-	}
-	return res, nil
+	return nil
 }
 
 func orDefault(w, def io.Writer) io.Writer {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/internal/jsonpos"
@@ -60,6 +61,12 @@ func loadAppConfig(dir string) (appConfig, Problems) {
 	}
 	if m := root.Get("title"); m == nil && cfg.Name != "" {
 		cfg.Title = cfg.Name
+	}
+	if cfg.Timezone != "" {
+		if _, err := time.LoadLocation(cfg.Timezone); err != nil {
+			ps = append(ps, Problem{Path: "app.json", Pos: root.Get("timezone").Value.Pos, Msg: fmt.Sprintf("unknown time zone %q (use an IANA name such as \"Asia/Shanghai\")", cfg.Timezone)})
+			cfg.Timezone = ""
+		}
 	}
 	if cfg.Entry != "" {
 		if p := filepath.Join(dir, filepath.FromSlash(cfg.Entry)); !within(dir, p) {
@@ -131,6 +138,7 @@ type definition struct {
 	el       *elements.Element
 	secrets  []string
 	problems Problems
+	defNode  *jsonpos.Node // e.json, parsed
 }
 
 // loadDefinition reads and validates one element folder without building an instance.
@@ -202,10 +210,28 @@ func loadDefinition(appDir, rel string, getenv func(string) (string, bool)) *def
 		Config:     map[string]any{},
 	}
 	d.el = el
+	if len(typ.DefinitionSchema.Fields) > 0 {
+		own := &jsonpos.Node{Kind: jsonpos.Object, Pos: def.Pos}
+		for _, m := range def.Members {
+			if m.Key != "title" && m.Key != "type" {
+				own.Members = append(own.Members, m)
+			}
+		}
+		typ.DefinitionSchema.CheckSchema(own, func(pos jsonpos.Pos, msg string) {
+			d.problems = append(d.problems, Problem{Path: ejson, Pos: pos, Msg: msg})
+		})
+	}
+	d.defNode = def
 	if typ.ConfigFile {
 		d.loadConfig(appDir, getenv)
+	} else if len(d.problems) == 0 && typ.Validate != nil {
+		typ.Validate(el, &keyReporter{files: []keyedNode{{ejson, def}}, report: d.report})
 	}
 	return d
+}
+
+func (d *definition) report(path string, pos jsonpos.Pos, msg string) {
+	d.problems = append(d.problems, Problem{Path: path, Pos: pos, Msg: msg})
 }
 
 func (d *definition) loadConfig(appDir string, getenv func(string) (string, bool)) {
@@ -248,22 +274,50 @@ func (d *definition) loadConfig(appDir string, getenv func(string) (string, bool
 		}
 	}
 	if d.typ.Validate != nil {
-		d.typ.Validate(el, &keyReporter{cfg: cfg, report: report})
+		d.typ.Validate(el, &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.rel + "/e.json", d.defNode}}, report: d.report})
 	}
 }
 
-// keyReporter places a Type's validation problems at the key they name.
+// keyedNode is a parsed file a Reporter key may point into.
+type keyedNode struct {
+	path string
+	node *jsonpos.Node
+}
+
+// keyReporter places a Type's validation problems at the key they name: in the config
+// file if it has the key, else in e.json; a dotted key is followed into nested objects.
 type keyReporter struct {
-	cfg    *jsonpos.Node
-	report func(jsonpos.Pos, string)
+	files  []keyedNode
+	report func(path string, pos jsonpos.Pos, msg string)
 }
 
 func (k *keyReporter) Errorf(key string, format string, args ...any) {
-	pos := k.cfg.Pos
-	if m := k.cfg.Get(key); m != nil {
-		pos = m.Value.Pos
+	msg := fmt.Sprintf(format, args...)
+	for _, f := range k.files {
+		if f.node == nil {
+			continue
+		}
+		if pos, ok := lookup(f.node, key); ok {
+			k.report(f.path, pos, msg)
+			return
+		}
 	}
-	k.report(pos, fmt.Sprintf(format, args...))
+	k.report(k.files[0].path, k.files[0].node.Pos, msg)
+}
+
+// lookup finds the value at a dotted key ("" is the node itself).
+func lookup(n *jsonpos.Node, key string) (jsonpos.Pos, bool) {
+	if key == "" {
+		return n.Pos, true
+	}
+	for _, part := range strings.Split(key, ".") {
+		m := n.Get(part)
+		if m == nil {
+			return jsonpos.Pos{}, false
+		}
+		n = m.Value
+	}
+	return n.Pos, true
 }
 
 func hasRequired(s elements.Schema) bool { return requiredKeys(s) != "" }

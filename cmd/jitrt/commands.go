@@ -126,6 +126,12 @@ func newLsCmd() *cobra.Command {
 			fmt.Fprintln(tw, "FULLNAME\tTYPE\tTITLE\tGEN\tSTATUS")
 			for _, s := range list {
 				status := s.Status
+				if next, ok := s.Detail["nextTime"]; ok {
+					if next == nil {
+						next = "none"
+					}
+					status += fmt.Sprintf(" (next run %v)", next)
+				}
 				if s.Error != "" {
 					status += ": " + strings.ReplaceAll(s.Error, "\n", "; ")
 				}

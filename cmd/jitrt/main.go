@@ -20,6 +20,7 @@ import (
 
 	// Element Types register themselves.
 	_ "github.com/jitrt/jitrt/elements/corps"
+	_ "github.com/jitrt/jitrt/elements/tasks"
 )
 
 // Exit codes.

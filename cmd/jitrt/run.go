@@ -3,69 +3,120 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/runtime"
 )
 
 func newRunCmd() *cobra.Command {
 	var f appFlags
-	var noWatch bool
+	var noWatch, noAPI bool
+	var addr string
+	var bodyLimit int
 	c := &cobra.Command{
 		Use:   "run APP",
-		Short: "Load the app, run its entry script and keep running until Ctrl-C",
+		Short: "Load the app, serve its HTTP API, run its entry script and tasks, reload edits",
 		Long: `Run loads the app, reports its problems (the healthy elements load regardless),
-runs the entry script named by app.json's "entry", and keeps running until
-interrupted (Ctrl-C or SIGTERM), then closes every element and the state file.
+serves the HTTP API, runs the entry script named by app.json's "entry", schedules
+every enabled task, and keeps running until interrupted (Ctrl-C or SIGTERM); then
+requests in flight finish and every element and the state file are closed.
 
 While it runs it watches the app folder: an edited element is reloaded live (a broken
 edit leaves the last good instance serving and its error in the element's status), a
 new element folder is added, a deleted one removed, a changed script is read by the
-next run, and a changed app.json reloads the app.`,
+next run, and a changed app.json reloads the app.
+
+The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request needs
+"Authorization: Bearer <token>"; an address other machines can reach needs it.`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := f.load(cmd, args[0], "")
+			if f.timeout <= 0 {
+				return usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
+			}
+			log, err := f.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			metrics := api.NewMetrics()
+			app, err := runtime.Load(cmd.Context(), args[0], runtime.Options{
+				DataDir: f.data, Timeout: f.timeout, Logger: log, Service: true, Observer: metrics,
+				Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
+			})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			log := app.Logger()
+			metrics.AttachApp(app)
+			log = app.Logger()
 			for _, p := range app.Problems() {
 				log.Warn("problem", "at", p.String())
 			}
-			log.Info("app loaded", "app", app.Name, "elements", len(app.Entries()), "dir", app.Dir)
-			if app.Entry != "" {
-				start := time.Now()
-				ctx := withProgressBar(cmd.Context(), cmd.ErrOrStderr())
-				res, err := app.Host().RunFile(ctx, app.Entry, app.Redactor().Writer(cmd.OutOrStdout()))
+			log.Info("app loaded", "app", app.Info().Name, "elements", len(app.Entries()), "dir", app.Dir)
+
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			var wg sync.WaitGroup
+			errs := make(chan error, 2)
+			if !noAPI {
+				srv, err := api.New(app, api.Options{Addr: addr, Token: os.Getenv(api.TokenEnv), BodyLimit: bodyLimit,
+					Timeout: f.timeout, Metrics: metrics})
 				if err != nil {
-					log.Error("entry script failed", "script", app.Entry, "err", err)
+					return err
+				}
+				if err := srv.Listen(); err != nil {
+					return err
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := srv.Serve(ctx); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			if !noWatch {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := app.Watch(ctx, runtime.WatchOptions{OnReload: metrics.Reload}); err != nil {
+						errs <- fmt.Errorf("watching: %w", err)
+					}
+				}()
+			}
+			if entry := app.Info().Entry; entry != "" {
+				start := time.Now()
+				res, err := app.Host().RunFile(withProgressBar(ctx, cmd.ErrOrStderr()), entry, app.Redactor().Writer(cmd.OutOrStdout()))
+				if err != nil {
+					log.Error("entry script failed", "script", entry, "err", err)
 				} else {
 					if res.JSON != nil {
 						fmt.Fprintln(app.Redactor().Writer(cmd.OutOrStdout()), string(res.JSON))
 					}
-					log.Info("entry script done", "script", app.Entry, "took", time.Since(start).Round(time.Millisecond))
+					log.Info("entry script done", "script", entry, "took", time.Since(start).Round(time.Millisecond))
 				}
 			}
-			watchDone := make(chan error, 1)
-			if noWatch {
-				watchDone <- nil
-			} else {
-				go func() { watchDone <- app.Watch(cmd.Context(), runtime.WatchOptions{}) }()
-			}
 			log.Info("running; press Ctrl-C to stop")
-			<-cmd.Context().Done()
-			if err := <-watchDone; err != nil {
-				log.Error("watching stopped", "err", err)
+			var runErr error
+			select {
+			case <-ctx.Done():
+			case runErr = <-errs:
 			}
 			log.Info("shutting down")
-			return nil
+			cancel()
+			wg.Wait()
+			return runErr
 		},
 	}
 	f.register(c, "info")
+	c.Flags().StringVar(&addr, "addr", api.DefaultAddr, "address of the HTTP API")
+	c.Flags().IntVar(&bodyLimit, "body-limit", api.DefaultBodyLimit, "largest request body of the HTTP API, in bytes")
+	c.Flags().BoolVar(&noAPI, "no-api", false, "do not serve the HTTP API")
 	c.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload elements when their files change")
 	return c
 }

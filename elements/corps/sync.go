@@ -105,9 +105,18 @@ func (c *Corp) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
 	}
 }
 
-// runSync fetches, diffs and applies. init marks the org initialised.
-func (c *Corp) runSync(ctx context.Context, dryRun, init bool) (*SyncReport, error) {
+// runSync fetches, diffs and applies, and reports the sync to the app's metrics. init marks
+// the org initialised.
+func (c *Corp) runSync(ctx context.Context, dryRun, init bool) (rep *SyncReport, err error) {
 	start := time.Now()
+	if !dryRun && c.el.Observer != nil {
+		defer func() { c.el.Observer.Observe("sync", c.el.FullName, time.Since(start), err) }()
+	}
+	rep, err = c.syncOnce(ctx, start, dryRun, init)
+	return rep, err
+}
+
+func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool) (*SyncReport, error) {
 	rep := &SyncReport{DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}}
 	// The local org is read while WeCom is fetched; if a writer commits in between, it is
 	// read again under the lock.

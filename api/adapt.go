@@ -1,0 +1,34 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"unsafe"
+
+	"github.com/prometheus/common/expfmt"
+)
+
+// expfmtText is the content type of Prometheus's text format.
+var expfmtText = expfmt.NewFormat(expfmt.TypeTextPlain)
+
+// b2s views fasthttp's request bytes as a string without copying; Handle keeps none of
+// them beyond the request.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// NetHTTPHandler serves the same API through net/http. jitrt serves with fasthttp; this
+// exists so the two can be measured against each other with the same handler.
+func (s *Server) NetHTTPHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.BodyLimit)))
+		if err != nil {
+			w.Header().Set("Content-Type", jsonType)
+			w.WriteHeader(413)
+			w.Write(errorBody("body_too_large", "the request body is over the limit"))
+			return
+		}
+		resp := s.Handle(r.Context(), r.Method, r.URL.Path, r.Header.Get("Authorization"), body)
+		w.Header().Set("Content-Type", resp.ContentType)
+		w.WriteHeader(resp.Status)
+		w.Write(resp.Body)
+	})
+}

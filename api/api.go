@@ -1,0 +1,369 @@
+// Package api serves a running app's elements over HTTP with fasthttp: element status and
+// properties, callable methods, health and Prometheus metrics, behind an optional token.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/runtime"
+)
+
+// Defaults.
+const (
+	DefaultAddr      = "127.0.0.1:8787"
+	DefaultBodyLimit = 1 << 20
+	// TokenEnv names the environment variable holding the API token.
+	TokenEnv = "JITRT_API_TOKEN"
+)
+
+// ErrNeedsToken is returned by New for a non-loopback address without a token.
+var ErrNeedsToken = errors.New("api: refusing to serve on a non-loopback address without a token")
+
+// Options configure a Server.
+type Options struct {
+	// Addr to listen on (DefaultAddr when empty).
+	Addr string
+	// Token, when set, is required as "Authorization: Bearer <token>" on every request.
+	Token string
+	// BodyLimit is the largest request body (DefaultBodyLimit when zero).
+	BodyLimit int
+	// Timeout bounds each method call (the app's script time limit when zero).
+	Timeout time.Duration
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// Server is the HTTP API of one app.
+type Server struct {
+	app     *runtime.App
+	opts    Options
+	token   [32]byte // SHA-256 of the token, compared in constant time
+	metrics *Metrics
+	log     *slog.Logger
+	srv     *fasthttp.Server
+	ln      net.Listener
+}
+
+// New checks the options: a non-loopback address needs a token.
+func New(app *runtime.App, opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = DefaultBodyLimit
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = app.Timeout()
+	}
+	if opts.Logger == nil {
+		opts.Logger = app.Logger()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+		opts.Metrics.AttachApp(app)
+	}
+	host, _, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("api: address %q: %w", opts.Addr, err)
+	}
+	if opts.Token == "" && !isLoopback(host) {
+		return nil, fmt.Errorf("%w: %s is reachable from other machines; set %s (every request then needs \"Authorization: Bearer <token>\"), or bind 127.0.0.1", ErrNeedsToken, opts.Addr, TokenEnv)
+	}
+	s := &Server{app: app, opts: opts, metrics: opts.Metrics, log: opts.Logger}
+	if opts.Token != "" {
+		s.token = sha256.Sum256([]byte(opts.Token))
+		app.Redactor().Add(opts.Token)
+	}
+	s.srv = &fasthttp.Server{
+		Handler:                       s.serveFast,
+		Name:                          "jitrt",
+		MaxRequestBodySize:            opts.BodyLimit,
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  opts.Timeout + 30*time.Second,
+		IdleTimeout:                   2 * time.Minute,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		DisableHeaderNamesNormalizing: true,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				s.writeFast(ctx, 413, errorBody("body_too_large", fmt.Sprintf("the request body is over the limit of %d bytes", opts.BodyLimit)))
+				return
+			}
+			s.writeFast(ctx, 400, errorBody("bad_request", "the request could not be read"))
+		},
+	}
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Listen binds the address; Addr then reports it (with the port chosen for port 0).
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", s.opts.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.opts.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve serves until ctx ends, then shuts down gracefully: requests in flight finish.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	s.log.Info("HTTP API listening", "addr", "http://"+s.Addr(), "auth", s.opts.Token != "")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout+5*time.Second)
+	defer cancel()
+	if err := s.srv.ShutdownWithContext(sctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Response is what the handler core answers.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+const jsonType = "application/json; charset=utf-8"
+
+// Handle is the API independent of the HTTP server: fasthttp serves it, and a net/http
+// adapter serves the very same handler for comparison.
+func (s *Server) Handle(ctx context.Context, method, path, auth string, body []byte) Response {
+	start := time.Now()
+	route, resp := s.route(ctx, method, path, auth, body)
+	s.metrics.request(route, resp.Status, time.Since(start))
+	return resp
+}
+
+func (s *Server) route(ctx context.Context, method, path, auth string, body []byte) (string, Response) {
+	if !s.authorized(auth) {
+		return "unauthorized", Response{401, jsonType, errorBody("unauthorized", "this API needs \"Authorization: Bearer <token>\" with the token in "+TokenEnv)}
+	}
+	switch {
+	case path == "/healthz":
+		if method != "GET" && method != "HEAD" {
+			return "healthz", methodNotAllowed("GET")
+		}
+		return "healthz", Response{200, jsonType, []byte(`{"status":"ok"}`)}
+	case path == "/metrics":
+		if method != "GET" {
+			return "metrics", methodNotAllowed("GET")
+		}
+		text, err := s.metrics.text()
+		if err != nil {
+			return "metrics", Response{500, jsonType, errorBody("internal", err.Error())}
+		}
+		return "metrics", Response{200, string(expfmtText), text}
+	case path == "/api/elements" || path == "/api/elements/":
+		if method != "GET" {
+			return "elements", methodNotAllowed("GET")
+		}
+		list := []runtime.Status{}
+		for _, e := range s.app.Entries() {
+			list = append(list, e.Status())
+		}
+		return "elements", s.data(list)
+	case strings.HasPrefix(path, "/api/elements/"):
+		rest := path[len("/api/elements/"):]
+		name, methodName, hasMethod := strings.Cut(rest, "/")
+		if hasMethod && methodName != "" {
+			if method != "POST" {
+				return "call", methodNotAllowed("POST")
+			}
+			return "call", s.call(ctx, name, methodName, body)
+		}
+		if method != "GET" {
+			return "element", methodNotAllowed("GET")
+		}
+		return "element", s.element(name)
+	}
+	return "not_found", Response{404, jsonType, errorBody("not_found", "no such route: "+path)}
+}
+
+func (s *Server) authorized(auth string) bool {
+	if s.opts.Token == "" {
+		return true
+	}
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1
+}
+
+// element is an element's status, readable properties and callable methods.
+func (s *Server) element(name string) Response {
+	e, err := s.app.Element(name)
+	if err != nil {
+		return s.fail(err)
+	}
+	out := map[string]any{"status": e.Status()}
+	props := map[string]any{}
+	var methods []map[string]any
+	for _, p := range e.PropertyNames() {
+		if v, ok, err := e.Property(p); err == nil && ok {
+			props[p] = v
+		}
+	}
+	for _, m := range e.Methods() {
+		if !m.Callable {
+			continue
+		}
+		params := []map[string]any{}
+		for _, p := range m.Params {
+			params = append(params, map[string]any{"name": p.Name, "type": p.Kind.String(), "required": p.Required})
+		}
+		methods = append(methods, map[string]any{"name": m.Name, "doc": m.Doc, "params": params})
+	}
+	out["properties"] = props
+	out["methods"] = methods
+	return s.data(out)
+}
+
+// call runs a Callable method with a JSON array (positional) or object (by name) body.
+func (s *Server) call(ctx context.Context, name, method string, body []byte) Response {
+	e, err := s.app.Element(name)
+	if err != nil {
+		return s.fail(err)
+	}
+	var args any
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &args); err != nil {
+			return Response{400, jsonType, errorBody("bad_json", "the body is not valid JSON: "+err.Error())}
+		}
+		switch args.(type) {
+		case []any, map[string]any:
+		default:
+			return Response{400, jsonType, errorBody(elements.CodeInvalidArgument, "the body must be a JSON array (positional arguments) or object (arguments by name)")}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	res, err := e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) {
+		if !m.Callable {
+			return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
+				Message: fmt.Sprintf("method %s of %s is not callable over HTTP", method, name)}
+		}
+		switch v := args.(type) {
+		case nil:
+			return m.BindPositional(nil)
+		case []any:
+			return m.BindPositional(v)
+		default:
+			return m.BindNamed(v.(map[string]any))
+		}
+	})
+	if err != nil {
+		return s.fail(err)
+	}
+	if _, isObj := res.(elements.Object); isObj {
+		return Response{400, jsonType, errorBody(elements.CodeInvalidArgument, fmt.Sprintf("%s returns an object only scripts can use", method))}
+	}
+	return s.data(res)
+}
+
+// statusOf maps an error code to an HTTP status.
+func statusOf(code string) int {
+	switch code {
+	case elements.CodeInvalidArgument:
+		return 400
+	case elements.CodeUnknownElement, elements.CodeUnknownMethod, elements.CodeNotFound:
+		return 404
+	case elements.CodeElementFailed, elements.CodeFailedPrecondition:
+		return 409
+	case elements.CodeTimeout:
+		return 504
+	}
+	return 500
+}
+
+func (s *Server) fail(err error) Response {
+	code := elements.CodeOf(err)
+	status := statusOf(code)
+	if status == 500 {
+		s.log.Error("API call failed", "err", err)
+	}
+	return Response{status, jsonType, s.mask(errorBody(code, err.Error()))}
+}
+
+func (s *Server) data(v any) Response {
+	b, err := json.Marshal(struct {
+		Data any `json:"data"`
+	}{v})
+	if err != nil {
+		return Response{500, jsonType, errorBody("internal", "the result cannot be encoded as JSON: "+err.Error())}
+	}
+	return Response{200, jsonType, s.mask(b)}
+}
+
+// mask removes the app's secrets from a response body.
+func (s *Server) mask(b []byte) []byte {
+	masked := s.app.Redactor().String(string(b))
+	if len(masked) == len(b) && masked == string(b) {
+		return b
+	}
+	return []byte(masked)
+}
+
+func errorBody(code, msg string) []byte {
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	return b
+}
+
+func methodNotAllowed(allow string) Response {
+	return Response{405, jsonType, errorBody("method_not_allowed", "use "+allow)}
+}
+
+// serveFast adapts fasthttp to Handle.
+func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
+	resp := s.Handle(ctx, b2s(ctx.Method()), b2s(ctx.Path()), b2s(ctx.Request.Header.Peek("Authorization")), ctx.PostBody())
+	ctx.SetStatusCode(resp.Status)
+	ctx.Response.Header.SetContentType(resp.ContentType)
+	ctx.SetBody(resp.Body)
+}
+
+func (s *Server) writeFast(ctx *fasthttp.RequestCtx, status int, body []byte) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentType(jsonType)
+	ctx.SetBody(body)
+}

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/jitrt/jitrt/runtime"
+)
+
+// Metrics are the app's Prometheus metrics: HTTP requests, syncs and task runs (through
+// elements.Observer), reloads, and JS runs.
+type Metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	observed  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+	reloads   *prometheus.CounterVec
+}
+
+// NewMetrics makes the metrics; pass it as the app's Observer and to the Server.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitrt_http_requests_total",
+		Help: "HTTP API requests by route and status code."}, []string{"route", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jitrt_http_request_duration_seconds",
+		Help: "HTTP API request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"route"})
+	m.observed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitrt_element_operations_total",
+		Help: "Element operations (sync, task_run, task_skipped) by element and result."}, []string{"op", "element", "result"})
+	m.durations = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jitrt_element_operation_duration_seconds",
+		Help: "Duration of element operations (sync, task_run).", Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}, []string{"op", "element"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitrt_reloads_total",
+		Help: "Hot reloads by kind (add, reload, remove, error, app, scripts)."}, []string{"kind"})
+	m.reg.MustRegister(m.requests, m.latency, m.observed, m.durations, m.reloads,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Observe records an element operation (elements.Observer).
+func (m *Metrics) Observe(op, element string, took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.observed.WithLabelValues(op, element, result).Inc()
+	if took > 0 {
+		m.durations.WithLabelValues(op, element).Observe(took.Seconds())
+	}
+}
+
+// Reload records a hot reload (for runtime.WatchOptions.OnReload).
+func (m *Metrics) Reload(ev runtime.ReloadEvent) { m.reloads.WithLabelValues(ev.Kind).Inc() }
+
+// AttachApp exports the app's JS run counters.
+func (m *Metrics) AttachApp(app *runtime.App) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_js_runs_total", Help: "JavaScript runs."},
+			func() float64 { r, _ := app.Host().Stats(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_js_timeouts_total", Help: "JavaScript runs stopped at their time limit."},
+			func() float64 { _, t := app.Host().Stats(); return float64(t) }),
+	)
+}
+
+func (m *Metrics) request(route string, code int, took time.Duration) {
+	m.requests.WithLabelValues(route, codeLabel(code)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+func codeLabel(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 400:
+		return "400"
+	case 401:
+		return "401"
+	case 404:
+		return "404"
+	case 409:
+		return "409"
+	case 413:
+		return "413"
+	case 500:
+		return "500"
+	}
+	b := []byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)}
+	return string(b)
+}
+
+// text renders the metrics in Prometheus's text format.
+func (m *Metrics) text() ([]byte, error) {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,423 @@
+// Package tasks provides JitAi's scheduled task element, tasks.NormalType (Meta tasks.Meta):
+// a timer that calls an element method (funcType Global) or the element's own inner.js
+// (funcType Inner) on a schedule, never two runs at once.
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
+)
+
+// The registered IDs.
+const (
+	MetaID = "tasks.Meta"
+	TypeID = "tasks.NormalType"
+)
+
+// Limits of a run and of the history.
+const (
+	// GlobalRunTimeout bounds a Global run (a sync of a large org takes minutes on the id path).
+	GlobalRunTimeout = time.Hour
+	maxRuns          = 20
+	innerModule      = "inner.js"
+	innerExport      = "customFunc"
+)
+
+func init() {
+	elements.RegisterMeta(MetaID, "scheduled tasks (定时任务)")
+	elements.RegisterType(elements.Type{
+		ID:   TypeID,
+		Meta: MetaID,
+		Doc:  "a scheduled task: calls an element method or its inner.js customFunc on a timer",
+		DefinitionSchema: elements.Schema{Fields: []elements.Field{
+			{Name: "enable", Kind: elements.KindNumber, Any: true, Doc: "1 to schedule the task, 0 to keep it off (true/false too)"},
+			{Name: "funcType", Kind: elements.KindString, Required: true, Doc: "Global: call func; Inner: call customFunc of inner.js"},
+			{Name: "func", Kind: elements.KindString, Doc: "with Global: an element method, e.g. corps.DemoCorp.syncCorp"},
+			{Name: "timerCfg", Kind: elements.KindObject, Required: true, Doc: "startTime, endTime, repeat {repeatType, period}, skipHoliday, holidays, cron"},
+		}},
+		Validate: func(el *elements.Element, r elements.Reporter) { parse(el, r.Errorf) },
+		New:      newTask,
+	})
+}
+
+// config is a task's e.json, parsed.
+type config struct {
+	enabled  bool
+	funcType string
+	element  string // Global: the element of func
+	method   string // Global: the method of func
+	sched    Schedule
+}
+
+var funcPattern = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)\.([A-Za-z_][A-Za-z0-9_]*)$`)
+
+// parse reads a task's e.json; problems go to report with the key they are about.
+func parse(el *elements.Element, report func(key, format string, args ...any)) config {
+	d := el.Definition
+	loc := el.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	c := config{enabled: true, sched: Schedule{Loc: loc, Period: 1}}
+	switch v := d["enable"].(type) {
+	case nil:
+	case bool:
+		c.enabled = v
+	case float64:
+		if v != 0 && v != 1 {
+			report("enable", "enable must be 1 or 0, not %v", v)
+		}
+		c.enabled = v == 1
+	default:
+		report("enable", "enable must be 1 or 0")
+	}
+	c.funcType, _ = d["funcType"].(string)
+	fn, _ := d["func"].(string)
+	switch c.funcType {
+	case "Global":
+		m := funcPattern.FindStringSubmatch(fn)
+		if m == nil {
+			report("func", "func %q must name an element method, such as \"corps.DemoCorp.syncCorp\"", fn)
+		} else {
+			c.element, c.method = m[1], m[2]
+		}
+	case "Inner":
+		if _, err := os.Stat(filepath.Join(el.Dir, innerModule)); err != nil {
+			report("funcType", "funcType Inner runs %s/%s, which does not exist", filepath.Base(el.Dir), innerModule)
+		}
+	default:
+		report("funcType", "funcType must be \"Global\" or \"Inner\", not %q", c.funcType)
+	}
+	cfg, _ := d["timerCfg"].(map[string]any)
+	s := &c.sched
+	start, _ := cfg["startTime"].(string)
+	if start == "" {
+		report("timerCfg", "timerCfg.startTime is required, e.g. \"2024-01-01 02:00:00\"")
+	} else if t, err := parseTime(start, loc); err != nil {
+		report("timerCfg.startTime", "timerCfg.startTime: %v", err)
+	} else {
+		s.Start = t
+	}
+	if end, _ := cfg["endTime"].(string); end != "" {
+		if t, err := parseTime(end, loc); err != nil {
+			report("timerCfg.endTime", "timerCfg.endTime: %v", err)
+		} else if !s.Start.IsZero() && t.Before(s.Start) {
+			report("timerCfg.endTime", "timerCfg.endTime %s is before startTime", end)
+		} else {
+			s.End = t
+		}
+	}
+	if expr, ok := cfg["cron"]; ok {
+		str, _ := expr.(string)
+		sched, err := cronParser.Parse(str)
+		if err != nil {
+			report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", str, err)
+		}
+		s.Cron = sched
+	}
+	repeat, hasRepeat := cfg["repeat"].(map[string]any)
+	switch {
+	case hasRepeat:
+		rt, _ := repeat["repeatType"].(string)
+		if !slices.Contains(repeatTypes, rt) {
+			report("timerCfg.repeat.repeatType", "timerCfg.repeat.repeatType must be one of %s, not %q", strings.Join(repeatTypes, ", "), rt)
+		}
+		s.RepeatType = rt
+		if p, ok := repeat["period"]; ok {
+			f, isNum := p.(float64)
+			if !isNum || f != math.Trunc(f) || f < 1 {
+				report("timerCfg.repeat.period", "timerCfg.repeat.period must be a whole number ≥ 1, not %v", p)
+			} else {
+				s.Period = int(f)
+			}
+		}
+	case cfg["repeat"] != nil:
+		report("timerCfg.repeat", "timerCfg.repeat must be an object {repeatType, period}")
+	case s.Cron == nil:
+		s.RepeatType = "once"
+	}
+	switch v := cfg["skipHoliday"].(type) {
+	case nil:
+	case float64:
+		if v != 0 && v != 1 {
+			report("timerCfg.skipHoliday", "timerCfg.skipHoliday must be 1 or 0, not %v", v)
+		}
+		s.SkipHoliday = v == 1
+	case bool:
+		s.SkipHoliday = v
+	default:
+		report("timerCfg.skipHoliday", "timerCfg.skipHoliday must be 1 or 0")
+	}
+	if list, ok := cfg["holidays"].([]any); ok {
+		s.Holidays = map[string]bool{}
+		for i, h := range list {
+			str, _ := h.(string)
+			if _, err := time.Parse("2006-01-02", str); err != nil {
+				report("timerCfg.holidays", "timerCfg.holidays[%d] must be a date like \"2024-10-01\", not %v", i, h)
+				continue
+			}
+			s.Holidays[str] = true
+		}
+	} else if cfg["holidays"] != nil {
+		report("timerCfg.holidays", "timerCfg.holidays must be a list of dates")
+	}
+	for k := range cfg {
+		if !slices.Contains([]string{"startTime", "endTime", "repeat", "skipHoliday", "holidays", "cron"}, k) {
+			report("timerCfg."+k, "timerCfg has no key %q (keys: startTime, endTime, repeat, skipHoliday, holidays, cron)", k)
+		}
+	}
+	return c
+}
+
+// Task is an instance of tasks.NormalType.
+type Task struct {
+	el   *elements.Element
+	cfg  config
+	now  func() time.Time
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	running bool
+}
+
+func newTask(el *elements.Element) (elements.Instance, error) {
+	t := &Task{el: el, cfg: parse(el, func(string, string, ...any) {}), now: time.Now,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if el.Service && t.cfg.enabled {
+		go t.loop()
+	} else {
+		close(t.done)
+	}
+	return t, nil
+}
+
+// Close stops the timer. A run in progress finishes on its own.
+func (t *Task) Close() error {
+	select {
+	case <-t.stop:
+	default:
+		close(t.stop)
+	}
+	<-t.done
+	return nil
+}
+
+// loop waits for each next run time and starts the run.
+func (t *Task) loop() {
+	defer close(t.done)
+	log := t.el.Logger
+	for {
+		next, ok := t.cfg.sched.Next(t.now())
+		if !ok {
+			log.Info("task has no more runs")
+			return
+		}
+		log.Debug("task scheduled", "next", next.Format(time.RFC3339))
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-t.stop:
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		if !t.begin() {
+			log.Warn("task run skipped: the previous run is still going", "due", next.Format(time.RFC3339))
+			t.el.Observer.Observe("task_skipped", t.el.FullName, 0, nil)
+			continue
+		}
+		go func() {
+			defer t.end()
+			t.run(context.Background(), "timer")
+		}()
+	}
+}
+
+func (t *Task) begin() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.running {
+		return false
+	}
+	t.running = true
+	return true
+}
+
+func (t *Task) end() {
+	t.mu.Lock()
+	t.running = false
+	t.mu.Unlock()
+}
+
+// runRec is one run kept in the task's history.
+type runRec struct {
+	Trigger    string `json:"trigger"` // timer or manual
+	StartedAt  string `json:"startedAt"`
+	FinishedAt string `json:"finishedAt"`
+	DurationMs int64  `json:"durationMs"`
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+	Result     any    `json:"result,omitempty"`
+}
+
+func (t *Task) runsPrefix() string { return "el:" + t.el.FullName + ":run:" }
+
+// run calls the task's function once, records the run and measures it.
+func (t *Task) run(ctx context.Context, trigger string) (any, error) {
+	start := time.Now()
+	log := t.el.Logger
+	var res any
+	var err error
+	switch t.cfg.funcType {
+	case "Global":
+		ctx, cancel := context.WithTimeout(ctx, GlobalRunTimeout)
+		res, err = t.el.App.Call(ctx, t.cfg.element, t.cfg.method, elements.Args{})
+		cancel()
+	case "Inner":
+		rel, _ := filepath.Rel(t.el.AppDir, filepath.Join(t.el.Dir, innerModule))
+		res, err = t.el.App.CallScript(ctx, filepath.ToSlash(rel), innerExport, t.info(trigger))
+	}
+	took := time.Since(start)
+	rec := runRec{Trigger: trigger, StartedAt: start.UTC().Format(time.RFC3339Nano), FinishedAt: time.Now().UTC().Format(time.RFC3339Nano),
+		DurationMs: took.Milliseconds(), OK: err == nil, Result: small(res)}
+	if err != nil {
+		rec.Error = err.Error()
+		log.Error("task run failed", "trigger", trigger, "took", took.Round(time.Millisecond), "err", err)
+	} else {
+		log.Info("task run done", "trigger", trigger, "took", took.Round(time.Millisecond))
+	}
+	t.el.Observer.Observe("task_run", t.el.FullName, took, err)
+	if serr := t.record(start, rec); serr != nil {
+		log.Warn("task run not recorded", "err", serr)
+	}
+	return res, err
+}
+
+// small keeps a result in the history only if it is small.
+func small(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) > 2048 {
+		return nil
+	}
+	return v
+}
+
+func (t *Task) record(at time.Time, rec runRec) error {
+	b, _ := json.Marshal(rec)
+	key := t.runsPrefix() + at.UTC().Format("20060102T150405.000000000Z")
+	return t.el.Store.Update(func(tx *kv.Tx) error {
+		if _, _, err := tx.Set(key, string(b), nil); err != nil {
+			return err
+		}
+		var keys []string
+		kv.Scan(tx, t.runsPrefix(), func(k, _ string) bool { keys = append(keys, k); return true })
+		for len(keys) > maxRuns {
+			if _, err := tx.Delete(keys[0]); err != nil {
+				return err
+			}
+			keys = keys[1:]
+		}
+		return nil
+	})
+}
+
+// runs returns the kept runs, newest first.
+func (t *Task) runs() []any {
+	out := []any{}
+	t.el.Store.View(func(tx *kv.Tx) error {
+		return tx.DescendLessOrEqual("", t.runsPrefix()+"\xff", func(k, v string) bool {
+			if !strings.HasPrefix(k, t.runsPrefix()) {
+				return false
+			}
+			var r any
+			if json.Unmarshal([]byte(v), &r) == nil {
+				out = append(out, r)
+			}
+			return true
+		})
+	})
+	return out
+}
+
+// info is what customFunc of inner.js receives.
+func (t *Task) info(trigger string) map[string]any {
+	return map[string]any{"fullName": t.el.FullName, "title": t.el.Title, "trigger": trigger, "time": time.Now().In(t.cfg.sched.Loc).Format(time.RFC3339)}
+}
+
+// NextTime is the next run, or false when none is left (or the task is disabled).
+func (t *Task) NextTime() (time.Time, bool) {
+	if !t.cfg.enabled {
+		return time.Time{}, false
+	}
+	return t.cfg.sched.Next(t.now())
+}
+
+func (t *Task) nextTimeValue() any {
+	if n, ok := t.NextTime(); ok {
+		return n.Format(time.RFC3339)
+	}
+	return nil
+}
+
+// Methods lists the task's methods.
+func (t *Task) Methods() []elements.Method {
+	return []elements.Method{
+		{Name: "nextTime", Callable: true, Doc: "the next run as an ISO time, or null when none is left",
+			Call: func(context.Context, elements.Args) (any, error) { return t.nextTimeValue(), nil }},
+		{Name: "run", Callable: true, Doc: "run the task now and return its result",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) {
+				if !t.begin() {
+					return nil, &elements.Error{Code: elements.CodeFailedPrecondition, Message: fmt.Sprintf("task %s is already running", t.el.FullName)}
+				}
+				defer t.end()
+				res, err := t.run(ctx, "manual")
+				if err != nil {
+					var ee *elements.Error
+					if errors.As(err, &ee) {
+						return nil, err
+					}
+					return nil, fmt.Errorf("task %s: %w", t.el.FullName, err)
+				}
+				return res, nil
+			}},
+		{Name: "getRunHistory", Callable: true, Doc: "the last runs, newest first",
+			Call: func(context.Context, elements.Args) (any, error) { return t.runs(), nil }},
+	}
+}
+
+// Properties lists the task's properties.
+func (t *Task) Properties() []elements.Property {
+	return []elements.Property{
+		{Name: "enable", Get: func() any { return t.cfg.enabled }},
+		{Name: "funcType", Get: func() any { return t.cfg.funcType }},
+		{Name: "func", Get: func() any {
+			if t.cfg.funcType == "Global" {
+				return t.cfg.element + "." + t.cfg.method
+			}
+			return nil
+		}},
+		{Name: "running", Get: func() any { t.mu.Lock(); defer t.mu.Unlock(); return t.running }},
+	}
+}
+
+// Describe is the task's part of its element's status (jitrt ls, the HTTP API).
+func (t *Task) Describe() map[string]any {
+	d := map[string]any{"enable": t.cfg.enabled, "nextTime": t.nextTimeValue(), "scheduled": t.el.Service && t.cfg.enabled}
+	if runs := t.runs(); len(runs) > 0 {
+		d["lastRuns"] = runs[:min(len(runs), 5)]
+	}
+	return d
+}
