@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 // elements.Observer), reloads, and JS runs.
 type Metrics struct {
 	reg       *prometheus.Registry
+	byRoute   sync.Map // route+code → *routeMetrics, so a request resolves no labels
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	observed  *prometheus.CounterVec
@@ -64,9 +66,26 @@ func (m *Metrics) AttachApp(app *runtime.App) {
 	)
 }
 
+type routeMetrics struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+type routeKey struct {
+	route string
+	code  int
+}
+
 func (m *Metrics) request(route string, code int, took time.Duration) {
-	m.requests.WithLabelValues(route, codeLabel(code)).Inc()
-	m.latency.WithLabelValues(route).Observe(took.Seconds())
+	k := routeKey{route, code}
+	rm, ok := m.byRoute.Load(k)
+	if !ok {
+		rm, _ = m.byRoute.LoadOrStore(k, &routeMetrics{
+			count: m.requests.WithLabelValues(route, codeLabel(code)), latency: m.latency.WithLabelValues(route)})
+	}
+	r := rm.(*routeMetrics)
+	r.count.Inc()
+	r.latency.Observe(took.Seconds())
 }
 
 func codeLabel(code int) string {

@@ -21,6 +21,7 @@ const minSecretLen = 4
 type Redactor struct {
 	mu       sync.Mutex
 	secrets  map[string]bool
+	list     atomic.Pointer[[]string] // the secrets, for the no-secret fast path
 	replacer atomic.Pointer[strings.Replacer]
 }
 
@@ -44,10 +45,31 @@ func (r *Redactor) Add(values ...string) {
 		return
 	}
 	pairs := make([]string, 0, 2*len(r.secrets))
+	list := make([]string, 0, len(r.secrets))
 	for s := range r.secrets {
 		pairs = append(pairs, s, Mask)
+		list = append(list, s)
 	}
 	r.replacer.Store(strings.NewReplacer(pairs...))
+	r.list.Store(&list)
+}
+
+// Contains reports whether s holds a known secret. It allocates nothing, so callers on a
+// hot path check it before String.
+func (r *Redactor) Contains(s string) bool {
+	if r == nil {
+		return false
+	}
+	list := r.list.Load()
+	if list == nil {
+		return false
+	}
+	for _, secret := range *list {
+		if strings.Contains(s, secret) {
+			return true
+		}
+	}
+	return false
 }
 
 // String masks every known secret in s.
@@ -56,7 +78,7 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	rep := r.replacer.Load()
-	if rep == nil {
+	if rep == nil || !r.Contains(s) {
 		return s
 	}
 	return rep.Replace(s)

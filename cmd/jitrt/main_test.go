@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -210,7 +211,7 @@ func TestRunUntilInterrupted(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir())
+	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir(), "--addr", "127.0.0.1:0")
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, _ := cmd.StderrPipe()
@@ -276,5 +277,96 @@ func TestWecomSimServesUntilInterrupted(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wecom-sim exited with %v", err)
+	}
+}
+
+func buildJitrt(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "jitrt")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestRunRefusesAnOpenAddressWithoutAToken(t *testing.T) {
+	bin := buildJitrt(t)
+	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir(), "--addr", "0.0.0.0:0")
+	cmd.Env = append(os.Environ(), "JITRT_API_TOKEN=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "non-loopback address without a token") || !strings.Contains(string(out), "JITRT_API_TOKEN") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestRunServesTheAPIAndReloadsEdits edits an element while jitrt run serves it.
+func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
+	bin := buildJitrt(t)
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "e2e"}`,
+		"corps/C/e.json": `{"title": "before", "type": "corps.QywxInnerType"}`,
+		"corps/C/C.json": `{"corpId": "wwe2e", "agentId": "1", "secret": "e2e-secret-value", "simulator": {"members": 10, "departments": 2}}`,
+		"tasks/T/e.json": `{"type": "tasks.NormalType", "funcType": "Global", "func": "corps.C.getAdmin", "timerCfg": {"startTime": "2024-01-01 00:00:00", "cron": "@every 1s"}}`,
+	})
+	cmd := exec.Command(bin, "run", app, "--data", t.TempDir(), "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "JITRT_API_TOKEN=e2e-token")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var base string
+	var logs strings.Builder
+	for sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if i := strings.Index(sc.Text(), "addr=http://"); i >= 0 {
+			base = strings.Fields(sc.Text()[i+5:])[0]
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+		}
+	}()
+	if base == "" {
+		t.Fatalf("no API address in the log:\n%s", logs.String())
+	}
+	get := func(path string) string {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer e2e-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if body := get("/api/elements/corps.C"); !strings.Contains(body, `"title":"before"`) {
+		t.Fatal(body)
+	}
+	os.WriteFile(filepath.Join(app, "corps/C/e.json"), []byte(`{"title": "after", "type": "corps.QywxInnerType"}`), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(get("/api/elements/corps.C"), `"title":"after","status":"ok","serving":true,"generation":2`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the edit never showed: %s", get("/api/elements/corps.C"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if m := get("/metrics"); !strings.Contains(m, `jitrt_reloads_total{kind="reload"} 1`) || !strings.Contains(m, `jitrt_element_operations_total{element="tasks.T",op="task_run",result="ok"}`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run exited with %v", err)
+	}
+	if strings.Contains(logs.String(), "e2e-secret-value") || strings.Contains(logs.String(), "e2e-token") {
+		t.Fatalf("a secret is in the log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `msg="element reload" element=corps.C files=[e.json]`) {
+		t.Fatalf("the reload was not logged:\n%s", logs.String())
 	}
 }

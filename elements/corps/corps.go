@@ -5,6 +5,7 @@ package corps
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"fmt"
 	"github.com/tidwall/buntdb"
@@ -187,6 +188,8 @@ type Corp struct {
 
 	flightMu sync.Mutex
 	flight   *syncFlight
+
+	adminCache atomic.Pointer[adminCache]
 }
 
 func newCorp(el *elements.Element) (elements.Instance, error) {

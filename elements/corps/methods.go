@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
@@ -573,17 +575,38 @@ func (c *Corp) setAdmins(ids []string) error {
 	})
 }
 
+// admins returns the admins' ids. It is a hot read (dashboards poll it), so the list is
+// kept in memory for as long as no writer of this corp has committed since it was read.
 func (c *Corp) admins() (any, error) {
-	var a adminsRec
-	err := c.el.Store.View(func(tx *kv.Tx) error { return kv.GetJSON(tx, c.keys.admins(), &a) })
+	v := c.el.Store.Version(c.keys.lock())
+	if cached := c.adminCache.Load(); cached != nil && cached.version == v {
+		return slices.Clone(cached.ids), nil
+	}
+	var ids []any
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		raw, err := tx.Get(c.keys.admins())
+		if err != nil {
+			return err
+		}
+		for _, id := range gjson.Get(raw, "memberIds").Array() {
+			ids = append(ids, id.String())
+		}
+		return nil
+	})
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return nil, err
 	}
-	out := make([]any, len(a.MemberIDs))
-	for i, id := range a.MemberIDs {
-		out[i] = id
+	if ids == nil {
+		ids = []any{}
 	}
-	return out, nil
+	c.adminCache.Store(&adminCache{version: v, ids: ids})
+	return slices.Clone(ids), nil
+}
+
+// adminCache is the admin list as of a version of the corp's write lock.
+type adminCache struct {
+	version uint64
+	ids     []any
 }
 
 // corpData is the org's configuration with its counts.

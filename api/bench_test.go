@@ -1,0 +1,119 @@
+package api_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/jitrt/jitrt/api"
+	"github.com/jitrt/jitrt/runtime"
+)
+
+// BenchmarkAPIGetAdmin measures requests per second of a cheap read method (getAdmin)
+// through the fasthttp API and through the very same handler on net/http, in one run,
+// with the same keep-alive client and concurrency.
+func BenchmarkAPIGetAdmin(b *testing.B) {
+	dir := b.TempDir()
+	os.MkdirAll(filepath.Join(dir, "corps/B"), 0o755)
+	os.WriteFile(filepath.Join(dir, "corps/B/e.json"), []byte(`{"title": "B", "type": "corps.QywxInnerType"}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "corps/B/B.json"), []byte(`{"corpId": "wwb", "agentId": "1", "secret": "bench-secret", "simulator": {"members": 50, "departments": 5}}`), 0o644)
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	if _, err := app.Host().Run(context.Background(), runtime.Script{Code: `const c = app.getElement("corps.B"); c.initCorp();
+		c.setAdmin(c.getLocalCorpData().userList.slice(0, 3).map(u => u.memberId))`}); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Listen()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx)
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hs := &http.Server{Handler: srv.NetHTTPHandler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	targets := []struct{ name, addr string }{{"fasthttp", srv.Addr()}, {"net_http", ln.Addr().String()}}
+	// With wrk on the machine (Debian's package), the load comes from a second process
+	// written in C, which leaves the servers more of the two cores than a Go client in this
+	// process does. It runs twice: one request in flight per connection, and 16 pipelined
+	// (HTTP/1.1), where fasthttp answers a batch with one write and net/http with one each.
+	if wrk, err := exec.LookPath("wrk"); err == nil {
+		dir := b.TempDir()
+		plain := filepath.Join(dir, "post.lua")
+		os.WriteFile(plain, []byte(`wrk.method = "POST"`), 0o644)
+		piped := filepath.Join(dir, "pipeline.lua")
+		os.WriteFile(piped, []byte(`init = function(args)
+  local r = {}
+  for i = 1, 16 do r[i] = wrk.format("POST", nil, nil, nil) end
+  req = table.concat(r)
+end
+request = function() return req end`), 0o644)
+		for _, mode := range []struct{ name, script string }{{"wrk", plain}, {"wrk_pipelined16", piped}} {
+			for _, c := range targets {
+				b.Run(mode.name+"/"+c.name, func(b *testing.B) {
+					out, err := exec.Command(wrk, "-t1", "-c32", "-d5s", "-s", mode.script, "http://"+c.addr+"/api/elements/corps.B/getAdmin").CombinedOutput()
+					if err != nil {
+						b.Fatalf("%v\n%s", err, out)
+					}
+					m := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`).FindSubmatch(out)
+					if m == nil || strings.Contains(string(out), "Non-2xx") {
+						b.Fatalf("wrk:\n%s", out)
+					}
+					rps, _ := strconv.ParseFloat(string(m[1]), 64)
+					b.ReportMetric(rps, "req/s")
+				})
+			}
+		}
+	} else {
+		b.Log("wrk is not installed (apt-get install wrk): only the in-process Go client measures")
+	}
+	for _, c := range targets {
+		b.Run("goclient/"+c.name, func(b *testing.B) {
+			const workers = 16
+			client := &fasthttp.HostClient{Addr: c.addr, MaxConns: workers}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+					defer fasthttp.ReleaseRequest(req)
+					defer fasthttp.ReleaseResponse(resp)
+					req.SetRequestURI("http://" + c.addr + "/api/elements/corps.B/getAdmin")
+					req.Header.SetMethod("POST")
+					for next.Add(1) <= int64(b.N) {
+						if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+							b.Errorf("%v %d %s", err, resp.StatusCode(), resp.Body())
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
+	}
+}
