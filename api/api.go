@@ -293,14 +293,7 @@ func (s *Server) call(ctx context.Context, name, method string, body []byte) Res
 			return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
 				Message: fmt.Sprintf("method %s of %s is not callable over HTTP", method, name)}
 		}
-		switch v := args.(type) {
-		case nil:
-			return m.BindPositional(nil)
-		case []any:
-			return m.BindPositional(v)
-		default:
-			return m.BindNamed(v.(map[string]any))
-		}
+		return m.BindJSON(args, true)
 	})
 	if err != nil {
 		return s.fail(err)

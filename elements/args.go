@@ -59,6 +59,23 @@ func (m *Method) Bind(values []any) (Args, error) {
 	return m.BindPositional(values)
 }
 
+// BindJSON takes arguments as a JSON body gives them: an array is positional, nothing is
+// no arguments. An object is arguments by name when strict (the HTTP API, where a misspelt
+// key must be an error), else as Bind decides (a method taking one object takes it whole).
+func (m *Method) BindJSON(v any, strict bool) (Args, error) {
+	switch x := v.(type) {
+	case nil:
+		return m.BindPositional(nil)
+	case []any:
+		return m.BindPositional(x)
+	case map[string]any:
+		if strict {
+			return m.BindNamed(x)
+		}
+	}
+	return m.Bind([]any{v})
+}
+
 func (m *Method) looksNamed(obj map[string]any) bool {
 	if len(m.Params) == 0 {
 		return len(obj) == 0

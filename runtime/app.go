@@ -247,16 +247,7 @@ func (a *App) CallJSON(ctx context.Context, fullName, method string, args any) (
 	if err != nil {
 		return nil, err
 	}
-	return e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) {
-		switch v := args.(type) {
-		case nil:
-			return m.BindPositional(nil)
-		case []any:
-			return m.BindPositional(v)
-		default:
-			return m.Bind([]any{v})
-		}
-	})
+	return e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) { return m.BindJSON(args, false) })
 }
 
 // Close closes every instance (after its running calls finish) and then the store.

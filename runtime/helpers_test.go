@@ -4,30 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jitrt/jitrt/internal/testapp"
 
 	"github.com/jitrt/jitrt/elements"
 )
 
 // writeTree writes files (slash paths relative to a new temp folder) and returns the folder.
-func writeTree(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for rel, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+func writeTree(t testing.TB, files map[string]string) string { return testapp.WriteTree(t, files) }
 
 // loadTest loads an app with a temp data folder and closes it when the test ends.
 func loadTest(t testing.TB, dir string, opts Options) *App {

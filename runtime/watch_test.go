@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jitrt/jitrt/internal/testapp"
 )
 
 // watching runs Watch on app until the test ends and records every reload.
@@ -75,14 +77,7 @@ func title(app *App, name string) string {
 	return v.(string)
 }
 
-func writeFile(t testing.TB, dir, rel, content string) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(rel))
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeFile(t testing.TB, dir, rel, content string) { testapp.Write(t, dir, rel, content) }
 
 func reloadApp(t *testing.T) (string, *App, *watching) {
 	dir := writeTree(t, echoApp)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -131,7 +132,7 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 			depts[d.ID] = d
 		}
 	}
-	ids := sortedKeys(depts)
+	ids := slices.Sorted(maps.Keys(depts))
 	prog := opts.start("members", len(ids))
 	var mu sync.Mutex
 	users := map[string]User{}
@@ -173,7 +174,7 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 	for _, r := range idRows {
 		inScope[r.ID] = true
 	}
-	ids := sortedKeys(inScope)
+	ids := slices.Sorted(maps.Keys(inScope))
 
 	// Departments: department/get each.
 	var mu sync.Mutex
@@ -235,7 +236,7 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 	}
 
 	// Members: user/get each.
-	uids := sortedKeys(userIDs)
+	uids := slices.Sorted(maps.Keys(userIDs))
 	users := make(map[string]User, len(uids))
 	prog = opts.start("members", len(uids))
 	g, gctx = errgroup.WithContext(ctx)
@@ -267,10 +268,10 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 // finish fetches the tags and assembles the org in its canonical order.
 func (c *Client) finish(ctx context.Context, opts FetchOptions, path string, depts map[int64]Department, users map[string]User) (*Org, error) {
 	org := &Org{Path: path, Departments: make([]Department, 0, len(depts)), Users: make([]User, 0, len(users))}
-	for _, id := range sortedKeys(depts) {
+	for _, id := range slices.Sorted(maps.Keys(depts)) {
 		org.Departments = append(org.Departments, depts[id])
 	}
-	for _, uid := range sortedKeys(users) {
+	for _, uid := range slices.Sorted(maps.Keys(users)) {
 		org.Users = append(org.Users, users[uid])
 	}
 	tags, err := c.ListTags(ctx)
@@ -358,13 +359,4 @@ func withheldFields(users []User) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys[K int64 | string, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -276,7 +277,7 @@ func (c *Corp) diffPartial(snap *snapshot, part *wecom.Org, rep *SyncReport) []k
 		merged.Departments = append(merged.Departments, d)
 		seen[d.ID] = true
 	}
-	for _, id := range sortedIDs(snap.depts) {
+	for _, id := range slices.Sorted(maps.Keys(snap.depts)) {
 		if !seen[id] {
 			d := snap.depts[id]
 			merged.Departments = append(merged.Departments, wecom.Department{ID: d.DeptID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders})
@@ -480,8 +481,11 @@ func (c *Corp) setUserRole(memberID string, roleIDs []string) (any, error) {
 	return jsonValue(rows)
 }
 
-func (c *Corp) offlineMembers(ids []string) error {
-	ids, err := c.dedupe("memberIdList", ids)
+// writeMembers checks a list of member ids (not empty, every one known) and runs fn on
+// the members in one transaction under the corp's write lock; an unknown id, or an error
+// from fn, writes nothing.
+func (c *Corp) writeMembers(listName string, ids []string, fn func(tx *kv.Tx, ids []string, members []*memberRec) error) error {
+	ids, err := c.dedupe(listName, ids)
 	if err != nil {
 		return err
 	}
@@ -490,8 +494,14 @@ func (c *Corp) offlineMembers(ids []string) error {
 	return c.el.Store.Update(func(tx *kv.Tx) error {
 		members, err := c.membersByID(tx, ids)
 		if err != nil {
-			return err // nothing written: the transaction rolls back
+			return err
 		}
+		return fn(tx, ids, members)
+	})
+}
+
+func (c *Corp) offlineMembers(ids []string) error {
+	return c.writeMembers("memberIdList", ids, func(tx *kv.Tx, _ []string, members []*memberRec) error {
 		ts := now()
 		for _, m := range members {
 			if m.Status == StatusOffline {
@@ -555,17 +565,7 @@ func (c *Corp) saveSignature(memberID, signature string) (any, error) {
 }
 
 func (c *Corp) setAdmins(ids []string) error {
-	ids, err := c.dedupe("memberIdList", ids)
-	if err != nil {
-		return err
-	}
-	unlock := c.el.Store.Lock(c.keys.lock())
-	defer unlock()
-	return c.el.Store.Update(func(tx *kv.Tx) error {
-		members, err := c.membersByID(tx, ids)
-		if err != nil {
-			return err
-		}
+	return c.writeMembers("memberIdList", ids, func(tx *kv.Tx, ids []string, members []*memberRec) error {
 		for _, m := range members {
 			if m.Status != StatusActive {
 				return c.badArg("member %q is offline and cannot be an admin", m.MemberID)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -302,14 +301,4 @@ func (s kvStore) Load(_ context.Context, key string) (string, bool, error) {
 
 func (s kvStore) Save(_ context.Context, key, value string, ttl time.Duration) error {
 	return s.st.SetTTL(key, value, ttl)
-}
-
-// sortedIDs returns the keys of a map in order.
-func sortedIDs[K int64 | string, V any](m map[K]V) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -170,19 +171,51 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 	return rep, nil
 }
 
+// plan collects the changes of a diff and describes them in the report.
+type plan struct {
+	rep     *SyncReport
+	changes []kv.Change
+}
+
+func (p *plan) set(key, value string) {
+	p.changes = append(p.changes, kv.Change{Key: key, Value: value})
+}
+func (p *plan) del(key string) { p.changes = append(p.changes, kv.Change{Key: key, Delete: true}) }
+
+func (p *plan) describe(ch Change) {
+	if p.rep.DryRun {
+		p.rep.Changes = append(p.rep.Changes, ch)
+	}
+}
+
+// upsert writes a record whose stored JSON (old, if it exists) differs from raw.
+func (p *plan) upsert(kind string, counts *DiffCounts, key, id, name, raw, old string, exists bool) {
+	switch {
+	case !exists:
+		counts.Added++
+		p.set(key, raw)
+		p.describe(Change{Op: "add", Kind: kind, ID: id, Name: name})
+	case old != raw:
+		counts.Updated++
+		p.set(key, raw)
+		p.describe(Change{Op: "update", Kind: kind, ID: id, Name: name, Fields: changedFields(old, raw)})
+	}
+}
+
+// remove deletes a record that is gone from WeCom.
+func (p *plan) remove(kind string, counts *DiffCounts, key, id, name string) {
+	counts.Removed++
+	p.del(key)
+	p.describe(Change{Op: "remove", Kind: kind, ID: id, Name: name})
+}
+
 // diff computes the changes that make the local org equal the fetched one, and fills the
 // report. It reads only the snapshot and the fetch.
 func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) []kv.Change {
 	k := c.keys
 	ts := now()
-	var changes []kv.Change
-	set := func(key, value string) { changes = append(changes, kv.Change{Key: key, Value: value}) }
-	del := func(key string) { changes = append(changes, kv.Change{Key: key, Delete: true}) }
-	describe := func(ch Change) {
-		if rep.DryRun {
-			rep.Changes = append(rep.Changes, ch)
-		}
-	}
+	p := &plan{rep: rep}
+	set, describe := p.set, p.describe
 	rep.Fetched.Departments, rep.Fetched.Members, rep.Fetched.Tags = len(org.Departments), len(org.Users), len(org.Tags)
 
 	// Departments.
@@ -202,24 +235,12 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		if rec.Leaders == nil {
 			rec.Leaders = []string{}
 		}
-		raw := mustJSON(rec)
 		old, ok := snap.deptRaw[d.ID]
-		switch {
-		case !ok:
-			rep.Departments.Added++
-			set(k.dept(d.ID), raw)
-			describe(Change{Op: "add", Kind: "department", ID: fmt.Sprint(d.ID), Name: d.Name})
-		case old != raw:
-			rep.Departments.Updated++
-			set(k.dept(d.ID), raw)
-			describe(Change{Op: "update", Kind: "department", ID: fmt.Sprint(d.ID), Name: d.Name, Fields: changedFields(old, raw)})
-		}
+		p.upsert("department", &rep.Departments, k.dept(d.ID), fmt.Sprint(d.ID), d.Name, mustJSON(rec), old, ok)
 	}
-	for _, id := range sortedIDs(snap.depts) {
+	for _, id := range slices.Sorted(maps.Keys(snap.depts)) {
 		if !known[id] {
-			rep.Departments.Removed++
-			del(k.dept(id))
-			describe(Change{Op: "remove", Kind: "department", ID: fmt.Sprint(id), Name: snap.depts[id].Name})
+			p.remove("department", &rep.Departments, k.dept(id), fmt.Sprint(id), snap.depts[id].Name)
 		}
 	}
 
@@ -279,7 +300,7 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 			set(k.auth(rec.MemberID), mustJSON(authRec{MemberID: rec.MemberID, CorpID: c.cfg.CorpID, UserID: u.UserID, CreatedAt: ts}))
 		}
 		if !exists || rec.UpdatedAt == ts {
-			changes = indexDiff(changes, k, snap.member(u.UserID), rec)
+			p.changes = indexDiff(p.changes, k, snap.member(u.UserID), rec)
 		}
 	}
 	if outside > 0 {
@@ -301,7 +322,7 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 	if guard {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no member was taken offline: an empty answer from WeCom is more likely a visibility problem than %d people leaving", active))
 	}
-	for _, id := range sortedIDs(snap.memberRaw) {
+	for _, id := range slices.Sorted(maps.Keys(snap.memberRaw)) {
 		if fetched[id] || guard || gjson.Get(snap.memberRaw[id], "status").String() != StatusActive {
 			continue
 		}
@@ -311,7 +332,7 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		rep.Offlined++
 		set(k.member(id), mustJSON(&rec))
 		describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
-		changes = indexDiff(changes, k, old, &rec)
+		p.changes = indexDiff(p.changes, k, old, &rec)
 	}
 
 	// Tags.
@@ -324,24 +345,12 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		}
 		sort.Strings(rec.MemberIDs)
 		slices.Sort(rec.DeptIDs)
-		raw := mustJSON(rec)
 		old, ok := snap.tagRaw[t.TagID]
-		switch {
-		case !ok:
-			rep.Tags.Added++
-			set(k.tag(t.TagID), raw)
-			describe(Change{Op: "add", Kind: "tag", ID: fmt.Sprint(t.TagID), Name: t.TagName})
-		case old != raw:
-			rep.Tags.Updated++
-			set(k.tag(t.TagID), raw)
-			describe(Change{Op: "update", Kind: "tag", ID: fmt.Sprint(t.TagID), Name: t.TagName, Fields: changedFields(old, raw)})
-		}
+		p.upsert("tag", &rep.Tags, k.tag(t.TagID), fmt.Sprint(t.TagID), t.TagName, mustJSON(rec), old, ok)
 	}
-	for _, id := range sortedIDs(snap.tags) {
+	for _, id := range slices.Sorted(maps.Keys(snap.tags)) {
 		if !seenTags[id] {
-			rep.Tags.Removed++
-			del(k.tag(id))
-			describe(Change{Op: "remove", Kind: "tag", ID: fmt.Sprint(id), Name: snap.tags[id].Name})
+			p.remove("tag", &rep.Tags, k.tag(id), fmt.Sprint(id), snap.tags[id].Name)
 		}
 	}
 
@@ -364,7 +373,7 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 	if raw := mustJSON(meta); !snap.hasMeta || raw != mustJSON(snap.meta) {
 		set(k.meta(), raw)
 	}
-	return changes
+	return p.changes
 }
 
 // memberFromWeCom builds a member record from WeCom's member, keeping only departments the

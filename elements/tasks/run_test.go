@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitrt/jitrt/internal/testapp"
+
 	"github.com/jitrt/jitrt/elements"
 	_ "github.com/jitrt/jitrt/elements/tasks"
 	"github.com/jitrt/jitrt/runtime"
@@ -90,14 +92,7 @@ func task(fn, timer string, enable int) string {
 
 const everySecond = `{"startTime": "2024-01-01 00:00:00", "cron": "@every 1s"}`
 
-func write(t *testing.T, dir, rel, content string) {
-	t.Helper()
-	p := filepath.Join(dir, rel)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func write(t *testing.T, dir, rel, content string) { testapp.Write(t, dir, rel, content) }
 
 func TestTasksRunInARunningApp(t *testing.T) {
 	workers.Clear()
