@@ -12,8 +12,14 @@ import (
 // (string, float64, bool, nil, []any, map[string]any).
 type Args map[string]any
 
+// VariadicArgs is the Args key of a Variadic method's arguments.
+const VariadicArgs = "..."
+
 // BindPositional maps positional values onto the method's params.
 func (m *Method) BindPositional(values []any) (Args, error) {
+	if m.Variadic {
+		return Args{VariadicArgs: values}, nil
+	}
 	if len(values) > len(m.Params) {
 		return nil, m.argErr("takes at most %d argument(s) (%s), got %d", len(m.Params), m.paramList(), len(values))
 	}
@@ -26,6 +32,9 @@ func (m *Method) BindPositional(values []any) (Args, error) {
 
 // BindNamed checks named values against the method's params.
 func (m *Method) BindNamed(values map[string]any) (Args, error) {
+	if m.Variadic {
+		return nil, m.argErr("takes positional arguments only (a JSON array)")
+	}
 	args := make(Args, len(values))
 	var unknown []string
 	for k, v := range values {
@@ -47,6 +56,9 @@ func (m *Method) BindNamed(values map[string]any) (Args, error) {
 // A method whose single param is itself an object takes such an object positionally unless
 // its keys name that param.
 func (m *Method) Bind(values []any) (Args, error) {
+	if m.Variadic {
+		return m.BindPositional(values)
+	}
 	if len(values) == 1 {
 		if obj, ok := values[0].(map[string]any); ok && m.looksNamed(obj) {
 			return m.BindNamed(obj)

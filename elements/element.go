@@ -77,6 +77,9 @@ type Method struct {
 	// Callable marks a method reachable from outside the app (the HTTP API, task funcs).
 	// Every method is callable from the app's own scripts.
 	Callable bool
+	// Variadic takes any positional arguments, bound as a list under VariadicArgs (a method
+	// an app's Type element adds in JS, whose parameters Go does not know).
+	Variadic bool
 	// Call runs the method. Args hold every given param under its name, already checked
 	// against Params for presence and JSON kind.
 	Call func(ctx context.Context, args Args) (any, error)

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -59,6 +61,7 @@ type App struct {
 
 	mu          sync.RWMutex
 	entries     map[string]*Entry
+	types       map[string]*typeElem // the app's Type elements by fullName
 	appProblems Problems
 	closed      bool
 }
@@ -91,7 +94,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	if opts.Observer == nil {
 		opts.Observer = elements.NopObserver{}
 	}
-	a := &App{Dir: abs, opts: opts, redactor: NewRedactor(), entries: map[string]*Entry{}}
+	a := &App{Dir: abs, opts: opts, redactor: NewRedactor(), entries: map[string]*Entry{}, types: map[string]*typeElem{}}
 	base := opts.Logger
 	if base == nil {
 		base = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -121,12 +124,23 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		a.store.Close()
 		return nil, fmt.Errorf("scan %s: %w", dir, err)
 	}
+	// Type elements first: instances are built through them.
+	slices.SortStableFunc(rels, func(x, y string) int {
+		tx, ty := elements.IsMeta(peekType(abs, x)), elements.IsMeta(peekType(abs, y))
+		switch {
+		case tx && !ty:
+			return -1
+		case ty && !tx:
+			return 1
+		}
+		return 0
+	})
 	for _, rel := range rels {
 		if err := ctx.Err(); err != nil {
 			a.store.Close()
 			return nil, err
 		}
-		def := loadDefinition(abs, rel, opts.Getenv)
+		def := loadDefinition(abs, rel, opts.Getenv, a.appType)
 		e := &Entry{app: a, FullName: def.fullName}
 		// Instances built before this one may already be running (a task), so the map is
 		// written under the lock.
@@ -359,12 +373,21 @@ func (e *Entry) install(def *definition) Problems {
 		}
 		e.problems = def.problems
 		e.mu.Unlock()
+		if def.isType {
+			// instances of a broken Type element report it (they keep serving, if they do)
+			a.mu.Lock()
+			a.types[def.fullName] = def.te
+			a.mu.Unlock()
+		}
 		return def.problems
 	}
 	e.mu.Lock()
 	e.typeID, e.title, e.dir, e.isType = def.typeID, def.title, def.rel, def.isType
 	e.mu.Unlock()
 	if def.isType {
+		a.mu.Lock()
+		a.types[def.fullName] = def.te
+		a.mu.Unlock()
 		e.fail(nil)
 		if old := e.cur.Swap(nil); old != nil {
 			old.retire()
@@ -377,6 +400,18 @@ func (e *Entry) install(def *definition) Problems {
 	def.el.Location = a.Location()
 	def.el.Service = a.opts.Service
 	def.el.Observer = a.opts.Observer
+	var ov *overrides
+	if te := def.override; te != nil && te.module != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
+		names, err := a.host.moduleFunctions(ctx, te.module)
+		cancel()
+		if err != nil {
+			ps := Problems{problemOf(err, te.module)}
+			e.fail(ps)
+			return ps
+		}
+		ov = &overrides{module: te.module, names: names, callable: te.callable}
+	}
 	inst, err := def.typ.New(def.el)
 	if err != nil {
 		ps := Problems{{Path: def.rel + "/e.json", Msg: fmt.Sprintf("cannot build %s: %v", def.typeID, err)}}
@@ -390,6 +425,10 @@ func (e *Entry) install(def *definition) Problems {
 	e.loadedAt = time.Now()
 	e.mu.Unlock()
 	ref := newInstanceRef(inst, def.el, gen)
+	if ov != nil {
+		ref.methods = a.overrideMethods(def.fullName, ref.base, ov)
+		ref.names = slices.Sorted(maps.Keys(ref.methods))
+	}
 	if old := e.cur.Swap(ref); old != nil {
 		old.retire()
 	}
@@ -507,7 +546,8 @@ type instanceRef struct {
 	el        *elements.Element
 	gen       int
 	methods   map[string]*elements.Method
-	names     []string // method names, sorted
+	base      map[string]*elements.Method // the Type's own methods ($super of JS overrides)
+	names     []string                    // method names, sorted
 	props     map[string]elements.Property
 	propNames []string
 
@@ -528,6 +568,7 @@ func newInstanceRef(inst elements.Instance, el *elements.Element, gen int) *inst
 		r.names = append(r.names, m.Name)
 	}
 	sort.Strings(r.names)
+	r.base = r.methods
 	common := []elements.Property{
 		{Name: "title", Get: func() any { return el.Title }},
 		{Name: "fullName", Get: func() any { return el.FullName }},

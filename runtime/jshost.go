@@ -9,8 +9,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	goruntime "runtime"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -229,6 +231,23 @@ func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
 			return h.toJS(v, res)
 		})
 	}
+	// $super: the Type's own methods, for the overrides of an app's Type element.
+	super := rt.NewObject()
+	for name, m := range ref.base {
+		m := m
+		super.Set(name, func(call goja.FunctionCall) goja.Value {
+			args, err := m.Bind(exportArgs(call.Arguments))
+			if err != nil {
+				panic(h.jsError(v, err))
+			}
+			res, err := m.Call(v.ctx, args)
+			if err != nil {
+				panic(h.jsError(v, err))
+			}
+			return h.toJS(v, res)
+		})
+	}
+	obj.DefineDataProperty("$super", super, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	obj.DefineDataProperty("toString", rt.ToValue(func(goja.FunctionCall) goja.Value {
 		return rt.ToValue("[element " + fullName + "]")
 	}), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
@@ -578,6 +597,9 @@ func (h *Host) runError(err error, mainName string) error {
 	}
 	var syn *goja.CompilerSyntaxError
 	if errors.As(err, &syn) {
+		if fixed, ok := fixModuleSyntax(syn.Message); ok {
+			return &elements.Error{Code: elements.CodeScript, Message: fixed}
+		}
 		msg := "SyntaxError: " + syn.Message
 		if syn.File != nil {
 			p := syn.File.Position(syn.Offset)
@@ -590,6 +612,27 @@ func (h *Host) runError(err error, mainName string) error {
 		return h.exceptionError(ex, mainName)
 	}
 	return err
+}
+
+// moduleWrapper is what goja_nodejs puts before a module's source on its first line.
+const moduleWrapper = "(function(exports,require,module,__filename,__dirname){"
+
+// moduleSyntax matches the parser's message for a module that does not compile.
+var moduleSyntax = regexp.MustCompile(`^(?:SyntaxError: )?(\S+): Line (\d+):(\d+) (.+?)(?: \(and \d+ more errors?\))?$`)
+
+// fixModuleSyntax rewrites "SyntaxError: f.js: Line 2:11 Unexpected token" as
+// "f.js:2:11: SyntaxError: Unexpected token", columns of line 1 without the wrapper.
+func fixModuleSyntax(msg string) (string, bool) {
+	m := moduleSyntax.FindStringSubmatch(msg)
+	if m == nil {
+		return msg, false
+	}
+	line, _ := strconv.Atoi(m[2])
+	col, _ := strconv.Atoi(m[3])
+	if line == 1 && col > len(moduleWrapper) {
+		col -= len(moduleWrapper)
+	}
+	return fmt.Sprintf("%s:%d:%d: SyntaxError: %s", m[1], line, col, m[4]), true
 }
 
 // exceptionError keeps the code of an Error thrown from Go (or set by the script) and puts
@@ -605,6 +648,9 @@ func (h *Host) exceptionError(ex *goja.Exception, mainName string) error {
 	} else if ex.Value() != nil {
 		msg = "Uncaught " + ex.Value().String()
 	}
+	if fixed, ok := fixModuleSyntax(msg); ok {
+		return &elements.Error{Code: elements.CodeScript, Message: h.app.redactor.String(fixed)}
+	}
 	where := ""
 	for _, f := range ex.Stack() {
 		if f.SrcName() == "" || f.SrcName() == "<native>" {
@@ -612,8 +658,11 @@ func (h *Host) exceptionError(ex *goja.Exception, mainName string) error {
 		}
 		p := f.Position()
 		if p.Line > 0 {
-			if f.SrcName() == mainName && p.Line == 1 && p.Column > 1 {
+			switch {
+			case f.SrcName() == mainName && p.Line == 1 && p.Column > 1:
 				p.Column-- // the block brace compileScript added
+			case f.SrcName() != mainName && p.Line == 1 && p.Column > len(moduleWrapper):
+				p.Column -= len(moduleWrapper) // the wrapper goja_nodejs puts around a module
 			}
 			where = fmt.Sprintf("%s:%d:%d: ", f.SrcName(), p.Line, p.Column)
 			break

@@ -139,10 +139,13 @@ type definition struct {
 	secrets  []string
 	problems Problems
 	defNode  *jsonpos.Node // e.json, parsed
+	te       *typeElem     // when this is a Type element: what it defines
+	override *typeElem     // when the type is an app Type element: that element
 }
 
 // loadDefinition reads and validates one element folder without building an instance.
-func loadDefinition(appDir, rel string, getenv func(string) (string, bool)) *definition {
+// appTypes finds the app's Type elements by fullName (nil for none).
+func loadDefinition(appDir, rel string, getenv func(string) (string, bool), appTypes func(string) *typeElem) *definition {
 	d := &definition{rel: rel}
 	ejson := rel + "/e.json"
 	name, err := fullNameOf(rel)
@@ -187,9 +190,23 @@ func loadDefinition(appDir, rel string, getenv func(string) (string, bool)) *def
 	if elements.IsMeta(d.typeID) {
 		// An app's own Type element: it describes a type rather than being an instance.
 		d.isType = true
+		d.te = parseTypeElement(appDir, rel, name, d.typeID, def)
+		d.problems = append(d.problems, d.te.problems...)
 		return d
 	}
-	typ, err := elements.LookupType(d.typeID)
+	var typ *elements.Type
+
+	if te := appTypes(d.typeID); te != nil {
+		d.override = te
+		if len(te.problems) > 0 || te.base == nil {
+			d.problems = append(d.problems, Problem{Path: ejson, Pos: tm.Value.Pos,
+				Msg: fmt.Sprintf("type %s is the app's Type element %s, which has errors: %s", d.typeID, te.rel, te.problems.Error())})
+			return d
+		}
+		typ = te.base
+	} else {
+		typ, err = elements.LookupType(d.typeID)
+	}
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, elements.ErrUnknownType) && !strings.Contains(msg, "Meta") {

@@ -31,7 +31,7 @@ var brokenApp = map[string]string{
 	"a/NoConfig/e.json":       `{"type": "testing.Echo"}`,
 	"a/Plain/e.json":          `{"type": "testing.Plain", "title": "Plain"}`,
 	"a/bad-name/e.json":       `{"type": "testing.Plain"}`,
-	"a/Meta/e.json":           `{"type": "testing.Meta", "title": "A type element"}`,
+	"a/Meta/e.json":           `{"type": "testing.Meta", "title": "A type element", "extend": "testing.Plain"}`,
 	"a/Good/sub/Inner/e.json": `{"type": "testing.Plain"}`,
 	".hidden/X/e.json":        `{"type": "nope"}`,
 	"node_modules/Y/e.json":   `{"type": "nope"}`,

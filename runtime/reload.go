@@ -2,11 +2,15 @@ package runtime
 
 import (
 	"errors"
+	"slices"
+
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/jitrt/jitrt/elements"
 )
 
 // ReloadEvent says what one reload did; the watcher logs it and hands it to OnReload.
@@ -24,17 +28,37 @@ type ReloadEvent struct {
 // ReloadElement loads the element folder rel (app-relative, slash-separated) off to the
 // side and, if it is good, swaps it in; if it is broken the current instance keeps serving
 // and the problems become the element's status. A folder without e.json removes the element.
-func (a *App) ReloadElement(rel string) ReloadEvent {
+// When rel is an app Type element, its instances are rebuilt too: one event each, after
+// the Type element's.
+func (a *App) ReloadElement(rel string) []ReloadEvent {
+	ev, dependents := a.reloadOne(rel)
+	events := []ReloadEvent{ev}
+	for _, inst := range dependents {
+		events = append(events, a.ReloadElement(inst)...)
+	}
+	return events
+}
+
+// reloadOne reloads one folder and returns the folders of the instances built through it.
+func (a *App) reloadOne(rel string) (ReloadEvent, []string) {
 	start := time.Now()
 	if _, err := os.Stat(filepath.Join(a.Dir, filepath.FromSlash(rel), "e.json")); errors.Is(err, fs.ErrNotExist) {
 		name := a.removeElement(rel)
-		return ReloadEvent{Kind: "remove", Element: name, Took: time.Since(start)}
+		a.mu.Lock()
+		_, wasType := a.types[name]
+		delete(a.types, name)
+		a.mu.Unlock()
+		var dependents []string
+		if wasType {
+			dependents = a.instancesOf(name)
+		}
+		return ReloadEvent{Kind: "remove", Element: name, Took: time.Since(start)}, dependents
 	}
-	def := loadDefinition(a.Dir, rel, a.opts.Getenv)
+	def := loadDefinition(a.Dir, rel, a.opts.Getenv, a.appType)
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return ReloadEvent{Kind: "error", Element: def.fullName, Problems: Problems{{Path: rel, Msg: "the app is closed"}}}
+		return ReloadEvent{Kind: "error", Element: def.fullName, Problems: Problems{{Path: rel, Msg: "the app is closed"}}}, nil
 	}
 	e, known := a.entries[def.fullName]
 	if !known {
@@ -43,6 +67,10 @@ func (a *App) ReloadElement(rel string) ReloadEvent {
 	}
 	a.mu.Unlock()
 	ps := e.install(def)
+	var dependents []string
+	if def.isType {
+		dependents = a.instancesOf(def.fullName) // rebuilt with it
+	}
 	ev := ReloadEvent{Kind: "reload", Element: def.fullName, Took: time.Since(start), Generation: e.Status().Generation, Problems: ps}
 	switch {
 	case len(ps) > 0:
@@ -50,7 +78,7 @@ func (a *App) ReloadElement(rel string) ReloadEvent {
 	case !known:
 		ev.Kind = "add"
 	}
-	return ev
+	return ev, dependents
 }
 
 // removeElement drops the element of folder rel; its instance closes after its last call.
@@ -78,6 +106,17 @@ func (a *App) removeElement(rel string) string {
 		ref.retire()
 	}
 	return found.FullName
+}
+
+// dirOf returns the folder of a loaded element ("" if none).
+func (a *App) dirOf(fullName string) string {
+	e, err := a.Element(fullName)
+	if err != nil {
+		return ""
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dir
 }
 
 // elementDirs lists the folders of the loaded elements.
@@ -108,13 +147,32 @@ func (a *App) ReloadApp() []ReloadEvent {
 		events[0].Problems = append(events[0].Problems, Problem{Path: ".", Msg: err.Error()})
 	}
 	seen := map[string]bool{}
+	// Type elements first, so that their instances are built through the new ones; the
+	// instances a Type element rebuilds are not reloaded again after it.
+	slices.SortStableFunc(rels, func(x, y string) int {
+		tx, ty := elements.IsMeta(peekType(a.Dir, x)), elements.IsMeta(peekType(a.Dir, y))
+		switch {
+		case tx && !ty:
+			return -1
+		case ty && !tx:
+			return 1
+		}
+		return 0
+	})
+	done := map[string]bool{}
 	for _, rel := range rels {
 		seen[rel] = true
-		events = append(events, a.ReloadElement(rel))
+		if done[rel] {
+			continue
+		}
+		for _, ev := range a.ReloadElement(rel) {
+			events = append(events, ev)
+			done[a.dirOf(ev.Element)] = true
+		}
 	}
 	for _, rel := range a.elementDirs() {
 		if !seen[rel] {
-			events = append(events, a.ReloadElement(rel))
+			events = append(events, a.ReloadElement(rel)...)
 		}
 	}
 	events[0].Took = time.Since(start)

@@ -279,7 +279,7 @@ func (w *watcher) reload(key string) {
 	if key == "app" {
 		events = w.a.ReloadApp()
 	} else {
-		events = []ReloadEvent{w.a.ReloadElement(key)}
+		events = w.a.ReloadElement(key)
 	}
 	events[0].Files = p.files
 	log := w.a.log

@@ -2,6 +2,7 @@ package corps_test
 
 import (
 	"bytes"
+	"context"
 	"reflect"
 	"slices"
 	"sort"
@@ -584,5 +585,37 @@ func TestDeptMembersAndStatusIndex(t *testing.T) {
 	}
 	if err := e.js(`corp.getDeptMembers(99999)`, nil); err == nil || !strings.Contains(err.Error(), `no department "99999"`) {
 		t.Fatal(err)
+	}
+}
+
+// TestTypeElementExtendsQywxInnerType is the seed's "create your own Type element": an app
+// Type element that builds on corps.QywxInnerType, overrides a method and adds one.
+func TestTypeElementExtendsQywxInnerType(t *testing.T) {
+	e := newEnv(t, 60, 6, "")
+	e.write("corps/MyType/e.json", `{"type": "corps.Meta", "extend": "corps.QywxInnerType", "callable": ["activeCount"]}`)
+	e.write("corps/MyType/index.js", `
+exports.getCorpInfo = function () {
+  const info = this.$super.getCorpInfo();
+  info.region = "华东";
+  return info;
+};
+exports.activeCount = function () { return this.corpData.activeMembers; };`)
+	e.write("corps/Test/e.json", `{"title": "测试企业", "type": "corps.MyType"}`)
+	e.open()
+	var got struct {
+		Info  map[string]any
+		Count float64
+		Root  string
+	}
+	e.mustJS(`corp.initCorp(); ({info: corp.getCorpInfo(), count: corp.activeCount(), root: corp.getRootDept().name.value})`, &got)
+	if got.Info["region"] != "华东" || got.Info["corpId"] != e.sim.CorpID() || got.Info["type"] != "corps.MyType" || got.Count != 60 || got.Root == "" {
+		t.Fatalf("%+v", got)
+	}
+	if _, ok := got.Info["secret"]; ok {
+		t.Fatal("the secret reached the override's result")
+	}
+	res, err := e.app.CallJSON(context.Background(), "corps.Test", "activeCount", nil)
+	if err != nil || res != 60.0 {
+		t.Fatalf("a callable method of the Type element from Go: %v %v", res, err)
 	}
 }
