@@ -619,3 +619,50 @@ exports.activeCount = function () { return this.corpData.activeMembers; };`)
 		t.Fatalf("a callable method of the Type element from Go: %v %v", res, err)
 	}
 }
+
+// TestReadersSeeTheLastCommittedState reads the org in a loop while a large sync runs:
+// every read sees the whole org before the sync or the whole org after it.
+func TestReadersSeeTheLastCommittedState(t *testing.T) {
+	e := newEnv(t, 5000, 200, "")
+	stopReading := make(chan struct{})
+	done := make(chan struct{})
+	seen := map[[2]float64]int{}
+	var mu sync.Mutex
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stopReading:
+				return
+			default:
+			}
+			v, _, err := mustEntryCorp(t, e).Property("corpData")
+			if err != nil {
+				continue
+			}
+			d := v.(map[string]any)
+			mu.Lock()
+			seen[[2]float64{d["members"].(float64), d["departments"].(float64)}]++
+			mu.Unlock()
+		}
+	}()
+	e.mustJS(`corp.initCorp()`, nil)
+	close(stopReading)
+	<-done
+	for k, n := range seen {
+		if k != [2]float64{0, 0} && k != [2]float64{5000, 200} {
+			t.Fatalf("a reader saw %v members/departments (%d times): a partial sync", k, n)
+		}
+	}
+	t.Logf("reads during the sync: %v", seen)
+}
+
+func mustEntryCorp(t *testing.T, e *env) interface {
+	Property(string) (any, bool, error)
+} {
+	en, err := e.app.Element("corps.Test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return en
+}
