@@ -125,16 +125,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		return nil, fmt.Errorf("scan %s: %w", dir, err)
 	}
 	// Type elements first: instances are built through them.
-	slices.SortStableFunc(rels, func(x, y string) int {
-		tx, ty := elements.IsMeta(peekType(abs, x)), elements.IsMeta(peekType(abs, y))
-		switch {
-		case tx && !ty:
-			return -1
-		case ty && !tx:
-			return 1
-		}
-		return 0
-	})
+	rels = typesFirst(abs, rels)
 	for _, rel := range rels {
 		if err := ctx.Err(); err != nil {
 			a.store.Close()

@@ -234,18 +234,7 @@ func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
 	// $super: the Type's own methods, for the overrides of an app's Type element.
 	super := rt.NewObject()
 	for name, m := range ref.base {
-		m := m
-		super.Set(name, func(call goja.FunctionCall) goja.Value {
-			args, err := m.Bind(exportArgs(call.Arguments))
-			if err != nil {
-				panic(h.jsError(v, err))
-			}
-			res, err := m.Call(v.ctx, args)
-			if err != nil {
-				panic(h.jsError(v, err))
-			}
-			return h.toJS(v, res)
-		})
+		super.Set(name, h.goMethod(v, m))
 	}
 	obj.DefineDataProperty("$super", super, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	obj.DefineDataProperty("toString", rt.ToValue(func(goja.FunctionCall) goja.Value {
@@ -264,20 +253,25 @@ func (h *Host) bindObject(v *vm, o elements.Object) goja.Value {
 		obj.DefineAccessorProperty(p.Name, rt.ToValue(func(goja.FunctionCall) goja.Value { return h.toJS(v, p.Get()) }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	}
 	for _, m := range o.Methods() {
-		m := m
-		obj.Set(m.Name, func(call goja.FunctionCall) goja.Value {
-			args, err := m.Bind(exportArgs(call.Arguments))
-			if err != nil {
-				panic(h.jsError(v, err))
-			}
-			res, err := m.Call(v.ctx, args)
-			if err != nil {
-				panic(h.jsError(v, err))
-			}
-			return h.toJS(v, res)
-		})
+		obj.Set(m.Name, h.goMethod(v, &m))
 	}
 	return obj
+}
+
+// goMethod is a JS function that calls a Go method directly: arguments bound as the method
+// declares them, errors thrown as JS Errors with their code.
+func (h *Host) goMethod(v *vm, m *elements.Method) func(goja.FunctionCall) goja.Value {
+	return func(call goja.FunctionCall) goja.Value {
+		args, err := m.Bind(exportArgs(call.Arguments))
+		if err != nil {
+			panic(h.jsError(v, err))
+		}
+		res, err := m.Call(v.ctx, args)
+		if err != nil {
+			panic(h.jsError(v, err))
+		}
+		return h.toJS(v, res)
+	}
 }
 
 // toJS converts a method's result. JSON-shaped values are wrapped lazily by goja; RowData
@@ -470,34 +464,39 @@ func (h *Host) Run(ctx context.Context, s Script) (res *RunResult, err error) {
 func (h *Host) CallExport(ctx context.Context, module, export string, args ...any) (any, error) {
 	var out any
 	name := path.Clean(module)
-	err := h.withVM(ctx, 0, nil, nil, name, func(v *vm) error {
-		req := h.registry.Load().Enable(v.rt)
-		mod, err := req.Require("./" + name)
-		if err != nil {
-			return err
-		}
-		fn, ok := goja.AssertFunction(mod.ToObject(v.rt).Get(export))
-		if !ok {
-			return &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s exports no function %q", name, export)}
-		}
-		jsArgs := make([]goja.Value, len(args))
-		for i, a := range args {
-			jsArgs[i] = h.toJS(v, a)
-		}
-		val, err := fn(goja.Undefined(), jsArgs...)
-		if err != nil {
-			return err
-		}
-		if val == nil || goja.IsUndefined(val) {
-			return nil
-		}
-		raw, err := h.stringify(v, val)
-		if err != nil || raw == nil {
-			return err
-		}
-		return json.Unmarshal(raw, &out)
+	err := h.withVM(ctx, 0, nil, nil, name, func(v *vm) (err error) {
+		out, err = h.callModule(v, name, export, goja.Undefined(), args)
+		return err
 	})
 	return out, err
+}
+
+// callModule requires an app-relative module in v, calls its exported function with this
+// and args, and returns the result JSON-shaped.
+func (h *Host) callModule(v *vm, module, export string, this goja.Value, args []any) (any, error) {
+	mod, err := h.registry.Load().Enable(v.rt).Require("./" + module)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := goja.AssertFunction(mod.ToObject(v.rt).Get(export))
+	if !ok {
+		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
+			Message: fmt.Sprintf("%s exports no function %q", module, export)}
+	}
+	jsArgs := make([]goja.Value, len(args))
+	for i, a := range args {
+		jsArgs[i] = h.toJS(v, a)
+	}
+	val, err := fn(this, jsArgs...)
+	if err != nil || val == nil || goja.IsUndefined(val) {
+		return nil, err
+	}
+	raw, err := h.stringify(v, val)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var out any
+	return out, json.Unmarshal(raw, &out)
 }
 
 // CallScript is CallExport (elements.AppHandle).

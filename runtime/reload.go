@@ -2,15 +2,12 @@ package runtime
 
 import (
 	"errors"
-	"slices"
 
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/jitrt/jitrt/elements"
 )
 
 // ReloadEvent says what one reload did; the watcher logs it and hands it to OnReload.
@@ -149,16 +146,7 @@ func (a *App) ReloadApp() []ReloadEvent {
 	seen := map[string]bool{}
 	// Type elements first, so that their instances are built through the new ones; the
 	// instances a Type element rebuilds are not reloaded again after it.
-	slices.SortStableFunc(rels, func(x, y string) int {
-		tx, ty := elements.IsMeta(peekType(a.Dir, x)), elements.IsMeta(peekType(a.Dir, y))
-		switch {
-		case tx && !ty:
-			return -1
-		case ty && !tx:
-			return 1
-		}
-		return 0
-	})
+	rels = typesFirst(a.Dir, rels)
 	done := map[string]bool{}
 	for _, rel := range rels {
 		seen[rel] = true

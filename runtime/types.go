@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,6 +115,20 @@ func peekType(appDir, rel string) string {
 	return ""
 }
 
+// typesFirst orders element folders so that Type elements come before the instances built
+// through them, reading each e.json once.
+func typesFirst(appDir string, rels []string) []string {
+	var types, others []string
+	for _, rel := range rels {
+		if elements.IsMeta(peekType(appDir, rel)) {
+			types = append(types, rel)
+		} else {
+			others = append(others, rel)
+		}
+	}
+	return append(types, others...)
+}
+
 // appType returns the app's Type element of that fullName, or nil.
 func (a *App) appType(id string) *typeElem {
 	a.mu.RLock()
@@ -223,28 +236,8 @@ func (h *Host) callOverride(ctx context.Context, fullName, module, method string
 		if err != nil {
 			return err
 		}
-		mod, err := h.registry.Load().Enable(v.rt).Require("./" + module)
-		if err != nil {
-			return err
-		}
-		fn, ok := goja.AssertFunction(mod.ToObject(v.rt).Get(method))
-		if !ok {
-			return &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
-				Message: fmt.Sprintf("%s no longer exports %s", module, method)}
-		}
-		jsArgs := make([]goja.Value, len(args))
-		for i, x := range args {
-			jsArgs[i] = h.toJS(v, x)
-		}
-		val, err := fn(this, jsArgs...)
-		if err != nil || val == nil || goja.IsUndefined(val) {
-			return err
-		}
-		raw, err := h.stringify(v, val)
-		if err != nil || raw == nil {
-			return err
-		}
-		return json.Unmarshal(raw, &out)
+		out, err = h.callModule(v, module, method, this, args)
+		return err
 	})
 	return out, err
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -69,7 +71,7 @@ on stdout as JSON. On error the message goes to stderr and the exit code is 1.`,
 			if hasCode {
 				res, err = app.Host().Run(cmd.Context(), runtime.Script{Name: "<eval>", Code: code, Stdout: out})
 			} else {
-				res, err = app.Host().RunFile(cmd.Context(), scriptPath(app, args[1]), out)
+				res, err = app.Host().RunFile(cmd.Context(), scriptPath(args[1]), out)
 			}
 			if err != nil {
 				return err
@@ -86,9 +88,9 @@ on stdout as JSON. On error the message goes to stderr and the exit code is 1.`,
 }
 
 // scriptPath accepts a script path relative to the current folder or to the app.
-func scriptPath(app *runtime.App, p string) string {
+func scriptPath(p string) string {
 	if _, err := os.Stat(p); err == nil {
-		if abs, err := absPath(p); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
 			return abs
 		}
 	}
@@ -167,7 +169,7 @@ arguments, or an object of arguments by name.`,
 				return err
 			}
 			defer app.Close()
-			ctx, cancel := contextWithTimeout(cmd, f.timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
 			res, err := app.CallJSON(ctx, args[1], args[2], callArgs)
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -120,9 +119,3 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 	c.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload elements when their files change")
 	return c
 }
-
-func contextWithTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), d)
-}
-
-func absPath(p string) (string, error) { return filepath.Abs(p) }
