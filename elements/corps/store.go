@@ -93,12 +93,16 @@ type deptRec struct {
 	Leaders  []string `json:"leaders"`
 }
 
+// memberRec is a member of the local org. The fields a sync reads to compare come first,
+// so that reading them from a stored record stops after a few keys.
 type memberRec struct {
 	MemberID         string         `json:"memberId"`
-	Name             string         `json:"name"`
 	Status           string         `json:"status"`
 	OfflineBy        string         `json:"offlineBy,omitempty"`
 	OfflineAt        string         `json:"offlineAt,omitempty"`
+	CreatedAt        string         `json:"createdAt"`
+	UpdatedAt        string         `json:"updatedAt"`
+	Name             string         `json:"name"`
 	DeptIDs          []int64        `json:"deptIds"`
 	MainDeptID       int64          `json:"mainDeptId"`
 	LeaderDeptIDs    []int64        `json:"leaderDeptIds,omitempty"`
@@ -119,8 +123,6 @@ type memberRec struct {
 	ExtAttr          *wecom.ExtAttr `json:"extAttr,omitempty"`
 	WecomStatus      int            `json:"wecomStatus"`
 	WecomUserID      string         `json:"wecomUserId"`
-	CreatedAt        string         `json:"createdAt"`
-	UpdatedAt        string         `json:"updatedAt"`
 }
 
 type authRec struct {
