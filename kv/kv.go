@@ -42,8 +42,7 @@ type Store struct {
 	db   *buntdb.DB
 	path string
 
-	locksMu sync.Mutex
-	locks   map[string]*namedLock
+	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
 }
 
 type namedLock struct {
@@ -52,17 +51,11 @@ type namedLock struct {
 }
 
 func (s *Store) named(name string) *namedLock {
-	s.locksMu.Lock()
-	defer s.locksMu.Unlock()
-	if s.locks == nil {
-		s.locks = map[string]*namedLock{}
+	if l, ok := s.locks.Load(name); ok {
+		return l.(*namedLock)
 	}
-	l := s.locks[name]
-	if l == nil {
-		l = &namedLock{}
-		s.locks[name] = l
-	}
-	return l
+	l, _ := s.locks.LoadOrStore(name, &namedLock{})
+	return l.(*namedLock)
 }
 
 // Lock takes the store's mutex of that name and returns its unlock. Writers that compute a
