@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +18,35 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 
 	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/runtime"
 )
+
+// pinProcess moves every thread of this process to one CPU (threads started later inherit
+// it) with GOMAXPROCS 1, and returns what puts them back.
+func pinProcess(cpu int) (restore func()) {
+	var old, one unix.CPUSet
+	unix.SchedGetaffinity(0, &old)
+	one.Set(cpu)
+	prev := goruntime.GOMAXPROCS(1)
+	setAll := func(set *unix.CPUSet) {
+		for pass := 0; pass < 2; pass++ { // a thread started during the first pass is caught by the second
+			tasks, _ := os.ReadDir("/proc/self/task")
+			for _, t := range tasks {
+				if tid, err := strconv.Atoi(t.Name()); err == nil {
+					unix.SchedSetaffinity(tid, set)
+				}
+			}
+		}
+	}
+	setAll(&one)
+	return func() {
+		setAll(&old)
+		goruntime.GOMAXPROCS(prev)
+	}
+}
 
 // serverCPU is the user and system CPU time this process has used.
 func serverCPU() time.Duration {
@@ -76,11 +102,25 @@ func BenchmarkAPIGetAdmin(b *testing.B) {
   req = table.concat(r)
 end
 request = function() return req end`), 0o644)
-		for _, mode := range []struct{ name, script string }{{"wrk", plain}, {"wrk_pipelined16", piped}} {
+		_, pinnable := exec.LookPath("taskset")
+		for _, mode := range []struct {
+			name, script string
+			pinned       bool
+		}{{"wrk", plain, false}, {"wrk_pipelined16", piped, false}, {"wrk_pinned", plain, true}} {
+			if mode.pinned && (pinnable != nil || goruntime.NumCPU() < 2) {
+				continue
+			}
 			for _, c := range targets {
 				b.Run(mode.name+"/"+c.name, func(b *testing.B) {
+					cmd := []string{wrk, "-t1", "-c32", "-d5s", "-s", mode.script, "http://" + c.addr + "/api/elements/corps.B/getAdmin"}
+					if mode.pinned {
+						// one core each: wrk on CPU 0, every thread of this server on CPU 1
+						restore := pinProcess(1)
+						defer restore()
+						cmd = append([]string{"taskset", "-c", "0"}, cmd...)
+					}
 					cpu0 := serverCPU()
-					out, err := exec.Command(wrk, "-t1", "-c32", "-d5s", "-s", mode.script, "http://"+c.addr+"/api/elements/corps.B/getAdmin").CombinedOutput()
+					out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
 					cpu := serverCPU() - cpu0
 					if err != nil {
 						b.Fatalf("%v\n%s", err, out)
