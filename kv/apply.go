@@ -54,7 +54,12 @@ func (s *Store) Apply(changes []Change, check func(tx *Tx) error) error {
 		}
 		return err
 	}
-	return s.deleteJournal()
+	if err := s.deleteJournal(); err != nil {
+		return err
+	}
+	// A large diff is when the file grows most: compact it then, if it is due.
+	s.maybeShrink()
+	return nil
 }
 
 func (s *Store) deleteJournal() error {

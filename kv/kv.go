@@ -17,6 +17,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,80 @@ type Store struct {
 	path string
 
 	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
+
+	shrinkMu  sync.Mutex   // held by a running compaction
+	shrinkErr atomic.Value // errBox of the last background compaction
+	// shrinkPending asks the compactor to check again
+	shrinkPending atomic.Bool
+}
+
+// Compaction: BuntDB's file only grows (every write is appended). Its own automatic
+// shrink rewrites the file through a temporary one created world-readable, so it is off,
+// and Store compacts instead (keeping 0600) when the file is past both of these.
+const (
+	shrinkMinSize = 32 << 20 // never for a file under 32 MiB
+	shrinkFactor  = 2        // and only once it holds twice the live data
+)
+
+// maybeShrink starts a compaction in the background if the file has grown enough since
+// the last one and none is running: the writer that grew it does not wait for it.
+func (s *Store) maybeShrink() {
+	if s.path == Memory {
+		return
+	}
+	s.shrinkPending.Store(true)
+	if s.shrinkMu.TryLock() {
+		go s.shrinkLoop()
+	}
+}
+
+// shrinkLoop compacts while writes keep asking for it; a write that came while it ran
+// (and found the lock held) is seen before it stops.
+func (s *Store) shrinkLoop() {
+	for {
+		for s.shrinkPending.Swap(false) {
+			s.shrinkErr.Store(errBox{s.shrinkIfDue()})
+		}
+		s.shrinkMu.Unlock()
+		if !s.shrinkPending.Load() || !s.shrinkMu.TryLock() {
+			return
+		}
+	}
+}
+
+// errBox holds an error in an atomic.Value (which cannot hold nil).
+type errBox struct{ err error }
+
+// ShrinkErr is the error of the last background compaction, if it failed.
+func (s *Store) ShrinkErr() error {
+	if b, ok := s.shrinkErr.Load().(errBox); ok {
+		return b.err
+	}
+	return nil
+}
+
+func (s *Store) shrinkIfDue() error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	if fi.Size() < shrinkMinSize || fi.Size() < shrinkFactor*s.liveBytes() {
+		return nil
+	}
+	return s.Shrink()
+}
+
+// liveBytes estimates what a compacted file holds: every key and value, with the framing
+// of a set command.
+func (s *Store) liveBytes() int64 {
+	var n int64
+	s.db.View(func(tx *Tx) error {
+		return tx.AscendKeys("*", func(k, v string) bool {
+			n += int64(len(k) + len(v) + 32)
+			return true
+		})
+	})
+	return n
 }
 
 type namedLock struct {
@@ -121,6 +196,35 @@ func Open(path string) (*Store, error) {
 	return st, nil
 }
 
+// OpenSnapshot loads the state file at path into a store that lives in memory: a
+// read-only view for tools (jitrt ls) that must not write to a file a running app owns.
+// A missing file is an empty store; a journal left by a killed writer is applied in memory.
+func OpenSnapshot(path string) (*Store, error) {
+	db, err := buntdb.Open(Memory)
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{db: db, path: Memory}
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return st, nil
+	case err != nil:
+		db.Close()
+		return nil, fmt.Errorf("kv: open %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := db.Load(f); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		db.Close()
+		return nil, fmt.Errorf("kv: read %s: %w", path, err)
+	}
+	if _, err := st.replayJournal(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
 // Path is the file the store was opened from (or Memory).
 func (s *Store) Path() string { return s.path }
 
@@ -164,8 +268,11 @@ func (s *Store) Shrink() error {
 	return nil
 }
 
-// Close flushes and closes the file. Closing twice is not an error.
+// Close flushes and closes the file, after a compaction in progress. Closing twice is not
+// an error.
 func (s *Store) Close() error {
+	s.shrinkMu.Lock()
+	defer s.shrinkMu.Unlock()
 	if err := s.db.Close(); err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
 		return fmt.Errorf("kv: close %s: %w", s.path, err)
 	}

@@ -120,3 +120,68 @@ func TestLockVersion(t *testing.T) {
 		t.Fatal("version did not count the unlock")
 	}
 }
+
+// TestFileIsCompactedAndStaysPrivate rewrites the same keys until the file is far larger
+// than its data: Apply compacts it, and the compacted file is still 0600.
+func TestFileIsCompactedAndStaysPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	value := string(make([]byte, 64<<10))
+	var peak int64
+	for round := 0; round < 40; round++ {
+		changes := make([]Change, 32)
+		for i := range changes {
+			changes[i] = Change{Key: "k" + string(rune('a'+i)), Value: value + string(rune('a'+round%26))}
+		}
+		if err := s.Apply(changes, nil); err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(path)
+		peak = max(peak, fi.Size())
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("mode %v after round %d", fi.Mode().Perm(), round)
+		}
+	}
+	s.shrinkMu.Lock() // a compaction still running finishes first
+	s.shrinkMu.Unlock()
+	fi, _ := os.Stat(path)
+	// 40 rounds of 2 MiB each (twice: journal and apply) = 160 MiB written; the data is 2 MiB
+	t.Logf("file size: peak %d MiB, after compaction %d MiB", peak>>20, fi.Size()>>20)
+	if fi.Size() > 40<<20 || s.ShrinkErr() != nil {
+		t.Fatalf("the file was not compacted: %d MiB (%v)", fi.Size()>>20, s.ShrinkErr())
+	}
+	if v, _ := s.Get("ka"); len(v) != len(value)+1 {
+		t.Fatal("data lost in compaction")
+	}
+}
+
+func TestSnapshotReadsWithoutWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, _ := Open(path)
+	s.Set("a", "1")
+	s.Set(journalKey, encodeJournal([]Change{{Key: "b", Value: "2"}})) // as a killed writer leaves it
+	s.Close()
+	before, _ := os.ReadFile(path)
+	snap, err := OpenSnapshot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	for k, want := range map[string]string{"a": "1", "b": "2"} {
+		if v, _ := snap.Get(k); v != want {
+			t.Errorf("%s = %q, want %q", k, v, want)
+		}
+	}
+	snap.Set("c", "3")
+	after, _ := os.ReadFile(path)
+	if string(before) != string(after) {
+		t.Fatal("a snapshot wrote to the file")
+	}
+	if empty, err := OpenSnapshot(filepath.Join(t.TempDir(), "none.db")); err != nil || empty == nil {
+		t.Fatal(err)
+	}
+}

@@ -27,8 +27,11 @@ const DefaultTimeout = 30 * time.Second
 // Options configure Load.
 type Options struct {
 	// DataDir holds the state file (state.db). Empty means APP/.jitrt; kv.Memory keeps state
-	// in memory only (jitrt check and ls).
+	// in memory only (jitrt check).
 	DataDir string
+	// ReadOnly reads the state file into memory and never writes it (jitrt ls, while a
+	// jitrt run may own the file).
+	ReadOnly bool
 	// Timeout limits every script run (DefaultTimeout when zero).
 	Timeout time.Duration
 	// Logger receives the app's logs; secrets are masked before it sees them. Default: discard.
@@ -112,7 +115,12 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	default:
 		storePath = filepath.Join(storePath, "state.db")
 	}
-	if a.store, err = kv.Open(storePath); err != nil {
+	if opts.ReadOnly && storePath != kv.Memory {
+		a.store, err = kv.OpenSnapshot(storePath)
+	} else {
+		a.store, err = kv.Open(storePath)
+	}
+	if err != nil {
 		return nil, err
 	}
 

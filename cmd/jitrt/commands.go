@@ -103,9 +103,12 @@ func newLsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ls APP",
 		Short: "List the app's elements with their type, title and status",
-		Args:  argsExactly(1, "APP"),
+		Long: `Ls lists the app's elements with their type, title, generation and status (with the
+error of an element that failed to load, and a task's next and last runs). It reads the
+state file without writing it, so it is safe while jitrt run serves the app.`,
+		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := f.load(cmd, args[0], kv.Memory)
+			app, err := f.load(cmd, args[0], "", true)
 			if err != nil {
 				return err
 			}
@@ -132,7 +135,7 @@ func newLsCmd() *cobra.Command {
 					if next == nil {
 						next = "none"
 					}
-					status += fmt.Sprintf(" (next run %v)", next)
+					status += fmt.Sprintf(" (next run %v%s)", next, lastRun(s.Detail))
 				}
 				if s.Error != "" {
 					status += ": " + strings.ReplaceAll(s.Error, "\n", "; ")
@@ -145,6 +148,20 @@ func newLsCmd() *cobra.Command {
 	f.register(c, "warn")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// lastRun describes a task's last run for the ls table ("" if it has not run).
+func lastRun(detail map[string]any) string {
+	runs, _ := detail["lastRuns"].([]any)
+	if len(runs) == 0 {
+		return ""
+	}
+	r, _ := runs[0].(map[string]any)
+	outcome := "ok"
+	if r["ok"] != true {
+		outcome = fmt.Sprintf("failed: %v", r["error"])
+	}
+	return fmt.Sprintf("; last run %v %s", r["finishedAt"], outcome)
 }
 
 func newCallCmd() *cobra.Command {

@@ -138,8 +138,9 @@ func (f *appFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), nil
 }
 
-// load loads the app with the flags, logging to stderr.
-func (f *appFlags) load(cmd *cobra.Command, dir string, data string) (*runtime.App, error) {
+// load loads the app with the flags, logging to stderr. data overrides --data (kv.Memory
+// for no state at all); readOnly reads the state without writing it.
+func (f *appFlags) load(cmd *cobra.Command, dir string, data string, readOnly ...bool) (*runtime.App, error) {
 	if f.timeout <= 0 {
 		return nil, usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
 	}
@@ -151,10 +152,11 @@ func (f *appFlags) load(cmd *cobra.Command, dir string, data string) (*runtime.A
 		data = f.data
 	}
 	return runtime.Load(cmd.Context(), dir, runtime.Options{
-		DataDir: data,
-		Timeout: f.timeout,
-		Logger:  log,
-		Stdout:  cmd.OutOrStdout(),
-		Stderr:  cmd.ErrOrStderr(),
+		DataDir:  data,
+		ReadOnly: len(readOnly) > 0 && readOnly[0],
+		Timeout:  f.timeout,
+		Logger:   log,
+		Stdout:   cmd.OutOrStdout(),
+		Stderr:   cmd.ErrOrStderr(),
 	})
 }

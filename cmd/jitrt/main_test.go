@@ -359,3 +359,23 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 		t.Fatalf("the reload was not logged:\n%s", logs.String())
 	}
 }
+
+func TestLsShowsTaskRunsWithoutWritingState(t *testing.T) {
+	data := t.TempDir()
+	if code, _, errs := jitrt(t, "call", demo, "tasks.Heartbeat", "run", "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	before, _ := os.ReadFile(filepath.Join(data, "state.db"))
+	code, out, _ := jitrt(t, "ls", demo, "--data", data)
+	if code != 0 || !strings.Contains(out, "last run") || !strings.Contains(out, " ok)") {
+		t.Fatalf("ls:\n%s", out)
+	}
+	code, out, _ = jitrt(t, "ls", demo, "--data", data, "--json")
+	if code != 0 || !strings.Contains(out, `"lastRuns"`) || !strings.Contains(out, `"trigger": "manual"`) {
+		t.Fatalf("ls --json:\n%s", out)
+	}
+	after, _ := os.ReadFile(filepath.Join(data, "state.db"))
+	if string(before) != string(after) {
+		t.Fatal("ls wrote to the state file")
+	}
+}
