@@ -312,9 +312,13 @@ func TestSyncFollowsWeComChanges(t *testing.T) {
 	if auths != 1 {
 		t.Fatalf("%d auth records for the returning member", auths)
 	}
-	// a second sync with no change writes nothing
+	// a second sync with no change writes nothing: the file stays byte for byte
 	before := e.local()
+	file := e.stateBytes()
 	r = e.sync("")
+	if !bytes.Equal(file, e.stateBytes()) {
+		t.Fatal("a sync with no change wrote to the state file")
+	}
 	if r.Added+r.Updated+r.Offlined+r.Reactivated != 0 || r.Writes != 0 || r.Unchanged != len(e.sim.Org().Users) {
 		t.Fatalf("no-change sync: %+v", r)
 	}

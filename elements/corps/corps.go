@@ -186,8 +186,9 @@ type Corp struct {
 	client *wecom.Client
 	sim    *wecomsim.Server // the built-in emulator, when the config asks for one
 
-	flightMu sync.Mutex
-	flight   *syncFlight
+	flightMu   sync.Mutex
+	flight     *syncFlight
+	quietSyncs []string // reports of syncs that wrote nothing (JSON), oldest first
 
 	adminCache atomic.Pointer[adminCache]
 }

@@ -171,24 +171,29 @@ func (c *Corp) InitCorp(ctx context.Context) error {
 	return err
 }
 
-func (c *Corp) syncHistory() (any, error) {
-	var out []any
+// syncHistory returns the kept sync reports, newest first: those in the store and those of
+// syncs that wrote nothing, kept in memory.
+func (c *Corp) syncHistory() ([]any, error) {
+	raws := c.quietReports()
 	err := c.el.Store.View(func(tx *kv.Tx) error {
-		return tx.DescendLessOrEqual("", c.keys.syncs()+"\xff", func(k, v string) bool {
-			if !strings.HasPrefix(k, c.keys.syncs()) {
-				return false
-			}
-			var r any
-			if json.Unmarshal([]byte(v), &r) == nil {
-				out = append(out, r)
-			}
-			return true
-		})
+		return kv.Scan(tx, c.keys.syncs(), func(_, v string) bool { raws = append(raws, v); return true })
 	})
-	if out == nil {
-		out = []any{}
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	out := make([]any, 0, len(raws))
+	for _, raw := range raws {
+		var r any
+		if json.Unmarshal([]byte(raw), &r) == nil {
+			out = append(out, r)
+		}
+	}
+	started := func(r any) string { s, _ := r.(map[string]any)["startedAt"].(string); return s }
+	slices.SortStableFunc(out, func(a, b any) int { return strings.Compare(started(b), started(a)) })
+	if len(out) > maxHistory {
+		out = out[:maxHistory]
+	}
+	return out, nil
 }
 
 func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
@@ -628,16 +633,11 @@ func (c *Corp) corpData() (map[string]any, error) {
 		if err := kv.GetJSON(tx, c.keys.admins(), &a); err == nil {
 			counts["admins"] = len(a.MemberIDs)
 		}
-		tx.DescendLessOrEqual("", c.keys.syncs()+"\xff", func(k, v string) bool {
-			if strings.HasPrefix(k, c.keys.syncs()) {
-				var r SyncReport
-				json.Unmarshal([]byte(v), &r)
-				last = r.FinishedAt
-			}
-			return false
-		})
 		return nil
 	})
+	if hist, herr := c.syncHistory(); herr == nil && len(hist) > 0 {
+		last, _ = hist[0].(map[string]any)["finishedAt"].(string)
+	}
 	if err != nil {
 		return nil, err
 	}

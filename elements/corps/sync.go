@@ -60,6 +60,23 @@ type SyncReport struct {
 	Changes    []Change `json:"changes,omitempty"`
 }
 
+// keepReport remembers the report of a sync that wrote nothing.
+func (c *Corp) keepReport(rep *SyncReport) {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	c.quietSyncs = append(c.quietSyncs, mustJSON(rep))
+	if len(c.quietSyncs) > maxHistory {
+		c.quietSyncs = c.quietSyncs[len(c.quietSyncs)-maxHistory:]
+	}
+}
+
+// quietReports returns the reports keepReport kept.
+func (c *Corp) quietReports() []string {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	return slices.Clone(c.quietSyncs)
+}
+
 // syncFlight is a running sync that other callers wait for and share.
 type syncFlight struct {
 	done   chan struct{}
@@ -156,14 +173,20 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 	if dryRun {
 		return rep, nil
 	}
-	changes = append(changes, kv.Change{Key: c.keys.sync(start), Value: mustJSON(rep)})
-	if len(snap.history) >= maxHistory {
-		for _, old := range snap.history[:len(snap.history)-maxHistory+1] {
-			changes = append(changes, kv.Change{Key: old, Delete: true})
+	if len(changes) == 0 {
+		// Nothing changed: nothing is written, not even the report, which is kept in
+		// memory and shown by getSyncHistory until the app restarts.
+		c.keepReport(rep)
+	} else {
+		changes = append(changes, kv.Change{Key: c.keys.sync(start), Value: mustJSON(rep)})
+		if len(snap.history) >= maxHistory {
+			for _, old := range snap.history[:len(snap.history)-maxHistory+1] {
+				changes = append(changes, kv.Change{Key: old, Delete: true})
+			}
 		}
-	}
-	if err := c.el.Store.Apply(changes, nil); err != nil {
-		return nil, fmt.Errorf("sync of %s: write the local org: %w", c.el.FullName, err)
+		if err := c.el.Store.Apply(changes, nil); err != nil {
+			return nil, fmt.Errorf("sync of %s: write the local org: %w", c.el.FullName, err)
+		}
 	}
 	c.el.Logger.Info("sync done", "corp", c.cfg.CorpID, "added", rep.Added, "updated", rep.Updated,
 		"offlined", rep.Offlined, "reactivated", rep.Reactivated, "unchanged", rep.Unchanged,
