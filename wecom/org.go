@@ -121,6 +121,31 @@ func roots(opts FetchOptions) []int64 {
 	return opts.Scope
 }
 
+// fanOut calls fetch for every item, c.cfg.Concurrency at a time, reporting progress as
+// phase, and hands each result to keep, under a lock, so keep may fill shared maps. The
+// first error stops the rest and is returned.
+func fanOut[T, R any](ctx context.Context, c *Client, opts FetchOptions, phase string, items []T,
+	fetch func(context.Context, T) (R, error), keep func(i int, item T, r R)) error {
+	prog := opts.start(phase, len(items))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for i, it := range items {
+		g.Go(func() error {
+			r, err := fetch(gctx, it)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			keep(i, it, r)
+			mu.Unlock()
+			prog.step()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
 func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, error) {
 	depts := map[int64]Department{}
 	for _, root := range roots(opts) {
@@ -132,70 +157,53 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 			depts[d.ID] = d
 		}
 	}
-	ids := slices.Sorted(maps.Keys(depts))
-	prog := opts.start("members", len(ids))
-	var mu sync.Mutex
 	users := map[string]User{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.Concurrency)
-	for _, id := range ids {
-		g.Go(func() error {
-			list, err := c.ListUsers(gctx, id)
+	err := fanOut(ctx, c, opts, "members", slices.Sorted(maps.Keys(depts)),
+		func(ctx context.Context, id int64) ([]User, error) {
+			list, err := c.ListUsers(ctx, id)
 			if err != nil {
-				return fmt.Errorf("members of department %d: %w", id, err)
+				return nil, fmt.Errorf("members of department %d: %w", id, err)
 			}
-			mu.Lock()
+			return list, nil
+		},
+		func(_ int, _ int64, list []User) {
 			for _, u := range list {
 				if _, seen := users[u.UserID]; !seen {
 					users[u.UserID] = u
 				}
 			}
-			mu.Unlock()
-			prog.step()
-			return nil
 		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return c.finish(ctx, opts, PathDetail, depts, users)
 }
 
 func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error) {
-	var idRows []DepartmentID
+	inScope := map[int64]bool{}
 	for _, root := range roots(opts) {
 		list, err := c.SimpleListDepartments(ctx, root)
 		if err != nil {
 			return nil, err
 		}
-		idRows = append(idRows, list...)
-	}
-	inScope := map[int64]bool{}
-	for _, r := range idRows {
-		inScope[r.ID] = true
+		for _, r := range list {
+			inScope[r.ID] = true
+		}
 	}
 	ids := slices.Sorted(maps.Keys(inScope))
 
 	// Departments: department/get each.
-	var mu sync.Mutex
 	depts := make(map[int64]Department, len(ids))
-	prog := opts.start("departments", len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.Concurrency)
-	for _, id := range ids {
-		g.Go(func() error {
-			d, err := c.GetDepartment(gctx, id)
+	err := fanOut(ctx, c, opts, "departments", ids,
+		func(ctx context.Context, id int64) (*Department, error) {
+			d, err := c.GetDepartment(ctx, id)
 			if err != nil {
-				return fmt.Errorf("department %d: %w", id, err)
+				return nil, fmt.Errorf("department %d: %w", id, err)
 			}
-			mu.Lock()
-			depts[id] = *d
-			mu.Unlock()
-			prog.step()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+			return d, nil
+		},
+		func(_ int, id int64, d *Department) { depts[id] = *d })
+	if err != nil {
 		return nil, err
 	}
 
@@ -212,54 +220,43 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 			}
 		}
 	} else {
-		prog := opts.start("member ids", len(ids))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.cfg.Concurrency)
-		for _, id := range ids {
-			g.Go(func() error {
-				list, err := c.SimpleListUsers(gctx, id)
+		err := fanOut(ctx, c, opts, "member ids", ids,
+			func(ctx context.Context, id int64) ([]SimpleUser, error) {
+				list, err := c.SimpleListUsers(ctx, id)
 				if err != nil {
-					return fmt.Errorf("members of department %d: %w", id, err)
+					return nil, fmt.Errorf("members of department %d: %w", id, err)
 				}
-				mu.Lock()
+				return list, nil
+			},
+			func(_ int, _ int64, list []SimpleUser) {
 				for _, u := range list {
 					userIDs[u.UserID] = true
 				}
-				mu.Unlock()
-				prog.step()
-				return nil
 			})
-		}
-		if err := g.Wait(); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
 
 	// Members: user/get each.
-	uids := slices.Sorted(maps.Keys(userIDs))
-	users := make(map[string]User, len(uids))
-	prog = opts.start("members", len(uids))
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.Concurrency)
-	for _, uid := range uids {
-		g.Go(func() error {
-			u, err := c.GetUser(gctx, uid)
+	users := make(map[string]User, len(userIDs))
+	err = fanOut(ctx, c, opts, "members", slices.Sorted(maps.Keys(userIDs)),
+		func(ctx context.Context, uid string) (*User, error) {
+			u, err := c.GetUser(ctx, uid)
 			if CodeOf(err) == CodeUserNotFound {
-				// left between the id listing and now: not a member any more
-				prog.step()
-				return nil
+				return nil, nil // left between the id listing and now: not a member any more
 			}
 			if err != nil {
-				return fmt.Errorf("member %q: %w", uid, err)
+				return nil, fmt.Errorf("member %q: %w", uid, err)
 			}
-			mu.Lock()
-			users[uid] = *u
-			mu.Unlock()
-			prog.step()
-			return nil
+			return u, nil
+		},
+		func(_ int, uid string, u *User) {
+			if u != nil {
+				users[uid] = *u
+			}
 		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return c.finish(ctx, opts, PathID, depts, users)
@@ -278,25 +275,20 @@ func (c *Client) finish(ctx context.Context, opts FetchOptions, path string, dep
 	if err != nil {
 		return nil, err
 	}
-	prog := opts.start("tags", len(tags))
 	org.Tags = make([]TagDetail, len(tags))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.Concurrency)
-	for i, t := range tags {
-		g.Go(func() error {
-			d, err := c.GetTag(gctx, t.TagID)
+	err = fanOut(ctx, c, opts, "tags", tags,
+		func(ctx context.Context, t Tag) (*TagDetail, error) {
+			d, err := c.GetTag(ctx, t.TagID)
 			if err != nil {
-				return fmt.Errorf("tag %d: %w", t.TagID, err)
+				return nil, fmt.Errorf("tag %d: %w", t.TagID, err)
 			}
 			if d.TagName == "" {
 				d.TagName = t.TagName
 			}
-			org.Tags[i] = *d
-			prog.step()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+			return d, nil
+		},
+		func(i int, _ Tag, d *TagDetail) { org.Tags[i] = *d })
+	if err != nil {
 		return nil, err
 	}
 	Canonicalize(org)

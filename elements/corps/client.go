@@ -33,12 +33,21 @@ func num(name string, required bool) elements.Param {
 	return elements.Param{Name: name, Kind: elements.KindNumber, Required: required}
 }
 
+// byID is a method of one numeric-id endpoint: it reads the id param and calls call.
+func byID[R any](o *clientObject, name, doc, endpoint string, param elements.Param, call func(context.Context, int64) (R, error)) elements.Method {
+	return elements.Method{Name: name, Doc: doc, Params: []elements.Param{param},
+		Call: func(ctx context.Context, a elements.Args) (any, error) {
+			id, _, err := a.Int(param.Name)
+			if err != nil {
+				return nil, err
+			}
+			res, err := call(ctx, id)
+			return o.wrap(endpoint, res, err)
+		}}
+}
+
 func (o *clientObject) Methods() []elements.Method {
 	cl := o.c.client
-	id := func(a elements.Args, name string) (int64, error) {
-		v, _, err := a.Int(name)
-		return v, err
-	}
 	return []elements.Method{
 		{Name: "get", Doc: "GET any endpoint: get(\"user/get\", {userid: \"zhangsan\"})",
 			Params: []elements.Param{str("endpoint"), {Name: "query", Kind: elements.KindObject}},
@@ -58,42 +67,10 @@ func (o *clientObject) Methods() []elements.Method {
 				res, err := cl.Post(ctx, a.String("endpoint"), a["body"])
 				return o.wrap(a.String("endpoint"), res, err)
 			}},
-		{Name: "getDepartmentList", Doc: "department/list (id: a subtree; none: the whole tree)", Params: []elements.Param{num("id", false)},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				d, err := id(a, "id")
-				if err != nil {
-					return nil, err
-				}
-				res, err := cl.ListDepartments(ctx, d)
-				return o.wrap("department/list", res, err)
-			}},
-		{Name: "getDepartment", Doc: "department/get", Params: []elements.Param{num("id", true)},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				d, err := id(a, "id")
-				if err != nil {
-					return nil, err
-				}
-				res, err := cl.GetDepartment(ctx, d)
-				return o.wrap("department/get", res, err)
-			}},
-		{Name: "getUserList", Doc: "user/list: the members directly in a department", Params: []elements.Param{num("departmentId", true)},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				d, err := id(a, "departmentId")
-				if err != nil {
-					return nil, err
-				}
-				res, err := cl.ListUsers(ctx, d)
-				return o.wrap("user/list", res, err)
-			}},
-		{Name: "getUserSimpleList", Doc: "user/simplelist", Params: []elements.Param{num("departmentId", true)},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				d, err := id(a, "departmentId")
-				if err != nil {
-					return nil, err
-				}
-				res, err := cl.SimpleListUsers(ctx, d)
-				return o.wrap("user/simplelist", res, err)
-			}},
+		byID(o, "getDepartmentList", "department/list (id: a subtree; none: the whole tree)", "department/list", num("id", false), cl.ListDepartments),
+		byID(o, "getDepartment", "department/get", "department/get", num("id", true), cl.GetDepartment),
+		byID(o, "getUserList", "user/list: the members directly in a department", "user/list", num("departmentId", true), cl.ListUsers),
+		byID(o, "getUserSimpleList", "user/simplelist", "user/simplelist", num("departmentId", true), cl.SimpleListUsers),
 		{Name: "getUser", Doc: "user/get", Params: []elements.Param{str("userid")},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				res, err := cl.GetUser(ctx, a.String("userid"))
@@ -109,15 +86,7 @@ func (o *clientObject) Methods() []elements.Method {
 				res, err := cl.ListTags(ctx)
 				return o.wrap("tag/list", res, err)
 			}},
-		{Name: "getTag", Doc: "tag/get", Params: []elements.Param{num("tagid", true)},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				t, err := id(a, "tagid")
-				if err != nil {
-					return nil, err
-				}
-				res, err := cl.GetTag(ctx, t)
-				return o.wrap("tag/get", res, err)
-			}},
+		byID(o, "getTag", "tag/get", "tag/get", num("tagid", true), cl.GetTag),
 		{Name: "fetchOrg", Doc: "the whole org as the sync fetches it",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) {
 				res, err := cl.FetchOrg(ctx, wecom.FetchOptions{Scope: o.c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
