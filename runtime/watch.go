@@ -64,11 +64,15 @@ type pendingReload struct {
 	timer *time.Timer
 }
 
-// Watch watches the app folder (new folders included) and reloads what changes until ctx
-// ends: an edited element is swapped live, a broken edit leaves the last good instance
-// serving, a new element folder is added, a deleted one removed, app.json reloads the app,
-// and a changed script is read afresh by the next run.
-func (a *App) Watch(ctx context.Context, opts WatchOptions) error {
+// Watcher reloads what changes in an app folder. NewWatcher has its watches in place when
+// it returns, so nothing edited after that is missed; Run serves the events.
+type Watcher struct{ w *watcher }
+
+// NewWatcher watches the app folder (new folders included): an edited element is swapped
+// live, a broken edit leaves the last good instance serving, a new element folder is added,
+// a deleted one removed, app.json reloads the app, and a changed script is read afresh by
+// the next run. Call Run to act on the events.
+func (a *App) NewWatcher(opts WatchOptions) (*Watcher, error) {
 	if opts.Debounce <= 0 {
 		opts.Debounce = 30 * time.Millisecond
 	}
@@ -77,14 +81,31 @@ func (a *App) Watch(ctx context.Context, opts WatchOptions) error {
 	}
 	fw, err := fsnotify.NewBufferedWatcher(1024)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", a.Dir, err)
+		return nil, fmt.Errorf("watch %s: %w", a.Dir, err)
 	}
-	defer fw.Close()
 	w := &watcher{a: a, fs: fw, opts: opts, watched: map[string]bool{}, pending: map[string]*pendingReload{}, fire: make(chan string, 64), done: make(chan struct{})}
 	if err := w.addTree(a.Dir); err != nil {
-		return err
+		fw.Close()
+		return nil, err
 	}
 	a.log.Info("watching for changes", "dir", a.Dir, "folders", len(w.watched))
+	return &Watcher{w}, nil
+}
+
+// Watch is NewWatcher and Run: it reloads what changes until ctx ends.
+func (a *App) Watch(ctx context.Context, opts WatchOptions) error {
+	w, err := a.NewWatcher(opts)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// Run reloads what changes until ctx ends, then stops watching.
+func (wr *Watcher) Run(ctx context.Context) error {
+	w := wr.w
+	fw, a := w.fs, w.a
+	defer fw.Close()
 	defer close(w.done)
 	defer w.stopTimers()
 	for {

@@ -27,16 +27,19 @@ func watch(t testing.TB, app *App, opts WatchOptions) *watching {
 		w.events = append(w.events, ev)
 		w.mu.Unlock()
 	}
+	watcher, err := app.NewWatcher(opts) // the watches are in place when it returns
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.Watch(ctx, opts) }()
+	go func() { done <- watcher.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	})
-	time.Sleep(20 * time.Millisecond) // the watches are in place
 	return w
 }
 

@@ -62,6 +62,21 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 			defer cancel()
 			var wg sync.WaitGroup
 			errs := make(chan error, 2)
+			// The watches are in place before the API answers: an edit made as soon as the
+			// app is up is seen.
+			if !noWatch {
+				watcher, err := app.NewWatcher(runtime.WatchOptions{OnReload: metrics.Reload})
+				if err != nil {
+					return err
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := watcher.Run(ctx); err != nil {
+						errs <- fmt.Errorf("watching: %w", err)
+					}
+				}()
+			}
 			if !noAPI {
 				srv, err := api.New(app, api.Options{Addr: addr, Token: os.Getenv(api.TokenEnv), BodyLimit: bodyLimit,
 					Timeout: f.timeout, Metrics: metrics})
@@ -79,15 +94,7 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 					}
 				}()
 			}
-			if !noWatch {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := app.Watch(ctx, runtime.WatchOptions{OnReload: metrics.Reload}); err != nil {
-						errs <- fmt.Errorf("watching: %w", err)
-					}
-				}()
-			}
+
 			if entry := app.Info().Entry; entry != "" {
 				start := time.Now()
 				res, err := app.Host().RunFile(withProgressBar(ctx, cmd.ErrOrStderr()), entry, app.Redactor().Writer(cmd.OutOrStdout()))

@@ -56,8 +56,11 @@ func TestNoLeakAcross200Reloads(t *testing.T) {
 	reloaded := make(chan runtime.ReloadEvent, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go app.Watch(ctx, runtime.WatchOptions{Debounce: 5 * time.Millisecond, OnReload: func(ev runtime.ReloadEvent) { reloaded <- ev }})
-	time.Sleep(50 * time.Millisecond)
+	watcher, err := app.NewWatcher(runtime.WatchOptions{Debounce: 5 * time.Millisecond, OnReload: func(ev runtime.ReloadEvent) { reloaded <- ev }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go watcher.Run(ctx)
 	call := func() {
 		if _, err := app.CallJSON(context.Background(), "corps.L", "initCorp", nil); err != nil {
 			t.Fatal(err)

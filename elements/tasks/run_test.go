@@ -118,7 +118,11 @@ func TestTasksRunInARunningApp(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go app.Watch(ctx, runtime.WatchOptions{})
+	watcher, err := app.NewWatcher(runtime.WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go watcher.Run(ctx)
 	time.Sleep(3300 * time.Millisecond)
 
 	if n := calls("w.Fast"); n < 2 || n > 4 {
