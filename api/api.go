@@ -175,11 +175,19 @@ type Response struct {
 const jsonType = "application/json; charset=utf-8"
 
 // Handle is the API independent of the HTTP server: fasthttp serves it, and a net/http
-// adapter serves the very same handler for comparison.
-func (s *Server) Handle(ctx context.Context, method, path, auth string, body []byte) Response {
+// adapter serves the very same handler for comparison. A panic while handling a request is
+// a 500 with code internal for that request (logged and counted); the server goes on.
+func (s *Server) Handle(ctx context.Context, method, path, auth string, body []byte) (resp Response) {
 	start := time.Now()
-	route, resp := s.route(ctx, method, path, auth, body)
-	s.metrics.request(route, resp.Status, time.Since(start))
+	route := "panic"
+	defer func() {
+		if r := recover(); r != nil {
+			err := s.app.Recovered("HTTP "+method+" "+path, r)
+			resp = Response{500, jsonType, s.mask(errorBody(elements.CodeInternal, err.Error()))}
+		}
+		s.metrics.request(route, resp.Status, time.Since(start))
+	}()
+	route, resp = s.route(ctx, method, path, auth, body)
 	return resp
 }
 
@@ -232,10 +240,12 @@ func (s *Server) authorized(auth string) bool {
 	if s.opts.Token == "" {
 		return true
 	}
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
+	tok = strings.TrimLeft(tok, " ")
 	sum := sha256.Sum256([]byte(tok))
 	return subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1
 }
@@ -269,37 +279,24 @@ func (s *Server) element(name string) Response {
 	return s.data(out)
 }
 
-// call runs a Callable method with a JSON array (positional) or object (by name) body.
+// call runs a Callable method with a JSON array (positional) or object (by name) body,
+// through the app's one call path.
 func (s *Server) call(ctx context.Context, name, method string, body []byte) Response {
-	e, err := s.app.Element(name)
-	if err != nil {
-		return s.fail(err)
-	}
-	var args any
+	var parsed any
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &args); err != nil {
+		if err := json.Unmarshal(body, &parsed); err != nil {
 			return Response{400, jsonType, errorBody("bad_json", "the body is not valid JSON: "+err.Error())}
 		}
-		switch args.(type) {
-		case []any, map[string]any:
-		default:
-			return Response{400, jsonType, errorBody(elements.CodeInvalidArgument, "the body must be a JSON array (positional arguments) or object (arguments by name)")}
-		}
+	}
+	args, mode, err := elements.JSONArgs(parsed)
+	if err != nil {
+		return s.fail(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	res, err := e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) {
-		if !m.Callable {
-			return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
-				Message: fmt.Sprintf("method %s of %s is not callable over HTTP", method, name)}
-		}
-		return m.BindJSON(args, true)
-	})
+	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: args, Mode: mode, Outside: true})
 	if err != nil {
 		return s.fail(err)
-	}
-	if _, isObj := res.(elements.Object); isObj {
-		return Response{400, jsonType, errorBody(elements.CodeInvalidArgument, fmt.Sprintf("%s returns an object only scripts can use", method))}
 	}
 	return s.data(res)
 }

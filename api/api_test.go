@@ -16,6 +16,7 @@ import (
 	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/elements"
 	_ "github.com/jitrt/jitrt/elements/corps"
+	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -78,7 +79,7 @@ func start(t *testing.T, token string, bodyLimit int) *testServer {
 		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
 		os.WriteFile(filepath.Join(dir, rel), []byte(content), 0o644)
 	}
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(),
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Services: simwire.Services(),
 		Getenv: func(k string) (string, bool) { return secret, k == "SECRET" }})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/jitrt/jitrt/api"
+	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -63,7 +64,7 @@ func BenchmarkAPIGetAdmin(b *testing.B) {
 	os.MkdirAll(filepath.Join(dir, "corps/B"), 0o755)
 	os.WriteFile(filepath.Join(dir, "corps/B/e.json"), []byte(`{"title": "B", "type": "corps.QywxInnerType"}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "corps/B/B.json"), []byte(`{"corpId": "wwb", "agentId": "1", "secret": "bench-secret", "simulator": {"members": 50, "departments": 5}}`), 0o644)
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: b.TempDir()})
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: b.TempDir(), Services: simwire.Services()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -63,6 +63,9 @@ func (m *Metrics) AttachApp(app *runtime.App) {
 			func() float64 { r, _ := app.Host().Stats(); return float64(r) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_js_timeouts_total", Help: "JavaScript runs stopped at their time limit."},
 			func() float64 { _, t := app.Host().Stats(); return float64(t) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_panics_total",
+			Help: "Panics recovered (in a method, a script, a task, a reload, the watcher or an HTTP request); each was an error for its caller, and the process went on."},
+			func() float64 { return float64(app.Panics()) }),
 	)
 }
 

@@ -51,50 +51,77 @@ func (m *Method) BindNamed(values map[string]any) (Args, error) {
 	return args, m.check(args)
 }
 
-// Bind takes a script's arguments: one plain object whose keys are all parameter names is a
-// call by name (corp.setUserRole({memberId, roleIdList})); anything else is positional.
-// A method whose single param is itself an object takes such an object positionally unless
-// its keys name that param.
-func (m *Method) Bind(values []any) (Args, error) {
-	if m.Variadic {
-		return m.BindPositional(values)
+// ArgsMode says how a Call's Args are read.
+type ArgsMode int
+
+const (
+	// ArgsAuto reads Args as a script gives them: one plain object is the arguments by
+	// name (corp.setUserRole({memberId, roleIdList})), anything else is positional. When the
+	// method's first parameter itself takes an object, the object is that argument unless
+	// its keys all name parameters. A JSON object body is read this way too.
+	ArgsAuto ArgsMode = iota
+	// ArgsPositional reads Args in parameter order (a JSON array body).
+	ArgsPositional
+	// ArgsNamed reads Args[0], a map, as the arguments by name.
+	ArgsNamed
+)
+
+// JSONArgs reads arguments as a JSON body gives them: an array is positional, an object is
+// read as ArgsAuto, nothing is no arguments. Anything else is an error.
+func JSONArgs(v any) ([]any, ArgsMode, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, ArgsPositional, nil
+	case []any:
+		return x, ArgsPositional, nil
+	case map[string]any:
+		return []any{x}, ArgsAuto, nil
 	}
-	if len(values) == 1 {
-		if obj, ok := values[0].(map[string]any); ok && m.looksNamed(obj) {
-			return m.BindNamed(obj)
+	return nil, 0, &Error{Code: CodeInvalidArgument, Err: ErrInvalidArgument,
+		Message: fmt.Sprintf("arguments must be a JSON array (in order) or object (by name), not %s", KindOfValue(v).Article())}
+}
+
+// BindArgs binds a call's arguments to the method's params. A named argument the method
+// does not have is an error that names it and lists the params.
+func (m *Method) BindArgs(values []any, mode ArgsMode) (Args, error) {
+	switch mode {
+	case ArgsNamed:
+		if m.Variadic {
+			return nil, m.argErr("takes positional arguments only (it is defined in JS)")
 		}
-	}
-	// Trailing undefined/null arguments are as if not given.
-	for len(values) > 0 && values[len(values)-1] == nil {
-		values = values[:len(values)-1]
+		var named map[string]any
+		if len(values) > 0 {
+			named, _ = values[0].(map[string]any)
+		}
+		return m.BindNamed(named)
+	case ArgsAuto:
+		if m.Variadic {
+			return m.BindPositional(values)
+		}
+		if len(values) == 1 {
+			if obj, ok := values[0].(map[string]any); ok && m.takesNamed(obj) {
+				return m.BindNamed(obj)
+			}
+		}
+		// Trailing undefined/null arguments are as if not given.
+		for len(values) > 0 && values[len(values)-1] == nil {
+			values = values[:len(values)-1]
+		}
 	}
 	return m.BindPositional(values)
 }
 
-// BindJSON takes arguments as a JSON body gives them: an array is positional, nothing is
-// no arguments. An object is arguments by name when strict (the HTTP API, where a misspelt
-// key must be an error), else as Bind decides (a method taking one object takes it whole).
-func (m *Method) BindJSON(v any, strict bool) (Args, error) {
-	switch x := v.(type) {
-	case nil:
-		return m.BindPositional(nil)
-	case []any:
-		return m.BindPositional(x)
-	case map[string]any:
-		if strict {
-			return m.BindNamed(x)
-		}
-	}
-	return m.Bind([]any{v})
-}
-
-func (m *Method) looksNamed(obj map[string]any) bool {
+// takesNamed decides whether one plain object given to the method is its arguments by name.
+func (m *Method) takesNamed(obj map[string]any) bool {
 	if len(m.Params) == 0 {
-		return len(obj) == 0
+		return true
+	}
+	first := m.Params[0]
+	if first.Kind != KindObject && !first.Any {
+		return true // an object cannot be the first argument: it names the arguments
 	}
 	if len(obj) == 0 {
-		// {} names nothing; for a method whose first param is an object it is that object.
-		return m.Params[0].Kind != KindObject || m.Params[0].Any
+		return false
 	}
 	for k := range obj {
 		if m.param(k) == nil {
@@ -127,7 +154,7 @@ func (m *Method) check(args Args) error {
 			continue
 		}
 		if k := KindOfValue(v); k != p.Kind {
-			return m.argErr("argument %q must be a %s, not %s", p.Name, p.Kind, k)
+			return m.argErr("argument %q must be %s, not %s", p.Name, p.Kind.Article(), k.Article())
 		}
 	}
 	return nil

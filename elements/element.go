@@ -38,7 +38,7 @@ type Element struct {
 	// Location is the app's time zone (app.json "timezone", else the machine's).
 	Location *time.Location
 	// Service is true when the app runs as a service (jitrt run): only then may an
-	// instance start timers or other background work.
+	// instance start timers or other background work (in Start).
 	Service bool
 	// Observer receives the element's measurements (never nil).
 	Observer Observer
@@ -46,11 +46,51 @@ type Element struct {
 
 // AppHandle is the part of the running app an instance may use.
 type AppHandle interface {
-	// Call runs a method of another element, as a script's call would.
+	// Call runs a method of another element, as a caller from outside the app would (only
+	// Callable methods answer), through the app's one call path.
 	Call(ctx context.Context, fullName, method string, args Args) (any, error)
 	// CallScript requires an app-relative module and calls one of its exports with args,
 	// in a run of its own with the app's time limit; it returns the JSON-shaped result.
 	CallScript(ctx context.Context, module, export string, args ...any) (any, error)
+	// Shared returns the value kept under key for the life of the app, making it with
+	// create the first time: what every instance of every element that asks for the same
+	// key shares, across reloads (a WeCom corp's rate limiter).
+	Shared(key string, create func() any) any
+	// Service returns what the program that runs the app provides under name (cmd/jitrt
+	// provides the WeCom emulator), or nil.
+	Service(name string) any
+	// Recovered records a panic an instance caught in a goroutine of its own (a timer):
+	// logged with its stack and counted, as a panic in a call is. It returns the error
+	// (code internal) to report.
+	Recovered(where string, r any) error
+}
+
+// Call is one call of an element method, from any side: a script, the HTTP API, a task,
+// jitrt call, the control socket, another element. The runtime runs every one through the
+// same path: it takes the instance, applies one policy and converts errors once.
+type Call struct {
+	// Element is the fullName of the element.
+	Element string
+	// Method is the method's name.
+	Method string
+	// Object, when set, is a value a method returned (getClient()): Method is one of its
+	// methods, and the call runs on the instance that returned it.
+	Object Object
+	// Super calls the registered Type's own method rather than the override of an app's
+	// Type element (this.$super in an override).
+	Super bool
+	// Args are the arguments, read as Mode says.
+	Args []any
+	Mode ArgsMode
+	// Outside marks a caller from outside the app's scripts: only Callable methods answer,
+	// and a result only scripts can use (an Object) is refused.
+	Outside bool
+}
+
+// Starter is an optional interface of an Instance: Start does the I/O the instance needs
+// to serve (an emulator, an index, timers). See the lifecycle in registry.go.
+type Starter interface {
+	Start(ctx context.Context) error
 }
 
 // Instance is a built element: what scripts, the HTTP API and tasks call.

@@ -39,13 +39,16 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+// bind is how a script's arguments are bound.
+func bind(m *Method, args []any) (Args, error) { return m.BindArgs(args, ArgsAuto) }
+
 func TestBind(t *testing.T) {
 	m := &Method{Name: "setUserRole", Params: []Param{
 		{Name: "memberId", Kind: KindString, Required: true},
 		{Name: "roleIdList", Kind: KindArray, Required: true},
 	}}
-	pos, err := m.Bind([]any{"u1", []any{"r1"}})
-	named, err2 := m.Bind([]any{map[string]any{"memberId": "u1", "roleIdList": []any{"r1"}}})
+	pos, err := bind(m, []any{"u1", []any{"r1"}})
+	named, err2 := bind(m, []any{map[string]any{"memberId": "u1", "roleIdList": []any{"r1"}}})
 	if err != nil || err2 != nil || pos.String("memberId") != "u1" || named.String("memberId") != "u1" {
 		t.Fatal(pos, named, err, err2)
 	}
@@ -55,11 +58,11 @@ func TestBind(t *testing.T) {
 	}{
 		{nil, `needs "memberId"`},
 		{[]any{"u1"}, `needs "roleIdList"`},
-		{[]any{"u1", "r1"}, `"roleIdList" must be a array, not string`},
+		{[]any{"u1", "r1"}, `"roleIdList" must be an array, not a string`},
 		{[]any{"u1", []any{}, 3.0}, "takes at most 2"},
 		{[]any{map[string]any{"memberId": "u1"}}, `needs "roleIdList"`},
 	} {
-		_, err := m.Bind(c.args)
+		_, err := bind(m, c.args)
 		if err == nil || !strings.Contains(err.Error(), c.want) || CodeOf(err) != CodeInvalidArgument {
 			t.Errorf("%v: %v", c.args, err)
 		}
@@ -67,24 +70,40 @@ func TestBind(t *testing.T) {
 	if _, err := m.BindNamed(map[string]any{"memberId": "u", "roleIdList": []any{}, "extra": 1}); err == nil || !strings.Contains(err.Error(), `no parameter "extra"`) {
 		t.Errorf("unknown named arg: %v", err)
 	}
+	// A misspelt name is an error naming it and the parameters, from a script or a body,
+	// not a positional object.
+	for _, mode := range []ArgsMode{ArgsAuto, ArgsNamed} {
+		_, err := m.BindArgs([]any{map[string]any{"memberID": "u1", "roleIdList": []any{"r1"}}}, mode)
+		if err == nil || !strings.Contains(err.Error(), `setUserRole has no parameter "memberID" (parameters: memberId, roleIdList)`) {
+			t.Errorf("mode %d: %v", mode, err)
+		}
+	}
+	// a JSON array is positional even when it holds one object
+	args, mode, _ := JSONArgs([]any{map[string]any{"memberId": "u1"}})
+	if _, err := m.BindArgs(args, mode); err == nil || !strings.Contains(err.Error(), `"memberId" must be a string, not an object`) {
+		t.Errorf("positional object: %v", err)
+	}
+	if _, _, err := JSONArgs("x"); err == nil || CodeOf(err) != CodeInvalidArgument {
+		t.Errorf("a string body: %v", err)
+	}
 	// one object param: an object is the argument unless its keys name the param
 	one := &Method{Name: "bulkRegister", Params: []Param{{Name: "corpData", Kind: KindObject, Required: true}}}
-	a, err := one.Bind([]any{map[string]any{"userDict": map[string]any{}}})
+	a, err := bind(one, []any{map[string]any{"userDict": map[string]any{}}})
 	if err != nil || a["corpData"] == nil {
 		t.Fatal(a, err)
 	}
-	a, err = one.Bind([]any{map[string]any{"corpData": map[string]any{"x": 1.0}}})
+	a, err = bind(one, []any{map[string]any{"corpData": map[string]any{"x": 1.0}}})
 	if err != nil || a["corpData"].(map[string]any)["x"] != 1.0 {
 		t.Fatal(a, err)
 	}
 	opt := &Method{Name: "syncCorp", Params: []Param{{Name: "dryRun", Kind: KindBool}}}
-	if a, err := opt.Bind([]any{map[string]any{"dryRun": true}}); err != nil || !a.Bool("dryRun") {
+	if a, err := bind(opt, []any{map[string]any{"dryRun": true}}); err != nil || !a.Bool("dryRun") {
 		t.Fatal(a, err)
 	}
-	if a, err := opt.Bind([]any{map[string]any{}}); err != nil || a.Bool("dryRun") {
+	if a, err := bind(opt, []any{map[string]any{}}); err != nil || a.Bool("dryRun") {
 		t.Fatal(a, err)
 	}
-	if a, err := opt.Bind(nil); err != nil || len(a) != 0 {
+	if a, err := bind(opt, nil); err != nil || len(a) != 0 {
 		t.Fatal(a, err)
 	}
 }

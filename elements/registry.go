@@ -5,13 +5,22 @@
 // # Lifecycle of an element
 //
 // A Type registers itself once, in an init function of its package, under an ID of the
-// form "namespace.Name" (RegisterType). When an app is loaded, the runtime reads each
-// element's e.json and its <Name>.json config, checks the config against the Type's Schema
-// (required keys, JSON types), then calls the Type's optional Validate hook for anything a
-// schema cannot say. Only then does it call New, which builds the Instance. New must do no
-// slow I/O: network calls belong in methods, which receive a context. An Instance exposes
-// Methods and Properties to scripts; if it also implements io.Closer it is closed when it is
-// replaced by a hot reload (after its last running call) or when the app shuts down.
+// form "namespace.Name" (RegisterType); registering wrongly panics, looking up an unknown
+// ID is an error. When an app is loaded, the runtime reads each element's e.json and its
+// <Name>.json config, checks the config against the Type's Schema (required keys, JSON
+// types), then calls the Type's optional Validate hook for anything a schema cannot say.
+// Then:
+//
+//  1. New builds the Instance from the validated config. It does no I/O and starts
+//     nothing: jitrt check and jitrt ls build instances only to report on them.
+//  2. Start (the optional Starter interface) does the I/O the instance needs to serve:
+//     it starts an emulator, creates indexes, starts timers. The runtime calls it once,
+//     before the instance serves, in the commands that run the app (run, exec, call).
+//  3. The instance serves: Methods and Properties, called through the runtime's one
+//     call path, which recovers a panic into an error for that caller.
+//  4. Close (the optional io.Closer) undoes Start. It is called when the instance is
+//     replaced by a hot reload (after its last running call), when the app shuts down,
+//     and after a Start that failed.
 package elements
 
 import (

@@ -89,7 +89,7 @@ func (s Schema) CheckSchema(cfg *jsonpos.Node, report func(pos jsonpos.Pos, msg 
 			continue
 		}
 		if !f.Any && m.Value.Kind != f.Kind && !(m.Value.Kind == jsonpos.Null && !f.Required) {
-			report(m.Value.Pos, fmt.Sprintf("key %q must be a %s, not %s", f.Name, f.Kind, m.Value.Kind))
+			report(m.Value.Pos, fmt.Sprintf("key %q must be %s, not %s", f.Name, f.Kind.Article(), m.Value.Kind.Article()))
 			continue
 		}
 		if f.Required && f.Kind == jsonpos.String && strings.TrimSpace(m.Value.Str) == "" {

@@ -1,125 +1,447 @@
-// Package kv is the app's embedded state store: one BuntDB file per app, opened private to
-// its owner, with durable writes and transactions as closures that roll back on error.
+// Package kv is the app's state store, and the only door to it: BuntDB holds the data in
+// memory and serves reads and indexes, and kv writes every transaction to the state file
+// as one checksummed record, under an OS lock that makes one process the owner.
+//
+// # Guarantees
+//
+//   - One owner: Open takes an OS lock (flock) on the data folder; a second process that
+//     opens it for writing waits, then gets a *LockedError naming the holder. OpenReadOnly
+//     takes no lock and never writes.
+//   - Atomic, durable transactions: Update's writes reach the file as one record, fsynced
+//     before Update returns; a process killed at any moment, or a write torn at any byte,
+//     reopens to the state before the transaction or after it, never a mix.
+//   - Damage is refused, not dropped: every record carries a checksum, and a file that
+//     does not check out is not opened (ErrCorrupt names the byte) and not touched.
 //
 // # Key scheme
 //
 // Keys are colon-separated paths that start with the owner's namespace, so that elements
 // never collide and a prefix scan lists one owner's data:
 //
-//	el:<fullName>:<kind>:<id>      state of one element (e.g. el:corps.DemoCorp:member:u1)
+//	el:<fullName>:<kind>:<id>      state of one element (e.g. el:corps.DemoCorp:…:member:u1)
 //	wecom:token:<corpId>:<hash>    a cached WeCom access token (the secret is never stored)
 //	wecom:path:<corpId>            the WeCom fetch path that last worked (detail or id)
-//	kv:journal                     a diff being applied (see Store.Apply)
 //
-// Values are JSON documents, so that BuntDB's JSON indexes can serve lookups by field.
+// Keys starting with "kv:" are kv's own. Values are JSON documents, so that indexes can
+// serve lookups by a field (CreateIndex).
 package kv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tidwall/buntdb"
+	"golang.org/x/sys/unix"
 )
 
-// Sentinel errors.
+// Sentinel errors; match them with errors.Is.
 var (
 	// ErrNotFound is returned when a key does not exist.
-	ErrNotFound = buntdb.ErrNotFound
+	ErrNotFound = errors.New("kv: not found")
 	// ErrClosed is returned when the store was closed.
-	ErrClosed = buntdb.ErrDatabaseClosed
+	ErrClosed = errors.New("kv: the store is closed")
+	// ErrLocked is returned (as a *LockedError) when another process owns the state.
+	ErrLocked = errors.New("kv: the state is in use by another process")
+	// ErrCorrupt is returned (as a *CorruptError) for a state file that fails its checks.
+	ErrCorrupt = errors.New("kv: the state file is damaged")
+	// ErrReadOnly is returned by a write to a store opened with OpenReadOnly.
+	ErrReadOnly = errors.New("kv: the store was opened read-only")
+	// ErrReservedKey is returned for a write of a key in kv's own "kv:" namespace.
+	ErrReservedKey = errors.New("kv: keys starting with \"kv:\" are reserved")
+	// ErrBroken is returned by writes after a write failed in a way that left the file
+	// and the memory out of step (a failed truncate after a failed write).
+	ErrBroken = errors.New("kv: an earlier write failed and could not be undone; reopen the store")
 )
 
-// Memory is the path that opens a store that lives only in memory (for `jitrt check`).
-const Memory = ":memory:"
+// FileName is the state file in a data folder.
+const FileName = "state.db"
 
-// Store is an open BuntDB file.
+// DefaultLockTimeout is how long Open waits for another owner to let go.
+const DefaultLockTimeout = 10 * time.Second
+
+// Options configure Open.
+type Options struct {
+	// Command describes this process to others that find the state in use
+	// ("jitrt run apps/demo").
+	Command string
+	// LockTimeout is how long to wait for another owner (DefaultLockTimeout when zero;
+	// negative: do not wait).
+	LockTimeout time.Duration
+	// Logger receives what opening found and did (a dropped unfinished write, a conversion).
+	Logger *slog.Logger
+}
+
+// Store is an app's open state.
 type Store struct {
-	db   *buntdb.DB
-	path string
+	db       *buntdb.DB
+	dir      string // the data folder ("" in memory)
+	path     string // the state file ("" in memory)
+	readOnly bool
+	onDisk   bool // writes go to the state file (not read-only, not in memory)
+	log      *slog.Logger
+
+	lock   *dirLock
+	f      *os.File // the state file, written at size (nil in memory or read-only)
+	size   int64    // guarded by the write transaction (or a compaction's read)
+	seq    uint64   // the last transaction's number, guarded like size
+	broken error
+
+	live atomic.Int64 // bytes a compacted file would hold
 
 	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
 
-	shrinkMu  sync.Mutex   // held by a running compaction
-	shrinkErr atomic.Value // errBox of the last background compaction
-	// shrinkPending asks the compactor to check again
-	shrinkPending atomic.Bool
+	compactMu      sync.Mutex // held by a running compaction
+	compactErr     atomic.Value
+	compactPending atomic.Bool
+
+	closeOnce sync.Once
 }
 
-// Compaction: BuntDB's file only grows (every write is appended). Its own automatic
-// shrink rewrites the file through a temporary one created world-readable, so it is off,
-// and Store compacts instead (keeping 0600) when the file is past both of these.
-const (
-	shrinkMinSize = 32 << 20 // never for a file under 32 MiB
-	shrinkFactor  = 2        // and only once it holds twice the live data
-)
-
-// maybeShrink starts a compaction in the background if the file has grown enough since
-// the last one and none is running: the writer that grew it does not wait for it.
-func (s *Store) maybeShrink() {
-	if s.path == Memory {
-		return
+// OpenMemory opens a store that lives in memory only (jitrt check).
+func OpenMemory() *Store {
+	db, err := buntdb.Open(":memory:")
+	if err != nil {
+		panic(err) // an in-memory BuntDB cannot fail to open
 	}
-	s.shrinkPending.Store(true)
-	if s.shrinkMu.TryLock() {
-		go s.shrinkLoop()
-	}
+	return &Store{db: db, log: slog.New(slog.DiscardHandler)}
 }
 
-// shrinkLoop compacts while writes keep asking for it; a write that came while it ran
-// (and found the lock held) is seen before it stops.
-func (s *Store) shrinkLoop() {
-	for {
-		for s.shrinkPending.Swap(false) {
-			s.shrinkErr.Store(errBox{s.shrinkIfDue()})
+// Open opens the state in the data folder dir for writing: it takes the folder's lock
+// (waiting up to LockTimeout), reads and verifies the state file (creating it, mode 0600,
+// if needed), and drops an unfinished final write. A damaged file is refused and left as
+// it is.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	lock, err := lockDir(ctx, dir, opts.Command, max(opts.LockTimeout, 0))
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(dir, false, opts.Logger)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// OpenReadOnly loads the state in dir into memory without the lock and without writing:
+// a view for tools (jitrt ls) while another process may own it. An unfinished final write
+// is ignored; a damaged file is refused. A missing file is an empty store.
+func OpenReadOnly(dir string) (*Store, error) {
+	return open(dir, true, nil)
+}
+
+func open(dir string, readOnly bool, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path := filepath.Join(dir, FileName)
+	s := &Store{dir: dir, path: path, readOnly: readOnly, log: log}
+	var err error
+	if s.db, err = buntdb.Open(":memory:"); err != nil {
+		return nil, err
+	}
+	if err := s.load(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the state file into memory (see the file format in file.go).
+func (s *Store) load() error {
+	var f *os.File
+	var err error
+	if s.readOnly {
+		f, err = os.Open(s.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
 		}
-		s.shrinkMu.Unlock()
-		if !s.shrinkPending.Load() || !s.shrinkMu.TryLock() {
-			return
+	} else {
+		f, err = openPrivate(s.path)
+	}
+	if err != nil {
+		return fmt.Errorf("kv: open %s: %w", s.path, err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("kv: read %s: %w", s.path, err)
+	}
+	c, err := verify(s.path, data)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if err := s.db.Load(c.reader(data)); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		f.Close()
+		return fmt.Errorf("kv: load %s: %w", s.path, err)
+	}
+	s.seq, s.size = c.seq, c.good
+	if s.readOnly {
+		f.Close()
+		if c.legacy && c.journal {
+			return s.replayLegacyJournal()
+		}
+		return nil
+	}
+	if c.torn > 0 {
+		s.log.Warn("the state file ended in an unfinished write, which was dropped (a crash cut it short before it was reported done)",
+			"file", s.path, "offset", c.good, "bytes", c.torn)
+		if err := f.Truncate(c.good); err != nil {
+			f.Close()
+			return fmt.Errorf("kv: drop the unfinished write at the end of %s: %w", s.path, err)
 		}
 	}
-}
-
-// errBox holds an error in an atomic.Value (which cannot hold nil).
-type errBox struct{ err error }
-
-// ShrinkErr is the error of the last background compaction, if it failed.
-func (s *Store) ShrinkErr() error {
-	if b, ok := s.shrinkErr.Load().(errBox); ok {
-		return b.err
+	s.f, s.onDisk = f, true
+	s.live.Store(s.liveBytes())
+	if c.legacy {
+		return s.convertLegacy(c.journal)
 	}
 	return nil
 }
 
-func (s *Store) shrinkIfDue() error {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return err
+// openPrivate opens (creating) a state file of mode 0600. A file others may read is made
+// private; a file its owner may not write is refused rather than changed.
+func openPrivate(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
 	}
-	if fi.Size() < shrinkMinSize || fi.Size() < shrinkFactor*s.liveBytes() {
-		return nil
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", path)
+		}
+		if fi.Mode().Perm()&0o200 == 0 {
+			return nil, fmt.Errorf("the file is read-only (mode %04o): jitrt writes its state there; make it writable (chmod 600) or use another --data folder", fi.Mode().Perm())
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return s.Shrink()
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 }
 
-// liveBytes estimates what a compacted file holds: every key and value, with the framing
-// of a set command.
+// liveBytes is what a compacted file would hold: a set command for every key.
 func (s *Store) liveBytes() int64 {
 	var n int64
-	s.db.View(func(tx *Tx) error {
-		return tx.AscendKeys("*", func(k, v string) bool {
-			n += int64(len(k) + len(v) + 32)
+	s.db.View(func(tx *buntdb.Tx) error {
+		return tx.Ascend("", func(k, v string) bool {
+			n += setSize(k, v)
 			return true
 		})
 	})
 	return n
 }
 
+func setSize(k, v string) int64 { return int64(len(k) + len(v) + 40) }
+
+// Dir is the data folder ("" for a store in memory).
+func (s *Store) Dir() string { return s.dir }
+
+// Path is the state file ("" for a store in memory).
+func (s *Store) Path() string { return s.path }
+
+// Advertise records, for other processes that find the state in use, where this owner
+// takes work (see Owner.Endpoint).
+func (s *Store) Advertise(endpoint string) error {
+	if s.lock == nil {
+		return nil
+	}
+	s.lock.owner.Endpoint = endpoint
+	return s.lock.write()
+}
+
+// View runs fn in a read-only transaction that sees the last committed state.
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return translate(s.db.View(func(btx *buntdb.Tx) error { return fn(&Tx{tx: btx}) }))
+}
+
+// Update runs fn in a read-write transaction: all of its writes commit together, durably,
+// or, if fn returns an error (or panics), none do. Transactions run one at a time.
+func (s *Store) Update(fn func(tx *Tx) error) (err error) {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		return translate(err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			btx.Rollback()
+		}
+	}()
+	tx := &Tx{tx: btx, writable: true}
+	if err := fn(tx); err != nil {
+		return translate(err)
+	}
+	if tx.n > 0 {
+		if err := s.persist(tx); err != nil {
+			return err
+		}
+		s.live.Add(tx.delta)
+	}
+	done = true
+	if err := btx.Commit(); err != nil {
+		return translate(err)
+	}
+	if tx.n > 0 {
+		s.maybeCompact()
+	}
+	return nil
+}
+
+// persist writes a transaction's record and syncs it. On failure the file is cut back to
+// where it was, so that the memory (rolled back by the caller) and the file agree.
+func (s *Store) persist(tx *Tx) error {
+	if s.f == nil {
+		return nil // in memory
+	}
+	if s.broken != nil {
+		return s.broken
+	}
+	head := header(s.seq+1, tx.n, tx.buf)
+	err := writeAll(s.f, s.size, head, tx.buf)
+	if err == nil {
+		err = unix.Fdatasync(int(s.f.Fd()))
+	}
+	if err != nil {
+		if terr := s.f.Truncate(s.size); terr != nil {
+			s.broken = fmt.Errorf("%w: %v", ErrBroken, terr)
+		}
+		return fmt.Errorf("kv: write %s: %w", s.path, err)
+	}
+	s.seq++
+	s.size += int64(len(head) + len(tx.buf))
+	return nil
+}
+
+func writeAll(f *os.File, at int64, parts ...[]byte) error {
+	for _, p := range parts {
+		if _, err := f.WriteAt(p, at); err != nil {
+			return err
+		}
+		at += int64(len(p))
+	}
+	return nil
+}
+
+// Get returns the value of key, or ErrNotFound.
+func (s *Store) Get(key string) (string, error) {
+	var v string
+	err := s.View(func(tx *Tx) error {
+		var err error
+		v, err = tx.Get(key)
+		return err
+	})
+	return v, err
+}
+
+// Set writes one key.
+func (s *Store) Set(key, value string) error {
+	return s.Update(func(tx *Tx) error { return tx.Set(key, value) })
+}
+
+// Change is one key to set (Delete false) or delete.
+type Change struct {
+	Key    string
+	Value  string
+	Delete bool
+}
+
+// Apply writes a set of changes in one transaction. check, if not nil, runs in that
+// transaction before anything is written; an error from it writes nothing (use it to
+// verify that what the changes were computed from is still current).
+func (s *Store) Apply(changes []Change, check func(tx *Tx) error) error {
+	if len(changes) == 0 {
+		if check != nil {
+			return s.View(check)
+		}
+		return nil
+	}
+	return s.Update(func(tx *Tx) error {
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
+		for _, c := range changes {
+			if c.Delete {
+				if _, err := tx.Delete(c.Key); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := tx.Set(c.Key, c.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CreateIndex indexes the JSON values of the keys matching pattern (a glob such as
+// "el:x:member:*") by the value at a JSON path, for Tx.AscendEqual. Indexes live in memory
+// and are built from what the store holds; creating one that exists does nothing.
+func (s *Store) CreateIndex(name, pattern, jsonPath string) error {
+	err := s.db.CreateIndex(name, pattern, buntdb.IndexJSON(jsonPath))
+	if errors.Is(err, buntdb.ErrIndexExists) {
+		return nil
+	}
+	return translate(err)
+}
+
+// Close closes the store after a compaction in progress, and lets go of the lock.
+// Closing twice is not an error.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.compactMu.Lock()
+		defer s.compactMu.Unlock()
+		if cerr := s.db.Close(); cerr != nil && !errors.Is(cerr, buntdb.ErrDatabaseClosed) {
+			err = fmt.Errorf("kv: close %s: %w", s.path, cerr)
+		}
+		if s.f != nil {
+			if cerr := s.f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("kv: close %s: %w", s.path, cerr)
+			}
+		}
+		if s.lock != nil {
+			s.lock.release()
+		}
+	})
+	return err
+}
+
+// translate turns BuntDB's errors into kv's.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, buntdb.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, buntdb.ErrDatabaseClosed), errors.Is(err, buntdb.ErrTxClosed):
+		return ErrClosed
+	}
+	return err
+}
+
+// namedLock is a mutex of the store's, by name, with a count of its unlocks.
 type namedLock struct {
 	mu      sync.Mutex
 	version atomic.Uint64
@@ -150,134 +472,6 @@ func (s *Store) Lock(name string) (unlock func()) {
 // lock notes the Version first; if it is unchanged once the lock is held, no writer has
 // committed since, and the snapshot is still current.
 func (s *Store) Version(name string) uint64 { return s.named(name).version.Load() }
-
-// Tx is a transaction; see buntdb.Tx.
-type Tx = buntdb.Tx
-
-// Open opens (creating if needed) the store at path with file mode 0600 and fsync on every
-// commit, so that a process killed at any moment reopens to a committed state.
-func Open(path string) (*Store, error) {
-	if path != Memory {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("kv: create folder for %s: %w", path, err)
-		}
-		// BuntDB creates its file 0666 minus umask; create it first so that it is private.
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("kv: open %s: %w", path, err)
-		}
-		f.Close()
-		if err := os.Chmod(path, 0o600); err != nil {
-			return nil, fmt.Errorf("kv: chmod %s: %w", path, err)
-		}
-	}
-	db, err := buntdb.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("kv: open %s: %w", path, err)
-	}
-	var cfg buntdb.Config
-	if err := db.ReadConfig(&cfg); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("kv: read config of %s: %w", path, err)
-	}
-	cfg.SyncPolicy = buntdb.Always
-	// BuntDB's automatic shrink rewrites the file through a temporary one created with the
-	// default mode; Shrink below restores 0600, so the automatic one is off.
-	cfg.AutoShrinkDisabled = true
-	if err := db.SetConfig(cfg); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("kv: configure %s: %w", path, err)
-	}
-	st := &Store{db: db, path: path}
-	if _, err := st.replayJournal(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("kv: recover %s: %w", path, err)
-	}
-	return st, nil
-}
-
-// OpenSnapshot loads the state file at path into a store that lives in memory: a
-// read-only view for tools (jitrt ls) that must not write to a file a running app owns.
-// A missing file is an empty store; a journal left by a killed writer is applied in memory.
-func OpenSnapshot(path string) (*Store, error) {
-	db, err := buntdb.Open(Memory)
-	if err != nil {
-		return nil, err
-	}
-	st := &Store{db: db, path: Memory}
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return st, nil
-	case err != nil:
-		db.Close()
-		return nil, fmt.Errorf("kv: open %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := db.Load(f); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		db.Close()
-		return nil, fmt.Errorf("kv: read %s: %w", path, err)
-	}
-	if _, err := st.replayJournal(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return st, nil
-}
-
-// Path is the file the store was opened from (or Memory).
-func (s *Store) Path() string { return s.path }
-
-// DB exposes the BuntDB handle for index creation and advanced use.
-func (s *Store) DB() *buntdb.DB { return s.db }
-
-// View runs fn in a read-only transaction that sees the last committed state.
-func (s *Store) View(fn func(tx *Tx) error) error { return s.db.View(fn) }
-
-// Update runs fn in a read-write transaction: all of its writes commit together, or, if fn
-// returns an error, none do.
-func (s *Store) Update(fn func(tx *Tx) error) error { return s.db.Update(fn) }
-
-// Get returns the value of key, or ErrNotFound.
-func (s *Store) Get(key string) (string, error) {
-	var v string
-	err := s.db.View(func(tx *Tx) error {
-		var err error
-		v, err = tx.Get(key)
-		return err
-	})
-	return v, err
-}
-
-// Set writes one key.
-func (s *Store) Set(key, value string) error {
-	return s.db.Update(func(tx *Tx) error {
-		_, _, err := tx.Set(key, value, nil)
-		return err
-	})
-}
-
-// Shrink compacts the file and keeps it private.
-func (s *Store) Shrink() error {
-	if err := s.db.Shrink(); err != nil {
-		return fmt.Errorf("kv: shrink %s: %w", s.path, err)
-	}
-	if s.path != Memory {
-		return os.Chmod(s.path, 0o600)
-	}
-	return nil
-}
-
-// Close flushes and closes the file, after a compaction in progress. Closing twice is not
-// an error.
-func (s *Store) Close() error {
-	s.shrinkMu.Lock()
-	defer s.shrinkMu.Unlock()
-	if err := s.db.Close(); err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
-		return fmt.Errorf("kv: close %s: %w", s.path, err)
-	}
-	return nil
-}
 
 // Key joins parts into a key of the documented scheme.
 func Key(parts ...string) string { return strings.Join(parts, ":") }

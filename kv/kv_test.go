@@ -1,187 +1,464 @@
 package kv
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/tidwall/buntdb"
 )
 
-func TestOpenIsPrivateAndDurable(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "state.db")
-	s, err := Open(path)
+func openTest(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, Options{Command: "kv test", LockTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// contentsOf is every key and value of the store.
+func contentsOf(t testing.TB, s *Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	if err := s.View(func(tx *Tx) error {
+		return tx.Scan("", func(k, v string) bool { out[k] = v; return true })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestOpenIsPrivateAndDurable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sub")
+	s := openTest(t, dir)
 	if err := s.Set("a", "1"); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(path)
+	fi, _ := os.Stat(filepath.Join(dir, FileName))
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v", fi.Mode().Perm())
 	}
-	if err := s.Shrink(); err != nil {
+	if err := s.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ = os.Stat(path)
+	fi, _ = os.Stat(filepath.Join(dir, FileName))
 	if fi.Mode().Perm() != 0o600 {
-		t.Fatalf("mode after shrink %v", fi.Mode().Perm())
+		t.Fatalf("mode after compaction %v", fi.Mode().Perm())
 	}
 	s.Close()
-	s, _ = Open(path)
-	defer s.Close()
+	s = openTest(t, dir)
 	if v, err := s.Get("a"); err != nil || v != "1" {
 		t.Fatal(v, err)
 	}
 	if _, err := s.Get("missing"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
+	if err := s.Set("kv:mine", "x"); !errors.Is(err, ErrReservedKey) {
+		t.Fatalf("a reserved key was written: %v", err)
+	}
 }
 
-func TestJournalRoundTrip(t *testing.T) {
-	changes := []Change{{Key: "k1", Value: `{"x":"引号\"和\n"}`}, {Key: "k2", Delete: true}, {Key: "", Value: ""}, {Key: "k3", Value: string(make([]byte, 300))}}
-	got, err := decodeJournal(encodeJournal(changes))
-	if err != nil || !reflect.DeepEqual(got, changes) {
-		t.Fatalf("%v %v", got, err)
+func TestReadOnlyFileIsRefusedNotChanged(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	s.Set("a", "1")
+	s.Close()
+	path := filepath.Join(dir, FileName)
+	os.Chmod(path, 0o400)
+	_, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+	if err == nil || !strings.Contains(err.Error(), "read-only (mode 0400)") {
+		t.Fatalf("a 0400 state file was opened: %v", err)
 	}
-	enc := encodeJournal(changes)
-	for cut := len(journalMagic) + 1; cut < len(enc); cut += 7 {
-		if _, err := decodeJournal(enc[:cut]); err == nil && cut < len(enc)-1 {
-			// a cut at a change boundary decodes to fewer changes, which is fine; a cut
-			// inside one must be an error
-			if got, _ := decodeJournal(enc[:cut]); len(got) == len(changes) {
-				t.Fatalf("cut at %d decoded everything", cut)
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o400 {
+		t.Fatalf("mode changed to %v", fi.Mode().Perm())
+	}
+}
+
+func TestUpdateIsAllOrNothing(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	s.Set("keep", "1")
+	boom := errors.New("boom")
+	err := s.Update(func(tx *Tx) error {
+		tx.Set("keep", "2")
+		tx.Set("new", "x")
+		tx.Delete("keep")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { recover() }()
+		s.Update(func(tx *Tx) error {
+			tx.Set("keep", "3")
+			panic("in a transaction")
+		})
+	}()
+	// the panic rolled back and let go of the write lock
+	if got := contentsOf(t, s); !maps.Equal(got, map[string]string{"keep": "1"}) {
+		t.Fatalf("after rolled-back transactions: %v", got)
+	}
+	if err := s.Set("after", "ok"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyChecksAndScans(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	if err := s.Apply([]Change{{Key: "p:1", Value: "a"}, {Key: "p:2", Value: "b"}, {Key: "q", Value: "c"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Change{{Key: "p:1", Delete: true}, {Key: "p:3", Value: "d"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stale := errors.New("stale")
+	if err := s.Apply([]Change{{Key: "p:9", Value: "z"}}, func(*Tx) error { return stale }); !errors.Is(err, stale) {
+		t.Fatal(err)
+	}
+	var fwd, back []string
+	s.View(func(tx *Tx) error {
+		tx.Scan("p:", func(k, _ string) bool { fwd = append(fwd, k); return true })
+		tx.ScanReverse("p:", func(k, _ string) bool { back = append(back, k); return true })
+		return nil
+	})
+	if fmt.Sprint(fwd) != "[p:2 p:3]" || fmt.Sprint(back) != "[p:3 p:2]" {
+		t.Fatalf("scan %v, reverse %v", fwd, back)
+	}
+}
+
+func TestIndexServesLookupsByField(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	s.Apply([]Change{{Key: "m:1", Value: `{"status":"active"}`}, {Key: "m:2", Value: `{"status":"offline"}`}, {Key: "m:3", Value: `{"status":"active"}`}}, nil)
+	if err := s.CreateIndex("status", "m:*", "status"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateIndex("status", "m:*", "status"); err != nil {
+		t.Fatalf("creating an index twice: %v", err)
+	}
+	var active []string
+	s.View(func(tx *Tx) error {
+		return tx.AscendEqual("status", `{"status":"active"}`, func(k, _ string) bool { active = append(active, k); return true })
+	})
+	if fmt.Sprint(active) != "[m:1 m:3]" {
+		t.Fatal(active)
+	}
+}
+
+// history writes a few transactions and returns the file after each, with the contents.
+type step struct {
+	file     []byte
+	contents map[string]string
+}
+
+func history(t *testing.T, dir string) []step {
+	t.Helper()
+	s := openTest(t, dir)
+	var steps []step
+	snap := func() {
+		b, _ := os.ReadFile(filepath.Join(dir, FileName))
+		steps = append(steps, step{b, contentsOf(t, s)})
+	}
+	snap()
+	s.Set("el:c:meta", `{"initialized":true}`)
+	snap()
+	s.Apply([]Change{{Key: "el:c:member:u1", Value: `{"name":"张伟"}`}, {Key: "el:c:member:u2", Value: `{"name":"李娜"}`}, {Key: "el:c:role:u1:admin", Value: "{}"}}, nil)
+	snap()
+	s.Apply([]Change{{Key: "el:c:role:u1:admin", Delete: true}, {Key: "el:c:role:u2:admin", Value: "{}"}, {Key: "el:c:member:u1", Value: `{"name":"张伟","status":"offline"}`}}, nil)
+	snap()
+	s.Close()
+	return steps
+}
+
+// A write cut off at any byte — a crash mid-write — reopens to the state before it.
+func TestCutAtEveryByteReopensToBeforeOrAfter(t *testing.T) {
+	steps := history(t, t.TempDir())
+	final := steps[len(steps)-1]
+	dir := t.TempDir()
+	for cut := 0; cut <= len(final.file); cut++ {
+		// the state that was committed at or before this length
+		want := steps[0]
+		for _, st := range steps {
+			if len(st.file) <= cut {
+				want = st
 			}
 		}
-	}
-}
-
-// A journal left by a process that died between journalling and applying is replayed.
-func TestOpenReplaysALeftJournal(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, _ := Open(path)
-	s.Set("keep", "old")
-	s.Set("gone", "x")
-	// what Apply writes first, and then "dies"
-	s.Set(journalKey, encodeJournal([]Change{{Key: "keep", Value: "new"}, {Key: "gone", Delete: true}, {Key: "added", Value: "y"}}))
-	s.Close()
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for k, want := range map[string]string{"keep": "new", "added": "y"} {
-		if v, _ := s.Get(k); v != want {
-			t.Errorf("%s = %q, want %q", k, v, want)
+		os.WriteFile(filepath.Join(dir, FileName), final.file[:cut], 0o600)
+		s, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+		if err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
 		}
-	}
-	if _, err := s.Get("gone"); !errors.Is(err, ErrNotFound) {
-		t.Error("deleted key survived")
-	}
-	if _, err := s.Get(journalKey); !errors.Is(err, ErrNotFound) {
-		t.Error("journal not dropped")
-	}
-}
-
-func TestApplyAndScan(t *testing.T) {
-	s, _ := Open(Memory)
-	defer s.Close()
-	if err := s.Apply([]Change{{Key: "p:1", Value: "a"}, {Key: "p:2", Value: "b"}, {Key: "q:1", Value: "c"}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	s.View(func(tx *Tx) error {
-		return Scan(tx, "p:", func(k, v string) bool { got = append(got, k+"="+v); return true })
-	})
-	if !reflect.DeepEqual(got, []string{"p:1=a", "p:2=b"}) {
-		t.Fatal(got)
-	}
-	// a failing check writes nothing
-	boom := errors.New("stale")
-	if err := s.Apply([]Change{{Key: "p:3", Value: "x"}}, func(*Tx) error { return boom }); !errors.Is(err, boom) {
-		t.Fatal(err)
-	}
-	if _, err := s.Get("p:3"); !errors.Is(err, ErrNotFound) {
-		t.Fatal("written in spite of the check")
-	}
-}
-
-func TestLockVersion(t *testing.T) {
-	s, _ := Open(Memory)
-	defer s.Close()
-	v := s.Version("x")
-	unlock := s.Lock("x")
-	if s.Version("x") != v {
-		t.Fatal("version moved before unlock")
-	}
-	unlock()
-	if s.Version("x") != v+1 || s.Version("y") != 0 {
-		t.Fatal("version did not count the unlock")
-	}
-}
-
-// TestFileIsCompactedAndStaysPrivate rewrites the same keys until the file is far larger
-// than its data: Apply compacts it, and the compacted file is still 0600.
-func TestFileIsCompactedAndStaysPrivate(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	value := string(make([]byte, 64<<10))
-	var peak int64
-	for round := 0; round < 40; round++ {
-		changes := make([]Change, 32)
-		for i := range changes {
-			changes[i] = Change{Key: "k" + string(rune('a'+i)), Value: value + string(rune('a'+round%26))}
+		if got := contentsOf(t, s); !maps.Equal(got, want.contents) {
+			t.Fatalf("cut at %d of %d: reopened to %v, want %v", cut, len(final.file), got, want.contents)
 		}
-		if err := s.Apply(changes, nil); err != nil {
+		// the unfinished write is gone from the file, and the next one lands after it
+		if err := s.Set("next", "1"); err != nil {
 			t.Fatal(err)
 		}
-		fi, _ := os.Stat(path)
-		peak = max(peak, fi.Size())
-		if fi.Mode().Perm() != 0o600 {
-			t.Fatalf("mode %v after round %d", fi.Mode().Perm(), round)
+		s.Close()
+		s, err = OpenReadOnly(dir)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	s.shrinkMu.Lock() // a compaction still running finishes first
-	s.shrinkMu.Unlock()
-	fi, _ := os.Stat(path)
-	// 40 rounds of 2 MiB each (twice: journal and apply) = 160 MiB written; the data is 2 MiB
-	t.Logf("file size: peak %d MiB, after compaction %d MiB", peak>>20, fi.Size()>>20)
-	if fi.Size() > 40<<20 || s.ShrinkErr() != nil {
-		t.Fatalf("the file was not compacted: %d MiB (%v)", fi.Size()>>20, s.ShrinkErr())
-	}
-	if v, _ := s.Get("ka"); len(v) != len(value)+1 {
-		t.Fatal("data lost in compaction")
+		want.contents = maps.Clone(want.contents)
+		want.contents["next"] = "1"
+		if got := contentsOf(t, s); !maps.Equal(got, want.contents) {
+			t.Fatalf("cut at %d, then a write: %v", cut, got)
+		}
+		s.Close()
 	}
 }
 
-func TestSnapshotReadsWithoutWriting(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, _ := Open(path)
-	s.Set("a", "1")
-	s.Set(journalKey, encodeJournal([]Change{{Key: "b", Value: "2"}})) // as a killed writer leaves it
-	s.Close()
-	before, _ := os.ReadFile(path)
-	snap, err := OpenSnapshot(path)
+// One damaged byte anywhere is refused with its offset, and the file is left as it was.
+func TestDamagedBytesAreRefusedAndLeftUntouched(t *testing.T) {
+	dir := t.TempDir()
+	steps := history(t, dir)
+	final := steps[len(steps)-1]
+	refused, tries := 0, 0
+	d := t.TempDir()
+	path := filepath.Join(d, FileName)
+	for i := 0; i < len(final.file); i++ {
+		for _, flip := range []byte{0x01, 0x20, 0x80} {
+			tries++
+			bad := bytes.Clone(final.file)
+			bad[i] ^= flip
+			os.WriteFile(path, bad, 0o600)
+			s, err := Open(context.Background(), d, Options{LockTimeout: -1})
+			if err == nil {
+				got := contentsOf(t, s)
+				s.Close()
+				t.Fatalf("byte %d (%q) ^ %#x was accepted and opened to %v", i, final.file[i], flip, got)
+			}
+			var ce *CorruptError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("byte %d ^ %#x: %v", i, flip, err)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, bad) {
+				t.Fatalf("byte %d: the damaged file was changed", i)
+			}
+			refused++
+		}
+	}
+	t.Logf("%d of %d single-byte changes refused", refused, tries)
+}
+
+func TestReadOnlyNeitherLocksNorWrites(t *testing.T) {
+	dir := t.TempDir()
+	w := openTest(t, dir)
+	w.Set("a", "1")
+	// an unfinished write at the end, as a reader may see one mid-append
+	f, _ := os.OpenFile(filepath.Join(dir, FileName), os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(headerPrefix[:7])
+	f.Close()
+	before, _ := os.ReadFile(filepath.Join(dir, FileName))
+	r, err := OpenReadOnly(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer snap.Close()
-	for k, want := range map[string]string{"a": "1", "b": "2"} {
-		if v, _ := snap.Get(k); v != want {
-			t.Errorf("%s = %q, want %q", k, v, want)
+	defer r.Close()
+	if v, _ := r.Get("a"); v != "1" {
+		t.Fatal(v)
+	}
+	if err := r.Set("b", "2"); !errors.Is(err, ErrReadOnly) {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, FileName)); !bytes.Equal(before, after) {
+		t.Fatal("a read-only open changed the file")
+	}
+	empty, err := OpenReadOnly(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty.Close()
+}
+
+func TestSecondOwnerWaitsAndNamesTheFirst(t *testing.T) {
+	dir := t.TempDir()
+	first := openTest(t, dir)
+	start := time.Now()
+	_, err := Open(context.Background(), dir, Options{Command: "second", LockTimeout: 100 * time.Millisecond})
+	var le *LockedError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	if time.Since(start) < 100*time.Millisecond {
+		t.Fatal("did not wait for the lock")
+	}
+	if le.Owner.PID != os.Getpid() || le.Owner.Command != "kv test" || !strings.Contains(err.Error(), fmt.Sprintf("pid %d (kv test)", os.Getpid())) {
+		t.Fatalf("%v %+v", err, le.Owner)
+	}
+	first.Advertise("/run/x.sock")
+	if o, ok, _ := ReadOwner(dir); !ok || o.Endpoint != "/run/x.sock" {
+		t.Fatal(o, ok)
+	}
+	// a waiter gets the lock when the owner lets go
+	go func() { time.Sleep(50 * time.Millisecond); first.Close() }()
+	s, err := Open(context.Background(), dir, Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, ok, _ := ReadOwner(dir); ok {
+		t.Fatal("a closed owner is still named")
+	}
+}
+
+// A lock held by a process that was killed is released by the OS.
+func TestLockOfAKilledProcessIsReleased(t *testing.T) {
+	if dir := os.Getenv("KV_HOLD"); dir != "" {
+		s, err := Open(context.Background(), dir, Options{Command: "holder"})
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(2)
+		}
+		s.Set("held", "yes")
+		fmt.Println("HOLDING")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockOfAKilledProcessIsReleased$")
+	cmd.Env = append(os.Environ(), "KV_HOLD="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf)
+	if !strings.Contains(string(buf[:n]), "HOLDING") {
+		t.Fatalf("child: %s", buf[:n])
+	}
+	_, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+	var le *LockedError
+	if !errors.As(err, &le) || le.Owner.PID != cmd.Process.Pid || le.Owner.Command != "holder" {
+		t.Fatalf("while the child holds it: %v", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	s := openTest(t, dir)
+	if v, _ := s.Get("held"); v != "yes" {
+		t.Fatal(v)
+	}
+}
+
+func TestCompactionKeepsEverythingAndIsDueWhenTheFileGrows(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	big := strings.Repeat("x", 64<<10)
+	for i := 0; i < 1200; i++ { // 75 MiB written, ~ 6 MiB live
+		if err := s.Set(fmt.Sprintf("k%03d", i%100), big+fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	snap.Set("c", "3")
-	after, _ := os.ReadFile(path)
-	if string(before) != string(after) {
-		t.Fatal("a snapshot wrote to the file")
-	}
-	if empty, err := OpenSnapshot(filepath.Join(t.TempDir(), "none.db")); err != nil || empty == nil {
+	s.compactMu.Lock() // wait for a background compaction
+	s.compactMu.Unlock()
+	if err := s.CompactErr(); err != nil {
 		t.Fatal(err)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, FileName))
+	if fi.Size() > 40<<20 {
+		t.Fatalf("file is %d MiB after 75 MiB of writes of 6 MiB of data", fi.Size()>>20)
+	}
+	want := contentsOf(t, s)
+	s.Set("after", "compaction")
+	want["after"] = "compaction"
+	s.Close()
+	s = openTest(t, dir)
+	if got := contentsOf(t, s); !maps.Equal(got, want) {
+		t.Fatalf("%d keys after reopening, want %d", len(got), len(want))
+	}
+}
+
+// A state file of the earlier plain BuntDB format, with a journal a killed writer left, is
+// read, finished and rewritten; the old file is kept.
+func TestLegacyFileIsConvertedWithItsJournal(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	db, err := buntdb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journal := legacyJournalMagic + "S\x04keep\x03new" + "D\x04gone"
+	db.Update(func(tx *buntdb.Tx) error {
+		tx.Set("keep", "old", nil)
+		tx.Set("gone", "x", nil)
+		tx.Set(legacyJournalKey, journal, nil)
+		return nil
+	})
+	db.Close()
+	s := openTest(t, dir)
+	if got := contentsOf(t, s); !maps.Equal(got, map[string]string{"keep": "new"}) {
+		t.Fatal(got)
+	}
+	backups, _ := filepath.Glob(filepath.Join(dir, BackupDir, "state-before-v1-*.db"))
+	if len(backups) != 1 {
+		t.Fatalf("backups: %v", backups)
+	}
+	b, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(b, headerPrefix) {
+		t.Fatal("not rewritten")
+	}
+}
+
+// Concurrent transactions of different writers are each whole in the file.
+func TestConcurrentWritersEachStayWhole(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	done := make(chan error)
+	for w := 0; w < 4; w++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				err := s.Update(func(tx *Tx) error {
+					for k := 0; k < 5; k++ {
+						if err := tx.Set(fmt.Sprintf("w%d:%d", w, k), fmt.Sprint(i)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for w := 0; w < 4; w++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	file, _ := os.ReadFile(filepath.Join(dir, FileName))
+	// every cut of the file reopens to rounds where each writer's five keys agree
+	for i := 0; i < 40; i++ {
+		cut := rand.IntN(len(file) + 1)
+		d := t.TempDir()
+		os.WriteFile(filepath.Join(d, FileName), file[:cut], 0o600)
+		r, err := OpenReadOnly(d)
+		if err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		got := contentsOf(t, r)
+		r.Close()
+		for w := 0; w < 4; w++ {
+			first := got[fmt.Sprintf("w%d:0", w)]
+			for k := 1; k < 5; k++ {
+				if got[fmt.Sprintf("w%d:%d", w, k)] != first {
+					t.Fatalf("cut %d: writer %d half written: %v", cut, w, got)
+				}
+			}
+		}
 	}
 }

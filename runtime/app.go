@@ -1,5 +1,6 @@
-// Package runtime loads an app folder into running element instances, hosts the JavaScript
-// that reaches them, and swaps an element's instance when its files change.
+// Package runtime turns a loaded app folder into running element instances: it owns the
+// app's state, builds and starts each instance, swaps one in when its files change, and
+// runs every call of an element method through one path (App.Invoke).
 package runtime
 
 import (
@@ -19,19 +20,51 @@ import (
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/runtime/jshost"
+	"github.com/jitrt/jitrt/runtime/loader"
+	"github.com/jitrt/jitrt/runtime/redact"
 )
 
 // DefaultTimeout is the time limit of a script run when Options.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
+// Problem and Problems are the loader's: a thing wrong in an app, at path:line:col.
+type (
+	Problem  = loader.Problem
+	Problems = loader.Problems
+)
+
+// Script and RunResult are the JS host's.
+type (
+	Script    = jshost.Script
+	RunResult = jshost.RunResult
+)
+
+// StateMode says how an app uses its state.
+type StateMode int
+
+const (
+	// StateOwn owns the state (the data folder's lock) and starts every instance: the
+	// commands that run the app (run, exec, call).
+	StateOwn StateMode = iota
+	// StateReadOnly reads the state file without the lock or any write, and starts nothing
+	// (jitrt ls, beside a jitrt run that owns the state).
+	StateReadOnly
+	// StateNone keeps state in memory only and starts nothing (jitrt check).
+	StateNone
+)
+
 // Options configure Load.
 type Options struct {
-	// DataDir holds the state file (state.db). Empty means APP/.jitrt; kv.Memory keeps state
-	// in memory only (jitrt check).
+	// DataDir holds the state file (state.db). Empty means APP/.jitrt.
 	DataDir string
-	// ReadOnly reads the state file into memory and never writes it (jitrt ls, while a
-	// jitrt run may own the file).
-	ReadOnly bool
+	// State says how the state is used (StateOwn when zero).
+	State StateMode
+	// Command describes this process to others that find the state in use.
+	Command string
+	// LockTimeout is how long to wait for another owner of the state (kv.DefaultLockTimeout
+	// when zero; negative: do not wait).
+	LockTimeout time.Duration
 	// Timeout limits every script run (DefaultTimeout when zero).
 	Timeout time.Duration
 	// Logger receives the app's logs; secrets are masked before it sees them. Default: discard.
@@ -46,6 +79,9 @@ type Options struct {
 	Service bool
 	// Observer receives elements' measurements (syncs, task runs); optional.
 	Observer elements.Observer
+	// Services are what the program running the app provides to elements by name
+	// (elements.AppHandle.Service).
+	Services map[string]any
 }
 
 // App is a loaded app folder.
@@ -57,21 +93,28 @@ type App struct {
 	Timezone string
 
 	opts     Options
-	redactor *Redactor
+	redactor *redact.Redactor
 	log      *slog.Logger
 	store    *kv.Store
-	host     *Host
+	host     *jshost.Host
 
 	mu          sync.RWMutex
 	entries     map[string]*Entry
-	types       map[string]*typeElem // the app's Type elements by fullName
+	types       map[string]*loader.TypeElement // the app's Type elements by fullName
 	appProblems Problems
 	closed      bool
+
+	sharedMu sync.Mutex
+	shared   map[string]any
+
+	panics  atomic.Int64
+	nextKey atomic.Uint64 // numbers instances, for the JS host's cache
 }
 
-// Load scans dir, validates every element and builds the instances of the good ones. It
-// fails only when the app cannot be read at all or its state store cannot be opened; every
-// problem of an element is kept with the element (see Problems) while the others load.
+// Load scans dir, validates every element, builds the instances of the good ones and (in
+// StateOwn) starts them. It fails only when the app cannot be read at all or its state
+// cannot be opened; every problem of an element is kept with the element (see Problems)
+// while the others load.
 func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -97,65 +140,65 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	if opts.Observer == nil {
 		opts.Observer = elements.NopObserver{}
 	}
-	a := &App{Dir: abs, opts: opts, redactor: NewRedactor(), entries: map[string]*Entry{}, types: map[string]*typeElem{}}
+	if opts.DataDir == "" {
+		opts.DataDir = filepath.Join(abs, ".jitrt")
+	}
+	a := &App{Dir: abs, opts: opts, redactor: redact.New(), entries: map[string]*Entry{},
+		types: map[string]*loader.TypeElement{}, shared: map[string]any{}}
 	base := opts.Logger
 	if base == nil {
-		base = slog.New(slog.NewTextHandler(io.Discard, nil))
+		base = slog.New(slog.DiscardHandler)
 	}
 	a.log = slog.New(a.redactor.Handler(base.Handler()))
 
-	cfg, ps := loadAppConfig(abs)
+	cfg, ps := loader.ReadAppConfig(abs)
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
 
-	storePath := opts.DataDir
-	switch storePath {
-	case "":
-		storePath = filepath.Join(abs, ".jitrt", "state.db")
-	case kv.Memory:
+	switch opts.State {
+	case StateOwn:
+		a.store, err = kv.Open(ctx, opts.DataDir, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout, Logger: a.log})
+	case StateReadOnly:
+		a.store, err = kv.OpenReadOnly(opts.DataDir)
 	default:
-		storePath = filepath.Join(storePath, "state.db")
-	}
-	if opts.ReadOnly && storePath != kv.Memory {
-		a.store, err = kv.OpenSnapshot(storePath)
-	} else {
-		a.store, err = kv.Open(storePath)
+		a.store = kv.OpenMemory()
 	}
 	if err != nil {
 		return nil, err
 	}
 
 	// The host exists before any instance: an instance may run scripts (a task's inner.js)
-	// as soon as it is built.
-	a.host = newHost(a)
-	rels, err := scanElements(abs)
+	// as soon as it is started.
+	a.host = jshost.New(jshost.Options{Dir: abs, Elements: scripts{a}, Redactor: a.redactor,
+		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: opts.Timeout, PoolSize: opts.PoolSize,
+		Logger: a.log, Recovered: a.Recovered})
+	rels, err := loader.Scan(abs)
 	if err != nil {
-		a.store.Close()
+		a.Close()
 		return nil, fmt.Errorf("scan %s: %w", dir, err)
 	}
 	// Type elements first: instances are built through them.
-	rels = typesFirst(abs, rels)
-	for _, rel := range rels {
+	for _, rel := range loader.TypesFirst(abs, rels) {
 		if err := ctx.Err(); err != nil {
-			a.store.Close()
+			a.Close()
 			return nil, err
 		}
-		def := loadDefinition(abs, rel, opts.Getenv, a.appType)
-		e := &Entry{app: a, FullName: def.fullName}
+		def := loader.Load(abs, rel, opts.Getenv, a.appType)
+		e := &Entry{app: a, FullName: def.FullName}
 		// Instances built before this one may already be running (a task), so the map is
 		// written under the lock.
 		a.mu.Lock()
-		prev, dup := a.entries[def.fullName]
+		prev, dup := a.entries[def.FullName]
 		if !dup {
-			a.entries[def.fullName] = e
+			a.entries[def.FullName] = e
 		}
 		a.mu.Unlock()
 		if dup {
 			// Two folders cannot map to one name ("a/b" and "a.b" cannot both exist), but
 			// keep the first and report the second rather than trust that.
-			prev.fail(Problems{{Path: rel + "/e.json", Msg: "another folder has the same fullName " + def.fullName}})
+			prev.fail(Problems{{Path: rel + "/e.json", Msg: "another folder has the same fullName " + def.FullName}})
 			continue
 		}
-		e.install(def)
+		e.install(ctx, def)
 	}
 	return a, nil
 }
@@ -189,13 +232,16 @@ func (a *App) Location() *time.Location {
 func (a *App) Logger() *slog.Logger { return a.log }
 
 // Redactor masks the app's secrets; wrap any output that could carry one.
-func (a *App) Redactor() *Redactor { return a.redactor }
+func (a *App) Redactor() *redact.Redactor { return a.redactor }
 
 // Store is the app's state store.
 func (a *App) Store() *kv.Store { return a.store }
 
+// DataDir is the folder of the app's state.
+func (a *App) DataDir() string { return a.opts.DataDir }
+
 // Host is the app's JavaScript host.
-func (a *App) Host() *Host { return a.host }
+func (a *App) Host() *jshost.Host { return a.host }
 
 // Timeout is the default time limit of a run.
 func (a *App) Timeout() time.Duration { return a.opts.Timeout }
@@ -208,7 +254,7 @@ func (a *App) Problems() Problems {
 	for _, e := range a.entries {
 		ps = append(ps, e.Problems()...)
 	}
-	ps.sort()
+	ps.Sort()
 	return ps
 }
 
@@ -236,34 +282,47 @@ func (a *App) Element(fullName string) (*Entry, error) {
 	return e, nil
 }
 
-// Call runs a method of an element with already-bound arguments (elements.AppHandle): one
-// element calling another from outside a script, so only Callable methods answer.
+// Call runs a method of an element with arguments by name, as a caller from outside the
+// app (elements.AppHandle: a task's func).
 func (a *App) Call(ctx context.Context, fullName, method string, args elements.Args) (any, error) {
-	e, err := a.Element(fullName)
+	return a.Invoke(ctx, elements.Call{Element: fullName, Method: method, Args: []any{map[string]any(args)},
+		Mode: elements.ArgsNamed, Outside: true})
+}
+
+// CallJSON runs a method with arguments as a JSON body gives them (see elements.JSONArgs),
+// as a caller from outside the app (jitrt call, tests).
+func (a *App) CallJSON(ctx context.Context, fullName, method string, body any) (any, error) {
+	args, mode, err := elements.JSONArgs(body)
 	if err != nil {
 		return nil, err
 	}
-	return e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) {
-		if !m.Callable {
-			return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
-				Message: fmt.Sprintf("method %s of %s can only be called from the app's scripts", method, fullName)}
-		}
-		return m.BindNamed(args)
-	})
+	return a.Invoke(ctx, elements.Call{Element: fullName, Method: method, Args: args, Mode: mode, Outside: true})
 }
 
-// CallJSON runs a method with arguments as a JSON body gives them: an array is positional,
-// an object is by name (or, for a method taking one object, that object), anything else is
-// the single positional argument.
-func (a *App) CallJSON(ctx context.Context, fullName, method string, args any) (any, error) {
-	e, err := a.Element(fullName)
-	if err != nil {
-		return nil, err
+// CallScript requires an app-relative module and calls one of its exports
+// (elements.AppHandle: a task's inner.js).
+func (a *App) CallScript(ctx context.Context, module, export string, args ...any) (any, error) {
+	return a.host.CallExport(ctx, module, export, args...)
+}
+
+// Shared returns the app-wide value under key, made by create the first time
+// (elements.AppHandle).
+func (a *App) Shared(key string, create func() any) any {
+	a.sharedMu.Lock()
+	defer a.sharedMu.Unlock()
+	v, ok := a.shared[key]
+	if !ok {
+		v = create()
+		a.shared[key] = v
 	}
-	return e.Call(ctx, method, func(m *elements.Method) (elements.Args, error) { return m.BindJSON(args, false) })
+	return v
 }
 
-// Close closes every instance (after its running calls finish) and then the store.
+// Service returns what the program provided under name (elements.AppHandle).
+func (a *App) Service(name string) any { return a.opts.Services[name] }
+
+// Close closes every instance (after its running calls finish) and then the store, which
+// lets go of the state's lock.
 func (a *App) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -285,7 +344,7 @@ func (a *App) Close() error {
 		}
 	}
 	if a.host != nil {
-		a.host.close()
+		a.host.Close()
 	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
@@ -328,7 +387,6 @@ type Status struct {
 // good instance still serves has status "error" and Serving true.
 func (e *Entry) Status() Status {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	s := Status{FullName: e.FullName, Type: e.typeID, Title: e.title, Generation: e.generation,
 		Serving: e.cur.Load() != nil, Status: "ok"}
 	switch {
@@ -338,10 +396,12 @@ func (e *Entry) Status() Status {
 	case e.isType:
 		s.Status = "type"
 	}
-	if ref := e.cur.Load(); ref != nil {
+	e.mu.Unlock()
+	if ref, err := e.acquire(); err == nil {
 		if d, ok := ref.inst.(elements.Describer); ok {
-			s.Detail = d.Describe()
+			s.Detail, _ = protect(e.app, e.FullName+" Describe", func() (map[string]any, error) { return d.Describe(), nil })
 		}
+		ref.release()
 	}
 	return s
 }
@@ -359,33 +419,34 @@ func (e *Entry) fail(ps Problems) {
 	e.mu.Unlock()
 }
 
-// install builds an instance from a loaded definition and makes it current, or records the
-// definition's problems and leaves the current instance serving.
-func (e *Entry) install(def *definition) Problems {
+// install builds (and, when the app owns its state, starts) an instance from a loaded
+// definition and makes it current, or records the problems and leaves the current instance
+// serving.
+func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	a := e.app
-	a.redactor.Add(def.secrets...)
-	if len(def.problems) > 0 {
+	a.redactor.Add(def.Secrets...)
+	if len(def.Problems) > 0 {
 		// The last good instance, if any, keeps serving; its description stays with it.
 		e.mu.Lock()
 		if e.cur.Load() == nil {
-			e.typeID, e.title, e.dir, e.isType = def.typeID, def.title, def.rel, def.isType
+			e.typeID, e.title, e.dir, e.isType = def.TypeID, def.Title, def.Rel, def.IsType
 		}
-		e.problems = def.problems
+		e.problems = def.Problems
 		e.mu.Unlock()
-		if def.isType {
+		if def.IsType {
 			// instances of a broken Type element report it (they keep serving, if they do)
 			a.mu.Lock()
-			a.types[def.fullName] = def.te
+			a.types[def.FullName] = def.TypeElem
 			a.mu.Unlock()
 		}
-		return def.problems
+		return def.Problems
 	}
 	e.mu.Lock()
-	e.typeID, e.title, e.dir, e.isType = def.typeID, def.title, def.rel, def.isType
+	e.typeID, e.title, e.dir, e.isType = def.TypeID, def.Title, def.Rel, def.IsType
 	e.mu.Unlock()
-	if def.isType {
+	if def.IsType {
 		a.mu.Lock()
-		a.types[def.fullName] = def.te
+		a.types[def.FullName] = def.TypeElem
 		a.mu.Unlock()
 		e.fail(nil)
 		if old := e.cur.Swap(nil); old != nil {
@@ -393,27 +454,28 @@ func (e *Entry) install(def *definition) Problems {
 		}
 		return nil
 	}
-	def.el.Store = a.store
-	def.el.Logger = a.log.With("element", def.fullName)
-	def.el.App = a
-	def.el.Location = a.Location()
-	def.el.Service = a.opts.Service
-	def.el.Observer = a.opts.Observer
+	el := def.Element
+	el.Store = a.store
+	el.Logger = a.log.With("element", def.FullName)
+	el.App = a
+	el.Location = a.Location()
+	el.Service = a.opts.Service
+	el.Observer = a.opts.Observer
 	var ov *overrides
-	if te := def.override; te != nil && te.module != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
-		names, err := a.host.moduleFunctions(ctx, te.module)
+	if te := def.Override; te != nil && te.Module != "" {
+		ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+		names, err := a.host.ModuleFunctions(ctx, te.Module)
 		cancel()
 		if err != nil {
-			ps := Problems{problemOf(err, te.module)}
+			ps := Problems{loader.ProblemOf(err, te.Module)}
 			e.fail(ps)
 			return ps
 		}
-		ov = &overrides{module: te.module, names: names, callable: te.callable}
+		ov = &overrides{module: te.Module, names: names, callable: te.Callable}
 	}
-	inst, err := def.typ.New(def.el)
+	inst, err := a.build(ctx, def)
 	if err != nil {
-		ps := Problems{{Path: def.rel + "/e.json", Msg: fmt.Sprintf("cannot build %s: %v", def.typeID, err)}}
+		ps := Problems{{Path: def.Rel + "/e.json", Msg: a.redactor.String(err.Error())}}
 		e.fail(ps)
 		return ps
 	}
@@ -423,9 +485,9 @@ func (e *Entry) install(def *definition) Problems {
 	e.problems = nil
 	e.loadedAt = time.Now()
 	e.mu.Unlock()
-	ref := newInstanceRef(inst, def.el, gen)
+	ref := newInstanceRef(inst, el, gen, a.nextKey.Add(1))
 	if ov != nil {
-		ref.methods = a.overrideMethods(def.fullName, ref.base, ov)
+		ref.methods = a.overrideMethods(def.FullName, ref.base, ov)
 		ref.names = slices.Sorted(maps.Keys(ref.methods))
 	}
 	if old := e.cur.Swap(ref); old != nil {
@@ -434,7 +496,28 @@ func (e *Entry) install(def *definition) Problems {
 	return nil
 }
 
-// Instance returns the element's current instance for a call; release it when done.
+// build makes an instance with the Type's New and, when the app owns its state, starts it
+// (elements.Starter). A panic in either is an error; a failed start closes the instance.
+func (a *App) build(ctx context.Context, def *loader.Definition) (elements.Instance, error) {
+	inst, err := protect(a, def.FullName+" New", func() (elements.Instance, error) { return def.Type.New(def.Element) })
+	if err != nil {
+		return nil, fmt.Errorf("cannot build %s: %w", def.TypeID, err)
+	}
+	if a.opts.State != StateOwn {
+		return inst, nil
+	}
+	if s, ok := inst.(elements.Starter); ok {
+		if _, err := protect(a, def.FullName+" Start", func() (any, error) { return nil, s.Start(ctx) }); err != nil {
+			if c, ok := inst.(io.Closer); ok {
+				protect(a, def.FullName+" Close", func() (any, error) { return nil, c.Close() })
+			}
+			return nil, fmt.Errorf("cannot start %s: %w", def.TypeID, err)
+		}
+	}
+	return inst, nil
+}
+
+// acquire returns the element's current instance for a call; release it when done.
 func (e *Entry) acquire() (*instanceRef, error) {
 	for {
 		ref := e.cur.Load()
@@ -468,26 +551,6 @@ func (e *Entry) notServing() error {
 	}
 	return &elements.Error{Code: elements.CodeUnknownElement, Err: elements.ErrUnknownElement,
 		Message: fmt.Sprintf("element %s is not loaded", e.FullName)}
-}
-
-// Call runs a method on the current instance; bind turns the caller's arguments into Args
-// for the method found.
-func (e *Entry) Call(ctx context.Context, method string, bind func(*elements.Method) (elements.Args, error)) (any, error) {
-	ref, err := e.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer ref.release()
-	m := ref.methods[method]
-	if m == nil {
-		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
-			Message: fmt.Sprintf("element %s (%s) has no method %q", e.FullName, ref.el.TypeID, method)}
-	}
-	args, err := bind(m)
-	if err != nil {
-		return nil, err
-	}
-	return m.Call(ctx, args)
 }
 
 // Method returns the description of a method of the current instance, or nil.
@@ -535,7 +598,8 @@ func (e *Entry) Property(name string) (any, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	return p.Get(), true, nil
+	v, err := protect(e.app, e.FullName+"."+name, func() (any, error) { return p.Get(), nil })
+	return v, err == nil, err
 }
 
 // instanceRef is one built instance with the count of calls running on it, so that a
@@ -544,9 +608,11 @@ type instanceRef struct {
 	inst      elements.Instance
 	el        *elements.Element
 	gen       int
-	methods   map[string]*elements.Method
+	key       uint64                      // unique in the app: the JS host's cache key
+	methods   map[string]*elements.Method // what calls find (overridden by JS, if so)
 	base      map[string]*elements.Method // the Type's own methods ($super of JS overrides)
 	names     []string                    // method names, sorted
+	baseNames []string
 	props     map[string]elements.Property
 	propNames []string
 
@@ -558,16 +624,15 @@ type instanceRef struct {
 	closeErr error
 }
 
-func newInstanceRef(inst elements.Instance, el *elements.Element, gen int) *instanceRef {
-	r := &instanceRef{inst: inst, el: el, gen: gen, methods: map[string]*elements.Method{},
+func newInstanceRef(inst elements.Instance, el *elements.Element, gen int, key uint64) *instanceRef {
+	r := &instanceRef{inst: inst, el: el, gen: gen, key: key, methods: map[string]*elements.Method{},
 		props: map[string]elements.Property{}, done: make(chan struct{})}
 	for _, m := range inst.Methods() {
-		m := m
 		r.methods[m.Name] = &m
 		r.names = append(r.names, m.Name)
 	}
 	sort.Strings(r.names)
-	r.base = r.methods
+	r.base, r.baseNames = r.methods, r.names
 	common := []elements.Property{
 		{Name: "title", Get: func() any { return el.Title }},
 		{Name: "fullName", Get: func() any { return el.FullName }},
@@ -586,6 +651,17 @@ func (r *instanceRef) acquire() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
+		return false
+	}
+	r.active++
+	return true
+}
+
+// acquireLive is acquire for an instance not yet replaced.
+func (r *instanceRef) acquireLive() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.retired {
 		return false
 	}
 	r.active++

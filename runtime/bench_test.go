@@ -3,9 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
-	"time"
 )
 
 // BenchmarkLoadApp1000 loads an app of 1,000 elements, each with an e.json and a config.
@@ -67,43 +65,4 @@ func BenchmarkRunSmallScript(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// BenchmarkReloadLatency is the time from the write of an e.json to the new instance being
-// the one getElement returns, with the default watch options; it reports p50 and p99.
-func BenchmarkReloadLatency(b *testing.B) {
-	dir := writeTree(b, echoApp)
-	app := loadTest(b, dir, Options{})
-	watch(b, app, WatchOptions{})
-	e := mustElementB(b, app, "e.Hello")
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		want := fmt.Sprintf("edit %d", i)
-		start := time.Now()
-		writeFile(b, dir, "e/Hello/e.json", `{"title": "`+want+`", "type": "testing.Echo"}`)
-		for {
-			if v, _, _ := e.Property("title"); v == want {
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				b.Fatalf("edit %d never became visible", i)
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-		lat = append(lat, time.Since(start))
-		time.Sleep(5 * time.Millisecond) // edits a person makes are apart
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-}
-
-func mustElementB(b *testing.B, app *App, name string) *Entry {
-	e, err := app.Element(name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return e
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/testtypes"
 )
 
 var echoApp = map[string]string{
@@ -70,7 +71,7 @@ func TestGoErrorsReachScriptsWithACode(t *testing.T) {
 	}
 	for _, c := range []struct{ code, want string }{
 		{`app.getElement("e.Hello").greet()`, `greet needs "name" (string)`},
-		{`app.getElement("e.Hello").greet(1)`, `argument "name" must be a string, not number`},
+		{`app.getElement("e.Hello").greet(1)`, `argument "name" must be a string, not a number`},
 		{`app.getElement("e.Hello").greet("a", "b")`, `takes at most 1 argument(s) (name), got 2`},
 		{`app.getElement("e.Hello").pair({memberId: "u1", roles: []})`, `pair`},
 		{`app.getElement("e.Hello").pair("u1", [1])`, `argument "roleIdList"[0] must be a string`},
@@ -198,7 +199,7 @@ func TestCloseWaitsForRunningCalls(t *testing.T) {
 	app := loadTest(t, writeTree(t, echoApp), Options{})
 	e := mustElement(t, app, "e.Hello")
 	ref := e.cur.Load()
-	inst := ref.inst.(*echo)
+	inst := ref.inst.(*testtypes.Echo)
 	done := make(chan string)
 	go func() {
 		got, _, err := run(t, app, `app.getElement("e.Hello").sleep(300)`)
@@ -207,15 +208,23 @@ func TestCloseWaitsForRunningCalls(t *testing.T) {
 		}
 		done <- got
 	}()
-	time.Sleep(100 * time.Millisecond)
+	for { // until the call holds the instance
+		ref.mu.Lock()
+		active := ref.active
+		ref.mu.Unlock()
+		if active > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	ref.retire() // as a reload does
-	if inst.closed.Load() {
+	if inst.Closed() {
 		t.Fatal("instance closed while a call was running")
 	}
 	if got := <-done; got != `"hello"` {
 		t.Fatalf("running call = %s", got)
 	}
-	if !inst.closed.Load() {
+	if !inst.Closed() {
 		t.Fatal("retired instance not closed after its last call")
 	}
 }

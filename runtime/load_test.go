@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
-	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/runtime/redact"
 )
 
 // brokenApp has one healthy element and one of each kind of problem.
@@ -47,7 +47,7 @@ func TestEveryProblemHasFileLineAndColumn(t *testing.T) {
 		`a/Typo/Typo.json:2:2: unknown key "Token" (did you mean "token"?)`,
 		`a/Unknown/e.json:3:11: unknown type "nope.Type" (registered: `,
 		`a/Unset/Unset.json:3:12: environment variable JITRT_TEST_UNSET is not set (set it, or give a default: ${JITRT_TEST_UNSET:-value})`,
-		`a/Wrong/Wrong.json:2:15: key "greeting" must be a string, not number`,
+		`a/Wrong/Wrong.json:2:15: key "greeting" must be a string, not a number`,
 		`a/bad-name/e.json:1:1: folder name "bad-name" is not a valid element name`,
 	}
 	got := app.Problems()
@@ -110,34 +110,6 @@ func TestGetElementOfFailedElementNamesItsError(t *testing.T) {
 	}
 }
 
-func TestInterpolation(t *testing.T) {
-	env := map[string]string{"GREETING": "你好", "EMPTY": ""}
-	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	for _, c := range []struct{ in, want, err string }{
-		{"${GREETING}", "你好", ""},
-		{"pre-${GREETING}-post", "pre-你好-post", ""},
-		{"${MISSING:-fallback}", "fallback", ""},
-		{"${EMPTY:-fallback}", "fallback", ""},
-		{"${EMPTY}", "", ""},
-		{"$${GREETING}", "${GREETING}", ""},
-		{"${MISSING}", "", "environment variable MISSING is not set"},
-		{"${bad name}", "", "invalid environment variable name"},
-		{"${GREETING", "", "unclosed"},
-		{"no vars $ here", "no vars $ here", ""},
-	} {
-		got, err := expand(c.in, getenv)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("%q: err = %v, want %q", c.in, err, c.err)
-			}
-			continue
-		}
-		if err != nil || got != c.want {
-			t.Errorf("%q = %q, %v; want %q", c.in, got, err, c.want)
-		}
-	}
-}
-
 func TestSecretFromEnvironmentIsMaskedEverywhere(t *testing.T) {
 	const secret = "s3cr3t-from-env-9f8e7d"
 	dir := writeTree(t, map[string]string{
@@ -150,14 +122,14 @@ func TestSecretFromEnvironmentIsMaskedEverywhere(t *testing.T) {
 	app.Logger().Info("config "+secret, "token", secret, "err", errors.New("bad "+secret),
 		slog.Group("g", "inner", secret), "any", []string{secret})
 	app.Logger().With("w", secret).Warn("x")
-	if strings.Contains(logs.String(), secret) || strings.Count(logs.String(), Mask) < 6 {
+	if strings.Contains(logs.String(), secret) || strings.Count(logs.String(), redact.Mask) < 6 {
 		t.Errorf("secret in logs:\n%s", logs.String())
 	}
 	out, console, err := run(t, app, `const e = app.getElement("a.E"); const s = e.secret(); console.log("the token is", s); s`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out+console, secret) || !strings.Contains(console, Mask) {
+	if strings.Contains(out+console, secret) || !strings.Contains(console, redact.Mask) {
 		t.Errorf("secret leaked: out=%s console=%s", out, console)
 	}
 	_, _, err = run(t, app, `throw new Error("boom " + app.getElement("a.E").secret())`)
@@ -168,8 +140,8 @@ func TestSecretFromEnvironmentIsMaskedEverywhere(t *testing.T) {
 
 func TestCheckStoreInMemoryWritesNothing(t *testing.T) {
 	dir := writeTree(t, brokenApp)
-	app := loadTest(t, dir, Options{DataDir: kv.Memory})
-	if app.Store().Path() != kv.Memory {
+	app := loadTest(t, dir, Options{State: StateNone})
+	if app.Store().Path() != "" {
 		t.Fatal("not in memory")
 	}
 	if _, err := Load(context.Background(), dir+"/missing", Options{}); err == nil {

@@ -1,13 +1,15 @@
 package runtime
 
 import (
+	"context"
 	"errors"
-
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/jitrt/jitrt/runtime/loader"
 )
 
 // ReloadEvent says what one reload did; the watcher logs it and hands it to OnReload.
@@ -28,7 +30,16 @@ type ReloadEvent struct {
 // When rel is an app Type element, its instances are rebuilt too: one event each, after
 // the Type element's.
 func (a *App) ReloadElement(rel string) []ReloadEvent {
-	ev, dependents := a.reloadOne(rel)
+	var dependents []string
+	ev, err := protect(a, "reload of "+rel, func() (ev ReloadEvent, err error) {
+		ev, dependents = a.reloadOne(rel)
+		return ev, nil
+	})
+	if err != nil {
+		// A panic while reloading: the last good instance keeps serving.
+		return []ReloadEvent{{Kind: "error", Element: strings.ReplaceAll(rel, "/", "."),
+			Problems: Problems{{Path: rel + "/e.json", Msg: err.Error()}}}}
+	}
 	events := []ReloadEvent{ev}
 	for _, inst := range dependents {
 		events = append(events, a.ReloadElement(inst)...)
@@ -51,24 +62,26 @@ func (a *App) reloadOne(rel string) (ReloadEvent, []string) {
 		}
 		return ReloadEvent{Kind: "remove", Element: name, Took: time.Since(start)}, dependents
 	}
-	def := loadDefinition(a.Dir, rel, a.opts.Getenv, a.appType)
+	def := loader.Load(a.Dir, rel, a.opts.Getenv, a.appType)
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return ReloadEvent{Kind: "error", Element: def.fullName, Problems: Problems{{Path: rel, Msg: "the app is closed"}}}, nil
+		return ReloadEvent{Kind: "error", Element: def.FullName, Problems: Problems{{Path: rel, Msg: "the app is closed"}}}, nil
 	}
-	e, known := a.entries[def.fullName]
+	e, known := a.entries[def.FullName]
 	if !known {
-		e = &Entry{app: a, FullName: def.fullName}
-		a.entries[def.fullName] = e
+		e = &Entry{app: a, FullName: def.FullName}
+		a.entries[def.FullName] = e
 	}
 	a.mu.Unlock()
-	ps := e.install(def)
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
+	ps := e.install(ctx, def)
+	cancel()
 	var dependents []string
-	if def.isType {
-		dependents = a.instancesOf(def.fullName) // rebuilt with it
+	if def.IsType {
+		dependents = a.instancesOf(def.FullName) // rebuilt with it
 	}
-	ev := ReloadEvent{Kind: "reload", Element: def.fullName, Took: time.Since(start), Generation: e.Status().Generation, Problems: ps}
+	ev := ReloadEvent{Kind: "reload", Element: def.FullName, Took: time.Since(start), Generation: e.Status().Generation, Problems: ps}
 	switch {
 	case len(ps) > 0:
 		ev.Kind = "error"
@@ -116,8 +129,8 @@ func (a *App) dirOf(fullName string) string {
 	return e.dir
 }
 
-// elementDirs lists the folders of the loaded elements.
-func (a *App) elementDirs() []string {
+// ElementDirs lists the folders of the loaded elements.
+func (a *App) ElementDirs() []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	out := make([]string, 0, len(a.entries))
@@ -133,20 +146,20 @@ func (a *App) elementDirs() []string {
 // now says; compiled scripts are dropped too.
 func (a *App) ReloadApp() []ReloadEvent {
 	start := time.Now()
-	cfg, ps := loadAppConfig(a.Dir)
+	cfg, ps := loader.ReadAppConfig(a.Dir)
 	a.mu.Lock()
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
 	a.mu.Unlock()
-	a.host.InvalidateScripts()
+	a.ScriptsChanged()
 	events := []ReloadEvent{{Kind: "app", Files: []string{"app.json"}, Problems: ps}}
-	rels, err := scanElements(a.Dir)
+	rels, err := loader.Scan(a.Dir)
 	if err != nil {
 		events[0].Problems = append(events[0].Problems, Problem{Path: ".", Msg: err.Error()})
 	}
 	seen := map[string]bool{}
 	// Type elements first, so that their instances are built through the new ones; the
 	// instances a Type element rebuilds are not reloaded again after it.
-	rels = typesFirst(a.Dir, rels)
+	rels = loader.TypesFirst(a.Dir, rels)
 	done := map[string]bool{}
 	for _, rel := range rels {
 		seen[rel] = true
@@ -158,7 +171,7 @@ func (a *App) ReloadApp() []ReloadEvent {
 			done[a.dirOf(ev.Element)] = true
 		}
 	}
-	for _, rel := range a.elementDirs() {
+	for _, rel := range a.ElementDirs() {
 		if !seen[rel] {
 			events = append(events, a.ReloadElement(rel)...)
 		}
@@ -166,3 +179,6 @@ func (a *App) ReloadApp() []ReloadEvent {
 	events[0].Took = time.Since(start)
 	return events
 }
+
+// ScriptsChanged drops compiled scripts: the next run reads every script afresh.
+func (a *App) ScriptsChanged() { a.host.InvalidateScripts() }

@@ -90,19 +90,22 @@ func TestBrokenTypeElementsAreReported(t *testing.T) {
 	}
 }
 
-func TestEditingATypeElementReloadsItsInstances(t *testing.T) {
+func TestReloadingATypeElementReloadsItsInstances(t *testing.T) {
 	dir := writeTree(t, typedApp)
 	app := loadTest(t, dir, Options{})
-	w := watch(t, app, WatchOptions{})
 	os.WriteFile(filepath.Join(dir, "e/Loud/index.js"), []byte(`exports.greet = function (n) { return "v2 " + n }; exports.whisper = function () { return "psst" }`), 0o644)
-	eventually(t, "the method the edit adds", func() bool {
-		got, _, _ := run(t, app, `app.getElement("e.I").whisper()`)
-		return got == `"psst"`
-	})
+	app.ScriptsChanged()
+	var reloaded []string
+	for _, ev := range app.ReloadElement("e/Loud") {
+		reloaded = append(reloaded, ev.Kind+" "+ev.Element)
+	}
+	if got, _, err := run(t, app, `app.getElement("e.I").whisper()`); err != nil || got != `"psst"` {
+		t.Fatalf("the method the edit adds: %s %v", got, err)
+	}
 	if got, _, err := run(t, app, `app.getElement("e.I").greet("z")`); err != nil || got != `"v2 z"` {
 		t.Fatalf("the edited override: %s %v", got, err)
 	}
-	if w.count("e.I", "reload") != 1 {
-		t.Fatalf("the instance was reloaded %d times", w.count("e.I", "reload"))
+	if strings.Join(reloaded, ", ") != "reload e.Loud, reload e.I" {
+		t.Fatalf("reloads: %v", reloaded)
 	}
 }

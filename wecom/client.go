@@ -51,9 +51,11 @@ type Config struct {
 	MaxRetries int
 	// Backoff between retries (default 200ms…5s; 1s…20s for rate limits).
 	Backoff, RateLimitBackoff Backoff
-	// Limits are the client-side call limits per API (DefaultLimits when zero; negative
-	// values turn a limit off).
-	Limits Limits
+	// RateLimiter paces the client's calls; share one between the clients of a corp. When
+	// nil the client has its own, with Limits (DefaultLimits when zero; negative values
+	// turn a limit off).
+	RateLimiter *RateLimiter
+	Limits      Limits
 	// Concurrency of the whole-org fetch (default 8).
 	Concurrency int
 	Logger      *slog.Logger
@@ -71,9 +73,7 @@ type Client struct {
 	log     *slog.Logger
 	app     *tokenSource
 	contact *tokenSource // nil without a contact-sync secret
-
-	limMu    sync.Mutex
-	limiters map[string]*windowLimiter
+	limiter *RateLimiter
 
 	pathMu sync.Mutex
 	path   string // "", "detail" or "id": the fetch path that last worked
@@ -108,9 +108,6 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RateLimitBackoff.Base <= 0 {
 		cfg.RateLimitBackoff = Backoff{Base: time.Second, Max: 20 * time.Second}
 	}
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits
-	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -121,7 +118,10 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/") + "/cgi-bin/", log: cfg.Logger,
-		limiters: map[string]*windowLimiter{}}
+		limiter: cfg.RateLimiter}
+	if c.limiter == nil {
+		c.limiter = NewRateLimiter(cfg.Limits, cfg.Now)
+	}
 	c.http = cfg.HTTP
 	if c.http == nil {
 		c.http = &fasthttp.Client{
@@ -210,7 +210,7 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 	}
 	refreshed := false
 	for attempt := 0; ; attempt++ {
-		if err := c.limiter(k.endpoint).Wait(ctx); err != nil {
+		if err := c.limiter.Wait(ctx, k.endpoint); err != nil {
 			return nil, fmt.Errorf("wecom %s: waiting for the rate limit: %w", k.endpoint, err)
 		}
 		q := url.Values{}
@@ -320,24 +320,6 @@ func scrubURL(s string) string {
 		return s[:i] + s[i+end:]
 	}
 	return s
-}
-
-func (c *Client) limiter(endpoint string) *windowLimiter {
-	c.limMu.Lock()
-	defer c.limMu.Unlock()
-	l := c.limiters[endpoint]
-	if l == nil {
-		lim := c.cfg.Limits
-		if lim.PerMinute < 0 {
-			lim.PerMinute = 0
-		}
-		if lim.PerHour < 0 {
-			lim.PerHour = 0
-		}
-		l = newWindowLimiter(lim, c.cfg.Now)
-		c.limiters[endpoint] = l
-	}
-	return l
 }
 
 // tokenSource holds the access token of one secret: fetched once for all concurrent

@@ -17,6 +17,42 @@ type Limits struct {
 // DefaultLimits stay 5% under WeCom's documented per-corp, per-API limits.
 var DefaultLimits = Limits{PerMinute: 9_500, PerHour: 142_500}
 
+// RateLimiter keeps the call limits of one corp, per API. WeCom counts calls per corp, so
+// every client of a corp in a process should share one (Config.RateLimiter): two elements
+// with the same corpId, or an element and its reloaded successor, then share one budget.
+type RateLimiter struct {
+	limits Limits
+	now    func() time.Time
+
+	mu      sync.Mutex
+	windows map[string]*windowLimiter
+}
+
+// NewRateLimiter makes a limiter (DefaultLimits when l is zero; a negative limit is off).
+// now is the clock (time.Now when nil).
+func NewRateLimiter(l Limits, now func() time.Time) *RateLimiter {
+	if l == (Limits{}) {
+		l = DefaultLimits
+	}
+	l.PerMinute, l.PerHour = max(l.PerMinute, 0), max(l.PerHour, 0)
+	if now == nil {
+		now = time.Now
+	}
+	return &RateLimiter{limits: l, now: now, windows: map[string]*windowLimiter{}}
+}
+
+// Wait blocks until a call of endpoint is admitted, or the context ends.
+func (r *RateLimiter) Wait(ctx context.Context, endpoint string) error {
+	r.mu.Lock()
+	w := r.windows[endpoint]
+	if w == nil {
+		w = newWindowLimiter(r.limits, r.now)
+		r.windows[endpoint] = w
+	}
+	r.mu.Unlock()
+	return w.Wait(ctx)
+}
+
 // windowLimiter counts calls in one-second buckets over the last hour and admits a call
 // only while both the last minute and the last hour are under their limits. A token bucket
 // cannot say "at most N in any hour" without starving short bursts, which is why this is

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/control"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -25,7 +25,7 @@ prints each problem as path:line:col: message, one per line. It exits 1 if there
 is any problem and 0 if there is none.`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := f.load(cmd, args[0], kv.Memory)
+			app, err := f.load(cmd, args[0], runtime.StateNone)
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ is any problem and 0 if there is none.`,
 			return nil
 		},
 	}
-	f.register(c, "warn")
+	f.register(c, "warn", false)
 	return c
 }
 
@@ -61,40 +61,59 @@ on stdout as JSON. On error the message goes to stderr and the exit code is 1.`,
 			if hasCode == (len(args) == 2) {
 				return usageError{fmt.Errorf("give either a script FILE.js or -e CODE, not both or neither")}
 			}
-			app, err := f.load(cmd, args[0], "")
+			name := "<eval>"
+			if !hasCode {
+				file := scriptPath(args[1], args[0])
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return fmt.Errorf("read script: %w", err)
+				}
+				code, name = string(b), scriptName(file, args[0])
+			}
+			out := cmd.OutOrStdout()
+			res, err := f.runOrSend(cmd, args[0], work{
+				local: func(app *runtime.App) (json.RawMessage, error) {
+					out = app.Redactor().Writer(out)
+					r, err := app.Host().Run(cmd.Context(), runtime.Script{Name: name, Code: code, Stdout: out})
+					if err != nil {
+						return nil, err
+					}
+					return r.JSON, nil
+				},
+				remote: control.Request{Op: "exec", Name: name, Code: code},
+			})
 			if err != nil {
 				return err
 			}
-			defer app.Close()
-			out := app.Redactor().Writer(cmd.OutOrStdout())
-			var res *runtime.RunResult
-			if hasCode {
-				res, err = app.Host().Run(cmd.Context(), runtime.Script{Name: "<eval>", Code: code, Stdout: out})
-			} else {
-				res, err = app.Host().RunFile(cmd.Context(), scriptPath(args[1]), out)
-			}
-			if err != nil {
-				return err
-			}
-			if res.JSON != nil {
-				fmt.Fprintln(out, string(res.JSON))
+			if res != nil {
+				fmt.Fprintln(out, string(res))
 			}
 			return nil
 		},
 	}
-	f.register(c, "warn")
+	f.register(c, "warn", true)
 	c.Flags().StringVarP(&code, "eval", "e", "", "JavaScript code to run instead of a file")
 	return c
 }
 
-// scriptPath accepts a script path relative to the current folder or to the app.
-func scriptPath(p string) string {
-	if _, err := os.Stat(p); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			return abs
+// scriptPath finds a script given relative to the current folder or to the app.
+func scriptPath(p, appDir string) string {
+	if _, err := os.Stat(p); err == nil || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(appDir, p)
+}
+
+// scriptName is how a script is named in errors: app-relative when it is in the app.
+func scriptName(file, appDir string) string {
+	abs, err1 := filepath.Abs(file)
+	app, err2 := filepath.Abs(appDir)
+	if err1 == nil && err2 == nil {
+		if rel, err := filepath.Rel(app, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return filepath.ToSlash(rel)
 		}
 	}
-	return p
+	return filepath.ToSlash(file)
 }
 
 func newLsCmd() *cobra.Command {
@@ -108,7 +127,7 @@ error of an element that failed to load, and a task's next and last runs). It re
 state file without writing it, so it is safe while jitrt run serves the app.`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := f.load(cmd, args[0], "", true)
+			app, err := f.load(cmd, args[0], runtime.StateReadOnly)
 			if err != nil {
 				return err
 			}
@@ -145,7 +164,7 @@ state file without writing it, so it is safe while jitrt run serves the app.`,
 			return tw.Flush()
 		},
 	}
-	f.register(c, "warn")
+	f.register(c, "warn", false)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -175,30 +194,41 @@ arguments, or an object of arguments by name.`,
   jitrt call apps/demo corps.DemoCorp setUserRole '{"memberId":"u1","roleIdList":["admin"]}'`,
 		Args: argsRange(3, 4, "APP ELEMENT METHOD [JSON-ARGS]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var raw json.RawMessage
 			var callArgs any
 			if len(args) == 4 {
-				if err := json.Unmarshal([]byte(args[3]), &callArgs); err != nil {
+				raw = json.RawMessage(args[3])
+				if err := json.Unmarshal(raw, &callArgs); err != nil {
 					return usageError{fmt.Errorf("JSON-ARGS is not valid JSON: %v", err)}
 				}
 			}
-			app, err := f.load(cmd, args[0], "")
+			out := cmd.OutOrStdout()
+			res, err := f.runOrSend(cmd, args[0], work{
+				local: func(app *runtime.App) (json.RawMessage, error) {
+					out = app.Redactor().Writer(out)
+					ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+					defer cancel()
+					v, err := app.CallJSON(ctx, args[1], args[2], callArgs)
+					if err != nil {
+						return nil, err
+					}
+					return json.Marshal(v)
+				},
+				remote: control.Request{Op: "call", Element: args[1], Method: args[2], Args: raw},
+			})
 			if err != nil {
 				return err
 			}
-			defer app.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			res, err := app.CallJSON(ctx, args[1], args[2], callArgs)
-			if err != nil {
+			var v any
+			if err := json.Unmarshal(res, &v); err != nil {
 				return err
 			}
-			out := app.Redactor().Writer(cmd.OutOrStdout())
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
 			enc.SetEscapeHTML(false)
-			return enc.Encode(res)
+			return enc.Encode(v)
 		},
 	}
-	f.register(c, "warn")
+	f.register(c, "warn", true)
 	return c
 }

@@ -1,5 +1,6 @@
 // Command jitrt runs JitAi-style application folders: it wires the runtime, the element
-// Types and the WeCom emulator into the check, exec, ls, call, run and wecom-sim commands.
+// Types, the control socket and the WeCom emulator into the check, exec, ls, call, run and
+// wecom-sim commands.
 package main
 
 import (
@@ -10,12 +11,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jitrt/jitrt/internal/simwire"
+	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime"
 
 	// Element Types register themselves.
@@ -119,15 +123,23 @@ func argsRange(lo, hi int, names string) cobra.PositionalArgs {
 
 // appFlags are the flags every command that loads an app shares.
 type appFlags struct {
-	data     string
-	timeout  time.Duration
-	logLevel string
+	data        string
+	timeout     time.Duration
+	logLevel    string
+	lockTimeout time.Duration
 }
 
-func (f *appFlags) register(c *cobra.Command, defaultLevel string) {
+// register adds the flags; the time limit and the lock wait only where scripts run and the
+// state is owned (run, exec, call).
+func (f *appFlags) register(c *cobra.Command, defaultLevel string, runs bool) {
 	c.Flags().StringVar(&f.data, "data", "", "folder of the state file (default APP/.jitrt)")
-	c.Flags().DurationVar(&f.timeout, "timeout", runtime.DefaultTimeout, "time limit of each script run")
 	c.Flags().StringVar(&f.logLevel, "log-level", defaultLevel, "log level: debug, info, warn, error")
+	f.timeout = runtime.DefaultTimeout
+	f.lockTimeout = kv.DefaultLockTimeout
+	if runs {
+		c.Flags().DurationVar(&f.timeout, "timeout", runtime.DefaultTimeout, "time limit of each script run")
+		c.Flags().DurationVar(&f.lockTimeout, "lock-timeout", kv.DefaultLockTimeout, "how long to wait for another process that owns the app's state")
+	}
 }
 
 func (f *appFlags) logger(w io.Writer) (*slog.Logger, error) {
@@ -138,25 +150,48 @@ func (f *appFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), nil
 }
 
-// load loads the app with the flags, logging to stderr. data overrides --data (kv.Memory
-// for no state at all); readOnly reads the state without writing it.
-func (f *appFlags) load(cmd *cobra.Command, dir string, data string, readOnly ...bool) (*runtime.App, error) {
+// dataDir is the app's data folder.
+func (f *appFlags) dataDir(appDir string) string {
+	if f.data != "" {
+		return f.data
+	}
+	return filepath.Join(appDir, ".jitrt")
+}
+
+// options are the runtime options of the flags, logging to stderr.
+func (f *appFlags) options(cmd *cobra.Command, state runtime.StateMode) (runtime.Options, error) {
 	if f.timeout <= 0 {
-		return nil, usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
+		return runtime.Options{}, usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
 	}
 	log, err := f.logger(cmd.ErrOrStderr())
 	if err != nil {
-		return nil, err
+		return runtime.Options{}, err
 	}
-	if data == "" {
-		data = f.data
-	}
-	return runtime.Load(cmd.Context(), dir, runtime.Options{
-		DataDir:  data,
-		ReadOnly: len(readOnly) > 0 && readOnly[0],
+	return runtime.Options{
+		DataDir:  f.data,
+		State:    state,
+		Command:  "jitrt " + cmd.Name(),
 		Timeout:  f.timeout,
 		Logger:   log,
 		Stdout:   cmd.OutOrStdout(),
 		Stderr:   cmd.ErrOrStderr(),
-	})
+		Services: simwire.Services(),
+	}, nil
+}
+
+// load loads the app with the flags.
+func (f *appFlags) load(cmd *cobra.Command, dir string, state runtime.StateMode) (*runtime.App, error) {
+	opts, err := f.options(cmd, state)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.Load(cmd.Context(), dir, opts)
+}
+
+// inUse is the error of a command that found the app's state owned by another process.
+func inUse(dir string, err *kv.LockedError) error {
+	if err.Owner.PID == 0 {
+		return fmt.Errorf("state of %s is in use by another process", dir)
+	}
+	return fmt.Errorf("state of %s is in use by pid %d (%s)", dir, err.Owner.PID, err.Owner.Command)
 }

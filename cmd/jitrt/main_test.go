@@ -52,7 +52,7 @@ func TestCheckReportsEachProblemAndLsStillLoadsTheRest(t *testing.T) {
 		`corps/Syntax/e.json:3:11: invalid JSON: unexpected 'c': expected a value`,
 		`corps/Unknown/e.json:2:11: unknown type "corps.NoSuchType"`,
 		`corps/Unset/Unset.json:2:13: environment variable JITRT_TEST_NOT_SET is not set`,
-		`corps/Wrong/Wrong.json:3:14: key "agentId" must be a string, not number`,
+		`corps/Wrong/Wrong.json:3:14: key "agentId" must be a string, not a number`,
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(want) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -10,7 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitrt/jitrt/api"
+	"github.com/jitrt/jitrt/control"
+	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/runtime/watch"
 )
 
 func newRunCmd() *cobra.Command {
@@ -35,37 +39,54 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 "Authorization: Bearer <token>"; an address other machines can reach needs it.`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.timeout <= 0 {
-				return usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
-			}
-			log, err := f.logger(cmd.ErrOrStderr())
+			metrics := api.NewMetrics()
+			opts, err := f.options(cmd, runtime.StateOwn)
 			if err != nil {
 				return err
 			}
-			metrics := api.NewMetrics()
-			app, err := runtime.Load(cmd.Context(), args[0], runtime.Options{
-				DataDir: f.data, Timeout: f.timeout, Logger: log, Service: true, Observer: metrics,
-				Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
-			})
+			opts.Service, opts.Observer, opts.LockTimeout = true, metrics, f.lockTimeout
+			opts.Command = "jitrt run " + args[0]
+			app, err := runtime.Load(cmd.Context(), args[0], opts)
+			var locked *kv.LockedError
+			if errors.As(err, &locked) {
+				return inUse(args[0], locked)
+			}
 			if err != nil {
 				return err
 			}
 			defer app.Close()
 			metrics.AttachApp(app)
-			log = app.Logger()
+			log := app.Logger()
 			for _, p := range app.Problems() {
 				log.Warn("problem", "at", p.String())
 			}
 			log.Info("app loaded", "app", app.Info().Name, "elements", len(app.Entries()), "dir", app.Dir)
 
+			// On the way out: stop everything, wait for it, then close the app (deferred above).
+			var wg sync.WaitGroup
+			defer wg.Wait()
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			var wg sync.WaitGroup
-			errs := make(chan error, 2)
+			errs := make(chan error, 3)
+			// The control socket: jitrt exec and jitrt call from other terminals run here.
+			ctl, err := control.Listen(app, control.SocketPath(app.DataDir()))
+			if err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ctl.Serve(ctx); err != nil {
+					errs <- err
+				}
+			}()
+			if err := app.Store().Advertise(ctl.Path()); err != nil {
+				return err
+			}
 			// The watches are in place before the API answers: an edit made as soon as the
 			// app is up is seen.
 			if !noWatch {
-				watcher, err := app.NewWatcher(runtime.WatchOptions{OnReload: metrics.Reload})
+				watcher, err := watch.New(app, watch.Options{OnReload: metrics.Reload})
 				if err != nil {
 					return err
 				}
@@ -115,11 +136,10 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 			}
 			log.Info("shutting down")
 			cancel()
-			wg.Wait()
 			return runErr
 		},
 	}
-	f.register(c, "info")
+	f.register(c, "info", true)
 	c.Flags().StringVar(&addr, "addr", api.DefaultAddr, "address of the HTTP API")
 	c.Flags().IntVar(&bodyLimit, "body-limit", api.DefaultBodyLimit, "largest request body of the HTTP API, in bytes")
 	c.Flags().BoolVar(&noAPI, "no-api", false, "do not serve the HTTP API")

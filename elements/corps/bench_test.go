@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -63,7 +64,7 @@ func BenchmarkSync(b *testing.B) {
 		os.WriteFile(filepath.Join(appDir, "corps/B/B.json"), []byte(fmt.Sprintf(
 			`{"corpId": "wwbench", "agentId": "1", "secret": "bench-secret", "apiBase": %q}`, simURL)), 0o644)
 		load := func(b *testing.B, data string) *runtime.App {
-			app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: data})
+			app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: data, Services: simwire.Services()})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,13 +11,16 @@ import (
 // clientObject is what getClient returns to scripts: the corp's WeCom client, with raw
 // get/post for any endpoint and typed calls for the contacts endpoints. Every call goes
 // through the client's token cache, retries and rate limit; the token is never exposed.
-type clientObject struct{ c *Corp }
+type clientObject struct {
+	c  *Corp
+	cl *wecom.Client
+}
 
 func (o *clientObject) Properties() []elements.Property {
 	return []elements.Property{
 		{Name: "corpId", Get: func() any { return o.c.cfg.CorpID }},
-		{Name: "apiBase", Get: func() any { return o.c.client.BaseURL() }},
-		{Name: "fetchPath", Doc: "detail or id: how the org was last fetched", Get: func() any { return o.c.client.Path() }},
+		{Name: "apiBase", Get: func() any { return o.cl.BaseURL() }},
+		{Name: "fetchPath", Doc: "detail or id: how the org was last fetched", Get: func() any { return o.cl.Path() }},
 	}
 }
 
@@ -47,7 +50,7 @@ func byID[R any](o *clientObject, name, doc, endpoint string, param elements.Par
 }
 
 func (o *clientObject) Methods() []elements.Method {
-	cl := o.c.client
+	cl := o.cl
 	return []elements.Method{
 		{Name: "get", Doc: "GET any endpoint: get(\"user/get\", {userid: \"zhangsan\"})",
 			Params: []elements.Param{str("endpoint"), {Name: "query", Kind: elements.KindObject}},

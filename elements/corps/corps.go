@@ -3,20 +3,17 @@
 package corps
 
 import (
+	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
-
 	"fmt"
-	"github.com/tidwall/buntdb"
-
-	"github.com/jitrt/jitrt/wecom"
-	"github.com/jitrt/jitrt/wecom/wecomsim"
 	"math"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/wecom"
 )
 
 // MetaID and TypeID are the registered IDs.
@@ -178,13 +175,38 @@ func validate(el *elements.Element, r elements.Reporter) {
 	parseConfig(el.Config, r.Errorf)
 }
 
+// SimulatorService is the name under which the program running an app provides the WeCom
+// emulator (elements.AppHandle.Service), as a StartSimulator. cmd/jitrt provides it; a corp
+// whose config asks for a simulator cannot start without it. This is the seam that keeps
+// the emulator out of the production sync path: the corp only ever sees a base URL.
+const SimulatorService = "corps.simulator"
+
+// SimulatorSpec is what a corp's "simulator" config asks the emulator to serve.
+type SimulatorSpec struct {
+	CorpID, Secret, ContactSyncSecret string
+	Members, Departments              int
+	Seed                              int64
+}
+
+// Simulator is a running emulator.
+type Simulator interface {
+	// URL is the API base the corp's client calls.
+	URL() string
+	Close() error
+}
+
+// StartSimulator starts an emulator serving the spec's org on a loopback port.
+type StartSimulator func(ctx context.Context, spec SimulatorSpec) (Simulator, error)
+
 // Corp is an instance of corps.QywxInnerType.
 type Corp struct {
-	el     *elements.Element
-	cfg    Config
-	keys   keys
+	el   *elements.Element
+	cfg  Config
+	keys keys
+	// client and sim are set by Start; nil in an instance that was not started
+	// (jitrt check, jitrt ls).
 	client *wecom.Client
-	sim    *wecomsim.Server // the built-in emulator, when the config asks for one
+	sim    Simulator
 
 	flightMu   sync.Mutex
 	flight     *syncFlight
@@ -193,33 +215,48 @@ type Corp struct {
 	adminCache atomic.Pointer[adminCache]
 }
 
+// newCorp parses the config; it does no I/O (see Start).
 func newCorp(el *elements.Element) (elements.Instance, error) {
 	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
 	c.keys = newKeys(el.FullName, c.cfg.CorpID)
+	return c, nil
+}
+
+// Start creates the member status index, starts the emulator if the config asks for one,
+// and makes the WeCom client, which shares the corp's rate limiter with every other client
+// of the same corpId in the process, across reloads.
+func (c *Corp) Start(ctx context.Context) error {
 	// Members by status, for counts and listings; the deptmember keys index members by
-	// department. Creating an index that exists is a no-op.
-	if err := el.Store.DB().CreateIndex(c.keys.statusIndex(), c.keys.members()+"*", buntdb.IndexJSON("status")); err != nil && !errors.Is(err, buntdb.ErrIndexExists) {
-		return nil, fmt.Errorf("create the member status index: %w", err)
+	// department.
+	if err := c.el.Store.CreateIndex(c.keys.statusIndex(), c.keys.members()+"*", "status"); err != nil {
+		return fmt.Errorf("create the member status index: %w", err)
 	}
 	base := c.cfg.APIBase
 	if sim := c.cfg.Simulator; sim != nil {
+		start, _ := c.el.App.Service(SimulatorService).(StartSimulator)
+		if start == nil {
+			return errors.New("the config asks for the WeCom emulator (\"simulator\"), which this program does not provide")
+		}
 		var err error
-		c.sim, err = wecomsim.Start(wecomsim.Options{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
+		c.sim, err = start(ctx, SimulatorSpec{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
 			ContactSyncSecret: c.cfg.ContactSyncSecret, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed})
 		if err != nil {
-			return nil, fmt.Errorf("start the WeCom emulator: %w", err)
+			return fmt.Errorf("start the WeCom emulator: %w", err)
 		}
 		base = c.sim.URL()
-		el.Logger.Debug("WeCom emulator started", "url", base, "members", sim.Members, "departments", sim.Departments)
+		c.el.Logger.Debug("WeCom emulator started", "url", base, "members", sim.Members, "departments", sim.Departments)
 	}
+	limiter := c.el.App.Shared("wecom.ratelimit:"+c.cfg.CorpID, func() any {
+		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
+	}).(*wecom.RateLimiter)
 	client, err := wecom.New(wecom.Config{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret, ContactSyncSecret: c.cfg.ContactSyncSecret,
-		BaseURL: base, Store: kvStore{el.Store}, Logger: el.Logger})
+		BaseURL: base, Store: kvStore{c.el.Store}, Logger: c.el.Logger, RateLimiter: limiter})
 	if err != nil {
 		c.Close()
-		return nil, err
+		return err
 	}
 	c.client = client
-	return c, nil
+	return nil
 }
 
 // Close stops the emulator (freeing its port) and the client's connections.
@@ -234,8 +271,13 @@ func (c *Corp) Close() error {
 	return errors.Join(errs...)
 }
 
-// Simulator returns the built-in emulator, or nil (for tests and tools).
-func (c *Corp) Simulator() *wecomsim.Server { return c.sim }
+// wecomClient is the client, or an error for an instance that was not started.
+func (c *Corp) wecomClient() (*wecom.Client, error) {
+	if c.client == nil {
+		return nil, elements.Errorf(elements.CodeFailedPrecondition, "corp %s was loaded for inspection only and does not call WeCom", c.el.FullName)
+	}
+	return c.client, nil
+}
 
 // authConfig is the corp's credentials with the secrets masked.
 func (c *Corp) authConfig() map[string]any {
@@ -253,7 +295,7 @@ func (c *Corp) corpInfo() map[string]any {
 	}
 	info := map[string]any{
 		"title": c.el.Title, "fullName": c.el.FullName, "type": c.el.TypeID,
-		"corpId": c.cfg.CorpID, "agentId": c.cfg.AgentID, "apiBase": c.client.BaseURL(),
+		"corpId": c.cfg.CorpID, "agentId": c.cfg.AgentID, "apiBase": c.apiBase(),
 		"roles": roles, "simulated": c.cfg.Simulator != nil,
 	}
 	if len(c.cfg.Scope) > 0 {
@@ -267,3 +309,11 @@ func (c *Corp) corpInfo() map[string]any {
 }
 
 func (c *Corp) String() string { return fmt.Sprintf("%s(%s)", TypeID, c.el.FullName) }
+
+// apiBase is the API base the client calls (the emulator's once started).
+func (c *Corp) apiBase() string {
+	if c.client != nil {
+		return c.client.BaseURL()
+	}
+	return c.cfg.APIBase
+}

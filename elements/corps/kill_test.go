@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/runtime"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
@@ -32,7 +33,7 @@ func writeKillApp(t *testing.T, dir string, seed int) {
 
 // killChild is the child process: it syncs and reports when the fetch is done.
 func killChild() {
-	app, err := runtime.Load(context.Background(), os.Getenv("KILL_APP"), runtime.Options{DataDir: os.Getenv("KILL_DATA")})
+	app, err := runtime.Load(context.Background(), os.Getenv("KILL_APP"), runtime.Options{DataDir: os.Getenv("KILL_DATA"), Services: simwire.Services()})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(2)
@@ -54,7 +55,7 @@ func killChild() {
 // activeIDs reads the reopened store's active members.
 func activeIDs(t *testing.T, appDir, data string) (active []string, total int) {
 	t.Helper()
-	app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: data})
+	app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: data, Services: simwire.Services()})
 	if err != nil {
 		t.Fatal(err)
 	}

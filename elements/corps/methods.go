@@ -100,7 +100,13 @@ func (c *Corp) Methods() []elements.Method {
 		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
 			Call: func(context.Context, elements.Args) (any, error) { return c.corpInfo(), nil }},
 		{Name: "getClient", Doc: "the WeCom API client of the corp",
-			Call: func(context.Context, elements.Args) (any, error) { return &clientObject{c: c}, nil }},
+			Call: func(context.Context, elements.Args) (any, error) {
+				cl, err := c.wecomClient()
+				if err != nil {
+					return nil, err
+				}
+				return &clientObject{c: c, cl: cl}, nil
+			}},
 	}
 }
 
@@ -176,7 +182,7 @@ func (c *Corp) InitCorp(ctx context.Context) error {
 func (c *Corp) syncHistory() ([]any, error) {
 	raws := c.quietReports()
 	err := c.el.Store.View(func(tx *kv.Tx) error {
-		return kv.Scan(tx, c.keys.syncs(), func(_, v string) bool { raws = append(raws, v); return true })
+		return tx.Scan(c.keys.syncs(), func(_, v string) bool { raws = append(raws, v); return true })
 	})
 	if err != nil {
 		return nil, err
@@ -197,7 +203,11 @@ func (c *Corp) syncHistory() ([]any, error) {
 }
 
 func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
-	org, err := c.client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
+	client, err := c.wecomClient()
+	if err != nil {
+		return nil, err
+	}
+	org, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
 	if err != nil {
 		return nil, c.wecomErr("getThirdCorpData", err)
 	}
@@ -316,7 +326,7 @@ func (c *Corp) localCorpData() (any, error) {
 	var admins adminsRec
 	err := c.el.Store.View(func(tx *kv.Tx) error {
 		collect := func(prefix string, dst *[]json.RawMessage) error {
-			return kv.Scan(tx, prefix, func(_, v string) bool {
+			return tx.Scan(prefix, func(_, v string) bool {
 				*dst = append(*dst, json.RawMessage(v))
 				return true
 			})
@@ -329,7 +339,7 @@ func (c *Corp) localCorpData() (any, error) {
 				return err
 			}
 		}
-		if err := kv.GetJSON(tx, c.keys.admins(), &admins); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		if err := tx.GetJSON(c.keys.admins(), &admins); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
 		return nil
@@ -371,10 +381,10 @@ func (c *Corp) rootDept() (any, error) {
 	var meta metaRec
 	var d deptRec
 	err := c.el.Store.View(func(tx *kv.Tx) error {
-		if err := kv.GetJSON(tx, c.keys.meta(), &meta); err != nil {
+		if err := tx.GetJSON(c.keys.meta(), &meta); err != nil {
 			return err
 		}
-		return kv.GetJSON(tx, c.keys.dept(meta.RootDeptID), &d)
+		return tx.GetJSON(c.keys.dept(meta.RootDeptID), &d)
 	})
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, c.notInitialized()
@@ -412,7 +422,7 @@ func (c *Corp) membersByID(tx *kv.Tx, ids []string) ([]*memberRec, error) {
 	out := make([]*memberRec, len(ids))
 	for i, id := range ids {
 		m := &memberRec{}
-		if err := kv.GetJSON(tx, c.keys.member(id), m); err != nil {
+		if err := tx.GetJSON(c.keys.member(id), m); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
 				return nil, c.notFound("member", id)
 			}
@@ -451,7 +461,7 @@ func (c *Corp) setUserRole(memberID string, roleIDs []string) (any, error) {
 		}
 		existing := map[string]memberRoleRec{}
 		var stale []string
-		kv.Scan(tx, c.keys.memberRoles(memberID), func(k, v string) bool {
+		tx.Scan(c.keys.memberRoles(memberID), func(k, v string) bool {
 			var r memberRoleRec
 			json.Unmarshal([]byte(v), &r)
 			existing[r.RoleID] = r
@@ -472,7 +482,7 @@ func (c *Corp) setUserRole(memberID string, roleIDs []string) (any, error) {
 				if ok {
 					r.CreatedAt = existing[id].CreatedAt
 				}
-				if err := kv.SetJSON(tx, c.keys.memberRole(memberID, id), r); err != nil {
+				if err := tx.SetJSON(c.keys.memberRole(memberID, id), r); err != nil {
 					return err
 				}
 			}
@@ -514,7 +524,7 @@ func (c *Corp) offlineMembers(ids []string) error {
 			}
 			old := *m
 			m.Status, m.OfflineBy, m.OfflineAt, m.UpdatedAt = StatusOffline, OfflineByLocal, ts, ts
-			if err := kv.SetJSON(tx, c.keys.member(m.MemberID), m); err != nil {
+			if err := tx.SetJSON(c.keys.member(m.MemberID), m); err != nil {
 				return err
 			}
 			for _, ch := range indexDiff(nil, c.keys, &old, m) {
@@ -533,7 +543,7 @@ func (c *Corp) signature(memberID string) (any, error) {
 		if _, err := c.membersByID(tx, []string{memberID}); err != nil {
 			return err
 		}
-		err := kv.GetJSON(tx, c.keys.sig(memberID), &sig)
+		err := tx.GetJSON(c.keys.sig(memberID), &sig)
 		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
@@ -561,7 +571,7 @@ func (c *Corp) saveSignature(memberID, signature string) (any, error) {
 		if _, err := c.membersByID(tx, []string{memberID}); err != nil {
 			return err
 		}
-		return kv.SetJSON(tx, c.keys.sig(memberID), rec)
+		return tx.SetJSON(c.keys.sig(memberID), rec)
 	})
 	if err != nil {
 		return nil, err
@@ -576,7 +586,7 @@ func (c *Corp) setAdmins(ids []string) error {
 				return c.badArg("member %q is offline and cannot be an admin", m.MemberID)
 			}
 		}
-		return kv.SetJSON(tx, c.keys.admins(), adminsRec{MemberIDs: ids, UpdatedAt: now()})
+		return tx.SetJSON(c.keys.admins(), adminsRec{MemberIDs: ids, UpdatedAt: now()})
 	})
 }
 
@@ -621,16 +631,16 @@ func (c *Corp) corpData() (map[string]any, error) {
 	counts := map[string]int{}
 	var last string
 	err := c.el.Store.View(func(tx *kv.Tx) error {
-		if err := kv.GetJSON(tx, c.keys.meta(), &meta); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		if err := tx.GetJSON(c.keys.meta(), &meta); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		kv.Scan(tx, c.keys.members(), func(string, string) bool { counts["members"]++; return true })
+		tx.Scan(c.keys.members(), func(string, string) bool { counts["members"]++; return true })
 		tx.AscendEqual(c.keys.statusIndex(), `{"status":"active"}`, func(string, string) bool { counts["activeMembers"]++; return true })
 		for name, prefix := range map[string]string{"departments": c.keys.depts(), "tags": c.keys.tags()} {
-			kv.Scan(tx, prefix, func(string, string) bool { counts[name]++; return true })
+			tx.Scan(prefix, func(string, string) bool { counts[name]++; return true })
 		}
 		var a adminsRec
-		if err := kv.GetJSON(tx, c.keys.admins(), &a); err == nil {
+		if err := tx.GetJSON(c.keys.admins(), &a); err == nil {
 			counts["admins"] = len(a.MemberIDs)
 		}
 		return nil
@@ -664,7 +674,7 @@ func (c *Corp) deptMembers(deptID int64) (any, error) {
 			return c.notFound("department", strconv.FormatInt(deptID, 10))
 		}
 		var ids []string
-		kv.Scan(tx, c.keys.deptMembers(deptID), func(_, v string) bool { ids = append(ids, v); return true })
+		tx.Scan(c.keys.deptMembers(deptID), func(_, v string) bool { ids = append(ids, v); return true })
 		members, err := c.membersByID(tx, ids)
 		if err != nil {
 			return err

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/runtime/watch"
 )
 
 func openFDs(t *testing.T) int {
@@ -48,7 +50,7 @@ func TestNoLeakAcross200Reloads(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "corps/L"), 0o755)
 	os.WriteFile(filepath.Join(dir, "corps/L/e.json"), []byte(`{"title": "L", "type": "corps.QywxInnerType"}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "corps/L/L.json"), []byte(cfg(0)), 0o644)
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: data})
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: data, Services: simwire.Services()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestNoLeakAcross200Reloads(t *testing.T) {
 	reloaded := make(chan runtime.ReloadEvent, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	watcher, err := app.NewWatcher(runtime.WatchOptions{Debounce: 5 * time.Millisecond, OnReload: func(ev runtime.ReloadEvent) { reloaded <- ev }})
+	watcher, err := watch.New(app, watch.Options{Debounce: 5 * time.Millisecond, OnReload: func(ev runtime.ReloadEvent) { reloaded <- ev }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/buntdb"
 	"github.com/tidwall/gjson"
 
 	"github.com/jitrt/jitrt/kv"
@@ -193,14 +192,14 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		memberRaw: map[string]string{}, auths: map[string]bool{}, tags: map[int64]tagRec{}, tagRaw: map[int64]string{},
 		roles: map[string]string{}}
 	err := st.View(func(tx *kv.Tx) error {
-		if err := kv.GetJSON(tx, k.meta(), &s.meta); err == nil {
+		if err := tx.GetJSON(k.meta(), &s.meta); err == nil {
 			s.hasMeta = true
-		} else if !errors.Is(err, buntdb.ErrNotFound) {
+		} else if !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
 		var firstErr error
 		scan := func(prefix string, fn func(key, v string) error) error {
-			if err := kv.Scan(tx, prefix, func(key, v string) bool {
+			if err := tx.Scan(prefix, func(key, v string) bool {
 				if err := fn(key, v); err != nil {
 					firstErr = err
 					return false
@@ -251,7 +250,7 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		return kv.Scan(tx, k.syncs(), func(key, _ string) bool {
+		return tx.Scan(k.syncs(), func(key, _ string) bool {
 			s.history = append(s.history, key)
 			return true
 		})
@@ -301,6 +300,8 @@ func (s kvStore) Load(_ context.Context, key string) (string, bool, error) {
 	return v, err == nil, err
 }
 
-func (s kvStore) Save(_ context.Context, key, value string, ttl time.Duration) error {
-	return s.st.SetTTL(key, value, ttl)
+// Save keeps the value; what the client stores says itself when it expires (the token's
+// expiry is in its value), so no time to live is kept.
+func (s kvStore) Save(_ context.Context, key, value string, _ time.Duration) error {
+	return s.st.Set(key, value)
 }

@@ -143,6 +143,10 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 		version uint64
 		err     error
 	}
+	client, err := c.wecomClient()
+	if err != nil {
+		return nil, err
+	}
 	lockName := c.keys.lock()
 	read := make(chan snapRead, 1)
 	go func() {
@@ -150,7 +154,7 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 		s, err := readSnapshot(c.el.Store, c.keys)
 		read <- snapRead{s, v, err}
 	}()
-	org, err := c.client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
+	org, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
 	sr := <-read
 	if err != nil {
 		c.el.Logger.Error("sync failed: nothing was written", "corp", c.cfg.CorpID, "err", err)

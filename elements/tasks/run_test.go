@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jitrt/jitrt/internal/testapp"
@@ -90,129 +91,138 @@ func task(fn, timer string, enable int) string {
 	return fmt.Sprintf(`{"type": "tasks.NormalType", "title": "t", "enable": %d, "funcType": "Global", "func": %q, "timerCfg": %s}`, enable, fn, timer)
 }
 
-const everySecond = `{"startTime": "2024-01-01 00:00:00", "cron": "@every 1s"}`
+const everySecond = `{"startTime": "2000-01-01 00:00:00", "cron": "@every 1s"}`
 
 func write(t *testing.T, dir, rel, content string) { testapp.Write(t, dir, rel, content) }
 
+// The timers run on synctest's fake clock: 3.3 s of schedule take no time, and every
+// count is exact.
 func TestTasksRunInARunningApp(t *testing.T) {
-	workers.Clear()
-	dir := t.TempDir()
-	write(t, dir, "w/Fast/e.json", `{"type": "tasktest.Worker"}`)
-	write(t, dir, "w/Fast/Fast.json", `{"sleepMs": 0}`)
-	write(t, dir, "w/Slow/e.json", `{"type": "tasktest.Worker"}`)
-	write(t, dir, "w/Slow/Slow.json", `{"sleepMs": 2500}`)
-	write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", everySecond, 1))
-	write(t, dir, "tasks/Overlap/e.json", task("w.Slow.work", everySecond, 1))
-	write(t, dir, "tasks/Off/e.json", task("w.Fast.work", everySecond, 0))
-	write(t, dir, "tasks/Private/e.json", task("w.Fast.private", `{"startTime": "2024-01-01 00:00:00"}`, 1))
-	write(t, dir, "tasks/Inner/e.json", `{"type": "tasks.NormalType", "title": "内部任务", "enable": 1, "funcType": "Inner", "timerCfg": `+everySecond+`}`)
-	write(t, dir, "tasks/Inner/inner.js", `exports.customFunc = function (task) { return {title: task.title, trigger: task.trigger, fast: app.getElement("w.Fast").fullName} }`)
-	obs := &observed{ops: map[string]int{}}
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Service: true, Observer: obs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	if ps := app.Problems(); len(ps) > 0 {
-		t.Fatal(ps)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	watcher, err := app.NewWatcher(runtime.WatchOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go watcher.Run(ctx)
-	time.Sleep(3300 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		workers.Clear()
+		dir := t.TempDir()
+		write(t, dir, "w/Fast/e.json", `{"type": "tasktest.Worker"}`)
+		write(t, dir, "w/Fast/Fast.json", `{"sleepMs": 0}`)
+		write(t, dir, "w/Slow/e.json", `{"type": "tasktest.Worker"}`)
+		write(t, dir, "w/Slow/Slow.json", `{"sleepMs": 2500}`)
+		write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", everySecond, 1))
+		write(t, dir, "tasks/Overlap/e.json", task("w.Slow.work", everySecond, 1))
+		write(t, dir, "tasks/Off/e.json", task("w.Fast.work", everySecond, 0))
+		write(t, dir, "tasks/Private/e.json", task("w.Fast.private", `{"startTime": "2000-01-01 00:00:00"}`, 1))
+		write(t, dir, "tasks/Inner/e.json", `{"type": "tasks.NormalType", "title": "内部任务", "enable": 1, "funcType": "Inner", "timerCfg": `+everySecond+`}`)
+		write(t, dir, "tasks/Inner/inner.js", `exports.customFunc = function (task) { return {title: task.title, trigger: task.trigger, fast: app.getElement("w.Fast").fullName} }`)
+		obs := &observed{ops: map[string]int{}}
+		app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Service: true, Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeInBubble(app)
+		if ps := app.Problems(); len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		time.Sleep(3300 * time.Millisecond)
+		synctest.Wait()
 
-	if n := calls("w.Fast"); n < 2 || n > 4 {
-		t.Errorf("the every-second task ran %d times in 3.3 s", n)
-	}
-	if n := calls("w.Slow"); n < 1 || n > 2 {
-		t.Errorf("the slow task ran %d times; runs must not overlap", n)
-	}
-	if obs.get("task_skipped tasks.Overlap") < 1 {
-		t.Errorf("no skipped run was counted: %v", obs.ops)
-	}
-	if obs.get("task_run tasks.Fast") < 2 || obs.get("task_run tasks.Inner") < 2 {
-		t.Errorf("runs not counted: %v", obs.ops)
-	}
-	var out struct {
-		Next, OffNext any
-		Run           map[string]any
-		History       []map[string]any
-		PrivateErr    string
-	}
-	res, err := app.Host().Run(ctx, runtime.Script{Code: `
-		const inner = app.getElement("tasks.Inner");
-		let privateErr = "";
-		try { app.getElement("tasks.Private").run() } catch (e) { privateErr = e.message }
-		({next: inner.nextTime(), offNext: app.getElement("tasks.Off").nextTime(), run: inner.run(),
-		  history: inner.getRunHistory(), privateErr})`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jsonInto(t, res.JSON, &out)
-	if s, _ := out.Next.(string); !strings.HasPrefix(s, time.Now().Format("2006-01-02T")) {
-		t.Errorf("nextTime = %v", out.Next)
-	}
-	if out.OffNext != nil {
-		t.Errorf("a disabled task has a next time: %v", out.OffNext)
-	}
-	if out.Run["title"] != "内部任务" || out.Run["trigger"] != "manual" || out.Run["fast"] != "w.Fast" {
-		t.Errorf("run() = %v", out.Run)
-	}
-	if len(out.History) < 3 || out.History[0]["trigger"] != "manual" || out.History[0]["ok"] != true {
-		t.Errorf("history = %v", out.History)
-	}
-	if !strings.Contains(out.PrivateErr, "can only be called from the app's scripts") {
-		t.Errorf("a task calling a non-callable method: %q", out.PrivateErr)
-	}
-	if d := mustEntry(t, app, "tasks.Fast").Status().Detail; d["nextTime"] == nil || d["lastRuns"] == nil {
-		t.Errorf("status detail %v", d)
-	}
+		if n := calls("w.Fast"); n != 3 {
+			t.Errorf("the every-second task ran %d times in 3.3 s", n)
+		}
+		if n := calls("w.Slow"); n != 1 {
+			t.Errorf("the slow task ran %d times; runs must not overlap", n)
+		}
+		if n := obs.get("task_skipped tasks.Overlap"); n != 2 {
+			t.Errorf("%d skipped runs were counted, want 2: %v", n, obs.ops)
+		}
+		if obs.get("task_run tasks.Fast") != 3 || obs.get("task_run tasks.Inner") != 3 {
+			t.Errorf("runs not counted: %v", obs.ops)
+		}
+		var out struct {
+			Next, OffNext any
+			Run           map[string]any
+			History       []map[string]any
+			PrivateErr    string
+		}
+		res, err := app.Host().Run(context.Background(), runtime.Script{Code: `
+			const inner = app.getElement("tasks.Inner");
+			let privateErr = "";
+			try { app.getElement("tasks.Private").run() } catch (e) { privateErr = e.message }
+			({next: inner.nextTime(), offNext: app.getElement("tasks.Off").nextTime(), run: inner.run(),
+			  history: inner.getRunHistory(), privateErr})`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jsonInto(t, res.JSON, &out)
+		if s, _ := out.Next.(string); s != time.Now().Truncate(time.Second).Add(time.Second).In(time.Local).Format(time.RFC3339) {
+			t.Errorf("nextTime = %v at %v", out.Next, time.Now())
+		}
+		if out.OffNext != nil {
+			t.Errorf("a disabled task has a next time: %v", out.OffNext)
+		}
+		if out.Run["title"] != "内部任务" || out.Run["trigger"] != "manual" || out.Run["fast"] != "w.Fast" {
+			t.Errorf("run() = %v", out.Run)
+		}
+		if len(out.History) != 4 || out.History[0]["trigger"] != "manual" || out.History[0]["ok"] != true {
+			t.Errorf("history = %v", out.History)
+		}
+		if !strings.Contains(out.PrivateErr, "can only be called from the app's scripts") {
+			t.Errorf("a task calling a non-callable method: %q", out.PrivateErr)
+		}
+		if d := mustEntry(t, app, "tasks.Fast").Status().Detail; d["nextTime"] == nil || d["lastRuns"] == nil {
+			t.Errorf("status detail %v", d)
+		}
 
-	// disabled by an edit: no more runs
-	write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", everySecond, 0))
-	time.Sleep(400 * time.Millisecond)
-	before := calls("w.Fast")
-	time.Sleep(2200 * time.Millisecond)
-	if after := calls("w.Fast"); after != before {
-		t.Errorf("a disabled task ran: %d → %d", before, after)
-	}
-	// enabled again with another schedule: it runs again
-	write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", `{"startTime": "2024-01-01 00:00:00", "cron": "@every 1s"}`, 1))
-	deadline := time.Now().Add(4 * time.Second)
-	for calls("w.Fast") == before && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if calls("w.Fast") == before {
-		t.Error("the re-enabled task did not run")
-	}
-	// a deleted task stops
-	os.RemoveAll(filepath.Join(dir, "tasks/Inner"))
-	time.Sleep(400 * time.Millisecond)
-	n := obs.get("task_run tasks.Inner")
-	time.Sleep(1500 * time.Millisecond)
-	if obs.get("task_run tasks.Inner") != n {
-		t.Error("a deleted task still runs")
-	}
+		// disabled by an edit: no more runs
+		write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", everySecond, 0))
+		app.ReloadElement("tasks/Fast")
+		before := calls("w.Fast")
+		time.Sleep(2200 * time.Millisecond)
+		synctest.Wait()
+		if after := calls("w.Fast"); after != before {
+			t.Errorf("a disabled task ran: %d → %d", before, after)
+		}
+		// enabled again with another schedule: it runs again
+		write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", `{"startTime": "2000-01-01 00:00:00", "cron": "@every 1s"}`, 1))
+		app.ReloadElement("tasks/Fast")
+		time.Sleep(1100 * time.Millisecond)
+		synctest.Wait()
+		if calls("w.Fast") != before+1 {
+			t.Errorf("the re-enabled task ran %d times in 1.1 s", calls("w.Fast")-before)
+		}
+		// a deleted task stops
+		os.RemoveAll(filepath.Join(dir, "tasks/Inner"))
+		app.ReloadElement("tasks/Inner")
+		n := obs.get("task_run tasks.Inner")
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if obs.get("task_run tasks.Inner") != n {
+			t.Error("a deleted task still runs")
+		}
+	})
+}
+
+// closeInBubble closes an app in a synctest bubble, and lets the second pass in which
+// BuntDB's background goroutine notices that its store is closed.
+func closeInBubble(app *runtime.App) {
+	app.Close()
+	time.Sleep(1100 * time.Millisecond)
 }
 
 func TestTasksDoNotRunOutsideService(t *testing.T) {
-	workers.Clear()
-	dir := t.TempDir()
-	write(t, dir, "w/Fast/e.json", `{"type": "tasktest.Worker"}`)
-	write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", everySecond, 1))
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	time.Sleep(1500 * time.Millisecond)
-	if n := calls("w.Fast"); n != 0 {
-		t.Fatalf("a task ran %d times in jitrt exec/ls/call", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		workers.Clear()
+		dir := t.TempDir()
+		write(t, dir, "w/Fast/e.json", `{"type": "tasktest.Worker"}`)
+		write(t, dir, "tasks/Fast/e.json", task("w.Fast.work", everySecond, 1))
+		app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeInBubble(app)
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if n := calls("w.Fast"); n != 0 {
+			t.Fatalf("a task ran %d times in jitrt exec/ls/call", n)
+		}
+	})
 }
 
 func TestBadTaskIsAPathLineColError(t *testing.T) {

@@ -194,15 +194,19 @@ type Task struct {
 	running bool
 }
 
+// newTask parses the task; its timer starts in Start.
 func newTask(el *elements.Element) (elements.Instance, error) {
-	t := &Task{el: el, cfg: parse(el, func(string, string, ...any) {}), now: time.Now,
-		stop: make(chan struct{}), done: make(chan struct{})}
-	if el.Service && t.cfg.enabled {
+	return &Task{el: el, cfg: parse(el, func(string, string, ...any) {}), now: time.Now,
+		stop: make(chan struct{})}, nil
+}
+
+// Start starts the task's timer when the app runs as a service and the task is enabled.
+func (t *Task) Start(context.Context) error {
+	if t.el.Service && t.cfg.enabled {
+		t.done = make(chan struct{})
 		go t.loop()
-	} else {
-		close(t.done)
 	}
-	return t, nil
+	return nil
 }
 
 // Close stops the timer. A run in progress finishes on its own.
@@ -212,13 +216,21 @@ func (t *Task) Close() error {
 	default:
 		close(t.stop)
 	}
-	<-t.done
+	if t.done != nil {
+		<-t.done
+	}
 	return nil
 }
 
-// loop waits for each next run time and starts the run.
+// loop waits for each next run time and starts the run. A panic in it (a schedule that
+// cannot be computed) stops the timer with an error in the log, never the process.
 func (t *Task) loop() {
 	defer close(t.done)
+	defer func() {
+		if r := recover(); r != nil {
+			t.el.Logger.Error("the task's timer stopped", "err", t.el.App.Recovered(t.el.FullName+" timer", r))
+		}
+	}()
 	log := t.el.Logger
 	for {
 		next, ok := t.cfg.sched.Next(t.now())
@@ -241,6 +253,11 @@ func (t *Task) loop() {
 		}
 		go func() {
 			defer t.end()
+			defer func() {
+				if r := recover(); r != nil {
+					t.el.App.Recovered(t.el.FullName+" run", r)
+				}
+			}()
 			t.run(context.Background(), "timer")
 		}()
 	}
@@ -318,12 +335,13 @@ func small(v any) any {
 func (t *Task) record(at time.Time, rec runRec) error {
 	b, _ := json.Marshal(rec)
 	key := t.runsPrefix() + at.UTC().Format("20060102T150405.000000000Z")
+	// The run and the trimming of the oldest are one transaction.
 	return t.el.Store.Update(func(tx *kv.Tx) error {
-		if _, _, err := tx.Set(key, string(b), nil); err != nil {
+		if err := tx.Set(key, string(b)); err != nil {
 			return err
 		}
 		var keys []string
-		kv.Scan(tx, t.runsPrefix(), func(k, _ string) bool { keys = append(keys, k); return true })
+		tx.Scan(t.runsPrefix(), func(k, _ string) bool { keys = append(keys, k); return true })
 		for len(keys) > maxRuns {
 			if _, err := tx.Delete(keys[0]); err != nil {
 				return err
@@ -338,10 +356,7 @@ func (t *Task) record(at time.Time, rec runRec) error {
 func (t *Task) runs() []any {
 	out := []any{}
 	t.el.Store.View(func(tx *kv.Tx) error {
-		return tx.DescendLessOrEqual("", t.runsPrefix()+"\xff", func(k, v string) bool {
-			if !strings.HasPrefix(k, t.runsPrefix()) {
-				return false
-			}
+		return tx.ScanReverse(t.runsPrefix(), func(_, v string) bool {
 			var r any
 			if json.Unmarshal([]byte(v), &r) == nil {
 				out = append(out, r)

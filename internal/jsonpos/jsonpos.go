@@ -41,6 +41,17 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
+// Article is the kind with its article, for messages: "an array", "a string", "null".
+func (k Kind) Article() string {
+	switch k {
+	case Null:
+		return "null"
+	case Array, Object:
+		return "an " + k.String()
+	}
+	return "a " + k.String()
+}
+
 // Pos is a 1-based line and column (columns count characters, not bytes).
 type Pos struct {
 	Line, Col int

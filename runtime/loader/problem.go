@@ -1,4 +1,4 @@
-package runtime
+package loader
 
 import (
 	"fmt"
@@ -36,7 +36,8 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func (ps Problems) sort() {
+// Sort orders problems by file and position.
+func (ps Problems) Sort() {
 	sort.SliceStable(ps, func(i, j int) bool {
 		if ps[i].Path != ps[j].Path {
 			return ps[i].Path < ps[j].Path

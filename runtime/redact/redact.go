@@ -1,4 +1,6 @@
-package runtime
+// Package redact masks an app's secrets in everything it shows: log records, console
+// output, command output and error messages.
+package redact
 
 import (
 	"context"
@@ -25,8 +27,8 @@ type Redactor struct {
 	replacer atomic.Pointer[strings.Replacer]
 }
 
-// NewRedactor returns a redactor with no secrets.
-func NewRedactor() *Redactor {
+// New returns a redactor with no secrets.
+func New() *Redactor {
 	return &Redactor{secrets: map[string]bool{}}
 }
 

@@ -1,4 +1,7 @@
-package runtime
+// Package jshost runs an app's JavaScript in goja: a fixed pool of pre-warmed runtimes (a
+// one-off runtime when all are busy), a time limit on every run, and the `app` global, whose
+// element objects call every method through the runtime's one call path.
+package jshost
 
 import (
 	"context"
@@ -6,29 +9,71 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	goruntime "runtime"
+	"slices"
 	"sort"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
-	"github.com/dop251/goja/parser"
 	"github.com/dop251/goja_nodejs/require"
 	"github.com/dop251/goja_nodejs/util"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/runtime/redact"
 )
+
+// Elements is what scripts reach through `app`: the runtime's elements.
+type Elements interface {
+	// Element describes the current instance of an element.
+	Element(fullName string) (Element, error)
+	// Property reads a property of the current instance of an element.
+	Property(fullName, name string) (any, bool, error)
+	// Invoke runs a method through the app's one call path.
+	Invoke(ctx context.Context, c elements.Call) (any, error)
+	// List is what app.elements() returns.
+	List() []any
+	// Info is app.json's name and title.
+	Info() (name, title string)
+}
+
+// Element is one instance of an element as scripts see it.
+type Element struct {
+	// Key is the instance: it changes when the element is reloaded.
+	Key        any
+	Methods    []string
+	Super      []string // the registered Type's own methods, for $super
+	Properties []string
+}
+
+// Options configure a Host.
+type Options struct {
+	// Dir is the app folder; modules are required from it and nothing outside it.
+	Dir      string
+	Elements Elements
+	// Redactor masks secrets in console output, results and errors.
+	Redactor *redact.Redactor
+	// Stdout and Stderr receive console output of runs that name no writers of their own.
+	Stdout, Stderr io.Writer
+	// Timeout is a run's time limit when the run names none.
+	Timeout time.Duration
+	// PoolSize is the number of pre-warmed runtimes (GOMAXPROCS when zero).
+	PoolSize int
+	Logger   *slog.Logger
+	// Recovered turns a panic caught at a run's boundary into the run's error (the runtime
+	// logs its stack and counts it).
+	Recovered func(where string, r any) error
+}
 
 // Host runs scripts of one app. goja runtimes are not safe for concurrent use, so each run
 // takes a runtime of its own from a fixed pool of pre-warmed ones, or a one-off runtime when
-// all are busy; a runtime is reset (interrupt cleared, modules reloaded) before reuse.
+// all are busy; a runtime is reused only once its run's time limit is known to be settled.
 type Host struct {
-	app  *App
+	opts Options
 	pool chan *vm
 	// registry compiles app modules for require(); replaced by InvalidateScripts so that an
 	// edited module is compiled afresh.
@@ -43,7 +88,7 @@ type vm struct {
 	out   io.Writer // console.log target of the current run
 	errw  io.Writer // console.error target of the current run
 	ctx   context.Context
-	cache map[*Entry]*boundElement
+	cache map[string]*boundElement
 	// globals is the number of global properties of a fresh runtime; a run that added some
 	// (a top-level var or function, or globalThis.x = …) leaves the runtime dirty, and it is
 	// replaced rather than reused, so that no run sees another's leftovers.
@@ -51,14 +96,35 @@ type vm struct {
 }
 
 type boundElement struct {
-	ref *instanceRef
+	key any
 	obj *goja.Object
 }
 
-func newHost(a *App) *Host {
-	h := &Host{app: a}
+// New makes a host with its pool of runtimes warmed.
+func New(opts Options) *Host {
+	if opts.Redactor == nil {
+		opts.Redactor = redact.New()
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Recovered == nil {
+		opts.Recovered = func(where string, r any) error {
+			return elements.Errorf(elements.CodeInternal, "internal error in %s: %v", where, r)
+		}
+	}
+	h := &Host{opts: opts}
 	h.InvalidateScripts()
-	n := a.opts.PoolSize
+	n := opts.PoolSize
 	if n <= 0 {
 		n = goruntime.GOMAXPROCS(0)
 	}
@@ -82,8 +148,8 @@ func (h *Host) Stats() (runs, timeouts int64) { return h.runs.Load(), h.timeouts
 
 // loadSource reads an app-relative module; nothing outside the app folder can be required.
 func (h *Host) loadSource(p string) ([]byte, error) {
-	full := filepath.Join(h.app.Dir, filepath.FromSlash(p))
-	if !within(h.app.Dir, full) {
+	full := filepath.Join(h.opts.Dir, filepath.FromSlash(p))
+	if !within(h.opts.Dir, full) {
 		return nil, fmt.Errorf("module %q is outside the app folder", p)
 	}
 	data, err := os.ReadFile(full)
@@ -99,8 +165,14 @@ func (h *Host) loadSource(p string) ([]byte, error) {
 	return data, nil
 }
 
+// within reports whether path p lies inside dir.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !(len(rel) > 2 && rel[:3] == ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
 func (h *Host) newVM() *vm {
-	v := &vm{rt: goja.New(), out: io.Discard, errw: io.Discard, cache: map[*Entry]*boundElement{}}
+	v := &vm{rt: goja.New(), out: io.Discard, errw: io.Discard, cache: map[string]*boundElement{}}
 	v.rt.SetFieldNameMapper(goja.TagFieldNameMapper("json", true))
 	// util.format for console; the registry used here only serves core modules.
 	require.NewRegistry().Enable(v.rt)
@@ -160,11 +232,13 @@ func (v *vm) printable(a goja.Value) goja.Value {
 
 // appObject is the global `app`.
 func (h *Host) appObject(v *vm) *goja.Object {
-	a := h.app
+	els := h.opts.Elements
 	rt := v.rt
 	o := rt.NewObject()
-	for name, get := range map[string]func() string{"name": func() string { return a.Info().Name }, "title": func() string { return a.Info().Title }} {
-		get := get
+	for name, get := range map[string]func() string{
+		"name":  func() string { n, _ := els.Info(); return n },
+		"title": func() string { _, t := els.Info(); return t },
+	} {
 		o.DefineAccessorProperty(name, rt.ToValue(func(goja.FunctionCall) goja.Value { return rt.ToValue(get()) }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	}
 	o.Set("getElement", func(call goja.FunctionCall) goja.Value {
@@ -178,38 +252,27 @@ func (h *Host) appObject(v *vm) *goja.Object {
 		}
 		return obj
 	})
-	o.Set("elements", func(goja.FunctionCall) goja.Value {
-		var list []any
-		for _, e := range a.Entries() {
-			s := e.Status()
-			list = append(list, map[string]any{"fullName": s.FullName, "type": s.Type, "title": s.Title, "status": s.Status})
-		}
-		return h.toJS(v, list)
-	})
+	o.Set("elements", func(goja.FunctionCall) goja.Value { return h.toJS(v, els.List()) })
 	return o
 }
 
 // bindElement returns the JS object of an element. Each method call and property read goes
-// to the element's current instance, so a hot-reloaded element is used by the next call.
+// through the runtime to the element's current instance, so a hot-reloaded element is used
+// by the next call.
 func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
-	e, err := h.app.Element(fullName)
+	els := h.opts.Elements
+	el, err := els.Element(fullName)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := e.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer ref.release()
-	if b := v.cache[e]; b != nil && b.ref == ref {
+	if b := v.cache[fullName]; b != nil && b.key == el.Key {
 		return b.obj, nil
 	}
 	rt := v.rt
 	obj := rt.NewObject()
-	for _, name := range ref.propNames {
-		name := name
+	for _, name := range el.Properties {
 		getter := rt.ToValue(func(goja.FunctionCall) goja.Value {
-			val, ok, err := e.Property(name)
+			val, ok, err := els.Property(fullName, name)
 			if err != nil {
 				panic(h.jsError(v, err))
 			}
@@ -220,58 +283,64 @@ func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
 		})
 		obj.DefineAccessorProperty(name, getter, nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	}
-	for _, name := range ref.names {
-		name := name
-		obj.Set(name, func(call goja.FunctionCall) goja.Value {
-			args := exportArgs(call.Arguments)
-			res, err := e.Call(v.ctx, name, func(m *elements.Method) (elements.Args, error) { return m.Bind(args) })
-			if err != nil {
-				panic(h.jsError(v, err))
-			}
-			return h.toJS(v, res)
-		})
+	for _, name := range el.Methods {
+		obj.Set(name, h.caller(v, elements.Call{Element: fullName, Method: name}))
 	}
 	// $super: the Type's own methods, for the overrides of an app's Type element.
 	super := rt.NewObject()
-	for name, m := range ref.base {
-		super.Set(name, h.goMethod(v, m))
+	for _, name := range el.Super {
+		super.Set(name, h.caller(v, elements.Call{Element: fullName, Method: name, Super: true}))
 	}
 	obj.DefineDataProperty("$super", super, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	obj.DefineDataProperty("toString", rt.ToValue(func(goja.FunctionCall) goja.Value {
 		return rt.ToValue("[element " + fullName + "]")
 	}), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
-	v.cache[e] = &boundElement{ref: ref, obj: obj}
+	v.cache[fullName] = &boundElement{key: el.Key, obj: obj}
 	return obj, nil
 }
 
-// bindObject exposes an elements.Object (such as a WeCom client) to JS.
-func (h *Host) bindObject(v *vm, o elements.Object) goja.Value {
-	rt := v.rt
-	obj := rt.NewObject()
-	for _, p := range o.Properties() {
-		p := p
-		obj.DefineAccessorProperty(p.Name, rt.ToValue(func(goja.FunctionCall) goja.Value { return h.toJS(v, p.Get()) }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
-	}
-	for _, m := range o.Methods() {
-		obj.Set(m.Name, h.goMethod(v, &m))
-	}
-	return obj
-}
-
-// goMethod is a JS function that calls a Go method directly: arguments bound as the method
-// declares them, errors thrown as JS Errors with their code.
-func (h *Host) goMethod(v *vm, m *elements.Method) func(goja.FunctionCall) goja.Value {
+// caller is a JS function that makes the call c with the script's arguments.
+func (h *Host) caller(v *vm, c elements.Call) func(goja.FunctionCall) goja.Value {
 	return func(call goja.FunctionCall) goja.Value {
-		args, err := m.Bind(exportArgs(call.Arguments))
-		if err != nil {
-			panic(h.jsError(v, err))
-		}
-		res, err := m.Call(v.ctx, args)
+		c := c
+		c.Args, c.Mode = exportArgs(call.Arguments), elements.ArgsAuto
+		res, err := h.opts.Elements.Invoke(v.ctx, c)
 		if err != nil {
 			panic(h.jsError(v, err))
 		}
 		return h.toJS(v, res)
 	}
+}
+
+// bindObject exposes an elements.Object (such as a WeCom client) to JS; its methods are
+// called through the runtime like an element's.
+func (h *Host) bindObject(v *vm, o elements.Object) goja.Value {
+	rt := v.rt
+	obj := rt.NewObject()
+	for _, p := range o.Properties() {
+		get := p.Get
+		obj.DefineAccessorProperty(p.Name, rt.ToValue(func(goja.FunctionCall) goja.Value {
+			val, err := h.protect("property "+p.Name, get)
+			if err != nil {
+				panic(h.jsError(v, err))
+			}
+			return h.toJS(v, val)
+		}), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	}
+	for _, m := range o.Methods() {
+		obj.Set(m.Name, h.caller(v, elements.Call{Object: o, Method: m.Name}))
+	}
+	return obj
+}
+
+// protect calls get, turning a panic into an error.
+func (h *Host) protect(where string, get func() any) (val any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = h.opts.Recovered(where, r)
+		}
+	}()
+	return get(), nil
 }
 
 // toJS converts a method's result. JSON-shaped values are wrapped lazily by goja; RowData
@@ -389,7 +458,7 @@ func (h *Host) jsError(v *vm, err error) goja.Value {
 		panic(intr) // let an interrupt unwind the whole run
 	}
 	ctor, _ := goja.AssertConstructor(v.rt.Get("Error"))
-	obj, cerr := ctor(nil, v.rt.ToValue(h.app.redactor.String(err.Error())))
+	obj, cerr := ctor(nil, v.rt.ToValue(h.opts.Redactor.String(err.Error())))
 	if cerr != nil {
 		return v.rt.ToValue(err.Error())
 	}
@@ -409,15 +478,15 @@ type Script struct {
 	// slash-separated; "<eval>" for code given inline).
 	Name string
 	Code string
-	// Stdout and Stderr receive console output (the app's Options when nil).
+	// Stdout and Stderr receive console output (the host's Options when nil).
 	Stdout, Stderr io.Writer
-	// Timeout overrides the app's limit for this run when positive.
+	// Timeout overrides the host's limit for this run when positive.
 	Timeout time.Duration
 }
 
 // RunFile runs an app-relative script file (or an absolute path).
 func (h *Host) RunFile(ctx context.Context, rel string, stdout io.Writer) (*RunResult, error) {
-	full := filepath.Join(h.app.Dir, filepath.FromSlash(rel))
+	full := filepath.Join(h.opts.Dir, filepath.FromSlash(rel))
 	if filepath.IsAbs(rel) {
 		full = rel
 	}
@@ -425,11 +494,17 @@ func (h *Host) RunFile(ctx context.Context, rel string, stdout io.Writer) (*RunR
 	if err != nil {
 		return nil, fmt.Errorf("read script: %w", err)
 	}
-	name := filepath.ToSlash(rel)
-	if r, err := filepath.Rel(h.app.Dir, full); err == nil && within(h.app.Dir, full) {
-		name = filepath.ToSlash(r)
+	return h.Run(ctx, Script{Name: h.ScriptName(full), Code: string(code), Stdout: stdout})
+}
+
+// ScriptName is how a script file is named in errors: app-relative when it is in the app.
+func (h *Host) ScriptName(file string) string {
+	if abs, err := filepath.Abs(file); err == nil && within(h.opts.Dir, abs) {
+		if r, err := filepath.Rel(h.opts.Dir, abs); err == nil {
+			return filepath.ToSlash(r)
+		}
 	}
-	return h.Run(ctx, Script{Name: name, Code: string(code), Stdout: stdout})
+	return filepath.ToSlash(file)
 }
 
 // timeoutMarker is what Interrupt is given when a run's time limit passes.
@@ -471,6 +546,41 @@ func (h *Host) CallExport(ctx context.Context, module, export string, args ...an
 	return out, err
 }
 
+// CallMethod runs a JS method of an app Type element (an export of module) in a run of
+// its own, with `this` the element fullName.
+func (h *Host) CallMethod(ctx context.Context, fullName, module, method string, args []any) (any, error) {
+	var out any
+	err := h.withVM(ctx, 0, nil, nil, module, func(v *vm) error {
+		this, err := h.bindElement(v, fullName)
+		if err != nil {
+			return err
+		}
+		out, err = h.callModule(v, module, method, this, args)
+		return err
+	})
+	return out, err
+}
+
+// ModuleFunctions loads a module in a run of its own and lists the functions it exports.
+func (h *Host) ModuleFunctions(ctx context.Context, module string) ([]string, error) {
+	var names []string
+	err := h.withVM(ctx, 0, nil, nil, module, func(v *vm) error {
+		mod, err := h.registry.Load().Enable(v.rt).Require("./" + module)
+		if err != nil {
+			return err
+		}
+		obj := mod.ToObject(v.rt)
+		for _, k := range obj.Keys() {
+			if _, ok := goja.AssertFunction(obj.Get(k)); ok {
+				names = append(names, k)
+			}
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
+
 // callModule requires an app-relative module in v, calls its exported function with this
 // and args, and returns the result JSON-shaped.
 func (h *Host) callModule(v *vm, module, export string, this goja.Value, args []any) (any, error) {
@@ -499,33 +609,43 @@ func (h *Host) callModule(v *vm, module, export string, this goja.Value, args []
 	return out, json.Unmarshal(raw, &out)
 }
 
-// CallScript is CallExport (elements.AppHandle).
-func (a *App) CallScript(ctx context.Context, module, export string, args ...any) (any, error) {
-	return a.host.CallExport(ctx, module, export, args...)
-}
-
 // withVM runs fn on a runtime of the pool with the run's time limit, console writers and
-// a fresh module cache, and turns what goja returns into a coded error.
-func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr io.Writer, name string, fn func(v *vm) error) error {
+// a fresh module cache, and turns what goja returns (or a panic) into a coded error.
+//
+// The time limit interrupts the runtime from a timer. A runtime goes back to the pool only
+// once that timer is settled — stopped before it fired, or fired and done — so that a late
+// interrupt can never end the next run on the same runtime (the k6 handshake).
+func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr io.Writer, name string, fn func(v *vm) error) (err error) {
 	h.runs.Add(1)
 	if limit <= 0 {
-		limit = h.app.opts.Timeout
+		limit = h.opts.Timeout
 	}
 	v, pooled := h.get()
-	defer h.put(v, pooled)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			v.rt.Interrupt(timeoutMarker{limit})
 		} else {
 			v.rt.Interrupt(ctx.Err())
 		}
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-fired // the timer fired: its Interrupt is over before the runtime is reused
+		}
+		healthy := true
+		if r := recover(); r != nil {
+			// A panic inside goja leaves the runtime in an unknown state: it is replaced.
+			err, healthy = h.opts.Recovered("script "+name, r), false
+		}
+		h.put(v, pooled, healthy)
+	}()
 	v.ctx = ctx
-	v.out = h.app.redactor.Writer(orDefault(stdout, h.app.opts.Stdout))
-	v.errw = h.app.redactor.Writer(orDefault(stderr, h.app.opts.Stderr))
+	v.out = h.opts.Redactor.Writer(orDefault(stdout, h.opts.Stdout))
+	v.errw = h.opts.Redactor.Writer(orDefault(stderr, h.opts.Stderr))
 	h.registry.Load().Enable(v.rt) // a fresh module cache for every run
 	if err := fn(v); err != nil {
 		return h.runError(err, name)
@@ -552,149 +672,27 @@ func (h *Host) stringify(v *vm, val goja.Value) (json.RawMessage, error) {
 	if goja.IsUndefined(out) {
 		return nil, nil // a function or symbol: nothing to print
 	}
-	return json.RawMessage(h.app.redactor.String(out.String())), nil
-}
-
-// compileScript compiles a top-level script inside a block, so that its let, const and class
-// declarations do not outlive the run in a pooled runtime. The brace stands on the first line,
-// so line numbers are unchanged and only columns of line 1 shift (positionOf undoes that).
-func compileScript(name, code string) (*goja.Program, error) {
-	ast, err := parser.ParseFile(nil, name, "{"+code+"\n}", 0)
-	if err != nil {
-		var list parser.ErrorList
-		if errors.As(err, &list) && len(list) > 0 {
-			p := list[0].Position
-			col := p.Column
-			if p.Line == 1 && col > 1 {
-				col--
-			}
-			return nil, &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s:%d:%d: SyntaxError: %s", name, p.Line, col, list[0].Message)}
-		}
-		return nil, &elements.Error{Code: elements.CodeScript, Message: "SyntaxError: " + err.Error()}
-	}
-	prog, err := goja.CompileAST(ast, false)
-	if err != nil {
-		return nil, &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s: %v", name, err)}
-	}
-	return prog, nil
-}
-
-// runError turns what goja returned into an error with a code and, for script errors, the
-// file:line:col where it was thrown.
-func (h *Host) runError(err error, mainName string) error {
-	var intr *goja.InterruptedError
-	if errors.As(err, &intr) {
-		switch x := intr.Value().(type) {
-		case timeoutMarker:
-			h.timeouts.Add(1)
-			return &elements.Error{Code: elements.CodeTimeout, Err: elements.ErrTimeout,
-				Message: fmt.Sprintf("script timed out after %s (raise the limit with --timeout)", x.limit)}
-		case error:
-			return &elements.Error{Code: elements.CodeTimeout, Err: x, Message: "script interrupted"}
-		}
-		return &elements.Error{Code: elements.CodeTimeout, Err: elements.ErrTimeout, Message: "script interrupted"}
-	}
-	var syn *goja.CompilerSyntaxError
-	if errors.As(err, &syn) {
-		if fixed, ok := fixModuleSyntax(syn.Message); ok {
-			return &elements.Error{Code: elements.CodeScript, Message: fixed}
-		}
-		msg := "SyntaxError: " + syn.Message
-		if syn.File != nil {
-			p := syn.File.Position(syn.Offset)
-			msg = fmt.Sprintf("%s:%d:%d: %s", p.Filename, p.Line, p.Column, msg)
-		}
-		return &elements.Error{Code: elements.CodeScript, Message: msg}
-	}
-	var ex *goja.Exception
-	if errors.As(err, &ex) {
-		return h.exceptionError(ex, mainName)
-	}
-	return err
-}
-
-// moduleWrapper is what goja_nodejs puts before a module's source on its first line.
-const moduleWrapper = "(function(exports,require,module,__filename,__dirname){"
-
-// moduleSyntax matches the parser's message for a module that does not compile.
-var moduleSyntax = regexp.MustCompile(`^(?:SyntaxError: )?(\S+): Line (\d+):(\d+) (.+?)(?: \(and \d+ more errors?\))?$`)
-
-// fixModuleSyntax rewrites "SyntaxError: f.js: Line 2:11 Unexpected token" as
-// "f.js:2:11: SyntaxError: Unexpected token", columns of line 1 without the wrapper.
-func fixModuleSyntax(msg string) (string, bool) {
-	m := moduleSyntax.FindStringSubmatch(msg)
-	if m == nil {
-		return msg, false
-	}
-	line, _ := strconv.Atoi(m[2])
-	col, _ := strconv.Atoi(m[3])
-	if line == 1 && col > len(moduleWrapper) {
-		col -= len(moduleWrapper)
-	}
-	return fmt.Sprintf("%s:%d:%d: SyntaxError: %s", m[1], line, col, m[4]), true
-}
-
-// exceptionError keeps the code of an Error thrown from Go (or set by the script) and puts
-// the place it was thrown in front of the message.
-func (h *Host) exceptionError(ex *goja.Exception, mainName string) error {
-	code := elements.CodeScript
-	msg := ""
-	if obj, ok := ex.Value().(*goja.Object); ok {
-		if c := obj.Get("code"); c != nil && !goja.IsUndefined(c) && !goja.IsNull(c) {
-			code = c.String()
-		}
-		msg = obj.String()
-	} else if ex.Value() != nil {
-		msg = "Uncaught " + ex.Value().String()
-	}
-	if fixed, ok := fixModuleSyntax(msg); ok {
-		return &elements.Error{Code: elements.CodeScript, Message: h.app.redactor.String(fixed)}
-	}
-	where := ""
-	for _, f := range ex.Stack() {
-		if f.SrcName() == "" || f.SrcName() == "<native>" {
-			continue
-		}
-		p := f.Position()
-		if p.Line > 0 {
-			switch {
-			case f.SrcName() == mainName && p.Line == 1 && p.Column > 1:
-				p.Column-- // the block brace compileScript added
-			case f.SrcName() != mainName && p.Line == 1 && p.Column > len(moduleWrapper):
-				p.Column -= len(moduleWrapper) // the wrapper goja_nodejs puts around a module
-			}
-			where = fmt.Sprintf("%s:%d:%d: ", f.SrcName(), p.Line, p.Column)
-			break
-		}
-	}
-	return &elements.Error{Code: code, Message: h.app.redactor.String(where + msg)}
+	return json.RawMessage(h.opts.Redactor.String(out.String())), nil
 }
 
 func (h *Host) get() (*vm, bool) {
 	select {
 	case v := <-h.pool:
-		if v == nil {
-			return h.newVM(), false
-		}
 		return v, true
 	default:
 		return h.newVM(), false
 	}
 }
 
-func (h *Host) put(v *vm, pooled bool) {
+// put returns a pooled runtime to the pool, or a fresh one in its place when the run left
+// it unfit (globals added, or a panic).
+func (h *Host) put(v *vm, pooled, healthy bool) {
 	v.rt.ClearInterrupt()
 	v.ctx, v.out, v.errw = nil, io.Discard, io.Discard
-	// drop bindings of replaced instances
-	for e, b := range v.cache {
-		if e.cur.Load() != b.ref {
-			delete(v.cache, e)
-		}
-	}
 	if !pooled {
 		return
 	}
-	if len(v.rt.GlobalObject().Keys()) != v.globals {
+	if !healthy || len(v.rt.GlobalObject().Keys()) != v.globals {
 		v = h.newVM()
 	}
 	select {
@@ -703,7 +701,8 @@ func (h *Host) put(v *vm, pooled bool) {
 	}
 }
 
-func (h *Host) close() {
+// Close drops the pooled runtimes.
+func (h *Host) Close() {
 	for {
 		select {
 		case <-h.pool:

@@ -1,4 +1,7 @@
-package runtime
+// Package watch reloads what changes in a running app's folder: it watches the tree with
+// fsnotify (new folders included, editors' temporary files ignored), coalesces a burst of
+// events into one reload per element, and hands each reload to the runtime.
+package watch
 
 import (
 	"context"
@@ -14,17 +17,20 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/runtime/loader"
 )
 
-// WatchOptions tune Watch.
-type WatchOptions struct {
+// Options tune a Watcher.
+type Options struct {
 	// Debounce is the quiet time after the last event of an element before it is reloaded
 	// (default 30 ms): an editor's save is several events, and a burst of writes is one reload.
 	Debounce time.Duration
 	// MaxDelay bounds how long a steady stream of events can postpone a reload (default 500 ms).
 	MaxDelay time.Duration
 	// OnReload, if set, is told of every reload after it is done.
-	OnReload func(ReloadEvent)
+	OnReload func(runtime.ReloadEvent)
 }
 
 // ignoredName reports files and folders the watcher never reacts to: dotfiles (.jitrt/,
@@ -46,9 +52,9 @@ func ignoredName(name string) bool {
 
 // watcher is the state of one Watch.
 type watcher struct {
-	a    *App
+	a    *runtime.App
 	fs   *fsnotify.Watcher
-	opts WatchOptions
+	opts Options
 
 	watched map[string]bool // folders under watch (absolute)
 
@@ -68,11 +74,11 @@ type pendingReload struct {
 // it returns, so nothing edited after that is missed; Run serves the events.
 type Watcher struct{ w *watcher }
 
-// NewWatcher watches the app folder (new folders included): an edited element is swapped
-// live, a broken edit leaves the last good instance serving, a new element folder is added,
-// a deleted one removed, app.json reloads the app, and a changed script is read afresh by
-// the next run. Call Run to act on the events.
-func (a *App) NewWatcher(opts WatchOptions) (*Watcher, error) {
+// New watches the app folder (new folders included): an edited element is swapped live, a
+// broken edit leaves the last good instance serving, a new element folder is added, a
+// deleted one removed, app.json reloads the app, and a changed script is read afresh by the
+// next run. The watches are in place when New returns; call Run to act on the events.
+func New(a *runtime.App, opts Options) (*Watcher, error) {
 	if opts.Debounce <= 0 {
 		opts.Debounce = 30 * time.Millisecond
 	}
@@ -88,17 +94,24 @@ func (a *App) NewWatcher(opts WatchOptions) (*Watcher, error) {
 		fw.Close()
 		return nil, err
 	}
-	a.log.Info("watching for changes", "dir", a.Dir, "folders", len(w.watched))
+	a.Logger().Info("watching for changes", "dir", a.Dir, "folders", len(w.watched))
 	return &Watcher{w}, nil
 }
 
-// Watch is NewWatcher and Run: it reloads what changes until ctx ends.
-func (a *App) Watch(ctx context.Context, opts WatchOptions) error {
-	w, err := a.NewWatcher(opts)
+// Watch is New and Run: it reloads what changes until ctx ends.
+func Watch(ctx context.Context, a *runtime.App, opts Options) error {
+	w, err := New(a, opts)
 	if err != nil {
 		return err
 	}
 	return w.Run(ctx)
+}
+
+// Pending is the number of reloads scheduled and not yet done.
+func (wr *Watcher) Pending() int {
+	wr.w.mu.Lock()
+	defer wr.w.mu.Unlock()
+	return len(wr.w.pending)
 }
 
 // Run reloads what changes until ctx ends, then stops watching.
@@ -116,20 +129,20 @@ func (wr *Watcher) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			w.event(ev)
+			w.protect("file event "+ev.Name, func() { w.event(ev) })
 		case err, ok := <-fw.Errors:
 			if !ok {
 				return nil
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				// Events were lost: reload everything rather than miss an edit.
-				a.log.Warn("too many file events at once; reloading the whole app")
+				a.Logger().Warn("too many file events at once; reloading the whole app")
 				w.schedule("app", "*")
 				continue
 			}
-			a.log.Error("watching failed", "err", err)
+			a.Logger().Error("watching failed", "err", err)
 		case key := <-w.fire:
-			w.reload(key)
+			w.protect("reload of "+key, func() { w.reload(key) })
 		}
 	}
 }
@@ -190,9 +203,9 @@ func (w *watcher) event(ev fsnotify.Event) {
 			// A new folder: watch it, and load the elements already in it (files created
 			// before the watch was added raise no events).
 			if err := w.addTree(ev.Name); err != nil {
-				w.a.log.Error("cannot watch a new folder", "dir", rel, "err", err)
+				w.a.Logger().Error("cannot watch a new folder", "dir", rel, "err", err)
 			}
-			rels, _ := scanElements(ev.Name)
+			rels, _ := loader.Scan(ev.Name)
 			for _, sub := range rels {
 				w.schedule(path.Join(rel, sub), "e.json")
 			}
@@ -210,7 +223,7 @@ func (w *watcher) event(ev fsnotify.Event) {
 					delete(w.watched, p)
 				}
 			}
-			for _, dir := range w.a.elementDirs() {
+			for _, dir := range w.a.ElementDirs() {
 				if dir == rel || strings.HasPrefix(dir, rel+"/") {
 					w.schedule(dir, "")
 				}
@@ -223,10 +236,10 @@ func (w *watcher) event(ev fsnotify.Event) {
 		return
 	}
 	if strings.HasSuffix(rel, ".js") || strings.HasSuffix(rel, ".mjs") || strings.HasSuffix(rel, ".cjs") {
-		w.a.host.InvalidateScripts()
-		w.a.log.Info("script changed; the next run reads it", "file", rel)
+		w.a.ScriptsChanged()
+		w.a.Logger().Info("script changed; the next run reads it", "file", rel)
 		if w.opts.OnReload != nil {
-			w.opts.OnReload(ReloadEvent{Kind: "scripts", Files: []string{rel}})
+			w.opts.OnReload(runtime.ReloadEvent{Kind: "scripts", Files: []string{rel}})
 		}
 	}
 	if dir := w.elementOf(rel); dir != "" {
@@ -237,7 +250,7 @@ func (w *watcher) event(ev fsnotify.Event) {
 // elementOf returns the element folder a file belongs to: the nearest folder, from the
 // file's own, that has an e.json now or is a loaded element.
 func (w *watcher) elementOf(rel string) string {
-	known := w.a.elementDirs()
+	known := w.a.ElementDirs()
 	for dir := path.Dir(rel); dir != "." && dir != "/"; dir = path.Dir(dir) {
 		if slices.Contains(known, dir) {
 			return dir
@@ -296,14 +309,14 @@ func (w *watcher) reload(key string) {
 	if p == nil {
 		return // fired twice; the first took it
 	}
-	var events []ReloadEvent
+	var events []runtime.ReloadEvent
 	if key == "app" {
 		events = w.a.ReloadApp()
 	} else {
 		events = w.a.ReloadElement(key)
 	}
 	events[0].Files = p.files
-	log := w.a.log
+	log := w.a.Logger()
 	for _, ev := range events {
 		switch ev.Kind {
 		case "error":
@@ -319,4 +332,14 @@ func (w *watcher) reload(key string) {
 			w.opts.OnReload(ev)
 		}
 	}
+}
+
+// protect runs fn, turning a panic into a logged, counted error: the watcher goes on.
+func (w *watcher) protect(where string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.a.Recovered("watcher: "+where, r)
+		}
+	}()
+	fn()
 }

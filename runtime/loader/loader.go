@@ -1,4 +1,7 @@
-package runtime
+// Package loader reads an app folder — app.json, the element folders, each element's e.json
+// and config with ${VAR} interpolated — and validates it against the registered Types,
+// reporting every problem at path:line:col. It builds nothing and runs nothing.
+package loader
 
 import (
 	"errors"
@@ -18,17 +21,17 @@ import (
 // segmentPattern is what each dot-separated part of a fullName must look like.
 var segmentPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-// appConfig is app.json.
-type appConfig struct {
+// AppConfig is app.json.
+type AppConfig struct {
 	Name     string
 	Title    string
 	Entry    string
 	Timezone string
 }
 
-// loadAppConfig reads app.json; an absent file gives defaults from the folder name.
-func loadAppConfig(dir string) (appConfig, Problems) {
-	cfg := appConfig{Name: filepath.Base(dir)}
+// ReadAppConfig reads app.json; an absent file gives defaults from the folder name.
+func ReadAppConfig(dir string) (AppConfig, Problems) {
+	cfg := AppConfig{Name: filepath.Base(dir)}
 	cfg.Title = cfg.Name
 	data, err := os.ReadFile(filepath.Join(dir, "app.json"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -69,7 +72,7 @@ func loadAppConfig(dir string) (appConfig, Problems) {
 		}
 	}
 	if cfg.Entry != "" {
-		if p := filepath.Join(dir, filepath.FromSlash(cfg.Entry)); !within(dir, p) {
+		if p := filepath.Join(dir, filepath.FromSlash(cfg.Entry)); !Within(dir, p) {
 			ps = append(ps, Problem{Path: "app.json", Pos: root.Get("entry").Value.Pos, Msg: fmt.Sprintf("entry %q is outside the app folder", cfg.Entry)})
 		} else if _, err := os.Stat(p); err != nil {
 			ps = append(ps, Problem{Path: "app.json", Pos: root.Get("entry").Value.Pos, Msg: fmt.Sprintf("entry script %q does not exist", cfg.Entry)})
@@ -78,14 +81,14 @@ func loadAppConfig(dir string) (appConfig, Problems) {
 	return cfg, ps
 }
 
-// within reports whether path p lies inside dir.
-func within(dir, p string) bool {
+// Within reports whether path p lies inside dir.
+func Within(dir, p string) bool {
 	rel, err := filepath.Rel(dir, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
-// scanElements returns the app-relative folders (slash-separated) that hold an e.json, sorted.
-func scanElements(dir string) ([]string, error) {
+// Scan returns the app-relative folders (slash-separated) that hold an e.json, sorted.
+func Scan(dir string) ([]string, error) {
 	var found []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -97,7 +100,7 @@ func scanElements(dir string) ([]string, error) {
 		if !d.IsDir() {
 			return nil
 		}
-		if p != dir && ignoredDir(d.Name()) {
+		if p != dir && IgnoredDir(d.Name()) {
 			return filepath.SkipDir
 		}
 		if _, err := os.Stat(filepath.Join(p, "e.json")); err == nil && p != dir {
@@ -110,9 +113,9 @@ func scanElements(dir string) ([]string, error) {
 	return found, err
 }
 
-// ignoredDir reports folders that never hold elements: dotfolders (.jitrt, .git) and
+// IgnoredDir reports folders that never hold elements: dotfolders (.jitrt, .git) and
 // node_modules.
-func ignoredDir(name string) bool {
+func IgnoredDir(name string) bool {
 	return strings.HasPrefix(name, ".") || name == "node_modules"
 }
 
@@ -127,106 +130,109 @@ func fullNameOf(rel string) (string, error) {
 	return strings.Join(segs, "."), nil
 }
 
-// definition is what loadElement found for one element folder.
-type definition struct {
-	rel      string // app-relative folder, slash-separated
-	fullName string
-	title    string
-	typeID   string
-	typ      *elements.Type
-	isType   bool // an app Type element (its type is a Meta)
-	el       *elements.Element
-	secrets  []string
-	problems Problems
+// Definition is what Load found in one element folder.
+type Definition struct {
+	Rel      string // app-relative folder, slash-separated
+	FullName string
+	Title    string
+	TypeID   string
+	Type     *elements.Type // the registered Type instances are built by
+	IsType   bool           // an app Type element (its type is a Meta)
+	// Element is what the Type's New is given (the runtime fills in what the app provides).
+	Element  *elements.Element
+	Secrets  []string // values of the config's secret fields
+	Problems Problems
+	// TypeElem is what a Type element defines (IsType).
+	TypeElem *TypeElement
+	// Override is the app Type element this element's type names, if it names one.
+	Override *TypeElement
 	defNode  *jsonpos.Node // e.json, parsed
-	te       *typeElem     // when this is a Type element: what it defines
-	override *typeElem     // when the type is an app Type element: that element
 }
 
-// loadDefinition reads and validates one element folder without building an instance.
-// appTypes finds the app's Type elements by fullName (nil for none).
-func loadDefinition(appDir, rel string, getenv func(string) (string, bool), appTypes func(string) *typeElem) *definition {
-	d := &definition{rel: rel}
+// Load reads and validates one element folder without building an instance. appTypes
+// finds the app's Type elements by fullName (nil for none).
+func Load(appDir, rel string, getenv func(string) (string, bool), appTypes func(string) *TypeElement) *Definition {
+	d := &Definition{Rel: rel}
 	ejson := rel + "/e.json"
 	name, err := fullNameOf(rel)
 	if err != nil {
-		d.fullName = strings.ReplaceAll(rel, "/", ".")
-		d.problems = append(d.problems, Problem{Path: ejson, Pos: jsonpos.Pos{Line: 1, Col: 1}, Msg: err.Error()})
+		d.FullName = strings.ReplaceAll(rel, "/", ".")
+		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: jsonpos.Pos{Line: 1, Col: 1}, Msg: err.Error()})
 		return d
 	}
-	d.fullName = name
+	d.FullName = name
 	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(ejson)))
 	if err != nil {
-		d.problems = append(d.problems, problemAt(ejson, err))
+		d.Problems = append(d.Problems, problemAt(ejson, err))
 		return d
 	}
 	def, err := jsonpos.Parse(data)
 	if err != nil {
-		d.problems = append(d.problems, problemAt(ejson, err))
+		d.Problems = append(d.Problems, problemAt(ejson, err))
 		return d
 	}
 	if def.Kind != jsonpos.Object {
-		d.problems = append(d.problems, Problem{Path: ejson, Pos: def.Pos, Msg: "e.json must be a JSON object"})
+		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: def.Pos, Msg: "e.json must be a JSON object"})
 		return d
 	}
-	d.title = name
+	d.Title = name
 	if m := def.Get("title"); m != nil {
 		if m.Value.Kind != jsonpos.String {
-			d.problems = append(d.problems, Problem{Path: ejson, Pos: m.Value.Pos, Msg: fmt.Sprintf("key \"title\" must be a string, not %s", m.Value.Kind)})
+			d.Problems = append(d.Problems, Problem{Path: ejson, Pos: m.Value.Pos, Msg: fmt.Sprintf("key \"title\" must be a string, not %s", m.Value.Kind)})
 		} else {
-			d.title = m.Value.Str
+			d.Title = m.Value.Str
 		}
 	}
 	tm := def.Get("type")
 	switch {
 	case tm == nil:
-		d.problems = append(d.problems, Problem{Path: ejson, Pos: def.Pos, Msg: "missing required key \"type\" (string), e.g. \"corps.QywxInnerType\""})
+		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: def.Pos, Msg: "missing required key \"type\" (string), e.g. \"corps.QywxInnerType\""})
 		return d
 	case tm.Value.Kind != jsonpos.String:
-		d.problems = append(d.problems, Problem{Path: ejson, Pos: tm.Value.Pos, Msg: fmt.Sprintf("key \"type\" must be a string, not %s", tm.Value.Kind)})
+		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: tm.Value.Pos, Msg: fmt.Sprintf("key \"type\" must be a string, not %s", tm.Value.Kind)})
 		return d
 	}
-	d.typeID = tm.Value.Str
-	if elements.IsMeta(d.typeID) {
+	d.TypeID = tm.Value.Str
+	if elements.IsMeta(d.TypeID) {
 		// An app's own Type element: it describes a type rather than being an instance.
-		d.isType = true
-		d.te = parseTypeElement(appDir, rel, name, d.typeID, def)
-		d.problems = append(d.problems, d.te.problems...)
+		d.IsType = true
+		d.TypeElem = parseTypeElement(appDir, rel, name, d.TypeID, def)
+		d.Problems = append(d.Problems, d.TypeElem.Problems...)
 		return d
 	}
 	var typ *elements.Type
 
-	if te := appTypes(d.typeID); te != nil {
-		d.override = te
-		if len(te.problems) > 0 || te.base == nil {
-			d.problems = append(d.problems, Problem{Path: ejson, Pos: tm.Value.Pos,
-				Msg: fmt.Sprintf("type %s is the app's Type element %s, which has errors: %s", d.typeID, te.rel, te.problems.Error())})
+	if te := appTypes(d.TypeID); te != nil {
+		d.Override = te
+		if len(te.Problems) > 0 || te.Base == nil {
+			d.Problems = append(d.Problems, Problem{Path: ejson, Pos: tm.Value.Pos,
+				Msg: fmt.Sprintf("type %s is the app's Type element %s, which has errors: %s", d.TypeID, te.Rel, te.Problems.Error())})
 			return d
 		}
-		typ = te.base
+		typ = te.Base
 	} else {
-		typ, err = elements.LookupType(d.typeID)
+		typ, err = elements.LookupType(d.TypeID)
 	}
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, elements.ErrUnknownType) && !strings.Contains(msg, "Meta") {
-			msg = fmt.Sprintf("unknown type %q (registered: %s)", d.typeID, strings.Join(elements.Types(), ", "))
+			msg = fmt.Sprintf("unknown type %q (registered: %s)", d.TypeID, strings.Join(elements.Types(), ", "))
 		}
-		d.problems = append(d.problems, Problem{Path: ejson, Pos: tm.Value.Pos, Msg: msg})
+		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: tm.Value.Pos, Msg: msg})
 		return d
 	}
-	d.typ = typ
+	d.Type = typ
 	el := &elements.Element{
 		FullName:   name,
 		Name:       name[strings.LastIndexByte(name, '.')+1:],
-		Title:      d.title,
-		TypeID:     d.typeID,
+		Title:      d.Title,
+		TypeID:     d.TypeID,
 		Dir:        filepath.Join(appDir, filepath.FromSlash(rel)),
 		AppDir:     appDir,
 		Definition: def.Interface().(map[string]any),
 		Config:     map[string]any{},
 	}
-	d.el = el
+	d.Element = el
 	if len(typ.DefinitionSchema.Fields) > 0 {
 		own := &jsonpos.Node{Kind: jsonpos.Object, Pos: def.Pos}
 		for _, m := range def.Members {
@@ -235,63 +241,63 @@ func loadDefinition(appDir, rel string, getenv func(string) (string, bool), appT
 			}
 		}
 		typ.DefinitionSchema.CheckSchema(own, func(pos jsonpos.Pos, msg string) {
-			d.problems = append(d.problems, Problem{Path: ejson, Pos: pos, Msg: msg})
+			d.Problems = append(d.Problems, Problem{Path: ejson, Pos: pos, Msg: msg})
 		})
 	}
 	d.defNode = def
 	if typ.ConfigFile {
 		d.loadConfig(appDir, getenv)
-	} else if len(d.problems) == 0 && typ.Validate != nil {
+	} else if len(d.Problems) == 0 && typ.Validate != nil {
 		typ.Validate(el, &keyReporter{files: []keyedNode{{ejson, def}}, report: d.report})
 	}
 	return d
 }
 
-func (d *definition) report(path string, pos jsonpos.Pos, msg string) {
-	d.problems = append(d.problems, Problem{Path: path, Pos: pos, Msg: msg})
+func (d *Definition) report(path string, pos jsonpos.Pos, msg string) {
+	d.Problems = append(d.Problems, Problem{Path: path, Pos: pos, Msg: msg})
 }
 
-func (d *definition) loadConfig(appDir string, getenv func(string) (string, bool)) {
-	el := d.el
-	cfgPath := d.rel + "/" + el.Name + ".json"
+func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool)) {
+	el := d.Element
+	cfgPath := d.Rel + "/" + el.Name + ".json"
 	el.ConfigPath = cfgPath
 	report := func(pos jsonpos.Pos, msg string) {
-		d.problems = append(d.problems, Problem{Path: cfgPath, Pos: pos, Msg: msg})
+		d.Problems = append(d.Problems, Problem{Path: cfgPath, Pos: pos, Msg: msg})
 	}
 	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(cfgPath)))
 	var cfg *jsonpos.Node
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		cfg = &jsonpos.Node{Kind: jsonpos.Object, Pos: jsonpos.Pos{Line: 1, Col: 1}}
-		if hasRequired(d.typ.Schema) {
-			report(cfg.Pos, fmt.Sprintf("config file is missing: %s needs %s", d.typeID, requiredKeys(d.typ.Schema)))
+		if hasRequired(d.Type.Schema) {
+			report(cfg.Pos, fmt.Sprintf("config file is missing: %s needs %s", d.TypeID, requiredKeys(d.Type.Schema)))
 			return
 		}
 	case err != nil:
-		d.problems = append(d.problems, problemAt(cfgPath, err))
+		d.Problems = append(d.Problems, problemAt(cfgPath, err))
 		return
 	default:
 		cfg, err = jsonpos.Parse(data)
 		if err != nil {
-			d.problems = append(d.problems, problemAt(cfgPath, err))
+			d.Problems = append(d.Problems, problemAt(cfgPath, err))
 			return
 		}
 	}
 	interpolate(cfg, getenv, report)
-	d.typ.Schema.CheckSchema(cfg, report)
-	if len(d.problems) > 0 {
+	d.Type.Schema.CheckSchema(cfg, report)
+	if len(d.Problems) > 0 {
 		return
 	}
 	el.Config = cfg.Interface().(map[string]any)
-	for _, f := range d.typ.Schema.Fields {
+	for _, f := range d.Type.Schema.Fields {
 		if f.Secret {
 			if s, ok := el.Config[f.Name].(string); ok {
-				d.secrets = append(d.secrets, s)
+				d.Secrets = append(d.Secrets, s)
 			}
 		}
 	}
-	if d.typ.Validate != nil {
-		d.typ.Validate(el, &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.rel + "/e.json", d.defNode}}, report: d.report})
+	if d.Type.Validate != nil {
+		d.Type.Validate(el, &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.Rel + "/e.json", d.defNode}}, report: d.report})
 	}
 }
 

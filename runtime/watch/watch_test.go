@@ -1,6 +1,7 @@
-package runtime
+package watch_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,26 +12,38 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/testapp"
+	"github.com/jitrt/jitrt/internal/testtypes"
+	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/runtime/watch"
 )
 
-// watching runs Watch on app until the test ends and records every reload.
-type watching struct {
-	mu     sync.Mutex
-	events []ReloadEvent
+var echoApp = map[string]string{
+	"app.json":            `{"name": "echoapp", "title": "Echo App"}`,
+	"e/Hello/e.json":      `{"title": "Hello", "type": "testing.Echo"}`,
+	"e/Hello/Hello.json":  `{"greeting": "hello"}`,
+	"scripts/lib/util.js": `exports.shout = s => s.toUpperCase();`,
 }
 
-func watch(t testing.TB, app *App, opts WatchOptions) *watching {
+// watching runs a Watcher on app until the test ends and records every reload.
+type watching struct {
+	*watch.Watcher
+	mu     sync.Mutex
+	events []runtime.ReloadEvent
+}
+
+func watchApp(t testing.TB, app *runtime.App, opts watch.Options) *watching {
 	t.Helper()
 	w := &watching{}
-	opts.OnReload = func(ev ReloadEvent) {
+	opts.OnReload = func(ev runtime.ReloadEvent) {
 		w.mu.Lock()
 		w.events = append(w.events, ev)
 		w.mu.Unlock()
 	}
-	watcher, err := app.NewWatcher(opts) // the watches are in place when it returns
+	watcher, err := watch.New(app, opts) // the watches are in place when it returns
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.Watcher = watcher
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- watcher.Run(ctx) }()
@@ -63,12 +76,42 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		if cond() {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func title(app *App, name string) string {
+func loadTest(t testing.TB, dir string) *runtime.App {
+	t.Helper()
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(),
+		Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+func run(t testing.TB, app *runtime.App, code string) (string, string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := app.Host().Run(context.Background(), runtime.Script{Name: "test.js", Code: code, Stdout: &out, Stderr: &out})
+	if err != nil {
+		return "", out.String(), err
+	}
+	return string(res.JSON), out.String(), nil
+}
+
+func mustElement(t testing.TB, app *runtime.App, name string) *runtime.Entry {
+	t.Helper()
+	e, err := app.Element(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func title(app *runtime.App, name string) string {
 	e, err := app.Element(name)
 	if err != nil {
 		return "<" + err.Error() + ">"
@@ -82,12 +125,12 @@ func title(app *App, name string) string {
 
 func writeFile(t testing.TB, dir, rel, content string) { testapp.Write(t, dir, rel, content) }
 
-func reloadApp(t *testing.T) (string, *App, *watching) {
-	dir := writeTree(t, echoApp)
+func reloadApp(t *testing.T) (string, *runtime.App, *watching) {
+	dir := testapp.WriteTree(t, echoApp)
 	writeFile(t, dir, "e/Other/e.json", `{"title": "Other", "type": "testing.Echo"}`)
 	writeFile(t, dir, "e/Other/Other.json", `{"greeting": "other"}`)
-	app := loadTest(t, dir, Options{})
-	return dir, app, watch(t, app, WatchOptions{MaxDelay: 2 * time.Second})
+	app := loadTest(t, dir)
+	return dir, app, watchApp(t, app, watch.Options{MaxDelay: 2 * time.Second})
 }
 
 func TestEditsOfEveryKindOfSaveAreLoaded(t *testing.T) {
@@ -177,13 +220,13 @@ func TestElementFoldersComeAndGo(t *testing.T) {
 	writeFile(t, dir, "new/deep/Fresh/e.json", `{"title": "Fresh2", "type": "testing.Echo"}`)
 	eventually(t, "an edit in the new folder", func() bool { return title(app, "new.deep.Fresh") == "Fresh2" })
 	// deleted
-	inst := mustElement(t, app, "new.deep.Fresh").cur.Load().inst.(*echo)
+	inst := testtypes.Last("new.deep.Fresh")
 	os.RemoveAll(filepath.Join(dir, "new"))
 	eventually(t, "the removal", func() bool { return w.count("new.deep.Fresh", "remove") >= 1 })
 	if _, err := app.Element("new.deep.Fresh"); err == nil {
 		t.Fatal("a deleted element is still there")
 	}
-	if !inst.closed.Load() {
+	if !inst.Closed() {
 		t.Fatal("the deleted element's instance was not closed")
 	}
 	_, _, err := run(t, app, `app.getElement("new.deep.Fresh")`)
@@ -201,9 +244,8 @@ func TestBurstOfWritesIsOneReload(t *testing.T) {
 		writeFile(t, dir, "e/Hello/e.json", fmt.Sprintf(`{"title": "burst %d", "type": "testing.Echo"}`, i))
 	}
 	eventually(t, "the last write", func() bool { return title(app, "e.Hello") == "burst 99" })
-	time.Sleep(100 * time.Millisecond) // any straggling reload would show now
-	if n := w.count("e.Hello", ""); n != 1 {
-		t.Fatalf("100 writes caused %d reloads, want 1", n)
+	if n, p := w.count("e.Hello", ""), w.Pending(); n != 1 || p != 0 {
+		t.Fatalf("100 writes caused %d reloads and %d more pending, want 1", n, p)
 	}
 }
 
@@ -214,17 +256,19 @@ func TestEditorTempFilesAreIgnored(t *testing.T) {
 	}
 	writeFile(t, dir, ".jitrt/whatever.json", "{}")
 	writeFile(t, dir, ".git/X/e.json", `{"type": "testing.Echo"}`)
-	time.Sleep(150 * time.Millisecond)
+	// A real edit after them: once it is reloaded, the events before it were all seen.
+	writeFile(t, dir, "e/Other/e.json", `{"title": "Other 2", "type": "testing.Echo"}`)
+	eventually(t, "the real edit", func() bool { return w.count("e.Other", "reload") == 1 })
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.events) != 0 {
-		t.Fatalf("temp files caused reloads: %+v", w.events)
+	if len(w.events) != 1 || w.Pending() != 0 {
+		t.Fatalf("temp files caused reloads: %+v, %d pending", w.events, w.Pending())
 	}
 }
 
 func TestCallInFlightFinishesOnTheOldInstance(t *testing.T) {
 	dir, app, w := reloadApp(t)
-	oldInst := mustElement(t, app, "e.Hello").cur.Load().inst.(*echo)
+	oldInst := testtypes.Last("e.Hello")
 	done := make(chan string)
 	go func() {
 		got, _, err := run(t, app, `app.getElement("e.Hello").sleep(400)`)
@@ -233,19 +277,19 @@ func TestCallInFlightFinishesOnTheOldInstance(t *testing.T) {
 		}
 		done <- got
 	}()
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "the call to start", func() bool { return oldInst.Sleeping() == 1 })
 	writeFile(t, dir, "e/Hello/Hello.json", `{"greeting": "new"}`)
 	eventually(t, "the reload", func() bool { return w.count("e.Hello", "reload") == 1 })
 	if got, _, _ := run(t, app, `app.getElement("e.Hello").greet("x")`); got != `"new, x"` {
 		t.Fatalf("the next call got %s", got)
 	}
-	if oldInst.closed.Load() {
+	if oldInst.Closed() {
 		t.Fatal("the old instance was closed while a call was running on it")
 	}
 	if got := <-done; got != `"hello"` {
 		t.Fatalf("the call in flight returned %s, want the old instance's greeting", got)
 	}
-	if !oldInst.closed.Load() {
+	if !oldInst.Closed() {
 		t.Fatal("the old instance was not closed after its last call")
 	}
 }
@@ -267,5 +311,27 @@ func TestScriptAndAppChanges(t *testing.T) {
 	})
 	if app.Info().Entry != "" {
 		t.Fatal("entry not reloaded")
+	}
+}
+
+func TestEditingATypeElementReloadsItsInstances(t *testing.T) {
+	dir := testapp.WriteTree(t, map[string]string{
+		"e/Loud/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo"}`,
+		"e/Loud/index.js": `exports.greet = function (n) { return this.$super.greet(n).toUpperCase() }`,
+		"e/I/e.json":      `{"type": "e.Loud"}`,
+		"e/I/I.json":      `{"greeting": "hey"}`,
+	})
+	app := loadTest(t, dir)
+	w := watchApp(t, app, watch.Options{})
+	writeFile(t, dir, "e/Loud/index.js", `exports.greet = function (n) { return "v2 " + n }; exports.whisper = function () { return "psst" }`)
+	eventually(t, "the method the edit adds", func() bool {
+		got, _, _ := run(t, app, `app.getElement("e.I").whisper()`)
+		return got == `"psst"`
+	})
+	if got, _, err := run(t, app, `app.getElement("e.I").greet("z")`); err != nil || got != `"v2 z"` {
+		t.Fatalf("the edited override: %s %v", got, err)
+	}
+	if w.count("e.I", "reload") != 1 {
+		t.Fatalf("the instance was reloaded %d times", w.count("e.I", "reload"))
 	}
 }

@@ -1,0 +1,352 @@
+package kv
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+)
+
+// # The state file
+//
+// A state file is in BuntDB's own append-only format, a series of RESP arrays
+//
+//	*3\r\n$3\r\nset\r\n$<len>\r\n<key>\r\n$<len>\r\n<value>\r\n     (set)
+//	*2\r\n$3\r\ndel\r\n$<len>\r\n<key>\r\n                           (delete)
+//
+// so BuntDB itself can read it, but kv writes it, one transaction at a time: a header
+// record, then the transaction's commands, in the order they were made:
+//
+//	set kv:tx "kvtx1 <seq> <commands> <bytes> <crc of the commands> <crc of the header>"
+//
+// The header counts and checksums (CRC-32C) what follows it, and checksums itself; seq
+// numbers the transactions of a file from 1. Reading a file, every transaction is checked:
+//
+//   - a transaction that stops short at the end of the file is a write that a crash cut
+//     short; it was never reported as done, and it is dropped (the file is truncated to
+//     the last whole transaction, and the drop is logged);
+//   - anything else that does not check out — a bad checksum, a damaged header, bytes that
+//     are not a command, a transaction missing from the sequence — is damage, and the file
+//     is refused (ErrCorrupt, naming the offset) and left as it is.
+//
+// A file written by an earlier jitrt (plain BuntDB, with no headers) is read as BuntDB
+// reads it and rewritten in this format on open, the old file kept as a backup.
+
+// txKey is the key of a transaction header; it never reaches the store's contents.
+const txKey = "kv:tx"
+
+// txMagic starts a header's value.
+const txMagic = "kvtx1"
+
+// headerPrefix is how every file in this format starts (and every header).
+var headerPrefix = []byte("*3\r\n$3\r\nset\r\n$5\r\nkv:tx\r\n")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// headerLen is the size of every header record (its fields have fixed widths).
+var headerLen = len(header(0, 0, nil))
+
+// appendSet appends a set command.
+func appendSet(buf []byte, key, value string) []byte {
+	buf = append(buf, "*3\r\n$3\r\nset\r\n"...)
+	buf = appendBulk(buf, key)
+	return appendBulk(buf, value)
+}
+
+// appendDel appends a delete command.
+func appendDel(buf []byte, key string) []byte {
+	buf = append(buf, "*2\r\n$3\r\ndel\r\n"...)
+	return appendBulk(buf, key)
+}
+
+func appendBulk(buf []byte, s string) []byte {
+	buf = append(buf, '$')
+	buf = strconv.AppendInt(buf, int64(len(s)), 10)
+	buf = append(buf, '\r', '\n')
+	buf = append(buf, s...)
+	return append(buf, '\r', '\n')
+}
+
+// header encodes the header record of a transaction of n commands in body.
+func header(seq uint64, n int, body []byte) []byte {
+	fields := fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, seq, n, len(body), crc32.Checksum(body, castagnoli))
+	value := fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli))
+	return appendSet(nil, txKey, value)
+}
+
+// txHeader is a decoded header.
+type txHeader struct {
+	seq     uint64
+	n       int
+	size    int64
+	bodyCRC uint32
+}
+
+func parseHeader(value []byte) (txHeader, error) {
+	var h txHeader
+	f := bytes.Fields(value)
+	if len(f) != 6 || string(f[0]) != txMagic || len(f[1]) != 16 || len(f[2]) != 8 || len(f[3]) != 16 || len(f[4]) != 8 || len(f[5]) != 8 {
+		return h, errors.New("the transaction header is malformed")
+	}
+	fieldsLen := len(value) - 9
+	if got, want := crc32.Checksum(value[:fieldsLen], castagnoli), hexUint(f[5]); got != uint32(want) {
+		return h, errors.New("the transaction header fails its checksum")
+	}
+	h.seq, h.n, h.size, h.bodyCRC = hexUint(f[1]), int(hexUint(f[2])), int64(hexUint(f[3])), uint32(hexUint(f[4]))
+	// Written exactly as header writes it (hex digits in lower case, one space apart).
+	if fields := fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, h.seq, h.n, h.size, h.bodyCRC); string(value) != fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli)) {
+		return h, errors.New("the transaction header is malformed")
+	}
+	return h, nil
+}
+
+func hexUint(b []byte) uint64 {
+	var buf [8]byte
+	if len(b)%2 == 1 || len(b) > 16 {
+		return 0
+	}
+	n, err := hex.Decode(buf[8-len(b)/2:], b)
+	if err != nil || n != len(b)/2 {
+		return 0
+	}
+	var v uint64
+	for _, c := range buf {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// command is one parsed command; key and value point into the file's bytes.
+type command struct {
+	del        bool
+	key, value []byte
+	end        int // offset just past the command
+}
+
+// errShort is returned by parseCommand for a command that runs past the end of the data.
+var errShort = errors.New("short command")
+
+// parseCommand parses the command at data[pos:]: errShort if the data ends inside it (and
+// what there is could be its start), another error if the bytes are not a command.
+func parseCommand(data []byte, pos int) (command, error) {
+	var c command
+	n, pos, err := parseCount(data, pos, '*')
+	if err != nil {
+		return c, err
+	}
+	if n < 2 || n > 5 {
+		return c, fmt.Errorf("a command of %d parts", n)
+	}
+	var parts [5][]byte
+	for i := 0; i < n; i++ {
+		var size int
+		size, pos, err = parseCount(data, pos, '$')
+		if err != nil {
+			return c, err
+		}
+		if len(data)-pos < size+2 {
+			return c, errShort
+		}
+		if data[pos+size] != '\r' || data[pos+size+1] != '\n' {
+			return c, errors.New("a part does not end where its length says")
+		}
+		parts[i] = data[pos : pos+size]
+		pos += size + 2
+	}
+	switch {
+	case n == 3 && equalFold3(parts[0], "set"):
+		c.key, c.value = parts[1], parts[2]
+	case n == 2 && equalFold3(parts[0], "del"):
+		c.del, c.key = true, parts[1]
+	default:
+		return c, fmt.Errorf("an unknown command %q of %d parts", truncate(parts[0]), n)
+	}
+	c.end = pos
+	return c, nil
+}
+
+func equalFold3(b []byte, s string) bool {
+	return len(b) == 3 && bytes.EqualFold(b, []byte(s))
+}
+
+func truncate(b []byte) string {
+	if len(b) > 16 {
+		return string(b[:16]) + "…"
+	}
+	return string(b)
+}
+
+// parseCount reads "<mark><digits>\r\n" at pos.
+func parseCount(data []byte, pos int, mark byte) (int, int, error) {
+	if pos >= len(data) {
+		return 0, pos, errShort
+	}
+	if data[pos] != mark {
+		return 0, pos, fmt.Errorf("expected %q, found %q", mark, data[pos])
+	}
+	n := 0
+	i := pos + 1
+	for ; i < len(data) && data[i] >= '0' && data[i] <= '9'; i++ {
+		if i-pos > 10 {
+			return 0, pos, errors.New("a length too large")
+		}
+		n = n*10 + int(data[i]-'0')
+	}
+	switch {
+	case i == len(data):
+		return 0, pos, errShort
+	case i == pos+1:
+		return 0, pos, fmt.Errorf("expected a length after %q", mark)
+	case data[i] != '\r':
+		return 0, pos, fmt.Errorf("a length followed by %q", data[i])
+	case i+1 == len(data):
+		return 0, pos, errShort
+	case data[i+1] != '\n':
+		return 0, pos, errors.New("a length not followed by a line end")
+	}
+	return n, i + 2, nil
+}
+
+// CorruptError says where a state file is damaged. The file is left untouched.
+type CorruptError struct {
+	Path   string
+	Offset int64
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%s is damaged at byte %d: %s; it was left untouched", e.Path, e.Offset, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// contents is a verified state file: the byte ranges of its commands, in order.
+type contents struct {
+	bodies  [][2]int // [start, end) of each transaction's commands
+	seq     uint64   // of the last whole transaction
+	good    int64    // offset just past the last whole transaction
+	torn    int64    // bytes after good that are an unfinished write (dropped)
+	legacy  bool     // a plain BuntDB file (no headers)
+	journal bool     // a legacy file holding a kv:journal left by a killed writer
+}
+
+// verify checks a state file's bytes; see the file format above.
+func verify(path string, data []byte) (*contents, error) {
+	if len(data) > 0 && !bytes.HasPrefix(data, headerPrefix) && !(len(data) < len(headerPrefix) && bytes.HasPrefix(headerPrefix, data)) {
+		return verifyLegacy(path, data)
+	}
+	c := &contents{}
+	corrupt := func(off int, format string, args ...any) error {
+		return &CorruptError{Path: path, Offset: int64(off), Reason: fmt.Sprintf(format, args...)}
+	}
+	pos := 0
+	for pos < len(data) {
+		start := pos
+		if zeros(data[start:]) {
+			c.torn = int64(len(data) - start) // a tail the file system filled with zeros
+			break
+		}
+		hc, err := parseCommand(data, pos)
+		if errors.Is(err, errShort) && len(data)-start < headerLen && bytes.HasPrefix(data[start:], headerPrefix[:min(len(headerPrefix), len(data)-start)]) {
+			// Headers have one size: only a tail shorter than that can be a cut header.
+			c.torn = int64(len(data) - start)
+			break
+		}
+		if err != nil || !bytes.HasPrefix(data[start:], headerPrefix) || hc.end-start != headerLen {
+			if err == nil || errors.Is(err, errShort) {
+				err = errors.New("not a transaction header")
+			}
+			return nil, corrupt(start, "%v where a transaction should start", err)
+		}
+		h, err := parseHeader(hc.value)
+		if err != nil {
+			return nil, corrupt(start, "%v", err)
+		}
+		if h.seq != c.seq+1 {
+			return nil, corrupt(start, "transaction %d follows transaction %d (one is missing)", h.seq, c.seq)
+		}
+		bodyStart := hc.end
+		if int64(len(data)-bodyStart) < h.size {
+			c.torn = int64(len(data) - start)
+			break
+		}
+		body := data[bodyStart : bodyStart+int(h.size)]
+		if crc32.Checksum(body, castagnoli) != h.bodyCRC {
+			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
+		}
+		n := 0
+		for p := bodyStart; p < bodyStart+int(h.size); n++ {
+			cmd, err := parseCommand(data[:bodyStart+int(h.size)], p)
+			if err != nil {
+				return nil, corrupt(p, "transaction %d holds something that is not a command", h.seq)
+			}
+			if string(cmd.key) == txKey {
+				return nil, corrupt(p, "transaction %d holds a header", h.seq)
+			}
+			p = cmd.end
+		}
+		if n != h.n {
+			return nil, corrupt(start, "transaction %d holds %d commands, its header says %d", h.seq, n, h.n)
+		}
+		c.bodies = append(c.bodies, [2]int{bodyStart, bodyStart + int(h.size)})
+		c.seq = h.seq
+		pos = bodyStart + int(h.size)
+		c.good = int64(pos)
+	}
+	return c, nil
+}
+
+// verifyLegacy reads a plain BuntDB file as BuntDB does: a command cut short at the end is
+// dropped, anything else unreadable is damage.
+func verifyLegacy(path string, data []byte) (*contents, error) {
+	c := &contents{legacy: true}
+	pos := 0
+	for pos < len(data) {
+		if data[pos] == 0 { // BuntDB skips NUL bytes
+			pos++
+			continue
+		}
+		cmd, err := parseCommand(data, pos)
+		if errors.Is(err, errShort) {
+			c.torn = int64(len(data) - pos)
+			break
+		}
+		if err != nil {
+			return nil, &CorruptError{Path: path, Offset: int64(pos), Reason: err.Error()}
+		}
+		switch {
+		case string(cmd.key) == txKey, bytes.HasPrefix(cmd.value, []byte(txMagic+" ")):
+			return nil, &CorruptError{Path: path, Offset: int64(pos), Reason: "a transaction header in a file whose first transaction is unreadable"}
+		case string(cmd.key) == legacyJournalKey:
+			c.journal = !cmd.del
+		}
+		pos = cmd.end
+	}
+	c.good = int64(pos)
+	if pos > 0 {
+		c.bodies = [][2]int{{0, pos}}
+	}
+	return c, nil
+}
+
+func zeros(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// reader streams the verified commands of a file to BuntDB's loader.
+func (c *contents) reader(data []byte) io.Reader {
+	rs := make([]io.Reader, len(c.bodies))
+	for i, b := range c.bodies {
+		rs[i] = bytes.NewReader(data[b[0]:b[1]])
+	}
+	return io.MultiReader(rs...)
+}

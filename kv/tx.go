@@ -1,0 +1,113 @@
+package kv
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Tx is a transaction: read-only in View, read-write in Update. A write transaction
+// records each write, in order, for the state file.
+type Tx struct {
+	tx       *buntdb.Tx
+	writable bool
+	buf      []byte // the transaction's commands, as they go to the file
+	n        int    // commands in buf
+	delta    int64  // change of the live size
+}
+
+// Get returns the value of key, or ErrNotFound.
+func (tx *Tx) Get(key string) (string, error) {
+	v, err := tx.tx.Get(key)
+	return v, translate(err)
+}
+
+// Set writes key. It may not be called while the transaction is scanning.
+func (tx *Tx) Set(key, value string) error {
+	if !tx.writable {
+		return ErrReadOnly
+	}
+	if strings.HasPrefix(key, "kv:") {
+		return fmt.Errorf("%w: %q", ErrReservedKey, key)
+	}
+	prev, replaced, err := tx.tx.Set(key, value, nil)
+	if err != nil {
+		return translate(err)
+	}
+	tx.buf = appendSet(tx.buf, key, value)
+	tx.n++
+	tx.delta += setSize(key, value)
+	if replaced {
+		tx.delta -= setSize(key, prev)
+	}
+	return nil
+}
+
+// Delete removes key; it reports whether the key existed (a missing key is not an error).
+func (tx *Tx) Delete(key string) (bool, error) {
+	if !tx.writable {
+		return false, ErrReadOnly
+	}
+	prev, err := tx.tx.Delete(key)
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, translate(err)
+	}
+	tx.buf = appendDel(tx.buf, key)
+	tx.n++
+	tx.delta -= setSize(key, prev)
+	return true, nil
+}
+
+// Scan calls fn for every key with the prefix, in key order, until fn returns false.
+func (tx *Tx) Scan(prefix string, fn func(key, value string) bool) error {
+	return translate(tx.tx.AscendGreaterOrEqual("", prefix, func(k, v string) bool {
+		if !strings.HasPrefix(k, prefix) {
+			return false
+		}
+		return fn(k, v)
+	}))
+}
+
+// ScanReverse is Scan from the last key with the prefix to the first.
+func (tx *Tx) ScanReverse(prefix string, fn func(key, value string) bool) error {
+	return translate(tx.tx.DescendLessOrEqual("", prefix+"\xff", func(k, v string) bool {
+		if !strings.HasPrefix(k, prefix) {
+			return !(k < prefix)
+		}
+		return fn(k, v)
+	}))
+}
+
+// AscendEqual calls fn for every key of the index (CreateIndex) whose indexed field equals
+// the one in pivot (a JSON document such as {"status":"active"}). A missing index is
+// ErrNotFound.
+func (tx *Tx) AscendEqual(index, pivot string, fn func(key, value string) bool) error {
+	return translate(tx.tx.AscendEqual(index, pivot, fn))
+}
+
+// GetJSON decodes the JSON value of key into v; it returns ErrNotFound if there is none.
+func (tx *Tx) GetJSON(key string, v any) error {
+	raw, err := tx.Get(key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		return fmt.Errorf("kv: %s holds bad JSON: %w", key, err)
+	}
+	return nil
+}
+
+// SetJSON stores v as JSON under key.
+func (tx *Tx) SetJSON(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("kv: encode %s: %w", key, err)
+	}
+	return tx.Set(key, string(b))
+}

@@ -1,0 +1,153 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/runtime/jshost"
+)
+
+// Invoke runs one call of an element method. It is the one path of every call, from every
+// side — a script's element object, this.$super, an object a method returned (getClient()),
+// a task, the HTTP API, jitrt call, the control socket, another element — so that each:
+//
+//   - holds a reference on the instance it runs on, which a hot reload therefore closes
+//     only after the call (an object runs on the instance that returned it, and refuses
+//     once that instance is replaced);
+//   - gets one policy: a caller from outside the app reaches only Callable methods and no
+//     result only scripts can use; arguments are bound by one rule, and a named argument
+//     the method does not have is an error naming it and the parameters;
+//   - survives a panic in the method, which becomes an error with code "internal" for the
+//     caller (its stack in the log, counted in Panics) while the process goes on.
+func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
+	var ref *instanceRef
+	var m *elements.Method
+	name := c.Element
+	if c.Object != nil {
+		bo, ok := c.Object.(*boundObject)
+		if !ok {
+			return nil, elements.Errorf(elements.CodeInternal, "call of %s on an object no method returned", c.Method)
+		}
+		if !bo.ref.acquireLive() {
+			return nil, elements.Errorf(elements.CodeFailedPrecondition,
+				"this object came from %s before it was reloaded; get it again (call the method that returned it)", bo.ref.el.FullName)
+		}
+		ref, name = bo.ref, bo.ref.el.FullName
+		m = elements.FindMethod(bo.obj, c.Method)
+	} else {
+		e, err := a.Element(c.Element)
+		if err != nil {
+			return nil, err
+		}
+		if ref, err = e.acquire(); err != nil {
+			return nil, err
+		}
+		if c.Super {
+			m = ref.base[c.Method]
+		} else {
+			m = ref.methods[c.Method]
+		}
+	}
+	defer ref.release()
+	if m == nil {
+		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
+			Message: fmt.Sprintf("element %s (%s) has no method %q", name, ref.el.TypeID, c.Method)}
+	}
+	if c.Outside && !m.Callable {
+		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
+			Message: fmt.Sprintf("method %s of %s can only be called from the app's scripts", c.Method, name)}
+	}
+	args, err := m.BindArgs(c.Args, c.Mode)
+	if err != nil {
+		return nil, err
+	}
+	res, err := protect(a, name+"."+c.Method, func() (any, error) { return m.Call(ctx, args) })
+	if err != nil {
+		return nil, err
+	}
+	if obj, ok := res.(elements.Object); ok {
+		if c.Outside {
+			return nil, &elements.Error{Code: elements.CodeInvalidArgument, Err: elements.ErrInvalidArgument,
+				Message: fmt.Sprintf("%s of %s returns an object only scripts can use", c.Method, name)}
+		}
+		return &boundObject{ref: ref, obj: obj}, nil
+	}
+	return res, nil
+}
+
+// boundObject is an object a method returned, with the instance that returned it.
+type boundObject struct {
+	ref *instanceRef
+	obj elements.Object
+}
+
+func (b *boundObject) Methods() []elements.Method      { return b.obj.Methods() }
+func (b *boundObject) Properties() []elements.Property { return b.obj.Properties() }
+
+// protect runs fn, turning a panic into an error for the caller.
+func protect[T any](a *App, where string, fn func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = a.Recovered(where, r)
+		}
+	}()
+	return fn()
+}
+
+// Recovered records a panic caught at a boundary (a call, a run, a reload, an HTTP
+// request): its stack goes to the log, Panics counts it, and the returned error (code
+// "internal") is what the caller gets. The process goes on.
+func (a *App) Recovered(where string, r any) error {
+	a.panics.Add(1)
+	a.log.Error("panic recovered; the process goes on", "in", where, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return &elements.Error{Code: elements.CodeInternal,
+		Message: fmt.Sprintf("internal error in %s: %v (the stack is in the log)", where, r)}
+}
+
+// Panics is the number of panics recovered so far.
+func (a *App) Panics() int64 { return a.panics.Load() }
+
+// scripts is the app as the JS host sees it (jshost.Elements).
+type scripts struct{ a *App }
+
+func (s scripts) Element(fullName string) (jshost.Element, error) {
+	e, err := s.a.Element(fullName)
+	if err != nil {
+		return jshost.Element{}, err
+	}
+	ref, err := e.acquire()
+	if err != nil {
+		return jshost.Element{}, err
+	}
+	defer ref.release()
+	return jshost.Element{Key: ref.key, Methods: ref.names, Super: ref.baseNames, Properties: ref.propNames}, nil
+}
+
+func (s scripts) Property(fullName, name string) (any, bool, error) {
+	e, err := s.a.Element(fullName)
+	if err != nil {
+		return nil, false, err
+	}
+	return e.Property(name)
+}
+
+func (s scripts) Invoke(ctx context.Context, c elements.Call) (any, error) {
+	c.Outside = false
+	return s.a.Invoke(ctx, c)
+}
+
+func (s scripts) List() []any {
+	var list []any
+	for _, e := range s.a.Entries() {
+		st := e.Status()
+		list = append(list, map[string]any{"fullName": st.FullName, "type": st.Type, "title": st.Title, "status": st.Status})
+	}
+	return list
+}
+
+func (s scripts) Info() (string, string) {
+	i := s.a.Info()
+	return i.Name, i.Title
+}

@@ -1,0 +1,128 @@
+package jshost
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
+
+	"github.com/jitrt/jitrt/elements"
+)
+
+// compileScript compiles a top-level script inside a block, so that its let, const and class
+// declarations do not outlive the run in a pooled runtime. The brace stands on the first line,
+// so line numbers are unchanged and only columns of line 1 shift (positionOf undoes that).
+func compileScript(name, code string) (*goja.Program, error) {
+	ast, err := parser.ParseFile(nil, name, "{"+code+"\n}", 0)
+	if err != nil {
+		var list parser.ErrorList
+		if errors.As(err, &list) && len(list) > 0 {
+			p := list[0].Position
+			col := p.Column
+			if p.Line == 1 && col > 1 {
+				col--
+			}
+			return nil, &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s:%d:%d: SyntaxError: %s", name, p.Line, col, list[0].Message)}
+		}
+		return nil, &elements.Error{Code: elements.CodeScript, Message: "SyntaxError: " + err.Error()}
+	}
+	prog, err := goja.CompileAST(ast, false)
+	if err != nil {
+		return nil, &elements.Error{Code: elements.CodeScript, Message: fmt.Sprintf("%s: %v", name, err)}
+	}
+	return prog, nil
+}
+
+// runError turns what goja returned into an error with a code and, for script errors, the
+// file:line:col where it was thrown.
+func (h *Host) runError(err error, mainName string) error {
+	var intr *goja.InterruptedError
+	if errors.As(err, &intr) {
+		switch x := intr.Value().(type) {
+		case timeoutMarker:
+			h.timeouts.Add(1)
+			return &elements.Error{Code: elements.CodeTimeout, Err: elements.ErrTimeout,
+				Message: fmt.Sprintf("script timed out after %s (raise the limit with --timeout)", x.limit)}
+		case error:
+			return &elements.Error{Code: elements.CodeTimeout, Err: x, Message: "script interrupted"}
+		}
+		return &elements.Error{Code: elements.CodeTimeout, Err: elements.ErrTimeout, Message: "script interrupted"}
+	}
+	var syn *goja.CompilerSyntaxError
+	if errors.As(err, &syn) {
+		if fixed, ok := fixModuleSyntax(syn.Message); ok {
+			return &elements.Error{Code: elements.CodeScript, Message: fixed}
+		}
+		msg := "SyntaxError: " + syn.Message
+		if syn.File != nil {
+			p := syn.File.Position(syn.Offset)
+			msg = fmt.Sprintf("%s:%d:%d: %s", p.Filename, p.Line, p.Column, msg)
+		}
+		return &elements.Error{Code: elements.CodeScript, Message: msg}
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		return h.exceptionError(ex, mainName)
+	}
+	return err
+}
+
+// moduleWrapper is what goja_nodejs puts before a module's source on its first line.
+const moduleWrapper = "(function(exports,require,module,__filename,__dirname){"
+
+// moduleSyntax matches the parser's message for a module that does not compile.
+var moduleSyntax = regexp.MustCompile(`^(?:SyntaxError: )?(\S+): Line (\d+):(\d+) (.+?)(?: \(and \d+ more errors?\))?$`)
+
+// fixModuleSyntax rewrites "SyntaxError: f.js: Line 2:11 Unexpected token" as
+// "f.js:2:11: SyntaxError: Unexpected token", columns of line 1 without the wrapper.
+func fixModuleSyntax(msg string) (string, bool) {
+	m := moduleSyntax.FindStringSubmatch(msg)
+	if m == nil {
+		return msg, false
+	}
+	line, _ := strconv.Atoi(m[2])
+	col, _ := strconv.Atoi(m[3])
+	if line == 1 && col > len(moduleWrapper) {
+		col -= len(moduleWrapper)
+	}
+	return fmt.Sprintf("%s:%d:%d: SyntaxError: %s", m[1], line, col, m[4]), true
+}
+
+// exceptionError keeps the code of an Error thrown from Go (or set by the script) and puts
+// the place it was thrown in front of the message.
+func (h *Host) exceptionError(ex *goja.Exception, mainName string) error {
+	code := elements.CodeScript
+	msg := ""
+	if obj, ok := ex.Value().(*goja.Object); ok {
+		if c := obj.Get("code"); c != nil && !goja.IsUndefined(c) && !goja.IsNull(c) {
+			code = c.String()
+		}
+		msg = obj.String()
+	} else if ex.Value() != nil {
+		msg = "Uncaught " + ex.Value().String()
+	}
+	if fixed, ok := fixModuleSyntax(msg); ok {
+		return &elements.Error{Code: elements.CodeScript, Message: h.opts.Redactor.String(fixed)}
+	}
+	where := ""
+	for _, f := range ex.Stack() {
+		if f.SrcName() == "" || f.SrcName() == "<native>" {
+			continue
+		}
+		p := f.Position()
+		if p.Line > 0 {
+			switch {
+			case f.SrcName() == mainName && p.Line == 1 && p.Column > 1:
+				p.Column-- // the block brace compileScript added
+			case f.SrcName() != mainName && p.Line == 1 && p.Column > len(moduleWrapper):
+				p.Column -= len(moduleWrapper) // the wrapper goja_nodejs puts around a module
+			}
+			where = fmt.Sprintf("%s:%d:%d: ", f.SrcName(), p.Line, p.Column)
+			break
+		}
+	}
+	return &elements.Error{Code: code, Message: h.opts.Redactor.String(where + msg)}
+}
