@@ -2,14 +2,15 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: help build demo test bench lint fmt clean
+.PHONY: help build demo test test-slow bench lint fmt clean
 
 help:
-	@echo "make demo   - run the demo app (jitrt run apps/demo)"
-	@echo "make test   - run every test (with the race detector)"
-	@echo "make bench  - run the benchmarks and print their figures"
-	@echo "make build  - build bin/jitrt"
-	@echo "make lint   - gofmt and go vet"
+	@echo "make demo      - run the demo app (jitrt run apps/demo)"
+	@echo "make test      - run the tests (race detector, -short: under a minute)"
+	@echo "make test-slow - run every test, the slow ones too (kills, soaks, every-byte cuts)"
+	@echo "make bench     - run the benchmarks and print their figures"
+	@echo "make build     - build bin/jitrt"
+	@echo "make lint      - gofmt and go vet"
 
 build:
 	$(GO) build -o bin/jitrt ./cmd/jitrt
@@ -18,6 +19,9 @@ demo:
 	$(GO) run ./cmd/jitrt run apps/demo
 
 test:
+	$(GO) test -race -short -count=1 -timeout 10m $(PKGS)
+
+test-slow:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 bench:

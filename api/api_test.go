@@ -10,13 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/elements"
 	_ "github.com/jitrt/jitrt/elements/corps"
+	_ "github.com/jitrt/jitrt/elements/tasks"
 	"github.com/jitrt/jitrt/internal/simwire"
+	_ "github.com/jitrt/jitrt/internal/testtypes"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -30,11 +33,16 @@ func init() {
 
 type tool struct{}
 
+// sleeping counts the calls of tool.sleep in progress.
+var sleeping atomic.Int64
+
 func (tool) Methods() []elements.Method {
 	return []elements.Method{
 		{Name: "sleep", Callable: true, Params: []elements.Param{{Name: "ms", Kind: elements.KindNumber, Required: true}},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				ms, _, _ := a.Int("ms")
+				sleeping.Add(1)
+				defer sleeping.Add(-1)
 				select {
 				case <-time.After(time.Duration(ms) * time.Millisecond):
 					return "slept", nil
@@ -267,7 +275,9 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 		code, body := ts.do(t, "POST", "/api/elements/tools.T/sleep", "", `[600]`)
 		result <- fmt.Sprint(code, " ", body)
 	}()
-	time.Sleep(150 * time.Millisecond)
+	for sleeping.Load() == 0 { // the request is in the method
+		time.Sleep(time.Millisecond)
+	}
 	ts.stop(t)
 	if got := <-result; got != `200 {"data":"slept"}` {
 		t.Fatalf("the request in flight got %s", got)
@@ -275,4 +285,76 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 	if _, err := http.Get(ts.url + "/healthz"); err == nil {
 		t.Fatal("the server still answers after shutdown")
 	}
+}
+
+// A method that panics, called from a script, over HTTP and by a task's timer, is an error
+// with code internal for each of them; the server goes on answering and counts three.
+func TestPanicsAreErrorsForTheirCallers(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Now().Add(time.Second).Format("2006-01-02 15:04:05")
+	for rel, content := range map[string]string{
+		"e/Boom/e.json":    `{"type": "testing.Echo"}`,
+		"e/Boom/Boom.json": `{"greeting": "hi"}`,
+		"tasks/T/e.json": `{"type": "tasks.NormalType", "funcType": "Global", "func": "e.Boom.boom",
+			"timerCfg": {"startTime": "` + at + `", "repeat": {"repeatType": "once"}}}`,
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
+		os.WriteFile(filepath.Join(dir, rel), []byte(content), 0o644)
+	}
+	metrics := api.NewMetrics()
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Service: true, Observer: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	metrics.AttachApp(app)
+	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0", Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listen()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	ts := &testServer{url: "http://" + srv.Addr()}
+
+	// from a script
+	res, err := app.Host().Run(context.Background(), runtime.Script{Code: `try { app.getElement("e.Boom").boom() } catch (e) { e.code }`})
+	if err != nil || string(res.JSON) != `"internal"` {
+		t.Fatalf("from a script: %s %v", res.JSON, err)
+	}
+	// over HTTP
+	if code, body := ts.do(t, "POST", "/api/elements/e.Boom/boom", "", ""); code != 500 || !strings.Contains(body, `"code":"internal"`) || !strings.Contains(body, "internal error in e.Boom.boom") {
+		t.Fatalf("over HTTP: %d %s", code, body)
+	}
+	// from the task's timer: its run is recorded as failed
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := ts.do(t, "POST", "/api/elements/tasks.T/getRunHistory", "", "")
+		if strings.Contains(body, "internal error in e.Boom.boom") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task's run is not recorded: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := ts.do(t, "GET", "/healthz", "", ""); code != 200 {
+		t.Fatalf("healthz: %d %s", code, body)
+	}
+	_, body := ts.do(t, "GET", "/metrics", "", "")
+	if !strings.Contains(body, "\njitrt_panics_total 3\n") {
+		t.Fatalf("metrics:\n%s", grepLines(body, "panics"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

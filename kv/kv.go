@@ -95,6 +95,8 @@ type Store struct {
 	seq    uint64   // the last transaction's number, guarded like size
 	broken error
 
+	dropped int64 // bytes of an unfinished write dropped when the file was opened
+
 	live atomic.Int64 // bytes a compacted file would hold
 
 	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
@@ -189,7 +191,7 @@ func (s *Store) load() error {
 		f.Close()
 		return fmt.Errorf("kv: load %s: %w", s.path, err)
 	}
-	s.seq, s.size = c.seq, c.good
+	s.seq, s.size, s.dropped = c.seq, c.good, c.torn
 	if s.readOnly {
 		f.Close()
 		if c.legacy && c.journal {
@@ -248,6 +250,11 @@ func (s *Store) liveBytes() int64 {
 }
 
 func setSize(k, v string) int64 { return int64(len(k) + len(v) + 40) }
+
+// Dropped is the size of the unfinished write found at the end of the file when it was
+// opened (a crash cut it short; it was never reported done), 0 if there was none. A
+// read-only store ignores it; a writable one drops it from the file.
+func (s *Store) Dropped() int64 { return s.dropped }
 
 // Dir is the data folder ("" for a store in memory).
 func (s *Store) Dir() string { return s.dir }

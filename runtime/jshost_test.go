@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +227,48 @@ func TestCloseWaitsForRunningCalls(t *testing.T) {
 	}
 	if !inst.Closed() {
 		t.Fatal("retired instance not closed after its last call")
+	}
+}
+
+// A run's time limit ends that run only: runs with limits of a few microseconds, which
+// often fire as the run ends, alternate on the same runtimes with runs that have a minute,
+// and none of those is ever interrupted.
+func TestTimeLimitsEndTheirOwnRunOnly(t *testing.T) {
+	runs := 100_000
+	if testing.Short() {
+		runs = 20_000 // make test-slow runs 100,000
+	}
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 2})
+	const workers = 4
+	var wg sync.WaitGroup
+	var unearned, short, shortTimedOut atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < runs; i += workers {
+				if i%2 == 0 {
+					short.Add(1)
+					_, err := app.Host().Run(context.Background(), Script{Code: `let s = 0; for (let i = 0; i < 50; i++) s += i; s`,
+						Timeout: time.Duration(1+i%7) * time.Microsecond})
+					if err != nil {
+						shortTimedOut.Add(1)
+					}
+					continue
+				}
+				if _, err := app.Host().Run(context.Background(), Script{Code: `1 + 1`, Timeout: time.Minute}); err != nil {
+					unearned.Add(1)
+					t.Errorf("run %d with a one-minute limit: %v", i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d runs; %d of the %d with a limit of microseconds timed out", runs, shortTimedOut.Load(), short.Load())
+	if unearned.Load() != 0 {
+		t.Fatalf("%d runs ended with a timeout they did not earn", unearned.Load())
+	}
+	if shortTimedOut.Load() == 0 {
+		t.Fatal("no microsecond limit ever fired: the test proves nothing")
 	}
 }

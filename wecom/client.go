@@ -142,6 +142,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// RateLimiter is the limiter pacing the client's calls.
+func (c *Client) RateLimiter() *RateLimiter { return c.limiter }
+
 // CorpID is the corp the client calls for.
 func (c *Client) CorpID() string { return c.cfg.CorpID }
 

@@ -41,6 +41,20 @@ func NewRateLimiter(l Limits, now func() time.Time) *RateLimiter {
 	return &RateLimiter{limits: l, now: now, windows: map[string]*windowLimiter{}}
 }
 
+// Used counts the calls admitted in the last minute and the last hour, all APIs together.
+func (r *RateLimiter) Used() (minute, hour int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now().Unix()
+	for _, w := range r.windows {
+		w.mu.Lock()
+		w.advance(now)
+		minute, hour = minute+w.minute, hour+w.hour
+		w.mu.Unlock()
+	}
+	return minute, hour
+}
+
 // Wait blocks until a call of endpoint is admitted, or the context ends.
 func (r *RateLimiter) Wait(ctx context.Context, endpoint string) error {
 	r.mu.Lock()

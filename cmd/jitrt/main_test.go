@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -196,10 +198,7 @@ func TestSecretNeverShown(t *testing.T) {
 
 // TestRunUntilInterrupted runs the real binary and stops it with SIGINT.
 func TestRunUntilInterrupted(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "jitrt")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildJitrt(t)
 	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir(), "--addr", "127.0.0.1:0")
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -234,10 +233,7 @@ func TestRunUntilInterrupted(t *testing.T) {
 
 // TestWecomSimServesUntilInterrupted runs the emulator command and calls it over HTTP.
 func TestWecomSimServesUntilInterrupted(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "jitrt")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildJitrt(t)
 	cmd := exec.Command(bin, "wecom-sim", "--corp-id", "wwcli", "--secret", "cli-secret", "--members", "50", "--departments", "5", "--seed", "3")
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -269,13 +265,38 @@ func TestWecomSimServesUntilInterrupted(t *testing.T) {
 	}
 }
 
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildJitrt builds the jitrt binary once for the tests of this process.
 func buildJitrt(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "jitrt")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "jitrt-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "jitrt")
+		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
 }
 
 func TestRunRefusesAnOpenAddressWithoutAToken(t *testing.T) {
@@ -344,8 +365,13 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(1200 * time.Millisecond)
-	if m := get("/metrics"); !strings.Contains(m, `jitrt_reloads_total{kind="reload"} 1`) || !strings.Contains(m, `jitrt_element_operations_total{element="tasks.T",op="task_run",result="ok"}`) {
+	for m := get("/metrics"); !strings.Contains(m, `jitrt_element_operations_total{element="tasks.T",op="task_run",result="ok"}`); m = get("/metrics") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the task never ran:\n%s", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := get("/metrics"); !strings.Contains(m, `jitrt_reloads_total{kind="reload"} 1`) {
 		t.Fatalf("metrics:\n%s", m)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)

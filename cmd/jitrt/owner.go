@@ -32,6 +32,7 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 		return nil, err
 	}
 	opts.LockTimeout = -1 // waited for here, so that a server that starts meanwhile is seen
+	opts.Command = "jitrt " + cmd.Name() + " " + dir
 	deadline := time.Now().Add(f.lockTimeout)
 	for {
 		if owner, ok, _ := kv.ReadOwner(dataDir); ok && owner.Endpoint != "" {

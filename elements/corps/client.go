@@ -21,6 +21,11 @@ func (o *clientObject) Properties() []elements.Property {
 		{Name: "corpId", Get: func() any { return o.c.cfg.CorpID }},
 		{Name: "apiBase", Get: func() any { return o.cl.BaseURL() }},
 		{Name: "fetchPath", Doc: "detail or id: how the org was last fetched", Get: func() any { return o.cl.Path() }},
+		{Name: "calls", Doc: "calls of this corp's WeCom APIs made by this process in the last minute and hour (every element of the corp shares the budget)",
+			Get: func() any {
+				m, h := o.cl.RateLimiter().Used()
+				return map[string]any{"lastMinute": float64(m), "lastHour": float64(h)}
+			}},
 	}
 }
 

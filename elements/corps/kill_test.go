@@ -53,13 +53,14 @@ func killChild() {
 }
 
 // activeIDs reads the reopened store's active members.
-func activeIDs(t *testing.T, appDir, data string) (active []string, total int) {
+func activeIDs(t *testing.T, appDir, data string) (active []string, total int, dropped int64) {
 	t.Helper()
 	app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: data, Services: simwire.Services()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer app.Close()
+	dropped = app.Store().Dropped()
 	var out strings.Builder
 	res, err := app.Host().Run(context.Background(), runtime.Script{Code: `const d = app.getElement("corps.K").getLocalCorpData();
 		[d.userList.filter(u => u.status === "active").map(u => u.memberId + "=" + u.name), d.userList.length, d.thirdAuthList.length]`, Stdout: &out})
@@ -77,7 +78,7 @@ func activeIDs(t *testing.T, appDir, data string) (active []string, total int) {
 		t.Fatalf("%v members but %v auth records: a mix", inner[1], inner[2])
 	}
 	sort.Strings(active)
-	return active, int(inner[1].(float64))
+	return active, int(inner[1].(float64)), dropped
 }
 
 func orgIDs(seed int64) []string {
@@ -120,9 +121,12 @@ func TestKillDuringApplyReopensToOldOrNew(t *testing.T) {
 		return time.Since(fetched)
 	}()
 	t.Logf("apply window after the fetch: %s", window)
-	const runs = 5
+	// Kills spread over the apply window, and kills the moment the state file starts to
+	// grow (the write of the diff has begun): those land in the middle of the write.
+	const spread, onGrowth = 5, 3
 	outcomes := map[string]int{}
-	for i := 0; i < runs; i++ {
+	dropped := 0
+	for i := 0; i < spread+onGrowth; i++ {
 		appDir, data := t.TempDir(), t.TempDir()
 		writeKillApp(t, appDir, 1)
 		// the old state: a finished sync of seed 1
@@ -142,11 +146,24 @@ func TestKillDuringApplyReopensToOldOrNew(t *testing.T) {
 				t.Fatal(sc.Text())
 			}
 		}
-		// kills spread over the window, with jitter
-		time.Sleep(window*time.Duration(i)/runs + time.Duration(rand.Int64N(int64(window/runs)+1)))
+		if i < spread {
+			// kills spread over the window, with jitter
+			time.Sleep(window*time.Duration(i)/spread + time.Duration(rand.Int64N(int64(window/spread)+1)))
+		} else {
+			path := filepath.Join(data, "state.db")
+			fi, _ := os.Stat(path)
+			for size := fi.Size(); ; {
+				if fi, err := os.Stat(path); err == nil && fi.Size() > size {
+					break
+				}
+			}
+		}
 		cmd.Process.Kill()
 		cmd.Wait()
-		active, _ := activeIDs(t, appDir, data)
+		active, _, drop := activeIDs(t, appDir, data)
+		if drop > 0 {
+			dropped++
+		}
 		switch {
 		case equalStrings(active, old):
 			outcomes["old"]++
@@ -156,7 +173,10 @@ func TestKillDuringApplyReopensToOldOrNew(t *testing.T) {
 			t.Fatalf("reopened to a mix: %d active members, neither the old org (%d) nor the new (%d)", len(active), len(old), len(fresh))
 		}
 	}
-	t.Logf("outcomes after SIGKILL during the apply: %v", outcomes)
+	t.Logf("outcomes after SIGKILL during the apply: %v; %d kills cut the write short, and reopening dropped it", outcomes, dropped)
+	if dropped == 0 {
+		t.Fatal("no kill landed in the middle of a write: the test did not try what it is for")
+	}
 }
 
 func spawn(appDir, data string) *exec.Cmd {

@@ -44,6 +44,16 @@ func Last(fullName string) *Echo {
 	return l[len(l)-1]
 }
 
+var gates sync.Map // fullName → chan struct{}
+
+func gate(fullName string) chan struct{} {
+	ch, _ := gates.LoadOrStore(fullName, make(chan struct{}, 1))
+	return ch.(chan struct{})
+}
+
+// Release lets one call of park of the element return.
+func Release(fullName string) { gate(fullName) <- struct{}{} }
+
 // ClosedCount is how many instances have been closed.
 func ClosedCount() int64 { return closed.Load() }
 
@@ -138,6 +148,17 @@ func (e *Echo) Methods() []elements.Method {
 				defer e.sleeping.Add(-1)
 				select {
 				case <-time.After(time.Duration(ms) * time.Millisecond):
+					return e.el.Config["greeting"], nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}},
+		{Name: "park", Doc: "waits for Release (counted in Sleeping)",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) {
+				e.sleeping.Add(1)
+				defer e.sleeping.Add(-1)
+				select {
+				case <-gate(e.el.FullName):
 					return e.el.Config["greeting"], nil
 				case <-ctx.Done():
 					return nil, ctx.Err()
