@@ -28,6 +28,9 @@ func (s *Server) NetHTTPHandler() http.Handler {
 		}
 		resp := s.Handle(r.Context(), r.Method, r.URL.Path, r.Header.Get("Authorization"), body)
 		w.Header().Set("Content-Type", resp.ContentType)
+		if resp.RetryAfter != "" {
+			w.Header().Set("Retry-After", resp.RetryAfter)
+		}
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)
 	})

@@ -170,6 +170,8 @@ type Response struct {
 	Status      int
 	ContentType string
 	Body        []byte
+	// RetryAfter, when set, is the Retry-After header (seconds) of a 503.
+	RetryAfter string
 }
 
 const jsonType = "application/json; charset=utf-8"
@@ -183,7 +185,7 @@ func (s *Server) Handle(ctx context.Context, method, path, auth string, body []b
 	defer func() {
 		if r := recover(); r != nil {
 			err := s.app.Recovered("HTTP "+method+" "+path, r)
-			resp = Response{500, jsonType, s.mask(errorBody(elements.CodeInternal, err.Error()))}
+			resp = Response{Status: 500, ContentType: jsonType, Body: s.mask(errorBody(elements.CodeInternal, err.Error()))}
 		}
 		s.metrics.request(route, resp.Status, time.Since(start))
 	}()
@@ -193,23 +195,23 @@ func (s *Server) Handle(ctx context.Context, method, path, auth string, body []b
 
 func (s *Server) route(ctx context.Context, method, path, auth string, body []byte) (string, Response) {
 	if !s.authorized(auth) {
-		return "unauthorized", Response{401, jsonType, errorBody("unauthorized", "this API needs \"Authorization: Bearer <token>\" with the token in "+TokenEnv)}
+		return "unauthorized", Response{Status: 401, ContentType: jsonType, Body: errorBody("unauthorized", "this API needs \"Authorization: Bearer <token>\" with the token in "+TokenEnv)}
 	}
 	switch {
 	case path == "/healthz":
 		if method != "GET" && method != "HEAD" {
 			return "healthz", methodNotAllowed("GET")
 		}
-		return "healthz", Response{200, jsonType, []byte(`{"status":"ok"}`)}
+		return "healthz", Response{Status: 200, ContentType: jsonType, Body: []byte(`{"status":"ok"}`)}
 	case path == "/metrics":
 		if method != "GET" {
 			return "metrics", methodNotAllowed("GET")
 		}
 		text, err := s.metrics.text()
 		if err != nil {
-			return "metrics", Response{500, jsonType, errorBody("internal", err.Error())}
+			return "metrics", Response{Status: 500, ContentType: jsonType, Body: errorBody("internal", err.Error())}
 		}
-		return "metrics", Response{200, string(expfmtText), text}
+		return "metrics", Response{Status: 200, ContentType: string(expfmtText), Body: text}
 	case path == "/api/elements" || path == "/api/elements/":
 		if method != "GET" {
 			return "elements", methodNotAllowed("GET")
@@ -233,7 +235,7 @@ func (s *Server) route(ctx context.Context, method, path, auth string, body []by
 		}
 		return "element", s.element(name)
 	}
-	return "not_found", Response{404, jsonType, errorBody("not_found", "no such route: "+path)}
+	return "not_found", Response{Status: 404, ContentType: jsonType, Body: errorBody("not_found", "no such route: "+path)}
 }
 
 func (s *Server) authorized(auth string) bool {
@@ -285,14 +287,15 @@ func (s *Server) call(ctx context.Context, name, method string, body []byte) Res
 	var parsed any
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, &parsed); err != nil {
-			return Response{400, jsonType, errorBody("bad_json", "the body is not valid JSON: "+err.Error())}
+			return Response{Status: 400, ContentType: jsonType, Body: errorBody("bad_json", "the body is not valid JSON: "+err.Error())}
 		}
 	}
 	args, mode, err := elements.JSONArgs(parsed)
 	if err != nil {
 		return s.fail(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	// A call that needs a script run and finds every run busy is refused (503), not queued.
+	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), s.opts.Timeout)
 	defer cancel()
 	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: args, Mode: mode, Outside: true})
 	if err != nil {
@@ -312,6 +315,10 @@ func statusOf(code string) int {
 		return 409
 	case elements.CodeTimeout:
 		return 504
+	case elements.CodeBusy:
+		return 503
+	case elements.CodeResourceExhausted:
+		return 507 // the call needed more memory or depth than a run may have
 	}
 	return 500
 }
@@ -322,7 +329,11 @@ func (s *Server) fail(err error) Response {
 	if status == 500 {
 		s.log.Error("API call failed", "err", err)
 	}
-	return Response{status, jsonType, s.mask(errorBody(code, err.Error()))}
+	resp := Response{Status: status, ContentType: jsonType, Body: s.mask(errorBody(code, err.Error()))}
+	if status == 503 {
+		resp.RetryAfter = "1"
+	}
+	return resp
 }
 
 func (s *Server) data(v any) Response {
@@ -330,9 +341,9 @@ func (s *Server) data(v any) Response {
 		Data any `json:"data"`
 	}{v})
 	if err != nil {
-		return Response{500, jsonType, errorBody("internal", "the result cannot be encoded as JSON: "+err.Error())}
+		return Response{Status: 500, ContentType: jsonType, Body: errorBody("internal", "the result cannot be encoded as JSON: "+err.Error())}
 	}
-	return Response{200, jsonType, s.mask(b)}
+	return Response{Status: 200, ContentType: jsonType, Body: s.mask(b)}
 }
 
 // mask removes the app's secrets from a response body (Types mask them already: this is
@@ -351,7 +362,7 @@ func errorBody(code, msg string) []byte {
 }
 
 func methodNotAllowed(allow string) Response {
-	return Response{405, jsonType, errorBody("method_not_allowed", "use "+allow)}
+	return Response{Status: 405, ContentType: jsonType, Body: errorBody("method_not_allowed", "use "+allow)}
 }
 
 // serveFast adapts fasthttp to Handle. The call does not run in fasthttp's RequestCtx as a
@@ -360,6 +371,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	resp := s.Handle(context.Background(), b2s(ctx.Method()), b2s(ctx.Path()), b2s(ctx.Request.Header.Peek("Authorization")), ctx.PostBody())
 	ctx.SetStatusCode(resp.Status)
 	ctx.Response.Header.SetContentType(resp.ContentType)
+	if resp.RetryAfter != "" {
+		ctx.Response.Header.Set("Retry-After", resp.RetryAfter)
+	}
 	ctx.SetBody(resp.Body)
 }
 

@@ -221,8 +221,8 @@ func (a Args) Int(name string) (int64, bool, error) {
 		return 0, false, nil
 	}
 	f, isNum := v.(float64)
-	if !isNum || f != math.Trunc(f) {
-		return 0, true, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf("argument %q must be a whole number, not %v", name, v), Err: ErrInvalidArgument}
+	if !isNum || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, true, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf("argument %q must be a whole number from -2^53 to 2^53, not %v", name, v), Err: ErrInvalidArgument}
 	}
 	return int64(f), true, nil
 }

@@ -165,6 +165,17 @@ type ProgressFunc func(phase string, done, total int)
 
 type progressKey struct{}
 
+type noQueueKey struct{}
+
+// WithoutQueue marks a context whose caller cannot wait for a place to run (the HTTP API,
+// which answers 503 instead): work that would wait fails at once with code busy.
+func WithoutQueue(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noQueueKey{}, true)
+}
+
+// IsWithoutQueue reports whether ctx was marked by WithoutQueue.
+func IsWithoutQueue(ctx context.Context) bool { return ctx.Value(noQueueKey{}) != nil }
+
 // WithProgress returns a context that carries a progress reporter to the methods it runs
 // (jitrt run shows a progress bar with it on a terminal).
 func WithProgress(ctx context.Context, fn ProgressFunc) context.Context {

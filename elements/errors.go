@@ -21,6 +21,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrTimeout is returned when a run or call ran past its time limit.
 	ErrTimeout = errors.New("timed out")
+	// ErrBusy is returned to a caller that cannot wait when every place to run is taken.
+	ErrBusy = errors.New("busy")
+	// ErrResourceExhausted is returned when a run went past a limit of memory or depth.
+	ErrResourceExhausted = errors.New("resource exhausted")
 )
 
 // Error codes carried to scripts (as the `code` of a JS Error) and to HTTP clients.
@@ -32,8 +36,12 @@ const (
 	CodeElementFailed   = "element_failed"
 	CodeTimeout         = "timeout"
 	CodeUnavailable     = "unavailable"
-	CodeInternal        = "internal"
-	CodeScript          = "script_error"
+	// CodeBusy: every place to run is taken; the caller may try again shortly (HTTP 503).
+	CodeBusy = "busy"
+	// CodeResourceExhausted: the run went past its memory or call-depth limit.
+	CodeResourceExhausted = "resource_exhausted"
+	CodeInternal          = "internal"
+	CodeScript            = "script_error"
 	// CodeFailedPrecondition: the call needs a state the element is not in (initCorp first).
 	CodeFailedPrecondition = "failed_precondition"
 )
@@ -89,6 +97,10 @@ func CodeOf(err error) string {
 		return CodeElementFailed
 	case errors.Is(err, ErrTimeout):
 		return CodeTimeout
+	case errors.Is(err, ErrBusy):
+		return CodeBusy
+	case errors.Is(err, ErrResourceExhausted):
+		return CodeResourceExhausted
 	}
 	return CodeInternal
 }

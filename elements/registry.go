@@ -53,6 +53,13 @@ type Type struct {
 	Validate func(el *Element, r Reporter)
 	// New builds an instance. It is only called with a config that passed validation.
 	New func(el *Element) (Instance, error)
+	// LocalOnly, if set, reports that an element with this config talks to nothing outside
+	// the machine (a corp on its built-in emulator): its secrets are not real ones, and
+	// jitrt check does not warn about them being written in the config.
+	LocalOnly func(el *Element) bool
+	// CheckRefs, if set, checks what the element names of other elements (a task's func)
+	// once the whole app is loaded, and again when the element is reloaded.
+	CheckRefs func(el *Element, app Refs, r Reporter)
 }
 
 var (
@@ -130,6 +137,12 @@ func Types() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// Refs is what CheckRefs may ask of the loaded app.
+type Refs interface {
+	// Method describes a method of an element's current instance, or says why there is none.
+	Method(fullName, method string) (*Method, error)
 }
 
 // suggest names the registered Types of a Meta, for error messages. Called with the lock held.

@@ -113,13 +113,23 @@ func (s Schema) CheckSchema(cfg *jsonpos.Node, report func(pos jsonpos.Pos, msg 
 
 // nearest returns the declared key closest to a misspelt one, or "".
 func (s Schema) nearest(key string) string {
+	names := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		names[i] = f.Name
+	}
+	return Nearest(key, names)
+}
+
+// Nearest returns the candidate closest to a misspelt name (the same but for case, or at
+// most two edits away), or "".
+func Nearest(name string, candidates []string) string {
 	best, bestD := "", 3
-	for _, f := range s.Fields {
-		if strings.EqualFold(f.Name, key) {
-			return f.Name
+	for _, c := range candidates {
+		if strings.EqualFold(c, name) {
+			return c
 		}
-		if d := editDistance(strings.ToLower(f.Name), strings.ToLower(key)); d < bestD {
-			best, bestD = f.Name, d
+		if d := editDistance(strings.ToLower(c), strings.ToLower(name)); d < bestD {
+			best, bestD = c, d
 		}
 	}
 	return best

@@ -65,8 +65,10 @@ type Options struct {
 	// LockTimeout is how long to wait for another owner of the state (kv.DefaultLockTimeout
 	// when zero; negative: do not wait).
 	LockTimeout time.Duration
-	// Timeout limits every script run (DefaultTimeout when zero).
+	// Timeout limits every script run; zero: app.json's limits.timeout, else DefaultTimeout.
 	Timeout time.Duration
+	// Limits bound script runs; zero fields: app.json's limits, else jshost.DefaultLimits.
+	Limits jshost.Limits
 	// Logger receives the app's logs; secrets are masked before it sees them. Default: discard.
 	Logger *slog.Logger
 	// Getenv looks up ${VAR} (os.LookupEnv when nil).
@@ -128,9 +130,6 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
@@ -153,6 +152,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 
 	cfg, ps := loader.ReadAppConfig(abs)
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
+	limits, timeout := a.limitsOf(cfg.Limits)
 
 	switch opts.State {
 	case StateOwn:
@@ -169,7 +169,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	// The host exists before any instance: an instance may run scripts (a task's inner.js)
 	// as soon as it is started.
 	a.host = jshost.New(jshost.Options{Dir: abs, Elements: scripts{a}, Redactor: a.redactor,
-		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: opts.Timeout, PoolSize: opts.PoolSize,
+		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: timeout, Limits: limits, PoolSize: opts.PoolSize,
 		Logger: a.log, Recovered: a.Recovered})
 	rels, err := loader.Scan(abs)
 	if err != nil {
@@ -200,6 +200,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		}
 		e.install(ctx, def)
 	}
+	a.checkRefs()
 	return a, nil
 }
 
@@ -244,7 +245,88 @@ func (a *App) DataDir() string { return a.opts.DataDir }
 func (a *App) Host() *jshost.Host { return a.host }
 
 // Timeout is the default time limit of a run.
-func (a *App) Timeout() time.Duration { return a.opts.Timeout }
+func (a *App) Timeout() time.Duration { return a.host.Timeout() }
+
+// limitsOf are the limits of runs: the Options' where set, else app.json's, else the
+// defaults.
+func (a *App) limitsOf(app loader.Limits) (jshost.Limits, time.Duration) {
+	l := a.opts.Limits
+	if l.CallStack == 0 {
+		l.CallStack = app.CallStack
+	}
+	if l.RunMemory == 0 {
+		l.RunMemory = app.RunMemory
+	}
+	if l.Memory == 0 {
+		l.Memory = app.Memory
+	}
+	if l.Runs == 0 {
+		l.Runs = app.Runs
+	}
+	timeout := a.opts.Timeout
+	if timeout <= 0 {
+		timeout = app.Timeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return l, timeout
+}
+
+// Warnings returns everything the app's latest load found that stops nothing but should
+// be fixed, sorted by file and position.
+func (a *App) Warnings() Problems {
+	var ws Problems
+	for _, e := range a.Entries() {
+		ws = append(ws, e.Warnings()...)
+	}
+	ws.Sort()
+	return ws
+}
+
+// checkRefs checks, for every serving element whose Type has CheckRefs, what it names of
+// other elements (a task's func); a reference that does not hold is a problem of the
+// element, until a check finds it holds.
+func (a *App) checkRefs() {
+	for _, e := range a.Entries() {
+		e.mu.Lock()
+		def := e.def
+		e.mu.Unlock()
+		if def == nil || def.Type == nil || def.Type.CheckRefs == nil || e.cur.Load() == nil {
+			continue
+		}
+		var ps Problems
+		protect(a, e.FullName+" CheckRefs", func() (any, error) {
+			def.Type.CheckRefs(def.Element, refs{a}, def.Reporter(func(p Problem) { ps = append(ps, p) }))
+			return nil, nil
+		})
+		e.mu.Lock()
+		e.refProblems = ps
+		e.mu.Unlock()
+	}
+}
+
+// refs is the app as CheckRefs sees it.
+type refs struct{ a *App }
+
+func (r refs) Method(fullName, method string) (*elements.Method, error) {
+	e, err := r.a.Element(fullName)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := e.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer ref.release()
+	m := ref.methods[method]
+	if m == nil {
+		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
+			Message: fmt.Sprintf("element %s (%s) has no method %q%s", fullName, ref.el.TypeID, method, nearestName(method, ref.names))}
+	}
+	c := *m
+	return &c, nil
+}
 
 // Problems returns every problem in the app, sorted by file and position.
 func (a *App) Problems() Problems {
@@ -359,15 +441,18 @@ type Entry struct {
 
 	cur atomic.Pointer[instanceRef]
 
-	mu         sync.Mutex
-	removed    bool
-	typeID     string
-	title      string
-	dir        string
-	isType     bool
-	problems   Problems
-	generation int
-	loadedAt   time.Time
+	mu          sync.Mutex
+	removed     bool
+	typeID      string
+	title       string
+	dir         string
+	isType      bool
+	problems    Problems
+	refProblems Problems // what CheckRefs found of the serving instance's references
+	warnings    Problems
+	def         *loader.Definition // of the serving instance
+	generation  int
+	loadedAt    time.Time
 }
 
 // Status is what tools show about an element.
@@ -389,10 +474,10 @@ func (e *Entry) Status() Status {
 	e.mu.Lock()
 	s := Status{FullName: e.FullName, Type: e.typeID, Title: e.title, Generation: e.generation,
 		Serving: e.cur.Load() != nil, Status: "ok"}
-	switch {
-	case len(e.problems) > 0:
+	switch ps := append(append(Problems(nil), e.problems...), e.refProblems...); {
+	case len(ps) > 0:
 		s.Status = "error"
-		s.Error = e.app.redactor.String(e.problems.Error())
+		s.Error = e.app.redactor.String(ps.Error())
 	case e.isType:
 		s.Status = "type"
 	}
@@ -410,7 +495,15 @@ func (e *Entry) Status() Status {
 func (e *Entry) Problems() Problems {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append(Problems(nil), e.problems...)
+	return append(append(Problems(nil), e.problems...), e.refProblems...)
+}
+
+// Warnings returns what the element's latest load found that should be fixed but stops
+// nothing (a secret written in its config).
+func (e *Entry) Warnings() Problems {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append(Problems(nil), e.warnings...)
 }
 
 func (e *Entry) fail(ps Problems) {
@@ -425,6 +518,9 @@ func (e *Entry) fail(ps Problems) {
 func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	a := e.app
 	a.redactor.Add(def.Secrets...)
+	e.mu.Lock()
+	e.warnings = def.Warnings
+	e.mu.Unlock()
 	if len(def.Problems) > 0 {
 		// The last good instance, if any, keeps serving; its description stays with it.
 		e.mu.Lock()
@@ -463,7 +559,7 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	el.Observer = a.opts.Observer
 	var ov *overrides
 	if te := def.Override; te != nil && te.Module != "" {
-		ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+		ctx, cancel := context.WithTimeout(ctx, a.Timeout())
 		names, err := a.host.ModuleFunctions(ctx, te.Module)
 		cancel()
 		if err != nil {
@@ -482,7 +578,7 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	e.mu.Lock()
 	e.generation++
 	gen := e.generation
-	e.problems = nil
+	e.problems, e.refProblems, e.def = nil, nil, def
 	e.loadedAt = time.Now()
 	e.mu.Unlock()
 	ref := newInstanceRef(inst, el, gen, a.nextKey.Add(1))

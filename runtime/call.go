@@ -53,7 +53,7 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 	defer ref.release()
 	if m == nil {
 		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
-			Message: fmt.Sprintf("element %s (%s) has no method %q", name, ref.el.TypeID, c.Method)}
+			Message: fmt.Sprintf("element %s (%s) has no method %q%s", name, ref.el.TypeID, c.Method, nearestName(c.Method, ref.names))}
 	}
 	if c.Outside && !m.Callable {
 		return nil, &elements.Error{Code: elements.CodeUnknownMethod, Err: elements.ErrUnknownMethod,
@@ -150,4 +150,12 @@ func (s scripts) List() []any {
 func (s scripts) Info() (string, string) {
 	i := s.a.Info()
 	return i.Name, i.Title
+}
+
+// nearestName is " (did you mean "x"?)" for the name nearest to a misspelt one, or "".
+func nearestName(name string, names []string) string {
+	if n := elements.Nearest(name, names); n != "" {
+		return fmt.Sprintf(" (did you mean %q?)", n)
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/jitrt/jitrt/internal/testapp"
@@ -38,4 +39,11 @@ func run(t testing.TB, app *App, code string) (string, string, error) {
 		return "", out.String(), err
 	}
 	return string(res.JSON), out.String(), nil
+}
+
+// heapNow is the heap's size now.
+func heapNow() int64 {
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -35,6 +35,7 @@ func (a *App) ReloadElement(rel string) []ReloadEvent {
 		ev, dependents = a.reloadOne(rel)
 		return ev, nil
 	})
+	defer a.checkRefs() // what other elements name may have come or gone
 	if err != nil {
 		// A panic while reloading: the last good instance keeps serving.
 		return []ReloadEvent{{Kind: "error", Element: strings.ReplaceAll(rel, "/", "."),
@@ -74,7 +75,7 @@ func (a *App) reloadOne(rel string) (ReloadEvent, []string) {
 		a.entries[def.FullName] = e
 	}
 	a.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout())
 	ps := e.install(ctx, def)
 	cancel()
 	var dependents []string
@@ -150,6 +151,9 @@ func (a *App) ReloadApp() []ReloadEvent {
 	a.mu.Lock()
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
 	a.mu.Unlock()
+	limits, timeout := a.limitsOf(cfg.Limits)
+	a.host.SetLimits(limits)
+	a.host.SetTimeout(timeout)
 	a.ScriptsChanged()
 	events := []ReloadEvent{{Kind: "app", Files: []string{"app.json"}, Problems: ps}}
 	rels, err := loader.Scan(a.Dir)

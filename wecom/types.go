@@ -134,3 +134,27 @@ type Org struct {
 	// app, so the sync must keep what it already has for them.
 	Withheld []string `json:"withheld,omitempty"`
 }
+
+// ValidUserID reports whether s is a userid as WeCom makes them: 1 to 64 bytes of letters,
+// digits and "_-@.", starting with a letter or a digit.
+func ValidUserID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '-' || c == '@' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// UserIDRule says what ValidUserID accepts, for messages.
+const UserIDRule = "1 to 64 letters, digits and _-@. starting with a letter or digit"
+
+// MaxDeptID is the largest department (and tag) id WeCom gives: ids are 32-bit.
+const MaxDeptID = 1<<32 - 1

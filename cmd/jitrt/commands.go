@@ -21,8 +21,9 @@ func newCheckCmd() *cobra.Command {
 		Use:   "check APP",
 		Short: "Check an app: print every problem as path:line:col: message",
 		Long: `Check loads and validates every element of the app without running anything and
-prints each problem as path:line:col: message, one per line. It exits 1 if there
-is any problem and 0 if there is none.`,
+prints each problem as path:line:col: message, one per line, then each warning as
+path:line:col: warning: message (a secret written in a config). It exits 1 if there
+is any problem and 0 if there is none; warnings do not change the exit code.`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app, err := f.load(cmd, args[0], runtime.StateNone)
@@ -31,7 +32,7 @@ is any problem and 0 if there is none.`,
 			}
 			defer app.Close()
 			ps := app.Problems()
-			for _, p := range ps {
+			for _, p := range append(ps, app.Warnings()...) {
 				fmt.Fprintln(cmd.OutOrStdout(), app.Redactor().String(p.String()))
 			}
 			if len(ps) > 0 {
@@ -206,7 +207,7 @@ arguments, or an object of arguments by name.`,
 			res, err := f.runOrSend(cmd, args[0], work{
 				local: func(app *runtime.App) (json.RawMessage, error) {
 					out = app.Redactor().Writer(out)
-					ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+					ctx, cancel := context.WithTimeout(cmd.Context(), app.Timeout())
 					defer cancel()
 					v, err := app.CallJSON(ctx, args[1], args[2], callArgs)
 					if err != nil {

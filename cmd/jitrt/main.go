@@ -12,15 +12,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jitrt/jitrt/internal/bytesize"
 	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/runtime/jshost"
 
 	// Element Types register themselves.
 	_ "github.com/jitrt/jitrt/elements/corps"
@@ -127,6 +130,10 @@ type appFlags struct {
 	timeout     time.Duration
 	logLevel    string
 	lockTimeout time.Duration
+	callStack   int
+	runs        int
+	runMemory   bytesize.Flag
+	memory      bytesize.Flag
 }
 
 // register adds the flags; the time limit and the lock wait only where scripts run and the
@@ -137,8 +144,12 @@ func (f *appFlags) register(c *cobra.Command, defaultLevel string, runs bool) {
 	f.timeout = runtime.DefaultTimeout
 	f.lockTimeout = kv.DefaultLockTimeout
 	if runs {
-		c.Flags().DurationVar(&f.timeout, "timeout", runtime.DefaultTimeout, "time limit of each script run")
+		c.Flags().DurationVar(&f.timeout, "timeout", runtime.DefaultTimeout, "time limit of each script run (app.json limits.timeout)")
 		c.Flags().DurationVar(&f.lockTimeout, "lock-timeout", kv.DefaultLockTimeout, "how long to wait for another process that owns the app's state")
+		c.Flags().IntVar(&f.callStack, "max-call-stack", 0, fmt.Sprintf("deepest call chain of a script (limits.callStack; default %d)", jshost.DefaultLimits.CallStack))
+		c.Flags().IntVar(&f.runs, "max-runs", 0, fmt.Sprintf("script runs at once (limits.runs; default %d)", jshost.DefaultLimits.Runs))
+		c.Flags().Var(&f.runMemory, "max-run-memory", fmt.Sprintf("heap one script run may grow, e.g. 256MiB (limits.runMemory; default %s)", bytesize.Format(jshost.DefaultLimits.RunMemory)))
+		c.Flags().Var(&f.memory, "max-memory", "heap the process may reach with scripts running, e.g. 2GiB (limits.memory; default half the machine's memory, at most 4GiB)")
 	}
 }
 
@@ -167,16 +178,31 @@ func (f *appFlags) options(cmd *cobra.Command, state runtime.StateMode) (runtime
 	if err != nil {
 		return runtime.Options{}, err
 	}
-	return runtime.Options{
+	if f.callStack < 0 || f.runs < 0 {
+		return runtime.Options{}, usageError{fmt.Errorf("--max-call-stack and --max-runs must be positive")}
+	}
+	opts := runtime.Options{
 		DataDir:  f.data,
 		State:    state,
 		Command:  "jitrt " + cmd.Name(),
-		Timeout:  f.timeout,
 		Logger:   log,
 		Stdout:   cmd.OutOrStdout(),
 		Stderr:   cmd.ErrOrStderr(),
 		Services: simwire.Services(),
-	}, nil
+		Limits:   jshost.Limits{CallStack: f.callStack, Runs: f.runs, RunMemory: f.runMemory.N, Memory: f.memory.N},
+	}
+	if cmd.Flags().Changed("timeout") {
+		opts.Timeout = f.timeout // else app.json's, or the default
+	}
+	return opts, nil
+}
+
+// softMemoryLimit makes the Go garbage collector work hard before the process passes the
+// app's memory budget (unless GOMEMLIMIT says otherwise).
+func softMemoryLimit(app *runtime.App) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(app.Host().Limits().Memory)
+	}
 }
 
 // load loads the app with the flags.

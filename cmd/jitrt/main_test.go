@@ -55,6 +55,7 @@ func TestCheckReportsEachProblemAndLsStillLoadsTheRest(t *testing.T) {
 		`corps/Unknown/e.json:2:11: unknown type "corps.NoSuchType"`,
 		`corps/Unset/Unset.json:2:13: environment variable JITRT_TEST_NOT_SET is not set`,
 		`corps/Wrong/Wrong.json:3:14: key "agentId" must be a string, not a number`,
+		`corps/Good/Good.json:1:51: warning: the secret "secret" is written in the file, where anyone who can read the app can read it: put it in the environment and write "${GOOD_SECRET}"`,
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(want) {

@@ -38,13 +38,16 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 		if owner, ok, _ := kv.ReadOwner(dataDir); ok && owner.Endpoint != "" {
 			if cl, err := control.Dial(owner.Endpoint); err == nil {
 				defer cl.Close()
-				w.remote.Timeout = f.timeout
+				if cmd.Flags().Changed("timeout") {
+					w.remote.Timeout = f.timeout // else the server's
+				}
 				return cl.Do(ctx, w.remote, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 		}
 		app, err := runtime.Load(ctx, dir, opts)
 		if err == nil {
 			defer app.Close()
+			softMemoryLimit(app)
 			return w.local(app)
 		}
 		var locked *kv.LockedError

@@ -55,10 +55,14 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 				return err
 			}
 			defer app.Close()
+			softMemoryLimit(app)
 			metrics.AttachApp(app)
 			log := app.Logger()
 			for _, p := range app.Problems() {
 				log.Warn("problem", "at", p.String())
+			}
+			for _, w := range app.Warnings() {
+				log.Warn("warning", "at", w.String())
 			}
 			log.Info("app loaded", "app", app.Info().Name, "elements", len(app.Entries()), "dir", app.Dir)
 
@@ -100,7 +104,7 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 			}
 			if !noAPI {
 				srv, err := api.New(app, api.Options{Addr: addr, Token: os.Getenv(api.TokenEnv), BodyLimit: bodyLimit,
-					Timeout: f.timeout, Metrics: metrics})
+					Metrics: metrics})
 				if err != nil {
 					return err
 				}

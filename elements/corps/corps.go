@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,9 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/wecom"
 )
+
+// rolePattern is what a role id may be.
+var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // MetaID and TypeID are the registered IDs.
 const (
@@ -38,6 +42,8 @@ func init() {
 		Schema:     schema,
 		Validate:   validate,
 		New:        newCorp,
+		// A corp on its built-in emulator talks to no WeCom: its secret is not a real one.
+		LocalOnly: func(el *elements.Element) bool { return el.Config["simulator"] != nil },
 	})
 }
 
@@ -104,8 +110,8 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if list, ok := raw["scope"].([]any); ok {
 		for i, it := range list {
 			f, isNum := it.(float64)
-			if !isNum || f != math.Trunc(f) || f < 1 {
-				report("scope", "scope[%d] must be a WeCom department id (a whole number ≥ 1), not %v", i, it)
+			if !isNum || f != math.Trunc(f) || f < 1 || f > wecom.MaxDeptID {
+				report("scope", "scope[%d] must be a WeCom department id (a whole number from 1 to %d), not %v", i, int64(wecom.MaxDeptID), it)
 				continue
 			}
 			c.Scope = append(c.Scope, int64(f))
@@ -120,6 +126,10 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 			name, _ := obj["name"].(string)
 			if !isObj || id == "" {
 				report("roles", "roles[%d] must be an object with a non-empty string \"roleId\" and a \"name\"", i)
+				continue
+			}
+			if !rolePattern.MatchString(id) {
+				report("roles", "roles[%d]: roleId %q must be 1 to 64 letters, digits, _ and -", i, id)
 				continue
 			}
 			if seen[id] {
@@ -141,8 +151,8 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 		for key, dst := range map[string]*int64{"seed": &sim.Seed} {
 			if v, ok := obj[key]; ok {
 				f, isNum := v.(float64)
-				if !isNum || f != math.Trunc(f) {
-					report("simulator", "simulator.%s must be a whole number, not %v", key, v)
+				if !isNum || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+					report("simulator", "simulator.%s must be a whole number from -2^53 to 2^53, not %v", key, v)
 					continue
 				}
 				*dst = int64(f)

@@ -95,6 +95,9 @@ func (c *Corp) Methods() []elements.Method {
 				if err != nil {
 					return nil, err
 				}
+				if id < 1 || id > wecom.MaxDeptID {
+					return nil, c.badArg("deptId %d is not a WeCom department id (1 to %d)", id, int64(wecom.MaxDeptID))
+				}
 				return c.deptMembers(id)
 			}},
 		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
@@ -150,6 +153,15 @@ func (c *Corp) notFound(kind, id string) error {
 func (c *Corp) badArg(format string, args ...any) error {
 	return &elements.Error{Code: elements.CodeInvalidArgument, Err: elements.ErrInvalidArgument,
 		Message: fmt.Sprintf(format, args...) + " (corp " + c.corpName() + ")"}
+}
+
+// checkUserID refuses a member id that is not a WeCom userid (which no member has), so
+// that no key of the org can be made from it.
+func (c *Corp) checkUserID(id string) error {
+	if !wecom.ValidUserID(id) {
+		return c.badArg("member id %q is not a WeCom userid (%s)", id, wecom.UserIDRule)
+	}
+	return nil
 }
 
 func (c *Corp) notInitialized() error {
@@ -259,12 +271,26 @@ func (c *Corp) bulkRegister(data any) error {
 		if u.UserID != key || u.Name == "" {
 			return c.badArg("corpData.userDict[%q] must have userid %q and a name", key, key)
 		}
+		if err := c.checkUserID(key); err != nil {
+			return err
+		}
+		for _, d := range u.Department {
+			if d < 1 || d > wecom.MaxDeptID {
+				return c.badArg("corpData.userDict[%q] is in department %d, which is not a WeCom department id (1 to %d)", key, d, int64(wecom.MaxDeptID))
+			}
+		}
 		org.Users = append(org.Users, u)
 	}
-	for _, d := range cd.DeptDict {
+	for key, d := range cd.DeptDict {
+		if d.ID < 1 || d.ID > wecom.MaxDeptID || (d.ParentID < 0 || d.ParentID > wecom.MaxDeptID) {
+			return c.badArg("corpData.deptDict[%q] has id %d (parent %d): WeCom department ids are 1 to %d", key, d.ID, d.ParentID, int64(wecom.MaxDeptID))
+		}
 		org.Departments = append(org.Departments, d)
 	}
-	for _, t := range cd.TagDict {
+	for key, t := range cd.TagDict {
+		if t.TagID < 1 || t.TagID > wecom.MaxDeptID {
+			return c.badArg("corpData.tagDict[%q] has id %d: WeCom tag ids are 1 to %d", key, t.TagID, int64(wecom.MaxDeptID))
+		}
 		org.Tags = append(org.Tags, t)
 	}
 	wecom.Canonicalize(org)
@@ -420,6 +446,11 @@ func (c *Corp) dedupe(name string, ids []string) ([]string, error) {
 // members reads members by id; any unknown id is an error naming it and the corp.
 func (c *Corp) membersByID(tx *kv.Tx, ids []string) ([]*memberRec, error) {
 	out := make([]*memberRec, len(ids))
+	for _, id := range ids {
+		if err := c.checkUserID(id); err != nil {
+			return nil, err
+		}
+	}
 	for i, id := range ids {
 		m := &memberRec{}
 		if err := tx.GetJSON(c.keys.member(id), m); err != nil {

@@ -36,26 +36,44 @@ func newKeys(fullName, corpID string) keys {
 
 func pad(id int64) string { return fmt.Sprintf("%012d", id) }
 
+// esc writes an id into a key so that it can hold no ":" (which separates the parts of a
+// key) and so that no id's key is another's prefix: "%" and ":" are escaped as in URLs.
+// Member ids are WeCom userids, which have neither, so their keys read as the id itself.
+func esc(id string) string {
+	if !strings.ContainsAny(id, "%:") {
+		return id
+	}
+	return strings.NewReplacer("%", "%25", ":", "%3A").Replace(id)
+}
+
+// unesc is the id of a key part esc wrote.
+func unesc(part string) string {
+	if !strings.Contains(part, "%") {
+		return part
+	}
+	return strings.NewReplacer("%3A", ":", "%25", "%").Replace(part)
+}
+
 func (k keys) meta() string            { return k.prefix + "meta" }
 func (k keys) dept(id int64) string    { return k.prefix + "dept:" + pad(id) }
 func (k keys) depts() string           { return k.prefix + "dept:" }
-func (k keys) member(id string) string { return k.prefix + "member:" + id }
+func (k keys) member(id string) string { return k.prefix + "member:" + esc(id) }
 func (k keys) members() string         { return k.prefix + "member:" }
-func (k keys) auth(id string) string   { return k.prefix + "auth:" + id }
+func (k keys) auth(id string) string   { return k.prefix + "auth:" + esc(id) }
 func (k keys) auths() string           { return k.prefix + "auth:" }
 func (k keys) deptMember(d int64, m string) string {
-	return k.prefix + "deptmember:" + pad(d) + ":" + m
+	return k.prefix + "deptmember:" + pad(d) + ":" + esc(m)
 }
 func (k keys) deptMembers(d int64) string    { return k.prefix + "deptmember:" + pad(d) + ":" }
 func (k keys) tag(id int64) string           { return k.prefix + "tag:" + pad(id) }
 func (k keys) tags() string                  { return k.prefix + "tag:" }
-func (k keys) role(id string) string         { return k.prefix + "role:" + id }
+func (k keys) role(id string) string         { return k.prefix + "role:" + esc(id) }
 func (k keys) roles() string                 { return k.prefix + "role:" }
-func (k keys) memberRole(m, r string) string { return k.prefix + "memberrole:" + m + ":" + r }
-func (k keys) memberRoles(m string) string   { return k.prefix + "memberrole:" + m + ":" }
+func (k keys) memberRole(m, r string) string { return k.prefix + "memberrole:" + esc(m) + ":" + esc(r) }
+func (k keys) memberRoles(m string) string   { return k.prefix + "memberrole:" + esc(m) + ":" }
 func (k keys) allMemberRoles() string        { return k.prefix + "memberrole:" }
 func (k keys) admins() string                { return k.prefix + "admins" }
-func (k keys) sig(m string) string           { return k.prefix + "sig:" + m }
+func (k keys) sig(m string) string           { return k.prefix + "sig:" + esc(m) }
 func (k keys) sync(at time.Time) string {
 	return k.prefix + "sync:" + at.UTC().Format("20060102T150405.000000000Z")
 }
@@ -223,13 +241,13 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		// Members are kept as stored and decoded only when a diff needs them: a re-sync of a
 		// large org compares most of them without decoding any.
 		if err := scan(k.members(), func(key, v string) error {
-			s.memberRaw[strings.TrimPrefix(key, k.members())] = v
+			s.memberRaw[unesc(strings.TrimPrefix(key, k.members()))] = v
 			return nil
 		}); err != nil {
 			return err
 		}
 		if err := scan(k.auths(), func(key, v string) error {
-			s.auths[strings.TrimPrefix(key, k.auths())] = true
+			s.auths[unesc(strings.TrimPrefix(key, k.auths()))] = true
 			return nil
 		}); err != nil {
 			return err
@@ -245,7 +263,7 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 			return err
 		}
 		if err := scan(k.roles(), func(key, v string) error {
-			s.roles[strings.TrimPrefix(key, k.roles())] = v
+			s.roles[unesc(strings.TrimPrefix(key, k.roles()))] = v
 			return nil
 		}); err != nil {
 			return err

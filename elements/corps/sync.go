@@ -160,6 +160,9 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 		c.el.Logger.Error("sync failed: nothing was written", "corp", c.cfg.CorpID, "err", err)
 		return nil, c.wecomErr("sync", err)
 	}
+	if bad := dropInvalidUsers(org); bad > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom sent %d member(s) whose userid is not a WeCom userid (%s); they were left out", bad, wecom.UserIDRule))
+	}
 	unlock := c.el.Store.Lock(lockName)
 	defer unlock()
 	snap := sr.snap
@@ -497,4 +500,12 @@ func changedFields(oldRaw, newRaw string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// dropInvalidUsers removes the members whose userid WeCom could not have made, and counts
+// them: no key of the org is ever made from such an id.
+func dropInvalidUsers(org *wecom.Org) int {
+	n := len(org.Users)
+	org.Users = slices.DeleteFunc(org.Users, func(u wecom.User) bool { return !wecom.ValidUserID(u.UserID) })
+	return n - len(org.Users)
 }

@@ -53,7 +53,18 @@ func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 	if !ok || (!s.End.IsZero() && t.After(s.End)) {
 		return time.Time{}, false
 	}
+	if !t.After(after) || (s.Cron == nil && !after.Before(s.Start) && !s.SkipHoliday && t.Sub(after) > s.span()) {
+		return time.Time{}, false // never a run in the past, nor further than a period away
+	}
 	return t, true
+}
+
+// span is the longest a period of the schedule can be: its period of its unit, with room
+// for long months and daylight-saving changes.
+func (s *Schedule) span() time.Duration {
+	unit := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 25 * time.Hour,
+		"week": 7*24*time.Hour + time.Hour, "month": 31*24*time.Hour + time.Hour}[s.RepeatType]
+	return time.Duration(max(s.Period, 1)) * unit
 }
 
 func (s *Schedule) holiday(t time.Time) bool {

@@ -48,8 +48,9 @@ func init() {
 			{Name: "func", Kind: elements.KindString, Doc: "with Global: an element method, e.g. corps.DemoCorp.syncCorp"},
 			{Name: "timerCfg", Kind: elements.KindObject, Required: true, Doc: "startTime, endTime, repeat {repeatType, period}, skipHoliday, holidays, cron"},
 		}},
-		Validate: func(el *elements.Element, r elements.Reporter) { parse(el, r.Errorf) },
-		New:      newTask,
+		Validate:  func(el *elements.Element, r elements.Reporter) { parse(el, r.Errorf) },
+		CheckRefs: checkRefs,
+		New:       newTask,
 	})
 }
 
@@ -61,6 +62,9 @@ type config struct {
 	method   string // Global: the method of func
 	sched    Schedule
 }
+
+// maxPeriod is the longest period of each repeat type: ten years of it.
+var maxPeriod = map[string]int{"minute": 10 * 366 * 24 * 60, "hour": 10 * 366 * 24, "day": 10 * 366, "week": 10 * 53, "month": 10 * 12}
 
 var funcPattern = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)\.([A-Za-z_][A-Za-z0-9_]*)$`)
 
@@ -138,9 +142,13 @@ func parse(el *elements.Element, report func(key, format string, args ...any)) c
 		s.RepeatType = rt
 		if p, ok := repeat["period"]; ok {
 			f, isNum := p.(float64)
-			if !isNum || f != math.Trunc(f) || f < 1 {
+			most := maxPeriod[rt]
+			switch {
+			case !isNum || f != math.Trunc(f) || f < 1:
 				report("timerCfg.repeat.period", "timerCfg.repeat.period must be a whole number ≥ 1, not %v", p)
-			} else {
+			case most > 0 && f > float64(most):
+				report("timerCfg.repeat.period", "timerCfg.repeat.period %v is more than ten years of %ss (at most %d)", p, rt, most)
+			default:
 				s.Period = int(f)
 			}
 		}
@@ -180,6 +188,22 @@ func parse(el *elements.Element, report func(key, format string, args ...any)) c
 		}
 	}
 	return c
+}
+
+// checkRefs checks that a Global task's func names a method that exists and that a task may
+// call (one its Type marks callable from outside the app's scripts).
+func checkRefs(el *elements.Element, app elements.Refs, r elements.Reporter) {
+	c := parse(el, func(string, string, ...any) {})
+	if c.funcType != "Global" || c.element == "" {
+		return
+	}
+	m, err := app.Method(c.element, c.method)
+	switch {
+	case err != nil:
+		r.Errorf("func", "func %s.%s: %v", c.element, c.method, err)
+	case !m.Callable:
+		r.Errorf("func", "func %s.%s can only be called from the app's scripts, not by a task", c.element, c.method)
+	}
 }
 
 // Task is an instance of tasks.NormalType.

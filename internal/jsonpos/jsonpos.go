@@ -5,6 +5,7 @@ package jsonpos
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -349,6 +350,9 @@ func (p *parser) str() (string, error) {
 		return "", &SyntaxError{Pos: start, Msg: "string is not closed"}
 	}
 	raw := p.src[p.i : j+1]
+	if msg := badText(raw); msg != "" {
+		return "", &SyntaxError{Pos: start, Msg: msg}
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", &SyntaxError{Pos: start, Msg: "invalid string: " + strings.TrimPrefix(err.Error(), "json: ")}
@@ -367,6 +371,68 @@ func (p *parser) number() (*Node, error) {
 	if !json.Valid([]byte(lit)) {
 		return nil, p.errf("invalid number %q", lit)
 	}
+	if f, err := strconv.ParseFloat(lit, 64); err != nil || math.IsInf(f, 0) {
+		return nil, p.errf("number %s is out of range", lit)
+	}
 	p.advance(j - p.i)
 	return &Node{Kind: Number, Pos: start, Num: json.Number(lit)}, nil
+}
+
+// badText says what is wrong with the text of a quoted JSON string, "" if nothing: bytes
+// that are not UTF-8, or an escaped UTF-16 surrogate without its pair (both would become
+// U+FFFD, silently, in a decoded string).
+func badText(raw []byte) string {
+	if !utf8.Valid(raw) {
+		for i := 0; i < len(raw); {
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				return fmt.Sprintf("invalid string: byte %#x at %d is not UTF-8 (save the file as UTF-8)", raw[i], i)
+			}
+			i += size
+		}
+	}
+	pendingHigh := false
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			if pendingHigh {
+				return "invalid string: a \\u escape of a high surrogate is not followed by its low surrogate"
+			}
+			continue
+		}
+		i++
+		if i >= len(raw) || raw[i] != 'u' {
+			if pendingHigh {
+				return "invalid string: a \\u escape of a high surrogate is not followed by its low surrogate"
+			}
+			continue
+		}
+		if i+4 >= len(raw) {
+			break // the decoder reports it
+		}
+		v, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
+		if err != nil {
+			break
+		}
+		i += 4
+		switch {
+		case v >= 0xD800 && v < 0xDC00:
+			if pendingHigh {
+				return "invalid string: two high surrogates in a row"
+			}
+			pendingHigh = true
+		case v >= 0xDC00 && v < 0xE000:
+			if !pendingHigh {
+				return fmt.Sprintf("invalid string: \\u%04x is a lone low surrogate", v)
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return "invalid string: a \\u escape of a high surrogate is not followed by its low surrogate"
+			}
+		}
+	}
+	if pendingHigh {
+		return "invalid string: a \\u escape of a high surrogate is not followed by its low surrogate"
+	}
+	return ""
 }

@@ -91,3 +91,23 @@ func FuzzParseNeverPanicsAndAgreesWithValidity(f *testing.F) {
 		}
 	})
 }
+
+func TestTextAndNumbersThatWouldBeChangedSilentlyAreErrors(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"{\"a\": \"caf\xe9\"}", "1:7: invalid string: byte 0xe9 at 4 is not UTF-8 (save the file as UTF-8)"},
+		{`{"a": "\ud800"}`, "1:7: invalid string: a \\u escape of a high surrogate is not followed by its low surrogate"},
+		{`{"a": "\udc00x"}`, "1:7: invalid string: \\udc00 is a lone low surrogate"},
+		{`{"a": "\ud800\ud800"}`, "1:7: invalid string: two high surrogates in a row"},
+		{`{"a": 1e400}`, "1:7: number 1e400 is out of range"},
+		{`{"a": -1e309}`, "1:7: number -1e309 is out of range"},
+	} {
+		_, err := Parse([]byte(c.in))
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: %v, want %s", c.in, err, c.want)
+		}
+	}
+	n, err := Parse([]byte(`{"a": "\ud83d\ude00 \u00e9 ok", "b": 1e300}`))
+	if err != nil || n.Get("a").Value.Str != "😀 é ok" {
+		t.Fatal(n, err)
+	}
+}

@@ -38,7 +38,17 @@ func compileScript(name, code string) (*goja.Program, error) {
 
 // runError turns what goja returned into an error with a code and, for script errors, the
 // file:line:col where it was thrown.
-func (h *Host) runError(err error, mainName string) error {
+func (h *Host) runError(err error, mainName string, lim Limits) error {
+	var overflow *goja.StackOverflowError
+	if errors.As(err, &overflow) {
+		where := ""
+		if st := overflow.Stack(); len(st) > 0 {
+			p := st[0].Position()
+			where = fmt.Sprintf("%s:%d:%d: ", st[0].SrcName(), p.Line, p.Column)
+		}
+		return &elements.Error{Code: elements.CodeResourceExhausted, Err: elements.ErrResourceExhausted,
+			Message: fmt.Sprintf("%sRangeError: Maximum call stack size exceeded (the limit is %d calls deep)", where, lim.CallStack)}
+	}
 	var intr *goja.InterruptedError
 	if errors.As(err, &intr) {
 		switch x := intr.Value().(type) {
@@ -46,6 +56,14 @@ func (h *Host) runError(err error, mainName string) error {
 			h.timeouts.Add(1)
 			return &elements.Error{Code: elements.CodeTimeout, Err: elements.ErrTimeout,
 				Message: fmt.Sprintf("script timed out after %s (raise the limit with --timeout)", x.limit)}
+		case memoryMarker:
+			h.exhausted.Add(1)
+			if x.process {
+				return &elements.Error{Code: elements.CodeResourceExhausted, Err: elements.ErrResourceExhausted,
+					Message: fmt.Sprintf("script stopped: the process's memory passed its budget of %s while it ran and grew it (limits.memory, --max-memory)", bytesText(x.limit))}
+			}
+			return &elements.Error{Code: elements.CodeResourceExhausted, Err: elements.ErrResourceExhausted,
+				Message: fmt.Sprintf("script stopped: it used more than its %s of memory (limits.runMemory, --max-run-memory)", bytesText(x.limit))}
 		case error:
 			return &elements.Error{Code: elements.CodeTimeout, Err: x, Message: "script interrupted"}
 		}
@@ -125,4 +143,17 @@ func (h *Host) exceptionError(ex *goja.Exception, mainName string) error {
 		}
 	}
 	return &elements.Error{Code: code, Message: h.opts.Redactor.String(where + msg)}
+}
+
+// bytesText writes a size in the largest binary unit it is a whole number of.
+func bytesText(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -16,6 +17,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/dop251/goja_nodejs/util"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/appfile"
 	"github.com/jitrt/jitrt/runtime/redact"
 )
 
@@ -67,6 +70,8 @@ type Options struct {
 	// Recovered turns a panic caught at a run's boundary into the run's error (the runtime
 	// logs its stack and counts it).
 	Recovered func(where string, r any) error
+	// Limits bound each run and all of them (see Limits; zero fields take the defaults).
+	Limits Limits
 }
 
 // Host runs scripts of one app. goja runtimes are not safe for concurrent use, so each run
@@ -75,11 +80,18 @@ type Options struct {
 type Host struct {
 	opts Options
 	pool chan *vm
+	// hardenProgram freezes a new runtime's built-ins (harden.go).
+	hardenProgram *goja.Program
+	lim           atomic.Pointer[Limits]
+	timeout       atomic.Int64                  // a run's time limit when it names none
+	slots         atomic.Pointer[chan struct{}] // places of the runs executing at once
+	watch         *watchdog
 	// registry compiles app modules for require(); replaced by InvalidateScripts so that an
 	// edited module is compiled afresh.
-	registry atomic.Pointer[require.Registry]
-	runs     atomic.Int64
-	timeouts atomic.Int64
+	registry  atomic.Pointer[require.Registry]
+	runs      atomic.Int64
+	timeouts  atomic.Int64
+	exhausted atomic.Int64
 }
 
 // vm is one pooled runtime with the app bindings installed.
@@ -89,10 +101,12 @@ type vm struct {
 	errw  io.Writer // console.error target of the current run
 	ctx   context.Context
 	cache map[string]*boundElement
-	// globals is the number of global properties of a fresh runtime; a run that added some
-	// (a top-level var or function, or globalThis.x = …) leaves the runtime dirty, and it is
-	// replaced rather than reused, so that no run sees another's leftovers.
-	globals int
+	run   *run // the run in progress
+	// fp is what the runtime looked like when it was made; a run that changed it (a global
+	// added, an overridable built-in replaced) has the runtime replaced rather than reused,
+	// so that no run sees another's leftovers (harden.go).
+	fp     fingerprint
+	freeze goja.Callable // Object.freeze, as it was
 }
 
 type boundElement struct {
@@ -122,7 +136,10 @@ func New(opts Options) *Host {
 			return elements.Errorf(elements.CodeInternal, "internal error in %s: %v", where, r)
 		}
 	}
-	h := &Host{opts: opts}
+	h := &Host{opts: opts, hardenProgram: goja.MustCompile("harden.js", hardenScript, true)}
+	h.watch = &watchdog{h: h, runs: map[*run]struct{}{}, interval: 10 * time.Millisecond}
+	h.SetLimits(opts.Limits)
+	h.SetTimeout(opts.Timeout)
 	h.InvalidateScripts()
 	n := opts.PoolSize
 	if n <= 0 {
@@ -135,6 +152,16 @@ func New(opts Options) *Host {
 	return h
 }
 
+// SetTimeout changes the time limit of the runs that name none, from now on.
+func (h *Host) SetTimeout(d time.Duration) {
+	if d > 0 {
+		h.timeout.Store(int64(d))
+	}
+}
+
+// Timeout is the time limit of a run that names none.
+func (h *Host) Timeout() time.Duration { return time.Duration(h.timeout.Load()) }
+
 // InvalidateScripts drops compiled modules, so that the next run reads every script afresh.
 func (h *Host) InvalidateScripts() {
 	h.registry.Store(require.NewRegistry(
@@ -146,29 +173,43 @@ func (h *Host) InvalidateScripts() {
 // Stats reports the number of runs and of runs that timed out.
 func (h *Host) Stats() (runs, timeouts int64) { return h.runs.Load(), h.timeouts.Load() }
 
-// loadSource reads an app-relative module; nothing outside the app folder can be required.
+// Exhausted is the number of runs stopped for memory.
+func (h *Host) Exhausted() int64 { return h.exhausted.Load() }
+
+// loadSource reads an app-relative module for require(). Nothing outside the app folder can
+// be required, links resolved; nor anything in a dot-folder (.jitrt, .git) or a dotfile;
+// nor an element's files other than its scripts (its e.json and its config, which may
+// hold secrets).
 func (h *Host) loadSource(p string) ([]byte, error) {
 	full := filepath.Join(h.opts.Dir, filepath.FromSlash(p))
-	if !within(h.opts.Dir, full) {
+	if !appfile.Within(h.opts.Dir, full) {
 		return nil, fmt.Errorf("module %q is outside the app folder", p)
 	}
-	data, err := os.ReadFile(full)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, require.ModuleFileDoesNotExistError
+	for _, seg := range strings.Split(filepath.ToSlash(path.Clean(p)), "/") {
+		if strings.HasPrefix(seg, ".") && seg != "." && seg != ".." {
+			return nil, fmt.Errorf("module %q is in a dot-folder or a dotfile, which scripts cannot read", p)
 		}
-		return nil, err
 	}
-	if fi, err := os.Stat(full); err == nil && fi.IsDir() {
+	real, err := appfile.Resolve(h.opts.Dir, full)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, require.ModuleFileDoesNotExistError
 	}
+	if err != nil {
+		return nil, fmt.Errorf("module %q: %w", p, err)
+	}
+	if fi, err := os.Stat(real); err == nil && fi.IsDir() {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	if ext := filepath.Ext(real); ext != ".js" && ext != ".cjs" && ext != ".mjs" {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(real), "e.json")); err == nil {
+			return nil, fmt.Errorf("module %q is a file of an element other than a script: scripts cannot read an element's e.json or config (a config may hold secrets)", p)
+		}
+	}
+	data, err := appfile.Read(h.opts.Dir, real, appfile.MaxScript)
+	if err != nil {
+		return nil, fmt.Errorf("module %q: %w", p, err)
+	}
 	return data, nil
-}
-
-// within reports whether path p lies inside dir.
-func within(dir, p string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !(len(rel) > 2 && rel[:3] == ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func (h *Host) newVM() *vm {
@@ -204,7 +245,14 @@ func (h *Host) newVM() *vm {
 	console.Set("error", printer(true))
 	v.rt.Set("console", console)
 	v.rt.Set("app", h.appObject(v))
-	v.globals = len(v.rt.GlobalObject().Keys())
+	guardStrings(v.rt, func() int { return h.limits().StringLength })
+	freeze, _ := goja.AssertFunction(v.rt.Get("Object").ToObject(v.rt).Get("freeze"))
+	v.freeze = freeze
+	fp, err := h.harden(v.rt)
+	if err != nil {
+		panic(fmt.Sprintf("jshost: freezing the built-ins failed: %v", err)) // a bug of ours
+	}
+	v.fp = fp
 	return v
 }
 
@@ -272,7 +320,10 @@ func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
 	obj := rt.NewObject()
 	for _, name := range el.Properties {
 		getter := rt.ToValue(func(goja.FunctionCall) goja.Value {
-			val, ok, err := els.Property(fullName, name)
+			var val any
+			var ok bool
+			var err error
+			v.inGoMethod(func() { val, ok, err = els.Property(fullName, name) })
 			if err != nil {
 				panic(h.jsError(v, err))
 			}
@@ -295,6 +346,7 @@ func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
 	obj.DefineDataProperty("toString", rt.ToValue(func(goja.FunctionCall) goja.Value {
 		return rt.ToValue("[element " + fullName + "]")
 	}), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	v.freeze(goja.Undefined(), obj) // cached across runs: nothing a run sets on it may stay
 	v.cache[fullName] = &boundElement{key: el.Key, obj: obj}
 	return obj, nil
 }
@@ -304,11 +356,18 @@ func (h *Host) caller(v *vm, c elements.Call) func(goja.FunctionCall) goja.Value
 	return func(call goja.FunctionCall) goja.Value {
 		c := c
 		c.Args, c.Mode = exportArgs(call.Arguments), elements.ArgsAuto
-		res, err := h.opts.Elements.Invoke(v.ctx, c)
+		var res any
+		var err error
+		var out goja.Value
+		v.inGoMethod(func() {
+			if res, err = h.opts.Elements.Invoke(v.ctx, c); err == nil {
+				out = h.toJS(v, res)
+			}
+		})
 		if err != nil {
 			panic(h.jsError(v, err))
 		}
-		return h.toJS(v, res)
+		return out
 	}
 }
 
@@ -490,7 +549,7 @@ func (h *Host) RunFile(ctx context.Context, rel string, stdout io.Writer) (*RunR
 	if filepath.IsAbs(rel) {
 		full = rel
 	}
-	code, err := os.ReadFile(full)
+	code, err := appfile.Read(h.opts.Dir, full, appfile.MaxScript)
 	if err != nil {
 		return nil, fmt.Errorf("read script: %w", err)
 	}
@@ -499,7 +558,7 @@ func (h *Host) RunFile(ctx context.Context, rel string, stdout io.Writer) (*RunR
 
 // ScriptName is how a script file is named in errors: app-relative when it is in the app.
 func (h *Host) ScriptName(file string) string {
-	if abs, err := filepath.Abs(file); err == nil && within(h.opts.Dir, abs) {
+	if abs, err := filepath.Abs(file); err == nil && appfile.Within(h.opts.Dir, abs) {
 		if r, err := filepath.Rel(h.opts.Dir, abs); err == nil {
 			return filepath.ToSlash(r)
 		}
@@ -618,28 +677,38 @@ func (h *Host) callModule(v *vm, module, export string, this goja.Value, args []
 func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr io.Writer, name string, fn func(v *vm) error) (err error) {
 	h.runs.Add(1)
 	if limit <= 0 {
-		limit = h.opts.Timeout
+		limit = h.Timeout()
 	}
+	release, err := h.turn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	lim := h.limits()
 	v, pooled := h.get()
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	r := &run{v: v}
+	v.run = r
+	v.rt.SetMaxCallStackSize(lim.CallStack)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, inRunKey{}, true), limit)
 	defer cancel()
-	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		defer close(fired)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			v.rt.Interrupt(timeoutMarker{limit})
+			r.interrupt(timeoutMarker{limit})
 		} else {
-			v.rt.Interrupt(ctx.Err())
+			r.interrupt(ctx.Err())
 		}
 	})
+	h.watch.add(r)
 	defer func() {
-		if !stop() {
-			<-fired // the timer fired: its Interrupt is over before the runtime is reused
-		}
+		stop()
+		h.watch.remove(r)
+		// From here no timer and no watchdog interrupts the runtime: it can be cleared
+		// and reused without a late interrupt ending the next run (the k6 handshake).
+		r.finish()
 		healthy := true
-		if r := recover(); r != nil {
+		if p := recover(); p != nil {
 			// A panic inside goja leaves the runtime in an unknown state: it is replaced.
-			err, healthy = h.opts.Recovered("script "+name, r), false
+			err, healthy = h.opts.Recovered("script "+name, p), false
 		}
 		h.put(v, pooled, healthy)
 	}()
@@ -648,7 +717,7 @@ func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr i
 	v.errw = h.opts.Redactor.Writer(orDefault(stderr, h.opts.Stderr))
 	h.registry.Load().Enable(v.rt) // a fresh module cache for every run
 	if err := fn(v); err != nil {
-		return h.runError(err, name)
+		return h.runError(err, name, lim)
 	}
 	return nil
 }
@@ -688,11 +757,11 @@ func (h *Host) get() (*vm, bool) {
 // it unfit (globals added, or a panic).
 func (h *Host) put(v *vm, pooled, healthy bool) {
 	v.rt.ClearInterrupt()
-	v.ctx, v.out, v.errw = nil, io.Discard, io.Discard
+	v.ctx, v.out, v.errw, v.run = nil, io.Discard, io.Discard, nil
 	if !pooled {
 		return
 	}
-	if !healthy || len(v.rt.GlobalObject().Keys()) != v.globals {
+	if !healthy || !v.fp.unchanged(v.rt) {
 		v = h.newVM()
 	}
 	select {

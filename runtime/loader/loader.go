@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/appfile"
+	"github.com/jitrt/jitrt/internal/bytesize"
 	"github.com/jitrt/jitrt/internal/jsonpos"
 )
 
@@ -27,13 +31,42 @@ type AppConfig struct {
 	Title    string
 	Entry    string
 	Timezone string
+	// Limits are app.json's "limits" (zero fields: not given).
+	Limits Limits
 }
+
+// Limits are the limits of script runs an app asks for in app.json:
+//
+//	"limits": {"timeout": "30s", "callStack": 10000, "runMemory": "256MiB", "memory": "2GiB", "runs": 16}
+type Limits struct {
+	Timeout   time.Duration
+	CallStack int
+	RunMemory int64
+	Memory    int64
+	Runs      int
+}
+
+var appSchema = elements.Schema{Fields: []elements.Field{
+	{Name: "name", Kind: elements.KindString, Doc: "the app's name"},
+	{Name: "title", Kind: elements.KindString, Doc: "the app's title"},
+	{Name: "entry", Kind: elements.KindString, Doc: "the script jitrt run runs first, app-relative"},
+	{Name: "timezone", Kind: elements.KindString, Doc: "IANA time zone of the app's tasks"},
+	{Name: "limits", Kind: elements.KindObject, Doc: "limits of script runs: timeout, callStack, runMemory, memory, runs"},
+}}
+
+var limitsSchema = elements.Schema{Fields: []elements.Field{
+	{Name: "timeout", Kind: elements.KindString, Doc: "a run's time limit, e.g. \"30s\""},
+	{Name: "callStack", Kind: elements.KindNumber, Doc: "the deepest call chain, 100 to 1000000"},
+	{Name: "runMemory", Kind: elements.KindString, Doc: "heap a run may grow, e.g. \"256MiB\""},
+	{Name: "memory", Kind: elements.KindString, Doc: "heap the process may reach with scripts running, e.g. \"2GiB\""},
+	{Name: "runs", Kind: elements.KindNumber, Doc: "runs at once, 1 to 10000"},
+}}
 
 // ReadAppConfig reads app.json; an absent file gives defaults from the folder name.
 func ReadAppConfig(dir string) (AppConfig, Problems) {
 	cfg := AppConfig{Name: filepath.Base(dir)}
 	cfg.Title = cfg.Name
-	data, err := os.ReadFile(filepath.Join(dir, "app.json"))
+	data, err := readFile(dir, "app.json")
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
 	}
@@ -48,19 +81,18 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 	if root.Kind != jsonpos.Object {
 		return cfg, Problems{{Path: "app.json", Pos: root.Pos, Msg: "app.json must be a JSON object"}}
 	}
+	report := func(pos jsonpos.Pos, msg string) { ps = append(ps, Problem{Path: "app.json", Pos: pos, Msg: msg}) }
+	appSchema.CheckSchema(root, report)
 	for _, key := range []struct {
 		name string
 		dst  *string
 	}{{"name", &cfg.Name}, {"title", &cfg.Title}, {"entry", &cfg.Entry}, {"timezone", &cfg.Timezone}} {
-		m := root.Get(key.name)
-		if m == nil {
-			continue
+		if m := root.Get(key.name); m != nil && m.Value.Kind == jsonpos.String {
+			*key.dst = m.Value.Str
 		}
-		if m.Value.Kind != jsonpos.String {
-			ps = append(ps, Problem{Path: "app.json", Pos: m.Value.Pos, Msg: fmt.Sprintf("key %q must be a string, not %s", key.name, m.Value.Kind)})
-			continue
-		}
-		*key.dst = m.Value.Str
+	}
+	if m := root.Get("limits"); m != nil && m.Value.Kind == jsonpos.Object {
+		cfg.Limits = readLimits(m.Value, report)
 	}
 	if m := root.Get("title"); m == nil && cfg.Name != "" {
 		cfg.Title = cfg.Name
@@ -81,10 +113,57 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 	return cfg, ps
 }
 
+// readLimits reads app.json's "limits", each value within its domain.
+func readLimits(n *jsonpos.Node, report func(jsonpos.Pos, string)) Limits {
+	var l Limits
+	limitsSchema.CheckSchema(n, report)
+	whole := func(key string, lo, hi int) int {
+		m := n.Get(key)
+		if m == nil || m.Value.Kind != jsonpos.Number {
+			return 0
+		}
+		f, err := m.Value.Num.Float64()
+		if err != nil || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+			report(m.Value.Pos, fmt.Sprintf("limits.%s must be a whole number from %d to %d, not %s", key, lo, hi, m.Value.Num))
+			return 0
+		}
+		return int(f)
+	}
+	size := func(key string, lo int64) int64 {
+		m := n.Get(key)
+		if m == nil || m.Value.Kind != jsonpos.String {
+			return 0
+		}
+		v, err := bytesize.Parse(m.Value.Str)
+		if err == nil && v < lo {
+			err = fmt.Errorf("%q is less than %s", m.Value.Str, bytesize.Format(lo))
+		}
+		if err != nil {
+			report(m.Value.Pos, "limits."+key+": "+err.Error())
+			return 0
+		}
+		return v
+	}
+	l.CallStack, l.Runs = whole("callStack", 100, 1_000_000), whole("runs", 1, 10_000)
+	l.RunMemory, l.Memory = size("runMemory", 1<<20), size("memory", 64<<20)
+	if m := n.Get("timeout"); m != nil && m.Value.Kind == jsonpos.String {
+		d, err := time.ParseDuration(m.Value.Str)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			report(m.Value.Pos, fmt.Sprintf("limits.timeout must be a duration from 1ns to 24h such as \"30s\", not %q", m.Value.Str))
+		} else {
+			l.Timeout = d
+		}
+	}
+	return l
+}
+
 // Within reports whether path p lies inside dir.
-func Within(dir, p string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+func Within(dir, p string) bool { return appfile.Within(dir, p) }
+
+// readFile reads an app-relative e.json, config or app.json: a regular file inside the app
+// (links resolved) of at most appfile.MaxConfig bytes.
+func readFile(appDir, rel string) ([]byte, error) {
+	return appfile.Read(appDir, filepath.Join(appDir, filepath.FromSlash(rel)), appfile.MaxConfig)
 }
 
 // Scan returns the app-relative folders (slash-separated) that hold an e.json, sorted.
@@ -142,11 +221,15 @@ type Definition struct {
 	Element  *elements.Element
 	Secrets  []string // values of the config's secret fields
 	Problems Problems
+	// Warnings are what does not stop the element from loading but should be fixed (a
+	// secret written in its config).
+	Warnings Problems
 	// TypeElem is what a Type element defines (IsType).
 	TypeElem *TypeElement
 	// Override is the app Type element this element's type names, if it names one.
 	Override *TypeElement
 	defNode  *jsonpos.Node // e.json, parsed
+	cfgNode  *jsonpos.Node // the config, parsed and interpolated
 }
 
 // Load reads and validates one element folder without building an instance. appTypes
@@ -161,7 +244,7 @@ func Load(appDir, rel string, getenv func(string) (string, bool), appTypes func(
 		return d
 	}
 	d.FullName = name
-	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(ejson)))
+	data, err := readFile(appDir, ejson)
 	if err != nil {
 		d.Problems = append(d.Problems, problemAt(ejson, err))
 		return d
@@ -233,17 +316,13 @@ func Load(appDir, rel string, getenv func(string) (string, bool), appTypes func(
 		Config:     map[string]any{},
 	}
 	d.Element = el
-	if len(typ.DefinitionSchema.Fields) > 0 {
-		own := &jsonpos.Node{Kind: jsonpos.Object, Pos: def.Pos}
-		for _, m := range def.Members {
-			if m.Key != "title" && m.Key != "type" {
-				own.Members = append(own.Members, m)
-			}
-		}
-		typ.DefinitionSchema.CheckSchema(own, func(pos jsonpos.Pos, msg string) {
-			d.Problems = append(d.Problems, Problem{Path: ejson, Pos: pos, Msg: msg})
-		})
-	}
+	// e.json holds title, type and the keys the Type declares; any other key is a mistake
+	// ("titel"), reported with the key it is nearest to.
+	defSchema := elements.Schema{AllowUnknown: typ.DefinitionSchema.AllowUnknown,
+		Fields: append([]elements.Field{{Name: "title", Any: true}, {Name: "type", Any: true}}, typ.DefinitionSchema.Fields...)}
+	defSchema.CheckSchema(def, func(pos jsonpos.Pos, msg string) {
+		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: pos, Msg: msg})
+	})
 	d.defNode = def
 	if typ.ConfigFile {
 		d.loadConfig(appDir, getenv)
@@ -251,6 +330,18 @@ func Load(appDir, rel string, getenv func(string) (string, bool), appTypes func(
 		typ.Validate(el, &keyReporter{files: []keyedNode{{ejson, def}}, report: d.report})
 	}
 	return d
+}
+
+// Reporter places problems at keys of the element's config or e.json (see
+// elements.Reporter); report receives each.
+func (d *Definition) Reporter(report func(Problem)) elements.Reporter {
+	files := []keyedNode{{d.Rel + "/e.json", d.defNode}}
+	if d.cfgNode != nil {
+		files = append([]keyedNode{{d.Element.ConfigPath, d.cfgNode}}, files...)
+	}
+	return &keyReporter{files: files, report: func(path string, pos jsonpos.Pos, msg string) {
+		report(Problem{Path: path, Pos: pos, Msg: msg})
+	}}
 }
 
 func (d *Definition) report(path string, pos jsonpos.Pos, msg string) {
@@ -264,7 +355,7 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 	report := func(pos jsonpos.Pos, msg string) {
 		d.Problems = append(d.Problems, Problem{Path: cfgPath, Pos: pos, Msg: msg})
 	}
-	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(cfgPath)))
+	data, err := readFile(appDir, cfgPath)
 	var cfg *jsonpos.Node
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -283,7 +374,9 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 			return
 		}
 	}
+	written := secretsWritten(d.Type.Schema, cfg, el.Name)
 	interpolate(cfg, getenv, report)
+	d.cfgNode = cfg
 	d.Type.Schema.CheckSchema(cfg, report)
 	if len(d.Problems) > 0 {
 		return
@@ -299,7 +392,49 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 	if d.Type.Validate != nil {
 		d.Type.Validate(el, &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.Rel + "/e.json", d.defNode}}, report: d.report})
 	}
+	if d.Type.LocalOnly == nil || !d.Type.LocalOnly(el) {
+		for _, w := range written {
+			w.Path = cfgPath
+			d.Warnings = append(d.Warnings, w)
+		}
+	}
 }
+
+// secretsWritten finds the secret fields of a config whose value is written in the file
+// (before ${VAR} is replaced): inline, or as the default of ${VAR:-default}.
+func secretsWritten(schema elements.Schema, cfg *jsonpos.Node, element string) Problems {
+	var out Problems
+	for _, f := range schema.Fields {
+		m := cfg.Get(f.Name)
+		if !f.Secret || m == nil || m.Value.Kind != jsonpos.String || m.Value.Str == "" {
+			continue
+		}
+		raw := m.Value.Str
+		switch {
+		case !strings.Contains(raw, "${"):
+			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q is written in the file, where anyone who can read the app can read it: put it in the environment and write \"${%s}\"", f.Name, envName(element, f.Name))})
+		case defaultPattern.MatchString(raw):
+			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q has a default written in the file (${NAME:-…}), where anyone who can read the app can read it: set the variable instead", f.Name)})
+		}
+	}
+	return out
+}
+
+// envName suggests an environment variable for a secret: GOOD_SECRET for field secret of
+// element Good.
+func envName(element, field string) string {
+	var b strings.Builder
+	for i, r := range element + "_" + field {
+		if i > 0 && unicode.IsUpper(r) && !strings.HasSuffix(b.String(), "_") {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
+
+// defaultPattern matches ${NAME:-default} with a default that is not empty.
+var defaultPattern = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\}`)
 
 // keyedNode is a parsed file a Reporter key may point into.
 type keyedNode struct {

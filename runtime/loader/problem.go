@@ -14,13 +14,19 @@ type Problem struct {
 	Path string
 	Pos  jsonpos.Pos
 	Msg  string
+	// Warning marks what does not stop anything from loading but should be fixed.
+	Warning bool
 }
 
-// String formats the problem as path:line:col: message, the form editors and CI tools parse.
+// String formats the problem as path:line:col: message (path:line:col: warning: message),
+// the form editors and CI tools parse.
 func (p Problem) String() string {
 	line, col := p.Pos.Line, p.Pos.Col
 	if line == 0 {
 		line, col = 1, 1
+	}
+	if p.Warning {
+		return fmt.Sprintf("%s:%d:%d: warning: %s", p.Path, line, col, p.Msg)
 	}
 	return fmt.Sprintf("%s:%d:%d: %s", p.Path, line, col, p.Msg)
 }

@@ -97,7 +97,7 @@ func parseTypeElement(appDir, rel, fullName, meta string, def *jsonpos.Node) *Ty
 
 // peekType reads just the type of an element folder's e.json ("" if it has none).
 func peekType(appDir, rel string) string {
-	data, err := os.ReadFile(filepath.Join(appDir, filepath.FromSlash(rel), "e.json"))
+	data, err := readFile(appDir, rel+"/e.json")
 	if err != nil {
 		return ""
 	}

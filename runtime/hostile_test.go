@@ -1,0 +1,179 @@
+package runtime
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/testtypes"
+	"github.com/jitrt/jitrt/runtime/jshost"
+)
+
+// A string too long to make in one step is a RangeError a script can catch, not a panic of
+// the process.
+func TestHugeStringsAreRangeErrors(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 1})
+	for _, expr := range []string{`"y".repeat(1e18)`, `"y".padStart(1e18)`, `"y".padEnd(1e18, "ab")`, `"ab".repeat(2 ** 30)`} {
+		got, _, err := run(t, app, `try { `+expr+`; "no error" } catch (e) { e instanceof RangeError ? "RangeError: " + e.message : String(e) }`)
+		if err != nil || !strings.HasPrefix(got, `"RangeError: Invalid string length`) {
+			t.Errorf("%s: %s %v", expr, got, err)
+		}
+		_, _, err = run(t, app, expr)
+		if err == nil || !strings.Contains(err.Error(), "RangeError: Invalid string length") || elements.CodeOf(err) != elements.CodeScript {
+			t.Errorf("%s uncaught: %v", expr, err)
+		}
+	}
+	// what is within the limit still works, as do the built-ins' own errors
+	if got, _, err := run(t, app, `["ab".repeat(3), "7".padStart(3, "0"), "x".padEnd(3), (() => { try { "a".repeat(-1) } catch (e) { return e.name } })()]`); err != nil || strings.Join(strings.Fields(got), "") != `["ababab","007","x","RangeError"]` {
+		t.Fatalf("%s %v", got, err)
+	}
+	if app.Panics() != 0 {
+		t.Fatalf("%d panics", app.Panics())
+	}
+}
+
+// Unbounded recursion ends its run at once with a RangeError, not at the time limit.
+func TestRecursionHasAStackLimit(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 1, Limits: jshost.Limits{CallStack: 500}})
+	start := time.Now()
+	_, _, err := run(t, app, "function f(n) {\n  return f(n + 1) + 1\n}\nf(0)")
+	if err == nil || err.Error() != "test.js:2:11: RangeError: Maximum call stack size exceeded (the limit is 500 calls deep)" ||
+		elements.CodeOf(err) != elements.CodeResourceExhausted || time.Since(start) > 10*time.Second {
+		t.Fatalf("after %s: %v (%s)", time.Since(start), err, elements.CodeOf(err))
+	}
+	if got, _, err := run(t, app, `function g(n) { return n ? g(n - 1) : "deep" }; g(400)`); err != nil || got != `"deep"` {
+		t.Fatalf("recursion within the limit: %s %v", got, err)
+	}
+}
+
+// A run that changes a built-in, a global or a bound element leaves nothing the next runs
+// see; ordinary code that assigns overridable properties still works.
+func TestNoRunSeesAnothersBuiltIns(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 1})
+	poison := []string{
+		`JSON.stringify = () => '"pwned"'`,
+		`(function () { "use strict"; try { JSON.stringify = () => '"pwned"' } catch (e) {} })()`,
+		`Object.defineProperty(JSON, "stringify", {get() { return () => '"pwned"' }})`,
+		`Object.prototype.toString = () => "pwned"`,
+		`Array.prototype.map = function () { return ["pwned"] }`,
+		`delete Array.prototype.map`,
+		`Array.prototype[Symbol.iterator] = function* () { yield "pwned" }`,
+		`String.prototype.evil = "pwned"`,
+		`Object.defineProperty(globalThis, "evil", {value: "pwned"})`,
+		`globalThis.evil = "pwned"`,
+		`var evil = "pwned"`,
+		`console.log = () => {}`,
+		`app.getElement = () => "pwned"`,
+		`app.getElement("e.Hello").greet = () => "pwned"`,
+		`Math.max = () => "pwned"`,
+		`Function.prototype.call = () => "pwned"`,
+		`Error.prototype.toString = () => "pwned"`,
+		`Promise.resolve = () => "pwned"`,
+		`Object.setPrototypeOf(Array.prototype, {evil: "pwned"})`,
+	}
+	check := `JSON.stringify({a: [1, 2].map(x => x * 2), s: String({}), it: [...["i"]], m: Math.max(1, 2),
+		e: typeof evil, g: app.getElement("e.Hello").greet("x"), h: typeof "".evil, c: String(new Error("m")),
+		f: (function () { return this.v }).call({v: "call"})})`
+	want := `"{\"a\":[2,4],\"s\":\"[object Object]\",\"it\":[\"i\"],\"m\":2,\"e\":\"undefined\",\"g\":\"hello, x\",\"h\":\"undefined\",\"c\":\"Error: m\",\"f\":\"call\"}"`
+	for _, p := range poison {
+		run(t, app, p) // an error or not: it may not change what follows
+		for i := 0; i < 100; i++ {
+			if got, out, err := run(t, app, check+`; console.log("ok"); `+check); err != nil || !strings.HasSuffix(got, want) || out != "ok\n" {
+				t.Fatalf("after %s, run %d: %s %q %v", p, i, got, out, err)
+			}
+		}
+	}
+	// code that assigns the properties built-ins let objects override still works
+	got, _, err := run(t, app, `
+		function F() {} F.prototype.toString = function () { return "F" }; F.prototype.constructor = F;
+		class MyError extends Error { constructor(m) { super(m); this.name = "MyError" } }
+		function Old(m) { this.message = m } Old.prototype = Object.create(Error.prototype); Old.prototype.name = "Old";
+		const e = new Error(); e.message = "set";
+		const o = {valueOf() { return 41 }};
+		[String(new F()), String(new MyError("m")), String(new Old("o")), e.message, o + 1]`)
+	if err != nil || strings.Join(strings.Fields(got), "") != `["F","MyError:m","Old:o","set",42]` {
+		t.Fatalf("ordinary code: %s %v", got, err)
+	}
+}
+
+// A script that allocates without end is stopped with code resource_exhausted before it
+// takes the process down; the runtime it ran on is replaced and others go on.
+func TestMemoryBombsAreStopped(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 2, Limits: jshost.Limits{RunMemory: 64 << 20}})
+	for _, bomb := range []string{
+		`let a = []; while (true) a.push(new Array(1e4).fill(0))`,
+		`const a = [], s = "x".repeat(1e5); for (let i = 0; ; i++) a.push(s + i)`,
+		`let s = "x"; while (true) s += s`,
+		`const m = new Map(); for (let i = 0; ; i++) m.set(i, {i, s: "v" + i})`,
+	} {
+		_, _, err := run(t, app, bomb)
+		if elements.CodeOf(err) != elements.CodeResourceExhausted || !strings.Contains(err.Error(), "it used more than its 64 MiB of memory") {
+			t.Fatalf("%s: %v (%s)", bomb, err, elements.CodeOf(err))
+		}
+	}
+	// A Go method's allocations are not the script's.
+	if _, _, err := run(t, app, `const e = app.getElement("e.Hello"); for (let i = 0; i < 3; i++) e.greet("x"); "ok"`); err != nil {
+		t.Fatal(err)
+	}
+	if app.Host().Exhausted() != 4 {
+		t.Fatalf("%d runs stopped for memory", app.Host().Exhausted())
+	}
+}
+
+// Past the process's memory budget, the runs that grew the heap are stopped, however many.
+func TestTheProcessBudgetStopsConcurrentBombs(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 3, Limits: jshost.Limits{RunMemory: 4 << 30, Memory: heapNow() + 192<<20}})
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = run(t, app, `const a = [], s = "x".repeat(1e6); for (let i = 0; ; i++) a.push(s + i)`)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if elements.CodeOf(err) != elements.CodeResourceExhausted || !strings.Contains(err.Error(), "the process's memory passed its budget") {
+			t.Fatalf("%v (%s)", err, elements.CodeOf(err))
+		}
+	}
+}
+
+// Past the number of runs at once, a caller that cannot wait is told it is busy; one that
+// can waits for its turn.
+func TestRunsAtOnceAreCapped(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{Limits: jshost.Limits{Runs: 1}})
+	parked := make(chan error)
+	go func() {
+		_, _, err := run(t, app, `app.getElement("e.Hello").park()`)
+		parked <- err
+	}()
+	for testtypes.Last("e.Hello") == nil || testtypes.Last("e.Hello").Sleeping() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := app.Host().Run(elements.WithoutQueue(context.Background()), Script{Code: `1`})
+	if elements.CodeOf(err) != elements.CodeBusy || err.Error() != "all 1 script runs are busy; try again shortly" {
+		t.Fatalf("a caller that cannot wait: %v", err)
+	}
+	waited := make(chan error)
+	go func() {
+		_, err := app.Host().Run(context.Background(), Script{Code: `1`})
+		waited <- err
+	}()
+	select {
+	case err := <-waited:
+		t.Fatalf("a caller that can wait did not: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	testtypes.Release("e.Hello")
+	if err := <-parked; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+}
