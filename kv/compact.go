@@ -98,6 +98,13 @@ func (s *Store) compact() error {
 			err = unix.Fdatasync(int(f.Fd()))
 		}
 		if err == nil {
+			// The file as it was before: kept (the last few) for jitrt restore.
+			if backup, berr := keepAside(s.dir, s.path, "compaction"); berr != nil {
+				s.log.Warn("the state file before compaction could not be kept as a backup", "err", berr)
+			} else {
+				s.log.Debug("state file compacted; the one before is kept", "backup", backup)
+				rotateBackups(s.dir)
+			}
 			err = os.Rename(tmp, s.path)
 		}
 		if err == nil {

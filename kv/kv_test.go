@@ -462,3 +462,100 @@ func TestConcurrentWritersEachStayWhole(t *testing.T) {
 		}
 	}
 }
+
+// A damaged file is repaired: every transaction whose checksums hold is kept, the damaged
+// one is dropped and reported, and the damaged file is kept aside. A sound file is left.
+func TestRepairKeepsWhatIsIntactAndSaysWhatItDropped(t *testing.T) {
+	dir := t.TempDir()
+	steps := history(t, dir)
+	final := steps[len(steps)-1]
+	path := filepath.Join(dir, FileName)
+	rep, err := Repair(context.Background(), dir, Options{LockTimeout: -1})
+	if err != nil || !rep.Sound || rep.Kept != len(steps)-1 {
+		t.Fatalf("a sound file: %+v %v", rep, err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, final.file) {
+		t.Fatal("repair changed a sound file")
+	}
+	for i := 0; i < 100; i++ {
+		bad := bytes.Clone(final.file)
+		at := rand.IntN(len(bad))
+		bad[at] ^= byte(1 + rand.IntN(255))
+		os.WriteFile(path, bad, 0o600)
+		if s, err := Open(context.Background(), dir, Options{LockTimeout: -1}); err == nil {
+			s.Close()
+			t.Fatalf("byte %d: the damaged file was opened", at)
+		}
+		rep, err := Repair(context.Background(), dir, Options{LockTimeout: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Sound || len(rep.Dropped) == 0 || rep.Dropped[0].From > int64(at) || rep.Dropped[len(rep.Dropped)-1].To <= int64(at) {
+			t.Fatalf("byte %d: %+v", at, rep)
+		}
+		if kept, _ := os.ReadFile(rep.Backup); !bytes.Equal(kept, bad) {
+			t.Fatal("the damaged file was not kept as it was")
+		}
+		s := openTest(t, dir)
+		got := contentsOf(t, s)
+		s.Close()
+		// what is left is the history without the transaction the damage was in
+		which := 0
+		for k, st := range steps {
+			if len(st.file) <= at {
+				which = k + 1
+			}
+		}
+		if which == 0 || which >= len(steps) {
+			t.Fatalf("byte %d is in no transaction", at)
+		}
+		for k, v := range final.contents {
+			if got[k] != v && steps[which-1].contents[k] == steps[which].contents[k] && !lastWriteOf(steps, k, which) {
+				t.Fatalf("byte %d (transaction %d): key %s lost though no damaged transaction wrote it: %v", at, which, k, got)
+			}
+		}
+		os.RemoveAll(filepath.Join(dir, BackupDir))
+	}
+}
+
+// lastWriteOf reports whether transaction which (1-based) is the last that changed key.
+func lastWriteOf(steps []step, key string, which int) bool {
+	for k := which + 1; k < len(steps); k++ {
+		if steps[k].contents[key] != steps[k-1].contents[key] {
+			return false
+		}
+	}
+	return steps[which].contents[key] != steps[which-1].contents[key]
+}
+
+// Compactions keep the file they replace, the last few, and a backup can be restored.
+func TestCompactionsKeepBackupsToRestore(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	for round := 0; round < 5; round++ {
+		s.Set("round", fmt.Sprint(round))
+		if err := s.Compact(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	list, err := Backups(dir)
+	if err != nil || len(list) != keepBackups || list[0].Why != "compaction" || !list[0].Time.After(list[2].Time) {
+		t.Fatalf("%+v %v", list, err)
+	}
+	// the newest backup is the file before the last compaction: round 4 written, not compacted
+	if _, err := Restore(context.Background(), dir, list[len(list)-1].Name, Options{LockTimeout: -1}); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir)
+	if v, _ := s.Get("round"); v != "2" {
+		t.Fatalf("restored round %q", v)
+	}
+	s.Close()
+	if list, _ := Backups(dir); list[0].Why != "restore" {
+		t.Fatalf("the state before the restore was not kept: %+v", list)
+	}
+	if _, err := Restore(context.Background(), dir, "../state.db", Options{LockTimeout: -1}); err == nil {
+		t.Fatal("a path outside the backups was restored")
+	}
+}

@@ -2,12 +2,15 @@ package runtime
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/testapp"
 	"github.com/jitrt/jitrt/internal/testtypes"
 	"github.com/jitrt/jitrt/runtime/jshost"
 )
@@ -175,5 +178,45 @@ func TestRunsAtOnceAreCapped(t *testing.T) {
 	}
 	if err := <-waited; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// require() stays in the app: no link out of it, no dot-folder, and no element file other
+// than a script — an element's config may hold a secret written inline.
+func TestRequireReadsOnlyTheAppsScripts(t *testing.T) {
+	outside := t.TempDir()
+	testapp.Write(t, outside, "hostname", "the-host-name-outside")
+	dir := writeTree(t, map[string]string{
+		"e/Hello/e.json":     `{"type": "testing.Echo"}`,
+		"e/Hello/Hello.json": `{"greeting": "hi", "token": "inline-token-9a8b7c"}`,
+		"e/Hello/helper.js":  `exports.ok = "scripts of an element are fine"`,
+		".jitrt/x.js":        `exports.x = 1`,
+		"scripts/.hidden.js": `exports.x = 1`,
+		"scripts/lib/a.js":   `exports.a = "a"`,
+		"data/table.json":    `{"rows": 2}`,
+	})
+	os.Symlink(outside, filepath.Join(dir, "scripts", "etclink"))
+	os.Symlink(filepath.Join(outside, "hostname"), filepath.Join(dir, "scripts", "host.js"))
+	app := loadTest(t, dir, Options{})
+	for _, c := range []struct{ module, want string }{
+		{"./scripts/etclink/hostname", "is a link to"},
+		{"./scripts/host.js", "outside the app folder"},
+		{"./e/Hello/Hello.json", "scripts cannot read an element's e.json or config"},
+		{"./e/Hello/e.json", "scripts cannot read an element's e.json or config"},
+		{"./.jitrt/x.js", "dot-folder or a dotfile"},
+		{"./scripts/.hidden.js", "dot-folder or a dotfile"},
+		{"../../etc/passwd", "outside the app folder"},
+	} {
+		_, _, err := run(t, app, `require("`+c.module+`")`)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("require(%q): %v", c.module, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "the-host-name-outside") || strings.Contains(err.Error(), "inline-token") {
+			t.Errorf("require(%q) showed the file: %v", c.module, err)
+		}
+	}
+	if got, _, err := run(t, app, `[require("./e/Hello/helper.js").ok, require("./scripts/lib/a").a, require("./data/table.json").rows]`); err != nil || strings.Join(strings.Fields(got), "") != `["scriptsofanelementarefine","a",2]` {
+		t.Fatalf("%s %v", got, err)
 	}
 }

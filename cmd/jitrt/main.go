@@ -97,6 +97,8 @@ app.getElement("corps.X"), with state in an embedded BuntDB file.`,
 		newLsCmd(),
 		newCallCmd(),
 		newRunCmd(),
+		newRepairCmd(),
+		newRestoreCmd(),
 		newWecomSimCmd(),
 	)
 	for _, c := range root.Commands() {
@@ -211,7 +213,8 @@ func (f *appFlags) load(cmd *cobra.Command, dir string, state runtime.StateMode)
 	if err != nil {
 		return nil, err
 	}
-	return runtime.Load(cmd.Context(), dir, opts)
+	app, err := runtime.Load(cmd.Context(), dir, opts)
+	return app, damaged(dir, err)
 }
 
 // inUse is the error of a command that found the app's state owned by another process.

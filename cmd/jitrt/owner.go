@@ -52,7 +52,7 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 		}
 		var locked *kv.LockedError
 		if !errors.As(err, &locked) {
-			return nil, err
+			return nil, damaged(dir, err)
 		}
 		if time.Now().After(deadline) {
 			return nil, inUse(dir, locked)

@@ -24,7 +24,12 @@ type server struct {
 
 func startServer(t *testing.T, bin, app, data string) *server {
 	t.Helper()
-	cmd := exec.Command(bin, "run", app, "--data", data, "--addr", "127.0.0.1:0", "--no-watch")
+	return startServerArgs(t, bin, app, data)
+}
+
+func startServerArgs(t *testing.T, bin, app, data string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"run", app, "--data", data, "--addr", "127.0.0.1:0", "--no-watch"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 				return inUse(args[0], locked)
 			}
 			if err != nil {
-				return err
+				return damaged(args[0], err)
 			}
 			defer app.Close()
 			softMemoryLimit(app)

@@ -72,3 +72,13 @@ func (f *Flag) Set(s string) error {
 
 // Type names the flag's kind in help.
 func (f *Flag) Type() string { return "size" }
+
+// Human writes a size for people: "1.9 MiB".
+func Human(n int64) string {
+	for _, u := range units[:4] {
+		if n >= u.size {
+			return strconv.FormatFloat(float64(n)/float64(u.size), 'f', 1, 64) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
