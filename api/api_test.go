@@ -239,6 +239,16 @@ func TestTokenIsRequiredAndCheckedWhenSet(t *testing.T) {
 	if code, _ := ts.do(t, "POST", "/api/elements/tools.T/echo", "s3cret-token-xyz", `["x"]`); code != 200 {
 		t.Fatal(code)
 	}
+	// the scheme is case-insensitive (RFC 9110); the token is not
+	for _, auth := range []string{"bearer s3cret-token-xyz", "BEARER s3cret-token-xyz", "Bearer  s3cret-token-xyz"} {
+		req, _ := http.NewRequest("GET", ts.url+"/healthz", nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%q: %v %v", auth, resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
 	for _, b := range ts.bodies {
 		if strings.Contains(b, "s3cret-token-xyz") {
 			t.Fatalf("the token is in a response: %s", b)
