@@ -122,10 +122,7 @@ func OpenMemory() *Store {
 // if needed), and drops an unfinished final write. A damaged file is refused and left as
 // it is.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
-	if opts.LockTimeout == 0 {
-		opts.LockTimeout = DefaultLockTimeout
-	}
-	lock, err := lockDir(ctx, dir, opts.Command, max(opts.LockTimeout, 0))
+	lock, err := opts.lock(ctx, dir)
 	if err != nil {
 		return nil, err
 	}

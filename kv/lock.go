@@ -44,6 +44,15 @@ func (e *LockedError) Error() string {
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
+// lock takes the lock of the data folder dir as the options say.
+func (o Options) lock(ctx context.Context, dir string) (*dirLock, error) {
+	wait := o.LockTimeout
+	if wait == 0 {
+		wait = DefaultLockTimeout
+	}
+	return lockDir(ctx, dir, o.Command, max(wait, 0))
+}
+
 // dirLock is a held lock on a data folder.
 type dirLock struct {
 	f     *os.File

@@ -47,10 +47,7 @@ type RepairReport struct {
 // damaged file is moved to the backups folder and the salvaged state written in its place.
 // A sound file is left as it is. Repair takes the data folder's lock.
 func Repair(ctx context.Context, dir string, opts Options) (*RepairReport, error) {
-	if opts.LockTimeout == 0 {
-		opts.LockTimeout = DefaultLockTimeout
-	}
-	lock, err := lockDir(ctx, dir, opts.Command, max(opts.LockTimeout, 0))
+	lock, err := opts.lock(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -283,9 +280,6 @@ func Backups(dir string) ([]Backup, error) {
 // check out; the current state file is kept in the backups folder first. Restore takes
 // the data folder's lock.
 func Restore(ctx context.Context, dir, name string, opts Options) (current string, err error) {
-	if opts.LockTimeout == 0 {
-		opts.LockTimeout = DefaultLockTimeout
-	}
 	if name != filepath.Base(name) {
 		return "", fmt.Errorf("kv: %q is not the name of a backup (see the backups list)", name)
 	}
@@ -297,7 +291,7 @@ func Restore(ctx context.Context, dir, name string, opts Options) (current strin
 	if _, err := verify(src, data); err != nil {
 		return "", err
 	}
-	lock, err := lockDir(ctx, dir, opts.Command, max(opts.LockTimeout, 0))
+	lock, err := opts.lock(ctx, dir)
 	if err != nil {
 		return "", err
 	}

@@ -158,28 +158,40 @@ func TestHTTPMemoryBombsLeaveTheServerUp(t *testing.T) {
 func TestBusyServerAnswers503(t *testing.T) {
 	bin := buildJitrt(t)
 	srv := startServerArgs(t, bin, writeTree(t, bombApp), t.TempDir(), "--max-runs", "1")
+	runs := func() string {
+		resp, err := http.Get(srv.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "jitrt_js_runs_total ") {
+				return l
+			}
+		}
+		return ""
+	}
+	before := runs()
 	first := make(chan string)
 	go func() {
 		_, body := srv.call(t, "corps.B", "slow", "[]")
 		first <- body
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Post(srv.base+"/api/elements/corps.B/slow", "application/json", strings.NewReader("[]"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == 503 {
-			if resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), `"code":"busy"`) {
-				t.Fatalf("503 without Retry-After or code: %v %s", resp.Header, body)
-			}
-			break
-		}
+	for deadline := time.Now().Add(5 * time.Second); runs() == before; { // the first call's run has begun
 		if time.Now().After(deadline) {
-			t.Fatalf("never busy: %d %s", resp.StatusCode, body)
+			t.Fatal("the first call never ran")
 		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, err := http.Post(srv.base+"/api/elements/corps.B/slow", "application/json", strings.NewReader("[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), `"code":"busy"`) {
+		t.Fatalf("a call past the cap: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 	if got := <-first; !strings.Contains(got, `"data":"done"`) {
 		t.Fatalf("the first call: %s", got)

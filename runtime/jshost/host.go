@@ -675,7 +675,6 @@ func (h *Host) callModule(v *vm, module, export string, this goja.Value, args []
 // once that timer is settled — stopped before it fired, or fired and done — so that a late
 // interrupt can never end the next run on the same runtime (the k6 handshake).
 func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr io.Writer, name string, fn func(v *vm) error) (err error) {
-	h.runs.Add(1)
 	if limit <= 0 {
 		limit = h.Timeout()
 	}
@@ -684,6 +683,7 @@ func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr i
 		return err
 	}
 	defer release()
+	h.runs.Add(1)
 	lim := h.limits()
 	v, pooled := h.get()
 	r := &run{v: v}
