@@ -149,6 +149,24 @@ type Object interface {
 	Properties() []Property
 }
 
+// List is a list a method returns without building each item up front (the 100,000
+// members of an org): scripts index and iterate it as an array, and it must also be a
+// json.Marshaler, which writes it as a JSON array. It is read-only: a script that changes
+// it changes its own copy.
+type List interface {
+	Len() int
+	// At returns item i, JSON-shaped (or a Record, RowData or List).
+	At(i int) any
+}
+
+// Record is an object a method returns whose fields are read when asked for: scripts see a
+// plain object, and it must also be a json.Marshaler, which writes it as a JSON object.
+type Record interface {
+	Keys() []string
+	// Field returns a field's value, JSON-shaped, and whether the record has it.
+	Field(key string) (any, bool)
+}
+
 // FindMethod returns the named method of an instance or object, or nil.
 func FindMethod(o Object, name string) *Method {
 	ms := o.Methods()

@@ -223,6 +223,7 @@ type Corp struct {
 	quietSyncs []string // reports of syncs that wrote nothing (JSON), oldest first
 
 	adminCache atomic.Pointer[adminCache]
+	memberIx   atomic.Pointer[memberIndex]
 }
 
 // newCorp parses the config; it does no I/O (see Start).
@@ -236,10 +237,8 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // and makes the WeCom client, which shares the corp's rate limiter with every other client
 // of the same corpId in the process, across reloads.
 func (c *Corp) Start(ctx context.Context) error {
-	// Members by status, for counts and listings; the deptmember keys index members by
-	// department.
-	if err := c.el.Store.CreateIndex(c.keys.statusIndex(), c.keys.members()+"*", "status"); err != nil {
-		return fmt.Errorf("create the member status index: %w", err)
+	if err := c.migrate(); err != nil {
+		return fmt.Errorf("bring the stored org up to date: %w", err)
 	}
 	base := c.cfg.APIBase
 	if sim := c.cfg.Simulator; sim != nil {

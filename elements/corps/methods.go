@@ -330,13 +330,8 @@ func (c *Corp) diffPartial(snap *snapshot, part *wecom.Org, rep *SyncReport) []k
 		fetched[u.UserID] = true
 	}
 	// Members and tags outside the part are kept as they are.
-	keep := &snapshot{depts: snap.depts, deptRaw: snap.deptRaw, decoded: map[string]*memberRec{}, memberRaw: map[string]string{},
-		auths: snap.auths, tags: map[int64]tagRec{}, tagRaw: snap.tagRaw, roles: snap.roles, meta: snap.meta, hasMeta: snap.hasMeta}
-	for id, raw := range snap.memberRaw {
-		if fetched[id] {
-			keep.memberRaw[id] = raw
-		}
-	}
+	keep := &snapshot{depts: snap.depts, deptRaw: snap.deptRaw, decoded: snap.decoded, members: snap.members, partial: true,
+		tags: map[int64]tagRec{}, tagRaw: snap.tagRaw, roles: snap.roles, meta: snap.meta, hasMeta: snap.hasMeta}
 	for _, t := range part.Tags {
 		if old, ok := snap.tags[t.TagID]; ok {
 			keep.tags[t.TagID] = old
@@ -346,21 +341,25 @@ func (c *Corp) diffPartial(snap *snapshot, part *wecom.Org, rep *SyncReport) []k
 	return changes
 }
 
+// localCorpData is the local org. Its member lists are read item by item, so that a
+// script that counts 100,000 members, or reads each one's name, does not first build
+// 100,000 objects.
 func (c *Corp) localCorpData() (any, error) {
-	out := map[string]any{}
-	var users, depts, auths, tags, memberRoles, sigs []json.RawMessage
+	var users []string
+	var depts, tags, memberRoles, sigs jsonList
 	var admins adminsRec
 	err := c.el.Store.View(func(tx *kv.Tx) error {
-		collect := func(prefix string, dst *[]json.RawMessage) error {
+		if err := scanMembers(tx, c.keys, func(_, raw string) bool { users = append(users, raw); return true }); err != nil {
+			return err
+		}
+		collect := func(prefix string, dst *jsonList) error {
 			return tx.Scan(prefix, func(_, v string) bool {
-				*dst = append(*dst, json.RawMessage(v))
+				*dst = append(*dst, v)
 				return true
 			})
 		}
-		for prefix, dst := range map[string]*[]json.RawMessage{
-			c.keys.members(): &users, c.keys.depts(): &depts, c.keys.auths(): &auths, c.keys.tags(): &tags,
-			c.keys.allMemberRoles(): &memberRoles, c.keys.prefix + "sig:": &sigs,
-		} {
+		for prefix, dst := range map[string]*jsonList{c.keys.depts(): &depts, c.keys.tags(): &tags,
+			c.keys.allMemberRoles(): &memberRoles, c.keys.prefix + "sig:": &sigs} {
 			if err := collect(prefix, dst); err != nil {
 				return err
 			}
@@ -377,30 +376,19 @@ func (c *Corp) localCorpData() (any, error) {
 	for i, r := range c.cfg.Roles {
 		roles[i] = map[string]any{"roleId": r.RoleID, "name": r.Name}
 	}
-	if admins.MemberIDs == nil {
-		admins.MemberIDs = []string{}
+	adminIDs := make([]any, len(admins.MemberIDs))
+	for i, id := range admins.MemberIDs {
+		adminIDs[i] = id
 	}
-	raw, err := json.Marshal(map[string]any{"userList": orEmpty(users), "deptList": orEmpty(depts), "thirdAuthList": orEmpty(auths),
-		"tagList": orEmpty(tags), "roleMemberList": orEmpty(memberRoles), "signatureList": orEmpty(sigs), "adminList": admins.MemberIDs})
-	if err != nil {
-		return nil, err
+	nonNil := func(l jsonList) jsonList {
+		if l == nil {
+			return jsonList{}
+		}
+		return l
 	}
-	var v map[string]any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	for k, x := range v {
-		out[k] = x
-	}
-	out["roleList"] = roles
-	return out, nil
-}
-
-func orEmpty(l []json.RawMessage) []json.RawMessage {
-	if l == nil {
-		return []json.RawMessage{}
-	}
-	return l
+	return map[string]any{"userList": memberList(users), "deptList": nonNil(depts), "thirdAuthList": authList{c.cfg.CorpID, users},
+		"tagList": nonNil(tags), "roleMemberList": nonNil(memberRoles), "signatureList": nonNil(sigs), "adminList": adminIDs,
+		"roleList": roles}, nil
 }
 
 func (c *Corp) rootDept() (any, error) {
@@ -452,14 +440,16 @@ func (c *Corp) membersByID(tx *kv.Tx, ids []string) ([]*memberRec, error) {
 		}
 	}
 	for i, id := range ids {
-		m := &memberRec{}
-		if err := tx.GetJSON(c.keys.member(id), m); err != nil {
-			if errors.Is(err, kv.ErrNotFound) {
-				return nil, c.notFound("member", id)
-			}
+		raw, ok, err := getMember(tx, c.keys, id)
+		if err != nil {
 			return nil, err
 		}
-		out[i] = m
+		if !ok {
+			return nil, c.notFound("member", id)
+		}
+		if out[i], err = decodeMember(raw); err != nil {
+			return nil, fmt.Errorf("member %q of corp %s: %w", id, c.corpName(), err)
+		}
 	}
 	return out, nil
 }
@@ -553,15 +543,9 @@ func (c *Corp) offlineMembers(ids []string) error {
 			if m.Status == StatusOffline {
 				continue
 			}
-			old := *m
 			m.Status, m.OfflineBy, m.OfflineAt, m.UpdatedAt = StatusOffline, OfflineByLocal, ts, ts
-			if err := tx.SetJSON(c.keys.member(m.MemberID), m); err != nil {
+			if err := tx.Set(c.keys.member(m.MemberID), encodeMember(m)); err != nil {
 				return err
-			}
-			for _, ch := range indexDiff(nil, c.keys, &old, m) {
-				if _, err := tx.Delete(ch.Key); err != nil && !errors.Is(err, kv.ErrNotFound) {
-					return err
-				}
 			}
 		}
 		return nil
@@ -665,8 +649,11 @@ func (c *Corp) corpData() (map[string]any, error) {
 		if err := tx.GetJSON(c.keys.meta(), &meta); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		tx.Scan(c.keys.members(), func(string, string) bool { counts["members"]++; return true })
-		tx.AscendEqual(c.keys.statusIndex(), `{"status":"active"}`, func(string, string) bool { counts["activeMembers"]++; return true })
+		n, active, err := c.memberCounts(tx)
+		if err != nil {
+			return err
+		}
+		counts["members"], counts["activeMembers"] = n, active
 		for name, prefix := range map[string]string{"departments": c.keys.depts(), "tags": c.keys.tags()} {
 			tx.Scan(prefix, func(string, string) bool { counts[name]++; return true })
 		}
@@ -697,23 +684,66 @@ func (c *Corp) corpData() (map[string]any, error) {
 	return d, nil
 }
 
-// deptMembers lists a department's active members through the deptmember index.
+// deptMembers lists a department's active members, through an index of the members by
+// department kept in memory for as long as no writer of this corp has committed.
 func (c *Corp) deptMembers(deptID int64) (any, error) {
 	out := []any{}
 	err := c.el.Store.View(func(tx *kv.Tx) error {
 		if _, err := tx.Get(c.keys.dept(deptID)); errors.Is(err, kv.ErrNotFound) {
 			return c.notFound("department", strconv.FormatInt(deptID, 10))
 		}
-		var ids []string
-		tx.Scan(c.keys.deptMembers(deptID), func(_, v string) bool { ids = append(ids, v); return true })
-		members, err := c.membersByID(tx, ids)
+		ix, err := c.index(tx)
 		if err != nil {
 			return err
 		}
-		for _, m := range members {
-			out = append(out, map[string]any{"memberId": m.MemberID, "name": m.Name, "mainDeptId": float64(m.MainDeptID), "position": m.Position})
+		for _, raw := range ix.byDept[deptID] {
+			f := gjson.GetMany(raw, strconv.Itoa(fMemberID), strconv.Itoa(fName), "8", "10")
+			out = append(out, map[string]any{"memberId": f[0].Str, "name": f[1].Str, "mainDeptId": f[2].Num, "position": f[3].Str})
 		}
 		return nil
 	})
 	return out, err
+}
+
+// memberCounts counts the members and the active ones.
+func (c *Corp) memberCounts(tx *kv.Tx) (total, active int, err error) {
+	ix, err := c.index(tx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ix.total, ix.active, nil
+}
+
+// memberIndex is what the corp knows of its members beyond their records, as of a version
+// of its write lock.
+type memberIndex struct {
+	version       uint64
+	total, active int
+	byDept        map[int64][]string // the active members' records by department
+}
+
+// index returns the member index, built anew if a writer has committed since.
+func (c *Corp) index(tx *kv.Tx) (*memberIndex, error) {
+	v := c.el.Store.Version(c.keys.lock())
+	if ix := c.memberIx.Load(); ix != nil && ix.version == v {
+		return ix, nil
+	}
+	ix := &memberIndex{version: v, byDept: map[int64][]string{}}
+	err := scanMembers(tx, c.keys, func(_, raw string) bool {
+		ix.total++
+		f := gjson.GetMany(raw, strconv.Itoa(fStatus), strconv.Itoa(fDeptIDs))
+		if f[0].Str != StatusActive {
+			return true
+		}
+		ix.active++
+		for _, d := range f[1].Array() {
+			ix.byDept[d.Int()] = append(ix.byDept[d.Int()], raw)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.memberIx.Store(ix)
+	return ix, nil
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
 )
@@ -19,9 +17,8 @@ import (
 //
 //	meta                          corp state: initialised, root department, last sync
 //	dept:<id>                     a department (id zero-padded so keys sort by number)
-//	member:<memberId>             a member of the local user pool (memberId = WeCom userid)
-//	auth:<memberId>               the third-party auth record linking a member to its WeCom userid
-//	deptmember:<deptId>:<memberId>  index: the active members of a department
+//	mchunk:<memberId>             members of the local user pool, compact (see members.go)
+//	member:<memberId>             a member written since its chunk (memberId = WeCom userid)
 //	tag:<id>                      a WeCom tag with its members and departments
 //	role:<roleId>                 a declared role
 //	memberrole:<memberId>:<roleId>  a role membership
@@ -58,13 +55,10 @@ func (k keys) meta() string            { return k.prefix + "meta" }
 func (k keys) dept(id int64) string    { return k.prefix + "dept:" + pad(id) }
 func (k keys) depts() string           { return k.prefix + "dept:" }
 func (k keys) member(id string) string { return k.prefix + "member:" + esc(id) }
+func (k keys) chunk(id string) string  { return k.prefix + "mchunk:" + esc(id) }
+func (k keys) chunks() string          { return k.prefix + "mchunk:" }
 func (k keys) members() string         { return k.prefix + "member:" }
-func (k keys) auth(id string) string   { return k.prefix + "auth:" + esc(id) }
 func (k keys) auths() string           { return k.prefix + "auth:" }
-func (k keys) deptMember(d int64, m string) string {
-	return k.prefix + "deptmember:" + pad(d) + ":" + esc(m)
-}
-func (k keys) deptMembers(d int64) string    { return k.prefix + "deptmember:" + pad(d) + ":" }
 func (k keys) tag(id int64) string           { return k.prefix + "tag:" + pad(id) }
 func (k keys) tags() string                  { return k.prefix + "tag:" }
 func (k keys) role(id string) string         { return k.prefix + "role:" + esc(id) }
@@ -78,7 +72,6 @@ func (k keys) sync(at time.Time) string {
 	return k.prefix + "sync:" + at.UTC().Format("20060102T150405.000000000Z")
 }
 func (k keys) syncs() string       { return k.prefix + "sync:" }
-func (k keys) statusIndex() string { return k.prefix + "status" }
 func (k keys) lock() string        { return k.prefix + "write" }
 
 // Member statuses.
@@ -189,26 +182,27 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// snapshot is the local org as last committed, with each record's stored JSON.
+// snapshot is the local org as last committed, with each record as stored.
 type snapshot struct {
-	meta      metaRec
-	hasMeta   bool
-	depts     map[int64]deptRec
-	deptRaw   map[int64]string
-	memberRaw map[string]string     // stored JSON of every member
-	decoded   map[string]*memberRec // members decoded so far (see member)
-	auths     map[string]bool
-	tags      map[int64]tagRec
-	tagRaw    map[int64]string
-	roles     map[string]string
-	history   []string // sync report keys, oldest first
+	meta    metaRec
+	hasMeta bool
+	depts   map[int64]deptRec
+	deptRaw map[int64]string
+	members *storedMembers
+	decoded map[string]*memberRec // members decoded so far (see member)
+	tags    map[int64]tagRec
+	tagRaw  map[int64]string
+	roles   map[string]string
+	history []string // sync report keys, oldest first
+	// partial marks a snapshot that a part of the org is diffed against (bulkRegister):
+	// members missing from the part stay as they are.
+	partial bool
 }
 
 // readSnapshot loads the local org in one read transaction.
 func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 	s := &snapshot{depts: map[int64]deptRec{}, deptRaw: map[int64]string{}, decoded: map[string]*memberRec{},
-		memberRaw: map[string]string{}, auths: map[string]bool{}, tags: map[int64]tagRec{}, tagRaw: map[int64]string{},
-		roles: map[string]string{}}
+		tags: map[int64]tagRec{}, tagRaw: map[int64]string{}, roles: map[string]string{}}
 	err := st.View(func(tx *kv.Tx) error {
 		if err := tx.GetJSON(k.meta(), &s.meta); err == nil {
 			s.hasMeta = true
@@ -240,16 +234,8 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		}
 		// Members are kept as stored and decoded only when a diff needs them: a re-sync of a
 		// large org compares most of them without decoding any.
-		if err := scan(k.members(), func(key, v string) error {
-			s.memberRaw[unesc(strings.TrimPrefix(key, k.members()))] = v
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := scan(k.auths(), func(key, v string) error {
-			s.auths[unesc(strings.TrimPrefix(key, k.auths()))] = true
-			return nil
-		}); err != nil {
+		var err error
+		if s.members, err = readMembers(tx, k); err != nil {
 			return err
 		}
 		if err := scan(k.tags(), func(key, v string) error {
@@ -284,26 +270,16 @@ func (s *snapshot) member(id string) *memberRec {
 	if m, ok := s.decoded[id]; ok {
 		return m
 	}
-	raw, ok := s.memberRaw[id]
+	raw, ok := s.members.raw[id]
 	if !ok {
 		return nil
 	}
-	m := &memberRec{}
-	if err := json.Unmarshal([]byte(raw), m); err != nil {
-		m = &memberRec{MemberID: id, Status: gjson.Get(raw, "status").String()}
+	m, err := decodeMember(raw)
+	if err != nil {
+		m = &memberRec{MemberID: id, Status: memberField(raw, fStatus).String()}
 	}
 	s.decoded[id] = m
 	return m
-}
-
-// memberHeader is the part of a stored member a comparison needs.
-type memberHeader struct {
-	status, offlineBy, offlineAt, createdAt, updatedAt string
-}
-
-func headerOf(raw string) memberHeader {
-	r := gjson.GetMany(raw, "status", "offlineBy", "offlineAt", "createdAt", "updatedAt")
-	return memberHeader{r[0].String(), r[1].String(), r[2].String(), r[3].String(), r[4].String()}
 }
 
 // kvStore adapts the app's store to wecom.Store, so the access token and fetch path

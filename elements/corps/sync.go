@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -283,6 +284,7 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom withholds %v from this app (apps created since 2022-06-20 do not get them); local values of those fields were kept", org.Withheld))
 	}
 	fetched := make(map[string]bool, len(org.Users))
+	writes := map[string]string{} // members to write: id → record
 	outside, keptOffline := 0, 0
 	for i := range org.Users {
 		u := &org.Users[i]
@@ -291,46 +293,40 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		if dropped {
 			outside++
 		}
-		oldRaw, exists := snap.memberRaw[u.UserID]
+		oldRaw, exists := snap.members.raw[u.UserID]
 		if !exists {
 			rec.Status, rec.CreatedAt, rec.UpdatedAt = StatusActive, ts, ts
 			rep.Added++
-			set(k.member(rec.MemberID), mustJSON(rec))
+			writes[rec.MemberID] = encodeMember(rec)
 			describe(Change{Op: "add", Kind: "member", ID: rec.MemberID, Name: rec.Name})
+			continue
+		}
+		h := headerOf(oldRaw)
+		if len(withheld) > 0 {
+			keepWithheld(rec, snap.member(u.UserID), withheld)
+		}
+		rec.CreatedAt, rec.UpdatedAt = h.createdAt, h.updatedAt
+		reactivate := h.status == StatusOffline && h.offlineBy != OfflineByLocal
+		if h.status == StatusOffline && !reactivate {
+			rec.Status, rec.OfflineBy, rec.OfflineAt = h.status, h.offlineBy, h.offlineAt
+			keptOffline++
 		} else {
-			h := headerOf(oldRaw)
-			if len(withheld) > 0 {
-				keepWithheld(rec, snap.member(u.UserID), withheld)
-			}
-			rec.CreatedAt, rec.UpdatedAt = h.createdAt, h.updatedAt
-			reactivate := h.status == StatusOffline && h.offlineBy != OfflineByLocal
-			if h.status == StatusOffline && !reactivate {
-				rec.Status, rec.OfflineBy, rec.OfflineAt = h.status, h.offlineBy, h.offlineAt
-				keptOffline++
-			} else {
-				rec.Status = StatusActive
-			}
-			raw := mustJSON(rec)
-			if raw == oldRaw {
-				rep.Unchanged++
-			} else {
-				rec.UpdatedAt = ts
-				raw = mustJSON(rec)
-				set(k.member(rec.MemberID), raw)
-				if reactivate {
-					rep.Reactivated++
-					describe(Change{Op: "reactivate", Kind: "member", ID: rec.MemberID, Name: rec.Name})
-				} else {
-					rep.Updated++
-					describe(Change{Op: "update", Kind: "member", ID: rec.MemberID, Name: rec.Name, Fields: changedFields(oldRaw, raw)})
-				}
-			}
+			rec.Status = StatusActive
 		}
-		if !snap.auths[rec.MemberID] {
-			set(k.auth(rec.MemberID), mustJSON(authRec{MemberID: rec.MemberID, CorpID: c.cfg.CorpID, UserID: u.UserID, CreatedAt: ts}))
+		raw := encodeMember(rec)
+		if raw == oldRaw {
+			rep.Unchanged++
+			continue
 		}
-		if !exists || rec.UpdatedAt == ts {
-			p.changes = indexDiff(p.changes, k, snap.member(u.UserID), rec)
+		rec.UpdatedAt = ts
+		raw = encodeMember(rec)
+		writes[rec.MemberID] = raw
+		if reactivate {
+			rep.Reactivated++
+			describe(Change{Op: "reactivate", Kind: "member", ID: rec.MemberID, Name: rec.Name})
+		} else {
+			rep.Updated++
+			describe(Change{Op: "update", Kind: "member", ID: rec.MemberID, Name: rec.Name, Fields: memberChangedFields(oldRaw, raw)})
 		}
 	}
 	if outside > 0 {
@@ -340,8 +336,8 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are active in WeCom but were taken offline here with offlineMember; they stay offline", keptOffline))
 	}
 	active := 0
-	for _, raw := range snap.memberRaw {
-		if gjson.Get(raw, "status").String() == StatusActive {
+	for _, raw := range snap.members.raw {
+		if memberField(raw, fStatus).String() == StatusActive {
 			active++
 		}
 	}
@@ -352,18 +348,17 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 	if guard {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no member was taken offline: an empty answer from WeCom is more likely a visibility problem than %d people leaving", active))
 	}
-	for _, id := range slices.Sorted(maps.Keys(snap.memberRaw)) {
-		if fetched[id] || guard || gjson.Get(snap.memberRaw[id], "status").String() != StatusActive {
+	for _, id := range sortedIDs(snap.members.raw) {
+		if snap.partial || fetched[id] || guard || memberField(snap.members.raw[id], fStatus).String() != StatusActive {
 			continue
 		}
-		old := snap.member(id)
-		rec := *old
+		rec := *snap.member(id)
 		rec.Status, rec.OfflineBy, rec.OfflineAt, rec.UpdatedAt = StatusOffline, OfflineBySync, ts, ts
 		rep.Offlined++
-		set(k.member(id), mustJSON(&rec))
+		writes[id] = encodeMember(&rec)
 		describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
-		p.changes = indexDiff(p.changes, k, old, &rec)
 	}
+	p.changes = append(p.changes, memberChanges(k, snap.members, writes)...)
 
 	// Tags.
 	seenTags := map[int64]bool{}
@@ -456,27 +451,60 @@ func keepWithheld(rec, old *memberRec, withheld map[string]bool) {
 	}
 }
 
-// indexDiff keeps the deptmember index (active members by department) in step with a
-// member's change from old (nil when new) to rec.
-func indexDiff(changes []kv.Change, k keys, old, rec *memberRec) []kv.Change {
-	var before, after []int64
-	if old != nil && old.Status == StatusActive {
-		before = old.DeptIDs
+// memberChanges are the writes of a sync's changed members: single records, or, when
+// those would be a good part of the org, every member folded into chunks.
+func memberChanges(k keys, stored *storedMembers, writes map[string]string) []kv.Change {
+	if len(writes) == 0 {
+		return nil
 	}
-	if rec.Status == StatusActive {
-		after = rec.DeptIDs
+	overrides := len(stored.overrides)
+	isOverride := make(map[string]bool, len(stored.overrides))
+	for _, id := range stored.overrides {
+		isOverride[id] = true
 	}
-	for _, d := range before {
-		if !slices.Contains(after, d) {
-			changes = append(changes, kv.Change{Key: k.deptMember(d, rec.MemberID), Delete: true})
+	total := len(stored.raw)
+	for id := range writes {
+		if !isOverride[id] {
+			overrides++
+		}
+		if _, ok := stored.raw[id]; !ok {
+			total++
 		}
 	}
-	for _, d := range after {
-		if !slices.Contains(before, d) {
-			changes = append(changes, kv.Change{Key: k.deptMember(d, rec.MemberID), Value: rec.MemberID})
-		}
+	if shouldFold(overrides, total) {
+		final := maps.Clone(stored.raw)
+		maps.Copy(final, writes)
+		return foldChanges(k, final, stored)
+	}
+	changes := make([]kv.Change, 0, len(writes))
+	for _, id := range sortedIDs(writes) {
+		changes = append(changes, kv.Change{Key: k.member(id), Value: writes[id]})
 	}
 	return changes
+}
+
+// memberChangedFields names the fields that differ between two member records.
+func memberChangedFields(oldRaw, newRaw string) []string {
+	if strings.HasPrefix(oldRaw, "{") {
+		return changedFields(oldRaw, mustJSON(mustDecode(newRaw)))
+	}
+	a, b := gjson.Parse(oldRaw).Array(), gjson.Parse(newRaw).Array()
+	var out []string
+	for i, name := range memberFields {
+		if i == fUpdatedAt || i >= len(a) || i >= len(b) {
+			continue
+		}
+		if a[i].Raw != b[i].Raw {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func mustDecode(raw string) *memberRec {
+	m, _ := decodeMember(raw)
+	return m
 }
 
 // changedFields names the top-level fields that differ between two JSON records.

@@ -438,6 +438,10 @@ func (h *Host) toJS(v *vm, val any) goja.Value {
 		return rt.NewArray(items...)
 	case elements.Object:
 		return h.bindObject(v, x)
+	case elements.List:
+		return rt.NewDynamicArray(&listArray{h: h, v: v, list: x})
+	case elements.Record:
+		return rt.NewDynamicObject(&recordObject{h: h, v: v, rec: x})
 	case []any:
 		items := make([]any, len(x))
 		for i, it := range x {
