@@ -38,6 +38,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/buntdb"
 	"golang.org/x/sys/unix"
@@ -97,7 +98,8 @@ type Store struct {
 
 	dropped int64 // bytes of an unfinished write dropped when the file was opened
 
-	live atomic.Int64 // bytes a compacted file would hold
+	live    atomic.Int64  // bytes a compacted file would hold
+	commits atomic.Uint64 // transactions committed since the store was opened
 
 	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
 
@@ -174,7 +176,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("kv: open %s: %w", s.path, err)
 	}
-	data, err := io.ReadAll(f)
+	data, err := readAll(f)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("kv: read %s: %w", s.path, err)
@@ -184,7 +186,7 @@ func (s *Store) load() error {
 		f.Close()
 		return err
 	}
-	if err := s.db.Load(c.reader(data)); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+	if err := s.loadVerified(data, c); err != nil {
 		f.Close()
 		return fmt.Errorf("kv: load %s: %w", s.path, err)
 	}
@@ -210,6 +212,49 @@ func (s *Store) load() error {
 		return s.convertLegacy(c.journal)
 	}
 	return nil
+}
+
+// readAll reads a file whole into a buffer of its size (one allocation, no growing).
+func readAll(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, data)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // it shrank meanwhile (a compaction of another process): what was read
+	}
+	return data[:n], err
+}
+
+// loadVerified puts the verified commands of a file into the store. Keys and values are
+// not copied: they are strings over data, which is never written again, so the store holds
+// the file's bytes once.
+func (s *Store) loadVerified(data []byte, c *contents) error {
+	if c.legacy {
+		return s.db.Load(c.reader(data)) // BuntDB's own reading, NULs and all
+	}
+	return s.db.Update(func(tx *buntdb.Tx) error {
+		for _, b := range c.bodies {
+			for p := b[0]; p < b[1]; {
+				cmd, err := parseCommand(data[:b[1]], p)
+				if err != nil {
+					return err // verified already: not reached
+				}
+				p = cmd.end
+				key := unsafe.String(unsafe.SliceData(cmd.key), len(cmd.key))
+				if cmd.del {
+					tx.Delete(key)
+					continue
+				}
+				if _, _, err := tx.Set(key, unsafe.String(unsafe.SliceData(cmd.value), len(cmd.value)), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // openPrivate opens (creating) a state file of mode 0600. A file others may read is made
@@ -271,7 +316,7 @@ func (s *Store) Advertise(endpoint string) error {
 
 // View runs fn in a read-only transaction that sees the last committed state.
 func (s *Store) View(fn func(tx *Tx) error) error {
-	return translate(s.db.View(func(btx *buntdb.Tx) error { return fn(&Tx{tx: btx}) }))
+	return translate(s.db.View(func(btx *buntdb.Tx) error { return fn(&Tx{tx: btx, store: s}) }))
 }
 
 // Update runs fn in a read-write transaction: all of its writes commit together, durably,
@@ -290,7 +335,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 			btx.Rollback()
 		}
 	}()
-	tx := &Tx{tx: btx, writable: true}
+	tx := &Tx{tx: btx, writable: true, store: s}
 	if err := fn(tx); err != nil {
 		return translate(err)
 	}
@@ -301,6 +346,9 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		s.live.Add(tx.delta)
 	}
 	done = true
+	if tx.n > 0 {
+		s.commits.Add(1) // before the commit lets readers in, so they see it with the data
+	}
 	if err := btx.Commit(); err != nil {
 		return translate(err)
 	}
@@ -345,6 +393,10 @@ func writeAll(f *os.File, at int64, parts ...[]byte) error {
 	return nil
 }
 
+// Commits counts the transactions that wrote something since the store was opened (see
+// Tx.Commits); reading it takes no lock.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
+
 // Get returns the value of key, or ErrNotFound.
 func (s *Store) Get(key string) (string, error) {
 	var v string
@@ -384,6 +436,11 @@ func (s *Store) Apply(changes []Change, check func(tx *Tx) error) error {
 				return err
 			}
 		}
+		n := 0
+		for _, c := range changes {
+			n += len(c.Key) + len(c.Value) + 48
+		}
+		tx.grow(n) // one allocation for the record, not one per doubling
 		for _, c := range changes {
 			if c.Delete {
 				if _, err := tx.Delete(c.Key); err != nil {

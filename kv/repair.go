@@ -21,7 +21,6 @@ import (
 // keepBackups is how many state files from before a compaction are kept in backups/.
 const keepBackups = 3
 
-
 // Dropped is a stretch of a damaged state file that a repair could not keep.
 type Dropped struct {
 	From, To int64  // byte offsets, To exclusive
@@ -272,7 +271,9 @@ func Backups(dir string) ([]Backup, error) {
 		}
 		out = append(out, Backup{Name: e.Name(), Path: filepath.Join(dir, BackupDir, e.Name()), Why: why, Time: t, Size: fi.Size()})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) || out[i].Time.Equal(out[j].Time) && out[i].Name > out[j].Name })
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].Time.After(out[j].Time) || out[i].Time.Equal(out[j].Time) && out[i].Name > out[j].Name
+	})
 	return out, nil
 }
 

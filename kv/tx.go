@@ -13,10 +13,25 @@ import (
 // records each write, in order, for the state file.
 type Tx struct {
 	tx       *buntdb.Tx
+	store    *Store
 	writable bool
 	buf      []byte // the transaction's commands, as they go to the file
 	n        int    // commands in buf
 	delta    int64  // change of the live size
+}
+
+// Commits counts the transactions that wrote something since the store was opened, as this
+// transaction sees the store: a reader may keep what it derived from the data (an index)
+// for as long as this count is the same.
+func (tx *Tx) Commits() uint64 { return tx.store.commits.Load() }
+
+// grow makes room for n more bytes of commands.
+func (tx *Tx) grow(n int) {
+	if cap(tx.buf)-len(tx.buf) < n {
+		b := make([]byte, len(tx.buf), len(tx.buf)+n)
+		copy(b, tx.buf)
+		tx.buf = b
+	}
 }
 
 // Get returns the value of key, or ErrNotFound.

@@ -60,6 +60,10 @@ func equalOrg(t *testing.T, got, want *wecom.Org) {
 	t.Helper()
 	g := *got
 	g.Path = ""
+	if g.Members != len(g.Users) {
+		t.Fatalf("Members is %d for %d users", g.Members, len(g.Users))
+	}
+	g.Members = want.Members
 	if !reflect.DeepEqual(&g, want) {
 		if len(g.Users) != len(want.Users) || len(g.Departments) != len(want.Departments) || len(g.Tags) != len(want.Tags) {
 			t.Fatalf("sizes differ: got %d users %d depts %d tags, want %d %d %d",
@@ -81,6 +85,47 @@ func equalOrg(t *testing.T, got, want *wecom.Org) {
 			}
 		}
 		t.Fatalf("orgs differ: withheld %v vs %v", g.Withheld, want.Withheld)
+	}
+}
+
+// A streamed fetch hands on the same members, each once, and the departments first.
+func TestStreamedFetchHandsOnEveryMemberOnce(t *testing.T) {
+	sim := startSim(t, 300, 20)
+	want := wecomsim.Generate(300, 20, 7)
+	for _, path := range []string{wecom.PathDetail, wecom.PathID} {
+		var depts []wecom.Department
+		var mu sync.Mutex // OnUsers is called from several goroutines
+		seen := map[string]wecom.User{}
+		pages := 0
+		cl := newClient(t, sim, withContactSync)
+		org, err := cl.FetchOrg(context.Background(), wecom.FetchOptions{Path: path,
+			OnDepartments: func(d []wecom.Department) error { depts = d; return nil },
+			OnUsers: func(us []wecom.User) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if depts == nil {
+					t.Error("members before the departments")
+				}
+				pages++
+				for _, u := range us {
+					if _, dup := seen[u.UserID]; dup {
+						t.Errorf("%s twice", u.UserID)
+					}
+					seen[u.UserID] = u
+				}
+				return nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(org.Users) != 0 || org.Members != len(want.Users) || len(seen) != len(want.Users) || len(depts) != len(want.Departments) || pages < 2 {
+			t.Fatalf("%s: %d users kept, %d counted, %d streamed in %d pages, %d departments", path, len(org.Users), org.Members, len(seen), pages, len(depts))
+		}
+		for _, u := range want.Users {
+			if got := seen[u.UserID]; got.Name != u.Name || !reflect.DeepEqual(got.Department, u.Department) {
+				t.Fatalf("%s: %+v, want %+v", path, got, u)
+			}
+		}
 	}
 }
 

@@ -30,6 +30,13 @@ type FetchOptions struct {
 	// Progress, if set, is called as work is done: phase ("departments", "members", "tags"),
 	// items done and items known so far.
 	Progress func(phase string, done, total int)
+	// OnDepartments and OnUsers, when OnUsers is set, receive the org as it is fetched: the
+	// departments once (sorted by id), then the members a page at a time, each member once,
+	// in no set order — OnUsers is called from several goroutines at once. Org.Users then
+	// stays empty (Org.Members counts them): a sync of a large org never holds every member
+	// at once. An error from either ends the fetch with it.
+	OnDepartments func([]Department) error
+	OnUsers       func([]User) error
 }
 
 // FetchOrg fetches the whole organisation (or the scoped subtrees) with bounded concurrency.
@@ -157,22 +164,20 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 			depts[d.ID] = d
 		}
 	}
-	users := map[string]User{}
+	users := newUserSet(opts.OnUsers)
+	if err := opts.departments(depts); err != nil {
+		return nil, err
+	}
 	err := fanOut(ctx, c, opts, "members", slices.Sorted(maps.Keys(depts)),
 		func(ctx context.Context, id int64) ([]User, error) {
 			list, err := c.ListUsers(ctx, id)
 			if err != nil {
 				return nil, fmt.Errorf("members of department %d: %w", id, err)
 			}
-			return list, nil
+			users.addPage(list)
+			return nil, nil
 		},
-		func(_ int, _ int64, list []User) {
-			for _, u := range list {
-				if _, seen := users[u.UserID]; !seen {
-					users[u.UserID] = u
-				}
-			}
-		})
+		func(_ int, _ int64, list []User) {})
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +244,10 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 	}
 
 	// Members: user/get each.
-	users := make(map[string]User, len(userIDs))
+	users := newUserSet(opts.OnUsers)
+	if err := opts.departments(depts); err != nil {
+		return nil, err
+	}
 	err = fanOut(ctx, c, opts, "members", slices.Sorted(maps.Keys(userIDs)),
 		func(ctx context.Context, uid string) (*User, error) {
 			u, err := c.GetUser(ctx, uid)
@@ -249,13 +257,10 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 			if err != nil {
 				return nil, fmt.Errorf("member %q: %w", uid, err)
 			}
+			users.addPage([]User{*u})
 			return u, nil
 		},
-		func(_ int, uid string, u *User) {
-			if u != nil {
-				users[uid] = *u
-			}
-		})
+		func(_ int, uid string, u *User) {})
 	if err != nil {
 		return nil, err
 	}
@@ -263,13 +268,13 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 }
 
 // finish fetches the tags and assembles the org in its canonical order.
-func (c *Client) finish(ctx context.Context, opts FetchOptions, path string, depts map[int64]Department, users map[string]User) (*Org, error) {
-	org := &Org{Path: path, Departments: make([]Department, 0, len(depts)), Users: make([]User, 0, len(users))}
+func (c *Client) finish(ctx context.Context, opts FetchOptions, path string, depts map[int64]Department, users *userSet) (*Org, error) {
+	if users.err != nil {
+		return nil, users.err
+	}
+	org := &Org{Path: path, Departments: make([]Department, 0, len(depts)), Users: users.sorted(), Members: users.n}
 	for _, id := range slices.Sorted(maps.Keys(depts)) {
 		org.Departments = append(org.Departments, depts[id])
-	}
-	for _, uid := range slices.Sorted(maps.Keys(users)) {
-		org.Users = append(org.Users, users[uid])
 	}
 	tags, err := c.ListTags(ctx)
 	if err != nil {
@@ -293,10 +298,120 @@ func (c *Client) finish(ctx context.Context, opts FetchOptions, path string, dep
 	}
 	Canonicalize(org)
 	MarkWithheld(org)
+	org.Withheld = users.withheld()
 	if len(org.Departments) == 0 {
 		return nil, errors.New("wecom: the fetch returned no departments: the app's visible range is empty or the scope names no department")
 	}
 	return org, nil
+}
+
+// userSet gathers the members of a fetch, each once (a member is on the page of each of its
+// departments). It copies a member from its page as it comes, so that no page outlives its
+// decoding: a User is large, and 100,000 of them twice over are hundreds of MiB. With a
+// consumer (FetchOptions.OnUsers) it hands the members on instead of keeping them, from the
+// goroutine that fetched their page, so that the consumer's work runs on every core.
+type userSet struct {
+	on func([]User) error
+
+	mu      sync.Mutex
+	list    []User
+	seen    map[string]bool
+	err     error // the first error of on
+	n       int
+	carried map[string]bool // the sensitive fields some member carries
+}
+
+func newUserSet(on func([]User) error) *userSet {
+	return &userSet{seen: map[string]bool{}, on: on, carried: map[string]bool{}}
+}
+
+// addPage adds a page's members not seen before and hands them to the consumer.
+func (s *userSet) addPage(page []User) {
+	s.mu.Lock()
+	var fresh []User
+	for i := range page {
+		u := &page[i]
+		if s.seen[u.UserID] {
+			continue
+		}
+		s.seen[u.UserID] = true
+		s.n++
+		for _, f := range carriedFields(u) {
+			s.carried[f] = true
+		}
+		if s.on != nil {
+			fresh = append(fresh, *u)
+		} else {
+			s.list = append(s.list, *u)
+		}
+	}
+	s.mu.Unlock()
+	if s.on == nil || len(fresh) == 0 {
+		return
+	}
+	if err := s.on(fresh); err != nil {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+}
+
+// withheld is what withheldFields says of the members added.
+func (s *userSet) withheld() []string {
+	if s.n == 0 {
+		return nil
+	}
+	var out []string
+	for _, f := range SensitiveFields {
+		if !s.carried[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// sorted returns the members by userid, sorted in place by moving each once.
+func (s *userSet) sorted() []User {
+	order := make([]int, len(s.list))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return s.list[order[a]].UserID < s.list[order[b]].UserID })
+	// Apply the permutation: position i takes the member at order[i], cycle by cycle.
+	for i := range order {
+		if order[i] == i || order[i] < 0 {
+			continue
+		}
+		tmp := s.list[i]
+		j := i
+		for {
+			k := order[j]
+			order[j] = -1
+			if k == i {
+				s.list[j] = tmp
+				break
+			}
+			s.list[j] = s.list[k]
+			j = k
+		}
+	}
+	out := s.list
+	s.list, s.seen = nil, nil
+	return out
+}
+
+// departments hands the departments, sorted, to the consumer of a streamed fetch.
+func (o FetchOptions) departments(depts map[int64]Department) error {
+	if o.OnUsers == nil || o.OnDepartments == nil {
+		return nil
+	}
+	list := make([]Department, 0, len(depts))
+	for _, id := range slices.Sorted(maps.Keys(depts)) {
+		list = append(list, depts[id])
+	}
+	return o.OnDepartments(list)
 }
 
 // Canonicalize sorts an org into the order FetchOrg returns: departments by id, members by
@@ -325,29 +440,24 @@ func MarkWithheld(org *Org) {
 // from apps created since 2022-06-20 (an org where every member lacks a field tells that
 // apart from members who merely left it blank).
 func withheldFields(users []User) []string {
-	if len(users) == 0 {
-		return nil
-	}
-	has := map[string]bool{}
-	for i := range users {
-		u := &users[i]
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{
-			{"mobile", u.Mobile != ""}, {"email", u.Email != ""}, {"biz_mail", u.BizMail != ""},
-			{"avatar", u.Avatar != ""}, {"thumb_avatar", u.ThumbAvatar != ""},
-			{"gender", u.Gender == "1" || u.Gender == "2"}, {"qr_code", u.QRCode != ""}, {"address", u.Address != ""},
-		} {
-			if f.set {
-				has[f.name] = true
-			}
-		}
-	}
+	s := newUserSet(nil)
+	s.addPage(users)
+	return s.withheld()
+}
+
+// carriedFields are the sensitive fields a member has a value for.
+func carriedFields(u *User) []string {
 	var out []string
-	for _, f := range SensitiveFields {
-		if !has[f] {
-			out = append(out, f)
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"mobile", u.Mobile != ""}, {"email", u.Email != ""}, {"biz_mail", u.BizMail != ""},
+		{"avatar", u.Avatar != ""}, {"thumb_avatar", u.ThumbAvatar != ""},
+		{"gender", u.Gender == "1" || u.Gender == "2"}, {"qr_code", u.QRCode != ""}, {"address", u.Address != ""},
+	} {
+		if f.set {
+			out = append(out, f.name)
 		}
 	}
 	return out

@@ -133,6 +133,9 @@ type Org struct {
 	// Withheld lists the sensitive fields no member carried: WeCom withholds them from this
 	// app, so the sync must keep what it already has for them.
 	Withheld []string `json:"withheld,omitempty"`
+	// Members is how many members the fetch found (also when they were streamed to
+	// FetchOptions.OnUsers and Users is empty).
+	Members int `json:"-"`
 }
 
 // ValidUserID reports whether s is a userid as WeCom makes them: 1 to 64 bytes of letters,

@@ -60,10 +60,26 @@ var fieldIndex = func() map[string]int {
 	return m
 }()
 
-// encodeMember writes a member as a record: a JSON array of its fields in order.
+// encodeMember writes a member as a record: a JSON array of its fields in order. A record
+// is its head (id, status and times: what jitrt keeps) and its tail (what WeCom says).
 func encodeMember(m *memberRec) string {
-	b := make([]byte, 0, 512)
+	return encodeHead(m.MemberID, m.Status, m.OfflineBy, m.OfflineAt, m.CreatedAt, m.UpdatedAt) + encodeTail(m)
+}
+
+// encodeHead writes the first fields of a record, up to the comma before its tail.
+func encodeHead(id, status, offlineBy, offlineAt, createdAt, updatedAt string) string {
+	b := make([]byte, 0, 48+len(id)+len(createdAt)+len(updatedAt)+len(offlineAt))
 	b = append(b, '[')
+	for _, s := range []string{id, status, offlineBy, offlineAt, createdAt, updatedAt} {
+		b = appendJSONString(b, s)
+		b = append(b, ',')
+	}
+	return string(b)
+}
+
+// encodeTail writes the fields from the name on, to the end of the record.
+func encodeTail(m *memberRec) string {
+	b := make([]byte, 0, 512)
 	str := func(s string) { b = appendJSONString(b, s); b = append(b, ',') }
 	ints := func(l []int64) {
 		b = append(b, '[')
@@ -85,12 +101,6 @@ func encodeMember(m *memberRec) string {
 		}
 		b = append(b, ']', ',')
 	}
-	str(m.MemberID)
-	str(m.Status)
-	str(m.OfflineBy)
-	str(m.OfflineAt)
-	str(m.CreatedAt)
-	str(m.UpdatedAt)
 	str(m.Name)
 	ints(m.DeptIDs)
 	b = strconv.AppendInt(b, m.MainDeptID, 10)
@@ -111,6 +121,24 @@ func encodeMember(m *memberRec) string {
 	b = strconv.AppendInt(b, int64(m.WecomStatus), 10)
 	b = append(b, ']')
 	return string(b)
+}
+
+// tailOf is the tail of a stored record (see encodeMember).
+func tailOf(raw string) string {
+	if _, tail, ok := splitRecord(raw); ok {
+		return tail
+	}
+	if !strings.HasPrefix(raw, "[") {
+		if m, err := decodeMember(raw); err == nil {
+			return encodeTail(m)
+		}
+		return ""
+	}
+	r := gjson.Get(raw, strconv.Itoa(fUpdatedAt))
+	if end := r.Index + len(r.Raw); r.Index > 0 && end < len(raw) && raw[end] == ',' {
+		return raw[end+1:]
+	}
+	return ""
 }
 
 // appendJSONString appends s as a JSON string (no HTML escaping; never a raw newline, so
@@ -203,7 +231,36 @@ type memberHeader struct {
 	status, offlineBy, offlineAt, createdAt, updatedAt string
 }
 
+// splitRecord reads a record's head fields (plain strings, as encodeHead writes them) and
+// its tail without decoding anything else or allocating.
+func splitRecord(raw string) (memberHeader, string, bool) {
+	var f [6]string
+	if len(raw) < 2 || raw[0] != '[' {
+		return memberHeader{}, "", false
+	}
+	p := 1
+	for i := range f {
+		if p >= len(raw) || raw[p] != '"' {
+			return memberHeader{}, "", false
+		}
+		end := strings.IndexByte(raw[p+1:], '"')
+		if end < 0 || strings.IndexByte(raw[p+1:p+1+end], '\\') >= 0 {
+			return memberHeader{}, "", false
+		}
+		f[i] = raw[p+1 : p+1+end]
+		p += end + 2
+		if p >= len(raw) || raw[p] != ',' {
+			return memberHeader{}, "", false
+		}
+		p++
+	}
+	return memberHeader{f[1], f[2], f[3], f[4], f[5]}, raw[p:], true
+}
+
 func headerOf(raw string) memberHeader {
+	if h, _, ok := splitRecord(raw); ok {
+		return h
+	}
 	if strings.HasPrefix(raw, "{") {
 		r := gjson.GetMany(raw, "status", "offlineBy", "offlineAt", "createdAt", "updatedAt")
 		return memberHeader{r[0].String(), r[1].String(), r[2].String(), r[3].String(), r[4].String()}

@@ -337,7 +337,12 @@ func (c *Corp) diffPartial(snap *snapshot, part *wecom.Org, rep *SyncReport) []k
 			keep.tags[t.TagID] = old
 		}
 	}
-	changes := c.diff(keep, merged, rep, false)
+	known, root := deptContext(merged.Departments)
+	members := make([]fetchedMember, len(part.Users))
+	for i := range part.Users {
+		members[i] = c.fetchedMember(&part.Users[i], known, root)
+	}
+	changes := c.diff(keep, merged, members, rep, false)
 	return changes
 }
 
@@ -606,14 +611,15 @@ func (c *Corp) setAdmins(ids []string) error {
 }
 
 // admins returns the admins' ids. It is a hot read (dashboards poll it), so the list is
-// kept in memory for as long as no writer of this corp has committed since it was read.
+// kept in memory for as long as nothing has been committed to the store since it was read.
 func (c *Corp) admins() (any, error) {
-	v := c.el.Store.Version(c.keys.lock())
-	if cached := c.adminCache.Load(); cached != nil && cached.version == v {
+	if cached := c.adminCache.Load(); cached != nil && cached.version == c.el.Store.Commits() {
 		return slices.Clone(cached.ids), nil
 	}
 	var ids []any
+	var v uint64
 	err := c.el.Store.View(func(tx *kv.Tx) error {
+		v = tx.Commits()
 		raw, err := tx.Get(c.keys.admins())
 		if err != nil {
 			return err
@@ -633,7 +639,7 @@ func (c *Corp) admins() (any, error) {
 	return slices.Clone(ids), nil
 }
 
-// adminCache is the admin list as of a version of the corp's write lock.
+// adminCache is the admin list as of a count of the store's commits.
 type adminCache struct {
 	version uint64
 	ids     []any
@@ -685,7 +691,7 @@ func (c *Corp) corpData() (map[string]any, error) {
 }
 
 // deptMembers lists a department's active members, through an index of the members by
-// department kept in memory for as long as no writer of this corp has committed.
+// department kept in memory for as long as nothing has been committed to the store.
 func (c *Corp) deptMembers(deptID int64) (any, error) {
 	out := []any{}
 	err := c.el.Store.View(func(tx *kv.Tx) error {
@@ -714,17 +720,17 @@ func (c *Corp) memberCounts(tx *kv.Tx) (total, active int, err error) {
 	return ix.total, ix.active, nil
 }
 
-// memberIndex is what the corp knows of its members beyond their records, as of a version
-// of its write lock.
+// memberIndex is what the corp knows of its members beyond their records, as of a count of
+// the store's commits.
 type memberIndex struct {
 	version       uint64
 	total, active int
 	byDept        map[int64][]string // the active members' records by department
 }
 
-// index returns the member index, built anew if a writer has committed since.
+// index returns the member index, built anew if a transaction has committed since.
 func (c *Corp) index(tx *kv.Tx) (*memberIndex, error) {
-	v := c.el.Store.Version(c.keys.lock())
+	v := tx.Commits()
 	if ix := c.memberIx.Load(); ix != nil && ix.version == v {
 		return ix, nil
 	}

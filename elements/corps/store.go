@@ -51,14 +51,14 @@ func unesc(part string) string {
 	return strings.NewReplacer("%3A", ":", "%25", "%").Replace(part)
 }
 
-func (k keys) meta() string            { return k.prefix + "meta" }
-func (k keys) dept(id int64) string    { return k.prefix + "dept:" + pad(id) }
-func (k keys) depts() string           { return k.prefix + "dept:" }
-func (k keys) member(id string) string { return k.prefix + "member:" + esc(id) }
-func (k keys) chunk(id string) string  { return k.prefix + "mchunk:" + esc(id) }
-func (k keys) chunks() string          { return k.prefix + "mchunk:" }
-func (k keys) members() string         { return k.prefix + "member:" }
-func (k keys) auths() string           { return k.prefix + "auth:" }
+func (k keys) meta() string                  { return k.prefix + "meta" }
+func (k keys) dept(id int64) string          { return k.prefix + "dept:" + pad(id) }
+func (k keys) depts() string                 { return k.prefix + "dept:" }
+func (k keys) member(id string) string       { return k.prefix + "member:" + esc(id) }
+func (k keys) chunk(id string) string        { return k.prefix + "mchunk:" + esc(id) }
+func (k keys) chunks() string                { return k.prefix + "mchunk:" }
+func (k keys) members() string               { return k.prefix + "member:" }
+func (k keys) auths() string                 { return k.prefix + "auth:" }
 func (k keys) tag(id int64) string           { return k.prefix + "tag:" + pad(id) }
 func (k keys) tags() string                  { return k.prefix + "tag:" }
 func (k keys) role(id string) string         { return k.prefix + "role:" + esc(id) }
@@ -71,8 +71,8 @@ func (k keys) sig(m string) string           { return k.prefix + "sig:" + esc(m)
 func (k keys) sync(at time.Time) string {
 	return k.prefix + "sync:" + at.UTC().Format("20060102T150405.000000000Z")
 }
-func (k keys) syncs() string       { return k.prefix + "sync:" }
-func (k keys) lock() string        { return k.prefix + "write" }
+func (k keys) syncs() string { return k.prefix + "sync:" }
+func (k keys) lock() string  { return k.prefix + "write" }
 
 // Member statuses.
 const (

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	goruntime "runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -16,6 +18,9 @@ import (
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
 )
+
+// bigOrg is the size of org whose sync collects garbage between its phases.
+const bigOrg = 20_000
 
 // maxHistory is how many sync reports a corp keeps.
 const maxHistory = 100
@@ -155,14 +160,41 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 		s, err := readSnapshot(c.el.Store, c.keys)
 		read <- snapRead{s, v, err}
 	}()
-	org, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx)})
+	// The members are made into record tails as their pages arrive, so that no sync holds
+	// every fetched member: a page is garbage once read.
+	var members []fetchedMember
+	var pageMu sync.Mutex
+	var known map[int64]bool
+	var root int64
+	invalid := 0
+	org, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx),
+		OnDepartments: func(depts []wecom.Department) error {
+			known, root = deptContext(depts)
+			members, invalid = members[:0], 0 // a fetch that starts over (on the id path)
+			return nil
+		},
+		OnUsers: func(users []wecom.User) error { // on the fetch's goroutines, at once
+			page := make([]fetchedMember, 0, len(users))
+			bad := 0
+			for i := range users {
+				if !wecom.ValidUserID(users[i].UserID) {
+					bad++ // no key of the org is ever made from such an id
+					continue
+				}
+				page = append(page, c.fetchedMember(&users[i], known, root))
+			}
+			pageMu.Lock()
+			members, invalid = append(members, page...), invalid+bad
+			pageMu.Unlock()
+			return nil
+		}})
 	sr := <-read
 	if err != nil {
 		c.el.Logger.Error("sync failed: nothing was written", "corp", c.cfg.CorpID, "err", err)
 		return nil, c.wecomErr("sync", err)
 	}
-	if bad := dropInvalidUsers(org); bad > 0 {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom sent %d member(s) whose userid is not a WeCom userid (%s); they were left out", bad, wecom.UserIDRule))
+	if invalid > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom sent %d member(s) whose userid is not a WeCom userid (%s); they were left out", invalid, wecom.UserIDRule))
 	}
 	unlock := c.el.Store.Lock(lockName)
 	defer unlock()
@@ -172,9 +204,16 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 			return nil, err
 		}
 	}
-	changes := c.diff(snap, org, rep, init)
+	changes := c.diff(snap, org, members, rep, init)
 	rep.Path = org.Path
 	rep.Writes = len(changes)
+	if len(members) >= bigOrg {
+		// The fetch's and the diff's work are garbage now: for a large org, tens of MiB that
+		// the collector would keep until the write has added its own. Collecting here keeps a
+		// sync's peak memory near what it holds.
+		members, snap.decoded = nil, nil
+		goruntime.GC()
+	}
 	finished := time.Now()
 	rep.DurationMs = finished.Sub(start).Milliseconds()
 	rep.FinishedAt = finished.UTC().Format(time.RFC3339Nano)
@@ -240,27 +279,32 @@ func (p *plan) remove(kind string, counts *DiffCounts, key, id, name string) {
 	p.describe(Change{Op: "remove", Kind: kind, ID: id, Name: name})
 }
 
-// diff computes the changes that make the local org equal the fetched one, and fills the
-// report. It reads only the snapshot and the fetch.
-func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) []kv.Change {
+// deptContext is what making a member's record needs of the departments (sorted by id):
+// the ids fetched, and the root (the first whose parent was not fetched).
+func deptContext(depts []wecom.Department) (map[int64]bool, int64) {
+	known := make(map[int64]bool, len(depts))
+	for _, d := range depts {
+		known[d.ID] = true
+	}
+	for _, d := range depts {
+		if !known[d.ParentID] {
+			return known, d.ID
+		}
+	}
+	return known, 0
+}
+
+// diff computes the changes that make the local org equal the fetched one (its members
+// as fetchedMember), and fills the report. It reads only the snapshot and the fetch.
+func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep *SyncReport, init bool) []kv.Change {
 	k := c.keys
 	ts := now()
 	p := &plan{rep: rep}
 	set, describe := p.set, p.describe
-	rep.Fetched.Departments, rep.Fetched.Members, rep.Fetched.Tags = len(org.Departments), len(org.Users), len(org.Tags)
+	rep.Fetched.Departments, rep.Fetched.Members, rep.Fetched.Tags = len(org.Departments), len(members), len(org.Tags)
 
 	// Departments.
-	known := make(map[int64]bool, len(org.Departments))
-	for _, d := range org.Departments {
-		known[d.ID] = true
-	}
-	root := int64(0)
-	for _, d := range org.Departments { // sorted by id
-		if !known[d.ParentID] {
-			root = d.ID
-			break
-		}
-	}
+	known, root := deptContext(org.Departments)
 	for _, d := range org.Departments {
 		rec := deptRec{DeptID: d.ID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders}
 		if rec.Leaders == nil {
@@ -286,47 +330,31 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 	fetched := make(map[string]bool, len(org.Users))
 	writes := map[string]string{} // members to write: id → record
 	outside, keptOffline := 0, 0
-	for i := range org.Users {
-		u := &org.Users[i]
-		fetched[u.UserID] = true
-		rec, dropped := c.memberFromWeCom(u, known, root)
-		if dropped {
+	for _, r := range compareMembers(snap, members, withheld, ts) {
+		fetched[r.id] = true
+		if r.dropped {
 			outside++
 		}
-		oldRaw, exists := snap.members.raw[u.UserID]
-		if !exists {
-			rec.Status, rec.CreatedAt, rec.UpdatedAt = StatusActive, ts, ts
-			rep.Added++
-			writes[rec.MemberID] = encodeMember(rec)
-			describe(Change{Op: "add", Kind: "member", ID: rec.MemberID, Name: rec.Name})
-			continue
-		}
-		h := headerOf(oldRaw)
-		if len(withheld) > 0 {
-			keepWithheld(rec, snap.member(u.UserID), withheld)
-		}
-		rec.CreatedAt, rec.UpdatedAt = h.createdAt, h.updatedAt
-		reactivate := h.status == StatusOffline && h.offlineBy != OfflineByLocal
-		if h.status == StatusOffline && !reactivate {
-			rec.Status, rec.OfflineBy, rec.OfflineAt = h.status, h.offlineBy, h.offlineAt
+		if r.keptOffline {
 			keptOffline++
-		} else {
-			rec.Status = StatusActive
 		}
-		raw := encodeMember(rec)
-		if raw == oldRaw {
+		switch {
+		case !r.exists:
+			rep.Added++
+			writes[r.id] = r.raw
+			describe(Change{Op: "add", Kind: "member", ID: r.id, Name: r.name})
+		case r.raw == "":
 			rep.Unchanged++
-			continue
-		}
-		rec.UpdatedAt = ts
-		raw = encodeMember(rec)
-		writes[rec.MemberID] = raw
-		if reactivate {
+		case r.reactivate:
 			rep.Reactivated++
-			describe(Change{Op: "reactivate", Kind: "member", ID: rec.MemberID, Name: rec.Name})
-		} else {
+			writes[r.id] = r.raw
+			describe(Change{Op: "reactivate", Kind: "member", ID: r.id, Name: r.name})
+		default:
 			rep.Updated++
-			describe(Change{Op: "update", Kind: "member", ID: rec.MemberID, Name: rec.Name, Fields: memberChangedFields(oldRaw, raw)})
+			writes[r.id] = r.raw
+			if p.rep.DryRun {
+				describe(Change{Op: "update", Kind: "member", ID: r.id, Name: r.name, Fields: memberChangedFields(snap.members.raw[r.id], r.raw)})
+			}
 		}
 	}
 	if outside > 0 {
@@ -341,8 +369,8 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, rep *SyncReport, init bool) 
 			active++
 		}
 	}
-	guard := len(org.Users) == 0 && active > 0
-	if len(org.Users) == 0 {
+	guard := len(members) == 0 && active > 0
+	if len(members) == 0 {
 		rep.Warnings = append(rep.Warnings, "WeCom returned no members: check the app's visible range (可见范围) and the scope")
 	}
 	if guard {
@@ -451,6 +479,88 @@ func keepWithheld(rec, old *memberRec, withheld map[string]bool) {
 	}
 }
 
+// memberResult is what comparing a fetched member with the stored one found.
+type memberResult struct {
+	id, name    string
+	raw         string // the record to write, "" when unchanged
+	exists      bool   // the member was stored before
+	reactivate  bool   // stored offline by a sync, back in WeCom
+	keptOffline bool   // stored offline by offlineMember, and stays so
+	dropped     bool   // some of its departments are outside the fetch
+}
+
+// fetchedMember is a member as WeCom gave it, made into the tail of a record (the head is
+// jitrt's: status and times).
+type fetchedMember struct {
+	id, name, tail string
+	dropped        bool // some of its departments are outside the fetch
+}
+
+func (c *Corp) fetchedMember(u *wecom.User, known map[int64]bool, root int64) fetchedMember {
+	rec, dropped := c.memberFromWeCom(u, known, root)
+	return fetchedMember{id: rec.MemberID, name: rec.Name, tail: encodeTail(rec), dropped: dropped}
+}
+
+// compareMembers compares each fetched member with the stored one, on every core.
+func compareMembers(snap *snapshot, members []fetchedMember, withheld map[string]bool, ts string) []memberResult {
+	out := make([]memberResult, len(members))
+	workers := min(goruntime.GOMAXPROCS(0), max(1, len(members)/1000))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(members); i += workers {
+				out[i] = compareMember(snap, &members[i], withheld, ts)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// compareMember makes a fetched member's record from the stored one's head and compares
+// the two.
+func compareMember(snap *snapshot, f *fetchedMember, withheld map[string]bool, ts string) memberResult {
+	r := memberResult{id: f.id, name: f.name, dropped: f.dropped}
+	oldRaw, exists := snap.members.raw[f.id]
+	if !exists {
+		r.raw = encodeHead(f.id, StatusActive, "", "", ts, ts) + f.tail
+		return r
+	}
+	r.exists = true
+	h, oldTail, ok := splitRecord(oldRaw)
+	if !ok {
+		h, oldTail = headerOf(oldRaw), tailOf(oldRaw)
+	}
+	tail := f.tail
+	if len(withheld) > 0 && tail != oldTail {
+		tail = keepWithheldTail(f.id, tail, oldRaw, withheld)
+	}
+	status, offlineBy, offlineAt := StatusActive, "", ""
+	r.reactivate = h.status == StatusOffline && h.offlineBy != OfflineByLocal
+	if h.status == StatusOffline && !r.reactivate {
+		status, offlineBy, offlineAt = h.status, h.offlineBy, h.offlineAt
+		r.keptOffline = true
+	}
+	if tail == oldTail && status == h.status && offlineBy == h.offlineBy && offlineAt == h.offlineAt {
+		return r // unchanged: nothing made
+	}
+	r.raw = encodeHead(f.id, status, offlineBy, offlineAt, h.createdAt, ts) + tail
+	return r
+}
+
+// keepWithheldTail is a fetched tail with the stored values of the fields WeCom withheld.
+func keepWithheldTail(id, tail, oldRaw string, withheld map[string]bool) string {
+	rec, err1 := decodeMember(encodeHead(id, "", "", "", "", "") + tail)
+	old, err2 := decodeMember(oldRaw)
+	if err1 != nil || err2 != nil {
+		return tail
+	}
+	keepWithheld(rec, old, withheld)
+	return encodeTail(rec)
+}
+
 // memberChanges are the writes of a sync's changed members: single records, or, when
 // those would be a good part of the org, every member folded into chunks.
 func memberChanges(k keys, stored *storedMembers, writes map[string]string) []kv.Change {
@@ -528,12 +638,4 @@ func changedFields(oldRaw, newRaw string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// dropInvalidUsers removes the members whose userid WeCom could not have made, and counts
-// them: no key of the org is ever made from such an id.
-func dropInvalidUsers(org *wecom.Org) int {
-	n := len(org.Users)
-	org.Users = slices.DeleteFunc(org.Users, func(u wecom.User) bool { return !wecom.ValidUserID(u.UserID) })
-	return n - len(org.Users)
 }
