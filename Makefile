@@ -2,13 +2,14 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: help build demo test test-slow bench lint fmt clean
+.PHONY: help build demo test test-slow bench bench-sync lint fmt clean
 
 help:
 	@echo "make demo      - run the demo app (jitrt run apps/demo)"
 	@echo "make test      - run the tests (race detector, -short: under a minute)"
 	@echo "make test-slow - run every test, the slow ones too (kills, soaks, every-byte cuts)"
 	@echo "make bench     - run the benchmarks and print their figures"
+	@echo "make bench-sync - sync 100,000 members as a user does, beside the fetch floor"
 	@echo "make build     - build bin/jitrt"
 	@echo "make lint      - gofmt and go vet"
 
@@ -26,6 +27,10 @@ test-slow:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+# Each step of a sync in a fresh jitrt exec, beside the plain fetch floor of the same run.
+bench-sync:
+	$(GO) test -run '^$$' -bench SyncAsAUserRunsIt -benchtime 1x -timeout 30m ./cmd/jitrt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

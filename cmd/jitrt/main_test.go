@@ -273,7 +273,7 @@ var built struct {
 }
 
 // buildJitrt builds the jitrt binary once for the tests of this process.
-func buildJitrt(t *testing.T) string {
+func buildJitrt(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
 		dir, err := os.MkdirTemp("", "jitrt-bin-")

@@ -290,21 +290,35 @@ func (s *Server) fixUser(u *wecom.User) error {
 
 // UpdateUser changes a member in place.
 func (s *Server) UpdateUser(userID string, fn func(u *wecom.User)) error {
+	return s.UpdateUsers([]string{userID}, fn)
+}
+
+// UpdateUsers changes several members in place at once, reindexing the org once: all or
+// none (the first id that is unknown or whose change is invalid changes nothing).
+func (s *Server) UpdateUsers(userIDs []string, fn func(u *wecom.User)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.users[userID]
-	if !ok {
-		return fmt.Errorf("%w: user %q", ErrNotFound, userID)
+	changed := make(map[string]*wecom.User, len(userIDs))
+	for _, userID := range userIDs {
+		u, ok := changed[userID]
+		if !ok {
+			if u, ok = s.users[userID]; !ok {
+				return fmt.Errorf("%w: user %q", ErrNotFound, userID)
+			}
+		}
+		c := cloneUser(*u)
+		fn(&c)
+		if c.UserID != userID {
+			return fmt.Errorf("%w: the userid cannot change", ErrInvalid)
+		}
+		if err := s.fixUser(&c); err != nil {
+			return err
+		}
+		changed[userID] = &c
 	}
-	c := cloneUser(*u)
-	fn(&c)
-	if c.UserID != userID {
-		return fmt.Errorf("%w: the userid cannot change", ErrInvalid)
+	for id, u := range changed {
+		s.users[id] = u
 	}
-	if err := s.fixUser(&c); err != nil {
-		return err
-	}
-	s.users[userID] = &c
 	s.reindex()
 	return nil
 }

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitrt/jitrt/wecom"
+	"github.com/jitrt/jitrt/wecom/wecomsim"
+)
+
+// fetchFloor fetches the whole org the plainest way — stdlib HTTP, 8 workers, every page
+// decoded (userid, name, departments, extattr) — and returns how long it took: the floor
+// a sync is held to (as ../shared/bench/fetchfloor does).
+func fetchFloor(b *testing.B, base, corp, secret string) time.Duration {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	get := func(url string, v any) {
+		r, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Body.Close()
+		if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	get(fmt.Sprintf("%s/cgi-bin/gettoken?corpid=%s&corpsecret=%s", base, corp, secret), &tok)
+	var deps struct {
+		Department []struct {
+			ID int `json:"id"`
+		} `json:"department"`
+	}
+	get(fmt.Sprintf("%s/cgi-bin/department/list?access_token=%s", base, tok.AccessToken), &deps)
+	type user struct {
+		UserID     string          `json:"userid"`
+		Name       string          `json:"name"`
+		Department []int           `json:"department"`
+		Extra      json.RawMessage `json:"extattr"`
+	}
+	ids := make(chan int)
+	var mu sync.Mutex
+	users := map[string]user{}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				var page struct {
+					UserList []user `json:"userlist"`
+				}
+				get(fmt.Sprintf("%s/cgi-bin/user/list?access_token=%s&department_id=%d", base, tok.AccessToken, id), &page)
+				mu.Lock()
+				for _, u := range page.UserList {
+					users[u.UserID] = u
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, d := range deps.Department {
+		ids <- d.ID
+	}
+	close(ids)
+	wg.Wait()
+	return time.Since(start)
+}
+
+// step runs jitrt as a fresh process and returns its wall time, peak RSS and stdout.
+//
+// The peak is the process's VmHWM, read while it runs: its rusage would count the memory
+// of this (larger) process, which it was forked from, before its exec.
+func step(b *testing.B, bin string, args ...string) (time.Duration, int64, string) {
+	cmd := exec.Command(bin, args...)
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak int64
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	for waiting := true; waiting; {
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatalf("jitrt %v: %v\n%s", args, err, errs.String())
+			}
+			waiting = false
+		default:
+			if raw, err := os.ReadFile(status); err == nil {
+				for _, l := range strings.Split(string(raw), "\n") {
+					if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+						if kb, _ := strconv.ParseInt(f[1], 10, 64); kb<<10 > peak {
+							peak = kb << 10
+						}
+					}
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	return time.Since(start), peak, string(bytes.TrimSpace(out.Bytes()))
+}
+
+func fileSize(b *testing.B, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// BenchmarkSyncAsAUserRunsIt is make bench-sync: each step of issue 11 in a fresh jitrt
+// exec against an emulator of 100,000 members in 5,000 departments (JITRT_BENCH_MEMBERS
+// and JITRT_BENCH_DEPTS to change), beside the plain fetch floor of the same run, with the
+// ratios, three times (run it with -benchtime 1x). After the first, ten syncs that each
+// change 1% of the members, and the state file after.
+func BenchmarkSyncAsAUserRunsIt(b *testing.B) {
+	members, depts := 100_000, 5_000
+	if v, err := strconv.Atoi(os.Getenv("JITRT_BENCH_MEMBERS")); err == nil {
+		members = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("JITRT_BENCH_DEPTS")); err == nil {
+		depts = v
+	}
+	if os.Getenv("JITRT_BENCH_SIM") == "1" {
+		benchSim(members, depts) // this process is the emulator
+		return
+	}
+	bin := buildJitrt(b)
+	sim := startBenchSim(b)
+	app := filepath.Join(b.TempDir(), "app")
+	for rel, content := range map[string]string{
+		"app.json":       `{"name": "perf"}`,
+		"corps/P/e.json": `{"title": "P", "type": "corps.QywxInnerType"}`,
+		"corps/P/P.json": fmt.Sprintf(`{"corpId": "wwperf", "agentId": "1", "secret": "${PERF_SECRET}", "apiBase": %q}`, sim.URL()),
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(app, rel)), 0o755)
+		os.WriteFile(filepath.Join(app, rel), []byte(content), 0o644)
+	}
+	os.Setenv("PERF_SECRET", "perf-secret")
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	fetchFloor(b, sim.URL(), "wwperf", "perf-secret") // warm the emulator, as a long-running WeCom is
+	var firsts, resyncs []float64
+	for run := 1; run <= 3; run++ {
+		data := filepath.Join(b.TempDir(), "data")
+		state := filepath.Join(data, "state.db")
+		floor := fetchFloor(b, sim.URL(), "wwperf", "perf-secret")
+		t1, m1, _ := step(b, bin, "exec", app, "--data", data, "-e", `app.getElement("corps.P").initCorp(); 1`)
+		first := fileSize(b, state)
+		before, _ := os.ReadFile(state)
+		t2, m2, changes := step(b, bin, "exec", app, "--data", data, "-e", `const r = app.getElement("corps.P").syncCorp(); r.added + r.updated + r.offlined`)
+		after, _ := os.ReadFile(state)
+		t3, _, _ := step(b, bin, "exec", app, "--data", data, "-e", `1`)
+		t4, m4, count := step(b, bin, "exec", app, "--data", data, "-e",
+			`let n = 0, c = 0; for (const u of app.getElement("corps.P").getLocalCorpData().userList) { n += u.name.length; c++ }; n > 0 ? c : 0`)
+		written := "0 bytes written"
+		if !bytes.Equal(before, after) {
+			written = fmt.Sprintf("%d bytes written", len(after)-len(before))
+		}
+		fmt.Printf("run %d: floor %.2fs | first sync %.2fs (%.2fx) %.0f MiB | no-change re-sync %.2fs (%.2fx) %.0f MiB, %s changes, %s | bare exec %.3fs | read %s names from JS %.2fs %.0f MiB | file %.1f MiB\n",
+			run, floor.Seconds(), t1.Seconds(), t1.Seconds()/floor.Seconds(), mib(m1), t2.Seconds(), t2.Seconds()/floor.Seconds(), mib(m2),
+			changes, written, t3.Seconds(), count, t4.Seconds(), mib(m4), mib(first))
+		firsts = append(firsts, t1.Seconds()/floor.Seconds())
+		resyncs = append(resyncs, t2.Seconds()/floor.Seconds())
+		if run == 1 {
+			b.ReportMetric(t3.Seconds()*1000, "bare-exec-ms")
+			b.ReportMetric(mib(first), "file-MiB")
+		}
+		if run > 1 {
+			continue
+		}
+		// Ten syncs, each after 1% of the members changed in WeCom.
+		var took time.Duration
+		for s := 0; s < 10; s++ {
+			sim.changeOnePercent(b)
+			t, _, _ := step(b, bin, "exec", app, "--data", data, "-e", `app.getElement("corps.P").syncCorp().updated`)
+			took += t
+		}
+		tenth := fileSize(b, state)
+		fmt.Printf("ten 1%% syncs: %.2fs each on average; file %.1f → %.1f MiB (%.2fx)\n", took.Seconds()/10, mib(first), mib(tenth), float64(tenth)/float64(first))
+		b.ReportMetric(float64(tenth)/float64(first), "file-after-10-syncs/first")
+	}
+	slices.Sort(firsts)
+	slices.Sort(resyncs)
+	fmt.Printf("median of %d runs: first sync %.2fx the floor, no-change re-sync %.2fx\n", len(firsts), firsts[len(firsts)/2], resyncs[len(resyncs)/2])
+	b.ReportMetric(firsts[len(firsts)/2], "first/floor")
+	b.ReportMetric(resyncs[len(resyncs)/2], "resync/floor")
+}
+
+// benchSimProc is the emulator of the benchmark, in a process of its own (as jitrt
+// wecom-sim would be) so that it neither shares this process's memory nor its collector.
+type benchSimProc struct {
+	url string
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func (p *benchSimProc) URL() string { return p.url }
+
+// changeOnePercent has the emulator change the position of 1% of its members.
+func (p *benchSimProc) changeOnePercent(b *testing.B) {
+	fmt.Fprintln(p.in, "change")
+	if line, err := p.out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "changed" {
+		b.Fatalf("the emulator: %q %v", line, err)
+	}
+}
+
+func startBenchSim(b *testing.B) *benchSimProc {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkSyncAsAUserRunsIt$", "-test.benchtime=1x")
+	cmd.Env = append(os.Environ(), "JITRT_BENCH_SIM=1")
+	in, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { in.Close(); cmd.Process.Kill(); cmd.Wait() })
+	p := &benchSimProc{in: in, out: bufio.NewReader(stdout)}
+	for {
+		line, err := p.out.ReadString('\n')
+		if err != nil {
+			b.Fatalf("the emulator did not start: %v", err)
+		}
+		if url, ok := strings.CutPrefix(strings.TrimSpace(line), "sim "); ok {
+			p.url = url
+			return p
+		}
+	}
+}
+
+// benchSim serves the emulator and, for each line "change" on stdin, changes the position
+// of 1% of the members, answering "changed".
+func benchSim(members, depts int) {
+	sim, err := wecomsim.Start(wecomsim.Options{CorpID: "wwperf", Secret: "perf-secret", Members: members, Departments: depts, Seed: 3})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("sim", sim.URL())
+	rng := rand.New(rand.NewPCG(1, 2))
+	users := sim.Org().Users
+	sc := bufio.NewScanner(os.Stdin)
+	for round := 0; sc.Scan(); round++ {
+		ids := make([]string, members/100)
+		for i := range ids {
+			ids[i] = users[rng.IntN(len(users))].UserID
+		}
+		if err := sim.UpdateUsers(ids, func(u *wecom.User) { u.Position = fmt.Sprintf("岗位 %d", round) }); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("changed")
+	}
+	os.Exit(0)
+}
