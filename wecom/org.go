@@ -329,6 +329,9 @@ func newUserSet(on func([]User) error) *userSet {
 func (s *userSet) addPage(page []User) {
 	s.mu.Lock()
 	var fresh []User
+	if s.on != nil {
+		fresh = make([]User, 0, len(page))
+	}
 	for i := range page {
 		u := &page[i]
 		if s.seen[u.UserID] {
@@ -336,8 +339,10 @@ func (s *userSet) addPage(page []User) {
 		}
 		s.seen[u.UserID] = true
 		s.n++
-		for _, f := range carriedFields(u) {
-			s.carried[f] = true
+		if len(s.carried) < len(SensitiveFields) {
+			for _, f := range carriedFields(u) {
+				s.carried[f] = true
+			}
 		}
 		if s.on != nil {
 			fresh = append(fresh, *u)

@@ -363,10 +363,14 @@ func foldChanges(k keys, final map[string]string, old *storedMembers) []kv.Chang
 		changes = append(changes, kv.Change{Key: k.member(id), Delete: true})
 	}
 	ids := sortedIDs(final)
-	var b strings.Builder
 	for start := 0; start < len(ids); start += chunkSize {
 		end := min(start+chunkSize, len(ids))
-		b.Reset()
+		size := 0
+		for _, id := range ids[start:end] {
+			size += len(final[id]) + 1
+		}
+		var b strings.Builder
+		b.Grow(size) // the chunk's one allocation: b.String hands it over
 		for _, id := range ids[start:end] {
 			b.WriteString(final[id])
 			b.WriteByte('\n')
