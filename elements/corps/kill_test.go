@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,4 +198,88 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Linux amd64 numbers of the system calls a write of the state file is made of.
+const sysPwrite64, sysFsync, sysFdatasync = 18, 74, 75
+
+// killInWrite stops the process again and again, at random moments, until one of its
+// threads is inside a write or sync of the state file at path, and kills it there: the
+// transaction it was writing had begun on disk but was not yet durable. It reports whether
+// it caught one in tries stops; either way the process ends killed.
+func killInWrite(t *testing.T, p *os.Process, path string, tries int) bool {
+	t.Helper()
+	defer p.Kill()
+	if goruntime.GOOS != "linux" || goruntime.GOARCH != "amd64" {
+		return false
+	}
+	for try := 0; try < tries; try++ {
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
+			return false
+		}
+		if waitStopped(p.Pid) && inStateWrite(p.Pid, path) {
+			p.Kill()
+			return true
+		}
+		p.Signal(syscall.SIGCONT)
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) // a random moment of the loop
+	}
+	return false
+}
+
+// waitStopped waits until every thread of pid has stopped (its state is T in its stat).
+func waitStopped(pid int) bool {
+	for spin := 0; spin < 10_000; spin++ {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return false
+		}
+		stopped := true
+		for _, task := range tasks {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			// pid (comm) STATE ...: comm may hold spaces, the state follows its last ')'
+			if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return true
+		}
+		goruntime.Gosched()
+	}
+	return false
+}
+
+// inStateWrite says whether a thread of the stopped pid is in pwrite64, fsync or fdatasync
+// of the file at path (/proc/PID/task/TID/syscall: the number, then the arguments in hex).
+func inStateWrite(pid int, path string) bool {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	fds := map[uint64]bool{}
+	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, e := range entries {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); err == nil && target == path {
+			n, _ := strconv.ParseUint(e.Name(), 10, 64)
+			fds[n] = true
+		}
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+		f := strings.Fields(string(raw))
+		if err != nil || len(f) < 2 {
+			continue
+		}
+		nr, _ := strconv.Atoi(f[0])
+		fd, _ := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+		if (nr == sysPwrite64 || nr == sysFsync || nr == sysFdatasync) && fds[fd] {
+			return true
+		}
+	}
+	return false
 }
