@@ -135,6 +135,16 @@ func TestApplyChecksAndScans(t *testing.T) {
 	if fmt.Sprint(fwd) != "[p:2 p:3]" || fmt.Sprint(back) != "[p:3 p:2]" {
 		t.Fatalf("scan %v, reverse %v", fwd, back)
 	}
+	s.Apply([]Change{{Key: "o:9", Value: "x"}, {Key: "p:25", Value: "y"}}, nil)
+	for from, want := range map[string]string{"2": "[p:2]", "25": "[p:25 p:2]", "29": "[p:25 p:2]", "3": "[p:3 p:25 p:2]", "1": "[]", "": "[]", "\xff": "[p:3 p:25 p:2]"} {
+		var got []string
+		s.View(func(tx *Tx) error {
+			return tx.ScanReverseFrom("p:", from, func(k, _ string) bool { got = append(got, k); return true })
+		})
+		if fmt.Sprint(got) != want {
+			t.Errorf("reverse from %q: %v, want %s", from, got, want)
+		}
+	}
 }
 
 func TestIndexServesLookupsByField(t *testing.T) {

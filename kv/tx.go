@@ -99,6 +99,17 @@ func (tx *Tx) ScanReverse(prefix string, fn func(key, value string) bool) error 
 	}))
 }
 
+// ScanReverseFrom calls fn for the keys under prefix that are at most prefix+from, in
+// descending order, until fn returns false: the first is the floor of prefix+from.
+func (tx *Tx) ScanReverseFrom(prefix, from string, fn func(key, value string) bool) error {
+	return translate(tx.tx.DescendLessOrEqual("", prefix+from, func(k, v string) bool {
+		if !strings.HasPrefix(k, prefix) {
+			return false // below the prefix: nothing under it remains
+		}
+		return fn(k, v)
+	}))
+}
+
 // AscendEqual calls fn for every key of the index (CreateIndex) whose indexed field equals
 // the one in pivot (a JSON document such as {"status":"active"}). A missing index is
 // ErrNotFound.

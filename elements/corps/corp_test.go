@@ -670,3 +670,30 @@ func mustEntryCorp(t *testing.T, e *env) interface {
 	}
 	return en
 }
+
+// Every member of an org stored in many chunks is found by id, and ids that would sort
+// before, between or after the chunks' members are unknown, each named.
+func TestEveryMemberIsFoundByIDAcrossChunks(t *testing.T) {
+	e := newEnv(t, 1000, 20, "") // eight chunks
+	e.mustJS(`corp.initCorp()`, nil)
+	var ids []string
+	e.mustJS(`corp.getLocalCorpData().userList.map(u => u.memberId)`, &ids)
+	if len(ids) != 1000 {
+		t.Fatalf("%d members", len(ids))
+	}
+	var sigs int
+	e.mustJS(`let n = 0; for (const u of corp.getLocalCorpData().userList) { corp.getUserSignature(u.memberId); n++ }; n`, &sigs)
+	if sigs != 1000 {
+		t.Fatalf("found %d of 1000 by id", sigs)
+	}
+	sort.Strings(ids)
+	for _, ghost := range []string{"0", ids[0][:len(ids[0])-1], ids[0] + "0", ids[128] + "_", ids[500] + ".x", ids[999] + "z", "zzzzzz"} {
+		if slices.Contains(ids, ghost) {
+			continue
+		}
+		err := e.js(`corp.getUserSignature("`+ghost+`")`, nil)
+		if err == nil || !strings.Contains(err.Error(), `no member "`+ghost+`" in corp corps.Test`) || elements.CodeOf(err) != "not_found" {
+			t.Errorf("%s: %v", ghost, err)
+		}
+	}
+}

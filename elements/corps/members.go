@@ -319,7 +319,7 @@ func getMember(tx *kv.Tx, k keys, id string) (string, bool, error) {
 		return "", false, err
 	}
 	found, ok := "", false
-	err = tx.ScanReverse(k.chunks(), func(key, v string) bool {
+	err = tx.ScanReverseFrom(k.chunks(), esc(id), func(key, v string) bool {
 		if unesc(strings.TrimPrefix(key, k.chunks())) > id {
 			return true // a chunk of ids after this one
 		}
