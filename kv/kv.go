@@ -100,6 +100,7 @@ type Store struct {
 
 	live    atomic.Int64  // bytes a compacted file would hold
 	commits atomic.Uint64 // transactions committed since the store was opened
+	gens    generations   // commits per watched key prefix
 
 	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
 
@@ -335,7 +336,10 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 			btx.Rollback()
 		}
 	}()
-	tx := &Tx{tx: btx, writable: true, store: s}
+	tx := &Tx{tx: btx, writable: true, store: s, gens: s.gens.table.Load()}
+	if tx.gens != nil {
+		tx.touched = make([]bool, len(tx.gens.prefixes))
+	}
 	if err := fn(tx); err != nil {
 		return translate(err)
 	}
@@ -348,6 +352,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	done = true
 	if tx.n > 0 {
 		s.commits.Add(1) // before the commit lets readers in, so they see it with the data
+		tx.countGenerations()
 	}
 	if err := btx.Commit(); err != nil {
 		return translate(err)

@@ -569,3 +569,44 @@ func TestCompactionsKeepBackupsToRestore(t *testing.T) {
 		t.Fatal("a path outside the backups was restored")
 	}
 }
+
+func TestGenerationCountsOnlyCommitsUnderItsPrefix(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	a0, b0 := s.Generation("el:a:"), s.Generation("el:b:")
+	s.Apply([]Change{{Key: "el:a:1", Value: "x"}}, nil)
+	if s.Generation("el:a:") != a0+1 || s.Generation("el:b:") != b0 {
+		t.Fatalf("after a write under a: a %d, b %d", s.Generation("el:a:"), s.Generation("el:b:"))
+	}
+	s.Apply([]Change{{Key: "el:ab:1", Value: "x"}, {Key: "other", Value: "y"}}, nil)
+	if s.Generation("el:a:") != a0+1 || s.Generation("el:b:") != b0 {
+		t.Fatal("a write under neither prefix counted")
+	}
+	s.Apply([]Change{{Key: "el:b:1", Value: "x"}, {Key: "el:a:1", Delete: true}}, nil)
+	if s.Generation("el:a:") != a0+2 || s.Generation("el:b:") != b0+1 {
+		t.Fatal("a delete under a and a write under b: one each")
+	}
+	stale := errors.New("no")
+	s.Apply([]Change{{Key: "el:a:2", Value: "x"}}, func(*Tx) error { return stale })
+	s.Update(func(tx *Tx) error { tx.Get("el:a:1"); return nil }) // writes nothing
+	if s.Generation("el:a:") != a0+2 {
+		t.Fatal("a rolled-back or empty transaction counted")
+	}
+	// A prefix first watched while a transaction runs: that transaction counts for it.
+	entered, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Update(func(tx *Tx) error {
+			close(entered)
+			<-release
+			return tx.Set("el:c:1", "x")
+		})
+	}()
+	<-entered
+	c0 := s.Generation("el:c:")
+	close(release)
+	<-done
+	if s.Generation("el:c:") == c0 {
+		t.Fatal("a write by a transaction that began before the prefix was watched was not counted")
+	}
+}

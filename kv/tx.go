@@ -15,9 +15,11 @@ type Tx struct {
 	tx       *buntdb.Tx
 	store    *Store
 	writable bool
-	buf      []byte // the transaction's commands, as they go to the file
-	n        int    // commands in buf
-	delta    int64  // change of the live size
+	buf      []byte    // the transaction's commands, as they go to the file
+	n        int       // commands in buf
+	delta    int64     // change of the live size
+	gens     *genTable // the watched prefixes when the transaction began
+	touched  []bool    // which of them it wrote under
 }
 
 // Commits counts the transactions that wrote something since the store was opened, as this
@@ -53,6 +55,7 @@ func (tx *Tx) Set(key, value string) error {
 		return translate(err)
 	}
 	tx.buf = appendSet(tx.buf, key, value)
+	tx.noteWrite(key)
 	tx.n++
 	tx.delta += setSize(key, value)
 	if replaced {
@@ -74,6 +77,7 @@ func (tx *Tx) Delete(key string) (bool, error) {
 		return false, translate(err)
 	}
 	tx.buf = appendDel(tx.buf, key)
+	tx.noteWrite(key)
 	tx.n++
 	tx.delta -= setSize(key, prev)
 	return true, nil

@@ -613,13 +613,13 @@ func (c *Corp) setAdmins(ids []string) error {
 // admins returns the admins' ids. It is a hot read (dashboards poll it), so the list is
 // kept in memory for as long as nothing has been committed to the store since it was read.
 func (c *Corp) admins() (any, error) {
-	if cached := c.adminCache.Load(); cached != nil && cached.version == c.el.Store.Commits() {
+	if cached := c.adminCache.Load(); cached != nil && cached.version == c.el.Store.Generation(c.keys.prefix) {
 		return slices.Clone(cached.ids), nil
 	}
 	var ids []any
 	var v uint64
 	err := c.el.Store.View(func(tx *kv.Tx) error {
-		v = tx.Commits()
+		v = tx.Generation(c.keys.prefix)
 		raw, err := tx.Get(c.keys.admins())
 		if err != nil {
 			return err
@@ -730,7 +730,7 @@ type memberIndex struct {
 
 // index returns the member index, built anew if a transaction has committed since.
 func (c *Corp) index(tx *kv.Tx) (*memberIndex, error) {
-	v := tx.Commits()
+	v := tx.Generation(c.keys.prefix)
 	if ix := c.memberIx.Load(); ix != nil && ix.version == v {
 		return ix, nil
 	}
