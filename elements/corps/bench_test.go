@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/runtime"
 )
@@ -114,4 +115,46 @@ func BenchmarkSync(b *testing.B) {
 		})
 		stop()
 	}
+}
+
+// BenchmarkGetMemberRoles reads the effective roles of members of a 100,000-member,
+// 5,000-department org, through the app's call path, with roles granted to a department
+// at each level of the tree, direct roles and admins.
+func BenchmarkGetMemberRoles(b *testing.B) {
+	appDir := b.TempDir()
+	os.MkdirAll(filepath.Join(appDir, "corps/R"), 0o755)
+	os.WriteFile(filepath.Join(appDir, "corps/R/e.json"), []byte(`{"title": "R", "type": "corps.QywxInnerType"}`), 0o644)
+	os.WriteFile(filepath.Join(appDir, "corps/R/R.json"), []byte(`{"corpId": "wwroles", "agentId": "1", "secret": "s",
+		"roles": [{"roleId": "admin"}, {"roleId": "member"}, {"roleId": "finance"}, {"roleId": "hr"}],
+		"simulator": {"members": 100000, "departments": 5000, "seed": 4}}`), 0o644)
+	app, err := runtime.Load(context.Background(), appDir, runtime.Options{DataDir: b.TempDir(), Services: simwire.Services()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	ctx := context.Background()
+	if _, err := app.CallJSON(ctx, "corps.R", "initCorp", nil); err != nil {
+		b.Fatal(err)
+	}
+	res, err := app.Host().Run(ctx, runtime.Script{Code: `const c = app.getElement("corps.R"), d = c.getLocalCorpData();
+		for (const dept of d.deptList) if (dept.deptId % 7 === 1) c.setDeptRole(dept.deptId, dept.deptId % 2 ? ["finance"] : ["hr"]);
+		const ids = d.userList.map(u => u.memberId);
+		for (let i = 0; i < ids.length; i += 1000) c.setUserRole(ids[i], ["member"]);
+		c.setAdmin(ids.slice(0, 20));
+		ids`})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	jsonUnmarshal(res.JSON, &ids)
+	held := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := app.Call(ctx, "corps.R", "getMemberRoles", elements.Args{"memberId": ids[(i*7919)%len(ids)]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		held += len(r.([]any))
+	}
+	b.ReportMetric(float64(held)/float64(b.N), "roles/member")
 }

@@ -224,6 +224,7 @@ type Corp struct {
 
 	adminCache atomic.Pointer[adminCache]
 	memberIx   atomic.Pointer[memberIndex]
+	roleIx     atomic.Pointer[roleView]
 }
 
 // newCorp parses the config; it does no I/O (see Start).

@@ -323,17 +323,40 @@ func getMember(tx *kv.Tx, k keys, id string) (string, bool, error) {
 		if unesc(strings.TrimPrefix(key, k.chunks())) > id {
 			return true // a chunk of ids after this one
 		}
-		for len(v) > 0 {
-			line, rest, _ := strings.Cut(v, "\n")
-			v = rest
-			if memberField(line, fMemberID).String() == id {
-				found, ok = line, true
-				break
-			}
-		}
+		found, ok = findInChunk(v, id)
 		return false // the one chunk that could hold it
 	})
 	return found, ok, err
+}
+
+// findInChunk finds the record of id among a chunk's lines. A record starts with its id as
+// a JSON string, which for a WeCom userid (letters, digits and _-@.) is the id in quotes:
+// the line is found by that start; any other id is compared field by field.
+func findInChunk(chunk, id string) (string, bool) {
+	if wecom.ValidUserID(id) {
+		needle := make([]byte, 0, len(id)+4)
+		needle = append(append(append(needle, '[', '"'), id...), '"', ',')
+		for from := 0; ; {
+			i := strings.Index(chunk[from:], string(needle))
+			if i < 0 {
+				return "", false
+			}
+			at := from + i
+			if at == 0 || chunk[at-1] == '\n' {
+				line, _, _ := strings.Cut(chunk[at:], "\n")
+				return line, true
+			}
+			from = at + 1
+		}
+	}
+	for len(chunk) > 0 {
+		line, rest, _ := strings.Cut(chunk, "\n")
+		chunk = rest
+		if memberField(line, fMemberID).String() == id {
+			return line, true
+		}
+	}
+	return "", false
 }
 
 // sortedIDs are the keys of a member map in order.

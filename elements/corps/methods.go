@@ -28,7 +28,7 @@ func list(name string) elements.Param {
 
 // Methods lists the corp's methods, named as in the seed.
 func (c *Corp) Methods() []elements.Method {
-	return []elements.Method{
+	return append([]elements.Method{
 		{Name: "initCorp", Callable: true, Doc: "create the local org (roles, root department) and run a first sync",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return nil, c.InitCorp(ctx) }},
 		{Name: "syncCorp", Callable: true, Doc: "sync the org from WeCom; {dryRun: true} lists the changes and writes nothing",
@@ -110,7 +110,7 @@ func (c *Corp) Methods() []elements.Method {
 				}
 				return &clientObject{c: c, cl: cl}, nil
 			}},
-	}
+	}, c.roleMethods()...)
 }
 
 // Properties lists the corp's properties.
@@ -353,6 +353,7 @@ func (c *Corp) localCorpData() (any, error) {
 	var users []string
 	var depts, tags, memberRoles, sigs jsonList
 	var admins adminsRec
+	var deptRoles []any
 	err := c.el.Store.View(func(tx *kv.Tx) error {
 		if err := scanMembers(tx, c.keys, func(_, raw string) bool { users = append(users, raw); return true }); err != nil {
 			return err
@@ -372,7 +373,9 @@ func (c *Corp) localCorpData() (any, error) {
 		if err := tx.GetJSON(c.keys.admins(), &admins); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		return nil
+		var err error
+		deptRoles, err = c.deptRoleList(tx)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -391,7 +394,7 @@ func (c *Corp) localCorpData() (any, error) {
 		}
 		return l
 	}
-	return map[string]any{"userList": memberList(users), "deptList": nonNil(depts), "thirdAuthList": authList{c.cfg.CorpID, users},
+	return map[string]any{"userList": memberList(users), "deptList": nonNil(depts), "deptRoleList": deptRoles, "thirdAuthList": authList{c.cfg.CorpID, users},
 		"tagList": nonNil(tags), "roleMemberList": nonNil(memberRoles), "signatureList": nonNil(sigs), "adminList": adminIDs,
 		"roleList": roles}, nil
 }
@@ -553,8 +556,24 @@ func (c *Corp) offlineMembers(ids []string) error {
 				return err
 			}
 		}
-		return nil
+		return c.dropAdmins(tx, ids)
 	})
+}
+
+// dropAdmins takes members who went offline off the admin list (in the same transaction),
+// so that the list stays one setAdmin would accept.
+func (c *Corp) dropAdmins(tx *kv.Tx, offline []string) error {
+	var a adminsRec
+	if err := tx.GetJSON(c.keys.admins(), &a); errors.Is(err, kv.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	kept := slices.DeleteFunc(slices.Clone(a.MemberIDs), func(id string) bool { return slices.Contains(offline, id) })
+	if len(kept) == len(a.MemberIDs) {
+		return nil
+	}
+	return tx.SetJSON(c.keys.admins(), adminsRec{MemberIDs: kept, UpdatedAt: now()})
 }
 
 func (c *Corp) signature(memberID string) (any, error) {
@@ -625,7 +644,12 @@ func (c *Corp) admins() (any, error) {
 			return err
 		}
 		for _, id := range gjson.Get(raw, "memberIds").Array() {
-			ids = append(ids, id.String())
+			// only active members: an admin who went offline is no longer one
+			if m, ok, err := getMember(tx, c.keys, id.String()); err != nil {
+				return err
+			} else if ok && memberField(m, fStatus).String() == StatusActive {
+				ids = append(ids, id.String())
+			}
 		}
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 //	tag:<id>                      a WeCom tag with its members and departments
 //	role:<roleId>                 a declared role
 //	memberrole:<memberId>:<roleId>  a role membership
+//	deptrole:<deptId>             the roles granted to a department (and its sub-departments)
 //	admins                        the org's admins
 //	sig:<memberId>                a member's signature
 //	sync:<startedAt>              a sync report (the last maxHistory kept)
@@ -66,6 +68,8 @@ func (k keys) roles() string                 { return k.prefix + "role:" }
 func (k keys) memberRole(m, r string) string { return k.prefix + "memberrole:" + esc(m) + ":" + esc(r) }
 func (k keys) memberRoles(m string) string   { return k.prefix + "memberrole:" + esc(m) + ":" }
 func (k keys) allMemberRoles() string        { return k.prefix + "memberrole:" }
+func (k keys) deptRole(id int64) string      { return k.prefix + "deptrole:" + pad(id) }
+func (k keys) deptRoles() string             { return k.prefix + "deptrole:" }
 func (k keys) admins() string                { return k.prefix + "admins" }
 func (k keys) sig(m string) string           { return k.prefix + "sig:" + esc(m) }
 func (k keys) sync(at time.Time) string {
@@ -194,6 +198,10 @@ type snapshot struct {
 	tagRaw  map[int64]string
 	roles   map[string]string
 	history []string // sync report keys, oldest first
+	// admins and the departments with granted roles: a sync takes members who go offline
+	// off the admin list, and the grants of departments that are gone away with them.
+	admins    adminsRec
+	deptRoles map[int64]bool
 	// partial marks a snapshot that a part of the org is diffed against (bulkRegister):
 	// members missing from the part stay as they are.
 	partial bool
@@ -202,7 +210,7 @@ type snapshot struct {
 // readSnapshot loads the local org in one read transaction.
 func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 	s := &snapshot{depts: map[int64]deptRec{}, deptRaw: map[int64]string{}, decoded: map[string]*memberRec{},
-		tags: map[int64]tagRec{}, tagRaw: map[int64]string{}, roles: map[string]string{}}
+		tags: map[int64]tagRec{}, tagRaw: map[int64]string{}, roles: map[string]string{}, deptRoles: map[int64]bool{}}
 	err := st.View(func(tx *kv.Tx) error {
 		if err := tx.GetJSON(k.meta(), &s.meta); err == nil {
 			s.hasMeta = true
@@ -251,6 +259,16 @@ func readSnapshot(st *kv.Store, k keys) (*snapshot, error) {
 		if err := scan(k.roles(), func(key, v string) error {
 			s.roles[unesc(strings.TrimPrefix(key, k.roles()))] = v
 			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.GetJSON(k.admins(), &s.admins); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		if err := tx.Scan(k.deptRoles(), func(key, _ string) bool {
+			id, _ := strconv.ParseInt(strings.TrimPrefix(key, k.deptRoles()), 10, 64)
+			s.deptRoles[id] = true
+			return true
 		}); err != nil {
 			return err
 		}

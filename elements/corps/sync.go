@@ -316,6 +316,9 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep
 	for _, id := range slices.Sorted(maps.Keys(snap.depts)) {
 		if !known[id] {
 			p.remove("department", &rep.Departments, k.dept(id), fmt.Sprint(id), snap.depts[id].Name)
+			if snap.deptRoles[id] {
+				p.del(k.deptRole(id)) // its grants go with it
+			}
 		}
 	}
 
@@ -385,6 +388,16 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep
 		rep.Offlined++
 		writes[id] = encodeMember(&rec)
 		describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
+	}
+	// Admins who went offline leave the admin list.
+	if len(snap.admins.MemberIDs) > 0 {
+		kept := slices.DeleteFunc(slices.Clone(snap.admins.MemberIDs), func(id string) bool {
+			raw, ok := writes[id]
+			return ok && memberField(raw, fStatus).String() != StatusActive
+		})
+		if len(kept) != len(snap.admins.MemberIDs) {
+			set(k.admins(), mustJSON(adminsRec{MemberIDs: kept, UpdatedAt: ts}))
+		}
 	}
 	p.changes = append(p.changes, memberChanges(k, snap.members, writes)...)
 

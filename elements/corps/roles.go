@@ -1,0 +1,388 @@
+package corps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/wecom"
+)
+
+// # Roles that follow the org
+//
+// A member holds the roles granted to them directly (setUserRole), the roles granted to
+// each department they belong to and to every ancestor of those departments
+// (setDeptRole), and, if they are one of the corp's admins (setAdmin), the role "admin".
+// Nothing of that is copied into the member's record: a sync that moves a member to
+// another department changes what they inherit, and a member who goes offline holds no
+// role at all, with no other step.
+
+// AdminRole is the role the corp's admins hold.
+const AdminRole = "admin"
+
+// deptRoleRec is the roles granted to a department (key deptrole:<id>).
+type deptRoleRec struct {
+	DeptID    int64    `json:"deptId"`
+	RoleIDs   []string `json:"roleIds"`
+	UpdatedAt string   `json:"updatedAt"`
+}
+
+// EffectiveRole is a role a member holds, with where it comes from: "direct", "admin", or
+// "dept:<id>" for each department (the member's own or an ancestor) it was granted to.
+type EffectiveRole struct {
+	RoleID string   `json:"roleId"`
+	Name   string   `json:"name"`
+	From   []string `json:"from"`
+}
+
+// roleView is what effective roles are computed from besides the member's own record and
+// direct grants: the department tree, the departments' grants and the admins, as of a
+// generation of the corp's keys.
+type roleView struct {
+	version   uint64
+	parent    map[int64]int64
+	deptRoles map[int64][]string
+	admins    map[string]bool
+}
+
+// roles returns the role view, read anew if the corp's keys changed since.
+func (c *Corp) roles(tx *kv.Tx) (*roleView, error) {
+	v := tx.Generation(c.keys.prefix)
+	if rv := c.roleIx.Load(); rv != nil && rv.version == v {
+		return rv, nil
+	}
+	rv := &roleView{version: v, parent: map[int64]int64{}, deptRoles: map[int64][]string{}, admins: map[string]bool{}}
+	var bad error
+	err := tx.Scan(c.keys.depts(), func(key, raw string) bool {
+		f := gjson.GetMany(raw, "deptId", "parentId")
+		rv.parent[f[0].Int()] = f[1].Int()
+		return true
+	})
+	if err == nil {
+		err = tx.Scan(c.keys.deptRoles(), func(key, raw string) bool {
+			var r deptRoleRec
+			if bad = json.Unmarshal([]byte(raw), &r); bad != nil {
+				return false
+			}
+			rv.deptRoles[r.DeptID] = r.RoleIDs
+			return true
+		})
+	}
+	if err == nil {
+		err = bad
+	}
+	if err == nil {
+		var a adminsRec
+		if err = tx.GetJSON(c.keys.admins(), &a); errors.Is(err, kv.ErrNotFound) {
+			err = nil
+		}
+		for _, id := range a.MemberIDs {
+			rv.admins[id] = true
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.roleIx.Store(rv)
+	return rv, nil
+}
+
+// roleName is a role's declared name (the admin role's default name if undeclared).
+func (c *Corp) roleName(id string) (string, bool) {
+	for _, r := range c.cfg.Roles {
+		if r.RoleID == id {
+			return r.Name, true
+		}
+	}
+	if id == AdminRole {
+		return "管理员", false
+	}
+	return id, false
+}
+
+// checkRoles refuses a role that is not declared.
+func (c *Corp) checkRoles(roleIDs []string) error {
+	for _, id := range roleIDs {
+		if _, ok := c.roleName(id); !ok {
+			declared := make([]string, len(c.cfg.Roles))
+			for i, r := range c.cfg.Roles {
+				declared[i] = r.RoleID
+			}
+			return c.badArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), c.el.ConfigPath)
+		}
+	}
+	return nil
+}
+
+// checkDeptID refuses what is not a WeCom department id.
+func (c *Corp) checkDeptID(id int64) error {
+	if id < 1 || id > wecom.MaxDeptID {
+		return c.badArg("deptId %d is not a WeCom department id (1 to %d)", id, int64(wecom.MaxDeptID))
+	}
+	return nil
+}
+
+// setDeptRoles grants roleIDs to a department (and so to its members and every
+// sub-department's), replacing what it was granted; an empty list takes its grants away.
+func (c *Corp) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
+	if err := c.checkDeptID(deptID); err != nil {
+		return nil, err
+	}
+	if roleIDs == nil {
+		roleIDs = []string{}
+	}
+	seen := map[string]bool{}
+	for _, id := range roleIDs {
+		if seen[id] {
+			return nil, c.badArg("roleIdList holds %q twice", id)
+		}
+		seen[id] = true
+	}
+	if err := c.checkRoles(roleIDs); err != nil {
+		return nil, err
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	err := c.el.Store.Update(func(tx *kv.Tx) error {
+		if _, err := tx.Get(c.keys.meta()); errors.Is(err, kv.ErrNotFound) {
+			return c.notInitialized()
+		}
+		if _, err := tx.Get(c.keys.dept(deptID)); errors.Is(err, kv.ErrNotFound) {
+			return c.notFound("department", strconv.FormatInt(deptID, 10))
+		}
+		if len(roleIDs) == 0 {
+			_, err := tx.Delete(c.keys.deptRole(deptID))
+			return err
+		}
+		var old deptRoleRec
+		if err := tx.GetJSON(c.keys.deptRole(deptID), &old); err == nil && slices.Equal(old.RoleIDs, roleIDs) {
+			return nil // the same grants: nothing to write
+		}
+		return tx.SetJSON(c.keys.deptRole(deptID), deptRoleRec{DeptID: deptID, RoleIDs: roleIDs, UpdatedAt: now()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.deptRolesOf(deptID)
+}
+
+// deptRolesOf is what a department was granted: {deptId, roleIdList}.
+func (c *Corp) deptRolesOf(deptID int64) (any, error) {
+	if err := c.checkDeptID(deptID); err != nil {
+		return nil, err
+	}
+	var rec deptRoleRec
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		if _, err := tx.Get(c.keys.dept(deptID)); errors.Is(err, kv.ErrNotFound) {
+			return c.notFound("department", strconv.FormatInt(deptID, 10))
+		}
+		if err := tx.GetJSON(c.keys.deptRole(deptID), &rec); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]any, len(rec.RoleIDs))
+	for i, id := range rec.RoleIDs {
+		ids[i] = id
+	}
+	return map[string]any{"deptId": float64(deptID), "roleIdList": ids}, nil
+}
+
+// deptRoleList is every department's grants, one row per department and role.
+func (c *Corp) deptRoleList(tx *kv.Tx) ([]any, error) {
+	out := []any{}
+	var bad error
+	err := tx.Scan(c.keys.deptRoles(), func(_, raw string) bool {
+		var r deptRoleRec
+		if bad = json.Unmarshal([]byte(raw), &r); bad != nil {
+			return false
+		}
+		for _, id := range r.RoleIDs {
+			name, _ := c.roleName(id)
+			out = append(out, map[string]any{"deptId": float64(r.DeptID), "roleId": id, "roleName": name})
+		}
+		return true
+	})
+	if err == nil {
+		err = bad
+	}
+	return out, err
+}
+
+// MemberRoles is a member's effective roles, in the order the corp declares its roles. An
+// offline member holds none; an unknown id is a not_found error naming it and the corp.
+func (c *Corp) MemberRoles(memberID string) ([]EffectiveRole, error) {
+	if err := c.checkUserID(memberID); err != nil {
+		return nil, err
+	}
+	var out []EffectiveRole
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		raw, ok, err := getMember(tx, c.keys, memberID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.notFound("member", memberID)
+		}
+		if memberField(raw, fStatus).String() != StatusActive {
+			return nil
+		}
+		rv, err := c.roles(tx)
+		if err != nil {
+			return err
+		}
+		from := map[string][]string{}
+		add := func(role, source string) {
+			if !slices.Contains(from[role], source) {
+				from[role] = append(from[role], source)
+			}
+		}
+		tx.Scan(c.keys.memberRoles(memberID), func(key, _ string) bool {
+			add(unesc(strings.TrimPrefix(key, c.keys.memberRoles(memberID))), "direct")
+			return true
+		})
+		if len(rv.deptRoles) > 0 {
+			var depts [8]int64
+			for _, d := range appendInts(depts[:0], memberField(raw, fDeptIDs)) {
+				// the department and its ancestors, nearest first; a cycle ends the walk
+				for hops := 0; d != 0 && hops < len(rv.parent)+1; hops++ {
+					for _, role := range rv.deptRoles[d] {
+						add(role, "dept:"+strconv.FormatInt(d, 10))
+					}
+					p, ok := rv.parent[d]
+					if !ok || p == d {
+						break
+					}
+					d = p
+				}
+			}
+		}
+		if rv.admins[memberID] {
+			add(AdminRole, "admin")
+		}
+		out = make([]EffectiveRole, 0, len(from))
+		for _, r := range c.cfg.Roles {
+			if src, ok := from[r.RoleID]; ok {
+				out = append(out, EffectiveRole{RoleID: r.RoleID, Name: r.Name, From: src})
+				delete(from, r.RoleID)
+			}
+		}
+		// roles granted once and no longer declared, and an undeclared admin role
+		for _, id := range slices.Sorted(mapKeys(from)) {
+			name, _ := c.roleName(id)
+			out = append(out, EffectiveRole{RoleID: id, Name: name, From: from[id]})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// appendInts appends the numbers of a JSON array.
+func appendInts(dst []int64, arr gjson.Result) []int64 {
+	arr.ForEach(func(_, v gjson.Result) bool {
+		dst = append(dst, v.Int())
+		return true
+	})
+	return dst
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// memberRolesValue is MemberRoles as scripts and the API see it.
+func (c *Corp) memberRolesValue(memberID string) (any, error) {
+	roles, err := c.MemberRoles(memberID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(roles))
+	for i, r := range roles {
+		from := make([]any, len(r.From))
+		for j, f := range r.From {
+			from[j] = f
+		}
+		out[i] = map[string]any{"roleId": r.RoleID, "name": r.Name, "from": from}
+	}
+	return out, nil
+}
+
+// member is one member as getLocalCorpData lists it.
+func (c *Corp) member(memberID string) (any, error) {
+	if err := c.checkUserID(memberID); err != nil {
+		return nil, err
+	}
+	var raw string
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		r, ok, err := getMember(tx, c.keys, memberID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.notFound("member", memberID)
+		}
+		raw = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return memberView(raw), nil
+}
+
+// roleMethods are the methods of roles that follow the org.
+func (c *Corp) roleMethods() []elements.Method {
+	deptID := func(a elements.Args) (int64, error) {
+		id, _, err := a.Int("deptId")
+		if err != nil {
+			return 0, err
+		}
+		return id, c.checkDeptID(id)
+	}
+	return []elements.Method{
+		{Name: "setDeptRole", Callable: true, Doc: "grant roles to a department, its members and every sub-department's (an empty list takes them away)",
+			Params: []elements.Param{num("deptId", true), {Name: "roleIdList", Kind: elements.KindArray, Required: true}},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				id, err := deptID(a)
+				if err != nil {
+					return nil, err
+				}
+				roles, err := a.Strings("roleIdList")
+				if err != nil {
+					return nil, err
+				}
+				return c.setDeptRoles(id, roles)
+			}},
+		{Name: "getDeptRole", Callable: true, Doc: "the roles granted to a department: {deptId, roleIdList}",
+			Params: []elements.Param{num("deptId", true)},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				id, err := deptID(a)
+				if err != nil {
+					return nil, err
+				}
+				return c.deptRolesOf(id)
+			}},
+		{Name: "getMemberRoles", Callable: true, Doc: "a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}]",
+			Params: []elements.Param{str("memberId")},
+			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.memberRolesValue(a.String("memberId")) }},
+		{Name: "getMember", Callable: true, Doc: "one member, as getLocalCorpData lists them",
+			Params: []elements.Param{str("memberId")},
+			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.member(a.String("memberId")) }},
+	}
+}
