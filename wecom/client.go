@@ -192,6 +192,9 @@ type call struct {
 	body     any
 	contact  bool // use the contact-sync secret's token
 	noToken  bool // gettoken itself
+	// once marks a call that must not be repeated (a login code is good for one exchange):
+	// only a refused token is fetched again, which WeCom checks before the code.
+	once bool
 }
 
 // do performs a call and decodes the response into a new T. It is the one place that
@@ -250,7 +253,7 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 				return nil, apiErr
 			}
 		}
-		if attempt >= c.cfg.MaxRetries {
+		if attempt >= c.cfg.MaxRetries || k.once {
 			return nil, err
 		}
 		bo := c.cfg.Backoff

@@ -26,6 +26,10 @@ const (
 	CodeIPNotAllowed      = 60020
 	CodeUserNotFound      = 60111
 	CodeInvalidDepartment = 60123
+	CodeInvalidOAuthCode  = 40029 // wrong, already used or expired (5 minutes) login code
+	CodeUntrustedDomain   = 50001 // the login's redirect host is not a trusted domain of the app
+	CodeTicketExpired     = 84014
+	CodeTicketInvalid     = 84015
 )
 
 // Sentinel errors.
@@ -100,6 +104,12 @@ func Advice(code int) string {
 		return "the response is too large; fetch a smaller department"
 	case CodeUserNotFound, CodeInvalidUserID:
 		return "no such userid in this corp"
+	case CodeInvalidOAuthCode:
+		return "the login code is wrong, was used already or is over 5 minutes old: log in again (a code is good for one exchange)"
+	case CodeUntrustedDomain:
+		return "the login's redirect host is not a trusted domain of the app: set it in the admin console (应用管理 → the app → 网页授权及JS-SDK → 可信域名; exact host and port)"
+	case CodeTicketExpired, CodeTicketInvalid:
+		return "the user_ticket is expired or invalid: it lasts 30 minutes from the login"
 	case CodeDeptNotFound, CodeInvalidDepartment:
 		return "no such department in this corp (or outside the app's visible range)"
 	}

@@ -20,7 +20,11 @@ func newWecomSimCmd() *cobra.Command {
 		Short: "Serve the WeCom contacts API emulator until Ctrl-C",
 		Long: `wecom-sim serves an emulator of the WeCom contacts API on a loopback port: a
 deterministic generated org (the same flags give the same org) with WeCom's
-endpoints, JSON and error codes. Point a corp's "apiBase" at the address it prints.`,
+endpoints, JSON and error codes. Point a corp's "apiBase" at the address it prints.
+
+It also serves WeCom's member login pages (the QR login and the in-client OAuth
+authorize URL): a page lists the members to log in as, and a pick sends the browser
+back to the app's redirect URI with a single-use code that auth/getuserinfo exchanges.`,
 		Example: `  jitrt wecom-sim --addr 127.0.0.1:8900 --corp-id wwdemo --secret s3cret --members 2000 --departments 120 --seed 1`,
 		Args:    argsExactly(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,5 +61,6 @@ endpoints, JSON and error codes. Point a corp's "apiBase" at the address it prin
 	f.BoolVar(&withhold, "withhold-sensitive", false, "withhold mobile, email, avatar… as for apps created since 2022-06-20")
 	f.DurationVar(&latency, "latency", 0, "delay every response")
 	f.IntVar(&rate, "rate-limit", 0, "answer 45009 past this many calls a minute per endpoint (0: off)")
+	f.StringSliceVar(&opts.TrustedDomains, "trusted-domain", nil, "a host (or host:port, matched exactly) member logins may be sent back to; repeat for more (default: loopback hosts on any port)")
 	return c
 }

@@ -39,7 +39,10 @@ type Options struct {
 	Org *wecom.Org
 	// TokenTTL is the lifetime of issued tokens (default 7200 s, as WeCom).
 	TokenTTL time.Duration
-	Logger   *slog.Logger
+	// TrustedDomains are the hosts (host or host:port, matched exactly) a member login may
+	// be sent back to; nil trusts loopback hosts on any port (see login.go).
+	TrustedDomains []string
+	Logger         *slog.Logger
 }
 
 // Server is a running emulator.
@@ -66,6 +69,9 @@ type Server struct {
 	rate     int  // calls a minute per endpoint before 45009; 0 = unlimited
 	window   map[string]*minuteCount
 	calls    map[string]int64
+	trusted  []string // nil: loopback on any port
+	codes    map[string]*loginCode
+	tickets  map[string]*ticket
 }
 
 type token struct {
@@ -107,7 +113,8 @@ func Start(opts Options) (*Server, error) {
 		org = Generate(opts.Members, opts.Departments, opts.Seed)
 	}
 	s := &Server{opts: opts, log: opts.Logger, tokens: map[string]*token{}, current: map[string]string{},
-		faults: map[string][]fault{}, window: map[string]*minuteCount{}, calls: map[string]int64{}}
+		faults: map[string][]fault{}, window: map[string]*minuteCount{}, calls: map[string]int64{},
+		trusted: slices.Clone(opts.TrustedDomains), codes: map[string]*loginCode{}, tickets: map[string]*ticket{}}
 	s.load(org)
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -523,6 +530,11 @@ var errmsgs = map[int]string{
 	wecom.CodeIPNotAllowed:      "not allow to access from your ip",
 	wecom.CodeUserNotFound:      "userid not found",
 	wecom.CodeInvalidDepartment: "invalid department id",
+	wecom.CodeInvalidOAuthCode:  "invalid code",
+	wecom.CodeUntrustedDomain:   "unauthorized redirect domain",
+	wecom.CodeTicketExpired:     "user_ticket expired",
+	wecom.CodeTicketInvalid:     "invalid user_ticket",
+	84090:                       "user_ticket missing",
 }
 
 // errmsg is WeCom's message with its hint tail.
@@ -557,6 +569,17 @@ const prefix = "/cgi-bin/"
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
+	switch path {
+	case "/wwlogin/sso/login", "/wwopen/sso/qrConnect":
+		s.loginPage(ctx, false)
+		return
+	case "/connect/oauth2/authorize":
+		s.loginPage(ctx, true)
+		return
+	case "/wwlogin/sso/scan":
+		s.scan(ctx)
+		return
+	}
 	if len(path) <= len(prefix) || path[:len(prefix)] != prefix {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		return
@@ -649,6 +672,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.cached(ctx, endpoint, s.tagList)
 	case "tag/get":
 		s.tagGet(ctx)
+	case "auth/getuserinfo":
+		s.getUserInfo(ctx, kind)
+	case "auth/getuserdetail":
+		s.getUserDetail(ctx)
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		writeErr(ctx, wecom.CodeAPIForbidden)
