@@ -26,10 +26,18 @@ func (s *Server) NetHTTPHandler() http.Handler {
 			w.Write(errorBody("body_too_large", "the request body is over the limit"))
 			return
 		}
-		resp := s.Handle(r.Context(), r.Method, r.URL.Path, r.Header.Get("Authorization"), body)
+		resp := s.Handle(r.Context(), &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+			Auth: r.Header.Get("Authorization"), Cookie: r.Header.Get("Cookie"), UserAgent: r.UserAgent(),
+			TLS: r.TLS != nil, Body: body})
 		w.Header().Set("Content-Type", resp.ContentType)
 		if resp.RetryAfter != "" {
 			w.Header().Set("Retry-After", resp.RetryAfter)
+		}
+		if resp.Location != "" {
+			w.Header().Set("Location", resp.Location)
+		}
+		for _, c := range resp.SetCookies {
+			w.Header().Add("Set-Cookie", c)
 		}
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)

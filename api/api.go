@@ -165,6 +165,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
+// Request is what the handler core reads of an HTTP request; its strings may view the
+// server's buffers and are not kept beyond the request.
+type Request struct {
+	Method, Path string
+	Query        string // the raw query string
+	Auth         string // the Authorization header
+	Cookie       string // the Cookie header
+	UserAgent    string
+	TLS          bool // served over https
+	Body         []byte
+}
+
 // Response is what the handler core answers.
 type Response struct {
 	Status      int
@@ -172,6 +184,9 @@ type Response struct {
 	Body        []byte
 	// RetryAfter, when set, is the Retry-After header (seconds) of a 503.
 	RetryAfter string
+	// Location is the target of a redirect; SetCookies are Set-Cookie headers.
+	Location   string
+	SetCookies []string
 }
 
 const jsonType = "application/json; charset=utf-8"
@@ -179,22 +194,28 @@ const jsonType = "application/json; charset=utf-8"
 // Handle is the API independent of the HTTP server: fasthttp serves it, and a net/http
 // adapter serves the very same handler for comparison. A panic while handling a request is
 // a 500 with code internal for that request (logged and counted); the server goes on.
-func (s *Server) Handle(ctx context.Context, method, path, auth string, body []byte) (resp Response) {
+func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 	start := time.Now()
 	route := "panic"
 	defer func() {
-		if r := recover(); r != nil {
-			err := s.app.Recovered("HTTP "+method+" "+path, r)
+		if p := recover(); p != nil {
+			err := s.app.Recovered("HTTP "+r.Method+" "+r.Path, p)
 			resp = Response{Status: 500, ContentType: jsonType, Body: s.mask(errorBody(elements.CodeInternal, err.Error()))}
 		}
 		s.metrics.request(route, resp.Status, time.Since(start))
 	}()
-	route, resp = s.route(ctx, method, path, auth, body)
+	route, resp = s.route(ctx, r)
 	return resp
 }
 
-func (s *Server) route(ctx context.Context, method, path, auth string, body []byte) (string, Response) {
-	if !s.authorized(auth) {
+func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
+	method, path := r.Method, r.Path
+	// A browser's login and its member's own pages need no token: a member proves who they
+	// are with a session, and what a session may call is app.json's "permissions".
+	if route, resp, ok := s.routeMember(ctx, r); ok {
+		return route, resp
+	}
+	if !s.authorized(r.Auth) {
 		return "unauthorized", Response{Status: 401, ContentType: jsonType, Body: errorBody("unauthorized", "this API needs \"Authorization: Bearer <token>\" with the token in "+TokenEnv)}
 	}
 	switch {
@@ -228,7 +249,7 @@ func (s *Server) route(ctx context.Context, method, path, auth string, body []by
 			if method != "POST" {
 				return "call", methodNotAllowed("POST")
 			}
-			return "call", s.call(ctx, name, methodName, body)
+			return "call", s.call(ctx, name, methodName, r.Body)
 		}
 		if method != "GET" {
 			return "element", methodNotAllowed("GET")
@@ -319,6 +340,10 @@ func statusOf(code string) int {
 		return 503
 	case elements.CodeResourceExhausted:
 		return 507 // the call needed more memory or depth than a run may have
+	case elements.CodeUnauthenticated:
+		return 401
+	case elements.CodePermissionDenied:
+		return 403
 	}
 	return 500
 }
@@ -368,11 +393,24 @@ func methodNotAllowed(allow string) Response {
 // serveFast adapts fasthttp to Handle. The call does not run in fasthttp's RequestCtx as a
 // context: that one ends when shutdown begins, and a graceful shutdown lets calls finish.
 func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
-	resp := s.Handle(context.Background(), b2s(ctx.Method()), b2s(ctx.Path()), b2s(ctx.Request.Header.Peek("Authorization")), ctx.PostBody())
+	h := &ctx.Request.Header
+	r := Request{Method: b2s(ctx.Method()), Path: b2s(ctx.Path()), Query: b2s(ctx.URI().QueryString()),
+		Auth: b2s(h.Peek("Authorization")), Cookie: b2s(h.Peek("Cookie")), UserAgent: b2s(h.UserAgent()),
+		TLS: ctx.IsTLS(), Body: ctx.PostBody()}
+	resp := s.Handle(context.Background(), &r)
 	ctx.SetStatusCode(resp.Status)
 	ctx.Response.Header.SetContentType(resp.ContentType)
 	if resp.RetryAfter != "" {
 		ctx.Response.Header.Set("Retry-After", resp.RetryAfter)
+	}
+	if resp.Location != "" {
+		ctx.Response.Header.Set("Location", resp.Location)
+	}
+	for _, c := range resp.SetCookies {
+		ctx.Response.Header.Add("Set-Cookie", c)
+	}
+	if len(resp.SetCookies) > 0 || resp.Location != "" {
+		ctx.Response.Header.Set("Cache-Control", "no-store")
 	}
 	ctx.SetBody(resp.Body)
 }

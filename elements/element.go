@@ -59,6 +59,10 @@ type AppHandle interface {
 	// Service returns what the program that runs the app provides under name (cmd/jitrt
 	// provides the WeCom emulator), or nil.
 	Service(name string) any
+	// ElementsOfType lists the app's serving elements built from the registered Type
+	// typeID (directly or through an app Type element), sorted by fullName: how a login
+	// element finds the corp whose members log in.
+	ElementsOfType(typeID string) []*Element
 	// Recovered records a panic an instance caught in a goroutine of its own (a timer):
 	// logged with its stack and counted, as a panic in a call is. It returns the error
 	// (code internal) to report.

@@ -24,6 +24,9 @@ func TestRegistry(t *testing.T) {
 	RegisterType(Type{ID: "regtest.One", Meta: "regtest.Meta", New: newFn})
 	mustPanic(t, "already registered", func() { RegisterType(Type{ID: "regtest.One", New: newFn}) })
 	mustPanic(t, "not of the form", func() { RegisterType(Type{ID: "nodot", New: newFn}) })
+	mustPanic(t, "not of the form", func() { RegisterType(Type{ID: "a..b", New: newFn}) })
+	mustPanic(t, "not of the form", func() { RegisterType(Type{ID: "a.b.", New: newFn}) })
+	mustPanic(t, "not of the form", func() { RegisterType(Type{ID: "a.1b", New: newFn}) })
 	mustPanic(t, "no New", func() { RegisterType(Type{ID: "regtest.Two"}) })
 	mustPanic(t, "declared twice", func() {
 		RegisterType(Type{ID: "regtest.Three", New: newFn, Schema: Schema{Fields: []Field{{Name: "a"}, {Name: "a"}}}})

@@ -44,6 +44,12 @@ const (
 	CodeScript            = "script_error"
 	// CodeFailedPrecondition: the call needs a state the element is not in (initCorp first).
 	CodeFailedPrecondition = "failed_precondition"
+	// CodeUnauthenticated: no valid login or session (a wrong login code, an expired
+	// session) (HTTP 401).
+	CodeUnauthenticated = "unauthenticated"
+	// CodePermissionDenied: the caller is known but may not do this (a member without the
+	// role a method needs, a non-member logging in) (HTTP 403).
+	CodePermissionDenied = "permission_denied"
 )
 
 // Error is an error with a stable code. Methods return it (or wrap a sentinel above, which

@@ -66,7 +66,8 @@ var (
 	registryMu sync.RWMutex
 	registry   = map[string]*Type{}
 	metas      = map[string]string{}
-	idPattern  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$`)
+	// an ID is dotted names: "corps.QywxInnerType", "auths.loginTypes.QywxInnerType"
+	idPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$`)
 )
 
 // RegisterType adds a Type to the registry. It is meant to be called from init and panics on
@@ -143,6 +144,8 @@ func Types() []string {
 type Refs interface {
 	// Method describes a method of an element's current instance, or says why there is none.
 	Method(fullName, method string) (*Method, error)
+	// ElementsOfType is AppHandle.ElementsOfType.
+	ElementsOfType(typeID string) []*Element
 }
 
 // suggest names the registered Types of a Meta, for error messages. Called with the lock held.

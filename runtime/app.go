@@ -94,6 +94,8 @@ type App struct {
 	Entry    string // entry script, app-relative ("" for none)
 	Timezone string
 
+	permissions map[string][]string // app.json's "permissions", guarded by mu
+
 	opts     Options
 	redactor *redact.Redactor
 	log      *slog.Logger
@@ -152,6 +154,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 
 	cfg, ps := loader.ReadAppConfig(abs)
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
+	a.permissions = cfg.Permissions
 	limits, timeout := a.limitsOf(cfg.Limits)
 
 	switch opts.State {
@@ -214,6 +217,15 @@ func (a *App) Info() AppInfo {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return AppInfo{Name: a.Name, Title: a.Title, Entry: a.Entry, Timezone: a.Timezone}
+}
+
+// Permission returns the roles app.json's "permissions" lets call a method with a member's
+// session, and whether it lists the method at all.
+func (a *App) Permission(fullName, method string) ([]string, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	roles, ok := a.permissions[fullName+"."+method]
+	return roles, ok
 }
 
 // Location is the app's time zone: app.json "timezone", else the machine's.
@@ -309,6 +321,8 @@ func (a *App) checkRefs() {
 // refs is the app as CheckRefs sees it.
 type refs struct{ a *App }
 
+func (r refs) ElementsOfType(typeID string) []*elements.Element { return r.a.ElementsOfType(typeID) }
+
 func (r refs) Method(fullName, method string) (*elements.Method, error) {
 	e, err := r.a.Element(fullName)
 	if err != nil {
@@ -349,6 +363,21 @@ func (a *App) Entries() []*Entry {
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].FullName < out[j].FullName })
+	return out
+}
+
+// ElementsOfType lists the serving elements built from the registered Type typeID
+// (elements.AppHandle).
+func (a *App) ElementsOfType(typeID string) []*elements.Element {
+	var out []*elements.Element
+	for _, e := range a.Entries() {
+		e.mu.Lock()
+		def := e.def
+		e.mu.Unlock()
+		if def != nil && def.Type != nil && def.Type.ID == typeID && !def.IsType && e.cur.Load() != nil {
+			out = append(out, def.Element)
+		}
+	}
 	return out
 }
 

@@ -150,6 +150,7 @@ func (a *App) ReloadApp() []ReloadEvent {
 	cfg, ps := loader.ReadAppConfig(a.Dir)
 	a.mu.Lock()
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
+	a.permissions = cfg.Permissions
 	a.mu.Unlock()
 	limits, timeout := a.limitsOf(cfg.Limits)
 	a.host.SetLimits(limits)

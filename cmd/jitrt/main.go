@@ -14,18 +14,21 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/internal/bytesize"
 	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime"
 	"github.com/jitrt/jitrt/runtime/jshost"
 
-	// Element Types register themselves.
+	// Element Types register themselves (auths also names the public-URL service).
+	"github.com/jitrt/jitrt/elements/auths"
 	_ "github.com/jitrt/jitrt/elements/corps"
 	_ "github.com/jitrt/jitrt/elements/tasks"
 )
@@ -136,6 +139,21 @@ type appFlags struct {
 	runs        int
 	runMemory   bytesize.Flag
 	memory      bytesize.Flag
+	// publicURL is the URL users reach the app's HTTP API at (a login's default redirect
+	// goes there): --public-url, else the address jitrt run listens on once it does.
+	publicURL string
+	served    atomic.Pointer[string]
+}
+
+// baseURL is the URL users reach the HTTP API at.
+func (f *appFlags) baseURL() string {
+	if f.publicURL != "" {
+		return f.publicURL
+	}
+	if p := f.served.Load(); p != nil {
+		return *p
+	}
+	return "http://" + api.DefaultAddr
 }
 
 // register adds the flags; the time limit and the lock wait only where scripts run and the
@@ -190,13 +208,21 @@ func (f *appFlags) options(cmd *cobra.Command, state runtime.StateMode) (runtime
 		Logger:   log,
 		Stdout:   cmd.OutOrStdout(),
 		Stderr:   cmd.ErrOrStderr(),
-		Services: simwire.Services(),
+		Services: f.services(),
 		Limits:   jshost.Limits{CallStack: f.callStack, Runs: f.runs, RunMemory: f.runMemory.N, Memory: f.memory.N},
 	}
 	if cmd.Flags().Changed("timeout") {
 		opts.Timeout = f.timeout // else app.json's, or the default
 	}
 	return opts, nil
+}
+
+// services are what the program provides the app's elements: the WeCom emulator, and the
+// URL the app is served at.
+func (f *appFlags) services() map[string]any {
+	s := simwire.Services()
+	s[auths.PublicURLService] = f.baseURL
+	return s
 }
 
 // softMemoryLimit makes the Go garbage collector work hard before the process passes the

@@ -111,6 +111,8 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 				if err := srv.Listen(); err != nil {
 					return err
 				}
+				served := "http://" + srv.Addr()
+				f.served.Store(&served)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -145,6 +147,7 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 	}
 	f.register(c, "info", true)
 	c.Flags().StringVar(&addr, "addr", api.DefaultAddr, "address of the HTTP API")
+	c.Flags().StringVar(&f.publicURL, "public-url", "", "the URL users reach the HTTP API at, behind a proxy (a login's default redirect goes there; default http://ADDR)")
 	c.Flags().IntVar(&bodyLimit, "body-limit", api.DefaultBodyLimit, "largest request body of the HTTP API, in bytes")
 	c.Flags().BoolVar(&noAPI, "no-api", false, "do not serve the HTTP API")
 	c.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload elements when their files change")

@@ -33,6 +33,9 @@ type AppConfig struct {
 	Timezone string
 	// Limits are app.json's "limits" (zero fields: not given).
 	Limits Limits
+	// Permissions are app.json's "permissions": for an element method ("corps.X.setAdmin"),
+	// the roles a member's session needs to call it over HTTP.
+	Permissions map[string][]string
 }
 
 // Limits are the limits of script runs an app asks for in app.json:
@@ -52,6 +55,7 @@ var appSchema = elements.Schema{Fields: []elements.Field{
 	{Name: "entry", Kind: elements.KindString, Doc: "the script jitrt run runs first, app-relative"},
 	{Name: "timezone", Kind: elements.KindString, Doc: "IANA time zone of the app's tasks"},
 	{Name: "limits", Kind: elements.KindObject, Doc: "limits of script runs: timeout, callStack, runMemory, memory, runs"},
+	{Name: "permissions", Kind: elements.KindObject, Doc: "the roles a member's session needs to call a method over HTTP: {\"corps.X.setAdmin\": [\"admin\"]}"},
 }}
 
 var limitsSchema = elements.Schema{Fields: []elements.Field{
@@ -94,6 +98,9 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 	if m := root.Get("limits"); m != nil && m.Value.Kind == jsonpos.Object {
 		cfg.Limits = readLimits(m.Value, report)
 	}
+	if m := root.Get("permissions"); m != nil && m.Value.Kind == jsonpos.Object {
+		cfg.Permissions = readPermissions(m.Value, report)
+	}
 	if m := root.Get("title"); m == nil && cfg.Name != "" {
 		cfg.Title = cfg.Name
 	}
@@ -111,6 +118,52 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 		}
 	}
 	return cfg, ps
+}
+
+// rolePattern is what a role id may be (as a corp declares roles).
+var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// readPermissions reads app.json's "permissions": each key an element's fullName and a
+// method ("corps.DemoCorp.setAdmin"), each value the roles that may call it (at least one).
+func readPermissions(n *jsonpos.Node, report func(jsonpos.Pos, string)) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range n.Members {
+		if _, _, ok := SplitMethod(m.Key); !ok {
+			report(m.KeyPos, fmt.Sprintf("permissions: %q must name an element's method, such as \"corps.DemoCorp.setAdmin\"", m.Key))
+			continue
+		}
+		if m.Value.Kind != jsonpos.Array || len(m.Value.Items) == 0 {
+			report(m.Value.Pos, fmt.Sprintf("permissions[%q] must be a non-empty list of role ids, such as [\"admin\"]", m.Key))
+			continue
+		}
+		var roles []string
+		for _, it := range m.Value.Items {
+			if it.Kind != jsonpos.String || !rolePattern.MatchString(it.Str) {
+				report(it.Pos, fmt.Sprintf("permissions[%q]: a role id is 1 to 64 letters, digits, _ and -, not %v", m.Key, it.Interface()))
+				continue
+			}
+			roles = append(roles, it.Str)
+		}
+		if len(roles) > 0 {
+			out[m.Key] = roles
+		}
+	}
+	return out
+}
+
+// SplitMethod splits "fullName.method" at its last dot, each side a valid name.
+func SplitMethod(s string) (fullName, method string, ok bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i <= 0 {
+		return "", "", false
+	}
+	fullName, method = s[:i], s[i+1:]
+	for _, seg := range strings.Split(fullName, ".") {
+		if !segmentPattern.MatchString(seg) {
+			return "", "", false
+		}
+	}
+	return fullName, method, segmentPattern.MatchString(method)
 }
 
 // readLimits reads app.json's "limits", each value within its domain.

@@ -1,0 +1,198 @@
+// Package auths provides the login element auths.loginTypes.QywxInnerType (企业微信自建扫码登录):
+// the members of a corp log in with WeCom — the QR login or the in-client OAuth — and hold
+// sessions whose roles follow the org.
+package auths
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+)
+
+// MetaID and TypeID are the registered IDs.
+const (
+	MetaID = "auths.loginTypes.Meta"
+	TypeID = "auths.loginTypes.QywxInnerType"
+)
+
+// corpTypeID is the Type of the corps whose members log in (named, not imported: a login
+// reaches its corp through the app's call path).
+const corpTypeID = "corps.QywxInnerType"
+
+// Defaults and bounds.
+const (
+	DefaultSessionTTL = 8 * time.Hour
+	DefaultLanding    = "/me"
+	minSessionTTL     = time.Minute
+	maxSessionTTL     = 30 * 24 * time.Hour
+)
+
+var schema = elements.Schema{Fields: []elements.Field{
+	{Name: "corpId", Kind: elements.KindString, Required: true, Doc: "WeCom corp ID (企业ID) of the corp whose members log in"},
+	{Name: "corpSecret", Kind: elements.KindString, Required: true, Secret: true, Doc: "the self-built app's Secret; put it in the environment: \"${WECOM_SECRET}\""},
+	{Name: "agentId", Kind: elements.KindString, Required: true, Doc: "the self-built app's AgentId"},
+	{Name: "redirectUri", Kind: elements.KindString, Doc: "where WeCom sends the login back: this element's /auth/<fullName>/callback as users reach it (default: on the address jitrt run serves)"},
+	{Name: "corp", Kind: elements.KindString, Doc: "fullName of the corps.QywxInnerType whose members log in (default: the app's one corp with this corpId)"},
+	{Name: "apiBase", Kind: elements.KindString, Doc: "WeCom API base URL (default: the corp's, its emulator's for a simulated corp)"},
+	{Name: "simulator", Kind: elements.KindBool, Any: true, Doc: "log in on the corp's built-in WeCom emulator (true, or the corp's simulator object)"},
+	{Name: "sessionTtl", Kind: elements.KindString, Any: true, Doc: "how long a session lasts: \"8h\" (default), \"30m\", or seconds"},
+	{Name: "landing", Kind: elements.KindString, Doc: "the app path a browser lands on after logging in (default /me)"},
+	{Name: "oauthScope", Kind: elements.KindString, Doc: "scope of the in-client login: snsapi_base (default) or snsapi_privateinfo"},
+}}
+
+// Config is a login element's validated config.
+type Config struct {
+	CorpID, CorpSecret, AgentID string
+	RedirectURI                 string // "" for the default
+	Corp                        string // "" for the default
+	APIBase                     string // "" for the corp's
+	Simulator                   bool
+	SessionTTL                  time.Duration
+	Landing                     string
+	OAuthScope                  string
+}
+
+// parseConfig reads a config that passed the schema; problems go to report (nil when the
+// config is known to be valid).
+func parseConfig(raw map[string]any, report func(key, format string, args ...any)) Config {
+	if report == nil {
+		report = func(string, string, ...any) {}
+	}
+	c := Config{SessionTTL: DefaultSessionTTL, Landing: DefaultLanding, OAuthScope: "snsapi_base"}
+	c.CorpID, _ = raw["corpId"].(string)
+	c.CorpSecret, _ = raw["corpSecret"].(string)
+	c.AgentID, _ = raw["agentId"].(string)
+	c.Corp, _ = raw["corp"].(string)
+	if strings.ContainsAny(c.CorpID, " \t/?&#") || c.CorpID == "" {
+		report("corpId", "corpId %q is not a WeCom corp ID (such as ww1234567890abcdef)", c.CorpID)
+	}
+	if strings.ContainsAny(c.AgentID, " \t/?&#") || c.AgentID == "" {
+		report("agentId", "agentId %q is not a WeCom AgentId (such as 1000002)", c.AgentID)
+	}
+	if s, _ := raw["redirectUri"].(string); s != "" {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			report("redirectUri", "redirectUri %q must be an absolute http(s) URL with no #fragment, such as https://app.example.com/auth/<fullName>/callback", s)
+		}
+		c.RedirectURI = s
+	}
+	if s, _ := raw["apiBase"].(string); s != "" {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			report("apiBase", "apiBase %q must be an http(s) URL such as https://qyapi.weixin.qq.com", s)
+		}
+		c.APIBase = strings.TrimRight(s, "/")
+	}
+	switch v := raw["simulator"].(type) {
+	case nil:
+	case bool:
+		c.Simulator = v
+	case map[string]any:
+		c.Simulator = true // the corp's emulator serves the login; its size is the corp's
+	default:
+		report("simulator", "simulator must be true or the corp's simulator object, not %v", v)
+	}
+	if c.Simulator && c.APIBase != "" {
+		report("simulator", "simulator and apiBase name two WeCom servers: keep one")
+	}
+	switch v := raw["sessionTtl"].(type) {
+	case nil:
+	case string:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			report("sessionTtl", "sessionTtl %q is not a duration such as \"8h\" or \"30m\"", v)
+			break
+		}
+		c.SessionTTL = d
+	case float64:
+		if v != math.Trunc(v) || v > maxSessionTTL.Seconds() {
+			report("sessionTtl", "sessionTtl %v must be whole seconds up to %d", v, int64(maxSessionTTL.Seconds()))
+			break
+		}
+		c.SessionTTL = time.Duration(v) * time.Second
+	default:
+		report("sessionTtl", "sessionTtl must be a duration such as \"8h\" or a number of seconds, not %v", v)
+	}
+	if c.SessionTTL < minSessionTTL || c.SessionTTL > maxSessionTTL {
+		report("sessionTtl", "sessionTtl %s must be from %s to %s", c.SessionTTL, minSessionTTL, maxSessionTTL)
+	}
+	if s, ok := raw["landing"].(string); ok {
+		if !localPath(s) {
+			report("landing", "landing %q must be a path of this app such as /me (starting with one /)", s)
+		}
+		c.Landing = s
+	}
+	if s, ok := raw["oauthScope"].(string); ok {
+		if s != "snsapi_base" && s != "snsapi_privateinfo" {
+			report("oauthScope", "oauthScope %q must be snsapi_base or snsapi_privateinfo", s)
+		}
+		c.OAuthScope = s
+	}
+	return c
+}
+
+// localPath reports whether s is a path on this server (not another host's: "//x", "/\x").
+func localPath(s string) bool {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "" && u.Host == "" && !strings.ContainsAny(s, "\r\n\t ")
+}
+
+func validate(el *elements.Element, r elements.Reporter) {
+	parseConfig(el.Config, r.Errorf)
+}
+
+// checkRefs checks that the corp the login names (or the default one) is there.
+func checkRefs(el *elements.Element, app elements.Refs, r elements.Reporter) {
+	cfg := parseConfig(el.Config, nil)
+	if _, err := findCorp(cfg, app.ElementsOfType(corpTypeID)); err != nil {
+		key := "corp"
+		if cfg.Corp == "" {
+			key = "corpId"
+		}
+		r.Errorf(key, "%v", err)
+	}
+}
+
+// findCorp is the corp whose members log in: the one config names, or the app's one corp
+// with the same corpId.
+func findCorp(cfg Config, corps []*elements.Element) (string, error) {
+	names := make([]string, len(corps))
+	for i, c := range corps {
+		names[i] = c.FullName
+	}
+	list := strings.Join(names, ", ")
+	if list == "" {
+		list = "none"
+	}
+	if cfg.Corp != "" {
+		for _, c := range corps {
+			if c.FullName == cfg.Corp {
+				if id, _ := c.Config["corpId"].(string); id != cfg.CorpID {
+					return "", fmt.Errorf("corp %s has corpId %q, not this login's %q", cfg.Corp, id, cfg.CorpID)
+				}
+				return c.FullName, nil
+			}
+		}
+		return "", fmt.Errorf("corp %q is not a %s element of the app (the app's: %s)", cfg.Corp, corpTypeID, list)
+	}
+	var match []string
+	for _, c := range corps {
+		if id, _ := c.Config["corpId"].(string); id == cfg.CorpID {
+			match = append(match, c.FullName)
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		return "", fmt.Errorf("no %s element of the app has corpId %q (the app's: %s): add one, or name it in \"corp\"", corpTypeID, cfg.CorpID, list)
+	}
+	return "", fmt.Errorf("%s elements %s all have corpId %q: name the one whose members log in in \"corp\"", corpTypeID, strings.Join(match, ", "), cfg.CorpID)
+}
