@@ -76,11 +76,11 @@ func startLogin(t *testing.T, o loginOpts) *loginEnv {
 		o.appJSON = `{"name": "logintest", "permissions": {"corps.C.getAdmin": ["member", "admin"], "corps.C.setAdmin": ["admin"]}}`
 	}
 	files := map[string]string{
-		"app.json":                    o.appJSON,
-		"corps/C/e.json":              `{"title": "测试企业", "type": "corps.QywxInnerType"}`,
-		"corps/C/C.json":              fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "secret": "${LOGIN_SECRET}", "apiBase": %q}`, loginCorpID, sim.URL()),
-		"auths/loginTypes/L/e.json":   `{"title": "企业微信登录", "type": "auths.loginTypes.QywxInnerType"}`,
-		"auths/loginTypes/L/L.json":   fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "corpSecret": "${LOGIN_SECRET}"%s}`, loginCorpID, o.login),
+		"app.json":                  o.appJSON,
+		"corps/C/e.json":            `{"title": "测试企业", "type": "corps.QywxInnerType"}`,
+		"corps/C/C.json":            fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "secret": "${LOGIN_SECRET}", "apiBase": %q}`, loginCorpID, sim.URL()),
+		"auths/loginTypes/L/e.json": `{"title": "企业微信登录", "type": "auths.loginTypes.QywxInnerType"}`,
+		"auths/loginTypes/L/L.json": fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "corpSecret": "${LOGIN_SECRET}"%s}`, loginCorpID, o.login),
 	}
 	for rel, content := range files {
 		p := filepath.Join(dir, filepath.FromSlash(rel))
