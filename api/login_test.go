@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,7 +52,7 @@ func (s *syncBuffer) String() string {
 
 // loginEnv is a served app with a corp (on an emulator the test controls) and a login.
 type loginEnv struct {
-	t    *testing.T
+	t    testing.TB
 	sim  *wecomsim.Server
 	app  *runtime.App
 	url  string
@@ -64,7 +66,7 @@ type loginOpts struct {
 	login   string // extra keys of the login's config
 }
 
-func startLogin(t *testing.T, o loginOpts) *loginEnv {
+func startLogin(t testing.TB, o loginOpts) *loginEnv {
 	t.Helper()
 	sim, err := wecomsim.Start(wecomsim.Options{CorpID: loginCorpID, Secret: loginSecret, Members: 60, Departments: 8, Seed: 5})
 	if err != nil {
@@ -124,13 +126,13 @@ func startLogin(t *testing.T, o loginOpts) *loginEnv {
 
 // browser is an HTTP client with cookies that does not follow redirects by itself.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	c   *http.Client
 	ua  string
 	jar *cookiejar.Jar
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, jar: jar, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
@@ -533,4 +535,51 @@ func TestPermissionsGateMethodsByTheMembersRoles(t *testing.T) {
 	if status, body := call(bp, "setAdmin", fmt.Sprintf(`[[%q]]`, admin.UserID)); status != 200 {
 		t.Fatalf("after being made admin: %d %s", status, body)
 	}
+}
+
+// BenchmarkLoginCallback logs members in at a steady 200 logins a second, each a browser's
+// whole login (its /login, a code from the emulator, its /callback), and reports the
+// latency of the callback — state check, code exchange with the emulator over HTTP, the
+// member and their roles, the session written to the state file — at p50 and p99.
+func BenchmarkLoginCallback(b *testing.B) {
+	e := startLogin(b, loginOpts{})
+	users := e.sim.Org().Users
+	const rate, seconds = 200, 3
+	n := rate * seconds
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	failed := atomic.Int64{}
+	b.ResetTimer()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := newBrowser(b)
+			login := br.startLogin(e)
+			code, err := e.sim.IssueCode(users[i%len(users)].UserID, login.Query().Get("redirect_uri"))
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			start := time.Now()
+			p := br.get(e.url + "/auth/" + loginName + "/callback?code=" + code + "&state=" + login.Query().Get("state"))
+			lat[i] = time.Since(start)
+			if p.status != 302 {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d of %d logins failed", failed.Load(), n)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[n-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(rate, "logins/s")
 }

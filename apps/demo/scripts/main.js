@@ -28,3 +28,18 @@ console.log(`本地部门数: ${local.deptList.length}`);
 // 再同步一次: nothing changed in WeCom, so nothing is written
 const report = corp.syncCorp();
 console.log(`同步: 新增 ${report.added}, 更新 ${report.updated}, 离职 ${report.offlined}, 未变 ${report.unchanged}, 用时 ${report.durationMs}ms`);
+
+// 部门角色: members of the first department under the root hold "member" by inheritance
+const firstDept = local.deptList.find(d => d.parentId === rootDept.deptId.value);
+if (firstDept) {
+  corp.setDeptRole(firstDept.deptId, ["member"]);
+  const someone = corp.getDeptMembers(firstDept.deptId)[0];
+  if (someone) {
+    const roles = corp.getMemberRoles(someone.memberId).map(r => `${r.roleId} (${r.from.join(", ")})`);
+    console.log(`${someone.name} 的角色: ${roles.join("; ")}`);
+  }
+}
+
+// 登录: open the app's login in a browser; the emulator lists members to log in as
+const login = app.getElement("auths.loginTypes.DemoLogin");
+console.log(`登录: ${login.authConfig.redirectUri.replace(/callback$/, "login")}`);
