@@ -158,6 +158,10 @@ func (b *browser) do(method, u string, form url.Values, header ...string) page {
 		req.Header.Set("User-Agent", b.ua)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := b.c.Do(req)
@@ -582,4 +586,27 @@ func BenchmarkLoginCallback(b *testing.B) {
 	b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[n-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(rate, "logins/s")
+}
+
+func TestCookiesAreSecureWhenTheLoginIsServedOverHTTPS(t *testing.T) {
+	e := startLogin(t, loginOpts{login: `, "redirectUri": "https://app.example.com/auth/auths.loginTypes.L/callback"`})
+	b := newBrowser(t)
+	p := b.get(e.url + "/auth/" + loginName + "/login")
+	if p.status != 302 || len(p.cookies) != 1 {
+		t.Fatalf("/login: %d %v", p.status, p.cookies)
+	}
+	for _, attr := range []string{"jitrt_state=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/auth/" + loginName + "/", "Max-Age=600"} {
+		if !strings.Contains(p.cookies[0], attr) {
+			t.Errorf("state cookie %q lacks %s", p.cookies[0], attr)
+		}
+	}
+	u, _ := url.Parse(p.loc)
+	if u.Query().Get("redirect_uri") != "https://app.example.com/auth/auths.loginTypes.L/callback" {
+		t.Fatalf("the redirect is not the configured one: %s", u)
+	}
+	// the redirect comes from the config, never from the request
+	p = b.do("GET", e.url+"/auth/"+loginName+"/login", nil, "Host", "evil.example", "X-Forwarded-Host", "evil.example")
+	if u, _ := url.Parse(p.loc); u.Query().Get("redirect_uri") != "https://app.example.com/auth/auths.loginTypes.L/callback" {
+		t.Fatalf("a request's Host changed the redirect: %s", p.loc)
+	}
 }
