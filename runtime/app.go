@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/jsonpos"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime/jshost"
 	"github.com/jitrt/jitrt/runtime/loader"
@@ -94,7 +95,9 @@ type App struct {
 	Entry    string // entry script, app-relative ("" for none)
 	Timezone string
 
-	permissions map[string][]string // app.json's "permissions", guarded by mu
+	permissions  map[string][]string // app.json's "permissions", guarded by mu
+	permPos      map[string]jsonpos.Pos
+	permProblems Problems // permissions naming no callable method, found by checkRefs
 
 	opts     Options
 	redactor *redact.Redactor
@@ -154,7 +157,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 
 	cfg, ps := loader.ReadAppConfig(abs)
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
-	a.permissions = cfg.Permissions
+	a.permissions, a.permPos = cfg.Permissions, cfg.PermissionPos
 	limits, timeout := a.limitsOf(cfg.Limits)
 
 	switch opts.State {
@@ -316,6 +319,40 @@ func (a *App) checkRefs() {
 		e.refProblems = ps
 		e.mu.Unlock()
 	}
+	a.checkPermissions()
+}
+
+// checkPermissions reports each app.json permission that names no Callable method of a
+// serving element: a misspelt one would otherwise close the method to members silently.
+func (a *App) checkPermissions() {
+	a.mu.RLock()
+	perms, pos := a.permissions, a.permPos
+	names := make([]string, 0, len(a.entries))
+	for n := range a.entries {
+		names = append(names, n)
+	}
+	a.mu.RUnlock()
+	var ps Problems
+	for key := range perms {
+		name, method, _ := loader.SplitMethod(key)
+		msg := ""
+		if e, err := a.Element(name); err != nil {
+			msg = fmt.Sprintf("permissions: no element %q%s", name, nearestName(name, names))
+		} else if ref, err := e.acquire(); err == nil {
+			if m := ref.methods[method]; m == nil {
+				msg = fmt.Sprintf("permissions: element %s has no method %q%s", name, method, nearestName(method, ref.names))
+			} else if !m.Callable {
+				msg = fmt.Sprintf("permissions: %s.%s can only be called from the app's scripts, never over HTTP", name, method)
+			}
+			ref.release()
+		}
+		if msg != "" {
+			ps = append(ps, Problem{Path: "app.json", Pos: pos[key], Msg: msg})
+		}
+	}
+	a.mu.Lock()
+	a.permProblems = ps
+	a.mu.Unlock()
 }
 
 // refs is the app as CheckRefs sees it.
@@ -347,6 +384,7 @@ func (a *App) Problems() Problems {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	ps := append(Problems(nil), a.appProblems...)
+	ps = append(ps, a.permProblems...)
 	for _, e := range a.entries {
 		ps = append(ps, e.Problems()...)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/testapp"
 	"github.com/jitrt/jitrt/runtime/redact"
 )
 
@@ -146,5 +147,51 @@ func TestCheckStoreInMemoryWritesNothing(t *testing.T) {
 	}
 	if _, err := Load(context.Background(), dir+"/missing", Options{}); err == nil {
 		t.Fatal("loading a missing folder succeeded")
+	}
+}
+
+// app.json "permissions" that name no callable method are problems at their key, with a
+// suggestion; good ones are read, and a fixed app.json clears the problems.
+func TestPermissionsNamingNoCallableMethodAreProblems(t *testing.T) {
+	dir := testapp.WriteTree(t, map[string]string{
+		"app.json": `{"name": "p", "permissions": {
+  "x.E.greet": ["admin"],
+  "x.E.gret": ["admin"],
+  "x.F.greet": ["admin"],
+  "x.E.take": ["admin"],
+  "nodot": ["admin"],
+  "x.E.pair": [],
+  "x.E.row": ["no spaces"]
+}}`,
+		"x/E/e.json": `{"type": "testing.Echo"}`,
+		"x/E/E.json": `{"greeting": "hi"}`,
+	})
+	app := loadTest(t, dir, Options{})
+	got := app.Problems().Error()
+	for _, want := range []string{
+		`app.json:3:3: permissions: element x.E has no method "gret" (did you mean "greet"?)`,
+		`app.json:4:3: permissions: no element "x.F" (did you mean "x.E"?)`,
+		`app.json:5:3: permissions: x.E.take can only be called from the app's scripts, never over HTTP`,
+		`app.json:6:3: permissions: "nodot" must name an element's method`,
+		`app.json:7:15: permissions["x.E.pair"] must be a non-empty list of role ids`,
+		`app.json:8:15: permissions["x.E.row"]: a role id is 1 to 64 letters, digits, _ and -, not no spaces`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "x.E.greet\"") || strings.Count(got, "\n") != 5 {
+		t.Errorf("problems:\n%s", got)
+	}
+	if roles, ok := app.Permission("x.E", "greet"); !ok || len(roles) != 1 || roles[0] != "admin" {
+		t.Fatalf("x.E.greet: %v %v", roles, ok)
+	}
+	testapp.Write(t, dir, "app.json", `{"name": "p", "permissions": {"x.E.greet": ["member"]}}`)
+	app.ReloadApp()
+	if ps := app.Problems(); len(ps) != 0 {
+		t.Fatalf("after the fix: %v", ps)
+	}
+	if roles, _ := app.Permission("x.E", "greet"); roles[0] != "member" {
+		t.Fatalf("after the reload: %v", roles)
 	}
 }

@@ -150,7 +150,7 @@ func (a *App) ReloadApp() []ReloadEvent {
 	cfg, ps := loader.ReadAppConfig(a.Dir)
 	a.mu.Lock()
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
-	a.permissions = cfg.Permissions
+	a.permissions, a.permPos = cfg.Permissions, cfg.PermissionPos
 	a.mu.Unlock()
 	limits, timeout := a.limitsOf(cfg.Limits)
 	a.host.SetLimits(limits)
@@ -181,6 +181,7 @@ func (a *App) ReloadApp() []ReloadEvent {
 			events = append(events, a.ReloadElement(rel)...)
 		}
 	}
+	a.checkPermissions()
 	events[0].Took = time.Since(start)
 	return events
 }

@@ -36,6 +36,8 @@ type AppConfig struct {
 	// Permissions are app.json's "permissions": for an element method ("corps.X.setAdmin"),
 	// the roles a member's session needs to call it over HTTP.
 	Permissions map[string][]string
+	// PermissionPos is where each permission's key is in app.json.
+	PermissionPos map[string]jsonpos.Pos
 }
 
 // Limits are the limits of script runs an app asks for in app.json:
@@ -100,6 +102,10 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 	}
 	if m := root.Get("permissions"); m != nil && m.Value.Kind == jsonpos.Object {
 		cfg.Permissions = readPermissions(m.Value, report)
+		cfg.PermissionPos = map[string]jsonpos.Pos{}
+		for _, p := range m.Value.Members {
+			cfg.PermissionPos[p.Key] = p.KeyPos
+		}
 	}
 	if m := root.Get("title"); m == nil && cfg.Name != "" {
 		cfg.Title = cfg.Name
