@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,7 +44,9 @@ type Options struct {
 	// TrustedDomains are the hosts (host or host:port, matched exactly) a member login may
 	// be sent back to; nil trusts loopback hosts on any port (see login.go).
 	TrustedDomains []string
-	Logger         *slog.Logger
+	// Callbacks get every change of the org as an event (see push.go).
+	Callbacks []Callback
+	Logger    *slog.Logger
 }
 
 // Server is a running emulator.
@@ -72,6 +76,14 @@ type Server struct {
 	trusted  []string // nil: loopback on any port
 	codes    map[string]*loginCode
 	tickets  map[string]*ticket
+
+	pushers     []*pusher // registered callbacks
+	eventFaults atomic.Pointer[EventFaults]
+	pushed      pushCounters
+	pending     atomic.Int64 // events queued or in delivery
+	rngMu       sync.Mutex
+	rngs        map[uint64]*mrand.Rand
+	churn       *churner
 }
 
 type token struct {
@@ -116,6 +128,12 @@ func Start(opts Options) (*Server, error) {
 		faults: map[string][]fault{}, window: map[string]*minuteCount{}, calls: map[string]int64{},
 		trusted: slices.Clone(opts.TrustedDomains), codes: map[string]*loginCode{}, tickets: map[string]*ticket{}}
 	s.load(org)
+	s.eventFaults.Store(&EventFaults{Retries: 3, RetryInterval: time.Second})
+	for _, cb := range opts.Callbacks {
+		if err := s.AddCallback(cb); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("wecomsim: listen on %s: %w", opts.Addr, err)
@@ -148,6 +166,8 @@ func (s *Server) Secret() string { return s.opts.Secret }
 
 // Close stops serving and closes the port, waiting for open connections.
 func (s *Server) Close() error {
+	s.StopChurn()
+	s.closePushers()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.srv.ShutdownWithContext(ctx)
@@ -251,23 +271,6 @@ var (
 	ErrInvalid  = errors.New("wecomsim: invalid")
 )
 
-// AddUser adds a member. Its departments must exist; Order and IsLeaderInDept default to
-// zeros and MainDepartment to the first department.
-func (s *Server) AddUser(u wecom.User) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.users[u.UserID]; ok {
-		return fmt.Errorf("%w: user %q", ErrExists, u.UserID)
-	}
-	if err := s.fixUser(&u); err != nil {
-		return err
-	}
-	c := cloneUser(u)
-	s.users[u.UserID] = &c
-	s.reindex()
-	return nil
-}
-
 func (s *Server) fixUser(u *wecom.User) error {
 	if u.UserID == "" || u.Name == "" || len(u.Department) == 0 {
 		return fmt.Errorf("%w: a user needs userid, name and a department", ErrInvalid)
@@ -295,65 +298,6 @@ func (s *Server) fixUser(u *wecom.User) error {
 	return nil
 }
 
-// UpdateUser changes a member in place.
-func (s *Server) UpdateUser(userID string, fn func(u *wecom.User)) error {
-	return s.UpdateUsers([]string{userID}, fn)
-}
-
-// UpdateUsers changes several members in place at once, reindexing the org once: all or
-// none (the first id that is unknown or whose change is invalid changes nothing).
-func (s *Server) UpdateUsers(userIDs []string, fn func(u *wecom.User)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	changed := make(map[string]*wecom.User, len(userIDs))
-	for _, userID := range userIDs {
-		u, ok := changed[userID]
-		if !ok {
-			if u, ok = s.users[userID]; !ok {
-				return fmt.Errorf("%w: user %q", ErrNotFound, userID)
-			}
-		}
-		c := cloneUser(*u)
-		fn(&c)
-		if c.UserID != userID {
-			return fmt.Errorf("%w: the userid cannot change", ErrInvalid)
-		}
-		if err := s.fixUser(&c); err != nil {
-			return err
-		}
-		changed[userID] = &c
-	}
-	for id, u := range changed {
-		s.users[id] = u
-	}
-	s.reindex()
-	return nil
-}
-
-// RemoveUser deletes a member (and drops it from tags and leader lists).
-func (s *Server) RemoveUser(userID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.users[userID]; !ok {
-		return fmt.Errorf("%w: user %q", ErrNotFound, userID)
-	}
-	delete(s.users, userID)
-	for _, t := range s.tags {
-		t.UserList = slices.DeleteFunc(t.UserList, func(tu wecom.TagUser) bool { return tu.UserID == userID })
-	}
-	for _, d := range s.depts {
-		d.Leaders = slices.DeleteFunc(d.Leaders, func(l string) bool { return l == userID })
-	}
-	for _, u := range s.users {
-		u.DirectLeader = slices.DeleteFunc(u.DirectLeader, func(l string) bool { return l == userID })
-		if len(u.DirectLeader) == 0 {
-			u.DirectLeader = nil
-		}
-	}
-	s.reindex()
-	return nil
-}
-
 // User returns a copy of a member.
 func (s *Server) User(userID string) (wecom.User, bool) {
 	s.mu.RLock()
@@ -363,64 +307,6 @@ func (s *Server) User(userID string) (wecom.User, bool) {
 		return wecom.User{}, false
 	}
 	return cloneUser(*u), true
-}
-
-// AddDepartment adds a department under an existing parent.
-func (s *Server) AddDepartment(d wecom.Department) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d.ID <= 0 || d.Name == "" {
-		return fmt.Errorf("%w: a department needs an id and a name", ErrInvalid)
-	}
-	if _, ok := s.depts[d.ID]; ok {
-		return fmt.Errorf("%w: department %d", ErrExists, d.ID)
-	}
-	if s.depts[d.ParentID] == nil {
-		return fmt.Errorf("%w: parent department %d", ErrNotFound, d.ParentID)
-	}
-	if d.Leaders == nil {
-		d.Leaders = []string{}
-	}
-	s.depts[d.ID] = &d
-	s.reindex()
-	return nil
-}
-
-// UpdateDepartment changes a department in place (its id cannot change).
-func (s *Server) UpdateDepartment(id int64, fn func(d *wecom.Department)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.depts[id]
-	if !ok {
-		return fmt.Errorf("%w: department %d", ErrNotFound, id)
-	}
-	c := *d
-	c.Leaders = slices.Clone(d.Leaders)
-	fn(&c)
-	if c.ID != id || (c.ParentID != 0 && s.depts[c.ParentID] == nil) {
-		return fmt.Errorf("%w: department %d: bad id or parent", ErrInvalid, id)
-	}
-	s.depts[id] = &c
-	s.reindex()
-	return nil
-}
-
-// RemoveDepartment deletes an empty department, as WeCom allows only that.
-func (s *Server) RemoveDepartment(id int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.depts[id] == nil {
-		return fmt.Errorf("%w: department %d", ErrNotFound, id)
-	}
-	if len(s.byDept[id]) > 0 || len(s.children[id]) > 0 {
-		return fmt.Errorf("%w: department %d", ErrNotEmpty, id)
-	}
-	delete(s.depts, id)
-	for _, t := range s.tags {
-		t.PartyList = slices.DeleteFunc(t.PartyList, func(p int64) bool { return p == id })
-	}
-	s.reindex()
-	return nil
 }
 
 // FailNext makes the next n calls of endpoint ("user/list", "gettoken", …) answer with
@@ -567,8 +453,20 @@ func okJSON(fields map[string]any) []byte {
 
 const prefix = "/cgi-bin/"
 
+// handle serves a request and logs it in one line (never its query: it holds the token).
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.serve(ctx)
+	s.log.Info("wecomsim", "method", string(ctx.Method()), "path", string(ctx.Path()),
+		"status", ctx.Response.StatusCode(), "bytes", len(ctx.Response.Body()), "took", time.Since(start).Round(time.Microsecond))
+}
+
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
+	if len(path) > 5 && path[:5] == "/sim/" {
+		s.control(ctx, path)
+		return
+	}
 	switch path {
 	case "/wwlogin/sso/login", "/wwopen/sso/qrConnect":
 		s.loginPage(ctx, false)
