@@ -48,6 +48,8 @@ var loginMethods = []string{"getLoginConfig", "getLoginCode", "getSession", "log
 // request.
 func (s *Server) routeMember(ctx context.Context, r *Request) (route string, resp Response, ok bool) {
 	switch {
+	case strings.HasPrefix(r.Path, "/wecom/") && strings.HasSuffix(r.Path, "/callback"):
+		return "wecom_callback", s.wecomCallback(ctx, r), true
 	case r.Path == "/auth/logout" || (strings.HasPrefix(r.Path, "/auth/") && strings.HasSuffix(r.Path, "/logout")):
 		if r.Method != "POST" {
 			return "logout", methodNotAllowed("POST"), true

@@ -21,6 +21,7 @@ type Metrics struct {
 	observed  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	reloads   *prometheus.CounterVec
+	counts    *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics; pass it as the app's Observer and to the Server.
@@ -36,7 +37,9 @@ func NewMetrics() *Metrics {
 		Help: "Duration of element operations (sync, task_run).", Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}, []string{"op", "element"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitrt_reloads_total",
 		Help: "Hot reloads by kind (add, reload, remove, error, app, scripts)."}, []string{"kind"})
-	m.reg.MustRegister(m.requests, m.latency, m.observed, m.durations, m.reloads,
+	m.counts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitrt_element_counts_total",
+		Help: "Counts kept by elements (sync_drift: changes a sync repaired that change events had missed)."}, []string{"name", "element"})
+	m.reg.MustRegister(m.requests, m.latency, m.observed, m.durations, m.reloads, m.counts,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -51,6 +54,11 @@ func (m *Metrics) Observe(op, element string, took time.Duration, err error) {
 	if took > 0 {
 		m.durations.WithLabelValues(op, element).Observe(took.Seconds())
 	}
+}
+
+// Count adds to a count an element keeps (elements.Counter).
+func (m *Metrics) Count(name, element string, n int) {
+	m.counts.WithLabelValues(name, element).Add(float64(n))
 }
 
 // Reload records a hot reload (for runtime.WatchOptions.OnReload).

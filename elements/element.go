@@ -69,6 +69,20 @@ type AppHandle interface {
 	Recovered(where string, r any) error
 }
 
+// PublicURLService is the name under which the program running an app provides the base
+// URL users (and WeCom) reach its HTTP API at, as a func() string (such as
+// "http://127.0.0.1:8787"; known once the server listens): a login's default redirect, a
+// simulated corp's callback URL.
+const PublicURLService = "publicURL"
+
+// PublicURL is the app's public base URL from the program's service ("" if none).
+func PublicURL(app AppHandle) string {
+	if f, ok := app.Service(PublicURLService).(func() string); ok {
+		return f()
+	}
+	return ""
+}
+
 // Call is one call of an element method, from any side: a script, the HTTP API, a task,
 // jitrt call, the control socket, another element. The runtime runs every one through the
 // same path: it takes the instance, applies one policy and converts errors once.
@@ -217,6 +231,19 @@ func ProgressFrom(ctx context.Context) func(phase string, done, total int) {
 // forwards them to the metrics. name is short and stable ("sync", "task_run").
 type Observer interface {
 	Observe(name, element string, took time.Duration, err error)
+}
+
+// Counter is an optional interface of an Observer: it adds n to a named count of an
+// element (the drift a sync repaired).
+type Counter interface {
+	Count(name, element string, n int)
+}
+
+// Count adds n to a count of the Observer, if it keeps counts.
+func Count(o Observer, name, element string, n int) {
+	if c, ok := o.(Counter); ok && n > 0 {
+		c.Count(name, element, n)
+	}
 }
 
 // NopObserver discards measurements.

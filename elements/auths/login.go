@@ -18,11 +18,9 @@ import (
 	"github.com/jitrt/jitrt/wecom"
 )
 
-// PublicURLService is the name under which the program running an app provides the base
-// URL users reach it at, as a func() string (such as "http://127.0.0.1:8787"; known once
-// the server listens): a login whose config has no redirectUri is sent back to its
-// callback there.
-const PublicURLService = "publicURL"
+// PublicURLService is elements.PublicURLService: a login whose config has no redirectUri
+// is sent back to its callback at the URL it gives.
+const PublicURLService = elements.PublicURLService
 
 // WeCom's login hosts; an apiBase other than WeCom's (its emulator) serves them itself.
 const (
@@ -187,10 +185,7 @@ func (l *Login) redirectURI() string {
 	if l.cfg.RedirectURI != "" {
 		return l.cfg.RedirectURI
 	}
-	base := ""
-	if f, ok := l.el.App.Service(PublicURLService).(func() string); ok {
-		base = f()
-	}
+	base := elements.PublicURL(l.el.App)
 	if base == "" {
 		base = "http://127.0.0.1:8787"
 	}
@@ -392,6 +387,9 @@ func (l *Login) memberSession(ctx context.Context, corp, memberID string) (*Sess
 	if status := fieldOf(m, "status"); status != "active" {
 		return nil, elements.Errorf(elements.CodePermissionDenied, "member %q is %s in %s and may not log in", memberID, status, corp)
 	}
+	if id := fieldOf(m, "memberId"); id != "" {
+		memberID = id // WeCom may have given the member a new userid since
+	}
 	roles, err := l.el.App.Call(ctx, corp, "getMemberRoles", elements.Args{"memberId": memberID})
 	if err != nil {
 		return nil, err
@@ -437,7 +435,29 @@ func (l *Login) Session(ctx context.Context, token string) (*Session, error) {
 		return nil, err
 	}
 	s.ExpiresAt = rec.ExpiresAt
+	if s.MemberID != rec.MemberID {
+		l.moveSession(token, rec, s.MemberID) // the member's userid changed: the session follows
+	}
 	return s, nil
+}
+
+// moveSession keeps a session under its member's new userid.
+func (l *Login) moveSession(token string, rec sessionRec, newID string) {
+	hash := hashToken(token)
+	oldID := rec.MemberID
+	rec.MemberID = newID
+	err := l.el.Store.Update(func(tx *kv.Tx) error {
+		if _, err := tx.Delete(l.keys.memberSession(oldID, hash)); err != nil {
+			return err
+		}
+		if err := tx.SetJSON(l.keys.session(hash), rec); err != nil {
+			return err
+		}
+		return tx.Set(l.keys.memberSession(newID, hash), "")
+	})
+	if err != nil {
+		l.el.Logger.Warn("moving a session to the member's new userid failed", "err", err)
+	}
 }
 
 // Logout ends the session of token (nothing happens for a token with none).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/wecom"
+	"github.com/jitrt/jitrt/wecom/callback"
 )
 
 // rolePattern is what a role id may be.
@@ -56,6 +57,8 @@ var schema = elements.Schema{Fields: []elements.Field{
 	{Name: "scope", Kind: elements.KindArray, Doc: "WeCom department ids whose subtrees are synced (default: all)"},
 	{Name: "roles", Kind: elements.KindArray, Doc: "the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"},
 	{Name: "simulator", Kind: elements.KindObject, Doc: "start the built-in WeCom emulator: {members, departments, seed}"},
+	{Name: "callbackToken", Kind: elements.KindString, Secret: true, Doc: "Token of the app's callback config (接收事件服务器): change events are applied as they come"},
+	{Name: "encodingAESKey", Kind: elements.KindString, Secret: true, Doc: "EncodingAESKey of the app's callback config (43 characters)"},
 }}
 
 // Role is one declared role of the org.
@@ -84,6 +87,8 @@ type Config struct {
 	Scope             []int64
 	Roles             []Role
 	Simulator         *SimulatorConfig
+	CallbackToken     string
+	EncodingAESKey    string
 }
 
 // parseConfig reads a config that passed the schema; problems go to report (which may be
@@ -146,6 +151,22 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 			report("roles", "roles is empty: declare at least one role, or leave the key out for the defaults")
 		}
 	}
+	c.CallbackToken, _ = raw["callbackToken"].(string)
+	c.EncodingAESKey, _ = raw["encodingAESKey"].(string)
+	switch {
+	case (c.CallbackToken == "") != (c.EncodingAESKey == ""):
+		key := "callbackToken"
+		if c.EncodingAESKey == "" {
+			key = "encodingAESKey"
+		}
+		report(key, "callbackToken and encodingAESKey go together: set both (the app's callback config) or neither")
+	case c.CallbackToken != "":
+		if _, err := callback.New(c.CallbackToken, c.EncodingAESKey, c.CorpID); errors.Is(err, callback.ErrBadToken) {
+			report("callbackToken", "callbackToken must be 1 to 32 letters and digits, as WeCom makes it")
+		} else if err != nil {
+			report("encodingAESKey", "encodingAESKey must be the 43 letters and digits WeCom makes")
+		}
+	}
 	if obj, ok := raw["simulator"].(map[string]any); ok {
 		sim := &SimulatorConfig{Members: 200, Departments: 20, Seed: 1}
 		for key, dst := range map[string]*int64{"seed": &sim.Seed} {
@@ -196,6 +217,15 @@ type SimulatorSpec struct {
 	CorpID, Secret, ContactSyncSecret string
 	Members, Departments              int
 	Seed                              int64
+	// Callback, for a corp that takes change events in jitrt run, is where the emulator
+	// pushes every change of its org.
+	Callback *SimulatorCallback
+}
+
+// SimulatorCallback is a corp's callback, as the emulator pushes events to it.
+type SimulatorCallback struct {
+	URL                   func() string
+	Token, EncodingAESKey string
 }
 
 // Simulator is a running emulator.
@@ -222,6 +252,12 @@ type Corp struct {
 	flight     *syncFlight
 	quietSyncs []string // reports of syncs that wrote nothing (JSON), oldest first
 
+	// recv takes WeCom's change events (nil without a callback config); applyMu is held
+	// by the applier for each batch and by a sync for all of it.
+	recv        *receiver
+	applyMu     sync.Mutex
+	applierDone chan struct{}
+
 	adminCache atomic.Pointer[adminCache]
 	memberIx   atomic.Pointer[memberIndex]
 	roleIx     atomic.Pointer[roleView]
@@ -231,6 +267,13 @@ type Corp struct {
 func newCorp(el *elements.Element) (elements.Instance, error) {
 	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
 	c.keys = newKeys(el.FullName, c.cfg.CorpID)
+	if c.cfg.CallbackToken != "" {
+		crypto, err := callback.New(c.cfg.CallbackToken, c.cfg.EncodingAESKey, c.cfg.CorpID)
+		if err != nil {
+			return nil, err
+		}
+		c.recv = newReceiver(crypto)
+	}
 	return c, nil
 }
 
@@ -247,9 +290,14 @@ func (c *Corp) Start(ctx context.Context) error {
 		if start == nil {
 			return errors.New("the config asks for the WeCom emulator (\"simulator\"), which this program does not provide")
 		}
+		spec := SimulatorSpec{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
+			ContactSyncSecret: c.cfg.ContactSyncSecret, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed}
+		if c.recv != nil && c.el.Service {
+			spec.Callback = &SimulatorCallback{Token: c.cfg.CallbackToken, EncodingAESKey: c.cfg.EncodingAESKey,
+				URL: func() string { return elements.PublicURL(c.el.App) + "/wecom/" + c.el.FullName + "/callback" }}
+		}
 		var err error
-		c.sim, err = start(ctx, SimulatorSpec{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
-			ContactSyncSecret: c.cfg.ContactSyncSecret, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed})
+		c.sim, err = start(ctx, spec)
 		if err != nil {
 			return fmt.Errorf("start the WeCom emulator: %w", err)
 		}
@@ -266,11 +314,15 @@ func (c *Corp) Start(ctx context.Context) error {
 		return err
 	}
 	c.client = client
+	if c.recv != nil && c.el.Service {
+		c.startApplier()
+	}
 	return nil
 }
 
 // Close stops the emulator (freeing its port) and the client's connections.
 func (c *Corp) Close() error {
+	c.stopApplier()
 	var errs []error
 	if c.client != nil {
 		errs = append(errs, c.client.Close())

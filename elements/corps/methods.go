@@ -110,7 +110,7 @@ func (c *Corp) Methods() []elements.Method {
 				}
 				return &clientObject{c: c, cl: cl}, nil
 			}},
-	}, c.roleMethods()...)
+	}, append(c.roleMethods(), c.callbackMethods()...)...)
 }
 
 // Properties lists the corp's properties.

@@ -228,6 +228,12 @@ func (c *Corp) MemberRoles(memberID string) ([]EffectiveRole, error) {
 	var out []EffectiveRole
 	err := c.el.Store.View(func(tx *kv.Tx) error {
 		raw, ok, err := getMember(tx, c.keys, memberID)
+		if err == nil && !ok {
+			if moved, renamed := resolveRenamed(tx, c.keys, memberID); renamed {
+				memberID = moved // WeCom gave the member a new userid
+				raw, ok, err = getMember(tx, c.keys, memberID)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -331,6 +337,11 @@ func (c *Corp) member(memberID string) (any, error) {
 	var raw string
 	err := c.el.Store.View(func(tx *kv.Tx) error {
 		r, ok, err := getMember(tx, c.keys, memberID)
+		if err == nil && !ok {
+			if moved, renamed := resolveRenamed(tx, c.keys, memberID); renamed {
+				r, ok, err = getMember(tx, c.keys, moved) // WeCom gave the member a new userid
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -381,7 +392,7 @@ func (c *Corp) roleMethods() []elements.Method {
 		{Name: "getMemberRoles", Callable: true, Doc: "a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}]",
 			Params: []elements.Param{str("memberId")},
 			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.memberRolesValue(a.String("memberId")) }},
-		{Name: "getMember", Callable: true, Doc: "one member, as getLocalCorpData lists them",
+		{Name: "getMember", Callable: true, Doc: "one member, as getLocalCorpData lists them (a userid WeCom changed finds the member under the new one)",
 			Params: []elements.Param{str("memberId")},
 			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.member(a.String("memberId")) }},
 	}

@@ -44,6 +44,9 @@ type Change struct {
 // SyncReport is what a sync did (or, for a dry run, would do). The member counts come
 // first, as the seed's callers read them.
 type SyncReport struct {
+	// Kind is "sync" for a whole-org sync, "events" for WeCom's change events applied (one
+	// report a minute at most, their counts added up).
+	Kind        string     `json:"kind"`
 	Added       int        `json:"added"`
 	Updated     int        `json:"updated"`
 	Offlined    int        `json:"offlined"`
@@ -64,6 +67,15 @@ type SyncReport struct {
 	StartedAt  string   `json:"startedAt"`
 	FinishedAt string   `json:"finishedAt"`
 	Changes    []Change `json:"changes,omitempty"`
+	// Events is how many events a report of events applied; Renamed the members WeCom gave
+	// a new userid; Ignored the events of records WeCom no longer has.
+	Events  int `json:"events,omitempty"`
+	Renamed int `json:"renamed,omitempty"`
+	Ignored int `json:"ignored,omitempty"`
+	// Drift is, for a corp that takes change events, what the sync had to repair that the
+	// events had not (dropped or missed events): its changes to members, departments and
+	// tags.
+	Drift int `json:"drift,omitempty"`
 }
 
 // keepReport remembers the report of a sync that wrote nothing.
@@ -136,12 +148,18 @@ func (c *Corp) runSync(ctx context.Context, dryRun, init bool) (rep *SyncReport,
 	if !dryRun && c.el.Observer != nil {
 		defer func() { c.el.Observer.Observe("sync", c.el.FullName, time.Since(start), err) }()
 	}
+	if !dryRun {
+		// WeCom's change events wait while the whole org is fetched and written: those that
+		// come meanwhile apply after it, on top of what it wrote.
+		c.applyMu.Lock()
+		defer c.applyMu.Unlock()
+	}
 	rep, err = c.syncOnce(ctx, start, dryRun, init)
 	return rep, err
 }
 
 func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool) (*SyncReport, error) {
-	rep := &SyncReport{DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}}
+	rep := &SyncReport{Kind: "sync", DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}}
 	// The local org is read while WeCom is fetched; if a writer commits in between, it is
 	// read again under the lock.
 	type snapRead struct {
@@ -206,6 +224,16 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 	}
 	changes := c.diff(snap, org, members, rep, init)
 	rep.Path = org.Path
+	if c.recv != nil && !init && snap.hasMeta {
+		// with change events coming, what a sync still changes is what they missed
+		rep.Drift = rep.Added + rep.Updated + rep.Offlined + rep.Reactivated +
+			rep.Departments.Added + rep.Departments.Updated + rep.Departments.Removed +
+			rep.Tags.Added + rep.Tags.Updated + rep.Tags.Removed
+		if rep.Drift > 0 && !dryRun {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d change(s) had not come as events (dropped or missed): repaired", rep.Drift))
+			elements.Count(c.el.Observer, "sync_drift", c.el.FullName, rep.Drift)
+		}
+	}
 	rep.Writes = len(changes)
 	if len(members) >= bigOrg {
 		// The fetch's and the diff's work are garbage now: for a large org, tens of MiB that

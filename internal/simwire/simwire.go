@@ -16,6 +16,10 @@ func Services() map[string]any {
 
 // Start starts the emulator a corp's simulator config describes.
 func Start(_ context.Context, s corps.SimulatorSpec) (corps.Simulator, error) {
-	return wecomsim.Start(wecomsim.Options{CorpID: s.CorpID, Secret: s.Secret, ContactSyncSecret: s.ContactSyncSecret,
-		Members: s.Members, Departments: s.Departments, Seed: s.Seed})
+	opts := wecomsim.Options{CorpID: s.CorpID, Secret: s.Secret, ContactSyncSecret: s.ContactSyncSecret,
+		Members: s.Members, Departments: s.Departments, Seed: s.Seed}
+	if cb := s.Callback; cb != nil {
+		opts.Callbacks = []wecomsim.Callback{{URLFunc: cb.URL, Token: cb.Token, EncodingAESKey: cb.EncodingAESKey}}
+	}
+	return wecomsim.Start(opts)
 }

@@ -253,7 +253,10 @@ func (e *Event) ApplyTo(u *wecom.User) {
 		u.Status, _ = strconv.Atoi(e.Status.str())
 	}
 	if e.ExtAttr != nil {
-		u.ExtAttr = e.ExtAttr.toWeCom()
+		u.ExtAttr = nil // none: WeCom leaves extattr out
+		if len(e.ExtAttr.Items) > 0 {
+			u.ExtAttr = e.ExtAttr.toWeCom()
+		}
 	}
 }
 
@@ -360,7 +363,7 @@ func UserEvent(corpID, changeType string, at int64, before, now *wecom.User, min
 	e.DirectLeader = changed(strings.Join(before.DirectLeader, ","), strings.Join(now.DirectLeader, ","))
 	e.Status = changed(strconv.Itoa(before.Status), strconv.Itoa(now.Status))
 	bx, nx := extAttrXML(before.ExtAttr), extAttrXML(now.ExtAttr)
-	if changeType == CreateUser || string(mustXML(bx)) != string(mustXML(nx)) {
+	if (changeType == CreateUser && len(nx.Items) > 0) || (changeType != CreateUser && string(mustXML(bx)) != string(mustXML(nx))) {
 		e.ExtAttr = nx
 	}
 	return &e

@@ -1,0 +1,886 @@
+package corps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/wecom"
+	"github.com/jitrt/jitrt/wecom/callback"
+)
+
+// # Applying events
+//
+// The applier takes the queued events of a corp in the order they came, a batch at a time,
+// and applies each batch in one transaction that also takes it off the queue: a process
+// killed at any moment applies each event once. An event changes only what it carries (a
+// partial update_user its fields; a withheld field keeps its local value). An event that
+// names a member, department or tag the local org does not know (or that carries only ids,
+// as the contact-sync assistant's since 2022-08-15) fetches just that record from WeCom
+// (user/get, department/get, tag/get) before the transaction. A whole-org sync holds the
+// applier off while it runs, and the events that came meanwhile apply after it.
+//
+//	renamed:<old userid>   the member's userid since WeCom renamed it
+
+func (k keys) renamed(id string) string { return k.prefix + "renamed:" + esc(id) }
+
+// maxBatch is the most events one transaction applies.
+const maxBatch = 2000
+
+// startApplier starts the committer and the applier (jitrt run).
+func (c *Corp) startApplier() {
+	r := c.recv
+	r.writes = make(chan *queued, 4096)
+	r.stop = make(chan struct{})
+	r.done = make(chan struct{})
+	c.applierDone = make(chan struct{})
+	go c.commit()
+	go c.applyLoop()
+}
+
+// stopApplier stops both (queued events stay in the store for the next instance).
+func (c *Corp) stopApplier() {
+	if c.recv == nil || c.recv.stop == nil {
+		return
+	}
+	close(c.recv.stop)
+	<-c.recv.done
+	<-c.applierDone
+}
+
+func (c *Corp) applyLoop() {
+	defer close(c.applierDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := c.applyQueued(context.Background())
+			if err != nil {
+				c.el.Logger.Error("applying WeCom events failed; they stay queued", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-c.recv.stop:
+			return
+		case <-c.recv.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// ApplyQueued applies the queued events now (what the applier does in jitrt run); it
+// returns how many it applied.
+func (c *Corp) ApplyQueued(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := c.applyQueued(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+type queuedEvent struct {
+	key string
+	ev  *callback.Event
+}
+
+// applyQueued applies one batch of queued events.
+func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = c.el.App.Recovered(c.el.FullName+" apply events", r)
+		}
+	}()
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	var batch []queuedEvent
+	bad := 0
+	if err := c.el.Store.View(func(tx *kv.Tx) error {
+		return tx.Scan(c.keys.eventQueue(), func(key, v string) bool {
+			ev, err := callback.ParseEvent([]byte(v))
+			if err != nil {
+				bad++ // stored by an older jitrt, or damaged: dropped with the batch
+				ev = nil
+			}
+			batch = append(batch, queuedEvent{key, ev})
+			return len(batch) < maxBatch
+		})
+	}); err != nil {
+		return 0, err
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	if _, err := c.wecomClient(); err != nil {
+		return 0, err
+	}
+	a := &applier{c: c, k: c.keys, rep: &SyncReport{Kind: "events", Warnings: []string{}, StartedAt: start.UTC().Format(time.RFC3339Nano)},
+		users: map[string]*wecom.User{}, depts: map[int64]*wecom.Department{}, tags: map[int64]*wecom.TagDetail{}}
+	if err := a.fetchMissing(ctx, batch); err != nil {
+		return 0, err
+	}
+	unlock := c.el.Store.Lock(c.keys.lock())
+	defer unlock()
+	err = c.el.Store.Update(func(tx *kv.Tx) error {
+		a.begin(tx)
+		for _, q := range batch {
+			if q.ev != nil {
+				if err := a.apply(q.ev); err != nil {
+					return err
+				}
+				a.rep.Events++
+			}
+			if _, err := tx.Delete(q.key); err != nil {
+				return err
+			}
+		}
+		if err := a.flush(); err != nil {
+			return err
+		}
+		return c.keepEventReport(tx, a.rep, start)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if bad > 0 {
+		c.el.Logger.Warn("queued WeCom events that could not be read were dropped", "events", bad)
+	}
+	c.el.Observer.Observe("events_applied", c.el.FullName, time.Since(start), nil)
+	c.el.Logger.Debug("WeCom events applied", "events", a.rep.Events, "added", a.rep.Added, "updated", a.rep.Updated,
+		"offlined", a.rep.Offlined, "departments", a.rep.Departments, "fetched", a.rep.Fetched, "took", time.Since(start).Round(time.Microsecond))
+	return len(batch), nil
+}
+
+// keepEventReport adds a batch's counts to the corp's history: into the events report of
+// the last minute, or a new one (so a busy stream of events keeps one report a minute).
+func (c *Corp) keepEventReport(tx *kv.Tx, rep *SyncReport, start time.Time) error {
+	finished := time.Now()
+	rep.FinishedAt = finished.UTC().Format(time.RFC3339Nano)
+	rep.DurationMs = finished.Sub(start).Milliseconds()
+	var lastKey, lastRaw string
+	tx.ScanReverse(c.keys.syncs(), func(k, v string) bool { lastKey, lastRaw = k, v; return false })
+	var last SyncReport
+	if lastRaw != "" && json.Unmarshal([]byte(lastRaw), &last) == nil && last.Kind == "events" {
+		if at, err := time.Parse(time.RFC3339Nano, last.StartedAt); err == nil && start.Sub(at) < time.Minute {
+			last.merge(rep)
+			return tx.Set(lastKey, mustJSON(&last))
+		}
+	}
+	if err := tx.Set(c.keys.sync(start), mustJSON(rep)); err != nil {
+		return err
+	}
+	var keysNow []string
+	tx.Scan(c.keys.syncs(), func(k, _ string) bool { keysNow = append(keysNow, k); return true })
+	for len(keysNow) > maxHistory {
+		if _, err := tx.Delete(keysNow[0]); err != nil {
+			return err
+		}
+		keysNow = keysNow[1:]
+	}
+	return nil
+}
+
+// merge adds another events report's counts to r.
+func (r *SyncReport) merge(o *SyncReport) {
+	r.Events += o.Events
+	r.Added += o.Added
+	r.Updated += o.Updated
+	r.Offlined += o.Offlined
+	r.Reactivated += o.Reactivated
+	r.Renamed += o.Renamed
+	r.Ignored += o.Ignored
+	for _, d := range []struct{ dst, src *DiffCounts }{{&r.Departments, &o.Departments}, {&r.Tags, &o.Tags}} {
+		d.dst.Added += d.src.Added
+		d.dst.Updated += d.src.Updated
+		d.dst.Removed += d.src.Removed
+	}
+	r.Fetched.Members += o.Fetched.Members
+	r.Fetched.Departments += o.Fetched.Departments
+	r.Fetched.Tags += o.Fetched.Tags
+	r.Writes += o.Writes
+	r.DurationMs += o.DurationMs
+	r.FinishedAt = o.FinishedAt
+	for _, w := range o.Warnings {
+		if len(r.Warnings) < 20 && !slices.Contains(r.Warnings, w) {
+			r.Warnings = append(r.Warnings, w)
+		}
+	}
+}
+
+// applier applies one batch of events in one transaction, over an overlay of the records
+// it has read and changed.
+type applier struct {
+	c   *Corp
+	k   keys
+	tx  *kv.Tx
+	rep *SyncReport
+	ts  string
+
+	// fetched from WeCom before the transaction
+	users map[string]*wecom.User
+	depts map[int64]*wecom.Department
+	tags  map[int64]*wecom.TagDetail
+
+	members     map[string]*memberRec // read or changed; nil: known not to exist
+	dirty       map[string]bool
+	removed     map[string]bool // renamed away
+	deptRecs    map[int64]*deptRec
+	deptDirty   map[int64]bool
+	known       map[int64]bool // the departments of the local org
+	root        int64
+	tagRecs     map[int64]*tagRec
+	tagDirty    map[int64]bool
+	admins      *adminsRec
+	adminsSet   bool
+	dirtyAdmins bool
+}
+
+// fetchMissing fetches, before the transaction, what the batch names and the local org
+// does not have, or what an event carries too little of.
+func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
+	client, err := a.c.wecomClient()
+	if err != nil {
+		return err
+	}
+	needUser, needDept, needTag := map[string]bool{}, map[int64]bool{}, map[int64]bool{}
+	err = a.c.el.Store.View(func(tx *kv.Tx) error {
+		created := map[string]bool{}
+		knownDept := func(id int64) bool {
+			_, err := tx.Get(a.k.dept(id))
+			return err == nil
+		}
+		for _, q := range batch {
+			ev := q.ev
+			if ev == nil {
+				continue
+			}
+			switch ev.Kind() {
+			case callback.CreateUser, callback.UpdateUser:
+				id := ev.User()
+				if ev.NewUser() != "" {
+					id = ev.NewUser()
+				}
+				_, exists, err := getMember(tx, a.k, ev.User())
+				if err != nil {
+					return err
+				}
+				full := ev.Kind() == callback.CreateUser && ev.UserFields()
+				if !exists && !created[id] && !full {
+					needUser[id] = true
+				}
+				created[id] = true
+				if d, ok := ev.Departments(); ok && len(a.c.cfg.Scope) == 0 {
+					for _, dept := range d {
+						if !knownDept(dept) {
+							needDept[dept] = true
+						}
+					}
+				}
+			case callback.CreateParty, callback.UpdateParty:
+				id, _ := ev.DeptID()
+				if (ev.Kind() == callback.CreateParty && ev.Name == nil) || (ev.Kind() == callback.UpdateParty && !knownDept(id)) {
+					needDept[id] = true
+				}
+			case callback.UpdateTag:
+				if _, err := tx.Get(a.k.tag(ev.Tag())); errors.Is(err, kv.ErrNotFound) {
+					needTag[ev.Tag()] = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	gone := func(err error) bool {
+		code := wecom.CodeOf(err)
+		return code == wecom.CodeUserNotFound || code == wecom.CodeInvalidUserID || code == wecom.CodeDeptNotFound ||
+			code == wecom.CodeInvalidDepartment || code == wecom.CodeInvalidTagID || code == wecom.CodeNoPermission
+	}
+	for _, id := range sortedKeys(needUser) {
+		u, err := client.GetUser(ctx, id)
+		if gone(err) {
+			continue // gone since, or outside the app's view: the event is ignored
+		}
+		if err != nil {
+			return a.c.wecomErr("fetch a member named by an event", err)
+		}
+		a.users[id] = u
+		a.rep.Fetched.Members++
+		if len(a.c.cfg.Scope) == 0 {
+			for _, d := range u.Department {
+				needDept[d] = true
+			}
+		}
+	}
+	// departments, and the parents they name that the local org lacks
+	for len(needDept) > 0 {
+		ids := make([]int64, 0, len(needDept))
+		for id := range needDept {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		needDept = map[int64]bool{}
+		for _, id := range ids {
+			if _, done := a.depts[id]; done {
+				continue
+			}
+			var known bool
+			a.c.el.Store.View(func(tx *kv.Tx) error { _, err := tx.Get(a.k.dept(id)); known = err == nil; return nil })
+			if known && id != 0 {
+				continue
+			}
+			d, err := client.GetDepartment(ctx, id)
+			if gone(err) {
+				a.depts[id] = nil
+				continue
+			}
+			if err != nil {
+				return a.c.wecomErr("fetch a department named by an event", err)
+			}
+			a.depts[id] = d
+			a.rep.Fetched.Departments++
+			if d.ParentID != 0 {
+				if _, done := a.depts[d.ParentID]; !done {
+					needDept[d.ParentID] = true
+				}
+			}
+		}
+	}
+	for id := range needTag {
+		t, err := client.GetTag(ctx, id)
+		if gone(err) {
+			continue
+		}
+		if err != nil {
+			return a.c.wecomErr("fetch a tag named by an event", err)
+		}
+		a.tags[id] = t
+		a.rep.Fetched.Tags++
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (a *applier) begin(tx *kv.Tx) {
+	a.tx, a.ts = tx, now()
+	a.members, a.dirty, a.removed = map[string]*memberRec{}, map[string]bool{}, map[string]bool{}
+	a.deptRecs, a.deptDirty, a.known = map[int64]*deptRec{}, map[int64]bool{}, map[int64]bool{}
+	a.tagRecs, a.tagDirty = map[int64]*tagRec{}, map[int64]bool{}
+	tx.Scan(a.k.depts(), func(key, _ string) bool {
+		id, _ := strconv.ParseInt(strings.TrimPrefix(key, a.k.depts()), 10, 64)
+		a.known[id] = true
+		return true
+	})
+	var meta metaRec
+	tx.GetJSON(a.k.meta(), &meta)
+	a.root = meta.RootDeptID
+}
+
+// member reads a member through the overlay (nil if there is none).
+func (a *applier) member(id string) (*memberRec, error) {
+	if m, ok := a.members[id]; ok {
+		return m, nil
+	}
+	raw, ok, err := getMember(a.tx, a.k, id)
+	if err != nil || !ok {
+		a.members[id] = nil
+		return nil, err
+	}
+	m, err := decodeMember(raw)
+	if err != nil {
+		return nil, fmt.Errorf("member %q: %w", id, err)
+	}
+	a.members[id] = m
+	return m, nil
+}
+
+func (a *applier) setMember(m *memberRec) {
+	a.members[m.MemberID] = m
+	a.dirty[m.MemberID] = true
+	delete(a.removed, m.MemberID)
+}
+
+// dept reads a department through the overlay (nil if there is none).
+func (a *applier) dept(id int64) *deptRec {
+	if d, ok := a.deptRecs[id]; ok {
+		return d
+	}
+	var d deptRec
+	if err := a.tx.GetJSON(a.k.dept(id), &d); err != nil {
+		a.deptRecs[id] = nil
+		return nil
+	}
+	a.deptRecs[id] = &d
+	return &d
+}
+
+func (a *applier) setDept(d *deptRec) {
+	if d.Leaders == nil {
+		d.Leaders = []string{}
+	}
+	a.deptRecs[d.DeptID], a.deptDirty[d.DeptID], a.known[d.DeptID] = d, true, true
+}
+
+func (a *applier) tag(id int64) *tagRec {
+	if t, ok := a.tagRecs[id]; ok {
+		return t
+	}
+	var t tagRec
+	if err := a.tx.GetJSON(a.k.tag(id), &t); err != nil {
+		a.tagRecs[id] = nil
+		return nil
+	}
+	a.tagRecs[id] = &t
+	return &t
+}
+
+func (a *applier) adminList() *adminsRec {
+	if !a.adminsSet {
+		a.admins = &adminsRec{}
+		a.tx.GetJSON(a.k.admins(), a.admins)
+		a.adminsSet = true
+	}
+	return a.admins
+}
+
+// ensureDepts adds the fetched departments a member names (and their parents) to the
+// local org.
+func (a *applier) ensureDepts(ids []int64) {
+	for _, id := range ids {
+		for hops := 0; id != 0 && !a.known[id] && hops < 64; hops++ {
+			d := a.depts[id]
+			if d == nil {
+				break
+			}
+			a.setDept(&deptRec{DeptID: d.ID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders})
+			a.rep.Departments.Added++
+			id = d.ParentID
+		}
+	}
+}
+
+// toWeCom is a stored member as WeCom's member, for an event to change.
+func toWeCom(m *memberRec) *wecom.User {
+	u := &wecom.User{UserID: m.MemberID, Name: m.Name, Department: slices.Clone(m.DeptIDs), Position: m.Position,
+		Mobile: m.Mobile, Gender: m.Gender, Email: m.Email, BizMail: m.BizMail, DirectLeader: slices.Clone(m.DirectLeader),
+		Avatar: m.Avatar, ThumbAvatar: m.ThumbAvatar, Telephone: m.Telephone, Alias: m.Alias, Address: m.Address,
+		MainDepartment: m.MainDeptID, ExtAttr: m.ExtAttr, Status: m.WecomStatus, QRCode: m.QRCode,
+		ExternalPosition: m.ExternalPosition, EnglishName: m.EnglishName}
+	u.IsLeaderInDept = make([]int, len(u.Department))
+	for i, d := range u.Department {
+		if slices.Contains(m.LeaderDeptIDs, d) {
+			u.IsLeaderInDept[i] = 1
+		}
+	}
+	return u
+}
+
+// apply applies one event to the overlay.
+func (a *applier) apply(ev *callback.Event) error {
+	switch ev.Kind() {
+	case callback.CreateUser, callback.UpdateUser:
+		return a.applyUser(ev)
+	case callback.DeleteUser:
+		return a.deleteUser(ev.User())
+	case callback.CreateParty, callback.UpdateParty:
+		a.applyParty(ev)
+	case callback.DeleteParty:
+		id, _ := ev.DeptID()
+		if a.dept(id) != nil {
+			a.deptRecs[id], a.deptDirty[id] = nil, true
+			delete(a.known, id)
+			a.rep.Departments.Removed++
+		}
+	case callback.UpdateTag:
+		a.applyTag(ev)
+	}
+	return nil
+}
+
+func (a *applier) applyUser(ev *callback.Event) error {
+	id := ev.User()
+	if newID := ev.NewUser(); newID != "" && newID != id {
+		if err := a.rename(id, newID); err != nil {
+			return err
+		}
+		id = newID
+	}
+	old, err := a.member(id)
+	if err != nil {
+		return err
+	}
+	var u *wecom.User
+	switch {
+	case old != nil:
+		u = toWeCom(old)
+		ev.ApplyTo(u)
+	case a.users[id] != nil:
+		u = a.users[id] // fetched: WeCom's member as of now
+	case ev.Kind() == callback.CreateUser && ev.UserFields():
+		u = &wecom.User{UserID: id}
+		ev.ApplyTo(u)
+	default:
+		a.rep.Ignored++ // a member WeCom no longer has (or never let this app see)
+		return nil
+	}
+	if u.Status == 0 {
+		u.Status = 1
+	}
+	if d, ok := ev.Departments(); ok {
+		a.ensureDepts(d)
+	}
+	a.ensureDepts(u.Department)
+	rec, _ := a.c.memberFromWeCom(u, a.known, a.root)
+	switch {
+	case old == nil:
+		rec.Status, rec.CreatedAt, rec.UpdatedAt = StatusActive, a.ts, a.ts
+		a.rep.Added++
+	default:
+		rec.CreatedAt, rec.UpdatedAt = old.CreatedAt, a.ts
+		rec.Status, rec.OfflineBy, rec.OfflineAt = old.Status, old.OfflineBy, old.OfflineAt
+		if old.Status == StatusOffline && old.OfflineBy != OfflineByLocal {
+			rec.Status, rec.OfflineBy, rec.OfflineAt = StatusActive, "", "" // back in WeCom
+			a.rep.Reactivated++
+		} else if encodeTail(rec) == encodeTail(old) {
+			return nil // nothing changed
+		} else {
+			a.rep.Updated++
+		}
+	}
+	a.setMember(rec)
+	return nil
+}
+
+// rename moves a member to a new userid with what is theirs: roles, admin status,
+// signature, tags, the departments they lead; the old id is remembered (renamed:) so that
+// a session or a script that knew it finds the member.
+func (a *applier) rename(oldID, newID string) error {
+	old, err := a.member(oldID)
+	if err != nil || old == nil {
+		return err
+	}
+	if cur, err := a.member(newID); err != nil {
+		return err
+	} else if cur == nil {
+		m := *old
+		m.MemberID, m.WecomUserID, m.UpdatedAt = newID, newID, a.ts
+		a.setMember(&m)
+	}
+	a.members[oldID] = nil
+	delete(a.dirty, oldID)
+	a.removed[oldID] = true
+	a.rep.Renamed++
+	tx, k := a.tx, a.k
+	var roles []memberRoleRec
+	tx.Scan(k.memberRoles(oldID), func(key, v string) bool {
+		var r memberRoleRec
+		if json.Unmarshal([]byte(v), &r) == nil {
+			roles = append(roles, r)
+		}
+		return true
+	})
+	for _, r := range roles {
+		tx.Delete(k.memberRole(oldID, r.RoleID))
+		r.MemberID = newID
+		if err := tx.SetJSON(k.memberRole(newID, r.RoleID), r); err != nil {
+			return err
+		}
+	}
+	var sig sigRec
+	if tx.GetJSON(k.sig(oldID), &sig) == nil {
+		tx.Delete(k.sig(oldID))
+		sig.MemberID = newID
+		if err := tx.SetJSON(k.sig(newID), sig); err != nil {
+			return err
+		}
+	}
+	if adm := a.adminList(); slices.Contains(adm.MemberIDs, oldID) {
+		for i, id := range adm.MemberIDs {
+			if id == oldID {
+				adm.MemberIDs[i] = newID
+			}
+		}
+		adm.UpdatedAt = a.ts
+		a.adminsDirty()
+	}
+	a.replaceInDepts(oldID, newID)
+	a.replaceInTags(oldID, newID)
+	return tx.Set(k.renamed(oldID), newID)
+}
+
+func (a *applier) adminsDirty() { a.dirtyAdmins = true }
+
+// replaceInDepts renames (or, with newID "", removes) a member in the leaders of the local
+// departments.
+func (a *applier) replaceInDepts(oldID, newID string) {
+	quoted := `"` + oldID + `"`
+	var ids []int64
+	a.tx.Scan(a.k.depts(), func(key, v string) bool {
+		if strings.Contains(v, quoted) {
+			id, _ := strconv.ParseInt(strings.TrimPrefix(key, a.k.depts()), 10, 64)
+			ids = append(ids, id)
+		}
+		return true
+	})
+	for id := range a.deptRecs {
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		d := a.dept(id)
+		if d == nil || !slices.Contains(d.Leaders, oldID) {
+			continue
+		}
+		c := *d
+		c.Leaders = slices.DeleteFunc(slices.Clone(d.Leaders), func(l string) bool { return l == oldID && newID == "" })
+		for i, l := range c.Leaders {
+			if l == oldID {
+				c.Leaders[i] = newID
+			}
+		}
+		a.setDept(&c)
+	}
+}
+
+func (a *applier) replaceInTags(oldID, newID string) {
+	var ids []int64
+	a.tx.Scan(a.k.tags(), func(_, v string) bool {
+		var t tagRec
+		if json.Unmarshal([]byte(v), &t) == nil && slices.Contains(t.MemberIDs, oldID) {
+			ids = append(ids, t.TagID)
+		}
+		return true
+	})
+	for _, id := range ids {
+		t := a.tag(id)
+		if t == nil {
+			continue
+		}
+		c := *t
+		c.MemberIDs = slices.DeleteFunc(slices.Clone(t.MemberIDs), func(m string) bool { return m == oldID })
+		if newID != "" && !slices.Contains(c.MemberIDs, newID) {
+			c.MemberIDs = append(c.MemberIDs, newID)
+			sort.Strings(c.MemberIDs)
+		}
+		a.tagRecs[id], a.tagDirty[id] = &c, true
+	}
+}
+
+// deleteUser takes a member offline (never deleted: a member who comes back is the same
+// one); they leave the admins and the departments they led.
+func (a *applier) deleteUser(id string) error {
+	m, err := a.member(id)
+	if err != nil || m == nil {
+		return err
+	}
+	if m.Status != StatusOffline {
+		c := *m
+		c.Status, c.OfflineBy, c.OfflineAt, c.UpdatedAt = StatusOffline, OfflineBySync, a.ts, a.ts
+		a.setMember(&c)
+		a.rep.Offlined++
+	}
+	if adm := a.adminList(); slices.Contains(adm.MemberIDs, id) {
+		adm.MemberIDs = slices.DeleteFunc(adm.MemberIDs, func(x string) bool { return x == id })
+		adm.UpdatedAt = a.ts
+		a.adminsDirty()
+	}
+	a.replaceInDepts(id, "")
+	return nil
+}
+
+func (a *applier) applyParty(ev *callback.Event) {
+	id, _ := ev.DeptID()
+	cur := a.dept(id)
+	var d deptRec
+	switch {
+	case cur != nil:
+		d = *cur
+		d.Leaders = slices.Clone(cur.Leaders)
+		if ev.Name != nil {
+			d.Name = ev.Name.V
+		}
+		if ev.ParentID != nil {
+			d.ParentID, _ = strconv.ParseInt(strings.TrimSpace(ev.ParentID.V), 10, 64)
+		}
+		if ev.Order != nil {
+			d.Order, _ = strconv.ParseInt(strings.TrimSpace(ev.Order.V), 10, 64)
+		}
+	case a.depts[id] != nil:
+		f := a.depts[id]
+		d = deptRec{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
+	case ev.Name != nil:
+		d = deptRec{DeptID: id, Name: ev.Name.V}
+		if ev.ParentID != nil {
+			d.ParentID, _ = strconv.ParseInt(strings.TrimSpace(ev.ParentID.V), 10, 64)
+		}
+		if ev.Order != nil {
+			d.Order, _ = strconv.ParseInt(strings.TrimSpace(ev.Order.V), 10, 64)
+		}
+	default:
+		a.rep.Ignored++
+		return
+	}
+	if cur != nil && mustJSON(&d) == mustJSON(cur) {
+		return
+	}
+	if cur == nil {
+		a.rep.Departments.Added++
+	} else {
+		a.rep.Departments.Updated++
+	}
+	a.setDept(&d)
+}
+
+func (a *applier) applyTag(ev *callback.Event) {
+	id := ev.Tag()
+	cur := a.tag(id)
+	var t tagRec
+	switch {
+	case cur != nil:
+		t = *cur
+		t.MemberIDs, t.DeptIDs = slices.Clone(cur.MemberIDs), slices.Clone(cur.DeptIDs)
+		addU, delU, addP, delP := ev.TagItems()
+		for _, u := range addU {
+			if !slices.Contains(t.MemberIDs, u) {
+				t.MemberIDs = append(t.MemberIDs, u)
+			}
+		}
+		t.MemberIDs = slices.DeleteFunc(t.MemberIDs, func(u string) bool { return slices.Contains(delU, u) })
+		for _, p := range addP {
+			if !slices.Contains(t.DeptIDs, p) {
+				t.DeptIDs = append(t.DeptIDs, p)
+			}
+		}
+		t.DeptIDs = slices.DeleteFunc(t.DeptIDs, func(p int64) bool { return slices.Contains(delP, p) })
+	case a.tags[id] != nil:
+		f := a.tags[id]
+		t = tagRec{TagID: id, Name: f.TagName, DeptIDs: slices.Clone(f.PartyList)}
+		for _, tu := range f.UserList {
+			t.MemberIDs = append(t.MemberIDs, tu.UserID)
+		}
+	default:
+		a.rep.Ignored++
+		return
+	}
+	if t.MemberIDs == nil {
+		t.MemberIDs = []string{}
+	}
+	if t.DeptIDs == nil {
+		t.DeptIDs = []int64{}
+	}
+	sort.Strings(t.MemberIDs)
+	slices.Sort(t.DeptIDs)
+	if cur != nil && mustJSON(&t) == mustJSON(cur) {
+		return
+	}
+	if cur == nil {
+		a.rep.Tags.Added++
+	} else {
+		a.rep.Tags.Updated++
+	}
+	a.tagRecs[id], a.tagDirty[id] = &t, true
+}
+
+// flush writes what the batch changed.
+func (a *applier) flush() error {
+	tx, k := a.tx, a.k
+	for _, id := range sortedKeys(a.removed) {
+		if err := removeMember(tx, k, id); err != nil {
+			return err
+		}
+		a.rep.Writes++
+	}
+	for _, id := range sortedKeys(a.dirty) {
+		if err := tx.Set(k.member(id), encodeMember(a.members[id])); err != nil {
+			return err
+		}
+		a.rep.Writes++
+	}
+	for id := range a.deptDirty {
+		var err error
+		if d := a.deptRecs[id]; d == nil {
+			_, err = tx.Delete(k.dept(id))
+			if err == nil {
+				_, err = tx.Delete(k.deptRole(id)) // its grants go with it
+			}
+		} else {
+			err = tx.Set(k.dept(id), mustJSON(d))
+		}
+		if err != nil {
+			return err
+		}
+		a.rep.Writes++
+	}
+	for id := range a.tagDirty {
+		if err := tx.Set(k.tag(id), mustJSON(a.tagRecs[id])); err != nil {
+			return err
+		}
+		a.rep.Writes++
+	}
+	if a.dirtyAdmins {
+		if err := tx.SetJSON(k.admins(), a.admins); err != nil {
+			return err
+		}
+		a.rep.Writes++
+	}
+	return nil
+}
+
+// removeMember deletes a member's record: its single record, and its line of its chunk.
+func removeMember(tx *kv.Tx, k keys, id string) error {
+	if _, err := tx.Delete(k.member(id)); err != nil {
+		return err
+	}
+	var key, chunk string
+	tx.ScanReverseFrom(k.chunks(), esc(id), func(ck, v string) bool { key, chunk = ck, v; return false })
+	line, ok := findInChunk(chunk, id)
+	if !ok {
+		return nil
+	}
+	var kept []string
+	for _, l := range strings.Split(strings.TrimSuffix(chunk, "\n"), "\n") {
+		if l != line && l != "" {
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) == 0 {
+		_, err := tx.Delete(key)
+		return err
+	}
+	return tx.Set(key, strings.Join(kept, "\n")+"\n")
+}
+
+// resolveRenamed follows WeCom's renames of a userid (at most a few hops).
+func resolveRenamed(tx *kv.Tx, k keys, id string) (string, bool) {
+	moved := false
+	for hops := 0; hops < 8; hops++ {
+		next, err := tx.Get(k.renamed(id))
+		if err != nil {
+			break
+		}
+		id, moved = next, true
+	}
+	return id, moved
+}

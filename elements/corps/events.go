@@ -1,0 +1,360 @@
+package corps
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/wecom/callback"
+)
+
+// # Change events
+//
+// A corp with callbackToken and encodingAESKey takes WeCom's contact-change callbacks
+// (jitrt run serves them at /wecom/{fullName}/callback). A POST is verified (signature in
+// constant time, timestamp within 5 minutes, no replay of a seen timestamp, nonce and
+// signature), decrypted (the receive id must be the corpId), and its event stored in the
+// state file before the answer — so an event WeCom was told was received is never lost. The
+// events of a corp are then applied in the order they came, each batch in one transaction
+// that also takes it off the queue (see apply.go); a second delivery of the same plaintext
+// is not stored again.
+//
+//	evq:<seq>     an event received and not yet applied (its decrypted XML)
+
+// CallbackWindow is how far a callback's timestamp may be from now.
+const CallbackWindow = 5 * time.Minute
+
+// dedupeWindow is how long a received event's plaintext is remembered to drop duplicates.
+const dedupeWindow = time.Hour
+
+// bounds of the in-memory windows, against a flood
+const (
+	maxReplayEntries = 200_000
+	maxDedupeEntries = 1_000_000
+)
+
+func (k keys) eventQueue() string        { return k.prefix + "evq:" }
+func (k keys) eventAt(seq uint64) string { return k.prefix + "evq:" + fmt.Sprintf("%020d", seq) }
+
+// receiver is a corp's side of the callbacks: the crypto, the replay and duplicate
+// windows, and the queue writer that commits concurrent deliveries together.
+type receiver struct {
+	crypto *callback.Crypto
+
+	mu      sync.Mutex
+	replays map[string]time.Time // timestamp|nonce|signature → when seen
+	seen    map[string]time.Time // sha256 of plaintext → when received
+	seq     uint64               // the last queued event's number
+	seqRead bool
+
+	writes chan *queued // to the committer (nil: write directly)
+	stop   chan struct{}
+	done   chan struct{}
+	wake   chan struct{} // pokes the applier
+}
+
+type queued struct {
+	msg  []byte
+	hash string
+	dup  bool
+	err  chan error
+}
+
+func newReceiver(c *callback.Crypto) *receiver {
+	return &receiver{crypto: c, replays: map[string]time.Time{}, seen: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+// callbackError is a refused callback: its code (for the HTTP status), what the log and
+// metric say of it, and nothing of the payload.
+func callbackError(code, reason, format string, args ...any) error {
+	return &elements.Error{Code: code, Message: fmt.Sprintf(format, args...), Err: errRefused{reason}}
+}
+
+type errRefused struct{ reason string }
+
+func (e errRefused) Error() string { return "callback refused: " + e.reason }
+
+// refusal is the reason of a refused callback ("" if err is not one).
+func refusal(err error) string {
+	var r errRefused
+	if errors.As(err, &r) {
+		return r.reason
+	}
+	return ""
+}
+
+func (c *Corp) callbackReceiver() (*receiver, error) {
+	if c.recv == nil {
+		return nil, elements.Errorf(elements.CodeFailedPrecondition,
+			"corp %s takes no WeCom callbacks: set callbackToken and encodingAESKey in %s", c.el.FullName, c.el.ConfigPath)
+	}
+	return c.recv, nil
+}
+
+// checkTimestamp refuses a timestamp more than CallbackWindow from now.
+func checkTimestamp(ts string, now time.Time) error {
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return callbackError(elements.CodeInvalidArgument, "timestamp", "the callback's timestamp %q is not a number", ts)
+	}
+	if d := now.Sub(time.Unix(n, 0)); d > CallbackWindow || d < -CallbackWindow {
+		return callbackError(elements.CodeInvalidArgument, "stale", "the callback's timestamp is %s from now (at most %s)", d.Round(time.Second), CallbackWindow)
+	}
+	return nil
+}
+
+// VerifyCallback answers WeCom's URL verification (GET): the signature over echostr is
+// checked, echostr decrypted, and its plaintext returned, to be answered bare.
+func (c *Corp) VerifyCallback(signature, timestamp, nonce, echostr string) (string, error) {
+	r, err := c.callbackReceiver()
+	if err != nil {
+		return "", err
+	}
+	if err := r.crypto.Verify(signature, timestamp, nonce, echostr); err != nil {
+		return "", callbackError(elements.CodeUnauthenticated, "signature", "the callback's signature does not match (check callbackToken)")
+	}
+	if err := checkTimestamp(timestamp, time.Now()); err != nil {
+		return "", err
+	}
+	msg, err := r.crypto.Decrypt(echostr)
+	if err != nil {
+		return "", decryptError(err)
+	}
+	return string(msg), nil
+}
+
+func decryptError(err error) error {
+	if errors.Is(err, callback.ErrWrongReceiver) {
+		return callbackError(elements.CodePermissionDenied, "corp", "the callback is for another corp (%v)", err)
+	}
+	return callbackError(elements.CodeInvalidArgument, "decrypt", "the callback cannot be decrypted (check encodingAESKey): %v", err)
+}
+
+// ReceiveCallback takes a callback POST: verified, decrypted, and its event stored before
+// it returns (stored reports false for a duplicate, a replay, or a callback that is not a
+// contact change, none of which is stored).
+func (c *Corp) ReceiveCallback(ctx context.Context, signature, timestamp, nonce string, body []byte) (stored bool, err error) {
+	start := time.Now()
+	defer func() {
+		result := "stored"
+		switch {
+		case err != nil:
+			result = "refused_" + refusal(err)
+			c.el.Logger.Warn("WeCom callback refused", "reason", refusal(err), "err", err)
+		case !stored:
+			result = "skipped"
+		}
+		c.el.Observer.Observe("callback_"+result, c.el.FullName, time.Since(start), nil)
+	}()
+	r, err := c.callbackReceiver()
+	if err != nil {
+		return false, err
+	}
+	var env callback.Envelope
+	if err := xml.Unmarshal(body, &env); err != nil || env.Encrypt.V == "" {
+		return false, callbackError(elements.CodeInvalidArgument, "body", "the callback's body is not WeCom's <xml><Encrypt>…</Encrypt></xml>")
+	}
+	enc := strings.TrimSpace(env.Encrypt.V)
+	if err := r.crypto.Verify(signature, timestamp, nonce, enc); err != nil {
+		return false, callbackError(elements.CodeUnauthenticated, "signature", "the callback's signature does not match (check callbackToken)")
+	}
+	now := time.Now()
+	if err := checkTimestamp(timestamp, now); err != nil {
+		return false, err
+	}
+	if r.replayed(timestamp+"|"+nonce+"|"+strings.ToLower(signature), now) {
+		c.el.Logger.Debug("WeCom callback replayed: not stored again")
+		return false, nil
+	}
+	msg, err := r.crypto.Decrypt(enc)
+	if err != nil {
+		return false, decryptError(err)
+	}
+	ev, err := callback.ParseEvent(msg)
+	if errors.Is(err, callback.ErrNotContactEvent) {
+		c.el.Logger.Debug("WeCom callback is not a contact change: acknowledged")
+		return false, nil
+	}
+	if err != nil {
+		return false, callbackError(elements.CodeInvalidArgument, "event", "%v", err)
+	}
+	sum := sha256.Sum256(msg)
+	q := &queued{msg: msg, hash: hex.EncodeToString(sum[:]), err: make(chan error, 1)}
+	if r.duplicate(q.hash, now) {
+		c.el.Logger.Debug("WeCom event delivered again: applied once", "change", ev.Kind())
+		return false, nil
+	}
+	if err := c.enqueue(ctx, q); err != nil {
+		r.forget(q.hash)
+		return false, fmt.Errorf("corp %s: keep the event: %w", c.el.FullName, err)
+	}
+	return true, nil
+}
+
+// replayed reports (and remembers) a seen timestamp, nonce and signature.
+func (r *receiver) replayed(key string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at, ok := r.replays[key]; ok && now.Sub(at) < 2*CallbackWindow {
+		return true
+	}
+	if len(r.replays) >= maxReplayEntries {
+		for k, at := range r.replays {
+			if now.Sub(at) >= 2*CallbackWindow {
+				delete(r.replays, k)
+			}
+		}
+	}
+	r.replays[key] = now
+	return false
+}
+
+// duplicate reports (and remembers) a plaintext received within dedupeWindow.
+func (r *receiver) duplicate(hash string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at, ok := r.seen[hash]; ok && now.Sub(at) < dedupeWindow {
+		return true
+	}
+	if len(r.seen) >= maxDedupeEntries {
+		for k, at := range r.seen {
+			if now.Sub(at) >= dedupeWindow {
+				delete(r.seen, k)
+			}
+		}
+	}
+	r.seen[hash] = now
+	return false
+}
+
+func (r *receiver) forget(hash string) {
+	r.mu.Lock()
+	delete(r.seen, hash)
+	r.mu.Unlock()
+}
+
+// enqueue stores an event in the queue, durably, before it returns: through the committer
+// (which writes the deliveries that arrive together in one transaction), or directly.
+func (c *Corp) enqueue(ctx context.Context, q *queued) error {
+	r := c.recv
+	if r.writes == nil {
+		return c.writeQueued([]*queued{q})
+	}
+	select {
+	case r.writes <- q:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.stop:
+		return errors.New("the corp is being replaced; WeCom will deliver again")
+	}
+	select {
+	case err := <-q.err:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeQueued appends events to the queue in one transaction and pokes the applier.
+func (c *Corp) writeQueued(batch []*queued) error {
+	r := c.recv
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.seqRead {
+		if err := c.el.Store.View(func(tx *kv.Tx) error {
+			return tx.ScanReverse(c.keys.eventQueue(), func(key, _ string) bool {
+				r.seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.keys.eventQueue()), 10, 64)
+				return false
+			})
+		}); err != nil {
+			return err
+		}
+		r.seqRead = true
+	}
+	seq := r.seq
+	err := c.el.Store.Update(func(tx *kv.Tx) error {
+		for _, q := range batch {
+			seq++
+			if err := tx.Set(c.keys.eventAt(seq), string(q.msg)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.seq = seq
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// commit is the committer: it writes what arrives together as one transaction, so that
+// concurrent deliveries share one sync to disk.
+func (c *Corp) commit() {
+	r := c.recv
+	defer close(r.done)
+	for {
+		var first *queued
+		select {
+		case first = <-r.writes:
+		case <-r.stop:
+			return
+		}
+		batch := []*queued{first}
+	more:
+		for len(batch) < 1024 {
+			select {
+			case q := <-r.writes:
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		err := c.writeQueued(batch)
+		for _, q := range batch {
+			q.err <- err
+		}
+	}
+}
+
+// callbackMethods are the corp's callback methods: not Callable (jitrt run's callback route
+// reaches them from inside; the signature check is their guard).
+func (c *Corp) callbackMethods() []elements.Method {
+	return []elements.Method{
+		{Name: "verifyCallback", Doc: "WeCom's callback URL verification: the decrypted echostr",
+			Params: []elements.Param{str("msgSignature"), str("timestamp"), str("nonce"), str("echostr")},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				return c.VerifyCallback(a.String("msgSignature"), a.String("timestamp"), a.String("nonce"), a.String("echostr"))
+			}},
+		{Name: "applyEvents", Callable: true, Doc: "apply the WeCom change events received and not yet applied, now: {applied}",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) {
+				if _, err := c.callbackReceiver(); err != nil {
+					return nil, err
+				}
+				n, err := c.ApplyQueued(ctx)
+				return map[string]any{"applied": float64(n)}, err
+			}},
+		{Name: "receiveCallback", Doc: "a WeCom callback POST: verified, decrypted and its event stored; {stored}",
+			Params: []elements.Param{str("msgSignature"), str("timestamp"), str("nonce"), str("body")},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				stored, err := c.ReceiveCallback(ctx, a.String("msgSignature"), a.String("timestamp"), a.String("nonce"), []byte(a.String("body")))
+				if err != nil {
+					return nil, err
+				}
+				return map[string]any{"stored": stored}, nil
+			}},
+	}
+}
