@@ -406,3 +406,56 @@ func TestLsShowsTaskRunsWithoutWritingState(t *testing.T) {
 		t.Fatal("ls wrote to the state file")
 	}
 }
+
+// TestTheDemoAppliesAChangeMadeInItsEmulator: with jitrt run apps/demo, a change made with
+// jitrt wecom-sim ctl reaches the local org as an event, with no sync.
+func TestTheDemoAppliesAChangeMadeInItsEmulator(t *testing.T) {
+	bin := buildJitrt(t)
+	data := t.TempDir()
+	cmd := exec.Command(bin, "run", demo, "--data", data, "--addr", "127.0.0.1:0", "--no-watch")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGINT); cmd.Wait() }()
+	var simURL, member string
+	sc := bufio.NewScanner(stdout)
+	for (simURL == "" || member == "") && sc.Scan() {
+		line := sc.Text()
+		if u, ok := strings.CutPrefix(line, "企业微信模拟器: "); ok {
+			simURL = u
+		}
+		if _, rest, ok := strings.Cut(line, "update-user userid="); ok {
+			member = strings.Fields(rest)[0]
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if simURL == "" || member == "" {
+		t.Fatalf("the demo did not print its emulator and a member (%q, %q)", simURL, member)
+	}
+	exec1 := func(code string) string {
+		out, err := exec.Command(bin, "exec", demo, "--data", data, "-e", code).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", code, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	syncs := exec1(`app.getElement("corps.DemoCorp").getSyncHistory().filter(r => r.kind === "sync").length`)
+	start := time.Now()
+	if out, err := exec.Command(bin, "wecom-sim", "ctl", simURL, "update-user", "userid="+member, "position=实时同步").CombinedOutput(); err != nil {
+		t.Fatalf("ctl: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if exec1(`app.getElement("corps.DemoCorp").getMember("`+member+`").position`) == `"实时同步"` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the change never reached the local org")
+		}
+	}
+	t.Logf("the change was readable %s after ctl (an exec per look)", time.Since(start).Round(time.Millisecond))
+	if now := exec1(`app.getElement("corps.DemoCorp").getSyncHistory().filter(r => r.kind === "sync").length`); now != syncs {
+		t.Fatalf("a sync ran (%s → %s): the change did not come as an event", syncs, now)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,8 @@ func newWecomSimCmd() *cobra.Command {
 	var opts wecomsim.Options
 	var refuse, withhold bool
 	var latency time.Duration
-	var rate int
+	var rate, churn int
+	var cb wecomsim.Callback
 	c := &cobra.Command{
 		Use:   "wecom-sim",
 		Short: "Serve the WeCom contacts API emulator until Ctrl-C",
@@ -32,6 +34,9 @@ back to the app's redirect URI with a single-use code that auth/getuserinfo exch
 				return usageError{fmt.Errorf("--members must be ≥ 0 and --departments ≥ 1")}
 			}
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if cb.URL != "" {
+				opts.Callbacks = []wecomsim.Callback{cb}
+			}
 			start := time.Now()
 			sim, err := wecomsim.Start(opts)
 			if err != nil {
@@ -42,6 +47,7 @@ back to the app's redirect URI with a single-use code that auth/getuserinfo exch
 			sim.WithholdSensitive(withhold)
 			sim.SetLatency(latency)
 			sim.SetRateLimit(rate)
+			sim.StartChurn(churn)
 			fmt.Fprintf(cmd.OutOrStdout(), "wecom-sim listening on %s (corp %s, %d members, %d departments, seed %d, ready in %s)\n",
 				sim.URL(), sim.CorpID(), opts.Members, opts.Departments, opts.Seed, time.Since(start).Round(time.Millisecond))
 			<-cmd.Context().Done()
@@ -61,6 +67,54 @@ back to the app's redirect URI with a single-use code that auth/getuserinfo exch
 	f.BoolVar(&withhold, "withhold-sensitive", false, "withhold mobile, email, avatar… as for apps created since 2022-06-20")
 	f.DurationVar(&latency, "latency", 0, "delay every response")
 	f.IntVar(&rate, "rate-limit", 0, "answer 45009 past this many calls a minute per endpoint (0: off)")
+	f.IntVar(&churn, "churn", 0, "change the org this many times a second (members hired, moved, renamed, leaving; departments; tags)")
+	f.StringVar(&cb.URL, "callback", "", "push every change of the org to this callback URL, as WeCom does (needs --callback-token and --callback-aes-key)")
+	f.StringVar(&cb.Token, "callback-token", "", "the Token of the callback config")
+	f.StringVar(&cb.EncodingAESKey, "callback-aes-key", "", "the EncodingAESKey of the callback config (43 characters)")
+	f.BoolVar(&cb.Minimal, "callback-minimal", false, "send only ids, as WeCom's contact-sync assistant does for callbacks set up since 2022-08-15")
 	f.StringSliceVar(&opts.TrustedDomains, "trusted-domain", nil, "a host (or host:port, matched exactly) member logins may be sent back to; repeat for more (default: loopback hosts on any port)")
+	c.AddCommand(newWecomSimCtlCmd())
 	return c
+}
+
+// newWecomSimCtlCmd changes a running emulator's org (or its event faults, or churn).
+func newWecomSimCtlCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "ctl URL OP [KEY=VALUE …]",
+		Short: "Change a running emulator's org, its event faults or its churn",
+		Long: `ctl sends one change to a running emulator (jitrt wecom-sim, or a simulated corp's
+emulator: its URL is the corp's getCorpInfo().apiBase). The org changes at once and the
+change is pushed to the registered callbacks as a WeCom event.
+
+Ops and their keys (lists are comma-separated):
+  add-user          userid name department [position mobile email]
+  update-user       userid and any of name position mobile email biz_mail gender alias telephone address avatar
+  move-user         userid department [main_department]
+  rename-user       userid new_userid
+  remove-user       userid
+  add-department    id name parentid [order]
+  rename-department id name
+  move-department   id parentid
+  remove-department id
+  tag               tagid [add_users del_users add_parties del_parties]
+  faults            [drop duplicate reorder delay minimal retries retryInterval lanes seed]
+  churn             rate
+  stats`,
+		Example: `  jitrt wecom-sim ctl http://127.0.0.1:8900 move-user userid=ZhangWei department=3
+  jitrt wecom-sim ctl http://127.0.0.1:8900 add-user userid=newbie name=新人 department=2 position=实习
+  jitrt wecom-sim ctl http://127.0.0.1:8900 faults drop=0.1 duplicate=0.1`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, body, err := simControl(args[1], args[2:])
+			if err != nil {
+				return usageError{err}
+			}
+			out, err := postControl(cmd.Context(), strings.TrimRight(args[0], "/")+path, body)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
 }

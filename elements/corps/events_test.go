@@ -561,9 +561,10 @@ func converge(t *testing.T, rate int, churn time.Duration, faults wecomsim.Event
 }
 
 func TestWithoutFaultsEventsAloneKeepTheOrgEqual(t *testing.T) {
+	t.Parallel()
 	d := 3 * time.Second
 	if !testing.Short() {
-		d = 20 * time.Second
+		d = 60 * time.Second
 	}
 	byEvents, afterSync, rep := converge(t, 200, d, wecomsim.EventFaults{})
 	if byEvents != "" {
@@ -575,6 +576,7 @@ func TestWithoutFaultsEventsAloneKeepTheOrgEqual(t *testing.T) {
 }
 
 func TestUnderFaultsOneReconcileMakesTheOrgEqual(t *testing.T) {
+	t.Parallel()
 	d := 3 * time.Second
 	if !testing.Short() {
 		d = 60 * time.Second

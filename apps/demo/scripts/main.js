@@ -31,9 +31,10 @@ console.log(`同步: 新增 ${report.added}, 更新 ${report.updated}, 离职 ${
 
 // 部门角色: members of the first department under the root hold "member" by inheritance
 const firstDept = local.deptList.find(d => d.parentId === rootDept.deptId.value);
+let someone = null;
 if (firstDept) {
   corp.setDeptRole(firstDept.deptId, ["member"]);
-  const someone = corp.getDeptMembers(firstDept.deptId)[0];
+  someone = corp.getDeptMembers(firstDept.deptId)[0];
   if (someone) {
     const roles = corp.getMemberRoles(someone.memberId).map(r => `${r.roleId} (${r.from.join(", ")})`);
     console.log(`${someone.name} 的角色: ${roles.join("; ")}`);
@@ -43,3 +44,8 @@ if (firstDept) {
 // 登录: open the app's login in a browser; the emulator lists members to log in as
 const login = app.getElement("auths.loginTypes.DemoLogin");
 console.log(`登录: ${login.authConfig.redirectUri.replace(/callback$/, "login")}`);
+
+// 实时同步: the emulator pushes every change of its org as a WeCom event, applied at once
+const wecom = corp.getCorpInfo().apiBase;
+console.log(`企业微信模拟器: ${wecom}`);
+console.log(`试一试: jitrt wecom-sim ctl ${wecom} update-user userid=${someone ? someone.memberId : "<userid>"} position=新职位`);
