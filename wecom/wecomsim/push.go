@@ -38,6 +38,9 @@ type Callback struct {
 	// Minimal sends only the ids of each change, as the contact-sync assistant does for
 	// callbacks set up since 2022-08-15.
 	Minimal bool
+	// Lanes deliver this callback's events concurrently (default: EventFaults.Lanes, else
+	// 1); a member's, department's or tag's events always take the same lane, in order.
+	Lanes int
 }
 
 // EventFaults shape the delivery of events. Probabilities are per event.
@@ -97,6 +100,9 @@ func (s *Server) AddCallback(cb Callback) error {
 	defer s.mu.Unlock()
 	p := &pusher{s: s, cb: cb, crypto: c, http: &fasthttp.Client{Name: "wecomsim", MaxConnsPerHost: 64}}
 	n := max(1, s.evFaults().Lanes)
+	if cb.Lanes > 0 {
+		n = cb.Lanes
+	}
 	for i := 0; i < n; i++ {
 		l := &lane{done: make(chan struct{})}
 		l.cond = sync.NewCond(&l.mu)
