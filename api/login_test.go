@@ -64,6 +64,7 @@ type loginOpts struct {
 	token   string // JITRT_API_TOKEN
 	appJSON string
 	login   string // extra keys of the login's config
+	corp    string // extra keys of the corp's config
 }
 
 func startLogin(t testing.TB, o loginOpts) *loginEnv {
@@ -80,7 +81,7 @@ func startLogin(t testing.TB, o loginOpts) *loginEnv {
 	files := map[string]string{
 		"app.json":                  o.appJSON,
 		"corps/C/e.json":            `{"title": "测试企业", "type": "corps.QywxInnerType"}`,
-		"corps/C/C.json":            fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "secret": "${LOGIN_SECRET}", "apiBase": %q}`, loginCorpID, sim.URL()),
+		"corps/C/C.json":            fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "secret": "${LOGIN_SECRET}", "apiBase": %q%s}`, loginCorpID, sim.URL(), o.corp),
 		"auths/loginTypes/L/e.json": `{"title": "企业微信登录", "type": "auths.loginTypes.QywxInnerType"}`,
 		"auths/loginTypes/L/L.json": fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "corpSecret": "${LOGIN_SECRET}"%s}`, loginCorpID, o.login),
 	}
@@ -608,5 +609,40 @@ func TestCookiesAreSecureWhenTheLoginIsServedOverHTTPS(t *testing.T) {
 	p = b.do("GET", e.url+"/auth/"+loginName+"/login", nil, "Host", "evil.example", "X-Forwarded-Host", "evil.example")
 	if u, _ := url.Parse(p.loc); u.Query().Get("redirect_uri") != "https://app.example.com/auth/auths.loginTypes.L/callback" {
 		t.Fatalf("a request's Host changed the redirect: %s", p.loc)
+	}
+}
+
+// A member WeCom gives a new userid keeps their session: the corp learns the rename from
+// its change event, and the session follows the member.
+func TestASessionFollowsARenamedMember(t *testing.T) {
+	const token, key = "renameToken", "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	e := startLogin(t, loginOpts{corp: `, "callbackToken": "` + token + `", "encodingAESKey": "` + key + `"`})
+	if err := e.sim.AddCallback(wecomsim.Callback{URL: e.url + "/wecom/corps.C/callback", Token: token, EncodingAESKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.SetEventFaults(wecomsim.EventFaults{RetryInterval: 5 * time.Millisecond})
+	m := e.sim.Org().Users[13]
+	e.js(fmt.Sprintf(`app.getElement("corps.C").setUserRole(%q, ["admin"])`, m.UserID))
+	b := newBrowser(t)
+	if p := b.loginAs(e, m.UserID); p.status != 302 {
+		t.Fatalf("login: %d", p.status)
+	}
+	if err := e.sim.RenameUser(m.UserID, m.UserID+".new"); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.WaitPushed(5 * time.Second)
+	if _, err := e.app.CallJSON(context.Background(), "corps.C", "applyEvents", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the second look finds the session under the new id
+		status, me := b.me(e)
+		data, _ := me["data"].(map[string]any)
+		if status != 200 || data["memberId"] != m.UserID+".new" || !strings.Contains(fmt.Sprint(data["roles"]), "roleId:admin") {
+			t.Fatalf("look %d after the rename: %d %v", i+1, status, me)
+		}
+	}
+	state, _ := os.ReadFile(filepath.Join(e.app.DataDir(), "state.db"))
+	if !bytes.Contains(state, []byte("msession:"+m.UserID+".new:")) {
+		t.Fatal("the session was not moved to the new userid")
 	}
 }

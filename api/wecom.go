@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jitrt/jitrt/elements"
 )
@@ -25,7 +26,12 @@ func (s *Server) wecomCallback(ctx context.Context, r *Request) Response {
 	}
 	args := map[string]any{"msgSignature": q.Get("msg_signature"), "timestamp": q.Get("timestamp"), "nonce": q.Get("nonce")}
 	call := func(method string) (any, error) {
-		ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		// WeCom waits 1 s for a verification and 5 s for an event before it gives up
+		limit := 5 * time.Second
+		if r.Method == "GET" {
+			limit = time.Second
+		}
+		ctx, cancel := context.WithTimeout(ctx, min(limit, s.opts.Timeout))
 		defer cancel()
 		// not Outside: these methods are the app's own side of WeCom's callbacks
 		return s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: []any{args}, Mode: elements.ArgsNamed})
