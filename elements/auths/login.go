@@ -226,7 +226,7 @@ func (l *Login) wecomClient(ctx context.Context) (*wecom.Client, error) {
 		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
 	}).(*wecom.RateLimiter)
 	c, err := wecom.New(wecom.Config{CorpID: l.cfg.CorpID, Secret: l.cfg.CorpSecret, BaseURL: base,
-		Store: kvTokens{l.el.Store}, Logger: l.el.Logger, RateLimiter: limiter, Timeout: 5 * time.Second})
+		Store: kv.Values{Store: l.el.Store}, Logger: l.el.Logger, RateLimiter: limiter, Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -600,19 +600,4 @@ func (l *Login) dropExpired(now time.Time) (int, error) {
 		return nil
 	})
 	return len(expired), err
-}
-
-// kvTokens keeps the WeCom client's access token in the app's store.
-type kvTokens struct{ st *kv.Store }
-
-func (s kvTokens) Load(_ context.Context, key string) (string, bool, error) {
-	v, err := s.st.Get(key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return "", false, nil
-	}
-	return v, err == nil, err
-}
-
-func (s kvTokens) Save(_ context.Context, key, value string, _ time.Duration) error {
-	return s.st.Set(key, value)
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/callback"
 )
@@ -308,7 +309,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
 	}).(*wecom.RateLimiter)
 	client, err := wecom.New(wecom.Config{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret, ContactSyncSecret: c.cfg.ContactSyncSecret,
-		BaseURL: base, Store: kvStore{c.el.Store}, Logger: c.el.Logger, RateLimiter: limiter})
+		BaseURL: base, Store: kv.Values{Store: c.el.Store}, Logger: c.el.Logger, RateLimiter: limiter})
 	if err != nil {
 		c.Close()
 		return err

@@ -1,7 +1,6 @@
 package corps
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -298,22 +297,4 @@ func (s *snapshot) member(id string) *memberRec {
 	}
 	s.decoded[id] = m
 	return m
-}
-
-// kvStore adapts the app's store to wecom.Store, so the access token and fetch path
-// survive restarts.
-type kvStore struct{ st *kv.Store }
-
-func (s kvStore) Load(_ context.Context, key string) (string, bool, error) {
-	v, err := s.st.Get(key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return "", false, nil
-	}
-	return v, err == nil, err
-}
-
-// Save keeps the value; what the client stores says itself when it expires (the token's
-// expiry is in its value), so no time to live is kept.
-func (s kvStore) Save(_ context.Context, key, value string, _ time.Duration) error {
-	return s.st.Set(key, value)
 }

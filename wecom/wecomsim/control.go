@@ -62,28 +62,9 @@ func (s *Server) Apply(c Change) error {
 		var bad error
 		err := s.UpdateUser(c.UserID, func(u *wecom.User) {
 			for k, v := range c.Set {
-				switch k {
-				case "name":
-					u.Name = v
-				case "position":
-					u.Position = v
-				case "mobile":
-					u.Mobile = v
-				case "email":
-					u.Email = v
-				case "biz_mail":
-					u.BizMail = v
-				case "gender":
-					u.Gender = v
-				case "alias":
-					u.Alias = v
-				case "telephone":
-					u.Telephone = v
-				case "address":
-					u.Address = v
-				case "avatar":
-					u.Avatar = v
-				default:
+				if dst := settable(u)[k]; dst != nil {
+					*dst = v
+				} else {
 					bad = fmt.Errorf("%w: update_user cannot set %q (name, position, mobile, email, biz_mail, gender, alias, telephone, address, avatar)", ErrInvalid, k)
 				}
 			}
@@ -117,6 +98,12 @@ func (s *Server) Apply(c Change) error {
 		return s.UpdateTag(c.TagID, c.AddUsers, c.DelUsers, c.AddParties, c.DelParties)
 	}
 	return fmt.Errorf("%w: unknown op %q (add_user, update_user, move_user, rename_user, remove_user, add_department, rename_department, move_department, remove_department, tag)", ErrInvalid, c.Op)
+}
+
+// settable are the member fields update_user sets, by their WeCom names.
+func settable(u *wecom.User) map[string]*string {
+	return map[string]*string{"name": &u.Name, "position": &u.Position, "mobile": &u.Mobile, "email": &u.Email,
+		"biz_mail": &u.BizMail, "gender": &u.Gender, "alias": &u.Alias, "telephone": &u.Telephone, "address": &u.Address, "avatar": &u.Avatar}
 }
 
 // control serves /sim/.
