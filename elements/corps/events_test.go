@@ -372,6 +372,11 @@ func TestCallbacksThatAreNotWeComsAreRefusedAndStoreNothing(t *testing.T) {
 	if logs := e.logs.String(); strings.Contains(logs, "伪造") || !strings.Contains(logs, "reason=signature") {
 		t.Fatalf("the log holds the payload, or says nothing of the refusal:\n%s", logs)
 	}
+	for what, secret := range map[string]string{"token": evToken, "AES key": evAESKey, "secret": evSecret} {
+		if strings.Contains(e.logs.String(), secret) {
+			t.Fatalf("the callback %s is in the log", what)
+		}
+	}
 
 	// a replay: the same request twice is stored once; the same plaintext sent again
 	// (WeCom's retry, encrypted afresh) is applied once
