@@ -354,8 +354,20 @@ func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 	if !bytes.Equal(before, e.stateBytes()) {
 		t.Fatal("a dry run wrote to the store")
 	}
-	if r := e.sync(""); r.Added != 1 || r.Offlined != 1 || r.Updated != 1 || len(r.Changes) != 0 {
-		t.Fatalf("real sync after the dry run %+v", r)
+	real := e.sync("")
+	if real.Added != 1 || real.Offlined != 1 || real.Updated != 1 || len(real.Changes) != len(r.Changes) {
+		t.Fatalf("real sync after the dry run %+v", real)
+	}
+	for _, c := range real.Changes {
+		if ops[c.ID] != c.Op {
+			t.Fatalf("the real sync's changes differ from the dry run's: %+v", real.Changes)
+		}
+	}
+	// the stored report keeps them, by id and name
+	var hist []struct{ Changes []struct{ Op, ID, Name string } }
+	e.mustJS(`corp.getSyncHistory()`, &hist)
+	if len(hist[0].Changes) != 3 || hist[0].Changes[0].Name == "" {
+		t.Fatalf("the stored report's changes: %+v", hist[0].Changes)
 	}
 }
 

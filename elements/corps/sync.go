@@ -1,6 +1,7 @@
 package corps
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,12 +62,15 @@ type SyncReport struct {
 		Members     int `json:"members"`
 		Tags        int `json:"tags"`
 	} `json:"fetched"`
-	Path       string   `json:"path"`
-	DryRun     bool     `json:"dryRun"`
-	Writes     int      `json:"writes"`
-	StartedAt  string   `json:"startedAt"`
-	FinishedAt string   `json:"finishedAt"`
-	Changes    []Change `json:"changes,omitempty"`
+	Path       string `json:"path"`
+	DryRun     bool   `json:"dryRun"`
+	Writes     int    `json:"writes"`
+	StartedAt  string `json:"startedAt"`
+	FinishedAt string `json:"finishedAt"`
+	// Changes are every change by id and name (an update's fields in a dry run); the members
+	// of a first import are counted in ChangesOmitted instead of listed.
+	Changes        []Change `json:"changes"`
+	ChangesOmitted int      `json:"changesOmitted,omitempty"`
 	// Events is how many events a report of events applied; Renamed the members WeCom gave
 	// a new userid; Ignored the events of records WeCom no longer has.
 	Events  int `json:"events,omitempty"`
@@ -159,7 +163,7 @@ func (c *Corp) runSync(ctx context.Context, dryRun, init bool) (rep *SyncReport,
 }
 
 func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool) (*SyncReport, error) {
-	rep := &SyncReport{Kind: "sync", DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}}
+	rep := &SyncReport{Kind: "sync", DryRun: dryRun, StartedAt: start.UTC().Format(time.RFC3339Nano), Warnings: []string{}, Changes: []Change{}}
 	// The local org is read while WeCom is fetched; if a writer commits in between, it is
 	// read again under the lock.
 	type snapRead struct {
@@ -263,16 +267,56 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 			return nil, fmt.Errorf("sync of %s: write the local org: %w", c.el.FullName, err)
 		}
 	}
-	c.el.Logger.Info("sync done", "corp", c.cfg.CorpID, "added", rep.Added, "updated", rep.Updated,
-		"offlined", rep.Offlined, "reactivated", rep.Reactivated, "unchanged", rep.Unchanged,
-		"departments", rep.Departments, "warnings", len(rep.Warnings), "writes", rep.Writes, "took", time.Since(start).Round(time.Millisecond))
+	c.el.Logger.Info("sync done", rep.logAttrs(c.cfg.CorpID, time.Since(start))...)
+	for _, w := range rep.Warnings {
+		c.el.Logger.Warn("sync warning", "corp", c.cfg.CorpID, "warning", w)
+	}
 	return rep, nil
+}
+
+// logAttrs are a report's counts, each labelled, and up to 10 names of each kind of change.
+func (r *SyncReport) logAttrs(corpID string, took time.Duration) []any {
+	attrs := []any{"corp", corpID, "added", r.Added, "updated", r.Updated, "offlined", r.Offlined,
+		"reactivated", r.Reactivated, "unchanged", r.Unchanged,
+		"departments.added", r.Departments.Added, "departments.updated", r.Departments.Updated, "departments.removed", r.Departments.Removed,
+		"tags.added", r.Tags.Added, "tags.updated", r.Tags.Updated, "tags.removed", r.Tags.Removed,
+		"warnings", len(r.Warnings), "writes", r.Writes, "took", took.Round(time.Millisecond)}
+	groups := map[string][]string{}
+	var order []string
+	for _, ch := range r.Changes {
+		key := ch.Kind + "s." + ch.Op
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], ch.label())
+	}
+	for _, key := range order {
+		attrs = append(attrs, key, someNames(groups[key]))
+	}
+	return attrs
+}
+
+// label is a change's record as people name it: "name (id)".
+func (ch Change) label() string {
+	if ch.Name == "" || ch.Name == ch.ID {
+		return ch.ID
+	}
+	return ch.Name + " (" + ch.ID + ")"
+}
+
+// someNames lists up to 10 names, then how many more.
+func someNames(names []string) string {
+	if len(names) <= 10 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:10], ", "), len(names)-10)
 }
 
 // plan collects the changes of a diff and describes them in the report.
 type plan struct {
-	rep     *SyncReport
-	changes []kv.Change
+	rep         *SyncReport
+	changes     []kv.Change
+	firstImport bool // the local org has no member yet
 }
 
 func (p *plan) set(key, value string) {
@@ -281,9 +325,11 @@ func (p *plan) set(key, value string) {
 func (p *plan) del(key string) { p.changes = append(p.changes, kv.Change{Key: key, Delete: true}) }
 
 func (p *plan) describe(ch Change) {
-	if p.rep.DryRun {
-		p.rep.Changes = append(p.rep.Changes, ch)
+	if p.firstImport && ch.Kind == "member" && ch.Op == "add" {
+		p.rep.ChangesOmitted++ // a first import of thousands of members is not listed one by one
+		return
 	}
+	p.rep.Changes = append(p.rep.Changes, ch)
 }
 
 // upsert writes a record whose stored JSON (old, if it exists) differs from raw.
@@ -327,7 +373,7 @@ func deptContext(depts []wecom.Department) (map[int64]bool, int64) {
 func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep *SyncReport, init bool) []kv.Change {
 	k := c.keys
 	ts := now()
-	p := &plan{rep: rep}
+	p := &plan{rep: rep, firstImport: len(snap.members.raw) == 0}
 	set, describe := p.set, p.describe
 	rep.Fetched.Departments, rep.Fetched.Members, rep.Fetched.Tags = len(org.Departments), len(members), len(org.Tags)
 
@@ -359,15 +405,15 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom withholds %v from this app (apps created since 2022-06-20 do not get them); local values of those fields were kept", org.Withheld))
 	}
 	fetched := make(map[string]bool, len(org.Users))
-	writes := map[string]string{} // members to write: id → record
-	outside, keptOffline := 0, 0
+	writes := map[string]string{}     // members to write: id → record
+	var outside, keptOffline []string // "name (id)", for the warnings
 	for _, r := range compareMembers(snap, members, withheld, ts) {
 		fetched[r.id] = true
 		if r.dropped {
-			outside++
+			outside = append(outside, r.name+" ("+r.id+")")
 		}
 		if r.keptOffline {
-			keptOffline++
+			keptOffline = append(keptOffline, r.name+" ("+r.id+")")
 		}
 		switch {
 		case !r.exists:
@@ -383,16 +429,20 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep
 		default:
 			rep.Updated++
 			writes[r.id] = r.raw
+			ch := Change{Op: "update", Kind: "member", ID: r.id, Name: r.name}
 			if p.rep.DryRun {
-				describe(Change{Op: "update", Kind: "member", ID: r.id, Name: r.name, Fields: memberChangedFields(snap.members.raw[r.id], r.raw)})
+				ch.Fields = memberChangedFields(snap.members.raw[r.id], r.raw)
 			}
+			describe(ch)
 		}
 	}
-	if outside > 0 {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are also in departments outside the app's visible range or the scope; those departments were left out of their records", outside))
+	if len(outside) > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are also in departments outside the app's visible range or the scope; those departments were left out of their records: %s",
+			len(outside), someNames(outside)))
 	}
-	if keptOffline > 0 {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are active in WeCom but were taken offline here with offlineMember; they stay offline", keptOffline))
+	if len(keptOffline) > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are active in WeCom but were taken offline here with offlineMember; they stay offline (reactivateMember undoes it): %s",
+			len(keptOffline), someNames(keptOffline)))
 	}
 	active := 0
 	for _, raw := range snap.members.raw {
@@ -467,6 +517,9 @@ func (c *Corp) diff(snap *snapshot, org *wecom.Org, members []fetchedMember, rep
 	if raw := mustJSON(meta); !snap.hasMeta || raw != mustJSON(snap.meta) {
 		set(k.meta(), raw)
 	}
+	slices.SortStableFunc(rep.Changes, func(a, b Change) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Op, b.Op), strings.Compare(a.ID, b.ID))
+	})
 	return p.changes
 }
 

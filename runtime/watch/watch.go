@@ -315,7 +315,19 @@ func (w *watcher) reload(key string) {
 	} else {
 		events = w.a.ReloadElement(key)
 	}
-	events[0].Files = p.files
+	// the files that changed and are still there: an editor's temporary file, written and
+	// renamed away while saving, is not one the user edited
+	files := make([]string, 0, len(p.files))
+	for _, f := range p.files {
+		at := filepath.Join(w.a.Dir, filepath.FromSlash(f))
+		if key != "app" {
+			at = filepath.Join(w.a.Dir, filepath.FromSlash(key), f)
+		}
+		if _, err := os.Lstat(at); err == nil || f == "*" || len(p.files) == 1 {
+			files = append(files, f)
+		}
+	}
+	events[0].Files = files
 	log := w.a.Logger()
 	for _, ev := range events {
 		switch ev.Kind {
