@@ -364,7 +364,9 @@ func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 		}
 	}
 	// the stored report keeps them, by id and name
-	var hist []struct{ Changes []struct{ Op, ID, Name string } }
+	var hist []struct {
+		Changes []struct{ Op, ID, Name string }
+	}
 	e.mustJS(`corp.getSyncHistory()`, &hist)
 	if len(hist[0].Changes) != 3 || hist[0].Changes[0].Name == "" {
 		t.Fatalf("the stored report's changes: %+v", hist[0].Changes)
