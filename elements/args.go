@@ -154,7 +154,11 @@ func (m *Method) check(args Args) error {
 			continue
 		}
 		if k := KindOfValue(v); k != p.Kind {
-			return m.argErr("argument %q must be %s, not %s", p.Name, p.Kind.Article(), k.Article())
+			hint := ""
+			if p.Kind == KindArray && m.Params[0].Name == p.Name {
+				hint = fmt.Sprintf(" (arguments in a JSON array go in order: a list as the first argument goes inside it, [[…]], or by name: {%q: […]})", p.Name)
+			}
+			return m.argErr("argument %q must be %s, not %s%s", p.Name, p.Kind.Article(), k.Article(), hint)
 		}
 	}
 	return nil

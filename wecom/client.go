@@ -253,7 +253,8 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 				return nil, apiErr
 			}
 		}
-		if attempt >= c.cfg.MaxRetries || k.once {
+		var final permanent
+		if attempt >= c.cfg.MaxRetries || k.once || errors.As(err, &final) {
 			return nil, err
 		}
 		bo := c.cfg.Backoff
@@ -309,7 +310,12 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, q url.Values, p
 		return fmt.Errorf("%w: %s: %v", ErrTransport, endpoint, scrubURL(err.Error()))
 	}
 	if sc := resp.StatusCode(); sc != fasthttp.StatusOK {
-		return fmt.Errorf("%w: %s: HTTP status %d", ErrTransport, endpoint, sc)
+		err := fmt.Errorf("%w: %s: HTTP status %d", ErrTransport, endpoint, sc)
+		if sc >= 400 && sc < 500 && sc != fasthttp.StatusTooManyRequests && sc != fasthttp.StatusRequestTimeout {
+			// the request itself is wrong (an unknown endpoint): asking again cannot help
+			return permanent{err}
+		}
+		return err
 	}
 	// goccy/go-json: the same decoding as encoding/json, five times faster on WeCom's member
 	// pages, which are most of a whole-org fetch's time.
@@ -318,6 +324,11 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, q url.Values, p
 	}
 	return nil
 }
+
+// permanent is an error that no retry can mend (an HTTP 4xx answer).
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
 
 // scrubURL drops any query string from an error text, in case a library put the URL in it.
 func scrubURL(s string) string {

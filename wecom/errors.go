@@ -83,7 +83,7 @@ func Advice(code int) string {
 	case CodeInvalidCorpID:
 		return "the corpId is wrong: copy it from the admin console (我的企业 → 企业信息 → 企业ID)"
 	case CodeInvalidSecret:
-		return "the secret is wrong or was reset: copy the app's Secret again (应用管理 → the app → Secret) into the environment variable the config names"
+		return "the secret is wrong or was reset: copy the app's Secret again (应用管理 → the app → Secret) into the config (or the environment variable it names)"
 	case CodeTokenMissing:
 		return "the call was made without an access_token; this is a bug in the caller"
 	case CodeInvalidToken, CodeTokenExpired:

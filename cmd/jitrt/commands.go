@@ -189,9 +189,17 @@ func newCallCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "call APP ELEMENT METHOD [JSON-ARGS]",
 		Short: "Call one method of an element and print the result as JSON",
-		Long: `Call runs one method of an element. JSON-ARGS is a JSON array of positional
-arguments, or an object of arguments by name.`,
+		Long: `Call runs one method of an element. JSON-ARGS is the arguments as JSON:
+
+  an array   the arguments in order:     '["u1", ["admin"]]'
+  an object  the arguments by name:      '{"memberId": "u1", "roleIdList": ["admin"]}'
+  any other  the one argument:           '"u1"'  (a string, number, true/false or null)
+
+A list as the first argument goes inside the array: setAdmin '[["u1", "u2"]]', or by
+name: '{"memberIdList": ["u1", "u2"]}'.`,
 		Example: `  jitrt call apps/demo corps.DemoCorp getCorpInfo
+  jitrt call apps/demo corps.DemoCorp getMember '"ZhangWei"'
+  jitrt call apps/demo corps.DemoCorp setAdmin '[["ZhangWei"]]'
   jitrt call apps/demo corps.DemoCorp setUserRole '{"memberId":"u1","roleIdList":["admin"]}'`,
 		Args: argsRange(3, 4, "APP ELEMENT METHOD [JSON-ARGS]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -200,7 +208,13 @@ arguments, or an object of arguments by name.`,
 			if len(args) == 4 {
 				raw = json.RawMessage(args[3])
 				if err := json.Unmarshal(raw, &callArgs); err != nil {
-					return usageError{fmt.Errorf("JSON-ARGS is not valid JSON: %v", err)}
+					return usageError{fmt.Errorf("JSON-ARGS is not valid JSON (%v): give an array of the arguments, an object of them by name, or the one argument, such as '\"u1\"'", err)}
+				}
+				switch callArgs.(type) {
+				case []any, map[string]any:
+				default: // a single value is the one argument
+					callArgs = []any{callArgs}
+					raw, _ = json.Marshal(callArgs)
 				}
 			}
 			out := cmd.OutOrStdout()

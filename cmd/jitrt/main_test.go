@@ -459,3 +459,60 @@ func TestTheDemoAppliesAChangeMadeInItsEmulator(t *testing.T) {
 		t.Fatalf("a sync ran (%s → %s): the change did not come as an event", syncs, now)
 	}
 }
+
+// The frictions of the command line (issue 15).
+func TestCommandLineFrictions(t *testing.T) {
+	bin := buildJitrt(t)
+	data := t.TempDir()
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("call", demo, "corps.DemoCorp", "initCorp", "--data", data); err != nil {
+		t.Fatalf("initCorp: %v\n%s", err, out)
+	}
+	id, err := run("exec", demo, "--data", data, "-e", `app.getElement("corps.DemoCorp").getLocalCorpData().userList[0].memberId`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = strings.Trim(strings.TrimSpace(id), `"`)
+	// a single JSON value is the one argument
+	if out, err := run("call", demo, "corps.DemoCorp", "getMember", `"`+id+`"`, "--data", data); err != nil || !strings.Contains(out, `"memberId": "`+id+`"`) {
+		t.Fatalf("call with one value: %v\n%s", err, out)
+	}
+	// a list given as the array of arguments: the error says how to pass it
+	out, err := run("call", demo, "corps.DemoCorp", "setAdmin", `["`+id+`"]`, "--data", data)
+	if err == nil || !strings.Contains(out, "must be an array, not a string") || !strings.Contains(out, "[[…]]") {
+		t.Fatalf("setAdmin '[\"id\"]': %v\n%s", err, out)
+	}
+	if out, err := run("call", demo, "corps.DemoCorp", "setAdmin", `[["`+id+`"]]`, "--data", data); err != nil {
+		t.Fatalf("setAdmin '[[\"id\"]]': %v\n%s", err, out)
+	}
+	if out, _ := run("call", "--help"); !strings.Contains(out, "the one argument") {
+		t.Fatalf("call --help says nothing of a single value:\n%s", out)
+	}
+	// ls and check run no script: no --timeout
+	for _, c := range []string{"ls", "check"} {
+		if out, _ := run(c, "--help"); strings.Contains(out, "--timeout") {
+			t.Errorf("%s --help offers --timeout", c)
+		}
+	}
+	// the emulator's summary when it stops is words, not a Go map
+	cmd := exec.Command(bin, "wecom-sim", "--members", "5", "--departments", "1")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	url := strings.Fields(line)[3]
+	if resp, err := http.Get(url + "/cgi-bin/gettoken?corpid=wwsim0000000001&corpsecret=sim-secret"); err == nil {
+		resp.Body.Close()
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if s := stderr.String(); !strings.Contains(s, "calls served: gettoken 1") || strings.Contains(s, "map[") {
+		t.Fatalf("the emulator's summary:\n%s", s)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -51,7 +52,7 @@ back to the app's redirect URI with a single-use code that auth/getuserinfo exch
 			fmt.Fprintf(cmd.OutOrStdout(), "wecom-sim listening on %s (corp %s, %d members, %d departments, seed %d, ready in %s)\n",
 				sim.URL(), sim.CorpID(), opts.Members, opts.Departments, opts.Seed, time.Since(start).Round(time.Millisecond))
 			<-cmd.Context().Done()
-			fmt.Fprintln(cmd.ErrOrStderr(), "wecom-sim: stopping; calls served:", sim.CallCounts())
+			fmt.Fprintln(cmd.ErrOrStderr(), "wecom-sim: stopping; calls served:", callSummary(sim.CallCounts()))
 			return nil
 		},
 	}
@@ -117,4 +118,21 @@ Ops and their keys (lists are comma-separated):
 			return nil
 		},
 	}
+}
+
+// callSummary lists the calls an emulator served, by endpoint: "gettoken 1, user/list 120".
+func callSummary(calls map[string]int64) string {
+	if len(calls) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(calls))
+	for n := range calls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, calls[n])
+	}
+	return strings.Join(parts, ", ")
 }

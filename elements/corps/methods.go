@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ func list(name string) elements.Param {
 
 // Methods lists the corp's methods, named as in the seed.
 func (c *Corp) Methods() []elements.Method {
-	return append([]elements.Method{
+	ms := append([]elements.Method{
 		{Name: "initCorp", Callable: true, Doc: "create the local org (roles, root department) and run a first sync",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return nil, c.InitCorp(ctx) }},
 		{Name: "syncCorp", Callable: true, Doc: "sync the org from WeCom; {dryRun: true} lists the changes and writes nothing",
@@ -68,6 +69,15 @@ func (c *Corp) Methods() []elements.Method {
 					return nil, err
 				}
 				return nil, c.offlineMembers(ids)
+			}},
+		{Name: "reactivateMember", Callable: true, Doc: "undo offlineMember: members taken offline here are active again (a sync keeps them so while WeCom lists them)",
+			Params: []elements.Param{list("memberIdList")},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				ids, err := a.Strings("memberIdList")
+				if err != nil {
+					return nil, err
+				}
+				return nil, c.reactivateMembers(ids)
 			}},
 		{Name: "getUserSignature", Callable: true, Doc: "a member's signature: {memberId, signature}",
 			Params: []elements.Param{str("memberId")},
@@ -111,6 +121,36 @@ func (c *Corp) Methods() []elements.Method {
 				return &clientObject{c: c, cl: cl}, nil
 			}},
 	}, append(c.roleMethods(), c.callbackMethods()...)...)
+	for i := range ms {
+		if needsLocalOrg[ms[i].Name] {
+			call := ms[i].Call
+			ms[i].Call = func(ctx context.Context, a elements.Args) (any, error) {
+				if err := c.requireLocalOrg(); err != nil {
+					return nil, err
+				}
+				return call(ctx, a)
+			}
+		}
+	}
+	return ms
+}
+
+// needsLocalOrg are the methods that read or write the local org: before initCorp, each
+// answers the same failed_precondition error.
+var needsLocalOrg = map[string]bool{
+	"getLocalCorpData": true, "getRootDept": true, "setUserRole": true, "offlineMember": true, "reactivateMember": true,
+	"getUserSignature": true, "saveUserSignature": true, "setAdmin": true, "getAdmin": true, "getDeptMembers": true,
+	"getMember": true, "getMemberRoles": true, "setDeptRole": true, "getDeptRole": true,
+}
+
+// requireLocalOrg is the error of a corp that has no local org yet.
+func (c *Corp) requireLocalOrg() error {
+	if _, err := c.el.Store.Get(c.keys.meta()); errors.Is(err, kv.ErrNotFound) {
+		return c.notInitialized()
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // Properties lists the corp's properties.
@@ -258,7 +298,7 @@ func (c *Corp) bulkRegister(data any) error {
 		err = json.Unmarshal(raw, &cd)
 	}
 	if err != nil {
-		return c.badArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict, tagDict}): %v", err)
+		return c.badArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict, tagDict}): %s", jsonShape("corpData", err))
 	}
 	if cd.UserDict == nil {
 		return c.badArg("corpData has no userDict: pass what getThirdCorpData returns")
@@ -557,6 +597,73 @@ func (c *Corp) offlineMembers(ids []string) error {
 			}
 		}
 		return c.dropAdmins(tx, ids)
+	})
+}
+
+// jsonShape says, in JSON's words, what part of a value does not have the shape it must:
+// "corpData.userDict must be an object, not an array" (never a Go type's name).
+func jsonShape(name string, err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		at := name
+		if te.Field != "" {
+			at += "." + te.Field
+		}
+		return fmt.Sprintf("%s must be %s, not %s", at, jsonKindOf(te.Type), articled(te.Value))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s is not JSON at byte %d", name, se.Offset)
+	}
+	return name + " cannot be read"
+}
+
+// jsonKindOf names the JSON kind a Go type is read from.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Pointer:
+		return jsonKindOf(t.Elem())
+	}
+	return "a number"
+}
+
+// articled is a JSON kind as encoding/json names it ("array", "number 1.5"), with its article.
+func articled(v string) string {
+	switch {
+	case strings.HasPrefix(v, "array"), strings.HasPrefix(v, "object"):
+		return "an " + v
+	case v == "bool":
+		return "true or false"
+	}
+	return "a " + v
+}
+
+// reactivateMembers undoes offlineMember. A member who went offline because WeCom no
+// longer lists them is refused: a sync brings them back once WeCom lists them again.
+func (c *Corp) reactivateMembers(ids []string) error {
+	return c.writeMembers("memberIdList", ids, func(tx *kv.Tx, _ []string, members []*memberRec) error {
+		ts := now()
+		for _, m := range members {
+			switch {
+			case m.Status == StatusActive:
+				continue
+			case m.OfflineBy != OfflineByLocal:
+				return c.badArg("member %q left WeCom (a sync took them offline): a sync brings them back when WeCom lists them again", m.MemberID)
+			}
+			m.Status, m.OfflineBy, m.OfflineAt, m.UpdatedAt = StatusActive, "", "", ts
+			if err := tx.Set(c.keys.member(m.MemberID), encodeMember(m)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

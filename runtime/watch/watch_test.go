@@ -335,3 +335,27 @@ func TestEditingATypeElementReloadsItsInstances(t *testing.T) {
 		t.Fatalf("the instance was reloaded %d times", w.count("e.I", "reload"))
 	}
 }
+
+// An editor that saves by writing a temporary file and renaming it over the config: the
+// reload names the config, not the temporary file.
+func TestAReloadNamesTheFileNotTheEditorsTemporaryOne(t *testing.T) {
+	dir, app, w := reloadApp(t)
+	tmp := filepath.Join(dir, "e/Hello/Hello.json.4821.save")
+	if err := os.WriteFile(tmp, []byte(`{"greeting": "saved by rename"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "e/Hello/Hello.json")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the reload", func() bool { return w.count("e.Hello", "reload") > 0 })
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ev := range w.events {
+		if ev.Element == "e.Hello" {
+			if fmt.Sprint(ev.Files) != "[Hello.json]" {
+				t.Fatalf("the reload names %v", ev.Files)
+			}
+		}
+	}
+	_ = app
+}
