@@ -75,7 +75,7 @@ func TestBulkRegisterSaysWhatIsWrongInJSONsWords(t *testing.T) {
 	e := newEnv(t, 5, 1, "")
 	e.mustJS(`corp.initCorp()`, nil)
 	for code, want := range map[string]string{
-		`corp.bulkRegister({userDict: []})`:                            "corpData.userDict must be an object, not an array",
+		`corp.bulkRegister({userDict: []})`:                             "corpData.userDict must be an object, not an array",
 		`corp.bulkRegister({userDict: {a: {userid: "a", name: 5}}})`:    "must be a string, not a number",
 		`corp.bulkRegister({userDict: {}, deptDict: {"1": {id: "x"}}})`: "must be a number, not a string",
 	} {
