@@ -197,6 +197,12 @@ func TestBusyServerAnswers503(t *testing.T) {
 		t.Fatalf("the first call: %s", got)
 	}
 	// small things over HTTP: an id out of range is a 400, the scheme of a token any case
+	if code, body := srv.call(t, "corps.B", "getDeptMembers", "[1]"); code != 409 || !strings.Contains(body, `"code":"failed_precondition"`) || !strings.Contains(body, "initCorp") {
+		t.Fatalf("before initCorp: %d %s", code, body)
+	}
+	if code, body := srv.call(t, "corps.B", "initCorp", "[]"); code != 200 {
+		t.Fatalf("initCorp: %d %s", code, body)
+	}
 	if code, body := srv.call(t, "corps.B", "getDeptMembers", "[1e300]"); code != 400 {
 		t.Fatalf("[1e300]: %d %s", code, body)
 	}

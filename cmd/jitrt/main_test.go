@@ -317,7 +317,7 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 		"app.json":       `{"name": "e2e"}`,
 		"corps/C/e.json": `{"title": "before", "type": "corps.QywxInnerType"}`,
 		"corps/C/C.json": `{"corpId": "wwe2e", "agentId": "1", "secret": "e2e-secret-value", "simulator": {"members": 10, "departments": 2}}`,
-		"tasks/T/e.json": `{"type": "tasks.NormalType", "funcType": "Global", "func": "corps.C.getAdmin", "timerCfg": {"startTime": "2024-01-01 00:00:00", "cron": "@every 1s"}}`,
+		"tasks/T/e.json": `{"type": "tasks.NormalType", "funcType": "Global", "func": "corps.C.getCorpInfo", "timerCfg": {"startTime": "2024-01-01 00:00:00", "cron": "@every 1s"}}`,
 	})
 	cmd := exec.Command(bin, "run", app, "--data", t.TempDir(), "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "JITRT_API_TOKEN=e2e-token")
