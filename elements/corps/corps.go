@@ -262,6 +262,7 @@ type Corp struct {
 	adminCache atomic.Pointer[adminCache]
 	memberIx   atomic.Pointer[memberIndex]
 	roleIx     atomic.Pointer[roleView]
+	orgIx      atomic.Pointer[orgView]
 }
 
 // newCorp parses the config; it does no I/O (see Start).

@@ -62,7 +62,7 @@ func TestEveryMethodOfTheLocalOrgSaysInitCorpFirst(t *testing.T) {
 		`getLocalCorpData()`, `getRootDept()`, `setUserRole("` + id + `", ["admin"])`, `offlineMember(["` + id + `"])`,
 		`reactivateMember(["` + id + `"])`, `getUserSignature("` + id + `")`, `saveUserSignature("` + id + `", "https://x.example/s.png")`,
 		`setAdmin(["` + id + `"])`, `getAdmin()`, `getDeptMembers(1)`, `getMember("` + id + `")`, `getMemberRoles("` + id + `")`,
-		`setDeptRole(1, ["admin"])`, `getDeptRole(1)`,
+		`setDeptRole(1, ["admin"])`, `getDeptRole(1)`, `getDeptTree()`, `listMembers()`,
 	} {
 		err := e.js(`corp.`+call, nil)
 		if elements.CodeOf(err) != elements.CodeFailedPrecondition || !strings.Contains(err.Error(), "call initCorp() first") {

@@ -120,7 +120,7 @@ func (c *Corp) Methods() []elements.Method {
 				}
 				return &clientObject{c: c, cl: cl}, nil
 			}},
-	}, append(c.roleMethods(), c.callbackMethods()...)...)
+	}, slices.Concat(c.roleMethods(), c.viewMethods(), c.callbackMethods())...)
 	for i := range ms {
 		if needsLocalOrg[ms[i].Name] {
 			call := ms[i].Call
@@ -141,6 +141,7 @@ var needsLocalOrg = map[string]bool{
 	"getLocalCorpData": true, "getRootDept": true, "setUserRole": true, "offlineMember": true, "reactivateMember": true,
 	"getUserSignature": true, "saveUserSignature": true, "setAdmin": true, "getAdmin": true, "getDeptMembers": true,
 	"getMember": true, "getMemberRoles": true, "setDeptRole": true, "getDeptRole": true,
+	"getDeptTree": true, "listMembers": true,
 }
 
 // requireLocalOrg is the error of a corp that has no local org yet.
@@ -857,6 +858,7 @@ type memberIndex struct {
 	version       uint64
 	total, active int
 	byDept        map[int64][]string // the active members' records by department
+	multi         [][]int64          // the departments of each active member in more than one
 }
 
 // index returns the member index, built anew if a transaction has committed since.
@@ -873,8 +875,12 @@ func (c *Corp) index(tx *kv.Tx) (*memberIndex, error) {
 			return true
 		}
 		ix.active++
-		for _, d := range f[1].Array() {
+		depts := f[1].Array()
+		for _, d := range depts {
 			ix.byDept[d.Int()] = append(ix.byDept[d.Int()], raw)
+		}
+		if len(depts) > 1 {
+			ix.multi = append(ix.multi, appendInts(nil, f[1]))
 		}
 		return true
 	})
