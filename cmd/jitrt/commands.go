@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,6 +185,31 @@ func lastRun(detail map[string]any) string {
 	return fmt.Sprintf("; last run %v %s", r["finishedAt"], outcome)
 }
 
+// call calls one method of an element with args, JSON of an array or an object of the
+// arguments (or nil): through the running jitrt run of the app if there is one, else in
+// this process (and then *out becomes a writer that masks the app's secrets).
+func (f *appFlags) call(cmd *cobra.Command, appDir, element, method string, args json.RawMessage, out *io.Writer) (json.RawMessage, error) {
+	return f.runOrSend(cmd, appDir, work{
+		local: func(app *runtime.App) (json.RawMessage, error) {
+			*out = app.Redactor().Writer(*out)
+			var callArgs any
+			if args != nil {
+				if err := json.Unmarshal(args, &callArgs); err != nil {
+					return nil, err
+				}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), app.Timeout())
+			defer cancel()
+			v, err := app.CallJSON(ctx, element, method, callArgs)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(v)
+		},
+		remote: control.Request{Op: "call", Element: element, Method: method, Args: args},
+	})
+}
+
 func newCallCmd() *cobra.Command {
 	var f appFlags
 	c := &cobra.Command{
@@ -204,44 +230,24 @@ name: '{"memberIdList": ["u1", "u2"]}'.`,
 		Args: argsRange(3, 4, "APP ELEMENT METHOD [JSON-ARGS]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var raw json.RawMessage
-			var callArgs any
 			if len(args) == 4 {
 				raw = json.RawMessage(args[3])
+				var callArgs any
 				if err := json.Unmarshal(raw, &callArgs); err != nil {
 					return usageError{fmt.Errorf("JSON-ARGS is not valid JSON (%v): give an array of the arguments, an object of them by name, or the one argument, such as '\"u1\"'", err)}
 				}
 				switch callArgs.(type) {
 				case []any, map[string]any:
 				default: // a single value is the one argument
-					callArgs = []any{callArgs}
-					raw, _ = json.Marshal(callArgs)
+					raw = json.RawMessage("[" + args[3] + "]")
 				}
 			}
 			out := cmd.OutOrStdout()
-			res, err := f.runOrSend(cmd, args[0], work{
-				local: func(app *runtime.App) (json.RawMessage, error) {
-					out = app.Redactor().Writer(out)
-					ctx, cancel := context.WithTimeout(cmd.Context(), app.Timeout())
-					defer cancel()
-					v, err := app.CallJSON(ctx, args[1], args[2], callArgs)
-					if err != nil {
-						return nil, err
-					}
-					return json.Marshal(v)
-				},
-				remote: control.Request{Op: "call", Element: args[1], Method: args[2], Args: raw},
-			})
+			res, err := f.call(cmd, args[0], args[1], args[2], raw, &out)
 			if err != nil {
 				return err
 			}
-			var v any
-			if err := json.Unmarshal(res, &v); err != nil {
-				return err
-			}
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			enc.SetEscapeHTML(false)
-			return enc.Encode(v)
+			return printJSON(out, res)
 		},
 	}
 	f.register(c, "warn", true)

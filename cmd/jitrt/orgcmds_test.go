@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var orgApp = map[string]string{
+	"app.json":       `{"name": "orgs"}`,
+	"corps/C/e.json": `{"title": "C", "type": "corps.QywxInnerType"}`,
+	"corps/C/C.json": `{"corpId": "wworgcmd", "agentId": "1", "secret": "org-secret-1234", "simulator": {"members": 120, "departments": 9, "seed": 3}}`,
+}
+
+// TestOrgAndMembersPrintTheLocalOrg runs jitrt org and jitrt members on their own and
+// beside a running jitrt run, which answers them.
+func TestOrgAndMembersPrintTheLocalOrg(t *testing.T) {
+	app, data := writeTree(t, orgApp), t.TempDir()
+	if code, _, errs := jitrt(t, "org", app, "C", "--data", data); code != 1 || !strings.Contains(errs, "call initCorp() first") {
+		t.Fatalf("org before initCorp: %d %s", code, errs)
+	}
+	if code, _, errs := jitrt(t, "call", app, "corps.C", "initCorp", "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := jitrt(t, "call", app, "corps.C", "getThirdCorpData", "--data", data)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var wecomOrg struct {
+		DeptDict map[string]struct {
+			Name     string `json:"name"`
+			ParentID int64  `json:"parentid"`
+		} `json:"deptDict"`
+		UserDict map[string]struct {
+			Name       string  `json:"name"`
+			Department []int64 `json:"department"`
+		} `json:"userDict"`
+	}
+	if err := json.Unmarshal([]byte(out), &wecomOrg); err != nil {
+		t.Fatal(err)
+	}
+
+	// every department once, each under its parent, the root counting every member
+	code, tree, errs := jitrt(t, "org", app, "corps.C", "--depth", "64", "--data", data)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	lines := strings.Split(strings.TrimSpace(tree), "\n")
+	if len(lines) != len(wecomOrg.DeptDict) {
+		t.Fatalf("%d lines for %d departments:\n%s", len(lines), len(wecomOrg.DeptDict), tree)
+	}
+	row := regexp.MustCompile(`^((?:[│ ]   )*)(?:[├└]── )?(.+) \[(\d+)\]  (\d+) members?`)
+	var stack []string // the department ids of the lines above, by level
+	for i, l := range lines {
+		m := row.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("line %d is not a department: %q", i, l)
+		}
+		level := len([]rune(m[1]))/4 + 1
+		if i == 0 {
+			level = 0
+		}
+		d, ok := wecomOrg.DeptDict[m[3]]
+		if !ok || d.Name != m[2] {
+			t.Fatalf("line %d: %q is not a department of WeCom's (%+v)", i, l, d)
+		}
+		if level > len(stack) || (level > 0 && stack[level-1] != strconv.FormatInt(d.ParentID, 10)) {
+			t.Fatalf("line %d: %q is not drawn under its parent %d:\n%s", i, l, d.ParentID, tree)
+		}
+		stack = append(stack[:level], m[3])
+		if i == 0 && m[4] != strconv.Itoa(len(wecomOrg.UserDict)) {
+			t.Fatalf("the root counts %s members, WeCom has %d", m[4], len(wecomOrg.UserDict))
+		}
+	}
+	if code, one, _ := jitrt(t, "org", app, "C", "--depth", "0", "--data", data); code != 0 || strings.Count(one, "\n") != 1 || !strings.Contains(one, "sub-department") {
+		t.Fatalf("depth 0: %q", one)
+	}
+
+	// members: pages, a department, the offline ones
+	var all []string
+	for off := 0; ; off += 50 {
+		code, page, errs := jitrt(t, "members", app, "C", "--offset", strconv.Itoa(off), "--data", data)
+		if code != 0 {
+			t.Fatal(errs)
+		}
+		ls := strings.Split(strings.TrimSpace(page), "\n")
+		if !strings.HasPrefix(ls[0], "MEMBER ID") {
+			t.Fatalf("no header: %q", page)
+		}
+		foot := ls[len(ls)-1]
+		if strings.Contains(foot, "none from") {
+			break
+		}
+		wantFoot := strconv.Itoa(off+1) + "–" + strconv.Itoa(min(off+50, len(wecomOrg.UserDict))) + " of " + strconv.Itoa(len(wecomOrg.UserDict))
+		if !strings.HasPrefix(foot, wantFoot) || strings.Contains(foot, "--offset") != (off+50 < len(wecomOrg.UserDict)) {
+			t.Fatalf("the footer %q, want %q", foot, wantFoot)
+		}
+		for _, l := range ls[1 : len(ls)-1] {
+			f := strings.Fields(l)
+			u, ok := wecomOrg.UserDict[f[0]]
+			if !ok || f[1] != "active" || !strings.Contains(l, u.Name) || strconv.FormatInt(u.Department[0], 10) != f[2] {
+				t.Fatalf("%q is not a WeCom member as it is: %+v", l, u)
+			}
+			all = append(all, f[0])
+		}
+		if off > 1000 {
+			t.Fatal("the pages never end")
+		}
+	}
+	if len(all) != len(wecomOrg.UserDict) {
+		t.Fatalf("the pages list %d members of %d", len(all), len(wecomOrg.UserDict))
+	}
+	gone := all[7]
+	if code, _, errs := jitrt(t, "call", app, "corps.C", "offlineMember", `[["`+gone+`"]]`, "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	local := map[string]string{}
+	for name, args := range map[string][]string{
+		"offline": {"members", app, "C", "--status", "offline"},
+		"query":   {"members", app, "C", "-q", strings.ToLower(gone[:3])},
+		"dept":    {"members", app, "C", "--dept", strconv.FormatInt(wecomOrg.UserDict[all[3]].Department[0], 10), "--json"},
+		"tree":    {"org", app, "C"},
+	} {
+		code, out, errs := jitrt(t, append(args, "--data", data)...)
+		if code != 0 {
+			t.Fatalf("%s: %s", name, errs)
+		}
+		local[name] = out
+	}
+	if ls := strings.Split(strings.TrimSpace(local["offline"]), "\n"); len(ls) != 3 || !strings.HasPrefix(ls[1], gone+" ") || !strings.Contains(ls[1], "offline") {
+		t.Fatalf("--status offline:\n%s", local["offline"])
+	}
+	if !strings.Contains(local["query"], gone) {
+		t.Fatalf("-q %s does not find %s:\n%s", gone[:3], gone, local["query"])
+	}
+	if !strings.Contains(local["dept"], `"memberId": "`+all[3]+`"`) || !strings.Contains(local["dept"], `"leader"`) {
+		t.Fatalf("--dept --json:\n%s", local["dept"])
+	}
+
+	// beside a running jitrt run, which holds the state, the same answers come from it
+	srv := startServer(t, buildJitrt(t), app, data)
+	for name, args := range map[string][]string{
+		"offline": {"members", app, "C", "--status", "offline"},
+		"tree":    {"org", app, "C"},
+	} {
+		code, out, errs := jitrt(t, append(args, "--data", data)...)
+		if code != 0 || out != local[name] {
+			t.Fatalf("%s beside jitrt run: %d %s\n%s\nwant\n%s", name, code, errs, out, local[name])
+		}
+	}
+	srv.stop(t)
+	if code, _, errs := jitrt(t, "members", app, "C", "--status", "asleep", "--data", data); code != 1 || !strings.Contains(errs, `status "asleep" must be active or offline`) {
+		t.Fatalf("a wrong status: %d %s", code, errs)
+	}
+}
