@@ -39,6 +39,9 @@ func (s *Server) NetHTTPHandler() http.Handler {
 		for _, c := range resp.SetCookies {
 			w.Header().Add("Set-Cookie", c)
 		}
+		for _, h := range resp.Headers {
+			w.Header().Set(h[0], h[1])
+		}
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)
 	})

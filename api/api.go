@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/jitrt/jitrt/console"
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/runtime"
 )
@@ -55,6 +56,7 @@ type Server struct {
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	ln      net.Listener
+	console *console.Console
 }
 
 // New checks the options: a non-loopback address needs a token.
@@ -82,7 +84,7 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 	if opts.Token == "" && !isLoopback(host) {
 		return nil, fmt.Errorf("%w: %s is reachable from other machines; set %s (every request then needs \"Authorization: Bearer <token>\"), or bind 127.0.0.1", ErrNeedsToken, opts.Addr, TokenEnv)
 	}
-	s := &Server{app: app, opts: opts, metrics: opts.Metrics, log: opts.Logger}
+	s := &Server{app: app, opts: opts, metrics: opts.Metrics, log: opts.Logger, console: console.New(app, opts.Timeout, opts.Logger)}
 	if opts.Token != "" {
 		s.token = sha256.Sum256([]byte(opts.Token))
 		app.Redactor().Add(opts.Token)
@@ -151,7 +153,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.log.Info("HTTP API listening", "addr", "http://"+s.Addr(), "auth", s.opts.Token != "")
+	s.log.Info("HTTP API listening", "addr", "http://"+s.Addr(), "console", "http://"+s.Addr()+console.Prefix, "auth", s.opts.Token != "")
 	select {
 	case err := <-errc:
 		return err
@@ -187,6 +189,8 @@ type Response struct {
 	// Location is the target of a redirect; SetCookies are Set-Cookie headers.
 	Location   string
 	SetCookies []string
+	// Headers are any other headers.
+	Headers [][2]string
 }
 
 const jsonType = "application/json; charset=utf-8"
@@ -204,6 +208,10 @@ func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 		}
 		s.metrics.request(route, resp.Status, time.Since(start))
 	}()
+	if isConsolePath(r.Path) {
+		route, resp = s.serveConsole(ctx, r)
+		return resp
+	}
 	route, resp = s.route(ctx, r)
 	return resp
 }
@@ -326,27 +334,8 @@ func (s *Server) call(ctx context.Context, name, method string, body []byte) Res
 }
 
 // statusOf maps an error code to an HTTP status.
-func statusOf(code string) int {
-	switch code {
-	case elements.CodeInvalidArgument:
-		return 400
-	case elements.CodeUnknownElement, elements.CodeUnknownMethod, elements.CodeNotFound:
-		return 404
-	case elements.CodeElementFailed, elements.CodeFailedPrecondition:
-		return 409
-	case elements.CodeTimeout:
-		return 504
-	case elements.CodeBusy:
-		return 503
-	case elements.CodeResourceExhausted:
-		return 507 // the call needed more memory or depth than a run may have
-	case elements.CodeUnauthenticated:
-		return 401
-	case elements.CodePermissionDenied:
-		return 403
-	}
-	return 500
-}
+// statusOf is the HTTP status of an error code.
+func statusOf(code string) int { return elements.HTTPStatus(code) }
 
 func (s *Server) fail(err error) Response {
 	code := elements.CodeOf(err)
@@ -408,6 +397,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	}
 	for _, c := range resp.SetCookies {
 		ctx.Response.Header.Add("Set-Cookie", c)
+	}
+	for _, h := range resp.Headers {
+		ctx.Response.Header.Set(h[0], h[1])
 	}
 	if len(resp.SetCookies) > 0 || resp.Location != "" {
 		ctx.Response.Header.Set("Cache-Control", "no-store")

@@ -58,6 +58,7 @@ type loginEnv struct {
 	url  string
 	logs *syncBuffer
 	stop func()
+	dir  string // the app's folder
 }
 
 type loginOpts struct {
@@ -65,11 +66,16 @@ type loginOpts struct {
 	appJSON string
 	login   string // extra keys of the login's config
 	corp    string // extra keys of the corp's config
+	// members and depts size the emulator's org (60 and 8 when zero)
+	members, depts int
 }
 
 func startLogin(t testing.TB, o loginOpts) *loginEnv {
 	t.Helper()
-	sim, err := wecomsim.Start(wecomsim.Options{CorpID: loginCorpID, Secret: loginSecret, Members: 60, Departments: 8, Seed: 5})
+	if o.members == 0 {
+		o.members, o.depts = 60, 8
+	}
+	sim, err := wecomsim.Start(wecomsim.Options{CorpID: loginCorpID, Secret: loginSecret, Members: o.members, Departments: o.depts, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +122,7 @@ func startLogin(t testing.TB, o loginOpts) *loginEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	e := &loginEnv{t: t, sim: sim, app: app, url: served, logs: logs}
+	e := &loginEnv{t: t, sim: sim, app: app, url: served, logs: logs, dir: dir}
 	e.stop = func() { cancel(); <-done; app.Close() }
 	t.Cleanup(e.stop)
 	if _, err := app.CallJSON(context.Background(), "corps.C", "initCorp", nil); err != nil {

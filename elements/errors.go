@@ -110,3 +110,26 @@ func CodeOf(err error) string {
 	}
 	return CodeInternal
 }
+
+// HTTPStatus is the HTTP status that answers an error of the code (500 for an unknown one).
+func HTTPStatus(code string) int {
+	switch code {
+	case CodeInvalidArgument:
+		return 400
+	case CodeUnknownElement, CodeUnknownMethod, CodeNotFound:
+		return 404
+	case CodeElementFailed, CodeFailedPrecondition:
+		return 409
+	case CodeTimeout:
+		return 504
+	case CodeBusy:
+		return 503
+	case CodeResourceExhausted:
+		return 507 // the call needed more memory or depth than a run may have
+	case CodeUnauthenticated:
+		return 401
+	case CodePermissionDenied:
+		return 403
+	}
+	return 500
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -154,6 +155,11 @@ func (l *Login) Methods() []elements.Method {
 			Params: []elements.Param{{Name: "token", Kind: elements.KindString, Required: true}},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				return map[string]any{}, l.Logout(a.String("token"))
+			}},
+		{Name: "getMemberSessions", Callable: true, Doc: "a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token)",
+			Params: []elements.Param{{Name: "memberId", Kind: elements.KindString, Required: true}},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				return l.MemberSessions(a.String("memberId"), time.Now())
 			}},
 		{Name: "getCorp", Callable: true, Doc: "fullName of the corp whose members log in",
 			Call: func(context.Context, elements.Args) (any, error) { return l.corp() }},
@@ -458,6 +464,29 @@ func (l *Login) moveSession(token string, rec sessionRec, newID string) {
 	if err != nil {
 		l.el.Logger.Warn("moving a session to the member's new userid failed", "err", err)
 	}
+}
+
+// MemberSessions lists a member's sessions live at now, newest first.
+func (l *Login) MemberSessions(memberID string, now time.Time) ([]any, error) {
+	var recs []sessionRec
+	err := l.el.Store.View(func(tx *kv.Tx) error {
+		return tx.Scan(l.keys.memberSessions(memberID), func(key, _ string) bool {
+			var rec sessionRec
+			if tx.GetJSON(l.keys.session(strings.TrimPrefix(key, l.keys.memberSessions(memberID))), &rec) == nil && now.Before(rec.ExpiresAt) {
+				recs = append(recs, rec)
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("login %s: read the sessions of %q: %w", l.el.FullName, memberID, err)
+	}
+	slices.SortFunc(recs, func(a, b sessionRec) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	out := make([]any, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, map[string]any{"createdAt": r.CreatedAt.Format(time.RFC3339), "expiresAt": r.ExpiresAt.Format(time.RFC3339)})
+	}
+	return out, nil
 }
 
 // Logout ends the session of token (nothing happens for a token with none).

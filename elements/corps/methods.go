@@ -41,8 +41,19 @@ func (c *Corp) Methods() []elements.Method {
 				}
 				return jsonValue(rep)
 			}},
-		{Name: "getSyncHistory", Callable: true, Doc: "the kept sync reports, newest first",
-			Call: func(context.Context, elements.Args) (any, error) { return c.syncHistory() }},
+		{Name: "getSyncHistory", Callable: true, Doc: "the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report",
+			Params: []elements.Param{num("limit", false), {Name: "changes", Kind: elements.KindBool}, {Name: "startedAt", Kind: elements.KindString}},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				limit, _, err := a.Int("limit")
+				if err != nil {
+					return nil, err
+				}
+				withChanges := true
+				if v, ok := a["changes"].(bool); ok {
+					withChanges = v
+				}
+				return c.syncHistory(int(limit), withChanges, a.String("startedAt"))
+			}},
 		{Name: "getThirdCorpData", Callable: true, Doc: "the live WeCom org: {deptDict, userDict, tagDict} keyed by id",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return c.thirdCorpData(ctx) }},
 		{Name: "bulkRegister", Callable: true, Doc: "register every user of corpData into the local user pool (idempotent)",
@@ -232,7 +243,7 @@ func (c *Corp) InitCorp(ctx context.Context) error {
 
 // syncHistory returns the kept sync reports, newest first: those in the store and those of
 // syncs that wrote nothing, kept in memory.
-func (c *Corp) syncHistory() ([]any, error) {
+func (c *Corp) syncHistory(limit int, withChanges bool, startedAt string) ([]any, error) {
 	raws := c.quietReports()
 	err := c.el.Store.View(func(tx *kv.Tx) error {
 		return tx.Scan(c.keys.syncs(), func(_, v string) bool { raws = append(raws, v); return true })
@@ -240,19 +251,40 @@ func (c *Corp) syncHistory() ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	started := func(raw string) string { return gjson.Get(raw, "startedAt").Str }
+	slices.SortStableFunc(raws, func(a, b string) int { return strings.Compare(started(b), started(a)) })
+	if startedAt != "" {
+		raws = slices.DeleteFunc(raws, func(raw string) bool { return started(raw) != startedAt })
+	}
+	if limit <= 0 || limit > maxHistory {
+		limit = maxHistory
+	}
+	raws = raws[:min(len(raws), limit)]
 	out := make([]any, 0, len(raws))
 	for _, raw := range raws {
-		var r any
+		if !withChanges { // a list of reports need not decode thousands of changes
+			ch := gjson.Get(raw, "changes")
+			if ch.Exists() && ch.Index > 0 {
+				n := ch.Get("#").Int()
+				raw = raw[:ch.Index] + "[]" + raw[ch.Index+len(ch.Raw):]
+				raw, _ = addNumberField(raw, "changeCount", n)
+			}
+		}
+		var r map[string]any
 		if json.Unmarshal([]byte(raw), &r) == nil {
 			out = append(out, r)
 		}
 	}
-	started := func(r any) string { s, _ := r.(map[string]any)["startedAt"].(string); return s }
-	slices.SortStableFunc(out, func(a, b any) int { return strings.Compare(started(b), started(a)) })
-	if len(out) > maxHistory {
-		out = out[:maxHistory]
-	}
 	return out, nil
+}
+
+// addNumberField adds a number field at the end of a JSON object.
+func addNumberField(raw, key string, n int64) (string, bool) {
+	i := strings.LastIndexByte(raw, '}')
+	if i < 0 {
+		return raw, false
+	}
+	return raw[:i] + `,"` + key + `":` + strconv.FormatInt(n, 10) + raw[i:], true
 }
 
 func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
@@ -801,7 +833,7 @@ func (c *Corp) corpData() (map[string]any, error) {
 		}
 		return nil
 	})
-	if hist, herr := c.syncHistory(); herr == nil && len(hist) > 0 {
+	if hist, herr := c.syncHistory(1, false, ""); herr == nil && len(hist) > 0 {
 		last, _ = hist[0].(map[string]any)["finishedAt"].(string)
 	}
 	if err != nil {
