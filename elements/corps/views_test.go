@@ -262,3 +262,41 @@ func TestListMembersPagesFiltersAndSearches(t *testing.T) {
 		}
 	}
 }
+
+func TestGetSyncHistoryListsWithoutChangesAndFindsOne(t *testing.T) {
+	e := newEnv(t, 40, 3, "")
+	e.mustJS(`corp.initCorp()`, nil)
+	u := e.sim.Org().Users
+	for i := range 3 {
+		e.must(e.sim.UpdateUser(u[i].UserID, func(m *wecom.User) { m.Position = fmt.Sprint("P", i) }))
+		e.sync("")
+	}
+	type rep struct {
+		StartedAt   string `json:"startedAt"`
+		Updated     int    `json:"updated"`
+		ChangeCount *int   `json:"changeCount"`
+		Changes     []struct {
+			ID, Name string
+		} `json:"changes"`
+	}
+	var full, light, two, one []rep
+	e.mustJS(`corp.getSyncHistory()`, &full)
+	e.mustJS(`corp.getSyncHistory({changes: false})`, &light)
+	e.mustJS(`corp.getSyncHistory({limit: 2})`, &two)
+	if len(full) < 4 || len(light) != len(full) || len(two) != 2 || two[0].StartedAt != full[0].StartedAt {
+		t.Fatalf("%d reports, %d light, %d with limit 2", len(full), len(light), len(two))
+	}
+	for i := range full {
+		if full[i].ChangeCount != nil || light[i].ChangeCount == nil || *light[i].ChangeCount != len(full[i].Changes) || len(light[i].Changes) != 0 || light[i].StartedAt != full[i].StartedAt {
+			t.Fatalf("report %d: full %+v, light %+v", i, full[i], light[i])
+		}
+	}
+	e.mustJS(fmt.Sprintf(`corp.getSyncHistory({startedAt: %q})`, full[1].StartedAt), &one)
+	if len(one) != 1 || one[0].StartedAt != full[1].StartedAt || len(one[0].Changes) != 1 || one[0].Changes[0].ID != u[1].UserID {
+		t.Fatalf("the report started at %s: %+v", full[1].StartedAt, one)
+	}
+	var none int
+	if e.mustJS(`corp.getSyncHistory({startedAt: "never"}).length`, &none); none != 0 {
+		t.Fatalf("no report started then, got %d", none)
+	}
+}
