@@ -366,6 +366,9 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if page := get("/console/elements"); !strings.Contains(page, `data-element="corps.C" data-status="ok"`) || !strings.Contains(page, "after") {
+		t.Fatalf("the console's element list after the edit:\n%s", page)
+	}
 	for m := get("/metrics"); !strings.Contains(m, `jitrt_element_operations_total{element="tasks.T",op="task_run",result="ok"}`); m = get("/metrics") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the task never ran:\n%s", m)
