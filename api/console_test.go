@@ -245,10 +245,14 @@ func TestConsoleDepartmentFragmentIsThatDepartmentAlone(t *testing.T) {
 		}
 	}
 	var members []string
+	leaders := 0
 	for _, u := range org.Users {
-		for _, d := range u.Department {
+		for i, d := range u.Department {
 			if d == dept.ID {
 				members = append(members, u.UserID)
+				if i < len(u.IsLeaderInDept) && u.IsLeaderInDept[i] == 1 {
+					leaders++
+				}
 			}
 		}
 	}
@@ -263,6 +267,9 @@ func TestConsoleDepartmentFragmentIsThatDepartmentAlone(t *testing.T) {
 	rows := regexp.MustCompile(`data-member="([^"]+)"`).FindAllStringSubmatch(p.body, -1)
 	if len(rows) != min(len(members), 50) {
 		t.Fatalf("department %d has %d members, the fragment lists %d", dept.ID, len(members), len(rows))
+	}
+	if n := strings.Count(p.body, `<span class="tag">leader</span>`); len(members) <= 50 && n != leaders {
+		t.Fatalf("department %d has %d leaders, the fragment marks %d", dept.ID, leaders, n)
 	}
 	for _, r := range rows {
 		found := false

@@ -259,7 +259,8 @@ func static(name string) Response {
 
 // pages are the console's templates.
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"join": strings.Join,
+	"join":   strings.Join,
+	"isTrue": func(b *bool) bool { return b != nil && *b },
 	// pageOf is a member list for the memberTable template.
 	"pageOf": func(base string, p memberPage) deptView { return deptView{Base: base, Members: p} },
 	"csrfOf": func(csrf, base string) map[string]string { return map[string]string{"CSRF": csrf, "Base": base} },

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/orgview"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -105,30 +106,10 @@ func (v *view) elementRows() Response {
 
 // ---- a corp's org
 
-type deptNode struct {
-	DeptID         int64      `json:"deptId"`
-	Name           string     `json:"name"`
-	ParentID       int64      `json:"parentId"`
-	Members        int        `json:"members"`
-	Total          int        `json:"total"`
-	SubDepartments int        `json:"subDepartments"`
-	Children       []deptNode `json:"children"`
-}
-
-type memberRow struct {
-	MemberID   string  `json:"memberId"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	Position   string  `json:"position"`
-	MainDeptID int64   `json:"mainDeptId"`
-	DeptIDs    []int64 `json:"deptIds"`
-	Leader     bool    `json:"leader"`
-}
-
-type memberPage struct {
-	Total   int         `json:"total"`
-	Members []memberRow `json:"members"`
-}
+type (
+	deptNode   = orgview.Dept
+	memberPage = orgview.Page
+)
 
 // deptView is a department's sub-departments and members, as the tree shows them.
 type deptView struct {

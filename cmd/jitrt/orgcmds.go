@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/jitrt/jitrt/internal/orgview"
 )
 
 // corpElement is the element a CORP argument names: "corps.X", or "X" for short.
@@ -16,16 +18,6 @@ func corpElement(arg string) string {
 		return "corps." + arg
 	}
 	return arg
-}
-
-// orgNode is a department as getDeptTree answers it.
-type orgNode struct {
-	DeptID         int64     `json:"deptId"`
-	Name           string    `json:"name"`
-	Members        int       `json:"members"`
-	Total          int       `json:"total"`
-	SubDepartments int       `json:"subDepartments"`
-	Children       []orgNode `json:"children"`
 }
 
 func newOrgCmd() *cobra.Command {
@@ -57,7 +49,7 @@ It asks the running jitrt run of the app if there is one.`,
 			if asJSON {
 				return printJSON(out, res)
 			}
-			var root orgNode
+			var root orgview.Dept
 			if err := json.Unmarshal(res, &root); err != nil {
 				return err
 			}
@@ -73,8 +65,8 @@ It asks the running jitrt run of the app if there is one.`,
 }
 
 // printTree prints a department tree, one department a line, drawn with ├── and └──.
-func printTree(w io.Writer, root orgNode) {
-	line := func(prefix string, n orgNode) {
+func printTree(w io.Writer, root orgview.Dept) {
+	line := func(prefix string, n orgview.Dept) {
 		fmt.Fprintf(w, "%s%s [%d]  %s", prefix, n.Name, n.DeptID, plural(n.Total, "member"))
 		if n.Members != n.Total {
 			fmt.Fprintf(w, ", %d directly", n.Members)
@@ -84,8 +76,8 @@ func printTree(w io.Writer, root orgNode) {
 		}
 		fmt.Fprintln(w)
 	}
-	var walk func(n orgNode, indent string)
-	walk = func(n orgNode, indent string) {
+	var walk func(n orgview.Dept, indent string)
+	walk = func(n orgview.Dept, indent string) {
 		for i, ch := range n.Children {
 			branch, next := "├── ", "│   "
 			if i == len(n.Children)-1 {
@@ -104,17 +96,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// memberLine is a member as listMembers answers it.
-type memberLine struct {
-	MemberID   string  `json:"memberId"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	Position   string  `json:"position"`
-	MainDeptID int64   `json:"mainDeptId"`
-	DeptIDs    []int64 `json:"deptIds"`
-	Leader     *bool   `json:"leader"`
 }
 
 func newMembersCmd() *cobra.Command {
@@ -153,10 +134,7 @@ the element, corps.X or X. It asks the running jitrt run of the app if there is 
 			if asJSON {
 				return printJSON(out, res)
 			}
-			var page struct {
-				Total   int          `json:"total"`
-				Members []memberLine `json:"members"`
-			}
+			var page orgview.Page
 			if err := json.Unmarshal(res, &page); err != nil {
 				return err
 			}

@@ -7,32 +7,15 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/orgview"
 	"github.com/jitrt/jitrt/wecom"
 )
 
-type treeNode struct {
-	DeptID         int64      `json:"deptId"`
-	Name           string     `json:"name"`
-	ParentID       int64      `json:"parentId"`
-	Members        int        `json:"members"`
-	Total          int        `json:"total"`
-	SubDepartments int        `json:"subDepartments"`
-	Children       []treeNode `json:"children"`
-}
-
-type memberRow struct {
-	MemberID   string  `json:"memberId"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	MainDeptID int64   `json:"mainDeptId"`
-	DeptIDs    []int64 `json:"deptIds"`
-	Leader     *bool   `json:"leader"`
-}
-
-type memberPage struct {
-	Total   int         `json:"total"`
-	Members []memberRow `json:"members"`
-}
+type (
+	treeNode   = orgview.Dept
+	memberRow  = orgview.Member
+	memberPage = orgview.Page
+)
 
 // expectedCounts works the counts out from WeCom's org: members directly in each
 // department and distinct members in it and below, leaving out the members in skip.

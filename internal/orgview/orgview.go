@@ -1,0 +1,34 @@
+// Package orgview holds the shapes of a corp's org views as its methods answer them
+// (getDeptTree, listMembers), for the readers that decode them: the CLI and the console.
+package orgview
+
+// Dept is a department as getDeptTree answers it.
+type Dept struct {
+	DeptID   int64  `json:"deptId"`
+	Name     string `json:"name"`
+	ParentID int64  `json:"parentId"`
+	// Members are the active members directly in it; Total the distinct active members in
+	// it and below.
+	Members        int    `json:"members"`
+	Total          int    `json:"total"`
+	SubDepartments int    `json:"subDepartments"`
+	Children       []Dept `json:"children"` // nil below the depth asked for
+}
+
+// Member is a row of listMembers.
+type Member struct {
+	MemberID   string  `json:"memberId"`
+	Name       string  `json:"name"`
+	Status     string  `json:"status"`
+	Position   string  `json:"position"`
+	MainDeptID int64   `json:"mainDeptId"`
+	DeptIDs    []int64 `json:"deptIds"`
+	// Leader says whether the member leads the department listed (nil with no department).
+	Leader *bool `json:"leader"`
+}
+
+// Page is what listMembers answers: a page of members and how many the query selects.
+type Page struct {
+	Total   int      `json:"total"`
+	Members []Member `json:"members"`
+}
