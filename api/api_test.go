@@ -301,7 +301,9 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 // with code internal for each of them; the server goes on answering and counts three.
 func TestPanicsAreErrorsForTheirCallers(t *testing.T) {
 	dir := t.TempDir()
-	at := time.Now().Add(time.Second).Format("2006-01-02 15:04:05")
+	// whole seconds: 2 s ahead is 1 to 2 s ahead, time for a slow (-race, busy CI) load
+	// before the one run falls due
+	at := time.Now().Add(2 * time.Second).Format("2006-01-02 15:04:05")
 	for rel, content := range map[string]string{
 		"e/Boom/e.json":    `{"type": "testing.Echo"}`,
 		"e/Boom/Boom.json": `{"greeting": "hi"}`,
@@ -339,7 +341,7 @@ func TestPanicsAreErrorsForTheirCallers(t *testing.T) {
 		t.Fatalf("over HTTP: %d %s", code, body)
 	}
 	// from the task's timer: its run is recorded as failed
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, body := ts.do(t, "POST", "/api/elements/tasks.T/getRunHistory", "", "")
 		if strings.Contains(body, "internal error in e.Boom.boom") {
