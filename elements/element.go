@@ -94,9 +94,11 @@ type Call struct {
 	// Object, when set, is a value a method returned (getClient()): Method is one of its
 	// methods, and the call runs on the instance that returned it.
 	Object Object
-	// Super calls the registered Type's own method rather than the override of an app's
-	// Type element (this.$super in an override).
+	// Super calls the method as it is at Level of the element's Type chain rather than its
+	// most derived override (this.$super in an override): level 0 is the registered
+	// Type's own method, level i the one with the JS of the chain's i-th link.
 	Super bool
+	Level int
 	// Args are the arguments, read as Mode says.
 	Args []any
 	Mode ArgsMode

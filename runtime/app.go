@@ -624,17 +624,22 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	el.Location = a.Location()
 	el.Service = a.opts.Service
 	el.Observer = a.opts.Observer
-	var ov *overrides
-	if te := def.Override; te != nil && te.Module != "" {
-		ctx, cancel := context.WithTimeout(ctx, a.Timeout())
-		names, err := a.host.ModuleFunctions(ctx, te.Module)
-		cancel()
-		if err != nil {
-			ps := Problems{loader.ProblemOf(err, te.Module)}
-			e.fail(ps)
-			return ps
+	var ovs []*overrides // one per link of the Type chain that has JS, from the top down
+	if def.Override != nil {
+		for _, te := range def.Override.Chain() {
+			if te.Module == "" {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(ctx, a.Timeout())
+			names, err := a.host.ModuleFunctions(ctx, te.Module)
+			cancel()
+			if err != nil {
+				ps := Problems{loader.ProblemOf(err, te.Module)}
+				e.fail(ps)
+				return ps
+			}
+			ovs = append(ovs, &overrides{module: te.Module, names: names, callable: te.Callable})
 		}
-		ov = &overrides{module: te.Module, names: names, callable: te.Callable}
 	}
 	inst, err := a.build(ctx, def)
 	if err != nil {
@@ -649,9 +654,8 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	e.loadedAt = time.Now()
 	e.mu.Unlock()
 	ref := newInstanceRef(inst, el, gen, a.nextKey.Add(1))
-	if ov != nil {
-		ref.methods = a.overrideMethods(def.FullName, ref.base, ov)
-		ref.names = slices.Sorted(maps.Keys(ref.methods))
+	for i, ov := range ovs {
+		ref.addLevel(a.overrideMethods(def.FullName, ref.levels[i], ov, i))
 	}
 	if old := e.cur.Swap(ref); old != nil {
 		old.retire()
@@ -768,16 +772,19 @@ func (e *Entry) Property(name string) (any, bool, error) {
 // instanceRef is one built instance with the count of calls running on it, so that a
 // replaced instance is closed only after its last call.
 type instanceRef struct {
-	inst      elements.Instance
-	el        *elements.Element
-	gen       int
-	key       uint64                      // unique in the app: the JS host's cache key
-	methods   map[string]*elements.Method // what calls find (overridden by JS, if so)
-	base      map[string]*elements.Method // the Type's own methods ($super of JS overrides)
-	names     []string                    // method names, sorted
-	baseNames []string
-	props     map[string]elements.Property
-	propNames []string
+	inst    elements.Instance
+	el      *elements.Element
+	gen     int
+	key     uint64                      // unique in the app: the JS host's cache key
+	methods map[string]*elements.Method // what calls find (overridden by JS, if so)
+	names   []string                    // method names, sorted
+	// levels are the methods at each link of the Type chain: [0] the registered Type's
+	// own, [i] with the JS of the i-th link that has some; the last is methods. The JS of
+	// link i sees levels[i-1] as this.$super.
+	levels     []map[string]*elements.Method
+	levelNames [][]string
+	props      map[string]elements.Property
+	propNames  []string
 
 	mu       sync.Mutex
 	active   int
@@ -785,6 +792,12 @@ type instanceRef struct {
 	closed   bool
 	done     chan struct{}
 	closeErr error
+}
+
+// addLevel puts the methods of one more link of the Type chain on top.
+func (r *instanceRef) addLevel(methods map[string]*elements.Method) {
+	r.methods, r.names = methods, slices.Sorted(maps.Keys(methods))
+	r.levels, r.levelNames = append(r.levels, r.methods), append(r.levelNames, r.names)
 }
 
 func newInstanceRef(inst elements.Instance, el *elements.Element, gen int, key uint64) *instanceRef {
@@ -795,7 +808,7 @@ func newInstanceRef(inst elements.Instance, el *elements.Element, gen int, key u
 		r.names = append(r.names, m.Name)
 	}
 	sort.Strings(r.names)
-	r.base, r.baseNames = r.methods, r.names
+	r.levels, r.levelNames = []map[string]*elements.Method{r.methods}, [][]string{r.names}
 	common := []elements.Property{
 		{Name: "title", Get: func() any { return el.Title }},
 		{Name: "fullName", Get: func() any { return el.FullName }},

@@ -45,7 +45,9 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 			return nil, err
 		}
 		if c.Super {
-			m = ref.base[c.Method]
+			if c.Level >= 0 && c.Level < len(ref.levels) {
+				m = ref.levels[c.Level][c.Method]
+			}
 		} else {
 			m = ref.methods[c.Method]
 		}
@@ -122,7 +124,7 @@ func (s scripts) Element(fullName string) (jshost.Element, error) {
 		return jshost.Element{}, err
 	}
 	defer ref.release()
-	return jshost.Element{Key: ref.key, Methods: ref.names, Super: ref.baseNames, Properties: ref.propNames}, nil
+	return jshost.Element{Key: ref.key, Methods: ref.names, Levels: ref.levelNames, Properties: ref.propNames}, nil
 }
 
 func (s scripts) Property(fullName, name string) (any, bool, error) {

@@ -16,11 +16,17 @@ func (a *App) appType(id string) *loader.TypeElement {
 	return a.types[id]
 }
 
-// instancesOf lists the folders of the elements whose type is the Type element id.
+// instancesOf lists the folders of what is built through the Type element id: the Type
+// elements that extend it (each then rebuilds its own) and the instances whose type it is.
 func (a *App) instancesOf(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	var rels []string
+	var types, rels []string
+	for name, te := range a.types {
+		if name != id && te != nil && te.ExtendID == id {
+			types = append(types, te.Rel)
+		}
+	}
 	for _, e := range a.entries {
 		e.mu.Lock()
 		if e.typeID == id && !e.isType {
@@ -28,8 +34,9 @@ func (a *App) instancesOf(id string) []string {
 		}
 		e.mu.Unlock()
 	}
+	slices.Sort(types)
 	slices.Sort(rels)
-	return rels
+	return slices.Compact(append(types, rels...))
 }
 
 // overrides are the JS methods an instance takes from its Type element.
@@ -39,9 +46,10 @@ type overrides struct {
 	callable []string
 }
 
-// overrideMethods merges an instance's Go methods with its Type element's JS ones. A JS
-// method runs in a run of its own with `this` the element, through the JS host.
-func (a *App) overrideMethods(fullName string, base map[string]*elements.Method, ov *overrides) map[string]*elements.Method {
+// overrideMethods puts one link's JS methods over the methods of the level below (level
+// superLevel of the chain). A JS method runs in a run of its own with `this` the element and
+// this.$super that level, through the JS host.
+func (a *App) overrideMethods(fullName string, base map[string]*elements.Method, ov *overrides, superLevel int) map[string]*elements.Method {
 	out := make(map[string]*elements.Method, len(base)+len(ov.names))
 	for n, m := range base {
 		out[n] = m
@@ -52,7 +60,7 @@ func (a *App) overrideMethods(fullName string, base map[string]*elements.Method,
 			m.Params, m.Variadic, m.Callable, m.Doc = b.Params, false, b.Callable, b.Doc+" (overridden in "+ov.module+")"
 		}
 		m.Call = func(ctx context.Context, args elements.Args) (any, error) {
-			return a.host.CallMethod(ctx, fullName, ov.module, name, positional(m, args))
+			return a.host.CallMethod(ctx, fullName, ov.module, name, superLevel, positional(m, args))
 		}
 		out[name] = m
 	}

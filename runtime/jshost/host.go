@@ -17,6 +17,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,12 @@ type Elements interface {
 // Element is one instance of an element as scripts see it.
 type Element struct {
 	// Key is the instance: it changes when the element is reloaded.
-	Key        any
-	Methods    []string
-	Super      []string // the registered Type's own methods, for $super
+	Key     any
+	Methods []string
+	// Levels are the method names at each link of the element's Type chain, the
+	// registered Type's own first and Methods last: the overrides of link i see level i-1
+	// as this.$super.
+	Levels     [][]string
 	Properties []string
 }
 
@@ -294,7 +298,7 @@ func (h *Host) appObject(v *vm) *goja.Object {
 		if goja.IsUndefined(name) || goja.IsNull(name) {
 			panic(h.jsError(v, &elements.Error{Code: elements.CodeInvalidArgument, Message: "getElement needs a fullName such as \"corps.MyCorp\"", Err: elements.ErrInvalidArgument}))
 		}
-		obj, err := h.bindElement(v, name.String())
+		obj, err := h.bindElement(v, name.String(), topSuper)
 		if err != nil {
 			panic(h.jsError(v, err))
 		}
@@ -304,16 +308,28 @@ func (h *Host) appObject(v *vm) *goja.Object {
 	return o
 }
 
-// bindElement returns the JS object of an element. Each method call and property read goes
-// through the runtime to the element's current instance, so a hot-reloaded element is used
-// by the next call.
-func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
+// topSuper asks bindElement for the object scripts get, whose $super is the level just
+// below the most derived one.
+const topSuper = -1
+
+// bindElement returns the JS object of an element, with superLevel's methods as $super
+// (topSuper: the level below the top). Each method call and property read goes through the
+// runtime to the element's current instance, so a hot-reloaded element is used by the
+// next call.
+func (h *Host) bindElement(v *vm, fullName string, superLevel int) (goja.Value, error) {
 	els := h.opts.Elements
 	el, err := els.Element(fullName)
 	if err != nil {
 		return nil, err
 	}
-	if b := v.cache[fullName]; b != nil && b.key == el.Key {
+	if superLevel == topSuper || superLevel >= len(el.Levels) {
+		superLevel = max(len(el.Levels)-2, 0)
+	}
+	cacheKey := fullName
+	if superLevel != max(len(el.Levels)-2, 0) {
+		cacheKey = fullName + "#" + strconv.Itoa(superLevel)
+	}
+	if b := v.cache[cacheKey]; b != nil && b.key == el.Key {
 		return b.obj, nil
 	}
 	rt := v.rt
@@ -337,17 +353,20 @@ func (h *Host) bindElement(v *vm, fullName string) (goja.Value, error) {
 	for _, name := range el.Methods {
 		obj.Set(name, h.caller(v, elements.Call{Element: fullName, Method: name}))
 	}
-	// $super: the Type's own methods, for the overrides of an app's Type element.
+	// $super: the methods one link up the Type chain, for the overrides of an app's Type
+	// element.
 	super := rt.NewObject()
-	for _, name := range el.Super {
-		super.Set(name, h.caller(v, elements.Call{Element: fullName, Method: name, Super: true}))
+	if superLevel < len(el.Levels) {
+		for _, name := range el.Levels[superLevel] {
+			super.Set(name, h.caller(v, elements.Call{Element: fullName, Method: name, Super: true, Level: superLevel}))
+		}
 	}
 	obj.DefineDataProperty("$super", super, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	obj.DefineDataProperty("toString", rt.ToValue(func(goja.FunctionCall) goja.Value {
 		return rt.ToValue("[element " + fullName + "]")
 	}), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	v.freeze(goja.Undefined(), obj) // cached across runs: nothing a run sets on it may stay
-	v.cache[fullName] = &boundElement{key: el.Key, obj: obj}
+	v.cache[cacheKey] = &boundElement{key: el.Key, obj: obj}
 	return obj, nil
 }
 
@@ -610,11 +629,12 @@ func (h *Host) CallExport(ctx context.Context, module, export string, args ...an
 }
 
 // CallMethod runs a JS method of an app Type element (an export of module) in a run of
-// its own, with `this` the element fullName.
-func (h *Host) CallMethod(ctx context.Context, fullName, module, method string, args []any) (any, error) {
+// its own, with `this` the element fullName and this.$super the methods at superLevel of
+// its Type chain (the link above module's).
+func (h *Host) CallMethod(ctx context.Context, fullName, module, method string, superLevel int, args []any) (any, error) {
 	var out any
 	err := h.withVM(ctx, 0, nil, nil, module, func(v *vm) error {
-		this, err := h.bindElement(v, fullName)
+		this, err := h.bindElement(v, fullName, superLevel)
 		if err != nil {
 			return err
 		}

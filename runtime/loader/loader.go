@@ -338,7 +338,7 @@ func Load(appDir, rel string, getenv func(string) (string, bool), appTypes func(
 	if elements.IsMeta(d.TypeID) {
 		// An app's own Type element: it describes a type rather than being an instance.
 		d.IsType = true
-		d.TypeElem = parseTypeElement(appDir, rel, name, d.TypeID, def)
+		d.TypeElem = parseTypeElement(appDir, rel, name, d.TypeID, def, appTypes)
 		d.Problems = append(d.Problems, d.TypeElem.Problems...)
 		return d
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,41 +27,64 @@ import (
 // of the Type it extends. A Type element whose fullName is a registered Type ID (the app's
 // own corps/QywxInnerType) rewrites that Type for the whole app and extends it by default.
 // New methods answer the HTTP API and tasks only if e.json lists them under "callable".
+//
+// A Type element may extend another of the app's Type elements, to any depth: the chain
+// ends at a registered Type, and in each link's overrides this.$super is the link above
+// (the registered Type's own methods for the first). "extend" names the app's Type
+// element of that fullName when there is one (so the app's rewrite of a registered Type is
+// what others extend), else the registered Type.
 type TypeElement struct {
 	FullName string
 	Rel      string
-	Base     *elements.Type // the registered Type it extends
+	Base     *elements.Type // the registered Type at the root of the chain
+	Parent   *TypeElement   // the app's Type element it extends; nil if it extends Base itself
+	ExtendID string         // what "extend" names, loaded or not ("" when e.json has none)
 	Module   string         // app-relative index.js, "" if there is none
 	Callable []string       // new methods reachable from outside the app
 	Problems Problems
 }
 
+// Chain lists the Type elements from the one that extends the registered Type down to te.
+func (te *TypeElement) Chain() []*TypeElement {
+	var c []*TypeElement
+	for t := te; t != nil && len(c) <= maxChain; t = t.Parent {
+		c = append(c, t)
+	}
+	slices.Reverse(c)
+	return c
+}
+
+// Extends reports whether te is id or extends it, directly or further up its chain.
+func (te *TypeElement) Extends(id string) bool {
+	for _, t := range te.Chain() {
+		if t.FullName == id {
+			return true
+		}
+	}
+	return false
+}
+
+// maxChain bounds the links of a chain (a cycle is reported before it gets there).
+const maxChain = 64
+
 // OverrideModule is the file of a Type element that holds its JS methods.
 const OverrideModule = "index.js"
 
-// parseTypeElement reads the Type-element keys of e.json (extend, callable).
-func parseTypeElement(appDir, rel, fullName, meta string, def *jsonpos.Node) *TypeElement {
+// parseTypeElement reads the Type-element keys of e.json (extend, callable); appTypes finds
+// the app's Type elements loaded so far (TypesFirst loads bases before what extends them).
+func parseTypeElement(appDir, rel, fullName, meta string, def *jsonpos.Node, appTypes func(string) *TypeElement) *TypeElement {
 	te := &TypeElement{FullName: fullName, Rel: rel}
 	ejson := rel + "/e.json"
 	report := func(pos jsonpos.Pos, format string, args ...any) {
 		te.Problems = append(te.Problems, Problem{Path: ejson, Pos: pos, Msg: fmt.Sprintf(format, args...)})
 	}
-	baseID := ""
 	if m := def.Get("extend"); m != nil {
 		if m.Value.Kind != jsonpos.String {
-			report(m.Value.Pos, "key \"extend\" must be a string naming a registered Type, such as \"corps.QywxInnerType\"")
+			report(m.Value.Pos, "key \"extend\" must be a string naming a Type, such as \"corps.QywxInnerType\" or one of the app's Type elements")
 			return te
 		}
-		baseID = m.Value.Str
-		typ, err := elements.LookupType(baseID)
-		switch {
-		case err != nil:
-			report(m.Value.Pos, "extend: %v (registered: %s)", err, strings.Join(elements.Types(), ", "))
-		case typ.Meta != meta:
-			report(m.Value.Pos, "extend: %s belongs to %s, not to this element's %s", baseID, typ.Meta, meta)
-		default:
-			te.Base = typ
-		}
+		te.ExtendID = m.Value.Str
+		te.extend(appDir, meta, m.Value.Str, m.Value.Pos, appTypes, report)
 	} else if typ, err := elements.LookupType(fullName); err == nil && typ.Meta == meta {
 		te.Base = typ // the app rewrites a registered Type of the same name
 	} else {
@@ -95,34 +119,139 @@ func parseTypeElement(appDir, rel, fullName, meta string, def *jsonpos.Node) *Ty
 	return te
 }
 
-// peekType reads just the type of an element folder's e.json ("" if it has none).
-func peekType(appDir, rel string) string {
+// extend links te to what it extends: one of the app's Type elements (its chain goes on
+// above), or a registered Type. A base that is missing, of another Meta, broken, or that
+// leads back to te is reported at the "extend" key, naming the chain.
+func (te *TypeElement) extend(appDir, meta, baseID string, pos jsonpos.Pos, appTypes func(string) *TypeElement, report func(jsonpos.Pos, string, ...any)) {
+	if baseID != te.FullName {
+		if chain := cycleFrom(appDir, te.FullName, baseID); chain != nil {
+			report(pos, "extend: a cycle of Type elements: %s", strings.Join(chain, " → "))
+			return
+		}
+		if parent := appTypes(baseID); parent != nil {
+			switch {
+			case len(parent.Problems) > 0 || parent.Base == nil:
+				report(pos, "extend: the app's Type element %s (%s) has errors: %s", baseID, parent.Rel, parent.Problems.Error())
+			case parent.Base.Meta != meta:
+				report(pos, "extend: %s belongs to %s, not to this element's %s", baseID, parent.Base.Meta, meta)
+			case len(parent.Chain()) >= maxChain:
+				report(pos, "extend: the chain %s is longer than %d Type elements", chainNames(parent), maxChain)
+			default:
+				te.Parent, te.Base = parent, parent.Base
+			}
+			return
+		}
+	}
+	typ, err := elements.LookupType(baseID)
+	switch {
+	case err != nil && baseID == te.FullName:
+		report(pos, "extend: %s is this Type element itself; name the Type it builds on", baseID)
+	case err != nil && isTypeFolder(appDir, baseID):
+		report(pos, "extend: the app's Type element %s did not load", baseID)
+	case err != nil:
+		report(pos, "extend: %v: neither a registered Type (%s) nor a Type element of this app", err, strings.Join(elements.Types(), ", "))
+	case typ.Meta != meta:
+		report(pos, "extend: %s belongs to %s, not to this element's %s", baseID, typ.Meta, meta)
+	default:
+		te.Base = typ
+	}
+}
+
+// chainNames is a chain as "a → b → c", from the registered Type down.
+func chainNames(te *TypeElement) string {
+	names := []string{te.Chain()[0].Base.ID}
+	for _, t := range te.Chain() {
+		names = append(names, t.FullName)
+	}
+	return strings.Join(names, " → ")
+}
+
+// folderOf is the app folder a fullName lives in ("corps.X" → "corps/X").
+func folderOf(fullName string) string { return strings.ReplaceAll(fullName, ".", "/") }
+
+// isTypeFolder reports whether the app has a Type element of that fullName.
+func isTypeFolder(appDir, fullName string) bool {
+	t, _ := peekTypeExtend(appDir, folderOf(fullName))
+	return elements.IsMeta(t)
+}
+
+// cycleFrom follows "extend" through the app's Type element folders from baseID; if it
+// comes back to self it returns the loop (self → … → self), else nil.
+func cycleFrom(appDir, self, baseID string) []string {
+	chain := []string{self}
+	for id := baseID; len(chain) <= maxChain; {
+		chain = append(chain, id)
+		if id == self {
+			return chain
+		}
+		t, ext := peekTypeExtend(appDir, folderOf(id))
+		if !elements.IsMeta(t) || ext == "" || ext == id {
+			return nil
+		}
+		id = ext
+	}
+	return nil
+}
+
+// peekTypeExtend reads just the type and extend of an element folder's e.json ("" for
+// what it does not have).
+func peekTypeExtend(appDir, rel string) (typ, extend string) {
 	data, err := readFile(appDir, rel+"/e.json")
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	n, err := jsonpos.Parse(data)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	if m := n.Get("type"); m != nil {
-		return m.Value.Str
+		typ = m.Value.Str
 	}
-	return ""
+	if m := n.Get("extend"); m != nil {
+		extend = m.Value.Str
+	}
+	return typ, extend
 }
 
 // TypesFirst orders element folders so that Type elements come before the instances built
-// through them, reading each e.json once.
+// through them, and each Type element after the one it extends, reading each e.json once.
 func TypesFirst(appDir string, rels []string) []string {
-	var types, others []string
+	var others []string
+	extends := map[string]string{} // Type element folder → the folder of the app Type it extends
+	var types []string
 	for _, rel := range rels {
-		if elements.IsMeta(peekType(appDir, rel)) {
-			types = append(types, rel)
-		} else {
+		t, ext := peekTypeExtend(appDir, rel)
+		if !elements.IsMeta(t) {
 			others = append(others, rel)
+			continue
+		}
+		types = append(types, rel)
+		if ext != "" && folderOf(ext) != rel {
+			extends[rel] = folderOf(ext)
 		}
 	}
-	return append(types, others...)
+	isType := map[string]bool{}
+	for _, rel := range types {
+		isType[rel] = true
+	}
+	var ordered []string
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(rel string)
+	visit = func(rel string) {
+		if state[rel] != 0 {
+			return // done, or a cycle (each link reports it when it loads)
+		}
+		state[rel] = 1
+		if base := extends[rel]; isType[base] {
+			visit(base)
+		}
+		state[rel] = 2
+		ordered = append(ordered, rel)
+	}
+	for _, rel := range types {
+		visit(rel)
+	}
+	return append(ordered, others...)
 }
 
 var problemPattern = regexp.MustCompile(`^(.+?):(\d+):(\d+): (.*)$`)
