@@ -39,11 +39,18 @@ type Type struct {
 	Meta string
 	// Doc is one line shown by tools.
 	Doc string
-	// Schema declares the element's config keys.
+	// Config, when set, is the Type's config struct (a zero value): Schema is derived from
+	// it (SchemaOf) and the Type reads configs with Decode. One description of the keys
+	// serves the loader's checks, the masking of secrets, the docs and the JSON Schema.
+	Config any
+	// Schema declares the element's config keys (derived from Config when that is set).
 	Schema Schema
 	// ConfigFile says whether the element reads a <Name>.json config beside its e.json.
 	// When true and the file is absent, an empty config is checked against the Schema.
 	ConfigFile bool
+	// Definition, when set, is the struct of the keys the Type reads from e.json itself
+	// (a zero value), from which DefinitionSchema is derived.
+	Definition any
 	// DefinitionSchema declares the keys the Type reads from e.json itself, besides title
 	// and type (a task's enable, funcType, func, timerCfg). With no fields, e.json may hold
 	// anything else.
@@ -78,6 +85,18 @@ func RegisterType(t Type) {
 	}
 	if t.New == nil {
 		panic(fmt.Sprintf("elements: type %s has no New function", t.ID))
+	}
+	if t.Config != nil {
+		if len(t.Schema.Fields) > 0 {
+			panic(fmt.Sprintf("elements: type %s declares both Config and Schema: give the config struct only", t.ID))
+		}
+		t.Schema = SchemaOf(t.Config)
+	}
+	if t.Definition != nil {
+		if len(t.DefinitionSchema.Fields) > 0 {
+			panic(fmt.Sprintf("elements: type %s declares both Definition and DefinitionSchema: give the struct only", t.ID))
+		}
+		t.DefinitionSchema = SchemaOf(t.Definition)
 	}
 	if err := t.Schema.check(); err != nil {
 		panic(fmt.Sprintf("elements: type %s: %v", t.ID, err))

@@ -2,6 +2,7 @@ package elements
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/jitrt/jitrt/internal/jsonpos"
@@ -26,6 +27,9 @@ type Schema struct {
 	// AllowUnknown accepts keys the schema does not declare. Without it an undeclared key is
 	// an error, so that a misspelt key ("corpID") is caught rather than silently ignored.
 	AllowUnknown bool
+	// Type is the config struct the schema was derived from (SchemaOf), nil for a schema
+	// written by hand.
+	Type reflect.Type
 }
 
 // Field is one config key.
@@ -36,9 +40,17 @@ type Field struct {
 	// Secret marks a value that must never be shown: the runtime masks it in every log line
 	// and output, and Types must mask it in what they return.
 	Secret bool
-	// Any accepts any JSON kind (the Type's Validate checks it); Kind documents the usual one.
-	Any bool
-	Doc string
+	// Any accepts any JSON kind, or any of Kinds (the Type reads it); Kind documents the
+	// usual one.
+	Any   bool
+	Kinds []Kind
+	Doc   string
+	// Enum lists the values a string may take; Min and Max bound a number (or each number
+	// of a list).
+	Enum     []string
+	Min, Max *float64
+	// Type is the Go type the field decodes into (set by SchemaOf).
+	Type reflect.Type
 }
 
 func (s Schema) check() error {
@@ -100,7 +112,7 @@ func (s Schema) CheckSchema(cfg *jsonpos.Node, report func(pos jsonpos.Pos, msg 
 		return
 	}
 	for _, m := range cfg.Members {
-		if s.Field(m.Key) != nil {
+		if s.Field(m.Key) != nil || m.Key == "$schema" { // a file may name its JSON Schema
 			continue
 		}
 		msg := fmt.Sprintf("unknown key %q", m.Key)

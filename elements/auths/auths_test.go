@@ -48,7 +48,7 @@ func TestLoginConfigProblemsNameTheKey(t *testing.T) {
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "sessionTtl": "5s"}`, `sessionTtl 5s must be from 1m0s to 720h0m0s`},
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "sessionTtl": "soon"}`, `sessionTtl "soon" is not a duration`},
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "redirectUri": "/auth/x/callback"}`, `redirectUri "/auth/x/callback" must be an absolute http(s) URL`},
-		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "oauthScope": "snsapi_userinfo"}`, `oauthScope "snsapi_userinfo" must be snsapi_base or snsapi_privateinfo`},
+		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "oauthScope": "snsapi_userinfo"}`, `oauthScope must be one of "snsapi_base", "snsapi_privateinfo", not "snsapi_userinfo"`},
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "corpSecrt": "y"}`, `corpSecrt`},
 		{`{"corpId": "wwother", "agentId": "1", "corpSecret": "x"}`, `no corps.QywxInnerType element of the app has corpId "wwother" (the app's: corps.A)`},
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "corp": "corps.B"}`, `corp "corps.B" is not a corps.QywxInnerType element of the app (the app's: corps.A)`},

@@ -31,18 +31,21 @@ const (
 	maxSessionTTL     = 30 * 24 * time.Hour
 )
 
-var schema = elements.Schema{Fields: []elements.Field{
-	{Name: "corpId", Kind: elements.KindString, Required: true, Doc: "WeCom corp ID (企业ID) of the corp whose members log in"},
-	{Name: "corpSecret", Kind: elements.KindString, Required: true, Secret: true, Doc: "the self-built app's Secret; put it in the environment: \"${WECOM_SECRET}\""},
-	{Name: "agentId", Kind: elements.KindString, Required: true, Doc: "the self-built app's AgentId"},
-	{Name: "redirectUri", Kind: elements.KindString, Doc: "where WeCom sends the login back: this element's /auth/<fullName>/callback as users reach it (default: on the address jitrt run serves)"},
-	{Name: "corp", Kind: elements.KindString, Doc: "fullName of the corps.QywxInnerType whose members log in (default: the app's one corp with this corpId)"},
-	{Name: "apiBase", Kind: elements.KindString, Doc: "WeCom API base URL (default: the corp's, its emulator's for a simulated corp)"},
-	{Name: "simulator", Kind: elements.KindBool, Any: true, Doc: "log in on the corp's built-in WeCom emulator (true, or the corp's simulator object)"},
-	{Name: "sessionTtl", Kind: elements.KindString, Any: true, Doc: "how long a session lasts: \"8h\" (default), \"30m\", or seconds"},
-	{Name: "landing", Kind: elements.KindString, Doc: "the app path a browser lands on after logging in (default /me)"},
-	{Name: "oauthScope", Kind: elements.KindString, Doc: "scope of the in-client login: snsapi_base (default) or snsapi_privateinfo"},
-}}
+// configFile is a login element's config file (<Name>.json): the one description of its
+// keys, from which the loader's checks, the masking of secrets and the JSON Schema are
+// derived. parseConfig turns it into a Config.
+type configFile struct {
+	CorpID      string `json:"corpId" jitrt:"required" doc:"WeCom corp ID (企业ID) of the corp whose members log in"`
+	CorpSecret  string `json:"corpSecret" jitrt:"required,secret" doc:"the self-built app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
+	AgentID     string `json:"agentId" jitrt:"required" doc:"the self-built app's AgentId"`
+	RedirectURI string `json:"redirectUri" doc:"where WeCom sends the login back: this element's /auth/<fullName>/callback as users reach it (default: on the address jitrt run serves)"`
+	Corp        string `json:"corp" doc:"fullName of the corps.QywxInnerType whose members log in (default: the app's one corp with this corpId)"`
+	APIBase     string `json:"apiBase" doc:"WeCom API base URL (default: the corp's, its emulator's for a simulated corp)"`
+	Simulator   any    `json:"simulator" jitrt:"kinds=boolean|object" doc:"log in on the corp's built-in WeCom emulator (true, or the corp's simulator object)"`
+	SessionTTL  any    `json:"sessionTtl" jitrt:"kinds=string|number" doc:"how long a session lasts: \"8h\" (default), \"30m\", or seconds"`
+	Landing     string `json:"landing" doc:"the app path a browser lands on after logging in (default /me)"`
+	OAuthScope  string `json:"oauthScope" jitrt:"enum=snsapi_base|snsapi_privateinfo" doc:"scope of the in-client login: snsapi_base (default) or snsapi_privateinfo"`
+}
 
 // Config is a login element's validated config.
 type Config struct {
@@ -62,32 +65,31 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if report == nil {
 		report = func(string, string, ...any) {}
 	}
-	c := Config{SessionTTL: DefaultSessionTTL, Landing: DefaultLanding, OAuthScope: "snsapi_base"}
-	c.CorpID, _ = raw["corpId"].(string)
-	c.CorpSecret, _ = raw["corpSecret"].(string)
-	c.AgentID, _ = raw["agentId"].(string)
-	c.Corp, _ = raw["corp"].(string)
+	var f configFile
+	elements.Decode(raw, &f, report)
+	c := Config{CorpID: f.CorpID, CorpSecret: f.CorpSecret, AgentID: f.AgentID, Corp: f.Corp,
+		SessionTTL: DefaultSessionTTL, Landing: DefaultLanding, OAuthScope: "snsapi_base"}
 	if strings.ContainsAny(c.CorpID, " \t/?&#") || c.CorpID == "" {
 		report("corpId", "corpId %q is not a WeCom corp ID (such as ww1234567890abcdef)", c.CorpID)
 	}
 	if strings.ContainsAny(c.AgentID, " \t/?&#") || c.AgentID == "" {
 		report("agentId", "agentId %q is not a WeCom AgentId (such as 1000002)", c.AgentID)
 	}
-	if s, _ := raw["redirectUri"].(string); s != "" {
+	if s := f.RedirectURI; s != "" {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
 			report("redirectUri", "redirectUri %q must be an absolute http(s) URL with no #fragment, such as https://app.example.com/auth/<fullName>/callback", s)
 		}
 		c.RedirectURI = s
 	}
-	if s, _ := raw["apiBase"].(string); s != "" {
+	if s := f.APIBase; s != "" {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			report("apiBase", "apiBase %q must be an http(s) URL such as https://qyapi.weixin.qq.com", s)
 		}
 		c.APIBase = strings.TrimRight(s, "/")
 	}
-	switch v := raw["simulator"].(type) {
+	switch v := f.Simulator.(type) {
 	case nil:
 	case bool:
 		c.Simulator = v
@@ -99,7 +101,7 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if c.Simulator && c.APIBase != "" {
 		report("simulator", "simulator and apiBase name two WeCom servers: keep one")
 	}
-	switch v := raw["sessionTtl"].(type) {
+	switch v := f.SessionTTL.(type) {
 	case nil:
 	case string:
 		d, err := time.ParseDuration(v)
@@ -120,17 +122,14 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if c.SessionTTL < minSessionTTL || c.SessionTTL > maxSessionTTL {
 		report("sessionTtl", "sessionTtl %s must be from %s to %s", c.SessionTTL, minSessionTTL, maxSessionTTL)
 	}
-	if s, ok := raw["landing"].(string); ok {
+	if s := f.Landing; s != "" {
 		if !localPath(s) {
 			report("landing", "landing %q must be a path of this app such as /me (starting with one /)", s)
 		}
 		c.Landing = s
 	}
-	if s, ok := raw["oauthScope"].(string); ok {
-		if s != "snsapi_base" && s != "snsapi_privateinfo" {
-			report("oauthScope", "oauthScope %q must be snsapi_base or snsapi_privateinfo", s)
-		}
-		c.OAuthScope = s
+	if f.OAuthScope != "" {
+		c.OAuthScope = f.OAuthScope
 	}
 	return c
 }

@@ -45,7 +45,7 @@ func init() {
 		Meta:       MetaID,
 		Doc:        "WeCom self-built app login (企业微信自建扫码登录)",
 		ConfigFile: true,
-		Schema:     schema,
+		Config:     configFile{},
 		Validate:   validate,
 		New:        newLogin,
 		CheckRefs:  checkRefs,

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"regexp"
 	"strings"
@@ -41,7 +40,7 @@ func init() {
 		Meta:       MetaID,
 		Doc:        "WeCom self-built app organisation (企业微信自建组织)",
 		ConfigFile: true,
-		Schema:     schema,
+		Config:     Config{},
 		Validate:   validate,
 		New:        newCorp,
 		// A corp on its built-in emulator talks to no WeCom: its secret is not a real one.
@@ -49,23 +48,10 @@ func init() {
 	})
 }
 
-var schema = elements.Schema{Fields: []elements.Field{
-	{Name: "corpId", Kind: elements.KindString, Required: true, Doc: "WeCom corp ID (企业ID), e.g. ww1234567890abcdef"},
-	{Name: "agentId", Kind: elements.KindString, Required: true, Doc: "the self-built app's AgentId"},
-	{Name: "secret", Kind: elements.KindString, Required: true, Secret: true, Doc: "the app's Secret; put it in the environment: \"${WECOM_SECRET}\""},
-	{Name: "apiBase", Kind: elements.KindString, Doc: "WeCom API base URL (default " + DefaultAPIBase + ")"},
-	{Name: "contactSyncSecret", Kind: elements.KindString, Secret: true, Doc: "通讯录同步 secret: unlocks user/list_id when detail endpoints are refused"},
-	{Name: "scope", Kind: elements.KindArray, Doc: "WeCom department ids whose subtrees are synced (default: all)"},
-	{Name: "roles", Kind: elements.KindArray, Doc: "the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"},
-	{Name: "simulator", Kind: elements.KindObject, Doc: "start the built-in WeCom emulator: {members, departments, seed}"},
-	{Name: "callbackToken", Kind: elements.KindString, Secret: true, Doc: "Token of the app's callback config (接收事件服务器): change events are applied as they come"},
-	{Name: "encodingAESKey", Kind: elements.KindString, Secret: true, Doc: "EncodingAESKey of the app's callback config (43 characters)"},
-}}
-
 // Role is one declared role of the org.
 type Role struct {
-	RoleID string `json:"roleId"`
-	Name   string `json:"name"`
+	RoleID string `json:"roleId" jitrt:"required" doc:"the role's id: 1 to 64 letters, digits, _ and -"`
+	Name   string `json:"name" doc:"the role's name (default: its id)"`
 }
 
 // DefaultRoles are the roles of a config that declares none.
@@ -73,87 +59,79 @@ var DefaultRoles = []Role{{RoleID: "admin", Name: "管理员"}, {RoleID: "member
 
 // SimulatorConfig sizes the built-in emulator's generated org.
 type SimulatorConfig struct {
-	Members     int   `json:"members"`
-	Departments int   `json:"departments"`
-	Seed        int64 `json:"seed"`
+	Members     int   `json:"members" jitrt:"min=0,max=1000000" doc:"how many members (default 200)"`
+	Departments int   `json:"departments" jitrt:"min=0,max=1000000" doc:"how many departments (default 20)"`
+	Seed        int64 `json:"seed" doc:"the seed of the generated names (default 1)"`
 }
 
-// Config is a corp's validated config.
+// SetDefaults is a simulator config's values before its keys are read.
+func (s *SimulatorConfig) SetDefaults() { *s = SimulatorConfig{Members: 200, Departments: 20, Seed: 1} }
+
+// Config is a corp's config (<Name>.json): the one description of its keys, from which the
+// loader's checks, the masking of secrets and the JSON Schema are derived.
 type Config struct {
-	CorpID            string
-	AgentID           string
-	Secret            string
-	APIBase           string
-	ContactSyncSecret string
-	Scope             []int64
-	Roles             []Role
-	Simulator         *SimulatorConfig
-	CallbackToken     string
-	EncodingAESKey    string
+	CorpID            string           `json:"corpId" jitrt:"required" doc:"WeCom corp ID (企业ID), e.g. ww1234567890abcdef"`
+	AgentID           string           `json:"agentId" jitrt:"required" doc:"the self-built app's AgentId"`
+	Secret            string           `json:"secret" jitrt:"required,secret" doc:"the app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
+	APIBase           string           `json:"apiBase" doc:"WeCom API base URL (default https://qyapi.weixin.qq.com)"`
+	ContactSyncSecret string           `json:"contactSyncSecret" jitrt:"secret" doc:"通讯录同步 secret: unlocks user/list_id when detail endpoints are refused"`
+	Scope             []int64          `json:"scope" jitrt:"min=1,max=4294967295" doc:"WeCom department ids whose subtrees are synced (default: all)"`
+	Roles             []Role           `json:"roles" doc:"the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"`
+	Simulator         *SimulatorConfig `json:"simulator" doc:"start the built-in WeCom emulator: {members, departments, seed}"`
+	CallbackToken     string           `json:"callbackToken" jitrt:"secret" doc:"Token of the app's callback config (接收事件服务器): change events are applied as they come"`
+	EncodingAESKey    string           `json:"encodingAESKey" jitrt:"secret" doc:"EncodingAESKey of the app's callback config (43 characters)"`
 }
 
-// parseConfig reads a config that passed the schema; problems go to report (which may be
-// nil when the config is known to be valid).
+// parseConfig reads a config; problems go to report (which may be nil when the config is
+// known to be valid). The loader has checked its structure against Config's tags; what is
+// left are the checks tags cannot say.
 func parseConfig(raw map[string]any, report func(key, format string, args ...any)) Config {
 	if report == nil {
 		report = func(string, string, ...any) {}
 	}
-	c := Config{APIBase: DefaultAPIBase, Roles: DefaultRoles}
-	c.CorpID, _ = raw["corpId"].(string)
-	c.AgentID, _ = raw["agentId"].(string)
-	c.Secret, _ = raw["secret"].(string)
-	c.ContactSyncSecret, _ = raw["contactSyncSecret"].(string)
-	if s, ok := raw["apiBase"].(string); ok && s != "" {
-		u, err := url.Parse(s)
+	var c Config
+	elements.Decode(raw, &c, report)
+	if c.APIBase == "" {
+		c.APIBase = DefaultAPIBase
+	} else {
+		u, err := url.Parse(c.APIBase)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			report("apiBase", "apiBase %q must be an http(s) URL such as %s", s, DefaultAPIBase)
+			report("apiBase", "apiBase %q must be an http(s) URL such as %s", c.APIBase, DefaultAPIBase)
 		}
-		c.APIBase = strings.TrimRight(s, "/")
+		c.APIBase = strings.TrimRight(c.APIBase, "/")
 	}
 	if strings.ContainsAny(c.CorpID, " \t/?&") {
 		report("corpId", "corpId %q has characters a WeCom corp ID never has", c.CorpID)
 	}
-	if list, ok := raw["scope"].([]any); ok {
-		for i, it := range list {
-			f, isNum := it.(float64)
-			if !isNum || f != math.Trunc(f) || f < 1 || f > wecom.MaxDeptID {
-				report("scope", "scope[%d] must be a WeCom department id (a whole number from 1 to %d), not %v", i, int64(wecom.MaxDeptID), it)
-				continue
-			}
-			c.Scope = append(c.Scope, int64(f))
-		}
+	switch {
+	case c.Roles == nil:
+		c.Roles = DefaultRoles
+	case len(c.Roles) == 0:
+		report("roles", "roles is empty: declare at least one role, or leave the key out for the defaults")
 	}
-	if list, ok := raw["roles"].([]any); ok {
-		c.Roles = nil
-		seen := map[string]bool{}
-		for i, it := range list {
-			obj, isObj := it.(map[string]any)
-			id, _ := obj["roleId"].(string)
-			name, _ := obj["name"].(string)
-			if !isObj || id == "" {
-				report("roles", "roles[%d] must be an object with a non-empty string \"roleId\" and a \"name\"", i)
-				continue
-			}
-			if !rolePattern.MatchString(id) {
-				report("roles", "roles[%d]: roleId %q must be 1 to 64 letters, digits, _ and -", i, id)
-				continue
-			}
-			if seen[id] {
-				report("roles", "roles[%d]: roleId %q is declared twice", i, id)
-				continue
-			}
-			seen[id] = true
-			if name == "" {
-				name = id
-			}
-			c.Roles = append(c.Roles, Role{RoleID: id, Name: name})
+	seen := map[string]bool{}
+	roles := c.Roles[:0:0]
+	for i, r := range c.Roles {
+		key := fmt.Sprintf("roles.%d.roleId", i)
+		switch {
+		case r.RoleID == "":
+			continue // reported by Decode
+		case !rolePattern.MatchString(r.RoleID):
+			report(key, "%s %q must be 1 to 64 letters, digits, _ and -", key, r.RoleID)
+			continue
+		case seen[r.RoleID]:
+			report(key, "%s: roleId %q is declared twice", key, r.RoleID)
+			continue
 		}
-		if len(list) == 0 {
-			report("roles", "roles is empty: declare at least one role, or leave the key out for the defaults")
+		seen[r.RoleID] = true
+		if r.Name == "" {
+			r.Name = r.RoleID
 		}
+		roles = append(roles, r)
 	}
-	c.CallbackToken, _ = raw["callbackToken"].(string)
-	c.EncodingAESKey, _ = raw["encodingAESKey"].(string)
+	if len(c.Roles) > 0 {
+		c.Roles = roles
+	}
 	switch {
 	case (c.CallbackToken == "") != (c.EncodingAESKey == ""):
 		key := "callbackToken"
@@ -168,37 +146,8 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 			report("encodingAESKey", "encodingAESKey must be the 43 letters and digits WeCom makes")
 		}
 	}
-	if obj, ok := raw["simulator"].(map[string]any); ok {
-		sim := &SimulatorConfig{Members: 200, Departments: 20, Seed: 1}
-		for key, dst := range map[string]*int64{"seed": &sim.Seed} {
-			if v, ok := obj[key]; ok {
-				f, isNum := v.(float64)
-				if !isNum || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-					report("simulator", "simulator.%s must be a whole number from -2^53 to 2^53, not %v", key, v)
-					continue
-				}
-				*dst = int64(f)
-			}
-		}
-		for key, dst := range map[string]*int{"members": &sim.Members, "departments": &sim.Departments} {
-			if v, ok := obj[key]; ok {
-				f, isNum := v.(float64)
-				if !isNum || f != math.Trunc(f) || f < 0 || f > 1_000_000 {
-					report("simulator", "simulator.%s must be a whole number from 0 to 1000000, not %v", key, v)
-					continue
-				}
-				*dst = int(f)
-			}
-		}
-		if sim.Departments < 1 {
-			sim.Departments = 1
-		}
-		for k := range obj {
-			if k != "members" && k != "departments" && k != "seed" {
-				report("simulator", "simulator has no key %q (keys: members, departments, seed)", k)
-			}
-		}
-		c.Simulator = sim
+	if c.Simulator != nil && c.Simulator.Departments < 1 {
+		c.Simulator.Departments = 1
 	}
 	return c
 }

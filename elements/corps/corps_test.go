@@ -13,18 +13,20 @@ func TestConfigValidation(t *testing.T) {
 		want string
 	}{
 		{map[string]any{"apiBase": "ftp://x"}, "apiBase", "must be an http(s) URL"},
-		{map[string]any{"scope": []any{1.0, "2"}}, "scope", "scope[1] must be a WeCom department id"},
-		{map[string]any{"scope": []any{0.0}}, "scope", "scope[0]"},
-		{map[string]any{"roles": []any{map[string]any{"name": "x"}}}, "roles", `roles[0] must be an object with a non-empty string "roleId"`},
+		{map[string]any{"scope": []any{1.0, "2"}}, "scope", "scope.1 must be a number, not a string"},
+		{map[string]any{"scope": []any{0.0}}, "scope", "scope.0 must be a whole number from 1 to 4294967295, not 0"},
+		{map[string]any{"roles": []any{map[string]any{"name": "x"}}}, "roles", `roles.0 needs the key "roleId" (string)`},
+		{map[string]any{"roles": []any{map[string]any{"roleId": "a:b"}}}, "roles", `roles.0.roleId "a:b" must be 1 to 64 letters`},
 		{map[string]any{"roles": []any{map[string]any{"roleId": "a"}, map[string]any{"roleId": "a"}}}, "roles", `roleId "a" is declared twice`},
 		{map[string]any{"roles": []any{}}, "roles", "roles is empty"},
-		{map[string]any{"simulator": map[string]any{"members": -1.0}}, "simulator", "simulator.members must be a whole number"},
-		{map[string]any{"simulator": map[string]any{"member": 1.0}}, "simulator", `simulator has no key "member"`},
+		{map[string]any{"simulator": map[string]any{"members": -1.0}}, "simulator", "simulator.members must be a whole number from 0 to 1000000, not -1"},
+		{map[string]any{"simulator": map[string]any{"member": 1.0}}, "simulator", `simulator has no key "member" (did you mean "members"?)`},
+		{map[string]any{"simulator": map[string]any{"seed": 1e20}}, "simulator", "simulator.seed must be a whole number from -2^53 to 2^53, not 1e+20"},
 		{map[string]any{"corpId": "ww 1"}, "corpId", "has characters"},
 	} {
 		var got []string
 		parseConfig(c.cfg, func(key, format string, args ...any) {
-			if key == c.key {
+			if key == c.key || strings.HasPrefix(key, c.key+".") {
 				got = append(got, sprintf(format, args...))
 			}
 		})

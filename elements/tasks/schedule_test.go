@@ -84,16 +84,16 @@ func TestBadTimerConfigIsReportedAtItsKey(t *testing.T) {
 		want string
 	}{
 		{map[string]any{"funcType": "Global", "func": "nodot", "timerCfg": map[string]any{"startTime": "2024-01-01"}}, "func", "must name an element method"},
-		{map[string]any{"funcType": "Later", "timerCfg": map[string]any{"startTime": "2024-01-01"}}, "funcType", `"Global" or "Inner"`},
+		{map[string]any{"funcType": "Later", "timerCfg": map[string]any{"startTime": "2024-01-01"}}, "funcType", `funcType must be one of "Global", "Inner", not "Later"`},
 		{map[string]any{"funcType": "Inner", "timerCfg": map[string]any{"startTime": "2024-01-01"}}, "funcType", "inner.js, which does not exist"},
-		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{}}, "timerCfg", "startTime is required"},
+		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{}}, "timerCfg", `timerCfg needs the key "startTime" (string)`},
 		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "tomorrow"}}, "timerCfg.startTime", "is not a time"},
 		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-02", "endTime": "2024-01-01"}}, "timerCfg.endTime", "before startTime"},
-		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "repeat": map[string]any{"repeatType": "year"}}}, "timerCfg.repeat.repeatType", "must be one of once, minute"},
-		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "repeat": map[string]any{"repeatType": "day", "period": 0.0}}}, "timerCfg.repeat.period", "whole number ≥ 1"},
+		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "repeat": map[string]any{"repeatType": "year"}}}, "timerCfg.repeat.repeatType", `must be one of "once", "minute"`},
+		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "repeat": map[string]any{"repeatType": "day", "period": 0.0}}}, "timerCfg.repeat.period", "must be a whole number from 1 to 2^53, not 0"},
 		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "cron": "61 * * * *"}}, "timerCfg.cron", "timerCfg.cron"},
 		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "skipHoliday": 2.0}}, "timerCfg.skipHoliday", "1 or 0"},
-		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "holidays": []any{"10/01"}}}, "timerCfg.holidays", "a date like"},
+		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "holidays": []any{"10/01"}}}, "timerCfg.holidays.0", "a date like"},
 		{map[string]any{"funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01", "every": "day"}}, "timerCfg.every", `no key "every"`},
 		{map[string]any{"enable": 2.0, "funcType": "Global", "func": "a.B.c", "timerCfg": map[string]any{"startTime": "2024-01-01"}}, "enable", "1 or 0"},
 	} {

@@ -8,12 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,18 +36,13 @@ const (
 func init() {
 	elements.RegisterMeta(MetaID, "scheduled tasks (定时任务)")
 	elements.RegisterType(elements.Type{
-		ID:   TypeID,
-		Meta: MetaID,
-		Doc:  "a scheduled task: calls an element method or its inner.js customFunc on a timer",
-		DefinitionSchema: elements.Schema{Fields: []elements.Field{
-			{Name: "enable", Kind: elements.KindNumber, Any: true, Doc: "1 to schedule the task, 0 to keep it off (true/false too)"},
-			{Name: "funcType", Kind: elements.KindString, Required: true, Doc: "Global: call func; Inner: call customFunc of inner.js"},
-			{Name: "func", Kind: elements.KindString, Doc: "with Global: an element method, e.g. corps.DemoCorp.syncCorp"},
-			{Name: "timerCfg", Kind: elements.KindObject, Required: true, Doc: "startTime, endTime, repeat {repeatType, period}, skipHoliday, holidays, cron"},
-		}},
-		Validate:  func(el *elements.Element, r elements.Reporter) { parse(el, r.Errorf) },
-		CheckRefs: checkRefs,
-		New:       newTask,
+		ID:         TypeID,
+		Meta:       MetaID,
+		Doc:        "a scheduled task: calls an element method or its inner.js customFunc on a timer",
+		Definition: definition{},
+		Validate:   func(el *elements.Element, r elements.Reporter) { parse(el, r.Errorf) },
+		CheckRefs:  checkRefs,
+		New:        newTask,
 	})
 }
 
@@ -68,33 +60,48 @@ var maxPeriod = map[string]int{"minute": 10 * 366 * 24 * 60, "hour": 10 * 366 * 
 
 var funcPattern = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)\.([A-Za-z_][A-Za-z0-9_]*)$`)
 
+// definition is what a task's e.json holds besides title and type: the one description
+// of its keys, from which the loader's checks and the JSON Schema are derived.
+type definition struct {
+	Enable   any      `json:"enable" jitrt:"kinds=number|boolean" doc:"1 to schedule the task, 0 to keep it off (true/false too)"`
+	FuncType string   `json:"funcType" jitrt:"required,enum=Global|Inner" doc:"Global: call func; Inner: call customFunc of inner.js"`
+	Func     string   `json:"func" doc:"with Global: an element method, e.g. corps.DemoCorp.syncCorp"`
+	TimerCfg timerCfg `json:"timerCfg" jitrt:"required" doc:"when the task runs: startTime, endTime, repeat {repeatType, period}, skipHoliday, holidays, cron"`
+}
+
+type timerCfg struct {
+	StartTime   string     `json:"startTime" jitrt:"required" doc:"the first run, \"2024-01-01 02:00:00\" in the app's time zone"`
+	EndTime     string     `json:"endTime" doc:"no run after this time"`
+	Repeat      *repeatCfg `json:"repeat" doc:"run every period repeatTypes (default: once)"`
+	SkipHoliday any        `json:"skipHoliday" jitrt:"kinds=number|boolean" doc:"1 to skip Saturdays, Sundays and the holidays"`
+	Holidays    []string   `json:"holidays" doc:"dates to skip, \"2024-10-01\""`
+	Cron        string     `json:"cron" doc:"a cron expression (5 fields, or @every 10s, @hourly…) instead of repeat"`
+}
+
+type repeatCfg struct {
+	RepeatType string `json:"repeatType" jitrt:"required,enum=once|minute|hour|day|week|month" doc:"the unit of period"`
+	Period     int    `json:"period" jitrt:"min=1" doc:"how many repeatTypes between runs (default 1)"`
+}
+
 // parse reads a task's e.json; problems go to report with the key they are about.
 func parse(el *elements.Element, report func(key, format string, args ...any)) config {
-	d := el.Definition
+	var d definition
+	elements.Decode(el.Definition, &d, report)
 	loc := el.Location
 	if loc == nil {
 		loc = time.Local
 	}
-	c := config{enabled: true, sched: Schedule{Loc: loc, Period: 1}}
-	switch v := d["enable"].(type) {
-	case nil:
-	case bool:
-		c.enabled = v
-	case float64:
-		if v != 0 && v != 1 {
-			report("enable", "enable must be 1 or 0, not %v", v)
-		}
-		c.enabled = v == 1
-	default:
-		report("enable", "enable must be 1 or 0")
+	c := config{enabled: true, funcType: d.FuncType, sched: Schedule{Loc: loc, Period: 1}}
+	if on, ok := oneOrZero(d.Enable); !ok {
+		report("enable", "enable must be 1 or 0, not %v", d.Enable)
+	} else if d.Enable != nil {
+		c.enabled = on
 	}
-	c.funcType, _ = d["funcType"].(string)
-	fn, _ := d["func"].(string)
 	switch c.funcType {
 	case "Global":
-		m := funcPattern.FindStringSubmatch(fn)
+		m := funcPattern.FindStringSubmatch(d.Func)
 		if m == nil {
-			report("func", "func %q must name an element method, such as \"corps.DemoCorp.syncCorp\"", fn)
+			report("func", "func %q must name an element method, such as \"corps.DemoCorp.syncCorp\"", d.Func)
 		} else {
 			c.element, c.method = m[1], m[2]
 		}
@@ -102,92 +109,73 @@ func parse(el *elements.Element, report func(key, format string, args ...any)) c
 		if _, err := os.Stat(filepath.Join(el.Dir, innerModule)); err != nil {
 			report("funcType", "funcType Inner runs %s/%s, which does not exist", filepath.Base(el.Dir), innerModule)
 		}
-	default:
-		report("funcType", "funcType must be \"Global\" or \"Inner\", not %q", c.funcType)
 	}
-	cfg, _ := d["timerCfg"].(map[string]any)
-	s := &c.sched
-	start, _ := cfg["startTime"].(string)
-	if start == "" {
-		report("timerCfg", "timerCfg.startTime is required, e.g. \"2024-01-01 02:00:00\"")
-	} else if t, err := parseTime(start, loc); err != nil {
-		report("timerCfg.startTime", "timerCfg.startTime: %v", err)
-	} else {
-		s.Start = t
+	cfg, s := d.TimerCfg, &c.sched
+	if cfg.StartTime != "" {
+		if t, err := parseTime(cfg.StartTime, loc); err != nil {
+			report("timerCfg.startTime", "timerCfg.startTime: %v", err)
+		} else {
+			s.Start = t
+		}
 	}
-	if end, _ := cfg["endTime"].(string); end != "" {
-		if t, err := parseTime(end, loc); err != nil {
+	if cfg.EndTime != "" {
+		if t, err := parseTime(cfg.EndTime, loc); err != nil {
 			report("timerCfg.endTime", "timerCfg.endTime: %v", err)
 		} else if !s.Start.IsZero() && t.Before(s.Start) {
-			report("timerCfg.endTime", "timerCfg.endTime %s is before startTime", end)
+			report("timerCfg.endTime", "timerCfg.endTime %s is before startTime", cfg.EndTime)
 		} else {
 			s.End = t
 		}
 	}
-	if expr, ok := cfg["cron"]; ok {
-		str, _ := expr.(string)
-		sched, err := cronParser.Parse(str)
+	if _, ok := el.Definition["timerCfg"].(map[string]any)["cron"]; ok {
+		sched, err := cronParser.Parse(cfg.Cron)
 		if err != nil {
-			report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", str, err)
+			report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", cfg.Cron, err)
 		}
 		s.Cron = sched
 	}
-	repeat, hasRepeat := cfg["repeat"].(map[string]any)
 	switch {
-	case hasRepeat:
-		rt, _ := repeat["repeatType"].(string)
-		if !slices.Contains(repeatTypes, rt) {
-			report("timerCfg.repeat.repeatType", "timerCfg.repeat.repeatType must be one of %s, not %q", strings.Join(repeatTypes, ", "), rt)
-		}
-		s.RepeatType = rt
-		if p, ok := repeat["period"]; ok {
-			f, isNum := p.(float64)
-			most := maxPeriod[rt]
-			switch {
-			case !isNum || f != math.Trunc(f) || f < 1:
-				report("timerCfg.repeat.period", "timerCfg.repeat.period must be a whole number ≥ 1, not %v", p)
-			case most > 0 && f > float64(most):
-				report("timerCfg.repeat.period", "timerCfg.repeat.period %v is more than ten years of %ss (at most %d)", p, rt, most)
-			default:
-				s.Period = int(f)
+	case cfg.Repeat != nil:
+		s.RepeatType = cfg.Repeat.RepeatType
+		if p := cfg.Repeat.Period; p > 0 {
+			if most := maxPeriod[s.RepeatType]; most > 0 && p > most {
+				report("timerCfg.repeat.period", "timerCfg.repeat.period %v is more than ten years of %ss (at most %d)", p, s.RepeatType, most)
+			} else {
+				s.Period = p
 			}
 		}
-	case cfg["repeat"] != nil:
-		report("timerCfg.repeat", "timerCfg.repeat must be an object {repeatType, period}")
 	case s.Cron == nil:
 		s.RepeatType = "once"
 	}
-	switch v := cfg["skipHoliday"].(type) {
-	case nil:
-	case float64:
-		if v != 0 && v != 1 {
-			report("timerCfg.skipHoliday", "timerCfg.skipHoliday must be 1 or 0, not %v", v)
-		}
-		s.SkipHoliday = v == 1
-	case bool:
-		s.SkipHoliday = v
-	default:
-		report("timerCfg.skipHoliday", "timerCfg.skipHoliday must be 1 or 0")
+	if on, ok := oneOrZero(cfg.SkipHoliday); !ok {
+		report("timerCfg.skipHoliday", "timerCfg.skipHoliday must be 1 or 0, not %v", cfg.SkipHoliday)
+	} else {
+		s.SkipHoliday = on
 	}
-	if list, ok := cfg["holidays"].([]any); ok {
+	if cfg.Holidays != nil {
 		s.Holidays = map[string]bool{}
-		for i, h := range list {
-			str, _ := h.(string)
-			if _, err := time.Parse("2006-01-02", str); err != nil {
-				report("timerCfg.holidays", "timerCfg.holidays[%d] must be a date like \"2024-10-01\", not %v", i, h)
+		for i, h := range cfg.Holidays {
+			if _, err := time.Parse("2006-01-02", h); err != nil {
+				report(fmt.Sprintf("timerCfg.holidays.%d", i), "timerCfg.holidays.%d must be a date like \"2024-10-01\", not %q", i, h)
 				continue
 			}
-			s.Holidays[str] = true
-		}
-	} else if cfg["holidays"] != nil {
-		report("timerCfg.holidays", "timerCfg.holidays must be a list of dates")
-	}
-	for k := range cfg {
-		if !slices.Contains([]string{"startTime", "endTime", "repeat", "skipHoliday", "holidays", "cron"}, k) {
-			report("timerCfg."+k, "timerCfg has no key %q (keys: startTime, endTime, repeat, skipHoliday, holidays, cron)", k)
+			s.Holidays[h] = true
 		}
 	}
 	return c
+}
+
+// oneOrZero reads a flag written 1/0 (as JitAi does) or true/false; nil is false.
+func oneOrZero(v any) (on, ok bool) {
+	switch x := v.(type) {
+	case nil:
+		return false, true
+	case bool:
+		return x, true
+	case float64:
+		return x == 1, x == 0 || x == 1
+	}
+	return false, false
 }
 
 // checkRefs checks that a Global task's func names a method that exists and that a task may

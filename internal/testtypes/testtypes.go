@@ -77,18 +77,23 @@ func build(el *elements.Element) (elements.Instance, error) {
 	return e, nil
 }
 
+// EchoConfig is testing.Echo's config.
+type EchoConfig struct {
+	Greeting string  `json:"greeting" jitrt:"required" doc:"what greet says first"`
+	Token    string  `json:"token" jitrt:"secret" doc:"a secret to mask"`
+	Limit    float64 `json:"limit" doc:"a number that must not be negative"`
+}
+
 func init() {
 	elements.RegisterMeta("testing.Meta", "test types")
 	elements.RegisterType(elements.Type{
 		ID: "testing.Echo", Meta: "testing.Meta", ConfigFile: true,
-		Schema: elements.Schema{Fields: []elements.Field{
-			{Name: "greeting", Kind: elements.KindString, Required: true},
-			{Name: "token", Kind: elements.KindString, Secret: true},
-			{Name: "limit", Kind: elements.KindNumber},
-		}},
+		Config: EchoConfig{},
 		Validate: func(el *elements.Element, r elements.Reporter) {
-			if l, ok := el.Config["limit"].(float64); ok && l < 0 {
-				r.Errorf("limit", "limit must not be negative, got %v", l)
+			var c EchoConfig
+			elements.Decode(el.Config, &c, nil)
+			if c.Limit < 0 {
+				r.Errorf("limit", "limit must not be negative, got %v", c.Limit)
 			}
 		},
 		New: build,

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -51,22 +52,32 @@ type Limits struct {
 	Runs      int
 }
 
-var appSchema = elements.Schema{Fields: []elements.Field{
-	{Name: "name", Kind: elements.KindString, Doc: "the app's name"},
-	{Name: "title", Kind: elements.KindString, Doc: "the app's title"},
-	{Name: "entry", Kind: elements.KindString, Doc: "the script jitrt run runs first, app-relative"},
-	{Name: "timezone", Kind: elements.KindString, Doc: "IANA time zone of the app's tasks"},
-	{Name: "limits", Kind: elements.KindObject, Doc: "limits of script runs: timeout, callStack, runMemory, memory, runs"},
-	{Name: "permissions", Kind: elements.KindObject, Doc: "the roles a member's session needs to call a method over HTTP: {\"corps.X.setAdmin\": [\"admin\"]}"},
-}}
+// appFile is app.json: the one description of its keys, for the loader's checks and the
+// JSON Schema (ReadAppConfig reads the values, with messages of its own for limits).
+type appFile struct {
+	Name        string              `json:"name" doc:"the app's name"`
+	Title       string              `json:"title" doc:"the app's title"`
+	Entry       string              `json:"entry" doc:"the script jitrt run runs first, app-relative"`
+	Timezone    string              `json:"timezone" doc:"IANA time zone of the app's tasks, e.g. Asia/Shanghai"`
+	Limits      limitsFile          `json:"limits" doc:"limits of script runs: timeout, callStack, runMemory, memory, runs"`
+	Permissions map[string][]string `json:"permissions" doc:"the roles a member's session needs to call a method over HTTP: {\"corps.X.setAdmin\": [\"admin\"]}"`
+}
 
-var limitsSchema = elements.Schema{Fields: []elements.Field{
-	{Name: "timeout", Kind: elements.KindString, Doc: "a run's time limit, e.g. \"30s\""},
-	{Name: "callStack", Kind: elements.KindNumber, Doc: "the deepest call chain, 100 to 1000000"},
-	{Name: "runMemory", Kind: elements.KindString, Doc: "heap a run may grow, e.g. \"256MiB\""},
-	{Name: "memory", Kind: elements.KindString, Doc: "heap the process may reach with scripts running, e.g. \"2GiB\""},
-	{Name: "runs", Kind: elements.KindNumber, Doc: "runs at once, 1 to 10000"},
-}}
+type limitsFile struct {
+	Timeout   string `json:"timeout" doc:"a run's time limit, e.g. \"30s\""`
+	CallStack int    `json:"callStack" jitrt:"min=100,max=1000000" doc:"the deepest call chain, 100 to 1000000"`
+	RunMemory string `json:"runMemory" doc:"heap a run may grow, e.g. \"256MiB\""`
+	Memory    string `json:"memory" doc:"heap the process may reach with scripts running, e.g. \"2GiB\""`
+	Runs      int    `json:"runs" jitrt:"min=1,max=10000" doc:"runs at once, 1 to 10000"`
+}
+
+var (
+	appSchema    = elements.SchemaOf(appFile{})
+	limitsSchema = elements.SchemaOf(limitsFile{})
+)
+
+// AppSchema is the schema of app.json.
+func AppSchema() elements.Schema { return appSchema }
 
 // ReadAppConfig reads app.json; an absent file gives defaults from the folder name.
 func ReadAppConfig(dir string) (AppConfig, Problems) {
@@ -383,6 +394,9 @@ func Load(appDir, rel string, getenv func(string) (string, bool), appTypes func(
 		d.Problems = append(d.Problems, Problem{Path: ejson, Pos: pos, Msg: msg})
 	})
 	d.defNode = def
+	if len(d.Problems) == 0 {
+		typ.DefinitionSchema.Validate(el.Definition, (&keyReporter{files: []keyedNode{{ejson, def}}, report: d.report}).Errorf)
+	}
 	if typ.ConfigFile {
 		d.loadConfig(appDir, getenv)
 	} else if len(d.Problems) == 0 && typ.Validate != nil {
@@ -441,6 +455,11 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 		return
 	}
 	el.Config = cfg.Interface().(map[string]any)
+	delete(el.Config, "$schema")
+	rep := &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.Rel + "/e.json", d.defNode}}, report: d.report}
+	if d.Type.Schema.Validate(el.Config, rep.Errorf); len(d.Problems) > 0 {
+		return // the structure below the top keys: what the Type reads must be there first
+	}
 	for _, f := range d.Type.Schema.Fields {
 		if f.Secret {
 			if s, ok := el.Config[f.Name].(string); ok {
@@ -449,7 +468,7 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 		}
 	}
 	if d.Type.Validate != nil {
-		d.Type.Validate(el, &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.Rel + "/e.json", d.defNode}}, report: d.report})
+		d.Type.Validate(el, rep)
 	}
 	if d.Type.LocalOnly == nil || !d.Type.LocalOnly(el) {
 		for _, w := range written {
@@ -528,6 +547,13 @@ func lookup(n *jsonpos.Node, key string) (jsonpos.Pos, bool) {
 		return n.Pos, true
 	}
 	for _, part := range strings.Split(key, ".") {
+		if i, err := strconv.Atoi(part); err == nil && n.Kind == jsonpos.Array {
+			if i < 0 || i >= len(n.Items) {
+				return jsonpos.Pos{}, false
+			}
+			n = n.Items[i]
+			continue
+		}
 		m := n.Get(part)
 		if m == nil {
 			return jsonpos.Pos{}, false
