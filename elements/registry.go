@@ -159,6 +159,18 @@ func Types() []string {
 	return ids
 }
 
+// Metas lists the registered Meta IDs, sorted.
+func Metas() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	ids := make([]string, 0, len(metas))
+	for id := range metas {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // Refs is what CheckRefs may ask of the loaded app.
 type Refs interface {
 	// Method describes a method of an element's current instance, or says why there is none.
