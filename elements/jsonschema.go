@@ -1,6 +1,7 @@
 package elements
 
 import (
+	"encoding/json"
 	"reflect"
 )
 
@@ -10,9 +11,9 @@ const JSONSchemaDraft = "https://json-schema.org/draft/2020-12/schema"
 // JSONSchema is the schema as a JSON Schema (draft 2020-12) object: each key with its JSON
 // type (to the bottom of a config struct), doc as description, required keys, enums and
 // bounds; a secret is writeOnly. Unknown keys are refused unless the schema allows them;
-// "$schema" is always allowed, so that a file may name its schema for an editor.
+// annotations ("$schema", "$optional": any key starting with "$") are always allowed.
 func (s Schema) JSONSchema() map[string]any {
-	props := map[string]any{"$schema": map[string]any{"type": "string"}}
+	props := map[string]any{}
 	var required []string
 	for _, f := range s.Fields {
 		props[f.Name] = fieldJSONSchema(f)
@@ -20,7 +21,7 @@ func (s Schema) JSONSchema() map[string]any {
 			required = append(required, f.Name)
 		}
 	}
-	out := map[string]any{"type": "object", "properties": props}
+	out := map[string]any{"type": "object", "properties": props, "patternProperties": map[string]any{`^\$`: map[string]any{}}}
 	if len(required) > 0 {
 		out["required"] = required
 	}
@@ -52,6 +53,9 @@ func fieldJSONSchema(f Field) map[string]any {
 	}
 	if f.Secret {
 		out["writeOnly"] = true
+	}
+	if f.Example != "" {
+		out["examples"] = []any{f.ExampleValue()}
 	}
 	if f.Required && f.Kind == KindString {
 		out["minLength"] = 1
@@ -93,10 +97,45 @@ func typeJSONSchema(t reflect.Type, f Field) map[string]any {
 	case reflect.Map:
 		return map[string]any{"type": "object", "additionalProperties": typeJSONSchema(t.Elem(), Field{})}
 	case reflect.Struct:
-		s := Schema{Fields: fieldsOf(t)}
-		out := s.JSONSchema()
-		delete(out["properties"].(map[string]any), "$schema")
-		return out
+		return Schema{Fields: fieldsOf(t)}.JSONSchema()
 	}
 	return map[string]any{} // any
+}
+
+// exampleValue is a field's example as a JSON value: JSON if it parses as such (a number,
+// an object), else the string itself.
+func exampleValue(ex string) any {
+	var v any
+	if err := json.Unmarshal([]byte(ex), &v); err == nil {
+		return v
+	}
+	return ex
+}
+
+// ExampleValue is a value of the field that passes its checks: its example, else, for a
+// struct, an object of its required keys' examples; nil when there is none.
+func (f Field) ExampleValue() any {
+	if f.Example != "" && f.Kind == KindString && !f.Any {
+		return f.Example
+	}
+	if f.Example != "" {
+		return exampleValue(f.Example)
+	}
+	t := f.Type
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && t.Kind() == reflect.Struct {
+		obj := map[string]any{}
+		for _, sub := range fieldsOf(t) {
+			if v := sub.ExampleValue(); sub.Required && v != nil {
+				obj[sub.Name] = v
+			}
+		}
+		return obj
+	}
+	if len(f.Enum) > 0 {
+		return f.Enum[0]
+	}
+	return nil
 }

@@ -64,6 +64,9 @@ type Type struct {
 	// the machine (a corp on its built-in emulator): its secrets are not real ones, and
 	// jitrt check does not warn about them being written in the config.
 	LocalOnly func(el *Element) bool
+	// Scaffold, if set, gives the files a new element of this Type starts with besides its
+	// e.json and config (jitrt new), by name in its folder: a task's inner.js.
+	Scaffold func(name string) map[string]string
 	// CheckRefs, if set, checks what the element names of other elements (a task's func)
 	// once the whole app is loaded, and again when the element is reloaded.
 	CheckRefs func(el *Element, app Refs, r Reporter)

@@ -49,9 +49,17 @@ type Field struct {
 	// of a list).
 	Enum     []string
 	Min, Max *float64
+	// Example is a value that passes the checks, as JSON or a plain string (jitrt new
+	// writes it for a required key).
+	Example string
 	// Type is the Go type the field decodes into (set by SchemaOf).
 	Type reflect.Type
 }
+
+// IsAnnotation reports whether a key of a config or e.json is for people and editors, not
+// for the Type: "$schema" (the file's JSON Schema), "$optional" (what jitrt new lists),
+// "$comment" — any key that starts with "$". The loader ignores them.
+func IsAnnotation(key string) bool { return strings.HasPrefix(key, "$") }
 
 func (s Schema) check() error {
 	seen := map[string]bool{}
@@ -112,7 +120,7 @@ func (s Schema) CheckSchema(cfg *jsonpos.Node, report func(pos jsonpos.Pos, msg 
 		return
 	}
 	for _, m := range cfg.Members {
-		if s.Field(m.Key) != nil || m.Key == "$schema" { // a file may name its JSON Schema
+		if s.Field(m.Key) != nil || IsAnnotation(m.Key) {
 			continue
 		}
 		msg := fmt.Sprintf("unknown key %q", m.Key)

@@ -56,7 +56,7 @@ func fieldsOf(t reflect.Type) []Field {
 		if name == "" {
 			panic(fmt.Sprintf("elements: config field %s.%s needs a json tag naming its key", t.Name(), sf.Name))
 		}
-		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Type: sf.Type}
+		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Example: sf.Tag.Get("example"), Type: sf.Type}
 		for opt := range strings.SplitSeq(sf.Tag.Get("jitrt"), ",") {
 			key, val, _ := strings.Cut(strings.TrimSpace(opt), "=")
 			switch key {
@@ -200,7 +200,7 @@ func (d decoder) object(path string, obj map[string]any, dst reflect.Value, top 
 	}
 	var unknown []string
 	for k := range obj {
-		if _, ok := byName[k]; !ok {
+		if _, ok := byName[k]; !ok && !IsAnnotation(k) {
 			unknown = append(unknown, k)
 		}
 	}

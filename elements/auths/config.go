@@ -35,9 +35,9 @@ const (
 // keys, from which the loader's checks, the masking of secrets and the JSON Schema are
 // derived. parseConfig turns it into a Config.
 type configFile struct {
-	CorpID      string `json:"corpId" jitrt:"required" doc:"WeCom corp ID (企业ID) of the corp whose members log in"`
+	CorpID      string `json:"corpId" jitrt:"required" example:"ww1234567890abcdef" doc:"WeCom corp ID (企业ID) of the corp whose members log in"`
 	CorpSecret  string `json:"corpSecret" jitrt:"required,secret" doc:"the self-built app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
-	AgentID     string `json:"agentId" jitrt:"required" doc:"the self-built app's AgentId"`
+	AgentID     string `json:"agentId" jitrt:"required" example:"1000002" doc:"the self-built app's AgentId"`
 	RedirectURI string `json:"redirectUri" doc:"where WeCom sends the login back: this element's /auth/<fullName>/callback as users reach it (default: on the address jitrt run serves)"`
 	Corp        string `json:"corp" doc:"fullName of the corps.QywxInnerType whose members log in (default: the app's one corp with this corpId)"`
 	APIBase     string `json:"apiBase" doc:"WeCom API base URL (default: the corp's, its emulator's for a simulated corp)"`

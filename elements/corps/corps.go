@@ -70,8 +70,8 @@ func (s *SimulatorConfig) SetDefaults() { *s = SimulatorConfig{Members: 200, Dep
 // Config is a corp's config (<Name>.json): the one description of its keys, from which the
 // loader's checks, the masking of secrets and the JSON Schema are derived.
 type Config struct {
-	CorpID            string           `json:"corpId" jitrt:"required" doc:"WeCom corp ID (企业ID), e.g. ww1234567890abcdef"`
-	AgentID           string           `json:"agentId" jitrt:"required" doc:"the self-built app's AgentId"`
+	CorpID            string           `json:"corpId" jitrt:"required" example:"ww1234567890abcdef" doc:"WeCom corp ID (企业ID), e.g. ww1234567890abcdef"`
+	AgentID           string           `json:"agentId" jitrt:"required" example:"1000002" doc:"the self-built app's AgentId"`
 	Secret            string           `json:"secret" jitrt:"required,secret" doc:"the app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
 	APIBase           string           `json:"apiBase" doc:"WeCom API base URL (default https://qyapi.weixin.qq.com)"`
 	ContactSyncSecret string           `json:"contactSyncSecret" jitrt:"secret" doc:"通讯录同步 secret: unlocks user/list_id when detail endpoints are refused"`

@@ -41,8 +41,17 @@ func init() {
 		Doc:        "a scheduled task: calls an element method or its inner.js customFunc on a timer",
 		Definition: definition{},
 		Validate:   func(el *elements.Element, r elements.Reporter) { parse(el, r.Errorf) },
-		CheckRefs:  checkRefs,
-		New:        newTask,
+		Scaffold: func(string) map[string]string {
+			return map[string]string{innerModule: `// customFunc runs on the task's timer (funcType "Inner"). info is {fullName, title,
+// trigger, time}; what it returns is kept in the task's run history (getRunHistory).
+exports.customFunc = function (info) {
+  console.log("task", info.fullName, "ran:", info.trigger, info.time);
+  return {ok: true};
+};
+`}
+		},
+		CheckRefs: checkRefs,
+		New:       newTask,
 	})
 }
 
@@ -64,13 +73,13 @@ var funcPattern = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-
 // of its keys, from which the loader's checks and the JSON Schema are derived.
 type definition struct {
 	Enable   any      `json:"enable" jitrt:"kinds=number|boolean" doc:"1 to schedule the task, 0 to keep it off (true/false too)"`
-	FuncType string   `json:"funcType" jitrt:"required,enum=Global|Inner" doc:"Global: call func; Inner: call customFunc of inner.js"`
+	FuncType string   `json:"funcType" jitrt:"required,enum=Global|Inner" example:"Inner" doc:"Global: call func; Inner: call customFunc of inner.js"`
 	Func     string   `json:"func" doc:"with Global: an element method, e.g. corps.DemoCorp.syncCorp"`
 	TimerCfg timerCfg `json:"timerCfg" jitrt:"required" doc:"when the task runs: startTime, endTime, repeat {repeatType, period}, skipHoliday, holidays, cron"`
 }
 
 type timerCfg struct {
-	StartTime   string     `json:"startTime" jitrt:"required" doc:"the first run, \"2024-01-01 02:00:00\" in the app's time zone"`
+	StartTime   string     `json:"startTime" jitrt:"required" example:"2024-01-01 02:00:00" doc:"the first run, \"2024-01-01 02:00:00\" in the app's time zone"`
 	EndTime     string     `json:"endTime" doc:"no run after this time"`
 	Repeat      *repeatCfg `json:"repeat" doc:"run every period repeatTypes (default: once)"`
 	SkipHoliday any        `json:"skipHoliday" jitrt:"kinds=number|boolean" doc:"1 to skip Saturdays, Sundays and the holidays"`

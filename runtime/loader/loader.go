@@ -455,7 +455,11 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 		return
 	}
 	el.Config = cfg.Interface().(map[string]any)
-	delete(el.Config, "$schema")
+	for k := range el.Config {
+		if elements.IsAnnotation(k) {
+			delete(el.Config, k)
+		}
+	}
 	rep := &keyReporter{files: []keyedNode{{cfgPath, cfg}, {d.Rel + "/e.json", d.defNode}}, report: d.report}
 	if d.Type.Schema.Validate(el.Config, rep.Errorf); len(d.Problems) > 0 {
 		return // the structure below the top keys: what the Type reads must be there first
@@ -490,7 +494,7 @@ func secretsWritten(schema elements.Schema, cfg *jsonpos.Node, element string) P
 		raw := m.Value.Str
 		switch {
 		case !strings.Contains(raw, "${"):
-			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q is written in the file, where anyone who can read the app can read it: put it in the environment and write \"${%s}\"", f.Name, envName(element, f.Name))})
+			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q is written in the file, where anyone who can read the app can read it: put it in the environment and write \"${%s}\"", f.Name, SecretEnvName(element, f.Name))})
 		case defaultPattern.MatchString(raw):
 			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q has a default written in the file (${NAME:-…}), where anyone who can read the app can read it: set the variable instead", f.Name)})
 		}
@@ -498,9 +502,9 @@ func secretsWritten(schema elements.Schema, cfg *jsonpos.Node, element string) P
 	return out
 }
 
-// envName suggests an environment variable for a secret: GOOD_SECRET for field secret of
-// element Good.
-func envName(element, field string) string {
+// SecretEnvName is the environment variable jitrt suggests for a secret: GOOD_SECRET for
+// field secret of element Good, MY_CORP_CONTACT_SYNC_SECRET for contactSyncSecret of MyCorp.
+func SecretEnvName(element, field string) string {
 	var b strings.Builder
 	for i, r := range element + "_" + field {
 		if i > 0 && unicode.IsUpper(r) && !strings.HasSuffix(b.String(), "_") {

@@ -43,8 +43,7 @@ func document(s map[string]any, id, title, doc string) map[string]any {
 // nothing else), per Meta a Type element's keys.
 func elementSchema() map[string]any {
 	base := map[string]any{
-		"$schema": map[string]any{"type": "string"},
-		"title":   map[string]any{"type": "string", "description": "the element's title"},
+		"title": map[string]any{"type": "string", "description": "the element's title"},
 		"type": map[string]any{"type": "string", "minLength": 1,
 			"description": "the element's Type (" + join(elements.Types()) + ", or one of the app's Type elements), or a Meta (" + join(elements.Metas()) + ") for a Type element"},
 	}

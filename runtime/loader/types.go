@@ -265,3 +265,52 @@ func ProblemOf(err error, fallback string) Problem {
 	}
 	return Problem{Path: fallback, Pos: jsonpos.Pos{Line: 1, Col: 1}, Msg: err.Error()}
 }
+
+// ResolveType finds what a type name means in the app folder without loading it: a
+// registered Type, or one of the app's Type elements (fullName → folder), followed up its
+// extend chain to the registered Type it builds on. meta is the Meta the type belongs to;
+// appType says that id is one of the app's Type elements.
+func ResolveType(appDir, id string) (base *elements.Type, meta string, appType bool, err error) {
+	seen := map[string]bool{}
+	for cur := id; ; {
+		t, ext := peekTypeExtend(appDir, folderOf(cur))
+		if !elements.IsMeta(t) {
+			typ, lerr := elements.LookupType(cur)
+			switch {
+			case lerr != nil && cur == id:
+				return nil, "", false, fmt.Errorf("%w: neither registered (%s) nor a Type element of the app", lerr, strings.Join(elements.Types(), ", "))
+			case lerr != nil:
+				return nil, "", appType, fmt.Errorf("type %s extends %s: %w", id, cur, lerr)
+			}
+			if meta == "" {
+				meta = typ.Meta
+			}
+			return typ, meta, appType, nil
+		}
+		if seen[cur] {
+			return nil, "", appType, fmt.Errorf("type %s: a cycle of Type elements through %s", id, cur)
+		}
+		seen[cur], appType = true, appType || cur == id
+		if meta == "" {
+			meta = t
+		}
+		if ext != "" && ext != cur {
+			cur = ext
+			continue
+		}
+		// no extend, or its own name: the registered Type of that name, or the Meta's one Type
+		if typ, err := elements.LookupType(cur); err == nil && typ.Meta == t {
+			return typ, meta, appType, nil
+		}
+		var ofMeta []*elements.Type
+		for _, rid := range elements.Types() {
+			if typ, _ := elements.LookupType(rid); typ.Meta == t {
+				ofMeta = append(ofMeta, typ)
+			}
+		}
+		if len(ofMeta) == 1 {
+			return ofMeta[0], meta, appType, nil
+		}
+		return nil, "", appType, fmt.Errorf("type %s: Type element %s names no Type to extend", id, cur)
+	}
+}
