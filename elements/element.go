@@ -140,6 +140,9 @@ type Method struct {
 	// Variadic takes any positional arguments, bound as a list under VariadicArgs (a method
 	// an app's Type element adds in JS, whose parameters Go does not know).
 	Variadic bool
+	// Result, when set, is a value of the Go type the method returns (a struct with json
+	// tags, a slice of them, *RowData…): tools describe the result from it (jitrt types).
+	Result any
 	// Call runs the method. Args hold every given param under its name, already checked
 	// against Params for presence and JSON kind.
 	Call func(ctx context.Context, args Args) (any, error)
@@ -160,6 +163,8 @@ type Property struct {
 	Name string
 	Doc  string
 	Get  func() any
+	// Result, when set, is a value of the property's Go type (see Method.Result).
+	Result any
 }
 
 // Object is a value a method may return that is itself callable from scripts (for example

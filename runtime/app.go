@@ -744,6 +744,20 @@ func (e *Entry) Methods() []elements.Method {
 	return out
 }
 
+// Properties describes the properties of the current instance, in order.
+func (e *Entry) Properties() []elements.Property {
+	ref, err := e.acquire()
+	if err != nil {
+		return nil
+	}
+	defer ref.release()
+	out := make([]elements.Property, 0, len(ref.propNames))
+	for _, n := range ref.propNames {
+		out = append(out, ref.props[n])
+	}
+	return out
+}
+
 // PropertyNames lists the properties of the current instance.
 func (e *Entry) PropertyNames() []string {
 	ref, err := e.acquire()

@@ -133,6 +133,7 @@ func (c *Corp) Methods() []elements.Method {
 			}},
 	}, slices.Concat(c.roleMethods(), c.viewMethods(), c.callbackMethods())...)
 	for i := range ms {
+		ms[i].Result = methodResults[ms[i].Name]
 		if needsLocalOrg[ms[i].Name] {
 			call := ms[i].Call
 			ms[i].Call = func(ctx context.Context, a elements.Args) (any, error) {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitrt/jitrt/internal/tsdecl"
+	"github.com/jitrt/jitrt/runtime"
+)
+
+// jsconfig is the jsconfig.json jitrt types writes when the app has none: editors (and
+// tsc -p) check the app's scripts against jitrt.d.ts. Each script is a module of its own
+// (moduleDetection), as jitrt runs it.
+const jsconfig = `{
+  "compilerOptions": {
+    "checkJs": true,
+    "noEmit": true,
+    "target": "ES2020",
+    "lib": ["ES2020"],
+    "module": "CommonJS",
+    "moduleResolution": "node",
+    "moduleDetection": "force",
+    "types": []
+  },
+  "include": ["jitrt.d.ts", "**/*.js"],
+  "exclude": [".jitrt", "node_modules"]
+}
+`
+
+func newTypesCmd() *cobra.Command {
+	var f appFlags
+	c := &cobra.Command{
+		Use:   "types APP",
+		Short: "Write jitrt.d.ts: TypeScript declarations of the app's elements for editors",
+		Long: `Types loads the app (as jitrt check does: nothing starts, nothing is written to its
+state) and writes APP/jitrt.d.ts: app.getElement("corps.X") typed per element of this
+app, each method with its parameters (in order, or by name in one object) and what it
+returns where its Type says, and the properties; methods an app Type element adds are
+there too. It also writes APP/jsconfig.json if the app has none, so that VS Code (and
+tsc -p APP/jsconfig.json) checks the scripts against them. Run it again after adding
+elements or changing Types.`,
+		Example: `  jitrt types apps/demo
+  npx -p typescript tsc -p apps/demo/jsconfig.json`,
+		Args: argsExactly(1, "APP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			app, err := f.load(cmd, args[0], runtime.StateNone)
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			var els []tsdecl.Element
+			for _, e := range app.Entries() {
+				s := e.Status()
+				if s.Status == "type" || !s.Serving {
+					continue
+				}
+				els = append(els, tsdecl.Element{FullName: e.FullName, Type: s.Type, Title: s.Title,
+					Methods: e.Methods(), Properties: e.Properties()})
+			}
+			var b bytes.Buffer
+			if err := tsdecl.Write(&b, app.Name, els); err != nil {
+				return err
+			}
+			out := filepath.Join(args[0], "jitrt.d.ts")
+			if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d elements\n", out, len(els))
+			cfg := filepath.Join(args[0], "jsconfig.json")
+			if _, err := os.Stat(cfg); errors.Is(err, fs.ErrNotExist) {
+				if err := os.WriteFile(cfg, []byte(jsconfig), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", cfg)
+			}
+			if ps := app.Problems(); len(ps) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d elements with problems are left out (jitrt check %s)\n", len(ps), args[0])
+			}
+			return nil
+		},
+	}
+	f.register(c, "warn", false)
+	return c
+}
