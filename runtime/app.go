@@ -24,6 +24,7 @@ import (
 	"github.com/jitrt/jitrt/runtime/jshost"
 	"github.com/jitrt/jitrt/runtime/loader"
 	"github.com/jitrt/jitrt/runtime/redact"
+	"github.com/jitrt/jitrt/runtime/wasmhost"
 )
 
 // DefaultTimeout is the time limit of a script run when Options.Timeout is zero.
@@ -59,6 +60,9 @@ const (
 type Options struct {
 	// DataDir holds the state file (state.db). Empty means APP/.jitrt.
 	DataDir string
+	// WasmCacheDir keeps Type elements' compiled WebAssembly modules across runs (default
+	// DataDir/wasm-cache when the app owns its state; in memory otherwise).
+	WasmCacheDir string
 	// State says how the state is used (StateOwn when zero).
 	State StateMode
 	// Command describes this process to others that find the state in use.
@@ -104,6 +108,7 @@ type App struct {
 	log      *slog.Logger
 	store    *kv.Store
 	host     *jshost.Host
+	wasm     *wasmhost.Host
 
 	mu          sync.RWMutex
 	entries     map[string]*Entry
@@ -177,6 +182,11 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	a.host = jshost.New(jshost.Options{Dir: abs, Elements: scripts{a}, Redactor: a.redactor,
 		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: timeout, Limits: limits, PoolSize: opts.PoolSize,
 		Logger: a.log, Recovered: a.Recovered})
+	wasmCache := opts.WasmCacheDir
+	if wasmCache == "" && opts.State == StateOwn {
+		wasmCache = filepath.Join(opts.DataDir, "wasm-cache")
+	}
+	a.wasm = wasmhost.New(wasmCache, a.log)
 	rels, err := loader.Scan(abs)
 	if err != nil {
 		a.Close()
@@ -495,6 +505,9 @@ func (a *App) Close() error {
 	if a.host != nil {
 		a.host.Close()
 	}
+	if a.wasm != nil {
+		a.wasm.Close()
+	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -624,9 +637,18 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	el.Location = a.Location()
 	el.Service = a.opts.Service
 	el.Observer = a.opts.Observer
-	var ovs []*overrides // one per link of the Type chain that has JS, from the top down
+	var ovs []*overrides // one per link of the Type chain that has Wasm or JS, from the top down
 	if def.Override != nil {
 		for _, te := range def.Override.Chain() {
+			if te.Wasm != "" {
+				ov, p := a.wasmOverrides(ctx, te)
+				if p != nil {
+					ps := Problems{*p}
+					e.fail(ps)
+					return ps
+				}
+				ovs = append(ovs, ov)
+			}
 			if te.Module == "" {
 				continue
 			}

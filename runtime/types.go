@@ -2,10 +2,12 @@ package runtime
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/runtime/loader"
+	"github.com/jitrt/jitrt/runtime/wasmhost"
 )
 
 // appType returns the app's Type element of that fullName, or nil (see loader.TypeElement
@@ -44,6 +46,7 @@ type overrides struct {
 	module   string
 	names    []string // exported function names
 	callable []string
+	wasm     *wasmhost.Module // the module, for a link's index.wasm
 }
 
 // overrideMethods puts one link's JS methods over the methods of the level below (level
@@ -60,6 +63,9 @@ func (a *App) overrideMethods(fullName string, base map[string]*elements.Method,
 			m.Params, m.Variadic, m.Callable, m.Doc = b.Params, false, b.Callable, b.Doc+" (overridden in "+ov.module+")"
 		}
 		m.Call = func(ctx context.Context, args elements.Args) (any, error) {
+			if ov.wasm != nil {
+				return a.callWasm(ctx, fullName, ov, name, superLevel, positional(m, args))
+			}
 			return a.host.CallMethod(ctx, fullName, ov.module, name, superLevel, positional(m, args))
 		}
 		out[name] = m
@@ -80,6 +86,79 @@ func positional(m *elements.Method, args elements.Args) []any {
 			break
 		}
 		out = append(out, v)
+	}
+	return out
+}
+
+// maxWasmModule is the largest index.wasm jitrt loads.
+const maxWasmModule = 64 << 20
+
+// wasmOverrides compiles a Type element's index.wasm (or finds it compiled) with what its
+// e.json grants; a module that cannot load is a problem at e.json's "wasm" key.
+func (a *App) wasmOverrides(ctx context.Context, te *loader.TypeElement) (*overrides, *Problem) {
+	problem := func(err error) *Problem {
+		return &Problem{Path: te.Rel + "/e.json", Pos: te.WasmPos, Msg: a.redactor.String(err.Error())}
+	}
+	data, err := wasmhost.ReadModule(filepath.Join(a.Dir, filepath.FromSlash(te.Wasm)), maxWasmModule)
+	if err != nil {
+		return nil, problem(err)
+	}
+	g := wasmhost.Grants{Clock: slices.Contains(te.WasmWASI, "clock"), Random: slices.Contains(te.WasmWASI, "random"),
+		FS: slices.Contains(te.WasmWASI, "fs"), Dir: filepath.Join(a.Dir, filepath.FromSlash(te.Rel)), MemoryPages: uint32(te.WasmMemory >> 16)}
+	mod, err := a.wasm.Load(ctx, te.Wasm, data, g)
+	if err != nil {
+		return nil, problem(err)
+	}
+	return &overrides{module: te.Wasm, names: mod.Exports, callable: te.Callable, wasm: mod}, nil
+}
+
+// callWasm runs a Wasm method of the element under the app's time limit; its calls back
+// into the app (jitrt.call) go through Invoke like a script's, $super being the link above.
+func (a *App) callWasm(ctx context.Context, fullName string, ov *overrides, method string, superLevel int, args []any) (any, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.Timeout())
+		defer cancel()
+	}
+	e, err := a.Element(fullName)
+	if err != nil {
+		return nil, err
+	}
+	return ov.wasm.Call(ctx, wasmhost.Call{
+		Export: method,
+		Args:   args,
+		Log:    a.log.With("element", fullName),
+		Config: func() map[string]any { return e.publicConfig() },
+		Invoke: func(ctx context.Context, r wasmhost.Request) (any, error) {
+			c := elements.Call{Element: r.Element, Method: r.Method, Args: r.Args, Mode: elements.ArgsAuto}
+			if c.Element == "" || c.Element == fullName {
+				c.Element, c.Super, c.Level = fullName, r.Super, superLevel
+			} else if r.Super {
+				return nil, elements.Errorf(elements.CodeInvalidArgument, "super calls go to this element's own Type chain, not to %s", r.Element)
+			}
+			res, err := a.Invoke(ctx, c)
+			if _, isObj := res.(elements.Object); isObj {
+				return nil, elements.Errorf(elements.CodeInvalidArgument, "%s of %s returns an object only scripts can use", r.Method, c.Element)
+			}
+			return res, err
+		},
+	})
+}
+
+// publicConfig is the element's config without its secrets (for a Wasm guest).
+func (e *Entry) publicConfig() map[string]any {
+	e.mu.Lock()
+	def := e.def
+	e.mu.Unlock()
+	if def == nil || def.Element == nil || def.Type == nil {
+		return map[string]any{}
+	}
+	out := map[string]any{}
+	for k, v := range def.Element.Config {
+		if f := def.Type.Schema.Field(k); f != nil && f.Secret {
+			continue
+		}
+		out[k] = v
 	}
 	return out
 }

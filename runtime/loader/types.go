@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/bytesize"
 	"github.com/jitrt/jitrt/internal/jsonpos"
 )
 
@@ -42,7 +43,21 @@ type TypeElement struct {
 	Module   string         // app-relative index.js, "" if there is none
 	Callable []string       // new methods reachable from outside the app
 	Problems Problems
+	// Wasm is the app-relative index.wasm, "" if there is none: its exports are methods
+	// too (package runtime/wasmhost). WasmWASI are the WASI pieces e.json grants it
+	// (clock, random, fs), WasmMemory its memory ceiling in bytes (0: the default), and
+	// WasmPos where e.json says so (its "wasm" key, or the object), for problems.
+	Wasm       string
+	WasmWASI   []string
+	WasmMemory int64
+	WasmPos    jsonpos.Pos
 }
+
+// WasmModule is the file of a Type element that holds its WebAssembly methods.
+const WasmModule = "index.wasm"
+
+// wasmGrants are the WASI pieces a Type element may grant its module.
+var wasmGrants = []string{"clock", "random", "fs"}
 
 // Chain lists the Type elements from the one that extends the registered Type down to te.
 func (te *TypeElement) Chain() []*TypeElement {
@@ -115,6 +130,14 @@ func parseTypeElement(appDir, rel, fullName, meta string, def *jsonpos.Node, app
 	}
 	if _, err := os.Stat(filepath.Join(appDir, filepath.FromSlash(rel), OverrideModule)); err == nil {
 		te.Module = rel + "/" + OverrideModule
+	}
+	te.WasmPos = def.Pos
+	if m := def.Get("wasm"); m != nil {
+		te.WasmPos = m.Value.Pos
+		te.parseWasm(m.Value, report)
+	}
+	if _, err := os.Stat(filepath.Join(appDir, filepath.FromSlash(rel), WasmModule)); err == nil {
+		te.Wasm = rel + "/" + WasmModule
 	}
 	return te
 }
@@ -312,5 +335,42 @@ func ResolveType(appDir, id string) (base *elements.Type, meta string, appType b
 			return ofMeta[0], meta, appType, nil
 		}
 		return nil, "", appType, fmt.Errorf("type %s: Type element %s names no Type to extend", id, cur)
+	}
+}
+
+// parseWasm reads e.json's "wasm": {"wasi": ["clock", "random", "fs"], "memory": "64MiB"}.
+func (te *TypeElement) parseWasm(n *jsonpos.Node, report func(jsonpos.Pos, string, ...any)) {
+	if n.Kind != jsonpos.Object {
+		report(n.Pos, "key \"wasm\" must be an object such as {\"wasi\": [\"clock\"], \"memory\": \"64MiB\"}")
+		return
+	}
+	for _, m := range n.Members {
+		switch m.Key {
+		case "wasi":
+			if m.Value.Kind != jsonpos.Array {
+				report(m.Value.Pos, "wasm.wasi must be a list of the WASI pieces the module may use: %s", strings.Join(wasmGrants, ", "))
+				continue
+			}
+			for _, it := range m.Value.Items {
+				if it.Kind != jsonpos.String || !slices.Contains(wasmGrants, it.Str) {
+					report(it.Pos, "wasm.wasi: %v is not one of %s", it.Interface(), strings.Join(wasmGrants, ", "))
+					continue
+				}
+				te.WasmWASI = append(te.WasmWASI, it.Str)
+			}
+		case "memory":
+			size, err := bytesize.Parse(m.Value.Str)
+			switch {
+			case m.Value.Kind != jsonpos.String || err != nil:
+				report(m.Value.Pos, "wasm.memory must be a size such as \"64MiB\"")
+			case size < 1<<20 || size > 4<<30:
+				report(m.Value.Pos, "wasm.memory %s must be from 1MiB to 4GiB", m.Value.Str)
+			default:
+				te.WasmMemory = size
+			}
+		default:
+			msg := fmt.Sprintf("wasm has no key %q (keys: wasi, memory)", m.Key)
+			report(m.KeyPos, "%s", msg)
+		}
 	}
 }
