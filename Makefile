@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: help build demo test test-slow bench bench-sync lint fmt clean
+.PHONY: help build demo demo-wasm test test-slow bench bench-sync lint fmt clean
 
 help:
 	@echo "make demo      - run the demo app (jitrt run apps/demo)"
@@ -10,6 +10,7 @@ help:
 	@echo "make test-slow - run every test, the slow ones too (kills, soaks, every-byte cuts)"
 	@echo "make bench     - run the benchmarks and print their figures"
 	@echo "make bench-sync - sync 100,000 members as a user does, beside the fetch floor"
+	@echo "make demo-wasm - rebuild the demo's Go-in-WebAssembly Type (apps/demo/corps/CheckedCorp/index.wasm)"
 	@echo "make build     - build bin/jitrt"
 	@echo "make lint      - gofmt and go vet"
 
@@ -18,6 +19,10 @@ build:
 
 demo:
 	$(GO) run ./cmd/jitrt run apps/demo
+
+# The demo's Type written in Go, compiled to WebAssembly (the built file is committed).
+demo-wasm:
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o apps/demo/corps/CheckedCorp/index.wasm ./apps/demo/corps/CheckedCorp/guest
 
 test:
 	$(GO) test -race -short -count=1 -timeout 10m $(PKGS)

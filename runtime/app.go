@@ -638,16 +638,24 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	el.Service = a.opts.Service
 	el.Observer = a.opts.Observer
 	var ovs []*overrides // one per link of the Type chain that has Wasm or JS, from the top down
+	var wasmMods []*wasmhost.Module
+	releaseWasm := func() {
+		for _, m := range wasmMods {
+			m.Release()
+		}
+	}
 	if def.Override != nil {
 		for _, te := range def.Override.Chain() {
 			if te.Wasm != "" {
 				ov, p := a.wasmOverrides(ctx, te)
 				if p != nil {
+					releaseWasm()
 					ps := Problems{*p}
 					e.fail(ps)
 					return ps
 				}
 				ovs = append(ovs, ov)
+				wasmMods = append(wasmMods, ov.wasm)
 			}
 			if te.Module == "" {
 				continue
@@ -656,6 +664,7 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 			names, err := a.host.ModuleFunctions(ctx, te.Module)
 			cancel()
 			if err != nil {
+				releaseWasm()
 				ps := Problems{loader.ProblemOf(err, te.Module)}
 				e.fail(ps)
 				return ps
@@ -665,6 +674,7 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	}
 	inst, err := a.build(ctx, def)
 	if err != nil {
+		releaseWasm()
 		ps := Problems{{Path: def.Rel + "/e.json", Msg: a.redactor.String(err.Error())}}
 		e.fail(ps)
 		return ps
@@ -676,6 +686,7 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	e.loadedAt = time.Now()
 	e.mu.Unlock()
 	ref := newInstanceRef(inst, el, gen, a.nextKey.Add(1))
+	ref.wasm = wasmMods
 	for i, ov := range ovs {
 		ref.addLevel(a.overrideMethods(def.FullName, ref.levels[i], ov, i))
 	}
@@ -819,6 +830,7 @@ type instanceRef struct {
 	// link i sees levels[i-1] as this.$super.
 	levels     []map[string]*elements.Method
 	levelNames [][]string
+	wasm       []*wasmhost.Module // the modules its methods run in, released when it closes
 	props      map[string]elements.Property
 	propNames  []string
 
@@ -916,6 +928,9 @@ func (r *instanceRef) retireAndWait() error {
 func (r *instanceRef) close() {
 	if c, ok := r.inst.(io.Closer); ok {
 		r.closeErr = c.Close()
+	}
+	for _, m := range r.wasm {
+		m.Release()
 	}
 	close(r.done)
 }

@@ -27,10 +27,20 @@ func wasmCache(t *testing.T) string {
 	return wasmCacheDir
 }
 
+// skipShortWasm keeps make test under a minute: compiling a Go guest takes 8 s under
+// -race. make test-slow runs these; make test runs the jitrt run tests of cmd/jitrt, whose
+// jitrt process is not instrumented.
+func skipShortWasm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a Go guest with wazero (8 s under -race): make test-slow")
+	}
+}
+
 // wasmApp is an app whose Type element t.W has Go methods compiled to Wasm (over
 // testing.Echo), with a JS link t.J on top of it, instances of both and a plain Echo.
 func wasmApp(t *testing.T, memory string) (string, *App) {
 	t.Helper()
+	skipShortWasm(t)
 	dir := writeTree(t, map[string]string{
 		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "describe", "fail", "spin", "hog", "boom", "other"], "wasm": {"memory": "` + memory + `"}}`,
 		"t/J/e.json":   `{"type": "testing.Meta", "extend": "t.W"}`,
@@ -119,9 +129,7 @@ func TestWasmGuestsThatMisbehaveEndWithAnError(t *testing.T) {
 // A module that imports a WASI function its element does not grant does not load: the
 // problem is at e.json's "wasm" key; granting it loads it.
 func TestWasmImportsNeedTheirGrant(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles a second module (8 s under -race): make test-slow")
-	}
+	skipShortWasm(t)
 	dir := writeTree(t, map[string]string{
 		"t/F/e.json": "{\"type\": \"testing.Meta\", \"extend\": \"testing.Echo\",\n  \"wasm\": {\"memory\": \"64MiB\"}}",
 		"e/X/e.json": `{"type": "t.F"}`,
@@ -162,9 +170,7 @@ func TestWasmImportsNeedTheirGrant(t *testing.T) {
 
 // A rebuilt index.wasm is the code of the next call, once its Type element reloads.
 func TestWasmModuleReplacedIsLiveOnTheNextCall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles a second module (8 s under -race): make test-slow")
-	}
+	skipShortWasm(t)
 	dir, app := wasmApp(t, "64MiB")
 	os.WriteFile(filepath.Join(dir, "t/W/index.wasm"), testapp.BuildWasm(t, "runtime/testdata/wasmguest", "-X=main.prefix=V2"), 0o644)
 	app.ReloadElement("t/W")

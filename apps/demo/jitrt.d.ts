@@ -133,7 +133,7 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
-  /** corps.BranchCorp (corps.AuditedCorp): 分公司 (自定义类型) */
+  /** corps.BranchCorp (corps.CheckedCorp): 分公司 (自定义类型) */
   interface Element_corps_BranchCorp {
     readonly title: string;
     readonly fullName: string;
@@ -226,10 +226,10 @@ declare namespace jitrt {
     setUserRole(memberId: string, roleIdList: any[]): any;
     /** set a member's roles to exactly roleIdList (declared role ids) */
     setUserRole(args: { memberId: string; roleIdList: any[] }): any;
-    /** sync the org from WeCom; {dryRun: true} lists the changes and writes nothing */
-    syncCorp(dryRun?: boolean): jitrt.SyncReport;
-    /** sync the org from WeCom; {dryRun: true} lists the changes and writes nothing */
-    syncCorp(args?: { dryRun?: boolean }): jitrt.SyncReport;
+    /** sync the org from WeCom; {dryRun: true} lists the changes and writes nothing (overridden in corps/CheckedCorp/index.wasm) */
+    syncCorp(dryRun?: boolean): any;
+    /** sync the org from WeCom; {dryRun: true} lists the changes and writes nothing (overridden in corps/CheckedCorp/index.wasm) */
+    syncCorp(args?: { dryRun?: boolean }): any;
     /** WeCom's callback URL verification: the decrypted echostr */
     verifyCallback(msgSignature: string, timestamp: string, nonce: string, echostr: string): any;
     /** WeCom's callback URL verification: the decrypted echostr */

@@ -44,6 +44,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -119,20 +120,28 @@ func (h *Host) Close() error {
 	return h.cache.Close(context.Background())
 }
 
-// Module is one compiled module with its pool of instances.
+// Module is one module, compiled at its first call, with its pool of instances.
 type Module struct {
 	Name    string   // the file, for messages
 	Exports []string // the methods it exports, sorted
-	rt      wazero.Runtime
-	cm      wazero.CompiledModule
 	grants  Grants
 	log     *slog.Logger
+	cache   wazero.CompilationCache
 	pool    chan *instance
+	host    *Host
+	refs    atomic.Int64 // Loads not yet Released
+
+	once sync.Once
+	data []byte // until compiled
+	err  error
+	rt   wazero.Runtime
+	cm   wazero.CompiledModule
 }
 
-// Load compiles the module in data (named name, for messages) with the grants, or returns
-// the one already compiled from the same bytes and grants. An import the grants do not
-// allow is an ErrImport naming it and the grant it needs.
+// Load reads the module in data (named name, for messages) with the grants, or returns the
+// one already loaded from the same bytes and grants. It checks what the module imports and
+// exports without compiling it (the first call compiles it, or finds it in the cache): an
+// import the grants do not allow is an ErrImport naming it and the grant it needs.
 func (h *Host) Load(ctx context.Context, name string, data []byte, g Grants) (*Module, error) {
 	if g.MemoryPages == 0 {
 		g.MemoryPages = DefaultMemory >> 16
@@ -142,60 +151,106 @@ func (h *Host) Load(ctx context.Context, name string, data []byte, g Grants) (*M
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if m := h.mods[key]; m != nil {
+		m.refs.Add(1)
 		return m, nil
 	}
-	cfg := wazero.NewRuntimeConfig().WithCompilationCache(h.cache).WithCloseOnContextDone(true).WithMemoryLimitPages(g.MemoryPages)
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	m := &Module{Name: name, rt: rt, grants: g, log: h.log, pool: make(chan *instance, runtime.GOMAXPROCS(0))}
-	fail := func(err error) (*Module, error) {
-		rt.Close(ctx)
-		return nil, err
-	}
-	cm, err := rt.CompileModule(ctx, data)
+	inf, err := inspect(data)
 	if err != nil {
-		return fail(fmt.Errorf("%s is not a WebAssembly module wazero can compile: %w", name, err))
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	m.cm = cm
-	for _, f := range cm.ImportedFunctions() {
-		mod, fn, _ := f.Import()
-		switch {
+	for _, imp := range inf.imports {
+		switch mod, fn := imp.module, imp.name; {
 		case mod == "jitrt" && slices.Contains([]string{"call", "config", "result", "log"}, fn):
 		case mod == wasi_snapshot_preview1.ModuleName && slices.Contains(baseWASI, fn):
 		case mod == wasi_snapshot_preview1.ModuleName && slices.Contains(fsWASI, fn):
 			if !g.FS {
-				return fail(fmt.Errorf("%w: %s imports %s.%s, which needs the grant \"fs\" (e.json \"wasm\": {\"wasi\": [\"fs\"]})", ErrImport, name, mod, fn))
+				return nil, fmt.Errorf("%w: %s imports %s.%s, which needs the grant \"fs\" (e.json \"wasm\": {\"wasi\": [\"fs\"]})", ErrImport, name, mod, fn)
 			}
 		default:
-			return fail(fmt.Errorf("%w: %s imports %s.%s, which jitrt does not offer a guest (WASI: clocks, randomness, standard output, poll; with \"fs\": opening files; jitrt: call, config, result, log)",
-				ErrImport, name, mod, fn))
+			return nil, fmt.Errorf("%w: %s imports %s.%s, which jitrt does not offer a guest (WASI: clocks, randomness, standard output, poll; with \"fs\": opening files; jitrt: call, config, result, log)",
+				ErrImport, name, mod, fn)
 		}
 	}
-	exports := cm.ExportedFunctions()
-	if exports["jitrt_alloc"] == nil || exports["jitrt_free"] == nil {
-		return fail(fmt.Errorf("%w: %s does not export jitrt_alloc and jitrt_free (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name))
+	if _, ok := inf.exports["jitrt_alloc"]; !ok {
+		return nil, fmt.Errorf("%w: %s does not export jitrt_alloc and jitrt_free (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name)
 	}
-	for n, f := range exports {
+	if _, ok := inf.exports["jitrt_free"]; !ok {
+		return nil, fmt.Errorf("%w: %s does not export jitrt_free (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name)
+	}
+	m := &Module{Name: name, data: data, grants: g, log: h.log, cache: h.cache, host: h, pool: make(chan *instance, runtime.GOMAXPROCS(0))}
+	for n, sig := range inf.exports {
 		if strings.HasPrefix(n, "jitrt_") || strings.HasPrefix(n, "_") {
 			continue
 		}
-		if p, r := f.ParamTypes(), f.ResultTypes(); len(p) == 2 && p[0] == api.ValueTypeI32 && p[1] == api.ValueTypeI32 && len(r) == 1 && r[0] == api.ValueTypeI64 {
+		if string(sig.params) == string([]byte{api.ValueTypeI32, api.ValueTypeI32}) && string(sig.results) == string([]byte{api.ValueTypeI64}) {
 			m.Exports = append(m.Exports, n)
 		}
 	}
 	slices.Sort(m.Exports)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		return fail(err)
-	}
-	if err := m.hostModule(ctx); err != nil {
-		return fail(err)
-	}
 	h.mods[key] = m
+	m.refs.Add(1)
 	return m, nil
 }
 
+// Release gives back what Load handed out: when nothing holds the module any more (its
+// instances were replaced and their last calls have ended), it is closed.
+func (m *Module) Release() {
+	if m.refs.Add(-1) != 0 {
+		return
+	}
+	h := m.host
+	h.mu.Lock()
+	for k, v := range h.mods {
+		if v == m && m.refs.Load() == 0 {
+			delete(h.mods, k)
+			h.mu.Unlock()
+			m.close()
+			return
+		}
+	}
+	h.mu.Unlock()
+}
+
+// compile compiles the module and instantiates what it imports, once.
+func (m *Module) compile(ctx context.Context) error {
+	m.once.Do(func() {
+		cfg := wazero.NewRuntimeConfig().WithCompilationCache(m.cache).WithCloseOnContextDone(true).WithMemoryLimitPages(m.grants.MemoryPages)
+		ctx := context.WithoutCancel(ctx)
+		rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+		cm, err := rt.CompileModule(ctx, m.data)
+		if err == nil {
+			_, err = wasi_snapshot_preview1.Instantiate(ctx, rt)
+		}
+		if err == nil {
+			err = m.hostModule(ctx, rt)
+		}
+		if err != nil {
+			rt.Close(ctx)
+			m.err = elements.Errorf(elements.CodeScript, "%s cannot be compiled: %v", m.Name, err)
+			return
+		}
+		m.rt, m.cm, m.data = rt, cm, nil
+	})
+	if m.err == nil && m.rt == nil {
+		return elements.Errorf(elements.CodeUnavailable, "%s was unloaded (its Type element was reloaded): call again", m.Name)
+	}
+	return m.err
+}
+
 func (m *Module) close() {
-	close(m.pool)
-	m.rt.Close(context.Background())
+	m.once.Do(func() {}) // a module never called is not compiled now
+	for {
+		select {
+		case inst := <-m.pool:
+			inst.mod.Close(context.Background())
+			continue
+		default:
+		}
+		break
+	}
+	if m.rt != nil {
+		m.rt.Close(context.Background())
+	}
 }
 
 // instance is one instantiation of a module.
@@ -234,6 +289,9 @@ type callState struct {
 // an elements.Error with the guest's code; a trap, a run past ctx's deadline or a memory
 // ceiling reached is an error for the caller, and the instance is dropped.
 func (m *Module) Call(ctx context.Context, c Call) (any, error) {
+	if err := m.compile(ctx); err != nil {
+		return nil, err
+	}
 	inst, err := m.get(ctx)
 	if err != nil {
 		return nil, err
@@ -255,8 +313,8 @@ func (m *Module) Call(ctx context.Context, c Call) (any, error) {
 
 func (m *Module) get(ctx context.Context) (*instance, error) {
 	select {
-	case inst, ok := <-m.pool:
-		if ok && !inst.closed() {
+	case inst := <-m.pool:
+		if !inst.closed() {
 			return inst, nil
 		}
 	default:
@@ -404,7 +462,7 @@ func human(n int64) string {
 }
 
 // hostModule instantiates the "jitrt" functions a guest may import.
-func (m *Module) hostModule(ctx context.Context) error {
+func (m *Module) hostModule(ctx context.Context, rt wazero.Runtime) error {
 	state := func(ctx context.Context) *callState {
 		st, _ := ctx.Value(callKey{}).(*callState)
 		return st
@@ -426,7 +484,7 @@ func (m *Module) hostModule(ctx context.Context) error {
 		st.pending, _ = json.Marshal(e)
 		return uint32(len(st.pending))
 	}
-	_, err := m.rt.NewHostModuleBuilder("jitrt").
+	_, err := rt.NewHostModuleBuilder("jitrt").
 		NewFunctionBuilder().WithFunc(func(ctx context.Context, mod api.Module, ptr, n uint32) uint32 {
 		st := state(ctx)
 		if st == nil {

@@ -12,7 +12,7 @@
 //	func syncCorp(p, n uint32) uint64 {
 //		return guest.Method(p, n, func(args guest.Args) (any, error) {
 //			var report map[string]any
-//			if err := guest.Super("syncCorp", &report, args...); err != nil {
+//			if err := guest.Super("syncCorp", &report, args.All()...); err != nil {
 //				return nil, err
 //			}
 //			report["checkedBy"] = "wasm"
@@ -68,6 +68,15 @@ func (a Args) Decode(i int, v any) error {
 		return &Error{Code: "invalid_argument", Message: fmt.Sprintf("argument %d: %v", i+1, err)}
 	}
 	return nil
+}
+
+// All are the arguments as they are, to pass on: guest.Super("syncCorp", &r, args.All()...).
+func (a Args) All() []any {
+	out := make([]any, len(a))
+	for i, r := range a {
+		out[i] = r
+	}
+	return out
 }
 
 // Error is an error with one of jitrt's codes (invalid_argument, not_found, …); any other
