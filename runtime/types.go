@@ -125,10 +125,11 @@ func (a *App) callWasm(ctx context.Context, fullName string, ov *overrides, meth
 		return nil, err
 	}
 	return ov.wasm.Call(ctx, wasmhost.Call{
-		Export: method,
-		Args:   args,
-		Log:    a.log.With("element", fullName),
-		Config: func() map[string]any { return e.publicConfig() },
+		Export:  method,
+		Args:    args,
+		Log:     a.log,
+		Element: fullName,
+		Config:  func() map[string]any { return e.publicConfig() },
 		Invoke: func(ctx context.Context, r wasmhost.Request) (any, error) {
 			c := elements.Call{Element: r.Element, Method: r.Method, Args: r.Args, Mode: elements.ArgsAuto}
 			if c.Element == "" || c.Element == fullName {

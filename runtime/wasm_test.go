@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -185,5 +186,53 @@ func TestWasmModuleReplacedIsLiveOnTheNextCall(t *testing.T) {
 	}
 	if s := mustElement(t, app, "e.I").Status(); s.Status != "error" || !strings.Contains(s.Error, "not a WebAssembly module") {
 		t.Fatalf("status: %+v", s)
+	}
+}
+
+// BenchmarkWasmCall measures a small method (add) of a Go guest against the same method in
+// JS, called through the app's one call path (as the HTTP API and tasks call) and from a
+// script; the module is compiled and instantiated before the timing starts.
+func BenchmarkWasmCall(b *testing.B) {
+	dir := writeTree(b, map[string]string{
+		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
+		"t/J/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
+		"t/J/index.js": `exports.add = function (...xs) { return xs.reduce((a, b) => a + b, 0) }; exports.fixed = function () { return 3 }`,
+		"e/W/e.json":   `{"type": "t.W"}`,
+		"e/W/W.json":   `{"greeting": "hi"}`,
+		"e/J/e.json":   `{"type": "t.J"}`,
+		"e/J/J.json":   `{"greeting": "hi"}`,
+	})
+	os.WriteFile(filepath.Join(dir, "t/W/index.wasm"), testapp.BuildWasm(b, "runtime/testdata/wasmguest", ""), 0o644)
+	app := loadTest(b, dir, Options{})
+	for _, el := range []string{"e.W", "e.J"} { // compiled and instantiated before any timing
+		if res, err := app.CallJSON(context.Background(), el, "add", []any{1, 2}); err != nil || res != 3.0 {
+			b.Fatal(res, err)
+		}
+	}
+	for _, el := range []string{"e.W", "e.J"} {
+		kind := map[string]string{"e.W": "wasm", "e.J": "js"}[el]
+		b.Run(kind+"/fixed", func(b *testing.B) { // the ABI alone: no argument read
+			ctx := context.Background()
+			for b.Loop() {
+				app.CallJSON(ctx, el, "fixed", []any{1, 2})
+			}
+		})
+		b.Run(kind+"/call-path", func(b *testing.B) {
+			ctx := context.Background()
+			if res, err := app.CallJSON(ctx, el, "add", []any{1, 2}); err != nil || res != 3.0 {
+				b.Fatal(res, err)
+			}
+			for b.Loop() {
+				app.CallJSON(ctx, el, "add", []any{1, 2})
+			}
+		})
+		b.Run(kind+"/from-js", func(b *testing.B) {
+			b.StopTimer()
+			code := `const e = app.getElement("` + el + `"); let s = 0; for (let i = 0; i < ` + strconv.Itoa(b.N) + `; i++) { s += e.add(1, 2) } s`
+			b.StartTimer()
+			if got, _, err := run(b, app, code); err != nil || got != strconv.Itoa(3*b.N) {
+				b.Fatal(got, err)
+			}
+		})
 	}
 }

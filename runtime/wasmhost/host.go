@@ -6,8 +6,9 @@
 //
 // A guest module exports, besides its methods:
 //
-//	jitrt_alloc(size u32) u32     memory for the host to write a method's arguments into
-//	jitrt_free(ptr u32)           gives back what jitrt_alloc (or a method's result) holds
+//	jitrt_alloc(size u32) u32     a buffer of at least size bytes for the host to write a
+//	                              method's arguments into; the guest owns it and may reuse
+//	                              it (the host asks again only for a larger one)
 //
 // and each method as
 //
@@ -15,8 +16,9 @@
 //
 // The arguments are the JSON array of the call's arguments in order; the result is
 // (ptr<<32 | len) of a JSON envelope in the guest's memory, {"result": …} or
-// {"error": {"code": "…", "message": "…"}}, which the host frees when it has read it. A
-// guest may import from module "jitrt":
+// {"error": {"code": "…", "message": "…"}}, valid until the guest's next call. A call is
+// one entry into the guest (two when the arguments outgrow the buffer). A guest may
+// import from module "jitrt":
 //
 //	call(reqPtr u32, reqLen u32) u32   a method of the app, through its one call path:
 //	                                   {"element": "" (this one) or "corps.X", "method", "args": […],
@@ -172,10 +174,7 @@ func (h *Host) Load(ctx context.Context, name string, data []byte, g Grants) (*M
 		}
 	}
 	if _, ok := inf.exports["jitrt_alloc"]; !ok {
-		return nil, fmt.Errorf("%w: %s does not export jitrt_alloc and jitrt_free (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name)
-	}
-	if _, ok := inf.exports["jitrt_free"]; !ok {
-		return nil, fmt.Errorf("%w: %s does not export jitrt_free (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name)
+		return nil, fmt.Errorf("%w: %s does not export jitrt_alloc (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name)
 	}
 	m := &Module{Name: name, data: data, grants: g, log: h.log, cache: h.cache, host: h, pool: make(chan *instance, runtime.GOMAXPROCS(0))}
 	for n, sig := range inf.exports {
@@ -255,8 +254,10 @@ func (m *Module) close() {
 
 // instance is one instantiation of a module.
 type instance struct {
-	mod api.Module
-	out *lineLog // its stdout and stderr
+	mod        api.Module
+	out        *lineLog // its stdout and stderr
+	alloc      api.Function
+	buf, bufSz uint32 // the guest's argument buffer
 }
 
 // Request is a call a guest makes back into the app (jitrt.call).
@@ -274,7 +275,9 @@ type Call struct {
 	// Invoke runs a guest's jitrt.call; Config answers jitrt.config.
 	Invoke func(ctx context.Context, r Request) (any, error)
 	Config func() map[string]any
-	Log    *slog.Logger
+	// Log and Element: the guest's lines go to Log with the element's name.
+	Log     *slog.Logger
+	Element string
 }
 
 type callKey struct{}
@@ -334,7 +337,7 @@ func (m *Module) get(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, elements.Errorf(elements.CodeScript, "%s: cannot start the module: %v", m.Name, err)
 	}
-	return &instance{mod: mod, out: out}, nil
+	return &instance{mod: mod, out: out, alloc: mod.ExportedFunction("jitrt_alloc")}, nil
 }
 
 func (i *instance) closed() bool { return i.mod.IsClosed() }
@@ -352,38 +355,27 @@ func (m *Module) run(ctx context.Context, inst *instance, c Call) (any, error) {
 	if err != nil {
 		return nil, elements.Errorf(elements.CodeInvalidArgument, "the arguments of %s cannot be JSON: %v", c.Export, err)
 	}
-	ptr, err := writeGuest(ctx, inst.mod, in)
-	if err != nil {
-		return nil, err
+	if uint32(len(in)) > inst.bufSz || inst.bufSz == 0 {
+		res, err := inst.alloc.Call(ctx, uint64(max(len(in), 256)))
+		if err != nil {
+			return nil, err
+		}
+		inst.buf, inst.bufSz = uint32(res[0]), uint32(max(len(in), 256))
+	}
+	if !inst.mod.Memory().Write(inst.buf, in) {
+		return nil, fmt.Errorf("%w: jitrt_alloc gave %d, outside its memory", ErrABI, inst.buf)
 	}
 	inst.out.reset()
-	ret, err := fn.Call(ctx, uint64(ptr), uint64(len(in)))
+	ret, err := fn.Call(ctx, uint64(inst.buf), uint64(len(in)))
 	if err != nil {
 		return nil, err
 	}
 	rp, rn := uint32(ret[0]>>32), uint32(ret[0])
-	raw, ok := inst.mod.Memory().Read(rp, rn)
+	out, ok := inst.mod.Memory().Read(rp, rn)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s.%s returned %d bytes at %d, outside its memory", ErrABI, m.Name, c.Export, rn, rp)
 	}
-	out := bytes.Clone(raw)
-	if rn > 0 {
-		inst.mod.ExportedFunction("jitrt_free").Call(ctx, uint64(rp))
-	}
 	return decodeEnvelope(m.Name+"."+c.Export, out)
-}
-
-// writeGuest copies data into memory the guest allocates.
-func writeGuest(ctx context.Context, mod api.Module, data []byte) (uint32, error) {
-	res, err := mod.ExportedFunction("jitrt_alloc").Call(ctx, uint64(len(data)))
-	if err != nil {
-		return 0, err
-	}
-	ptr := uint32(res[0])
-	if !mod.Memory().Write(ptr, data) {
-		return 0, fmt.Errorf("%w: jitrt_alloc(%d) gave %d, outside its memory", ErrABI, len(data), ptr)
-	}
-	return ptr, nil
 }
 
 // envelope is a guest's answer (and the host's, to jitrt.call).
@@ -396,6 +388,12 @@ type envelope struct {
 }
 
 func decodeEnvelope(where string, raw []byte) (any, error) {
+	if r, ok := bytes.CutPrefix(raw, []byte(`{"result":`)); ok && len(r) > 0 && r[len(r)-1] == '}' {
+		var v any // the usual answer, read in one pass
+		if err := json.Unmarshal(r[:len(r)-1], &v); err == nil {
+			return v, nil
+		}
+	}
 	var e envelope
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, elements.Errorf(elements.CodeScript, "%s answered what is not a jitrt envelope ({\"result\": …} or {\"error\": …}): %v", where, err)
@@ -517,11 +515,11 @@ func (m *Module) hostModule(ctx context.Context, rt wazero.Runtime) error {
 	}).Export("result").
 		NewFunctionBuilder().WithFunc(func(ctx context.Context, mod api.Module, level int32, ptr, n uint32) {
 		raw, _ := mod.Memory().Read(ptr, n)
-		log := m.log
+		log, el := m.log, ""
 		if st := state(ctx); st != nil && st.call.Log != nil {
-			log = st.call.Log
+			log, el = st.call.Log, st.call.Element
 		}
-		log.Log(ctx, slog.Level(level), string(raw), "wasm", m.Name)
+		log.Log(ctx, slog.Level(level), string(raw), "element", el, "wasm", m.Name)
 	}).Export("log").
 		Instantiate(ctx)
 	return err

@@ -22,27 +22,25 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 	"unsafe"
 )
 
-// held keeps the buffers the host may still read or write, by address.
-var held = map[uint32][]byte{}
+// argsBuf is where the host writes a method's arguments; result holds the last answer
+// until the next call.
+var argsBuf, result []byte
 
 //go:wasmexport jitrt_alloc
 func alloc(n uint32) uint32 {
-	if n == 0 {
-		n = 1
+	if uint32(cap(argsBuf)) < n || cap(argsBuf) == 0 {
+		argsBuf = make([]byte, max(n, 256))
 	}
-	b := make([]byte, n)
-	p := uint32(uintptr(unsafe.Pointer(&b[0])))
-	held[p] = b
-	return p
+	return uint32(uintptr(unsafe.Pointer(&argsBuf[:1][0])))
 }
-
-//go:wasmexport jitrt_free
-func free(p uint32) { delete(held, p) }
 
 //go:wasmimport jitrt call
 func hostCall(p, n uint32) uint32
@@ -63,6 +61,18 @@ type Args []json.RawMessage
 func (a Args) Decode(i int, v any) error {
 	if i >= len(a) {
 		return nil
+	}
+	switch p := v.(type) { // numbers and plain strings without reflection
+	case *float64:
+		if f, err := strconv.ParseFloat(string(a[i]), 64); err == nil {
+			*p = f
+			return nil
+		}
+	case *string:
+		if s := a[i]; len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' && !bytes.ContainsAny(s[1:len(s)-1], "\\\"") {
+			*p = string(s[1 : len(s)-1])
+			return nil
+		}
 	}
 	if err := json.Unmarshal(a[i], v); err != nil {
 		return &Error{Code: "invalid_argument", Message: fmt.Sprintf("argument %d: %v", i+1, err)}
@@ -95,46 +105,70 @@ type envelope struct {
 	} `json:"error,omitempty"`
 }
 
-// bytesOf keeps b for the host and returns (ptr<<32 | len).
-func bytesOf(b []byte) uint64 {
-	if len(b) == 0 {
-		return 0
-	}
-	p := uint32(uintptr(unsafe.Pointer(&b[0])))
-	held[p] = b
-	return uint64(p)<<32 | uint64(len(b))
-}
-
-// Method runs fn with the arguments the host wrote at (p, n) and returns its result for
-// the host: the body of every exported method.
+// Method runs fn with the arguments the host wrote (n bytes at p) and returns its answer
+// for the host: the body of every exported method.
 func Method(p, n uint32, fn func(Args) (any, error)) uint64 {
-	in := held[p][:n]
-	delete(held, p)
-	var args Args
-	var e envelope
-	if err := json.Unmarshal(in, &args); err != nil {
-		e.Error = &struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}{"invalid_argument", "the arguments are not a JSON array: " + err.Error()}
-	} else if v, err := fn(args); err != nil {
+	in := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(p))), n)
+	args, ok := splitArray(in)
+	if !ok {
+		return answerError("invalid_argument", "the arguments are not a JSON array")
+	}
+	v, err := fn(args)
+	if err != nil {
 		code := "script_error"
 		if ge, ok := err.(*Error); ok && ge.Code != "" {
 			code = ge.Code
 		}
-		e.Error = &struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}{code, err.Error()}
-	} else if e.Result, err = json.Marshal(v); err != nil {
-		e.Error = &struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}{"script_error", "the result cannot be JSON: " + err.Error()}
-		e.Result = nil
+		return answerError(code, err.Error())
 	}
+	result = append(result[:0], `{"result":`...)
+	switch x := v.(type) { // the common results without reflection
+	case nil:
+		result = append(result, "null"...)
+	case float64:
+		result = strconv.AppendFloat(result, x, 'g', -1, 64)
+	case int:
+		result = strconv.AppendInt(result, int64(x), 10)
+	case bool:
+		result = strconv.AppendBool(result, x)
+	case string:
+		result = strconv.AppendQuote(result, x) // Go's quoting is JSON for valid UTF-8 without control characters
+		if !simpleString(x) {
+			raw, _ := json.Marshal(x)
+			result = append(result[:len(`{"result":`)], raw...)
+		}
+	case json.RawMessage:
+		result = append(result, x...)
+	default:
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return answerError("script_error", "the result cannot be JSON: "+err.Error())
+		}
+		result = append(result, raw...)
+	}
+	result = append(result, '}')
+	return packed(result)
+}
+
+func answerError(code, msg string) uint64 {
+	e := struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{}
+	e.Error.Code, e.Error.Message = code, msg
 	out, _ := json.Marshal(e)
-	return bytesOf(out)
+	result = append(result[:0], out...)
+	return packed(result)
+}
+
+// packed is (ptr<<32 | len) of b.
+func packed(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(&b[0])))<<32 | uint64(len(b))
 }
 
 // answer copies the host's last answer (n bytes) out and decodes it into out.
@@ -214,4 +248,55 @@ func Log(level int, format string, args ...any) {
 		return
 	}
 	hostLog(int32(level), uint32(uintptr(unsafe.Pointer(&msg[0]))), uint32(len(msg)))
+}
+
+// splitArray cuts a JSON array into its items, without decoding them.
+func splitArray(in []byte) (Args, bool) {
+	in = bytes.TrimSpace(in)
+	if len(in) < 2 || in[0] != '[' || in[len(in)-1] != ']' {
+		return nil, false
+	}
+	var out Args
+	depth, start, inString := 0, 1, false
+	for i := 1; i < len(in)-1; i++ {
+		c := in[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, bytes.TrimSpace(in[start:i]))
+			start = i + 1
+		}
+	}
+	if last := bytes.TrimSpace(in[start : len(in)-1]); len(last) > 0 {
+		out = append(out, last)
+	} else if len(out) > 0 {
+		return nil, false // a trailing comma
+	}
+	for _, it := range out {
+		if len(it) == 0 || !json.Valid(it) {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// simpleString reports whether Go's quoting of s is also JSON's.
+func simpleString(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || r > 0xffff {
+			return false
+		}
+	}
+	return true
 }

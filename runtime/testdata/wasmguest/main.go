@@ -6,6 +6,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"unsafe"
 
 	"github.com/jitrt/jitrt/wasm/guest"
 )
@@ -122,3 +123,17 @@ func other(p, n uint32) uint64 {
 }
 
 func main() {}
+
+// nop does nothing: the cost of entering the guest.
+//
+//go:wasmexport nop
+func nop(p, n uint32) uint64 { return 0 }
+
+var three = []byte(`{"result":3}`)
+
+// fixed answers 3 without reading its arguments: the cost of the ABI alone.
+//
+//go:wasmexport fixed
+func fixed(p, n uint32) uint64 {
+	return uint64(uintptr(unsafe.Pointer(&three[0])))<<32 | uint64(len(three))
+}

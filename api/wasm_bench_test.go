@@ -1,0 +1,70 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jitrt/jitrt/api"
+	"github.com/jitrt/jitrt/internal/testapp"
+	"github.com/jitrt/jitrt/runtime"
+)
+
+// BenchmarkWasmMethodOverHTTP calls a small method of a Go guest compiled to Wasm (add)
+// and the same method in JS through the HTTP API, one keep-alive connection; "fixed" is a
+// method that reads nothing (the cost of the way in and out alone).
+func BenchmarkWasmMethodOverHTTP(b *testing.B) {
+	dir := testapp.WriteTree(b, map[string]string{
+		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
+		"t/J/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
+		"t/J/index.js": `exports.add = function (...xs) { return xs.reduce((a, b) => a + b, 0) }; exports.fixed = function () { return 3 }`,
+		"e/W/e.json":   `{"type": "t.W"}`,
+		"e/W/W.json":   `{"greeting": "hi"}`,
+		"e/J/e.json":   `{"type": "t.J"}`,
+		"e/J/J.json":   `{"greeting": "hi"}`,
+	})
+	os.WriteFile(filepath.Join(dir, "t/W/index.wasm"), testapp.BuildWasm(b, "runtime/testdata/wasmguest", ""), 0o644)
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Listen()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	post := func(path string) string {
+		resp, err := client.Post("http://"+srv.Addr()+path, "application/json", strings.NewReader("[1, 2]"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(body)
+	}
+	for _, el := range []string{"e.W", "e.J"} {
+		if got := post("/api/elements/" + el + "/add"); got != `{"data":3}` {
+			b.Fatalf("%s: %s", el, got)
+		}
+	}
+	for _, c := range []struct{ name, path string }{
+		{"wasm/add", "/api/elements/e.W/add"}, {"js/add", "/api/elements/e.J/add"},
+		{"wasm/fixed", "/api/elements/e.W/fixed"}, {"js/fixed", "/api/elements/e.J/fixed"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				post(c.path)
+			}
+		})
+	}
+}
