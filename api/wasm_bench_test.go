@@ -18,15 +18,7 @@ import (
 // and the same method in JS through the HTTP API, one keep-alive connection; "fixed" is a
 // method that reads nothing (the cost of the way in and out alone).
 func BenchmarkWasmMethodOverHTTP(b *testing.B) {
-	dir := testapp.WriteTree(b, map[string]string{
-		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
-		"t/J/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
-		"t/J/index.js": `exports.add = function (...xs) { return xs.reduce((a, b) => a + b, 0) }; exports.fixed = function () { return 3 }`,
-		"e/W/e.json":   `{"type": "t.W"}`,
-		"e/W/W.json":   `{"greeting": "hi"}`,
-		"e/J/e.json":   `{"type": "t.J"}`,
-		"e/J/J.json":   `{"greeting": "hi"}`,
-	})
+	dir := testapp.WriteTree(b, testapp.WasmAddApp())
 	os.WriteFile(filepath.Join(dir, "t/W/index.wasm"), testapp.BuildWasm(b, "runtime/testdata/wasmguest", ""), 0o644)
 	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: b.TempDir()})
 	if err != nil {

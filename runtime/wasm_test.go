@@ -193,15 +193,7 @@ func TestWasmModuleReplacedIsLiveOnTheNextCall(t *testing.T) {
 // JS, called through the app's one call path (as the HTTP API and tasks call) and from a
 // script; the module is compiled and instantiated before the timing starts.
 func BenchmarkWasmCall(b *testing.B) {
-	dir := writeTree(b, map[string]string{
-		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
-		"t/J/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
-		"t/J/index.js": `exports.add = function (...xs) { return xs.reduce((a, b) => a + b, 0) }; exports.fixed = function () { return 3 }`,
-		"e/W/e.json":   `{"type": "t.W"}`,
-		"e/W/W.json":   `{"greeting": "hi"}`,
-		"e/J/e.json":   `{"type": "t.J"}`,
-		"e/J/J.json":   `{"greeting": "hi"}`,
-	})
+	dir := writeTree(b, testapp.WasmAddApp())
 	os.WriteFile(filepath.Join(dir, "t/W/index.wasm"), testapp.BuildWasm(b, "runtime/testdata/wasmguest", ""), 0o644)
 	app := loadTest(b, dir, Options{})
 	for _, el := range []string{"e.W", "e.J"} { // compiled and instantiated before any timing

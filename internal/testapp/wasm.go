@@ -44,3 +44,18 @@ func BuildWasm(t testing.TB, pkg, ldflags string) []byte {
 	wasmBuilt[key] = b
 	return b
 }
+
+// WasmAddApp is an app with the same small methods (add, fixed) in a Go guest (t.W, its
+// index.wasm still to be written from runtime/testdata/wasmguest) and in JS (t.J), and an
+// instance of each (e.W, e.J): what the Wasm benchmarks compare.
+func WasmAddApp() map[string]string {
+	return map[string]string{
+		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
+		"t/J/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "fixed"]}`,
+		"t/J/index.js": `exports.add = function (...xs) { return xs.reduce((a, b) => a + b, 0) }; exports.fixed = function () { return 3 }`,
+		"e/W/e.json":   `{"type": "t.W"}`,
+		"e/W/W.json":   `{"greeting": "hi"}`,
+		"e/J/e.json":   `{"type": "t.J"}`,
+		"e/J/J.json":   `{"greeting": "hi"}`,
+	}
+}
