@@ -102,8 +102,8 @@ declare namespace jitrt {
     members: jitrt.Member[];
   }
 
-  /** auths.loginTypes.DemoLogin (auths.loginTypes.QywxInnerType): 企业微信登录 (演示) */
-  interface Element_auths_loginTypes_DemoLogin {
+  /** an element of type auths.loginTypes.QywxInnerType */
+  interface Type_auths_loginTypes_QywxInnerType {
     readonly title: string;
     readonly fullName: string;
     readonly type: string;
@@ -133,8 +133,8 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
-  /** corps.BranchCorp (corps.CheckedCorp): 分公司 (自定义类型) */
-  interface Element_corps_BranchCorp {
+  /** an element of type corps.CheckedCorp */
+  interface Type_corps_CheckedCorp {
     readonly title: string;
     readonly fullName: string;
     readonly type: string;
@@ -238,8 +238,8 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
-  /** corps.DemoCorp (corps.QywxInnerType): 演示企业 */
-  interface Element_corps_DemoCorp {
+  /** an element of type corps.QywxInnerType */
+  interface Type_corps_QywxInnerType {
     readonly title: string;
     readonly fullName: string;
     readonly type: string;
@@ -341,27 +341,8 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
-  /** tasks.Heartbeat (tasks.NormalType): 组织概况 (每小时) */
-  interface Element_tasks_Heartbeat {
-    readonly title: string;
-    readonly fullName: string;
-    readonly type: string;
-    readonly enable: any;
-    readonly funcType: any;
-    readonly func: any;
-    readonly running: any;
-    /** the last runs, newest first */
-    getRunHistory(): any;
-    /** the next run as an ISO time, or null when none is left */
-    nextTime(): any;
-    /** run the task now and return its result */
-    run(): any;
-    /** the methods one link up the element's Type chain (in a Type element's index.js) */
-    readonly $super: { readonly [method: string]: (...args: any[]) => any };
-  }
-
-  /** tasks.NightlySync (tasks.NormalType): 夜间同步组织 */
-  interface Element_tasks_NightlySync {
+  /** an element of type tasks.NormalType */
+  interface Type_tasks_NormalType {
     readonly title: string;
     readonly fullName: string;
     readonly type: string;
@@ -380,11 +361,16 @@ declare namespace jitrt {
   }
 
   interface App {
-    getElement(fullName: "auths.loginTypes.DemoLogin"): Element_auths_loginTypes_DemoLogin;
-    getElement(fullName: "corps.BranchCorp"): Element_corps_BranchCorp;
-    getElement(fullName: "corps.DemoCorp"): Element_corps_DemoCorp;
-    getElement(fullName: "tasks.Heartbeat"): Element_tasks_Heartbeat;
-    getElement(fullName: "tasks.NightlySync"): Element_tasks_NightlySync;
+    /** auths.loginTypes.DemoLogin: 企业微信登录 (演示) */
+    getElement(fullName: "auths.loginTypes.DemoLogin"): Type_auths_loginTypes_QywxInnerType;
+    /** corps.BranchCorp: 分公司 (自定义类型) */
+    getElement(fullName: "corps.BranchCorp"): Type_corps_CheckedCorp;
+    /** corps.DemoCorp: 演示企业 */
+    getElement(fullName: "corps.DemoCorp"): Type_corps_QywxInnerType;
+    /** tasks.Heartbeat: 组织概况 (每小时) */
+    getElement(fullName: "tasks.Heartbeat"): Type_tasks_NormalType;
+    /** tasks.NightlySync: 夜间同步组织 */
+    getElement(fullName: "tasks.NightlySync"): Type_tasks_NormalType;
     /** every element with its type, title and status */
     elements(): ElementInfo[];
     readonly name: string;

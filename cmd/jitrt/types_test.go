@@ -67,7 +67,8 @@ func TestTypesLetTscCheckTheScripts(t *testing.T) {
 	}
 	decl, _ := os.ReadFile(filepath.Join(app, "jitrt.d.ts"))
 	for _, want := range []string{
-		`getElement(fullName: "corps.DemoCorp"): Element_corps_DemoCorp;`,
+		`getElement(fullName: "corps.DemoCorp"): Type_corps_QywxInnerType;`,
+		`getElement(fullName: "corps.BranchCorp"): Type_corps_CheckedCorp;`,
 		`setUserRole(memberId: string, roleIdList: any[]): any;`,
 		`setUserRole(args: { memberId: string; roleIdList: any[] }): any;`,
 		`syncCorp(dryRun?: boolean): jitrt.SyncReport;`,

@@ -21,7 +21,7 @@ type Element struct {
 	Properties            []elements.Property
 }
 
-// Write writes the declarations of the app's elements: one interface per element, and
+// Write writes the declarations of the app's elements: one interface per Type, and
 // app.getElement overloaded by fullName.
 func Write(w io.Writer, appName string, els []Element) error {
 	g := &gen{named: map[reflect.Type]string{}}
@@ -39,10 +39,16 @@ declare namespace jitrt {
 
 `, appName)
 	slices.SortFunc(els, func(a, b Element) int { return strings.Compare(a.FullName, b.FullName) })
+	// one interface per Type: its instances have the same methods and properties
 	var iface strings.Builder
+	declared := map[string]bool{}
 	for _, el := range els {
-		fmt.Fprintf(&iface, "  /** %s (%s)%s */\n", el.FullName, el.Type, titleDoc(el.Title))
-		fmt.Fprintf(&iface, "  interface %s {\n", ifaceName(el.FullName))
+		if declared[el.Type] {
+			continue
+		}
+		declared[el.Type] = true
+		fmt.Fprintf(&iface, "  /** an element of type %s */\n", el.Type)
+		fmt.Fprintf(&iface, "  interface %s {\n", ifaceName(el.Type))
 		for _, p := range el.Properties {
 			if p.Doc != "" {
 				fmt.Fprintf(&iface, "    /** %s */\n", comment(p.Doc))
@@ -68,7 +74,8 @@ declare namespace jitrt {
 	b.WriteString(iface.String())
 	b.WriteString("  interface App {\n")
 	for _, el := range els {
-		fmt.Fprintf(&b, "    getElement(fullName: %s): %s;\n", strconv.Quote(el.FullName), ifaceName(el.FullName))
+		fmt.Fprintf(&b, "    /** %s%s */\n", el.FullName, titleDoc(el.Title))
+		fmt.Fprintf(&b, "    getElement(fullName: %s): %s;\n", strconv.Quote(el.FullName), ifaceName(el.Type))
 	}
 	b.WriteString(`    /** every element with its type, title and status */
     elements(): ElementInfo[];
@@ -270,9 +277,9 @@ func ident(name string) string {
 
 var reserved = map[string]bool{"default": true, "function": true, "new": true, "delete": true, "class": true, "var": true, "in": true, "for": true}
 
-// ifaceName is the interface of an element: corps.DemoCorp → Element_corps_DemoCorp.
-func ifaceName(fullName string) string {
-	return "Element_" + strings.ReplaceAll(fullName, ".", "_")
+// ifaceName is the interface of a Type: corps.QywxInnerType → Type_corps_QywxInnerType.
+func ifaceName(typeID string) string {
+	return "Type_" + strings.ReplaceAll(typeID, ".", "_")
 }
 
 func titleDoc(title string) string {
