@@ -93,6 +93,11 @@ func positional(m *elements.Method, args elements.Args) []any {
 // maxWasmModule is the largest index.wasm jitrt loads.
 const maxWasmModule = 64 << 20
 
+// maxWasmDepth bounds Wasm calls nested through jitrt.call.
+const maxWasmDepth = 32
+
+type wasmDepthKey struct{}
+
 // wasmOverrides compiles a Type element's index.wasm (or finds it compiled) with what its
 // e.json grants; a module that cannot load is a problem at e.json's "wasm" key.
 func (a *App) wasmOverrides(ctx context.Context, te *loader.TypeElement) (*overrides, *Problem) {
@@ -115,6 +120,13 @@ func (a *App) wasmOverrides(ctx context.Context, te *loader.TypeElement) (*overr
 // callWasm runs a Wasm method of the element under the app's time limit; its calls back
 // into the app (jitrt.call) go through Invoke like a script's, $super being the link above.
 func (a *App) callWasm(ctx context.Context, fullName string, ov *overrides, method string, superLevel int, args []any) (any, error) {
+	// each nested Wasm call holds an instance of its own (its memory): bound the nesting,
+	// as goja's call stack bounds a script's
+	depth, _ := ctx.Value(wasmDepthKey{}).(int)
+	if depth >= maxWasmDepth {
+		return nil, elements.Errorf(elements.CodeResourceExhausted, "%s.%s: WebAssembly calls nested deeper than %d (a method that calls itself without end?)", fullName, method, maxWasmDepth)
+	}
+	ctx = context.WithValue(ctx, wasmDepthKey{}, depth+1)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.Timeout())

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +44,7 @@ func wasmApp(t *testing.T, memory string) (string, *App) {
 	t.Helper()
 	skipShortWasm(t)
 	dir := writeTree(t, map[string]string{
-		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "describe", "fail", "spin", "hog", "boom", "other"], "wasm": {"memory": "` + memory + `"}}`,
+		"t/W/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["add", "describe", "fail", "spin", "hog", "boom", "other", "recurse"], "wasm": {"memory": "` + memory + `"}}`,
 		"t/J/e.json":   `{"type": "testing.Meta", "extend": "t.W"}`,
 		"t/J/index.js": `exports.greet = function (n) { return "J(" + this.$super.greet(n) + ")" }`,
 		"e/I/e.json":   `{"type": "t.W"}`,
@@ -124,6 +125,40 @@ func TestWasmGuestsThatMisbehaveEndWithAnError(t *testing.T) {
 	}
 	if app.Panics() != 0 {
 		t.Fatalf("%d panics", app.Panics())
+	}
+	// a method that calls itself without end stops at the nesting bound, not at the memory
+	// of the process
+	if err := call("recurse", time.Minute); elements.CodeOf(err) != elements.CodeResourceExhausted || !strings.Contains(err.Error(), "nested deeper than 32") {
+		t.Fatalf("recurse: %v", err)
+	}
+}
+
+// Calls from many goroutines at once each get an instance of their own and their own answer.
+func TestWasmCallsAtOnce(t *testing.T) {
+	_, app := wasmApp(t, "64MiB")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				res, err := app.CallJSON(context.Background(), "e.I", "add", []any{g, i})
+				if err != nil || res != float64(g+i) {
+					errs <- fmt.Errorf("add(%d, %d) = %v, %v", g, i, res, err)
+					return
+				}
+				if got, err := app.CallJSON(context.Background(), "e.K", "greet", []any{strconv.Itoa(g)}); err != nil || got != "J(W[yo, "+strconv.Itoa(g)+"])" {
+					errs <- fmt.Errorf("greet(%d) = %v, %v", g, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -137,3 +137,12 @@ var three = []byte(`{"result":3}`)
 func fixed(p, n uint32) uint64 {
 	return uint64(uintptr(unsafe.Pointer(&three[0])))<<32 | uint64(len(three))
 }
+
+// recurse calls itself through the app without end.
+//
+//go:wasmexport recurse
+func recurse(p, n uint32) uint64 {
+	return guest.Method(p, n, func(guest.Args) (any, error) {
+		return nil, guest.This("recurse", nil)
+	})
+}
