@@ -41,7 +41,8 @@ type Options struct {
 	Token string
 	// BodyLimit is the largest request body (DefaultBodyLimit when zero).
 	BodyLimit int
-	// Timeout bounds each method call (the app's script time limit when zero).
+	// Timeout bounds each method call; when zero, the app's script time limit as it is at
+	// the call (an edit of app.json's limits.timeout applies to the next request).
 	Timeout time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -67,9 +68,6 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = DefaultBodyLimit
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = app.Timeout()
-	}
 	if opts.Logger == nil {
 		opts.Logger = app.Logger()
 	}
@@ -84,7 +82,8 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 	if opts.Token == "" && !isLoopback(host) {
 		return nil, fmt.Errorf("%w: %s is reachable from other machines; set %s (every request then needs \"Authorization: Bearer <token>\"), or bind 127.0.0.1", ErrNeedsToken, opts.Addr, TokenEnv)
 	}
-	s := &Server{app: app, opts: opts, metrics: opts.Metrics, log: opts.Logger, console: console.New(app, opts.Timeout, opts.Logger)}
+	s := &Server{app: app, opts: opts, metrics: opts.Metrics, log: opts.Logger}
+	s.console = console.New(app, s.timeout, opts.Logger)
 	if opts.Token != "" {
 		s.token = sha256.Sum256([]byte(opts.Token))
 		app.Redactor().Add(opts.Token)
@@ -94,7 +93,7 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 		Name:                          "jitrt",
 		MaxRequestBodySize:            opts.BodyLimit,
 		ReadTimeout:                   30 * time.Second,
-		WriteTimeout:                  opts.Timeout + 30*time.Second,
+		WriteTimeout:                  max(s.timeout(), 10*time.Minute) + 30*time.Second, // a call's own limit comes first
 		IdleTimeout:                   2 * time.Minute,
 		NoDefaultServerHeader:         true,
 		NoDefaultDate:                 true,
@@ -109,6 +108,14 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 		},
 	}
 	return s, nil
+}
+
+// timeout is the limit of a call made now: Options.Timeout, else the app's.
+func (s *Server) timeout() time.Duration {
+	if s.opts.Timeout > 0 {
+		return s.opts.Timeout
+	}
+	return s.app.Timeout()
 }
 
 // fasthttpLogger sends fasthttp's own messages (a client that sent garbage) to debug logs.
@@ -159,7 +166,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout+5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), s.timeout()+5*time.Second)
 	defer cancel()
 	if err := s.srv.ShutdownWithContext(sctx); err != nil {
 		return fmt.Errorf("api: shutdown: %w", err)
@@ -324,7 +331,7 @@ func (s *Server) call(ctx context.Context, name, method string, body []byte) Res
 		return s.fail(err)
 	}
 	// A call that needs a script run and finds every run busy is refused (503), not queued.
-	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), s.timeout())
 	defer cancel()
 	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: args, Mode: mode, Outside: true})
 	if err != nil {

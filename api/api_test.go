@@ -19,6 +19,7 @@ import (
 	_ "github.com/jitrt/jitrt/elements/corps"
 	_ "github.com/jitrt/jitrt/elements/tasks"
 	"github.com/jitrt/jitrt/internal/simwire"
+	"github.com/jitrt/jitrt/internal/testapp"
 	_ "github.com/jitrt/jitrt/internal/testtypes"
 	"github.com/jitrt/jitrt/runtime"
 )
@@ -369,4 +370,39 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// An edit of app.json's limits.timeout applies to the next request: the API reads the
+// app's limit at each call.
+func TestAnEditedTimeoutAppliesToTheNextRequest(t *testing.T) {
+	dir := testapp.WriteTree(t, map[string]string{
+		"app.json":     `{"name": "timeouts", "limits": {"timeout": "1s"}}`,
+		"t/N/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["nap"]}`,
+		"t/N/index.js": `exports.nap = function (ms) { return this.sleep(ms) }`,
+		"e/I/e.json":   `{"type": "t.N"}`,
+		"e/I/I.json":   `{"greeting": "rested"}`,
+	})
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listen()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	ts := &testServer{url: "http://" + srv.Addr()}
+	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[1500]"); code != 504 {
+		t.Fatalf("with a 1 s limit: %d %s", code, body)
+	}
+	os.WriteFile(filepath.Join(dir, "app.json"), []byte(`{"name": "timeouts", "limits": {"timeout": "5s"}}`), 0o644)
+	app.ReloadApp()
+	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[1500]"); code != 200 || body != `{"data":"rested"}` {
+		t.Fatalf("with a 5 s limit: %d %s", code, body)
+	}
 }

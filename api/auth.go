@@ -122,7 +122,7 @@ func (s *Server) loginEntry(name string) (*runtime.Entry, *Response) {
 }
 
 func (s *Server) invoke(ctx context.Context, name, method string, args map[string]any) (any, error) {
-	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), s.timeout())
 	defer cancel()
 	return s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: []any{args}, Mode: elements.ArgsNamed, Outside: true})
 }

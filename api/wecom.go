@@ -31,7 +31,7 @@ func (s *Server) wecomCallback(ctx context.Context, r *Request) Response {
 		if r.Method == "GET" {
 			limit = time.Second
 		}
-		ctx, cancel := context.WithTimeout(ctx, min(limit, s.opts.Timeout))
+		ctx, cancel := context.WithTimeout(ctx, min(limit, s.timeout()))
 		defer cancel()
 		// not Outside: these methods are the app's own side of WeCom's callbacks
 		return s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: []any{args}, Mode: elements.ArgsNamed})

@@ -77,20 +77,21 @@ const htmlType = "text/html; charset=utf-8"
 // Console renders the pages of one app.
 type Console struct {
 	app     *runtime.App
-	timeout time.Duration
+	timeout func() time.Duration
 	log     *slog.Logger
 	pages   *template.Template
 }
 
-// New makes the console of app; each page's calls together get timeout.
-func New(app *runtime.App, timeout time.Duration, log *slog.Logger) *Console {
+// New makes the console of app; each page's calls together get timeout() (read at the
+// request, so that an edit of the app's limits applies).
+func New(app *runtime.App, timeout func() time.Duration, log *slog.Logger) *Console {
 	return &Console{app: app, timeout: timeout, log: log, pages: pages}
 }
 
 // Serve answers a request to a path under Prefix. A page that fails says why in the page
 // (with the code's status); it never shows a secret (the app's redactor masks the body).
 func (c *Console) Serve(ctx context.Context, r *Request) Response {
-	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), c.timeout)
+	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), c.timeout())
 	defer cancel()
 	rest := strings.TrimPrefix(strings.TrimPrefix(r.Path, Prefix), "/")
 	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")

@@ -1,6 +1,7 @@
 package elements
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -101,7 +102,7 @@ func CodeOf(err error) string {
 		return CodeUnknownMethod
 	case errors.Is(err, ErrElementFailed):
 		return CodeElementFailed
-	case errors.Is(err, ErrTimeout):
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return CodeTimeout
 	case errors.Is(err, ErrBusy):
 		return CodeBusy

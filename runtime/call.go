@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -67,6 +68,12 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 	}
 	res, err := protect(a, name+"."+c.Method, func() (any, error) { return m.Call(ctx, args) })
 	if err != nil {
+		var coded *elements.Error
+		if !errors.As(err, &coded) && errors.Is(err, context.DeadlineExceeded) {
+			// a method that stopped at its caller's deadline: say so with the code, which
+			// also survives the way through a script
+			err = &elements.Error{Code: elements.CodeTimeout, Message: fmt.Sprintf("%s.%s ran past its time limit", name, c.Method), Err: err}
+		}
 		return nil, err
 	}
 	if obj, ok := res.(elements.Object); ok {
