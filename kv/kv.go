@@ -91,6 +91,7 @@ type Store struct {
 	log      *slog.Logger
 
 	lock   *dirLock
+	pg     *pgStore // writes go to PostgreSQL instead of a file (OpenPostgres)
 	f      *os.File // the state file, written at size (nil in memory or read-only)
 	size   int64    // guarded by the write transaction (or a compaction's read)
 	seq    uint64   // the last transaction's number, guarded like size
@@ -366,6 +367,9 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 // persist writes a transaction's record and syncs it. On failure the file is cut back to
 // where it was, so that the memory (rolled back by the caller) and the file agree.
 func (s *Store) persist(tx *Tx) error {
+	if s.pg != nil {
+		return s.pg.write(tx.ops)
+	}
 	if s.f == nil {
 		return nil // in memory
 	}
@@ -489,6 +493,11 @@ func (s *Store) Close() error {
 		}
 		if s.lock != nil {
 			s.lock.release()
+		}
+		if s.pg != nil {
+			if cerr := s.pg.close(); cerr != nil && err == nil {
+				err = fmt.Errorf("kv: close %s: %w", s.path, cerr)
+			}
 		}
 	})
 	return err

@@ -16,7 +16,8 @@ type Tx struct {
 	store    *Store
 	writable bool
 	buf      []byte    // the transaction's commands, as they go to the file
-	n        int       // commands in buf
+	ops      []op      // or its writes, as they go to PostgreSQL
+	n        int       // commands in buf (or ops)
 	delta    int64     // change of the live size
 	gens     *genTable // the watched prefixes when the transaction began
 	touched  []bool    // which of them it wrote under
@@ -27,9 +28,9 @@ type Tx struct {
 // for as long as this count is the same.
 func (tx *Tx) Commits() uint64 { return tx.store.commits.Load() }
 
-// grow makes room for n more bytes of commands.
+// grow makes room for n more bytes of commands (for the file; PostgreSQL takes ops).
 func (tx *Tx) grow(n int) {
-	if cap(tx.buf)-len(tx.buf) < n {
+	if tx.store.pg == nil && cap(tx.buf)-len(tx.buf) < n {
 		b := make([]byte, len(tx.buf), len(tx.buf)+n)
 		copy(b, tx.buf)
 		tx.buf = b
@@ -54,7 +55,11 @@ func (tx *Tx) Set(key, value string) error {
 	if err != nil {
 		return translate(err)
 	}
-	tx.buf = appendSet(tx.buf, key, value)
+	if tx.store.pg != nil {
+		tx.ops = append(tx.ops, op{key: key, value: value})
+	} else {
+		tx.buf = appendSet(tx.buf, key, value)
+	}
 	tx.noteWrite(key)
 	tx.n++
 	tx.delta += setSize(key, value)
@@ -76,7 +81,11 @@ func (tx *Tx) Delete(key string) (bool, error) {
 	if err != nil {
 		return false, translate(err)
 	}
-	tx.buf = appendDel(tx.buf, key)
+	if tx.store.pg != nil {
+		tx.ops = append(tx.ops, op{key: key, del: true})
+	} else {
+		tx.buf = appendDel(tx.buf, key)
+	}
 	tx.noteWrite(key)
 	tx.n++
 	tx.delta -= setSize(key, prev)

@@ -1,0 +1,265 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tidwall/buntdb"
+)
+
+// # The PostgreSQL store
+//
+// OpenPostgres keeps the same Store — BuntDB in memory, read by every View — and writes
+// each Update to a table of a PostgreSQL schema instead of the state file: one SQL
+// transaction per Update, committed before the memory is, so a write PostgreSQL refuses
+// (or a process killed mid-way) changes neither. The schema is created and migrated on
+// open (versioned migrations, applied under a lock). One process owns the schema at a
+// time: it holds a session advisory lock for as long as it is open, and the owner table
+// says who it is.
+
+// migrations are the schema's versions, applied in order; each runs once.
+var migrations = []string{
+	1: `CREATE TABLE IF NOT EXISTS %[1]s.kv (key text PRIMARY KEY, value text NOT NULL)`,
+	2: `CREATE TABLE IF NOT EXISTS %[1]s.owner (id int PRIMARY KEY CHECK (id = 1), pid int NOT NULL, command text NOT NULL, host text NOT NULL, since timestamptz NOT NULL)`,
+}
+
+// schemaPattern is what a schema name may be (it is written into SQL).
+var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// pgStore is the PostgreSQL side of a Store.
+type pgStore struct {
+	conn   *pgx.Conn
+	schema string
+	where  string // the URL without its password, for messages
+}
+
+// op is one write of a transaction, for PostgreSQL.
+type op struct {
+	key, value string
+	del        bool
+}
+
+// OpenPostgres opens the state kept in schema of the PostgreSQL database at dbURL: it
+// connects, takes the schema's owner lock (waiting up to LockTimeout), creates or migrates
+// the schema, and loads it into memory.
+func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Store, error) {
+	if !schemaPattern.MatchString(schema) {
+		return nil, fmt.Errorf("kv: schema %q must be 1 to 63 lowercase letters, digits and _", schema)
+	}
+	where := RedactURL(dbURL)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("kv: connect to %s: %w", where, redactErr(err, dbURL))
+	}
+	pg := &pgStore{conn: conn, schema: schema, where: where}
+	fail := func(err error) (*Store, error) {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	if err := pg.lock(ctx, opts); err != nil {
+		return fail(err)
+	}
+	if err := pg.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	if err := pg.claim(ctx, opts.Command); err != nil {
+		return fail(err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{path: where + "#" + schema, log: log, pg: pg}
+	if s.db, err = buntdb.Open(":memory:"); err != nil {
+		return fail(err)
+	}
+	if err := pg.load(ctx, s.db); err != nil {
+		s.db.Close()
+		return fail(err)
+	}
+	return s, nil
+}
+
+// lockKey is the advisory lock of a schema.
+func (pg *pgStore) lockKey() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("jitrt:" + pg.schema))
+	return int64(h.Sum64())
+}
+
+// lock takes the schema's owner lock, waiting up to the options' timeout; a holder is
+// named in the *LockedError.
+func (pg *pgStore) lock(ctx context.Context, opts Options) error {
+	wait := opts.LockTimeout
+	if wait == 0 {
+		wait = DefaultLockTimeout
+	}
+	deadline := time.Now().Add(max(wait, 0))
+	for {
+		var got bool
+		if err := pg.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, pg.lockKey()).Scan(&got); err != nil {
+			return fmt.Errorf("kv: lock %s#%s: %w", pg.where, pg.schema, err)
+		}
+		if got {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			le := &LockedError{Dir: pg.where + "#" + pg.schema}
+			var since time.Time
+			pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.owner WHERE id = 1`, pg.schema)).Scan(&le.Owner.PID, &le.Owner.Command, &since)
+			if !since.IsZero() {
+				le.Owner.Since = since.UTC().Format(time.RFC3339)
+			}
+			return le
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// migrate brings the schema to the last version, under a transaction-scoped lock so that
+// two processes opening a new schema at once do it once.
+func (pg *pgStore) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, pg.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pg.lockKey()+1); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s`, pg.schema)); err != nil {
+			return fmt.Errorf("kv: create schema %s in %s: %w", pg.schema, pg.where, err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`, pg.schema)); err != nil {
+			return err
+		}
+		var have int
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(max(version), 0) FROM %s.migrations`, pg.schema)).Scan(&have); err != nil {
+			return err
+		}
+		if have >= len(migrations) {
+			return fmt.Errorf("kv: schema %s in %s is at version %d; this jitrt knows up to %d: use a newer jitrt", pg.schema, pg.where, have, len(migrations)-1)
+		}
+		for v := have + 1; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(migrations[v], pg.schema)); err != nil {
+				return fmt.Errorf("kv: migrate schema %s to version %d: %w", pg.schema, v, err)
+			}
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.migrations (version) VALUES ($1)`, pg.schema), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// claim writes who owns the schema now.
+func (pg *pgStore) claim(ctx context.Context, command string) error {
+	host, _ := os.Hostname()
+	_, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.owner (id, pid, command, host, since) VALUES (1, $1, $2, $3, now())
+		ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since`, pg.schema),
+		os.Getpid(), command, host)
+	return err
+}
+
+// load reads the schema's records into memory.
+func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
+	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, value FROM %s.kv`, pg.schema))
+	if err != nil {
+		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	defer rows.Close()
+	return db.Update(func(tx *buntdb.Tx) error {
+		var k, v string
+		for rows.Next() {
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			if _, _, err := tx.Set(k, v, nil); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// write applies one transaction's writes in one SQL transaction: the last write of each
+// key wins, as in memory.
+func (pg *pgStore) write(ops []op) error {
+	last := make(map[string]int, len(ops))
+	for i, o := range ops {
+		last[o.key] = i
+	}
+	var setK, setV, delK []string
+	for i, o := range ops {
+		if last[o.key] != i {
+			continue
+		}
+		if o.del {
+			delK = append(delK, o.key)
+		} else {
+			setK, setV = append(setK, o.key), append(setV, o.value)
+		}
+	}
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, pg.conn, func(tx pgx.Tx) error {
+		if len(delK) > 0 {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.kv WHERE key = ANY($1)`, pg.schema), delK); err != nil {
+				return err
+			}
+		}
+		if len(setK) > 0 {
+			_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kv (key, value) SELECT * FROM unnest($1::text[], $2::text[])
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, pg.schema), setK, setV)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+	}
+	return nil
+}
+
+func (pg *pgStore) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return pg.conn.Close(ctx) // the session's advisory lock goes with it
+}
+
+// RedactURL is a database URL without its password (written xxxxx).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the database"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// redactErr keeps a driver's error from repeating the URL's password.
+func redactErr(err error, raw string) error {
+	u, perr := url.Parse(raw)
+	if perr != nil {
+		return errors.New("the connection failed")
+	}
+	pw, has := u.User.Password()
+	if q := u.Query().Get("password"); q != "" {
+		pw, has = q, true
+	}
+	if !has || pw == "" {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "******"))
+}

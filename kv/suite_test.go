@@ -1,0 +1,297 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jitrt/jitrt/internal/pgtest"
+)
+
+// One suite of store tests, run against every way the state is kept: the file (BuntDB's
+// format behind a checksummed header) and a PostgreSQL schema. Each test gets an opener
+// of its own store, which it may close and open again.
+
+type opener func(t *testing.T, opts Options) (*Store, error)
+
+// backends make openers; top is the suite's test, which owns the PostgreSQL server.
+func backends(top *testing.T) map[string]func(t *testing.T) opener {
+	pgURL := ""
+	return map[string]func(t *testing.T) opener{
+		"file": func(t *testing.T) opener {
+			dir := t.TempDir()
+			return func(t *testing.T, opts Options) (*Store, error) { return Open(context.Background(), dir, opts) }
+		},
+		"postgres": func(t *testing.T) opener {
+			if pgURL == "" {
+				pgURL = pgtest.Start(top)
+			}
+			schema := "s_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_").Replace(t.Name()))
+			schema = schema[:min(len(schema), 60)]
+			url := pgURL
+			return func(t *testing.T, opts Options) (*Store, error) {
+				return OpenPostgres(context.Background(), url, schema, opts)
+			}
+		},
+	}
+}
+
+func TestStoreSuite(t *testing.T) {
+	suite := map[string]func(t *testing.T, open opener){
+		"DurableAcrossReopen":          suiteDurable,
+		"UpdateIsAllOrNothing":         suiteAllOrNothing,
+		"ScansInKeyOrder":              suiteScans,
+		"GenerationsCountCommits":      suiteGenerations,
+		"ConcurrentWritersStayWhole":   suiteConcurrent,
+		"SecondOwnerIsRefusedAndNamed": suiteSecondOwner,
+		"ReadersSeeCommittedState":     suiteReaders,
+	}
+	bs := backends(t)
+	for _, b := range slices.Sorted(maps.Keys(bs)) {
+		t.Run(b, func(t *testing.T) {
+			for _, name := range slices.Sorted(maps.Keys(suite)) {
+				t.Run(name, func(t *testing.T) { suite[name](t, bs[b](t)) })
+			}
+		})
+	}
+}
+
+func mustOpen(t *testing.T, open opener) *Store {
+	t.Helper()
+	s, err := open(t, Options{Command: "suite " + t.Name(), LockTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func suiteDurable(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	want := map[string]string{}
+	for i := range 200 {
+		k, v := fmt.Sprintf("k:%03d", i), strings.Repeat("v", i%17)+"值"
+		if err := s.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = v
+	}
+	err := s.Update(func(tx *Tx) error {
+		for i := range 50 {
+			tx.Delete(fmt.Sprintf("k:%03d", i))
+			delete(want, fmt.Sprintf("k:%03d", i))
+		}
+		tx.Set("k:100", "changed")
+		tx.Set("k:100", "changed twice") // the last write of a key wins
+		want["k:100"] = "changed twice"
+		tx.Set("gone", "x")
+		tx.Delete("gone")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := contentsOf(t, s); !maps.Equal(got, want) {
+		t.Fatalf("in memory: %d keys, want %d", len(got), len(want))
+	}
+	s.Close()
+	s = mustOpen(t, open)
+	if got := contentsOf(t, s); !maps.Equal(got, want) {
+		t.Fatalf("reopened: %d keys, want %d (%v)", len(got), len(want), got["k:100"])
+	}
+	if err := s.Set("kv:mine", "x"); !errors.Is(err, ErrReservedKey) {
+		t.Fatalf("a reserved key: %v", err)
+	}
+	if _, err := s.Get("missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+}
+
+func suiteAllOrNothing(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	s.Set("keep", "1")
+	boom := errors.New("boom")
+	if err := s.Update(func(tx *Tx) error { tx.Set("keep", "2"); tx.Set("new", "x"); tx.Delete("keep"); return boom }); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { recover() }()
+		s.Update(func(tx *Tx) error { tx.Set("keep", "3"); panic("in a transaction") })
+	}()
+	if got := contentsOf(t, s); !maps.Equal(got, map[string]string{"keep": "1"}) {
+		t.Fatalf("after rolled-back transactions: %v", got)
+	}
+	s.Close()
+	s = mustOpen(t, open)
+	if got := contentsOf(t, s); !maps.Equal(got, map[string]string{"keep": "1"}) {
+		t.Fatalf("reopened after rolled-back transactions: %v", got)
+	}
+}
+
+func suiteScans(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	s.Apply([]Change{{Key: "p:1", Value: "a"}, {Key: "p:2", Value: "b"}, {Key: "p:3", Value: "c"}, {Key: "q", Value: "d"}, {Key: "o", Value: "e"}}, nil)
+	var fwd, back, from []string
+	s.View(func(tx *Tx) error {
+		tx.Scan("p:", func(k, _ string) bool { fwd = append(fwd, k); return true })
+		tx.ScanReverse("p:", func(k, _ string) bool { back = append(back, k); return true })
+		tx.ScanReverseFrom("p:", "2", func(k, _ string) bool { from = append(from, k); return true })
+		return nil
+	})
+	if !slices.Equal(fwd, []string{"p:1", "p:2", "p:3"}) || !slices.Equal(back, []string{"p:3", "p:2", "p:1"}) || !slices.Equal(from, []string{"p:2", "p:1"}) {
+		t.Fatalf("scans %v %v %v", fwd, back, from)
+	}
+}
+
+func suiteGenerations(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	a0 := s.Generation("el:a:")
+	s.Apply([]Change{{Key: "el:a:1", Value: "x"}}, nil)
+	s.Apply([]Change{{Key: "el:b:1", Value: "x"}}, nil)
+	s.Apply([]Change{{Key: "el:a:2", Value: "x"}}, func(*Tx) error { return errors.New("no") })
+	if got := s.Generation("el:a:"); got != a0+1 {
+		t.Fatalf("generation of el:a: %d, want %d", got, a0+1)
+	}
+}
+
+func suiteConcurrent(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				err := s.Update(func(tx *Tx) error {
+					for k := range 5 {
+						if err := tx.Set(fmt.Sprintf("w%d:%d", w, k), fmt.Sprint(i)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, open)
+	got := contentsOf(t, s)
+	for w := range 4 {
+		for k := range 5 {
+			if v := got[fmt.Sprintf("w%d:%d", w, k)]; v != "24" {
+				t.Fatalf("writer %d key %d: %q after reopening", w, k, v)
+			}
+		}
+	}
+}
+
+func suiteSecondOwner(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	s.Set("a", "1")
+	_, err := open(t, Options{Command: "second", LockTimeout: -1})
+	var le *LockedError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) || !strings.Contains(le.Owner.Command, "suite") {
+		t.Fatalf("a second owner: %v", err)
+	}
+	s.Close()
+	s2, err := open(t, Options{Command: "second", LockTimeout: -1})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	defer s2.Close()
+	if v, _ := s2.Get("a"); v != "1" {
+		t.Fatalf("the second owner reads %q", v)
+	}
+}
+
+func suiteReaders(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	s.Apply([]Change{{Key: "x", Value: "0"}, {Key: "y", Value: "0"}}, nil)
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			var x, y string
+			s.View(func(tx *Tx) error { x, _ = tx.Get("x"); y, _ = tx.Get("y"); return nil })
+			if x != y {
+				done <- fmt.Errorf("a reader saw x=%s y=%s", x, y)
+				return
+			}
+		}
+	}()
+	for i := range 30 {
+		v := fmt.Sprint(i + 1)
+		if err := s.Apply([]Change{{Key: "x", Value: v}, {Key: "y", Value: v}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A write PostgreSQL refuses — here the server ended the connection — changes nothing,
+// in memory or in the database; the URL's password is in no message.
+func TestPostgresWriteThatFailsChangesNothing(t *testing.T) {
+	base := pgtest.Start(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	admin.Exec(ctx, `CREATE ROLE app LOGIN PASSWORD 'pg-secret-pass-1234'`)
+	admin.Exec(ctx, `GRANT ALL ON DATABASE postgres TO app`)
+	admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO app`)
+	url := strings.Replace(base, "jitrt@", "app:pg-secret-pass-1234@", 1)
+	s, err := OpenPostgres(ctx, url, "failing", Options{Command: "test", LockTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if strings.Contains(s.Path(), "pg-secret-pass-1234") {
+		t.Fatalf("the password is in the store's path: %s", s.Path())
+	}
+	s.Set("a", "1")
+	admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'`)
+	err = s.Update(func(tx *Tx) error { tx.Set("a", "2"); return tx.Set("b", "x") })
+	if err == nil || strings.Contains(err.Error(), "pg-secret-pass-1234") {
+		t.Fatalf("a write on a dead connection: %v", err)
+	}
+	if got := contentsOf(t, s); !maps.Equal(got, map[string]string{"a": "1"}) {
+		t.Fatalf("memory after the failed write: %v", got)
+	}
+	var rows int
+	admin.QueryRow(ctx, `SELECT count(*) FROM failing.kv`).Scan(&rows)
+	if rows != 1 {
+		t.Fatalf("%d rows after the failed write", rows)
+	}
+	if _, err := OpenPostgres(ctx, strings.Replace(url, "127.0.0.1", "127.0.0.2", 1)+"&connect_timeout=1", "failing", Options{LockTimeout: -1}); err == nil ||
+		strings.Contains(err.Error(), "pg-secret-pass") || !strings.Contains(err.Error(), "app:xxxxx@") {
+		t.Fatalf("a server that does not answer: %v", err)
+	}
+}
