@@ -79,6 +79,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// Logger receives what opening found and did (a dropped unfinished write, a conversion).
 	Logger *slog.Logger
+	// LockDir, for OpenPostgres, is a local data folder it also locks (as Open does): where
+	// the owner on this machine says how to reach it (Advertise).
+	LockDir string
 }
 
 // Store is an app's open state.

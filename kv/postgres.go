@@ -55,14 +55,27 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if !schemaPattern.MatchString(schema) {
 		return nil, fmt.Errorf("kv: schema %q must be 1 to 63 lowercase letters, digits and _", schema)
 	}
+	var dirLock *dirLock
+	if opts.LockDir != "" {
+		var err error
+		if dirLock, err = opts.lock(ctx, opts.LockDir); err != nil {
+			return nil, err
+		}
+	}
 	where := RedactURL(dbURL)
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
+		if dirLock != nil {
+			dirLock.release()
+		}
 		return nil, fmt.Errorf("kv: connect to %s: %w", where, redactErr(err, dbURL))
 	}
 	pg := &pgStore{conn: conn, schema: schema, where: where}
 	fail := func(err error) (*Store, error) {
 		conn.Close(context.Background())
+		if dirLock != nil {
+			dirLock.release()
+		}
 		return nil, err
 	}
 	if err := pg.lock(ctx, opts); err != nil {
@@ -78,7 +91,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{path: where + "#" + schema, log: log, pg: pg}
+	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock}
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return fail(err)
 	}
@@ -87,6 +100,59 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		return fail(err)
 	}
 	return s, nil
+}
+
+// OpenPostgresReadOnly loads the state kept in schema without taking its lock and without
+// writing (jitrt ls beside a jitrt run that owns it). A schema not there yet is an empty
+// store.
+func OpenPostgresReadOnly(ctx context.Context, dbURL, schema string) (*Store, error) {
+	if !schemaPattern.MatchString(schema) {
+		return nil, fmt.Errorf("kv: schema %q must be 1 to 63 lowercase letters, digits and _", schema)
+	}
+	where := RedactURL(dbURL)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("kv: connect to %s: %w", where, redactErr(err, dbURL))
+	}
+	defer conn.Close(context.Background())
+	pg := &pgStore{conn: conn, schema: schema, where: where}
+	s := &Store{path: where + "#" + schema, readOnly: true, log: slog.New(slog.DiscardHandler)}
+	if s.db, err = buntdb.Open(":memory:"); err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, schema+".kv").Scan(&exists); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("kv: read %s#%s: %w", where, schema, err)
+	}
+	if exists {
+		if err := pg.load(ctx, s.db); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// IsDatabaseURL reports whether a store names a PostgreSQL database rather than a folder.
+func IsDatabaseURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// URLSecrets are the parts of a database URL to mask wherever they might show.
+func URLSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return []string{raw}
+	}
+	var out []string
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
+	}
+	if pw := u.Query().Get("password"); pw != "" {
+		out = append(out, pw, url.QueryEscape(pw))
+	}
+	return out
 }
 
 // lockKey is the advisory lock of a schema.

@@ -4,6 +4,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -60,6 +62,10 @@ const (
 type Options struct {
 	// DataDir holds the state file (state.db). Empty means APP/.jitrt.
 	DataDir string
+	// Store, when set, keeps the state in PostgreSQL instead of the state file: a
+	// postgres:// URL (default: app.json's "store"). StoreSchema is its schema (default:
+	// app.json's "storeSchema", else jitrt_<app name>).
+	Store, StoreSchema string
 	// WasmCacheDir keeps Type elements' compiled WebAssembly modules across runs (default
 	// DataDir/wasm-cache when the app owns its state; in memory otherwise).
 	WasmCacheDir string
@@ -165,10 +171,18 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	a.permissions, a.permPos = cfg.Permissions, cfg.PermissionPos
 	limits, timeout := a.limitsOf(cfg.Limits)
 
-	switch opts.State {
-	case StateOwn:
+	store, schema, err := a.storeOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.State == StateOwn && store != "":
+		a.store, err = kv.OpenPostgres(ctx, store, schema, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout, Logger: a.log, LockDir: opts.DataDir})
+	case opts.State == StateOwn:
 		a.store, err = kv.Open(ctx, opts.DataDir, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout, Logger: a.log})
-	case StateReadOnly:
+	case opts.State == StateReadOnly && store != "":
+		a.store, err = kv.OpenPostgresReadOnly(ctx, store, schema)
+	case opts.State == StateReadOnly:
 		a.store, err = kv.OpenReadOnly(opts.DataDir)
 	default:
 		a.store = kv.OpenMemory()
@@ -262,6 +276,47 @@ func (a *App) Redactor() *redact.Redactor { return a.redactor }
 
 // Store is the app's state store.
 func (a *App) Store() *kv.Store { return a.store }
+
+// storeOf is where the state is kept: Options.Store, else app.json's "store" (with its
+// ${VAR}s), "" for the state file; and the schema of a database. A URL's password goes to
+// the redactor.
+func (a *App) storeOf(cfg loader.AppConfig) (store, schema string, err error) {
+	store = a.opts.Store
+	if store == "" && cfg.Store != "" {
+		getenv := a.opts.Getenv
+		if getenv == nil {
+			getenv = os.LookupEnv
+		}
+		if store, err = loader.Expand(cfg.Store, getenv); err != nil {
+			return "", "", fmt.Errorf("app.json \"store\": %w", err)
+		}
+	}
+	if store == "" {
+		return "", "", nil
+	}
+	if !kv.IsDatabaseURL(store) {
+		return "", "", fmt.Errorf("the store %q is not a PostgreSQL URL (postgres://user:password@host/db)", kv.RedactURL(store))
+	}
+	a.redactor.Add(kv.URLSecrets(store)...)
+	schema = cmp.Or(a.opts.StoreSchema, cfg.StoreSchema, SchemaOf(cfg.Name))
+	return store, schema, nil
+}
+
+// SchemaOf is the default PostgreSQL schema of an app: jitrt_ and its name in lowercase
+// letters, digits and _.
+func SchemaOf(name string) string { return "jitrt_" + schemaName(name) }
+
+func schemaName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()[:min(b.Len(), 50)]
+}
 
 // DataDir is the folder of the app's state.
 func (a *App) DataDir() string { return a.opts.DataDir }

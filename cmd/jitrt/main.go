@@ -104,6 +104,7 @@ app.getElement("corps.X"), with state in an embedded BuntDB file.`,
 		newSchemaCmd(),
 		newNewCmd(),
 		newTypesCmd(),
+		newMigrateCmd(),
 		newRunCmd(),
 		newRepairCmd(),
 		newRestoreCmd(),
@@ -137,6 +138,7 @@ func argsRange(lo, hi int, names string) cobra.PositionalArgs {
 // appFlags are the flags every command that loads an app shares.
 type appFlags struct {
 	data        string
+	store       string
 	timeout     time.Duration
 	logLevel    string
 	lockTimeout time.Duration
@@ -165,6 +167,7 @@ func (f *appFlags) baseURL() string {
 // state is owned (run, exec, call).
 func (f *appFlags) register(c *cobra.Command, defaultLevel string, runs bool) {
 	c.Flags().StringVar(&f.data, "data", "", "folder of the state file (default APP/.jitrt)")
+	c.Flags().StringVar(&f.store, "store", "", "keep the state in PostgreSQL: postgres://user:password@host/db (default: app.json \"store\", else the state file)")
 	c.Flags().StringVar(&f.logLevel, "log-level", defaultLevel, "log level: debug, info, warn, error")
 	f.timeout = runtime.DefaultTimeout
 	f.lockTimeout = kv.DefaultLockTimeout
@@ -208,6 +211,7 @@ func (f *appFlags) options(cmd *cobra.Command, state runtime.StateMode) (runtime
 	}
 	opts := runtime.Options{
 		DataDir:  f.data,
+		Store:    f.store,
 		State:    state,
 		Command:  "jitrt " + cmd.Name(),
 		Logger:   log,

@@ -32,6 +32,9 @@ type AppConfig struct {
 	Title    string
 	Entry    string
 	Timezone string
+	// Store is app.json's "store" as written (a PostgreSQL URL, usually "${DATABASE_URL}";
+	// Expand it), StoreSchema its "storeSchema".
+	Store, StoreSchema string
 	// Limits are app.json's "limits" (zero fields: not given).
 	Limits Limits
 	// Permissions are app.json's "permissions": for an element method ("corps.X.setAdmin"),
@@ -61,6 +64,8 @@ type appFile struct {
 	Timezone    string              `json:"timezone" doc:"IANA time zone of the app's tasks, e.g. Asia/Shanghai"`
 	Limits      limitsFile          `json:"limits" doc:"limits of script runs: timeout, callStack, runMemory, memory, runs"`
 	Permissions map[string][]string `json:"permissions" doc:"the roles a member's session needs to call a method over HTTP: {\"corps.X.setAdmin\": [\"admin\"]}"`
+	Store       string              `json:"store" doc:"where the state is kept: a PostgreSQL URL, \"${DATABASE_URL}\" (default: the state file in the data folder)"`
+	StoreSchema string              `json:"storeSchema" doc:"the PostgreSQL schema of this app's state (default jitrt_<name>)"`
 }
 
 type limitsFile struct {
@@ -103,7 +108,8 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 	for _, key := range []struct {
 		name string
 		dst  *string
-	}{{"name", &cfg.Name}, {"title", &cfg.Title}, {"entry", &cfg.Entry}, {"timezone", &cfg.Timezone}} {
+	}{{"name", &cfg.Name}, {"title", &cfg.Title}, {"entry", &cfg.Entry}, {"timezone", &cfg.Timezone},
+		{"store", &cfg.Store}, {"storeSchema", &cfg.StoreSchema}} {
 		if m := root.Get(key.name); m != nil && m.Value.Kind == jsonpos.String {
 			*key.dst = m.Value.Str
 		}
@@ -605,6 +611,9 @@ func interpolate(n *jsonpos.Node, getenv func(string) (string, bool), report fun
 }
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Expand replaces ${VAR} (and ${VAR:-default}) in s as configs are interpolated.
+func Expand(s string, getenv func(string) (string, bool)) (string, error) { return expand(s, getenv) }
 
 func expand(s string, getenv func(string) (string, bool)) (string, error) {
 	var b strings.Builder

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jitrt/jitrt/internal/pgtest"
+)
+
+var storeApp = map[string]string{
+	"app.json":       `{"name": "Store Test"}`,
+	"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
+	"corps/C/C.json": `{"corpId": "wwstore", "agentId": "1", "secret": "store-secret-1234", "simulator": {"members": 20, "departments": 3, "seed": 4}}`,
+}
+
+// The state in PostgreSQL: what one jitrt writes, another reads with a data folder of its
+// own (another machine); a second owner waits and is told who holds it; the URL's
+// password shows nowhere.
+func TestStateInPostgres(t *testing.T) {
+	base := pgtest.Start(t)
+	const pw = "pg-url-password-5678"
+	url := strings.Replace(base, "jitrt@", "jitrt:"+pw+"@", 1) // trust auth: any password passes
+	app := writeTree(t, storeApp)
+	machineA, machineB := t.TempDir(), t.TempDir()
+	var outputs []string
+	run := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errs := jitrt(t, args...)
+		outputs = append(outputs, out, errs)
+		if code != want {
+			t.Fatalf("jitrt %v: exit %d, want %d\n%s%s", args, code, want, out, errs)
+		}
+		return out + errs
+	}
+	run(0, "call", app, "corps.C", "initCorp", "--store", url, "--data", machineA)
+	member := strings.Trim(strings.TrimSpace(run(0, "exec", app, "-e", `app.getElement("corps.C").listMembers({limit: 1}).members[0].memberId`, "--store", url, "--data", machineA)), `"`)
+	run(0, "call", app, "corps.C", "setAdmin", `[["`+member+`"]]`, "--store", url, "--data", machineA)
+	if out := run(0, "call", app, "corps.C", "getAdmin", "--store", url, "--data", machineB); !strings.Contains(out, member) {
+		t.Fatalf("machine B reads %s, want admin %s", out, member)
+	}
+	if out := run(0, "ls", app, "--store", url, "--data", machineB); !strings.Contains(out, "corps.C") {
+		t.Fatalf("ls: %s", out)
+	}
+	if entries, _ := os.ReadDir(machineA); hasFile(entries, "state.db") {
+		t.Fatal("a state file was written beside the database")
+	}
+	// app.json names the database through the environment
+	app2 := writeTree(t, map[string]string{
+		"app.json":       `{"name": "Store Test", "store": "${JITRT_TEST_DATABASE_URL}"}`,
+		"corps/C/e.json": storeApp["corps/C/e.json"],
+		"corps/C/C.json": storeApp["corps/C/C.json"],
+	})
+	t.Setenv("JITRT_TEST_DATABASE_URL", url)
+	if out := run(0, "call", app2, "corps.C", "getAdmin", "--data", t.TempDir()); !strings.Contains(out, member) {
+		t.Fatalf("through app.json: %s", out)
+	}
+	// a second owner, on another machine, waits and is told who holds the state
+	srv := startServerArgs(t, buildJitrt(t), app, machineA, "--store", url)
+	out := run(1, "call", app, "corps.C", "getAdmin", "--store", url, "--data", t.TempDir(), "--lock-timeout", "200ms")
+	if !strings.Contains(out, "in use by pid") || !strings.Contains(out, "jitrt run") {
+		t.Fatalf("a second owner: %s", out)
+	}
+	srv.stop(t)
+	// a database that does not answer: the message names it, without the password
+	out = run(1, "ls", app, "--store", strings.Replace(url, "127.0.0.1", "127.0.0.2", 1)+"&connect_timeout=1", "--data", machineB)
+	if !strings.Contains(out, "jitrt:xxxxx@127.0.0.2") {
+		t.Fatalf("an unreachable database: %s", out)
+	}
+	srv.mu.Lock()
+	outputs = append(outputs, srv.logs.String())
+	srv.mu.Unlock()
+	for _, o := range outputs {
+		if strings.Contains(o, pw) {
+			t.Fatalf("the URL's password was shown:\n%s", o)
+		}
+	}
+}
+
+func hasFile(entries []os.DirEntry, name string) bool {
+	for _, e := range entries {
+		if e.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// jitrt migrate copies the state file into PostgreSQL and back, checked by count and
+// canonical dump; a destination that holds records is refused unless --force.
+func TestMigrateToPostgresAndBack(t *testing.T) {
+	url := pgtest.Start(t)
+	app, data := writeTree(t, storeApp), t.TempDir()
+	if code, _, errs := jitrt(t, "call", app, "corps.C", "initCorp", "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := jitrt(t, "migrate", app, "--to", url, "--data", data)
+	if code != 0 || !strings.Contains(out, "#jitrt_store_test; both hold") {
+		t.Fatalf("migrate --to: %d %s %s", code, out, errs)
+	}
+	dump := out[strings.Index(out, "sha256:"):]
+	if code, _, errs := jitrt(t, "migrate", app, "--to", url, "--data", data); code != 1 || !strings.Contains(errs, "--force replaces them") {
+		t.Fatalf("a second migrate --to: %d %s", code, errs)
+	}
+	back := t.TempDir()
+	code, out, errs = jitrt(t, "migrate", app, "--from", url, "--data", back)
+	if code != 0 || !strings.HasSuffix(out, dump) {
+		t.Fatalf("migrate --from: %d %s %s (want %s)", code, out, errs, dump)
+	}
+	// what came back serves: the org is there
+	if code, out, errs := jitrt(t, "org", app, "C", "--depth", "0", "--data", back); code != 0 || !strings.Contains(out, "20 members") {
+		t.Fatalf("org after the round trip: %d %s %s", code, out, errs)
+	}
+	if code, out, errs = jitrt(t, "migrate", app, "--from", url, "--data", back, "--force"); code != 0 || !strings.HasSuffix(out, dump) {
+		t.Fatalf("migrate --from --force: %d %s %s", code, out, errs)
+	}
+	for _, bad := range [][]string{{"migrate", app}, {"migrate", app, "--to", "/tmp/x"}} {
+		if code, _, _ := jitrt(t, bad...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}
