@@ -117,6 +117,24 @@ func start(t *testing.T, token string, bodyLimit int) *testServer {
 	return ts
 }
 
+// serve serves app on a loopback port until the test ends.
+func serve(t testing.TB, app *runtime.App, opts api.Options) *testServer {
+	t.Helper()
+	opts.Addr = "127.0.0.1:0"
+	srv, err := api.New(app, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &testServer{url: "http://" + srv.Addr(), srv: srv, app: app}
+}
+
 func (ts *testServer) stop(t *testing.T) {
 	if ts.cancel != nil {
 		ts.cancel()
@@ -321,16 +339,7 @@ func TestPanicsAreErrorsForTheirCallers(t *testing.T) {
 	}
 	defer app.Close()
 	metrics.AttachApp(app)
-	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0", Metrics: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listen()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
-	ts := &testServer{url: "http://" + srv.Addr()}
+	ts := serve(t, app, api.Options{Metrics: metrics})
 
 	// from a script
 	res, err := app.Host().Run(context.Background(), runtime.Script{Code: `try { app.getElement("e.Boom").boom() } catch (e) { e.code }`})
@@ -387,16 +396,7 @@ func TestAnEditedTimeoutAppliesToTheNextRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer app.Close()
-	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listen()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
-	ts := &testServer{url: "http://" + srv.Addr()}
+	ts := serve(t, app, api.Options{})
 	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[1500]"); code != 504 {
 		t.Fatalf("with a 1 s limit: %d %s", code, body)
 	}

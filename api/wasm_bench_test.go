@@ -25,18 +25,10 @@ func BenchmarkWasmMethodOverHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer app.Close()
-	srv, err := api.New(app, api.Options{Addr: "127.0.0.1:0"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.Listen()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	ts := serve(b, app, api.Options{})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	post := func(path string) string {
-		resp, err := client.Post("http://"+srv.Addr()+path, "application/json", strings.NewReader("[1, 2]"))
+		resp, err := client.Post(ts.url+path, "application/json", strings.NewReader("[1, 2]"))
 		if err != nil {
 			b.Fatal(err)
 		}
