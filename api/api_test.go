@@ -385,7 +385,7 @@ func grepLines(s, sub string) string {
 // app's limit at each call.
 func TestAnEditedTimeoutAppliesToTheNextRequest(t *testing.T) {
 	dir := testapp.WriteTree(t, map[string]string{
-		"app.json":     `{"name": "timeouts", "limits": {"timeout": "1s"}}`,
+		"app.json":     `{"name": "timeouts", "limits": {"timeout": "200ms"}}`,
 		"t/N/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["nap"]}`,
 		"t/N/index.js": `exports.nap = function (ms) { return this.sleep(ms) }`,
 		"e/I/e.json":   `{"type": "t.N"}`,
@@ -397,12 +397,12 @@ func TestAnEditedTimeoutAppliesToTheNextRequest(t *testing.T) {
 	}
 	defer app.Close()
 	ts := serve(t, app, api.Options{})
-	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[1500]"); code != 504 {
-		t.Fatalf("with a 1 s limit: %d %s", code, body)
+	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[400]"); code != 504 {
+		t.Fatalf("with a 200 ms limit: %d %s", code, body)
 	}
-	os.WriteFile(filepath.Join(dir, "app.json"), []byte(`{"name": "timeouts", "limits": {"timeout": "5s"}}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.json"), []byte(`{"name": "timeouts", "limits": {"timeout": "10s"}}`), 0o644)
 	app.ReloadApp()
-	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[1500]"); code != 200 || body != `{"data":"rested"}` {
-		t.Fatalf("with a 5 s limit: %d %s", code, body)
+	if code, body := ts.do(t, "POST", "/api/elements/e.I/nap", "", "[400]"); code != 200 || body != `{"data":"rested"}` {
+		t.Fatalf("with a 10 s limit: %d %s", code, body)
 	}
 }

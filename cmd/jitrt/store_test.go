@@ -89,6 +89,9 @@ func hasFile(entries []os.DirEntry, name string) bool {
 // jitrt migrate copies the state file into PostgreSQL and back, checked by count and
 // canonical dump; a destination that holds records is refused unless --force.
 func TestMigrateToPostgresAndBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a second PostgreSQL server and a sync: make test-slow")
+	}
 	url := pgtest.Start(t)
 	app, data := writeTree(t, storeApp), t.TempDir()
 	if code, _, errs := jitrt(t, "call", app, "corps.C", "initCorp", "--data", data); code != 0 {
