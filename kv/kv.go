@@ -82,6 +82,10 @@ type Options struct {
 	// LockDir, for OpenPostgres, is a local data folder it also locks (as Open does): where
 	// the owner on this machine says how to reach it (Advertise).
 	LockDir string
+	// Shared, for OpenPostgres, lets several processes keep the schema at once: each
+	// Update takes the schema's writer lock and first reads what the others wrote, and each
+	// process's memory catches up as soon as another commits (LISTEN/NOTIFY).
+	Shared bool
 }
 
 // Store is an app's open state.
@@ -344,6 +348,24 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	if tx.gens != nil {
 		tx.touched = make([]bool, len(tx.gens.prefixes))
 	}
+	if s.pg != nil && s.pg.shared {
+		// the schema's writer lock, and what the other processes wrote since, first
+		ops, seq, err := s.pg.begin()
+		if err != nil {
+			return err
+		}
+		defer s.pg.abort()
+		if err := tx.applyRemote(ops); err != nil {
+			return err
+		}
+		prev := s.pg.lastSeq
+		s.pg.lastSeq = seq
+		defer func() {
+			if !done { // the memory rolls back: read them again next time
+				s.pg.lastSeq = prev
+			}
+		}()
+	}
 	if err := fn(tx); err != nil {
 		return translate(err)
 	}
@@ -354,7 +376,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		s.live.Add(tx.delta)
 	}
 	done = true
-	if tx.n > 0 {
+	if tx.n > 0 || tx.remote > 0 {
 		s.commits.Add(1) // before the commit lets readers in, so they see it with the data
 		tx.countGenerations()
 	}

@@ -30,6 +30,11 @@ import (
 var migrations = []string{
 	1: `CREATE TABLE IF NOT EXISTS %[1]s.kv (key text PRIMARY KEY, value text NOT NULL)`,
 	2: `CREATE TABLE IF NOT EXISTS %[1]s.owner (id int PRIMARY KEY CHECK (id = 1), pid int NOT NULL, command text NOT NULL, host text NOT NULL, since timestamptz NOT NULL)`,
+	// every write carries the number of its transaction, and a delete leaves a tombstone:
+	// a process that shares the schema reads what others wrote since its last number
+	3: `ALTER TABLE %[1]s.kv ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deleted boolean NOT NULL DEFAULT false;
+		CREATE INDEX IF NOT EXISTS kv_seq ON %[1]s.kv (seq);
+		CREATE SEQUENCE IF NOT EXISTS %[1]s.kv_seq_gen`,
 }
 
 // schemaPattern is what a schema name may be (it is written into SQL).
@@ -37,9 +42,17 @@ var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // pgStore is the PostgreSQL side of a Store.
 type pgStore struct {
-	conn   *pgx.Conn
+	conn   *pgx.Conn // writes and catch-ups, under the memory's write lock
 	schema string
 	where  string // the URL without its password, for messages
+	// lastSeq is the number of the last transaction the memory holds (guarded by the
+	// memory's write lock).
+	lastSeq int64
+	shared  bool
+	tx      pgx.Tx // a shared store's transaction in progress (Update)
+	listen  *pgx.Conn
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 // op is one write of a transaction, for PostgreSQL.
@@ -78,14 +91,19 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 		return nil, err
 	}
-	if err := pg.lock(ctx, opts); err != nil {
-		return fail(err)
+	pg.shared = opts.Shared
+	if !pg.shared {
+		if err := pg.lock(ctx, opts); err != nil {
+			return fail(err)
+		}
 	}
 	if err := pg.migrate(ctx); err != nil {
 		return fail(err)
 	}
-	if err := pg.claim(ctx, opts.Command); err != nil {
-		return fail(err)
+	if !pg.shared {
+		if err := pg.claim(ctx, opts.Command); err != nil {
+			return fail(err)
+		}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -98,6 +116,25 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if err := pg.load(ctx, s.db); err != nil {
 		s.db.Close()
 		return fail(err)
+	}
+	if pg.shared {
+		if pg.listen, err = pgx.Connect(ctx, dbURL); err == nil {
+			_, err = pg.listen.Exec(ctx, "LISTEN "+pg.channel())
+		}
+		if err != nil {
+			s.db.Close()
+			return fail(fmt.Errorf("kv: listen to %s: %w", where, redactErr(err, dbURL)))
+		}
+		lctx, cancel := context.WithCancel(context.Background())
+		pg.stop, pg.stopped = make(chan struct{}), make(chan struct{})
+		go func() { <-pg.stop; cancel() }()
+		go s.listenLoop(lctx)
+		// what was written between the load and the LISTEN
+		if err := s.CatchUp(); err != nil {
+			pg.close()
+			s.db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -238,7 +275,10 @@ func (pg *pgStore) claim(ctx context.Context, command string) error {
 
 // load reads the schema's records into memory.
 func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
-	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, value FROM %s.kv`, pg.schema))
+	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(max(seq), 0) FROM %s.kv`, pg.schema)).Scan(&pg.lastSeq); err != nil {
+		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, value FROM %s.kv WHERE NOT deleted AND seq <= $1`, pg.schema), pg.lastSeq)
 	if err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
@@ -257,8 +297,9 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 	})
 }
 
-// write applies one transaction's writes in one SQL transaction: the last write of each
-// key wins, as in memory.
+// write applies one transaction's writes in one SQL transaction (a shared store's: the
+// one begin opened): the last write of each key wins, as in memory; each row carries the
+// transaction's number, and a delete leaves a tombstone.
 func (pg *pgStore) write(ops []op) error {
 	last := make(map[string]int, len(ops))
 	for i, o := range ops {
@@ -276,29 +317,162 @@ func (pg *pgStore) write(ops []op) error {
 		}
 	}
 	ctx := context.Background()
-	err := pgx.BeginFunc(ctx, pg.conn, func(tx pgx.Tx) error {
+	var seq int64
+	body := func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen')`, pg.schema)).Scan(&seq); err != nil {
+			return err
+		}
 		if len(delK) > 0 {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.kv WHERE key = ANY($1)`, pg.schema), delK); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.kv SET value = '', deleted = true, seq = $2 WHERE key = ANY($1)`, pg.schema), delK, seq); err != nil {
 				return err
 			}
 		}
 		if len(setK) > 0 {
-			_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kv (key, value) SELECT * FROM unnest($1::text[], $2::text[])
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, pg.schema), setK, setV)
-			return err
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kv (key, value, seq) SELECT k, v, $3 FROM unnest($1::text[], $2::text[]) AS t(k, v)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, deleted = false, seq = excluded.seq`, pg.schema), setK, setV, seq); err != nil {
+				return err
+			}
+		}
+		if pg.shared {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, pg.channel(), fmt.Sprint(seq)); err != nil {
+				return err
+			}
 		}
 		return nil
-	})
+	}
+	var err error
+	if pg.tx != nil {
+		err = body(pg.tx)
+		if err == nil {
+			err = pg.tx.Commit(ctx)
+		} else {
+			pg.tx.Rollback(ctx)
+		}
+		pg.tx = nil
+	} else {
+		err = pgx.BeginFunc(ctx, pg.conn, body)
+	}
 	if err != nil {
 		return fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
+	pg.lastSeq = seq
 	return nil
 }
 
+// channel is where a shared schema's writers say they wrote.
+func (pg *pgStore) channel() string { return "jitrt_" + pg.schema }
+
+// begin, for a shared store, opens the SQL transaction of an Update: it takes the schema's
+// writer lock (writers of every process take turns) and returns what others wrote since
+// this process's last transaction, for the memory to hold before the Update reads it.
+func (pg *pgStore) begin() ([]op, int64, error) {
+	ctx := context.Background()
+	tx, err := pg.conn.Begin(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pg.lockKey()+2); err != nil {
+		tx.Rollback(ctx)
+		return nil, 0, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+	}
+	ops, seq, err := pg.since(ctx, tx)
+	if err != nil {
+		tx.Rollback(ctx)
+		return nil, 0, err
+	}
+	pg.tx = tx
+	return ops, seq, nil
+}
+
+// abort ends a shared store's Update that wrote nothing (or failed).
+func (pg *pgStore) abort() {
+	if pg.tx != nil {
+		pg.tx.Rollback(context.Background())
+		pg.tx = nil
+	}
+}
+
+// since are the writes of the transactions after lastSeq, and the last one's number.
+func (pg *pgStore) since(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) ([]op, int64, error) {
+	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv WHERE seq > $1 ORDER BY seq`, pg.schema), pg.lastSeq)
+	if err != nil {
+		return nil, 0, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	defer rows.Close()
+	var ops []op
+	seq := pg.lastSeq
+	for rows.Next() {
+		var o op
+		var n int64
+		if err := rows.Scan(&o.key, &o.value, &o.del, &n); err != nil {
+			return nil, 0, err
+		}
+		ops, seq = append(ops, o), max(seq, n)
+	}
+	return ops, seq, rows.Err()
+}
+
 func (pg *pgStore) close() error {
+	if pg.stop != nil {
+		close(pg.stop)
+		<-pg.stopped
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return pg.conn.Close(ctx) // the session's advisory lock goes with it
+}
+
+// listenLoop, for a shared store, keeps the memory up with what the other processes write:
+// each of their commits notifies the channel, and the memory catches up.
+func (s *Store) listenLoop(ctx context.Context) {
+	pg := s.pg
+	defer close(pg.stopped)
+	defer pg.listen.Close(context.Background())
+	for {
+		_, err := pg.listen.WaitForNotification(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.log.Warn("kv: listening to the other processes of the schema failed; catching up every second", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if err := s.CatchUp(); err != nil && !errors.Is(err, ErrClosed) {
+			s.log.Warn("kv: catching up with the other processes of the schema failed", "err", err)
+		}
+	}
+}
+
+// CatchUp makes the memory hold what the other processes sharing a PostgreSQL schema have
+// written (it happens by itself when they notify; tests and tools may ask).
+func (s *Store) CatchUp() error {
+	if s.pg == nil || !s.pg.shared {
+		return nil
+	}
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		return translate(err)
+	}
+	ops, seq, err := s.pg.since(context.Background(), s.pg.conn)
+	if err != nil || len(ops) == 0 {
+		btx.Rollback()
+		return err
+	}
+	tx := s.remoteTx(btx)
+	if err := tx.applyRemote(ops); err != nil {
+		btx.Rollback()
+		return err
+	}
+	s.pg.lastSeq = seq
+	s.commits.Add(1)
+	tx.countGenerations()
+	return translate(btx.Commit())
 }
 
 // RedactURL is a database URL without its password (written xxxxx).

@@ -17,6 +17,7 @@ type Tx struct {
 	writable bool
 	buf      []byte    // the transaction's commands, as they go to the file
 	ops      []op      // or its writes, as they go to PostgreSQL
+	remote   int       // writes of other processes it applied (a shared schema)
 	n        int       // commands in buf (or ops)
 	delta    int64     // change of the live size
 	gens     *genTable // the watched prefixes when the transaction began
@@ -149,4 +150,30 @@ func (tx *Tx) SetJSON(key string, v any) error {
 		return fmt.Errorf("kv: encode %s: %w", key, err)
 	}
 	return tx.Set(key, string(b))
+}
+
+// remoteTx is a write transaction for applying other processes' writes.
+func (s *Store) remoteTx(btx *buntdb.Tx) *Tx {
+	tx := &Tx{tx: btx, writable: true, store: s, gens: s.gens.table.Load()}
+	if tx.gens != nil {
+		tx.touched = make([]bool, len(tx.gens.prefixes))
+	}
+	return tx
+}
+
+// applyRemote puts other processes' writes into the memory: they count for generations
+// like the transaction's own, and are not written again.
+func (tx *Tx) applyRemote(ops []op) error {
+	for _, o := range ops {
+		if o.del {
+			if _, err := tx.tx.Delete(o.key); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return translate(err)
+			}
+		} else if _, _, err := tx.tx.Set(o.key, o.value, nil); err != nil {
+			return translate(err)
+		}
+		tx.noteWrite(o.key)
+		tx.remote++
+	}
+	return nil
 }
