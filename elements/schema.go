@@ -52,8 +52,10 @@ type Field struct {
 	// Example is a value that passes the checks, as JSON or a plain string (jitrt new
 	// writes it for a required key).
 	Example string
-	// Type is the Go type the field decodes into (set by SchemaOf).
-	Type reflect.Type
+	// Type is the Go type the field decodes into (set by SchemaOf), and goIndex its place
+	// in the struct.
+	Type    reflect.Type
+	goIndex int
 }
 
 // IsAnnotation reports whether a key of a config or e.json is for people and editors, not

@@ -56,7 +56,7 @@ func fieldsOf(t reflect.Type) []Field {
 		if name == "" {
 			panic(fmt.Sprintf("elements: config field %s.%s needs a json tag naming its key", t.Name(), sf.Name))
 		}
-		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Example: sf.Tag.Get("example"), Type: sf.Type}
+		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Example: sf.Tag.Get("example"), Type: sf.Type, goIndex: i}
 		for opt := range strings.SplitSeq(sf.Tag.Get("jitrt"), ",") {
 			key, val, _ := strings.Cut(strings.TrimSpace(opt), "=")
 			switch key {
@@ -178,7 +178,7 @@ func (d decoder) object(path string, obj map[string]any, dst reflect.Value, top 
 		byName[f.Name] = i
 		names[i] = f.Name
 	}
-	for i, f := range fields {
+	for _, f := range fields {
 		val, ok := obj[f.Name]
 		key := join(path, f.Name)
 		if !ok || val == nil {
@@ -193,7 +193,7 @@ func (d decoder) object(path string, obj map[string]any, dst reflect.Value, top 
 				continue
 			}
 		}
-		d.value(key, val, fieldByJSON(dst, i), f)
+		d.value(key, val, dst.Field(f.goIndex), f)
 	}
 	if top {
 		return
@@ -221,25 +221,6 @@ func orConfig(path string) string {
 		return "the config"
 	}
 	return path
-}
-
-// fieldByJSON is the i-th exported, json-named field of a struct value (as fieldsOf lists
-// them).
-func fieldByJSON(v reflect.Value, i int) reflect.Value {
-	t := v.Type()
-	n := 0
-	for j := range t.NumField() {
-		sf := t.Field(j)
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if !sf.IsExported() || name == "-" {
-			continue
-		}
-		if n == i {
-			return v.Field(j)
-		}
-		n++
-	}
-	panic("elements: field index out of range")
 }
 
 // value converts one JSON value into dst, checking f's tags.

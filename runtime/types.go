@@ -132,16 +132,18 @@ func (a *App) callWasm(ctx context.Context, fullName string, ov *overrides, meth
 		ctx, cancel = context.WithTimeout(ctx, a.Timeout())
 		defer cancel()
 	}
-	e, err := a.Element(fullName)
-	if err != nil {
-		return nil, err
-	}
 	return ov.wasm.Call(ctx, wasmhost.Call{
 		Export:  method,
 		Args:    args,
 		Log:     a.log,
 		Element: fullName,
-		Config:  func() map[string]any { return e.publicConfig() },
+		Config: func() map[string]any { // only when the guest asks
+			e, err := a.Element(fullName)
+			if err != nil {
+				return map[string]any{}
+			}
+			return e.publicConfig()
+		},
 		Invoke: func(ctx context.Context, r wasmhost.Request) (any, error) {
 			c := elements.Call{Element: r.Element, Method: r.Method, Args: r.Args, Mode: elements.ArgsAuto}
 			if c.Element == "" || c.Element == fullName {

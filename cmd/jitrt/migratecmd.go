@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -78,7 +77,7 @@ destination must be empty unless --force, which makes it an exact copy. The sche
 				return fmt.Errorf("after the copy %s holds %d records (%s) and %s %d (%s): they differ", src.Path(), an, a[:12], dst.Path(), bn, b[:12])
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "copied %d records from %s to %s; both hold %d records, canonical dump sha256:%s\n",
-				records, where(src), where(dst), an, a)
+				records, src.Path(), dst.Path(), an, a)
 			return nil
 		},
 	}
@@ -89,13 +88,6 @@ destination must be empty unless --force, which makes it an exact copy. The sche
 	c.Flags().StringVar(&f.data, "data", "", "folder of the state file (default APP/.jitrt)")
 	c.Flags().DurationVar(&f.lockTimeout, "lock-timeout", kv.DefaultLockTimeout, "how long to wait for another process that owns the state")
 	return c
-}
-
-func where(s *kv.Store) string {
-	if p := s.Path(); p != "" && !strings.Contains(p, "://") {
-		return filepath.Clean(p)
-	}
-	return s.Path()
 }
 
 // copyStore makes dst hold what src holds, in one transaction; a dst that holds records is
@@ -123,7 +115,7 @@ func copyStore(src, dst *kv.Store, force bool) (int, error) {
 		})
 	})
 	if len(existing) > 0 && !force {
-		return 0, fmt.Errorf("%s already holds %d records: --force replaces them with the %d of %s", where(dst), len(existing), copied, where(src))
+		return 0, fmt.Errorf("%s already holds %d records: --force replaces them with the %d of %s", dst.Path(), len(existing), copied, src.Path())
 	}
 	have := make(map[string]bool, len(changes))
 	for _, c := range changes {

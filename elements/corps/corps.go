@@ -110,7 +110,7 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 		report("roles", "roles is empty: declare at least one role, or leave the key out for the defaults")
 	}
 	seen := map[string]bool{}
-	roles := c.Roles[:0:0]
+	roles := make([]Role, 0, len(c.Roles)) // the declared ones that hold, names filled in
 	for i, r := range c.Roles {
 		key := fmt.Sprintf("roles.%d.roleId", i)
 		switch {
@@ -129,9 +129,7 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 		}
 		roles = append(roles, r)
 	}
-	if len(c.Roles) > 0 {
-		c.Roles = roles
-	}
+	c.Roles = roles
 	switch {
 	case (c.CallbackToken == "") != (c.EncodingAESKey == ""):
 		key := "callbackToken"

@@ -84,7 +84,7 @@ type timerCfg struct {
 	Repeat      *repeatCfg `json:"repeat" doc:"run every period repeatTypes (default: once)"`
 	SkipHoliday any        `json:"skipHoliday" jitrt:"kinds=number|boolean" doc:"1 to skip Saturdays, Sundays and the holidays"`
 	Holidays    []string   `json:"holidays" doc:"dates to skip, \"2024-10-01\""`
-	Cron        string     `json:"cron" doc:"a cron expression (5 fields, or @every 10s, @hourly…) instead of repeat"`
+	Cron        *string    `json:"cron" doc:"a cron expression (5 fields, or @every 10s, @hourly…) instead of repeat"`
 }
 
 type repeatCfg struct {
@@ -136,10 +136,10 @@ func parse(el *elements.Element, report func(key, format string, args ...any)) c
 			s.End = t
 		}
 	}
-	if _, ok := el.Definition["timerCfg"].(map[string]any)["cron"]; ok {
-		sched, err := cronParser.Parse(cfg.Cron)
+	if cfg.Cron != nil {
+		sched, err := cronParser.Parse(*cfg.Cron)
 		if err != nil {
-			report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", cfg.Cron, err)
+			report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", *cfg.Cron, err)
 		}
 		s.Cron = sched
 	}
