@@ -74,7 +74,37 @@ func (m *Metrics) AttachApp(app *runtime.App) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_panics_total",
 			Help: "Panics recovered (in a method, a script, a task, a reload, the watcher or an HTTP request); each was an error for its caller, and the process went on."},
 			func() float64 { return float64(app.Panics()) }),
+		leadership{app},
 	)
+}
+
+// leadership exports, for each thing this process leads or follows among the processes that
+// share the app's store (a corp's sync: "sync:corps.X"), whether it leads it now and how
+// often it led or shared another's result.
+type leadership struct{ app *runtime.App }
+
+var (
+	leaderDesc = prometheus.NewDesc("jitrt_leader",
+		"1 while this process leads the named work (sync:ELEMENT: a corp's sync) among the processes that share the app's store, else 0.", []string{"name"}, nil)
+	leadsDesc = prometheus.NewDesc("jitrt_leads_total",
+		"Runs of the named work this process led (role led) or waited for and shared (role followed).", []string{"name", "role"}, nil)
+)
+
+func (l leadership) Describe(ch chan<- *prometheus.Desc) {
+	ch <- leaderDesc
+	ch <- leadsDesc
+}
+
+func (l leadership) Collect(ch chan<- prometheus.Metric) {
+	for _, ls := range l.app.Store().Leadership() {
+		held := 0.0
+		if ls.Holding {
+			held = 1
+		}
+		ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, held, ls.Name)
+		ch <- prometheus.MustNewConstMetric(leadsDesc, prometheus.CounterValue, float64(ls.Led), ls.Name, "led")
+		ch <- prometheus.MustNewConstMetric(leadsDesc, prometheus.CounterValue, float64(ls.Followed), ls.Name, "followed")
+	}
 }
 
 type routeMetrics struct {

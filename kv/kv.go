@@ -110,7 +110,10 @@ type Store struct {
 	commits atomic.Uint64 // transactions committed since the store was opened
 	gens    generations   // commits per watched key prefix
 
-	locks sync.Map // name → *namedLock; read on hot paths (Version), so lock-free
+	locks sync.Map // name → *namedLock
+
+	soloMu sync.Mutex
+	solo   map[string]*leadState // Lead's counts of a store that is not shared
 
 	compactMu      sync.Mutex // held by a running compaction
 	compactErr     atomic.Value
@@ -354,7 +357,11 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		if err != nil {
 			return err
 		}
-		defer s.pg.abort()
+		defer func() {
+			if !done { // under the memory's write lock still: the rollback comes after
+				s.pg.abort()
+			}
+		}()
 		if err := tx.applyRemote(ops); err != nil {
 			return err
 		}
@@ -374,6 +381,9 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 			return err
 		}
 		s.live.Add(tx.delta)
+	}
+	if s.pg != nil {
+		s.pg.abort() // a shared store's transaction that wrote nothing ends before others begin
 	}
 	done = true
 	if tx.n > 0 || tx.remote > 0 {
@@ -541,10 +551,9 @@ func translate(err error) error {
 	return err
 }
 
-// namedLock is a mutex of the store's, by name, with a count of its unlocks.
+// namedLock is a mutex of the store's, by name (see Lock).
 type namedLock struct {
-	mu      sync.Mutex
-	version atomic.Uint64
+	mu sync.Mutex
 }
 
 func (s *Store) named(name string) *namedLock {
@@ -554,24 +563,6 @@ func (s *Store) named(name string) *namedLock {
 	l, _ := s.locks.LoadOrStore(name, &namedLock{})
 	return l.(*namedLock)
 }
-
-// Lock takes the store's mutex of that name and returns its unlock. Writers that compute a
-// diff from a snapshot hold it from the read to the write, so that no other writer of the
-// same data slips in between, whichever instance of an element they run in. Each unlock
-// bumps the lock's Version.
-func (s *Store) Lock(name string) (unlock func()) {
-	l := s.named(name)
-	l.mu.Lock()
-	return func() {
-		l.version.Add(1)
-		l.mu.Unlock()
-	}
-}
-
-// Version counts the unlocks of the named lock. A reader that takes a snapshot without the
-// lock notes the Version first; if it is unchanged once the lock is held, no writer has
-// committed since, and the snapshot is still current.
-func (s *Store) Version(name string) uint64 { return s.named(name).version.Load() }
 
 // Key joins parts into a key of the documented scheme.
 func Key(parts ...string) string { return strings.Join(parts, ":") }

@@ -35,6 +35,10 @@ var migrations = []string{
 	3: `ALTER TABLE %[1]s.kv ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deleted boolean NOT NULL DEFAULT false;
 		CREATE INDEX IF NOT EXISTS kv_seq ON %[1]s.kv (seq);
 		CREATE SEQUENCE IF NOT EXISTS %[1]s.kv_seq_gen`,
+	// the processes that share the schema, and the results their leaders published (cluster.go)
+	4: `CREATE TABLE IF NOT EXISTS %[1]s.replicas (backend int PRIMARY KEY, pid int NOT NULL, command text NOT NULL, host text NOT NULL, since timestamptz NOT NULL);
+		CREATE TABLE IF NOT EXISTS %[1]s.runs (id bigserial PRIMARY KEY, name text NOT NULL, result text NOT NULL, at timestamptz NOT NULL DEFAULT now());
+		CREATE INDEX IF NOT EXISTS runs_name ON %[1]s.runs (name, id)`,
 }
 
 // schemaPattern is what a schema name may be (it is written into SQL).
@@ -49,7 +53,8 @@ type pgStore struct {
 	// memory's write lock).
 	lastSeq int64
 	shared  bool
-	tx      pgx.Tx // a shared store's transaction in progress (Update)
+	cluster *cluster // a shared store's locks and leads
+	tx      pgx.Tx   // a shared store's transaction in progress (Update)
 	listen  *pgx.Conn
 	stop    chan struct{}
 	stopped chan struct{}
@@ -85,6 +90,9 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	}
 	pg := &pgStore{conn: conn, schema: schema, where: where}
 	fail := func(err error) (*Store, error) {
+		if pg.cluster != nil {
+			pg.cluster.pool.Close()
+		}
 		conn.Close(context.Background())
 		if dirLock != nil {
 			dirLock.release()
@@ -104,6 +112,8 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		if err := pg.claim(ctx, opts.Command); err != nil {
 			return fail(err)
 		}
+	} else if err := pg.joinCluster(ctx, dbURL, opts); err != nil {
+		return fail(err)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -216,13 +226,7 @@ func (pg *pgStore) lock(ctx context.Context, opts Options) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			le := &LockedError{Dir: pg.where + "#" + pg.schema}
-			var since time.Time
-			pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.owner WHERE id = 1`, pg.schema)).Scan(&le.Owner.PID, &le.Owner.Command, &since)
-			if !since.IsZero() {
-				le.Owner.Since = since.UTC().Format(time.RFC3339)
-			}
-			return le
+			return pg.lockedError(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -360,7 +364,12 @@ func (pg *pgStore) write(ops []op) error {
 }
 
 // channel is where a shared schema's writers say they wrote.
-func (pg *pgStore) channel() string { return "jitrt_" + pg.schema }
+func (pg *pgStore) channel() string {
+	if len(pg.schema) <= 57 { // a channel's name is at most 63 bytes
+		return "jitrt_" + pg.schema
+	}
+	return fmt.Sprintf("jitrt_%s_%08x", pg.schema[:40], uint32(pg.lockKey()))
+}
 
 // begin, for a shared store, opens the SQL transaction of an Update: it takes the schema's
 // writer lock (writers of every process take turns) and returns what others wrote since
@@ -418,6 +427,9 @@ func (pg *pgStore) close() error {
 	if pg.stop != nil {
 		close(pg.stop)
 		<-pg.stopped
+	}
+	if pg.cluster != nil {
+		pg.cluster.pool.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -31,16 +31,25 @@ func backends(top *testing.T) map[string]func(t *testing.T) opener {
 			return func(t *testing.T, opts Options) (*Store, error) { return Open(context.Background(), dir, opts) }
 		},
 		"postgres": func(t *testing.T) opener {
-			if pgURL == "" {
-				pgURL = pgtest.Start(top)
-			}
-			schema := "s_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_").Replace(t.Name()))
-			schema = schema[:min(len(schema), 60)]
-			url := pgURL
-			return func(t *testing.T, opts Options) (*Store, error) {
-				return OpenPostgres(context.Background(), url, schema, opts)
-			}
+			return pgOpener(top, t, &pgURL, false)
 		},
+		// one of several processes that share the schema
+		"postgres-shared": func(t *testing.T) opener {
+			return pgOpener(top, t, &pgURL, true)
+		},
+	}
+}
+
+func pgOpener(top, t *testing.T, pgURL *string, shared bool) opener {
+	if *pgURL == "" {
+		*pgURL = pgtest.Start(top)
+	}
+	schema := "s_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_").Replace(t.Name()))
+	schema = schema[:min(len(schema), 60)]
+	url := *pgURL
+	return func(t *testing.T, opts Options) (*Store, error) {
+		opts.Shared = shared
+		return OpenPostgres(context.Background(), url, schema, opts)
 	}
 }
 
@@ -58,6 +67,9 @@ func TestStoreSuite(t *testing.T) {
 	for _, b := range slices.Sorted(maps.Keys(bs)) {
 		t.Run(b, func(t *testing.T) {
 			for _, name := range slices.Sorted(maps.Keys(suite)) {
+				if b == "postgres-shared" && name == "SecondOwnerIsRefusedAndNamed" {
+					continue // its processes share; TestClusterLocksAndLeads has who is refused
+				}
 				t.Run(name, func(t *testing.T) { suite[name](t, bs[b](t)) })
 			}
 		})

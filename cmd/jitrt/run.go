@@ -72,20 +72,23 @@ The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			errs := make(chan error, 3)
-			// The control socket: jitrt exec and jitrt call from other terminals run here.
-			ctl, err := control.Listen(app, control.SocketPath(app.DataDir()))
-			if err != nil {
-				return err
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := ctl.Serve(ctx); err != nil {
-					errs <- err
+			// The control socket: jitrt exec and jitrt call from other terminals run here
+			// (with a shared store, in PostgreSQL, they share it themselves).
+			if !app.Store().Shared() {
+				ctl, err := control.Listen(app, control.SocketPath(app.DataDir()))
+				if err != nil {
+					return err
 				}
-			}()
-			if err := app.Store().Advertise(ctl.Path()); err != nil {
-				return err
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := ctl.Serve(ctx); err != nil {
+						errs <- err
+					}
+				}()
+				if err := app.Store().Advertise(ctl.Path()); err != nil {
+					return err
+				}
 			}
 			// The watches are in place before the API answers: an edit made as soon as the
 			// app is up is seen.

@@ -32,7 +32,7 @@ const (
 // StateTTL is how long a login's state waits for the browser to come back.
 const StateTTL = 10 * time.Minute
 
-// maxStates bounds the logins in progress a process keeps, against a flood of /login.
+// maxStates bounds the states a process remembers as accepted.
 const maxStates = 100_000
 
 // masked stands for a secret in everything this package returns.
@@ -71,7 +71,9 @@ type Login struct {
 }
 
 func newLogin(el *elements.Element) (elements.Instance, error) {
-	return &Login{el: el, cfg: parseConfig(el.Config, nil), keys: keys{"el:" + el.FullName + ":"}}, nil
+	l := &Login{el: el, cfg: parseConfig(el.Config, nil), keys: keys{"el:" + el.FullName + ":"}}
+	l.states.init(l.cfg.CorpSecret)
+	return l, nil
 }
 
 // Start sweeps expired sessions away in the background when the app runs as a service.

@@ -1,56 +1,97 @@
 package auths
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"sync"
 	"time"
-
-	"github.com/jitrt/jitrt/elements"
 )
 
-// states are the logins in progress: each state (128 random bits, in hex: WeCom's in-client
-// login allows only letters and digits) is good for one return within StateTTL. They live
-// in memory: a login that outlives a restart of the server starts again.
+// states are the logins in progress. A state is signed rather than remembered: 64 bits at
+// random, when it expires, and an HMAC of both under a key made from the login's secret
+// (in hex: WeCom's in-client login allows only letters and digits). So every process of
+// the app that knows the secret — replicas behind one load balancer — accepts the states
+// of the others, and a restart loses no login in progress. A process accepts a state once
+// (the API binds it to the browser with a cookie as well).
 type states struct {
-	mu      sync.Mutex
-	pending map[string]time.Time // state → when it expires
+	once sync.Once
+	key  []byte
+
+	mu   sync.Mutex
+	used map[string]time.Time // states accepted here → when they expire
 }
 
-// issue makes a new state.
+const (
+	stateNonce = 8
+	stateMAC   = 16
+	stateLen   = stateNonce + 8 + stateMAC
+)
+
+// init makes the signing key from the secret (a key of this process alone when there is
+// none: states then work only here).
+func (s *states) init(secret string) {
+	s.once.Do(func() {
+		if secret == "" {
+			s.key = make([]byte, 32)
+			rand.Read(s.key)
+			return
+		}
+		sum := sha256.Sum256([]byte("jitrt login state\x00" + secret))
+		s.key = sum[:]
+	})
+}
+
+func (s *states) mac(b []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write(b[:stateNonce+8])
+	return m.Sum(nil)[:stateMAC]
+}
+
+// issue makes a new state, good until now+StateTTL.
 func (s *states) issue(now time.Time) (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	b := make([]byte, stateLen)
+	if _, err := rand.Read(b[:stateNonce]); err != nil {
 		return "", err
 	}
-	state := hex.EncodeToString(b[:])
+	binary.BigEndian.PutUint64(b[stateNonce:], uint64(now.Add(StateTTL).Unix()))
+	copy(b[stateNonce+8:], s.mac(b))
+	return hex.EncodeToString(b), nil
+}
+
+// consume reports whether state is one of ours, unexpired and not accepted here before.
+func (s *states) consume(state string, now time.Time) bool {
+	b, err := hex.DecodeString(state)
+	if err != nil || len(b) != stateLen || subtle.ConstantTimeCompare(b[stateNonce+8:], s.mac(b)) != 1 {
+		return false
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(b[stateNonce:])), 0)
+	if !now.Before(exp) {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending == nil {
-		s.pending = map[string]time.Time{}
+	if s.used == nil {
+		s.used = map[string]time.Time{}
 	}
-	if len(s.pending) >= 1024 {
-		for k, exp := range s.pending {
-			if !now.Before(exp) {
-				delete(s.pending, k)
+	if _, ok := s.used[state]; ok {
+		return false
+	}
+	if len(s.used) >= maxStates {
+		for k, e := range s.used {
+			if !now.Before(e) {
+				delete(s.used, k)
 			}
 		}
 	}
-	if len(s.pending) >= maxStates {
-		return "", elements.Errorf(elements.CodeBusy, "%d logins are in progress: try again in a few minutes", len(s.pending))
+	if len(s.used) < maxStates {
+		s.used[state] = exp
 	}
-	s.pending[state] = now.Add(StateTTL)
-	return state, nil
-}
-
-// consume reports whether state is pending and unexpired, and forgets it.
-func (s *states) consume(state string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.pending[state]
-	delete(s.pending, state)
-	return ok && now.Before(exp)
+	return true
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -133,11 +133,20 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 	if err := a.fetchMissing(ctx, batch); err != nil {
 		return 0, err
 	}
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock, err := c.lockOrg(ctx)
+	if err != nil {
+		return 0, err
+	}
 	defer unlock()
+	taken := 0
 	err = c.el.Store.Update(func(tx *kv.Tx) error {
 		a.begin(tx)
+		taken = 0
 		for _, q := range batch {
+			if _, err := tx.Get(q.key); errors.Is(err, kv.ErrNotFound) {
+				continue // applied meanwhile by another process that shares the store
+			}
+			taken++
 			if q.ev != nil {
 				if err := a.apply(q.ev); err != nil {
 					return err
@@ -147,6 +156,9 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 			if _, err := tx.Delete(q.key); err != nil {
 				return err
 			}
+		}
+		if taken == 0 {
+			return nil
 		}
 		if err := a.flush(); err != nil {
 			return err
@@ -162,7 +174,7 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 	c.el.Observer.Observe("events_applied", c.el.FullName, time.Since(start), nil)
 	c.el.Logger.Debug("WeCom events applied", "events", a.rep.Events, "added", a.rep.Added, "updated", a.rep.Updated,
 		"offlined", a.rep.Offlined, "departments", a.rep.Departments, "fetched", a.rep.Fetched, "took", time.Since(start).Round(time.Microsecond))
-	return len(batch), nil
+	return taken, nil
 }
 
 // keepEventReport adds a batch's counts to the corp's history: into the events report of

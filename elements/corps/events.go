@@ -28,7 +28,9 @@ import (
 // that also takes it off the queue (see apply.go); a second delivery of the same plaintext
 // is not stored again.
 //
-//	evq:<seq>     an event received and not yet applied (its decrypted XML)
+//	evq:<seq>       an event received and not yet applied (its decrypted XML)
+//	evseq           the number of the last event queued
+//	evseen:<sha256> when an event's plaintext was received (unix seconds), for an hour
 
 // CallbackWindow is how far a callback's timestamp may be from now.
 const CallbackWindow = 5 * time.Minute
@@ -44,6 +46,11 @@ const (
 
 func (k keys) eventQueue() string        { return k.prefix + "evq:" }
 func (k keys) eventAt(seq uint64) string { return k.prefix + "evq:" + fmt.Sprintf("%020d", seq) }
+func (k keys) eventSeq() string          { return k.prefix + "evseq" }
+func (k keys) eventsSeen() string        { return k.prefix + "evseen:" }
+func (k keys) eventSeen(hash string) string {
+	return k.prefix + "evseen:" + hash
+}
 
 // receiver is a corp's side of the callbacks: the crypto, the replay and duplicate
 // windows, and the queue writer that commits concurrent deliveries together.
@@ -53,8 +60,7 @@ type receiver struct {
 	mu      sync.Mutex
 	replays map[string]time.Time // timestamp|nonce|signature → when seen
 	seen    map[string]time.Time // sha256 of plaintext → when received
-	seq     uint64               // the last queued event's number
-	seqRead bool
+	pruned  time.Time            // when the stored plaintexts were last pruned
 
 	writes chan *queued // to the committer (nil: write directly)
 	stop   chan struct{}
@@ -197,6 +203,10 @@ func (c *Corp) ReceiveCallback(ctx context.Context, signature, timestamp, nonce 
 		r.forget(q.hash)
 		return false, fmt.Errorf("corp %s: keep the event: %w", c.el.FullName, err)
 	}
+	if q.dup {
+		c.el.Logger.Debug("WeCom event delivered again (to another process): applied once", "change", ev.Kind())
+		return false, nil
+	}
 	return true, nil
 }
 
@@ -264,41 +274,78 @@ func (c *Corp) enqueue(ctx context.Context, q *queued) error {
 	}
 }
 
-// writeQueued appends events to the queue in one transaction and pokes the applier.
+// writeQueued appends events to the queue in one transaction and pokes the applier. The
+// queue's numbers and the received plaintexts are kept in the store, so that the processes
+// that share it (replicas behind one callback URL) queue in one order and store an event
+// WeCom delivers to two of them once; a duplicate is marked dup and not stored.
 func (c *Corp) writeQueued(batch []*queued) error {
 	r := c.recv
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.seqRead {
-		if err := c.el.Store.View(func(tx *kv.Tx) error {
-			return tx.ScanReverse(c.keys.eventQueue(), func(key, _ string) bool {
-				r.seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.keys.eventQueue()), 10, 64)
-				return false
-			})
-		}); err != nil {
+	now := time.Now()
+	prune := now.Sub(r.pruned) >= time.Minute
+	err := c.el.Store.Update(func(tx *kv.Tx) error {
+		seq, err := c.lastQueued(tx)
+		if err != nil {
 			return err
 		}
-		r.seqRead = true
-	}
-	seq := r.seq
-	err := c.el.Store.Update(func(tx *kv.Tx) error {
 		for _, q := range batch {
+			q.dup = false
+			if at, err := tx.Get(c.keys.eventSeen(q.hash)); err == nil {
+				if n, _ := strconv.ParseInt(at, 10, 64); now.Sub(time.Unix(n, 0)) < dedupeWindow {
+					q.dup = true
+					continue
+				}
+			}
 			seq++
 			if err := tx.Set(c.keys.eventAt(seq), string(q.msg)); err != nil {
 				return err
 			}
+			if err := tx.Set(c.keys.eventSeen(q.hash), strconv.FormatInt(now.Unix(), 10)); err != nil {
+				return err
+			}
 		}
-		return nil
+		if prune {
+			var old []string
+			tx.Scan(c.keys.eventsSeen(), func(k, v string) bool {
+				if n, _ := strconv.ParseInt(v, 10, 64); now.Sub(time.Unix(n, 0)) >= dedupeWindow {
+					old = append(old, k)
+				}
+				return true
+			})
+			for _, k := range old {
+				if _, err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Set(c.keys.eventSeq(), strconv.FormatUint(seq, 10))
 	})
 	if err != nil {
 		return err
 	}
-	r.seq = seq
+	if prune {
+		r.pruned = now
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// lastQueued is the number of the last event queued: the counter, or, in a state written
+// before it was kept, the last key of the queue.
+func (c *Corp) lastQueued(tx *kv.Tx) (uint64, error) {
+	if v, err := tx.Get(c.keys.eventSeq()); err == nil {
+		return strconv.ParseUint(v, 10, 64)
+	}
+	var seq uint64
+	err := tx.ScanReverse(c.keys.eventQueue(), func(key, _ string) bool {
+		seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.keys.eventQueue()), 10, 64)
+		return false
+	})
+	return seq, err
 }
 
 // commit is the committer: it writes what arrives together as one transaction, so that

@@ -1,6 +1,7 @@
 package corps
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -604,7 +605,10 @@ func (c *Corp) migrate() error {
 	if !legacy {
 		return nil
 	}
-	unlock := c.el.Store.Lock(k.lock())
+	unlock, err := c.lockOrg(context.Background())
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	return c.el.Store.Update(func(tx *kv.Tx) error {
 		stored, err := readMembers(tx, k)

@@ -368,7 +368,10 @@ func (c *Corp) bulkRegister(data any) error {
 		org.Tags = append(org.Tags, t)
 	}
 	wecom.Canonicalize(org)
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock, err := c.lockOrg(context.Background())
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	snap, err := readSnapshot(c.el.Store, c.keys)
 	if err != nil {
@@ -552,7 +555,10 @@ func (c *Corp) setUserRole(memberID string, roleIDs []string) (any, error) {
 			return nil, c.badArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), c.el.ConfigPath)
 		}
 	}
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock, err := c.lockOrg(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	var rows []memberRoleRec
 	err = c.el.Store.Update(func(tx *kv.Tx) error {
@@ -607,7 +613,10 @@ func (c *Corp) writeMembers(listName string, ids []string, fn func(tx *kv.Tx, id
 	if err != nil {
 		return err
 	}
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock, err := c.lockOrg(context.Background())
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	return c.el.Store.Update(func(tx *kv.Tx) error {
 		members, err := c.membersByID(tx, ids)
@@ -744,7 +753,10 @@ func (c *Corp) saveSignature(memberID, signature string) (any, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, c.badArg("signature %q is not an http(s) URL of the signature image", signature)
 	}
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock, err := c.lockOrg(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	rec := sigRec{MemberID: memberID, Signature: signature, UpdatedAt: now()}
 	err = c.el.Store.Update(func(tx *kv.Tx) error {

@@ -148,9 +148,12 @@ func (c *Corp) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
 	if err := c.checkRoles(roleIDs); err != nil {
 		return nil, err
 	}
-	unlock := c.el.Store.Lock(c.keys.lock())
+	unlock, err := c.lockOrg(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
-	err := c.el.Store.Update(func(tx *kv.Tx) error {
+	err = c.el.Store.Update(func(tx *kv.Tx) error {
 		if _, err := tx.Get(c.keys.meta()); errors.Is(err, kv.ErrNotFound) {
 			return c.notInitialized()
 		}

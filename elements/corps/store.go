@@ -1,6 +1,7 @@
 package corps
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +77,17 @@ func (k keys) sync(at time.Time) string {
 }
 func (k keys) syncs() string { return k.prefix + "sync:" }
 func (k keys) lock() string  { return k.prefix + "write" }
+
+// lockOrg takes the lock of the corp's writers that compute what to write from what they
+// read (a sync, an event batch, a role change): the cluster's, when several processes share
+// the store, and the memory has caught up with them once it is held.
+func (c *Corp) lockOrg(ctx context.Context) (unlock func(), err error) {
+	unlock, err = c.el.Store.Lock(ctx, c.keys.lock())
+	if err != nil {
+		return nil, fmt.Errorf("corp %s: %w", c.el.FullName, err)
+	}
+	return unlock, nil
+}
 
 // Member statuses.
 const (

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	goruntime "runtime"
@@ -128,7 +129,7 @@ func (c *Corp) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
 				runCtx, cancel = context.WithDeadline(runCtx, dl)
 				defer cancel()
 			}
-			f.report, f.err = c.runSync(runCtx, false, false)
+			f.report, f.err = c.leadSync(runCtx)
 			c.flightMu.Lock()
 			c.flight = nil
 			c.flightMu.Unlock()
@@ -143,6 +144,65 @@ func (c *Corp) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
 	case <-ctx.Done():
 		return nil, elements.Errorf(elements.CodeTimeout, "sync of %s: %v (the sync goes on in the background)", c.el.FullName, ctx.Err())
 	}
+}
+
+// syncOutcome is a sync's report or error, as its leader publishes it to the callers of
+// other processes.
+type syncOutcome struct {
+	Report *SyncReport `json:"report,omitempty"`
+	Error  *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error,omitempty"`
+}
+
+// leadSync runs a sync as the corp's sync leader: where several processes share the store,
+// one of them fetches and writes at a time, and a caller of another process that comes
+// while it runs waits and shares its report (or error). A leader killed mid-sync wrote
+// nothing (the write is one transaction), and the next caller runs the sync.
+func (c *Corp) leadSync(ctx context.Context) (*SyncReport, error) {
+	var rep *SyncReport
+	var runErr error
+	published, led, err := c.el.Store.Lead(ctx, "sync:"+c.el.FullName, func(ctx context.Context) (string, error) {
+		rep, runErr = c.runSync(ctx, false, false)
+		if runErr != nil && ctx.Err() != nil {
+			return "", runErr // this caller's time ran out: the waiters run it themselves
+		}
+		var out syncOutcome
+		out.Report = rep
+		if runErr != nil {
+			code := elements.CodeInternal
+			var ee *elements.Error
+			if errors.As(runErr, &ee) {
+				code = ee.Code
+			}
+			out.Error = &struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			}{code, runErr.Error()}
+		}
+		return mustJSON(out), nil
+	})
+	switch {
+	case led && runErr != nil:
+		return nil, runErr
+	case led && err != nil:
+		// the sync is done and written; only telling the other processes failed
+		c.el.Logger.Warn("the sync's report could not be shared with the other processes", "err", err)
+		return rep, nil
+	case err != nil:
+		return nil, fmt.Errorf("sync of %s: %w", c.el.FullName, err)
+	case led:
+		return rep, nil
+	}
+	var out syncOutcome
+	if err := json.Unmarshal([]byte(published), &out); err != nil {
+		return nil, fmt.Errorf("sync of %s: the leader's report: %w", c.el.FullName, err)
+	}
+	if out.Error != nil {
+		return nil, &elements.Error{Code: out.Error.Code, Message: out.Error.Message}
+	}
+	return out.Report, nil
 }
 
 // runSync fetches, diffs and applies, and reports the sync to the app's metrics. init marks
@@ -175,10 +235,10 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 	if err != nil {
 		return nil, err
 	}
-	lockName := c.keys.lock()
 	read := make(chan snapRead, 1)
 	go func() {
-		v := c.el.Store.Version(lockName)
+		// a writer of this corp, here or in another process, moves its generation
+		v := c.el.Store.Generation(c.keys.prefix)
 		s, err := readSnapshot(c.el.Store, c.keys)
 		read <- snapRead{s, v, err}
 	}()
@@ -218,10 +278,13 @@ func (c *Corp) syncOnce(ctx context.Context, start time.Time, dryRun, init bool)
 	if invalid > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("WeCom sent %d member(s) whose userid is not a WeCom userid (%s); they were left out", invalid, wecom.UserIDRule))
 	}
-	unlock := c.el.Store.Lock(lockName)
+	unlock, err := c.lockOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	snap := sr.snap
-	if sr.err != nil || c.el.Store.Version(lockName) != sr.version {
+	if sr.err != nil || c.el.Store.Generation(c.keys.prefix) != sr.version {
 		if snap, err = readSnapshot(c.el.Store, c.keys); err != nil {
 			return nil, err
 		}

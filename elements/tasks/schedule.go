@@ -19,6 +19,7 @@ type Schedule struct {
 	SkipHoliday bool
 	Holidays    map[string]bool // "2006-01-02" dates skipped with SkipHoliday
 	Cron        cron.Schedule   // timerCfg.cron, when given: it replaces repeat
+	Every       time.Duration   // timerCfg.cron "@every D": runs at startTime + k·D
 	Loc         *time.Location
 }
 
@@ -62,6 +63,9 @@ func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 // span is the longest a period of the schedule can be: its period of its unit, with room
 // for long months and daylight-saving changes.
 func (s *Schedule) span() time.Duration {
+	if s.Every > 0 {
+		return s.Every
+	}
 	unit := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 25 * time.Hour,
 		"week": 7*24*time.Hour + time.Hour, "month": 31*24*time.Hour + time.Hour}[s.RepeatType]
 	return time.Duration(max(s.Period, 1)) * unit
@@ -87,6 +91,9 @@ func (s *Schedule) nextRaw(after time.Time) (time.Time, bool) {
 	}
 	n := s.Period
 	switch s.RepeatType {
+	case "every":
+		k := after.Sub(s.Start)/s.Every + 1
+		return s.Start.Add(k * s.Every), true
 	case "once":
 		return time.Time{}, false
 	case "minute", "hour":

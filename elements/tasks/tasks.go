@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,13 +138,28 @@ func parse(el *elements.Element, report func(key, format string, args ...any)) c
 		}
 	}
 	if cfg.Cron != nil {
-		sched, err := cronParser.Parse(*cfg.Cron)
-		if err != nil {
-			report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", *cfg.Cron, err)
+		if every, ok := strings.CutPrefix(strings.TrimSpace(*cfg.Cron), "@every "); ok {
+			// counted from startTime, so that every process of the app has the same due times
+			d, err := time.ParseDuration(strings.TrimSpace(every))
+			switch {
+			case err != nil:
+				report("timerCfg.cron", "timerCfg.cron %q: %v (@every takes a duration such as 10s or 1h30m)", *cfg.Cron, err)
+			case d < time.Second:
+				report("timerCfg.cron", "timerCfg.cron %q: at most one run a second (@every 1s)", *cfg.Cron)
+			default:
+				s.Every = d
+			}
+		} else {
+			sched, err := cronParser.Parse(*cfg.Cron)
+			if err != nil {
+				report("timerCfg.cron", "timerCfg.cron %q: %v (5 fields, or @every 10s, @hourly…)", *cfg.Cron, err)
+			}
+			s.Cron = sched
 		}
-		s.Cron = sched
 	}
 	switch {
+	case s.Every > 0:
+		s.RepeatType = "every" // cron replaces repeat
 	case cfg.Repeat != nil:
 		s.RepeatType = cfg.Repeat.RepeatType
 		if p := cfg.Repeat.Period; p > 0 {
@@ -272,6 +288,16 @@ func (t *Task) loop() {
 			t.el.Observer.Observe("task_skipped", t.el.FullName, 0, nil)
 			continue
 		}
+		claimed, err := t.claim(next)
+		if err != nil || !claimed {
+			t.end()
+			if err != nil {
+				log.Error("task run not started: its due time could not be claimed", "due", next.Format(time.RFC3339), "err", err)
+			} else {
+				log.Debug("task due time run by another process", "due", next.Format(time.RFC3339))
+			}
+			continue
+		}
 		go func() {
 			defer t.end()
 			defer func() {
@@ -279,7 +305,7 @@ func (t *Task) loop() {
 					t.el.App.Recovered(t.el.FullName+" run", r)
 				}
 			}()
-			t.run(context.Background(), "timer")
+			t.runDue(context.Background(), "timer", next)
 		}()
 	}
 }
@@ -302,7 +328,8 @@ func (t *Task) end() {
 
 // runRec is one run kept in the task's history.
 type runRec struct {
-	Trigger    string `json:"trigger"` // timer or manual
+	Trigger    string `json:"trigger"`       // timer or manual
+	Due        string `json:"due,omitempty"` // the due time a timer's run was for
 	StartedAt  string `json:"startedAt"`
 	FinishedAt string `json:"finishedAt"`
 	DurationMs int64  `json:"durationMs"`
@@ -313,8 +340,34 @@ type runRec struct {
 
 func (t *Task) runsPrefix() string { return "el:" + t.el.FullName + ":run:" }
 
+// dueKey holds the last due time a process of the app claimed.
+func (t *Task) dueKey() string { return "el:" + t.el.FullName + ":due" }
+
+// claim takes a due time for this process: where several processes share the store, each
+// schedules the task and the first to claim a due time runs it, so that it runs once, and
+// still runs while another process restarts. The claim is one transaction that reads the
+// last due time claimed and writes this one if it is later.
+func (t *Task) claim(due time.Time) (bool, error) {
+	claimed := false
+	err := t.el.Store.Update(func(tx *kv.Tx) error {
+		if last, err := tx.Get(t.dueKey()); err == nil {
+			if at, err := time.Parse(time.RFC3339Nano, last); err == nil && !at.Before(due) {
+				return nil
+			}
+		}
+		claimed = true
+		return tx.Set(t.dueKey(), due.UTC().Format(time.RFC3339Nano))
+	})
+	return claimed, err
+}
+
 // run calls the task's function once, records the run and measures it.
 func (t *Task) run(ctx context.Context, trigger string) (any, error) {
+	return t.runDue(ctx, trigger, time.Time{})
+}
+
+// runDue is run for the due time of a timer's run (zero for a manual one).
+func (t *Task) runDue(ctx context.Context, trigger string, due time.Time) (any, error) {
 	start := time.Now()
 	log := t.el.Logger
 	var res any
@@ -329,7 +382,7 @@ func (t *Task) run(ctx context.Context, trigger string) (any, error) {
 		res, err = t.el.App.CallScript(ctx, filepath.ToSlash(rel), innerExport, t.info(trigger))
 	}
 	took := time.Since(start)
-	rec := runRec{Trigger: trigger, StartedAt: start.UTC().Format(time.RFC3339Nano), FinishedAt: time.Now().UTC().Format(time.RFC3339Nano),
+	rec := runRec{Trigger: trigger, Due: formatDue(due), StartedAt: start.UTC().Format(time.RFC3339Nano), FinishedAt: time.Now().UTC().Format(time.RFC3339Nano),
 		DurationMs: took.Milliseconds(), OK: err == nil, Result: small(res)}
 	if err != nil {
 		rec.Error = err.Error()
@@ -342,6 +395,13 @@ func (t *Task) run(ctx context.Context, trigger string) (any, error) {
 		log.Warn("task run not recorded", "err", serr)
 	}
 	return res, err
+}
+
+func formatDue(due time.Time) string {
+	if due.IsZero() {
+		return ""
+	}
+	return due.UTC().Format(time.RFC3339Nano)
 }
 
 // small keeps a result in the history only if it is small.

@@ -1,0 +1,296 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// # Several processes on one schema
+//
+// A store opened with Options.Shared is one of several processes (replicas) that keep the
+// same PostgreSQL schema. Besides the writes (each Update takes the schema's writer lock
+// and first catches up, see postgres.go), they coordinate through two things, both
+// PostgreSQL advisory locks held by a connection of the process, so that a process that
+// dies lets go at once:
+//
+//   - Lock(name) is a mutex of the whole cluster: held by one goroutine of one process at a
+//     time, and the memory has caught up with every other process when it is granted.
+//   - Lead(name, fn) runs fn once for the callers that overlap, wherever they are: one
+//     leads (runs fn, publishes its result in the schema's runs table), the others wait and
+//     share that result; if the leader dies before it publishes, the next one runs fn.
+//
+// The replicas hold the schema's owner lock shared, so that a process that needs it alone
+// (jitrt migrate) waits for them, and they for it; each says who it is in the replicas
+// table. A store that is not shared has the same methods, for one process.
+
+// clusterSize is how many connections a shared store keeps for held locks and leads.
+const clusterSize = 16
+
+// runsKept is how many published results of each name the runs table keeps.
+const runsKept = 10
+
+// cluster is a shared store's connections for locks and leads, and what it leads now.
+type cluster struct {
+	pool *pgxpool.Pool
+
+	mu    sync.Mutex
+	leads map[string]*leadState
+}
+
+// leadState counts, for one name, what this process did.
+type leadState struct {
+	holding  atomic.Bool
+	led      atomic.Uint64
+	followed atomic.Uint64
+}
+
+// Leadership is, for one name given to Lead, what this process did: whether it leads it
+// now, and how many times it led or followed (shared another's result).
+type Leadership struct {
+	Name     string
+	Holding  bool
+	Led      uint64
+	Followed uint64
+}
+
+// Shared reports whether the store is one of several processes sharing a schema.
+func (s *Store) Shared() bool { return s.pg != nil && s.pg.shared }
+
+// advisoryKey is the advisory lock of a name in the schema.
+func (pg *pgStore) advisoryKey(kind, name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("jitrt:" + pg.schema + ":" + kind + ":" + name))
+	return int64(h.Sum64())
+}
+
+// Lock takes the store's mutex of that name and returns its unlock. Writers that compute a
+// diff from a snapshot hold it from the read to the write, so that no other writer of the
+// same data slips in between, whichever instance of an element, and, for a shared store,
+// whichever process, they run in. A shared store's lock is the cluster's (a PostgreSQL
+// advisory lock): waiting for it ends with ctx, and once it is held the memory holds what
+// the other processes wrote.
+func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
+	l := s.named(name)
+	l.mu.Lock() // the goroutines of this process queue here, each process with one connection waiting
+	if !s.Shared() {
+		return l.mu.Unlock, nil
+	}
+	conn, err := s.pg.cluster.pool.Acquire(ctx)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
+	}
+	key := s.pg.advisoryKey("lock", name)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		conn.Conn().Close(context.Background()) // a wait cut short may still be granted: drop it
+		conn.Release()
+		l.mu.Unlock()
+		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
+	}
+	release := func() {
+		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			conn.Conn().Close(context.Background()) // the lock goes with the session
+		}
+		conn.Release()
+		l.mu.Unlock()
+	}
+	if err := s.CatchUp(); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// Lead runs fn once for the callers of every process that ask for name at overlapping
+// times: if no process runs it now, fn runs here (led is true) and its result is
+// published; if one does, Lead waits for it and returns the result it published (led is
+// false). An error of fn publishes nothing: the callers that waited run fn in turn. If
+// the leader dies first, its lock goes with its connection and the next caller leads. A
+// store that is not shared runs fn.
+func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) (string, error)) (result string, led bool, err error) {
+	if !s.Shared() {
+		st := s.leadState(name)
+		st.holding.Store(true)
+		defer st.holding.Store(false)
+		st.led.Add(1)
+		result, err = fn(ctx)
+		return result, true, err
+	}
+	pg := s.pg
+	conn, err := pg.cluster.pool.Acquire(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
+	}
+	defer conn.Release()
+	key := pg.advisoryKey("lead", name)
+	runs := pg.schema + ".runs"
+	// What was published before this call: a result published after it came from a run
+	// that overlapped it.
+	var before int64
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM `+runs+` WHERE name = $1`, name).Scan(&before); err != nil {
+		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
+		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
+	}
+	if !got {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+			conn.Conn().Close(context.Background())
+			return "", false, fmt.Errorf("kv: wait for the leader of %s in %s#%s: %w", name, pg.where, pg.schema, err)
+		}
+	}
+	unlock := func() {
+		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+	}
+	defer unlock()
+	st := s.leadState(name)
+	var published string
+	err = conn.QueryRow(ctx, `SELECT result FROM `+runs+` WHERE name = $1 AND id > $2 ORDER BY id DESC LIMIT 1`, name, before).Scan(&published)
+	switch {
+	case err == nil:
+		st.followed.Add(1)
+		return published, false, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
+	}
+	st.holding.Store(true)
+	defer st.holding.Store(false)
+	st.led.Add(1)
+	result, err = fn(ctx)
+	if err != nil {
+		return "", true, err
+	}
+	// published even if this caller gave up: the others wait for it
+	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, perr := conn.Exec(pctx, `WITH added AS (INSERT INTO `+runs+` (name, result) VALUES ($1, $2) RETURNING id)
+		DELETE FROM `+runs+` WHERE name = $1 AND id <= (SELECT id FROM added) - $3`, name, result, runsKept)
+	if perr != nil {
+		return result, true, fmt.Errorf("kv: publish the result of %s in %s#%s: %w", name, pg.where, pg.schema, perr)
+	}
+	return result, true, nil
+}
+
+func (s *Store) leadState(name string) *leadState {
+	if s.pg == nil || s.pg.cluster == nil {
+		s.soloMu.Lock()
+		defer s.soloMu.Unlock()
+		if s.solo == nil {
+			s.solo = map[string]*leadState{}
+		}
+		if s.solo[name] == nil {
+			s.solo[name] = &leadState{}
+		}
+		return s.solo[name]
+	}
+	c := s.pg.cluster
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leads[name] == nil {
+		c.leads[name] = &leadState{}
+	}
+	return c.leads[name]
+}
+
+// Leadership lists, by name, what this process did with Lead.
+func (s *Store) Leadership() []Leadership {
+	var m map[string]*leadState
+	var mu *sync.Mutex
+	if s.pg != nil && s.pg.cluster != nil {
+		m, mu = s.pg.cluster.leads, &s.pg.cluster.mu
+	} else {
+		m, mu = s.solo, &s.soloMu
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Leadership, 0, len(m))
+	for name, st := range m {
+		out = append(out, Leadership{Name: name, Holding: st.holding.Load(), Led: st.led.Load(), Followed: st.followed.Load()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// joinCluster, for a shared store, holds the schema's owner lock shared (waiting for a
+// process that holds it alone), says who this process is in the replicas table, and
+// opens the connections of locks and leads.
+func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) error {
+	wait := opts.LockTimeout
+	if wait == 0 {
+		wait = DefaultLockTimeout
+	}
+	deadline := time.Now().Add(max(wait, 0))
+	for {
+		var got bool
+		if err := pg.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1)`, pg.lockKey()).Scan(&got); err != nil {
+			return fmt.Errorf("kv: lock %s#%s: %w", pg.where, pg.schema, err)
+		}
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			return pg.lockedError(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	host, _ := os.Hostname()
+	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema)); err != nil {
+		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
+	}
+	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since) VALUES (pg_backend_pid(), $1, $2, $3, now())
+		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since`, pg.schema),
+		os.Getpid(), opts.Command, host); err != nil {
+		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
+	}
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, dbURL))
+	}
+	cfg.MaxConns, cfg.MinConns = clusterSize, 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, dbURL))
+	}
+	pg.cluster = &cluster{pool: pool, leads: map[string]*leadState{}}
+	return nil
+}
+
+// lockedError names the processes that hold the schema: its owner, or the replicas that
+// share it.
+func (pg *pgStore) lockedError(ctx context.Context) error {
+	le := &LockedError{Dir: pg.where + "#" + pg.schema}
+	var since time.Time
+	err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.owner WHERE id = 1`, pg.schema)).Scan(&le.Owner.PID, &le.Owner.Command, &since)
+	if err != nil || le.Owner.PID == 0 || pg.shared {
+		// the replicas alive, newest first
+		var n int
+		pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity)`, pg.schema)).Scan(&n)
+		if !pg.shared && n > 0 {
+			pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity) ORDER BY since DESC LIMIT 1`, pg.schema)).Scan(&le.Owner.PID, &le.Owner.Command, &since)
+			if n > 1 {
+				le.Owner.Command += fmt.Sprintf(", and %d other replica(s)", n-1)
+			}
+		}
+	}
+	if !since.IsZero() {
+		le.Owner.Since = since.UTC().Format(time.RFC3339)
+	}
+	return le
+}

@@ -1,0 +1,208 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jitrt/jitrt/internal/pgtest"
+)
+
+// The cluster's coordination, with several stores on one schema standing for processes
+// (each has connections of its own, as a process does): Lock is one mutex across them and
+// hands over a memory that has caught up; Lead runs overlapping callers' work once and
+// shares its result; a leader that dies lets the next caller lead; a process that needs
+// the schema alone (jitrt migrate) is refused while replicas share it, and told who they are.
+func TestClusterLocksAndLeads(t *testing.T) {
+	url := pgtest.Start(t)
+	open := func(command string) *Store {
+		s, err := OpenPostgres(context.Background(), url, "cluster", Options{Command: command, Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	stores := []*Store{open("jitrt run A"), open("jitrt run B"), open("jitrt run C")}
+	ctx := context.Background()
+
+	t.Run("LockIsOneMutexAndCatchesUp", func(t *testing.T) {
+		// read (in memory, outside any transaction) and write back under the lock: an
+		// increment of another process lost would show
+		var wg sync.WaitGroup
+		for _, s := range stores {
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 15 {
+						unlock, err := s.Lock(ctx, "counter")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						n := 0
+						if v, err := s.Get("el:n"); err == nil {
+							fmt.Sscan(v, &n)
+						}
+						err = s.Set("el:n", fmt.Sprint(n+1))
+						unlock()
+						if err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		unlock, err := stores[0].Lock(ctx, "counter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		if v, _ := stores[0].Get("el:n"); v != "90" {
+			t.Fatalf("counter %s after 3 processes × 2 goroutines × 15 increments under Lock", v)
+		}
+	})
+
+	t.Run("LeadRunsOverlappingCallersOnce", func(t *testing.T) {
+		var runs atomic.Int32
+		start := make(chan struct{})
+		results := make(chan string, 30)
+		var led atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 30 {
+			s := stores[i%3]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, l, err := s.Lead(ctx, "sync:x", func(context.Context) (string, error) {
+					n := runs.Add(1)
+					time.Sleep(300 * time.Millisecond)
+					return fmt.Sprintf("run %d", n), nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+				if l {
+					led.Add(1)
+				}
+				results <- res
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(results)
+		if runs.Load() != 1 || led.Load() != 1 {
+			t.Fatalf("30 overlapping callers ran the work %d times (%d led)", runs.Load(), led.Load())
+		}
+		for r := range results {
+			if r != "run 1" {
+				t.Fatalf("a caller got %q, not the one run's result", r)
+			}
+		}
+		// a later call runs again; leadership is reported
+		if res, l, _ := stores[1].Lead(ctx, "sync:x", func(context.Context) (string, error) { return "again", nil }); !l || res != "again" {
+			t.Fatalf("a later call: %q led=%v", res, l)
+		}
+		var sawLed bool
+		for _, s := range stores {
+			for _, ls := range s.Leadership() {
+				if ls.Name == "sync:x" && ls.Led > 0 {
+					sawLed = true
+				}
+				if ls.Holding {
+					t.Fatalf("%s still held after the work ended", ls.Name)
+				}
+			}
+		}
+		if !sawLed {
+			t.Fatal("no process reports having led sync:x")
+		}
+	})
+
+	t.Run("AnErrorIsNotSharedAndTheNextCallerRuns", func(t *testing.T) {
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		done := make(chan error)
+		go func() {
+			_, _, err := stores[0].Lead(ctx, "flaky", func(context.Context) (string, error) {
+				close(entered)
+				<-release
+				return "", errors.New("wecom is down")
+			})
+			done <- err
+		}()
+		<-entered
+		got := make(chan string)
+		go func() {
+			res, l, err := stores[1].Lead(ctx, "flaky", func(context.Context) (string, error) { return "second ran", nil })
+			if err != nil || !l {
+				t.Errorf("the waiter: led=%v err=%v", l, err)
+			}
+			got <- res
+		}()
+		close(release)
+		if err := <-done; err == nil || !strings.Contains(err.Error(), "wecom is down") {
+			t.Fatalf("the leader's error: %v", err)
+		}
+		if res := <-got; res != "second ran" {
+			t.Fatalf("the waiter got %q", res)
+		}
+	})
+
+	t.Run("ALeaderThatDiesLetsTheNextLead", func(t *testing.T) {
+		doomed := open("jitrt run doomed")
+		entered, gone := make(chan struct{}), make(chan struct{})
+		defer close(gone) // the doomed goroutine ends with the test (its process would be gone)
+		go doomed.Lead(ctx, "sync:y", func(ctx context.Context) (string, error) {
+			close(entered)
+			<-gone
+			return "", errors.New("killed")
+		})
+		<-entered
+		waited := make(chan string)
+		go func() {
+			res, l, err := stores[2].Lead(ctx, "sync:y", func(context.Context) (string, error) { return "after the death", nil })
+			if err != nil || !l {
+				t.Errorf("after the leader died: led=%v err=%v", l, err)
+			}
+			waited <- res
+		}()
+		// the doomed process's connections end as a killed process's do
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = ($1::bigint & 4294967295)::oid AND pid <> pg_backend_pid()`,
+			doomed.pg.advisoryKey("lead", "sync:y")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case res := <-waited:
+			if res != "after the death" {
+				t.Fatalf("got %q", res)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiter never led after the leader died")
+		}
+	})
+
+	t.Run("MigrateIsRefusedWhileReplicasShare", func(t *testing.T) {
+		_, err := OpenPostgres(ctx, url, "cluster", Options{Command: "jitrt migrate", LockTimeout: -1})
+		var le *LockedError
+		if !errors.As(err, &le) || !strings.Contains(err.Error(), "jitrt run") || !strings.Contains(err.Error(), "other replica") {
+			t.Fatalf("an exclusive open beside replicas: %v", err)
+		}
+	})
+}
