@@ -55,11 +55,15 @@ func TestStateInPostgres(t *testing.T) {
 	if out := run(0, "call", app2, "corps.C", "getAdmin", "--data", t.TempDir()); !strings.Contains(out, member) {
 		t.Fatalf("through app.json: %s", out)
 	}
-	// a second owner, on another machine, waits and is told who holds the state
+	// a second process, on another machine, shares the database with a jitrt run; a
+	// migrate, which needs it alone, is refused and told who shares it
 	srv := startServerArgs(t, buildJitrt(t), app, machineA, "--store", url)
-	out := run(1, "call", app, "corps.C", "getAdmin", "--store", url, "--data", t.TempDir(), "--lock-timeout", "200ms")
+	if out := run(0, "call", app, "corps.C", "getAdmin", "--store", url, "--data", t.TempDir(), "--lock-timeout", "200ms"); !strings.Contains(out, member) {
+		t.Fatalf("a call beside jitrt run: %s", out)
+	}
+	out := run(1, "migrate", app, "--to", url, "--force", "--data", t.TempDir(), "--lock-timeout", "200ms")
 	if !strings.Contains(out, "in use by pid") || !strings.Contains(out, "jitrt run") {
-		t.Fatalf("a second owner: %s", out)
+		t.Fatalf("a migrate beside jitrt run: %s", out)
 	}
 	srv.stop(t)
 	// a database that does not answer: the message names it, without the password
