@@ -6,7 +6,9 @@
 //
 //   - One owner: Open takes an OS lock (flock) on the data folder; a second process that
 //     opens it for writing waits, then gets a *LockedError naming the holder. OpenReadOnly
-//     takes no lock and never writes.
+//     takes no lock and never writes. A PostgreSQL schema opened with Options.Shared is
+//     the exception: several processes keep it at once, taking turns to write (see
+//     cluster.go for their locks and leads).
 //   - Atomic, durable transactions: Update's writes reach the file as one record, fsynced
 //     before Update returns; a process killed at any moment, or a write torn at any byte,
 //     reopens to the state before the transaction or after it, never a mix.
