@@ -387,7 +387,7 @@ func TestLoginRefusalsAreClearAndLeaveNoSession(t *testing.T) {
 		cb := b.scan(login, url.Values{"userid": {users[3].UserID}})
 		e.sim.AgeCodes(wecomsim.CodeTTL + time.Second)
 		if p := b.get(cb); p.status != 401 || !strings.Contains(p.body, "over 5 minutes old") {
-			t.Fatalf("expired: %d %s", p.status, p.body)
+			t.Fatalf("expired: %d %q", p.status, p.body)
 		}
 		noSession(b, "an expired code")
 	})
@@ -425,7 +425,7 @@ func TestLoginRefusalsAreClearAndLeaveNoSession(t *testing.T) {
 		}
 		b := newBrowser(t)
 		if p := b.loginAs(e, "newcomer"); p.status != 404 || !strings.Contains(p.body, "sync it first") {
-			t.Fatalf("not synced: %d %s", p.status, p.body)
+			t.Fatalf("not synced: %d %q", p.status, p.body)
 		}
 		noSession(b, "a member not synced")
 	})

@@ -23,7 +23,7 @@ type states struct {
 	key  []byte
 
 	mu   sync.Mutex
-	used map[string]time.Time // states accepted here → when they expire
+	used map[string]time.Time // nonces of the states accepted here → when they expire
 }
 
 const (
@@ -73,12 +73,14 @@ func (s *states) consume(state string, now time.Time) bool {
 	if !now.Before(exp) {
 		return false
 	}
+	// the key is a copy: state may be a view of a request's buffer, reused after it
+	key := string(b[:stateNonce])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.used == nil {
 		s.used = map[string]time.Time{}
 	}
-	if _, ok := s.used[state]; ok {
+	if _, ok := s.used[key]; ok {
 		return false
 	}
 	if len(s.used) >= maxStates {
@@ -89,7 +91,7 @@ func (s *states) consume(state string, now time.Time) bool {
 		}
 	}
 	if len(s.used) < maxStates {
-		s.used[state] = exp
+		s.used[key] = exp
 	}
 	return true
 }
