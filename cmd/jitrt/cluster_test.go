@@ -311,6 +311,22 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		t.Errorf("p99 %s is over 200 ms", lags[98])
 	}
 
+	// a member taken offline on A loses the session at once on C (offline flags and
+	// sessions, written on one replica, read on the others)
+	if status, body := a.call(t, "corps.C", "offlineMember", fmt.Sprintf(`[[%q]]`, member.UserID)); status != 200 {
+		t.Fatalf("offlineMember on A: %d %s", status, body)
+	}
+	for deadline := time.Now().Add(200 * time.Millisecond); ; {
+		status, _, _ := c.get(t, "/api/me", "Cookie", session)
+		if status == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("C still knows the session of a member taken offline on A: %d", status)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+
 	// the task: every due time of the 30 s after the replicas started ran once
 	time.Sleep(time.Until(windowStart.Add(31 * time.Second)))
 	status, body = c.call(t, "tasks.Tick", "getRunHistory", "{}")
