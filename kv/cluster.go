@@ -228,27 +228,8 @@ func (s *Store) Leadership() []Leadership {
 // process that holds it alone), says who this process is in the replicas table, and
 // opens the connections of locks and leads.
 func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) error {
-	wait := opts.LockTimeout
-	if wait == 0 {
-		wait = DefaultLockTimeout
-	}
-	deadline := time.Now().Add(max(wait, 0))
-	for {
-		var got bool
-		if err := pg.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1)`, pg.lockKey()).Scan(&got); err != nil {
-			return fmt.Errorf("kv: lock %s#%s: %w", pg.where, pg.schema, err)
-		}
-		if got {
-			break
-		}
-		if time.Now().After(deadline) {
-			return pg.lockedError(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := pg.lock(ctx, opts, true); err != nil {
+		return err
 	}
 	host, _ := os.Hostname()
 	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema)); err != nil {

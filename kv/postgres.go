@@ -101,7 +101,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	}
 	pg.shared = opts.Shared
 	if !pg.shared {
-		if err := pg.lock(ctx, opts); err != nil {
+		if err := pg.lock(ctx, opts, false); err != nil {
 			return fail(err)
 		}
 	}
@@ -209,17 +209,21 @@ func (pg *pgStore) lockKey() int64 {
 	return int64(h.Sum64())
 }
 
-// lock takes the schema's owner lock, waiting up to the options' timeout; a holder is
-// named in the *LockedError.
-func (pg *pgStore) lock(ctx context.Context, opts Options) error {
+// lock takes the schema's owner lock (shared: one of the replicas that share it), waiting
+// up to the options' timeout; the holders are named in the *LockedError.
+func (pg *pgStore) lock(ctx context.Context, opts Options, shared bool) error {
 	wait := opts.LockTimeout
 	if wait == 0 {
 		wait = DefaultLockTimeout
 	}
+	try := `SELECT pg_try_advisory_lock($1)`
+	if shared {
+		try = `SELECT pg_try_advisory_lock_shared($1)`
+	}
 	deadline := time.Now().Add(max(wait, 0))
 	for {
 		var got bool
-		if err := pg.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, pg.lockKey()).Scan(&got); err != nil {
+		if err := pg.conn.QueryRow(ctx, try, pg.lockKey()).Scan(&got); err != nil {
 			return fmt.Errorf("kv: lock %s#%s: %w", pg.where, pg.schema, err)
 		}
 		if got {
