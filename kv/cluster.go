@@ -205,6 +205,10 @@ func (s *Store) leadState(name string) *leadState {
 	return c.leads[name]
 }
 
+// MayLead says this process may Lead name, so that Leadership lists it (not leading)
+// before it first does.
+func (s *Store) MayLead(name string) { s.leadState(name) }
+
 // Leadership lists, by name, what this process did with Lead.
 func (s *Store) Leadership() []Leadership {
 	var m map[string]*leadState

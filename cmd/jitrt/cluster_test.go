@@ -149,6 +149,11 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	replicas := []*server{start(), start(), start()}
 	windowStart := time.Now()
 
+	for i, r := range replicas {
+		if _, body, _ := r.get(t, "/metrics"); !strings.Contains(body, `jitrt_leader{name="sync:corps.C"} 0`) {
+			t.Fatalf("replica %d's /metrics does not say it does not lead the corp's sync", i)
+		}
+	}
 	status, body := replicas[0].call(t, "corps.C", "initCorp", "{}")
 	if status != 200 {
 		t.Fatalf("initCorp: %d %s", status, body)

@@ -230,6 +230,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // and makes the WeCom client, which shares the corp's rate limiter with every other client
 // of the same corpId in the process, across reloads.
 func (c *Corp) Start(ctx context.Context) error {
+	c.el.Store.MayLead(c.syncLead()) // /metrics says this process does not lead it, yet
 	if err := c.migrate(); err != nil {
 		return fmt.Errorf("bring the stored org up to date: %w", err)
 	}

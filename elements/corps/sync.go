@@ -163,7 +163,7 @@ type syncOutcome struct {
 func (c *Corp) leadSync(ctx context.Context) (*SyncReport, error) {
 	var rep *SyncReport
 	var runErr error
-	published, led, err := c.el.Store.Lead(ctx, "sync:"+c.el.FullName, func(ctx context.Context) (string, error) {
+	published, led, err := c.el.Store.Lead(ctx, c.syncLead(), func(ctx context.Context) (string, error) {
 		rep, runErr = c.runSync(ctx, false, false)
 		if runErr != nil && ctx.Err() != nil {
 			return "", runErr // this caller's time ran out: the waiters run it themselves
@@ -202,8 +202,14 @@ func (c *Corp) leadSync(ctx context.Context) (*SyncReport, error) {
 	if out.Error != nil {
 		return nil, &elements.Error{Code: out.Error.Code, Message: out.Error.Message}
 	}
+	if out.Report != nil && out.Report.Writes == 0 {
+		c.keepReport(out.Report) // written nowhere: this process's history shows it too
+	}
 	return out.Report, nil
 }
+
+// syncLead is the name of the corp's sync among the processes that share the store.
+func (c *Corp) syncLead() string { return "sync:" + c.el.FullName }
 
 // runSync fetches, diffs and applies, and reports the sync to the app's metrics. init marks
 // the org initialised.
