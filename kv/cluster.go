@@ -235,14 +235,8 @@ func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) 
 	if err := pg.lock(ctx, opts, true); err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema)); err != nil {
-		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
-	}
-	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since) VALUES (pg_backend_pid(), $1, $2, $3, now())
-		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since`, pg.schema),
-		os.Getpid(), opts.Command, host); err != nil {
-		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
+	if err := pg.register(ctx); err != nil {
+		return err
 	}
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
@@ -254,6 +248,21 @@ func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) 
 		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, dbURL))
 	}
 	pg.cluster = &cluster{pool: pool, leads: map[string]*leadState{}}
+	return nil
+}
+
+// register says who this process is in the replicas table (and forgets the replicas that
+// are gone).
+func (pg *pgStore) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema)); err != nil {
+		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
+	}
+	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since) VALUES (pg_backend_pid(), $1, $2, $3, now())
+		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since`, pg.schema),
+		os.Getpid(), pg.opts.Command, host); err != nil {
+		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
+	}
 	return nil
 }
 

@@ -198,6 +198,47 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 	})
 
+	t.Run("TheDatabaseDroppingEveryConnectionLosesNothing", func(t *testing.T) {
+		// as a restart or a failover does: every connection of the processes ends
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()`); err != nil {
+			t.Fatal(err)
+		}
+		if err := stores[0].Set("el:after", "1"); err != nil {
+			t.Fatalf("a write after the database dropped the connection: %v", err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if v, _ := stores[1].Get("el:after"); v == "1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("another process never caught up after the database dropped its connections")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		unlock, err := stores[2].Lock(ctx, "counter")
+		if err != nil {
+			unlock, err = stores[2].Lock(ctx, "counter") // the pool finds a dead connection once at most
+		}
+		if err != nil {
+			t.Fatalf("Lock after the database dropped the connections: %v", err)
+		}
+		unlock()
+		if v, _ := stores[2].Get("el:after"); v != "1" {
+			t.Fatalf("Lock handed over a memory without the write: %q", v)
+		}
+		// the replicas say again who they are
+		var n int
+		conn.QueryRow(ctx, `SELECT count(*) FROM cluster.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity)`).Scan(&n)
+		if n < 1 {
+			t.Fatal("no replica registered again")
+		}
+	})
+
 	t.Run("MigrateIsRefusedWhileReplicasShare", func(t *testing.T) {
 		_, err := OpenPostgres(ctx, url, "cluster", Options{Command: "jitrt migrate", LockTimeout: -1})
 		var le *LockedError

@@ -49,6 +49,9 @@ type pgStore struct {
 	conn   *pgx.Conn // writes and catch-ups, under the memory's write lock
 	schema string
 	where  string // the URL without its password, for messages
+	url    string // to connect again (never shown: it holds the password)
+	opts   Options
+	log    *slog.Logger
 	// lastSeq is the number of the last transaction the memory holds (guarded by the
 	// memory's write lock).
 	lastSeq int64
@@ -88,12 +91,12 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 		return nil, fmt.Errorf("kv: connect to %s: %w", where, redactErr(err, dbURL))
 	}
-	pg := &pgStore{conn: conn, schema: schema, where: where}
+	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts}
 	fail := func(err error) (*Store, error) {
 		if pg.cluster != nil {
 			pg.cluster.pool.Close()
 		}
-		conn.Close(context.Background())
+		pg.conn.Close(context.Background())
 		if dirLock != nil {
 			dirLock.release()
 		}
@@ -120,6 +123,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock}
+	pg.log = log
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return fail(err)
 	}
@@ -358,13 +362,54 @@ func (pg *pgStore) write(ops []op) error {
 		}
 		pg.tx = nil
 	} else {
-		err = pgx.BeginFunc(ctx, pg.conn, body)
+		// a write whose connection the database closed is written again on a new one:
+		// setting and deleting the same keys twice leaves what once does
+		err = pg.retry(func() error { return pgx.BeginFunc(ctx, pg.conn, body) })
 	}
 	if err != nil {
 		return fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
 	pg.lastSeq = seq
 	return nil
+}
+
+// retry runs op, and once more on a new connection if the database closed this one (a
+// restart, a failover, a terminated backend). It runs under the memory's write lock.
+func (pg *pgStore) retry(op func() error) error {
+	err := op()
+	if err == nil || !pg.conn.IsClosed() {
+		return err
+	}
+	if rerr := pg.reconnect(context.Background()); rerr != nil {
+		return fmt.Errorf("%w (and connecting again failed: %v)", err, rerr)
+	}
+	return op()
+}
+
+// reconnect replaces the connection the database closed: it connects again, takes the
+// schema's owner lock again (shared, for one of several processes; a process that owned it
+// alone and finds another owner now fails) and says again who this process is.
+func (pg *pgStore) reconnect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pg.url)
+	if err != nil {
+		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, pg.url))
+	}
+	pg.conn.Close(context.Background())
+	pg.conn = conn
+	if err := pg.lock(ctx, pg.opts, pg.shared); err != nil {
+		return err
+	}
+	if pg.shared {
+		err = pg.register(ctx)
+	} else {
+		err = pg.claim(ctx, pg.opts.Command)
+	}
+	if err == nil && pg.log != nil {
+		pg.log.Warn("kv: the database closed the connection; connected again", "database", pg.where, "schema", pg.schema)
+	}
+	return err
 }
 
 // channel is where a shared schema's writers say they wrote.
@@ -378,7 +423,15 @@ func (pg *pgStore) channel() string {
 // begin, for a shared store, opens the SQL transaction of an Update: it takes the schema's
 // writer lock (writers of every process take turns) and returns what others wrote since
 // this process's last transaction, for the memory to hold before the Update reads it.
-func (pg *pgStore) begin() ([]op, int64, error) {
+func (pg *pgStore) begin() (ops []op, seq int64, err error) {
+	err = pg.retry(func() error {
+		ops, seq, err = pg.beginOnce()
+		return err
+	})
+	return ops, seq, err
+}
+
+func (pg *pgStore) beginOnce() ([]op, int64, error) {
 	ctx := context.Background()
 	tx, err := pg.conn.Begin(ctx)
 	if err != nil {
@@ -452,11 +505,22 @@ func (s *Store) listenLoop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			s.log.Warn("kv: listening to the other processes of the schema failed; catching up every second", "err", err)
+			s.log.Warn("kv: listening to the other processes of the schema failed; catching up every second until it listens again", "err", err)
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(time.Second):
+			}
+			if pg.listen.IsClosed() {
+				if conn, err := pgx.Connect(ctx, pg.url); err == nil {
+					if _, err := conn.Exec(ctx, "LISTEN "+pg.channel()); err == nil {
+						pg.listen.Close(context.Background())
+						pg.listen = conn
+						s.log.Info("kv: listening to the other processes of the schema again")
+					} else {
+						conn.Close(context.Background())
+					}
+				}
 			}
 		}
 		if err := s.CatchUp(); err != nil && !errors.Is(err, ErrClosed) {
@@ -475,7 +539,12 @@ func (s *Store) CatchUp() error {
 	if err != nil {
 		return translate(err)
 	}
-	ops, seq, err := s.pg.since(context.Background(), s.pg.conn)
+	var ops []op
+	var seq int64
+	err = s.pg.retry(func() error {
+		ops, seq, err = s.pg.since(context.Background(), s.pg.conn)
+		return err
+	})
 	if err != nil || len(ops) == 0 {
 		btx.Rollback()
 		return err
