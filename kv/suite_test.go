@@ -267,8 +267,9 @@ func suiteReaders(t *testing.T, open opener) {
 	}
 }
 
-// A write PostgreSQL refuses — here the server ended the connection — changes nothing,
-// in memory or in the database; the URL's password is in no message.
+// A write PostgreSQL refuses — here a constraint an administrator added — changes
+// nothing, in memory or in the database; the URL's password is in no message. (A
+// connection the server ends is connected again: TestClusterLocksAndLeads.)
 func TestPostgresWriteThatFailsChangesNothing(t *testing.T) {
 	base := pgtest.Start(t)
 	ctx := context.Background()
@@ -290,10 +291,12 @@ func TestPostgresWriteThatFailsChangesNothing(t *testing.T) {
 		t.Fatalf("the password is in the store's path: %s", s.Path())
 	}
 	s.Set("a", "1")
-	admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'`)
+	if _, err := admin.Exec(ctx, `ALTER TABLE failing.kv ADD CONSTRAINT no_b CHECK (key <> 'b')`); err != nil {
+		t.Fatal(err)
+	}
 	err = s.Update(func(tx *Tx) error { tx.Set("a", "2"); return tx.Set("b", "x") })
 	if err == nil || strings.Contains(err.Error(), "pg-secret-pass-1234") {
-		t.Fatalf("a write on a dead connection: %v", err)
+		t.Fatalf("a write the database refuses: %v", err)
 	}
 	if got := contentsOf(t, s); !maps.Equal(got, map[string]string{"a": "1"}) {
 		t.Fatalf("memory after the failed write: %v", got)
