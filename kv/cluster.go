@@ -97,18 +97,52 @@ func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error
 		l.mu.Unlock()
 		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
 	}
-	release := func() {
+	release := unlocker(conn, key, l)
+	if err := s.CatchUp(); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// TryLock takes the mutex of that name (the cluster's, for a shared store) if no one holds
+// it, without waiting: ok is false if someone does. It does not catch up (a holder that
+// reads what others wrote takes Lock).
+func (s *Store) TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error) {
+	l := s.named(name)
+	if !l.mu.TryLock() {
+		return nil, false, nil
+	}
+	if !s.Shared() {
+		return l.mu.Unlock, true, nil
+	}
+	conn, err := s.pg.cluster.pool.Acquire(ctx)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, false, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
+	}
+	key := s.pg.advisoryKey("lock", name)
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
+		conn.Release()
+		l.mu.Unlock()
+		if err != nil {
+			return nil, false, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
+		}
+		return nil, false, nil
+	}
+	return unlocker(conn, key, l), true, nil
+}
+
+// unlocker lets go of an advisory lock held by conn and of the process's mutex.
+func unlocker(conn *pgxpool.Conn, key int64, l *namedLock) func() {
+	return func() {
 		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
 			conn.Conn().Close(context.Background()) // the lock goes with the session
 		}
 		conn.Release()
 		l.mu.Unlock()
 	}
-	if err := s.CatchUp(); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
 }
 
 // Lead runs fn once for the callers of every process that ask for name at overlapping

@@ -73,6 +73,25 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 	})
 
+	t.Run("TryLockDoesNotWait", func(t *testing.T) {
+		unlock, ok, err := stores[0].TryLock(ctx, "task:x")
+		if err != nil || !ok {
+			t.Fatalf("a free lock: %v %v", ok, err)
+		}
+		if _, ok, err := stores[1].TryLock(ctx, "task:x"); err != nil || ok {
+			t.Fatalf("a lock another process holds: ok=%v %v", ok, err)
+		}
+		if _, ok, _ := stores[0].TryLock(ctx, "task:x"); ok {
+			t.Fatal("a lock this process holds was taken again")
+		}
+		unlock()
+		unlock2, ok, err := stores[1].TryLock(ctx, "task:x")
+		if err != nil || !ok {
+			t.Fatalf("after the holder let go: %v %v", ok, err)
+		}
+		unlock2()
+	})
+
 	t.Run("LeadRunsOverlappingCallersOnce", func(t *testing.T) {
 		var runs atomic.Int32
 		start := make(chan struct{})

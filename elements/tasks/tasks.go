@@ -288,7 +288,21 @@ func (t *Task) loop() {
 			t.el.Observer.Observe("task_skipped", t.el.FullName, 0, nil)
 			continue
 		}
-		claimed, err := t.claim(next)
+		// the task's lock among the processes that share the store: a run still going in
+		// another is a run still going
+		unlock, free, err := t.el.Store.TryLock(context.Background(), t.lockName())
+		if err == nil && !free {
+			t.end()
+			log.Warn("task run skipped: the previous run is still going in another process", "due", next.Format(time.RFC3339))
+			t.el.Observer.Observe("task_skipped", t.el.FullName, 0, nil)
+			continue
+		}
+		claimed := false
+		if err == nil {
+			if claimed, err = t.claim(next); err != nil || !claimed {
+				unlock()
+			}
+		}
 		if err != nil || !claimed {
 			t.end()
 			if err != nil {
@@ -300,6 +314,7 @@ func (t *Task) loop() {
 		}
 		go func() {
 			defer t.end()
+			defer unlock()
 			defer func() {
 				if r := recover(); r != nil {
 					t.el.App.Recovered(t.el.FullName+" run", r)
@@ -339,6 +354,9 @@ type runRec struct {
 }
 
 func (t *Task) runsPrefix() string { return "el:" + t.el.FullName + ":run:" }
+
+// lockName is the task's lock, held for a run.
+func (t *Task) lockName() string { return "task:" + t.el.FullName }
 
 // dueKey holds the last due time a process of the app claimed.
 func (t *Task) dueKey() string { return "el:" + t.el.FullName + ":due" }
@@ -479,6 +497,14 @@ func (t *Task) Methods() []elements.Method {
 					return nil, &elements.Error{Code: elements.CodeFailedPrecondition, Message: fmt.Sprintf("task %s is already running", t.el.FullName)}
 				}
 				defer t.end()
+				unlock, free, err := t.el.Store.TryLock(ctx, t.lockName())
+				if err != nil {
+					return nil, fmt.Errorf("task %s: %w", t.el.FullName, err)
+				}
+				if !free {
+					return nil, &elements.Error{Code: elements.CodeFailedPrecondition, Message: fmt.Sprintf("task %s is already running in another process", t.el.FullName)}
+				}
+				defer unlock()
 				res, err := t.run(ctx, "manual")
 				if err != nil {
 					var ee *elements.Error
