@@ -278,17 +278,10 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := replicas[2]
-	var lags []time.Duration
-	for i := range 100 {
-		now := time.Now()
-		ts := fmt.Sprint(now.Unix())
-		u := member
-		u.Position = fmt.Sprintf("事件%d", i)
-		msg := callback.UserEvent(clusterCorp, callback.UpdateUser, now.Unix(), &member, &u, false).Marshal()
-		enc, _ := crypto.Encrypt(msg)
-		nonce := fmt.Sprint(i)
-		env, _ := xml.Marshal(callback.Envelope{ToUserName: callback.Text{V: clusterCorp}, Encrypt: callback.Text{V: enc}})
-		resp, err := http.Post(fmt.Sprintf("%s/wecom/corps.C/callback?msg_signature=%s&timestamp=%s&nonce=%s", b.base, crypto.Sign(ts, nonce, enc), ts, nonce),
+	// post sends an event to a replica as WeCom does (a delivery repeated is the same body)
+	post := func(to *server, env []byte, ts, nonce, sig string) {
+		t.Helper()
+		resp, err := http.Post(fmt.Sprintf("%s/wecom/corps.C/callback?msg_signature=%s&timestamp=%s&nonce=%s", to.base, sig, ts, nonce),
 			"text/xml", strings.NewReader(string(env)))
 		if err != nil {
 			t.Fatal(err)
@@ -296,8 +289,24 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			t.Fatalf("event %d posted to B: %d", i, resp.StatusCode)
+			t.Fatalf("an event posted to %s: %d", to.base, resp.StatusCode)
 		}
+	}
+	event := func(position, nonce string) (env []byte, ts, sig string) {
+		now := time.Now()
+		u := member
+		u.Position = position
+		enc, _ := crypto.Encrypt(callback.UserEvent(clusterCorp, callback.UpdateUser, now.Unix(), &member, &u, false).Marshal())
+		env, _ = xml.Marshal(callback.Envelope{ToUserName: callback.Text{V: clusterCorp}, Encrypt: callback.Text{V: enc}})
+		ts = fmt.Sprint(now.Unix())
+		return env, ts, crypto.Sign(ts, nonce, enc)
+	}
+	var lags []time.Duration
+	for i := range 100 {
+		u := member
+		u.Position = fmt.Sprintf("事件%d", i)
+		env, ts, sig := event(u.Position, fmt.Sprint(i))
+		post(b, env, ts, fmt.Sprint(i), sig)
 		posted := time.Now()
 		for {
 			if readMember(t, c, member.UserID).Position == u.Position {
@@ -314,6 +323,25 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	t.Logf("an event posted to B, read through C: p50 %s, p99 %s, max %s", lags[50].Round(time.Microsecond), lags[98].Round(time.Microsecond), lags[99].Round(time.Microsecond))
 	if lags[98] > 200*time.Millisecond {
 		t.Errorf("p99 %s is over 200 ms", lags[98])
+	}
+
+	// WeCom delivers one event again, to another replica: it is stored once
+	skipped := func(r *server) int {
+		_, body, _ := r.get(t, "/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, `jitrt_element_operations_total{element="corps.C",op="callback_skipped"`) {
+				n, _ := strconv.Atoi(strings.Fields(line)[1])
+				return n
+			}
+		}
+		return 0
+	}
+	before := skipped(c)
+	env, ts, sig := event("重复投递", "again")
+	post(b, env, ts, "again", sig)
+	post(c, env, ts, "again", sig)
+	if skipped(c) != before+1 {
+		t.Fatal("an event WeCom delivered again to another replica was stored twice")
 	}
 
 	// a member taken offline on A loses the session at once on C (offline flags and
