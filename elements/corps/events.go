@@ -30,13 +30,20 @@ import (
 //
 //	evq:<seq>       an event received and not yet applied (its decrypted XML)
 //	evseq           the number of the last event queued
-//	evseen:<sha256> when an event's plaintext was received (unix seconds), for an hour
+//	evseen:<minute>:<sha256>  an event's plaintext received in that minute (unix minutes),
+//	                          kept storedDedupeMinutes: a delivery WeCom repeats to another
+//	                          process that shares the store is stored once
 
 // CallbackWindow is how far a callback's timestamp may be from now.
 const CallbackWindow = 5 * time.Minute
 
 // dedupeWindow is how long a received event's plaintext is remembered to drop duplicates.
 const dedupeWindow = time.Hour
+
+// storedDedupeMinutes is how long the store remembers plaintexts, for the processes that
+// share it: WeCom repeats a delivery within seconds (three tries, 5 s each), and every
+// event stored costs a key for this long.
+const storedDedupeMinutes = 10
 
 // bounds of the in-memory windows, against a flood
 const (
@@ -48,9 +55,10 @@ func (k keys) eventQueue() string        { return k.prefix + "evq:" }
 func (k keys) eventAt(seq uint64) string { return k.prefix + "evq:" + fmt.Sprintf("%020d", seq) }
 func (k keys) eventSeq() string          { return k.prefix + "evseq" }
 func (k keys) eventsSeen() string        { return k.prefix + "evseen:" }
-func (k keys) eventSeen(hash string) string {
-	return k.prefix + "evseen:" + hash
+func (k keys) eventSeenMinute(minute int64) string {
+	return k.prefix + "evseen:" + fmt.Sprintf("%012d", minute) + ":"
 }
+func (k keys) eventSeen(minute int64, hash string) string { return k.eventSeenMinute(minute) + hash }
 
 // receiver is a corp's side of the callbacks: the crypto, the replay and duplicate
 // windows, and the queue writer that commits concurrent deliveries together.
@@ -60,7 +68,6 @@ type receiver struct {
 	mu      sync.Mutex
 	replays map[string]time.Time // timestamp|nonce|signature → when seen
 	seen    map[string]time.Time // sha256 of plaintext → when received
-	pruned  time.Time            // when the stored plaintexts were last pruned
 
 	writes chan *queued // to the committer (nil: write directly)
 	stop   chan struct{}
@@ -280,52 +287,48 @@ func (c *Corp) enqueue(ctx context.Context, q *queued) error {
 // WeCom delivers to two of them once; a duplicate is marked dup and not stored.
 func (c *Corp) writeQueued(batch []*queued) error {
 	r := c.recv
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	prune := now.Sub(r.pruned) >= time.Minute
+	minute := time.Now().Unix() / 60
 	err := c.el.Store.Update(func(tx *kv.Tx) error {
 		seq, err := c.lastQueued(tx)
 		if err != nil {
 			return err
 		}
+	events:
 		for _, q := range batch {
 			q.dup = false
-			if at, err := tx.Get(c.keys.eventSeen(q.hash)); err == nil {
-				if n, _ := strconv.ParseInt(at, 10, 64); now.Sub(time.Unix(n, 0)) < dedupeWindow {
+			for m := minute - storedDedupeMinutes; m <= minute; m++ {
+				if _, err := tx.Get(c.keys.eventSeen(m, q.hash)); err == nil {
 					q.dup = true
-					continue
+					continue events
 				}
 			}
 			seq++
 			if err := tx.Set(c.keys.eventAt(seq), string(q.msg)); err != nil {
 				return err
 			}
-			if err := tx.Set(c.keys.eventSeen(q.hash), strconv.FormatInt(now.Unix(), 10)); err != nil {
+			if err := tx.Set(c.keys.eventSeen(minute, q.hash), ""); err != nil {
 				return err
 			}
 		}
-		if prune {
-			var old []string
-			tx.Scan(c.keys.eventsSeen(), func(k, v string) bool {
-				if n, _ := strconv.ParseInt(v, 10, 64); now.Sub(time.Unix(n, 0)) >= dedupeWindow {
-					old = append(old, k)
-				}
-				return true
-			})
-			for _, k := range old {
-				if _, err := tx.Delete(k); err != nil {
-					return err
-				}
+		// the minutes past the window go, oldest first (only they are read)
+		var old []string
+		cutoff := c.keys.eventSeenMinute(minute - storedDedupeMinutes)
+		tx.Scan(c.keys.eventsSeen(), func(k, _ string) bool {
+			if k >= cutoff {
+				return false
+			}
+			old = append(old, k)
+			return true
+		})
+		for _, k := range old {
+			if _, err := tx.Delete(k); err != nil {
+				return err
 			}
 		}
 		return tx.Set(c.keys.eventSeq(), strconv.FormatUint(seq, 10))
 	})
 	if err != nil {
 		return err
-	}
-	if prune {
-		r.pruned = now
 	}
 	select {
 	case r.wake <- struct{}{}:
