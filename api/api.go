@@ -215,6 +215,12 @@ func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 		}
 		s.metrics.request(route, resp.Status, time.Since(start))
 	}()
+	if r.Path != "/healthz" && r.Path != "/metrics" {
+		// with replicas on one database: what another wrote before this request is read
+		if err := s.app.Store().Fresh(ctx); err != nil {
+			s.app.Logger().Debug("the state may be behind the other replicas", "err", err)
+		}
+	}
 	if isConsolePath(r.Path) {
 		route, resp = s.serveConsole(ctx, r)
 		return resp

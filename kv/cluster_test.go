@@ -73,6 +73,21 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 	})
 
+	t.Run("FreshReadsWhatAnotherCommitted", func(t *testing.T) {
+		for i := range 200 {
+			v := fmt.Sprint(i)
+			if err := stores[0].Set("el:fresh", v); err != nil {
+				t.Fatal(err)
+			}
+			if err := stores[1].Fresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := stores[1].Get("el:fresh"); got != v {
+				t.Fatalf("write %d, read after Fresh on another process: %q", i, got)
+			}
+		}
+	})
+
 	t.Run("TryLockDoesNotWait", func(t *testing.T) {
 		unlock, ok, err := stores[0].TryLock(ctx, "task:x")
 		if err != nil || !ok {

@@ -392,8 +392,15 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		s.commits.Add(1) // before the commit lets readers in, so they see it with the data
 		tx.countGenerations()
 	}
+	var seen int64
+	if s.pg != nil {
+		seen = s.pg.lastSeq // read under the write lock, which Commit lets go
+	}
 	if err := btx.Commit(); err != nil {
 		return translate(err)
+	}
+	if s.pg != nil {
+		s.pg.seen.Store(seen)
 	}
 	if tx.n > 0 {
 		s.maybeCompact()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,8 @@ type pgStore struct {
 	// lastSeq is the number of the last transaction the memory holds (guarded by the
 	// memory's write lock).
 	lastSeq int64
+	// seen is lastSeq as readers may see it (the memory has committed it), for Fresh.
+	seen    atomic.Int64
 	shared  bool
 	cluster *cluster // a shared store's locks and leads
 	tx      pgx.Tx   // a shared store's transaction in progress (Update)
@@ -290,6 +293,7 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(max(seq), 0) FROM %s.kv`, pg.schema)).Scan(&pg.lastSeq); err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
+	pg.seen.Store(pg.lastSeq)
 	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, value FROM %s.kv WHERE NOT deleted AND seq <= $1`, pg.schema), pg.lastSeq)
 	if err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
@@ -557,7 +561,29 @@ func (s *Store) CatchUp() error {
 	s.pg.lastSeq = seq
 	s.commits.Add(1)
 	tx.countGenerations()
-	return translate(btx.Commit())
+	if err := btx.Commit(); err != nil {
+		return translate(err)
+	}
+	s.pg.seen.Store(seq)
+	return nil
+}
+
+// Fresh makes the memory of a store shared with other processes hold every transaction
+// they had committed when it was called, so that a read after it sees what another replica
+// wrote before (a member taken offline there, a session made there). It costs one query
+// when nothing is new; a store that is not shared is always fresh.
+func (s *Store) Fresh(ctx context.Context) error {
+	if !s.Shared() {
+		return nil
+	}
+	var last int64
+	if err := s.pg.cluster.pool.QueryRow(ctx, fmt.Sprintf(`SELECT last_value FROM %s.kv_seq_gen`, s.pg.schema)).Scan(&last); err != nil {
+		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
+	}
+	if last <= s.pg.seen.Load() {
+		return nil
+	}
+	return s.CatchUp()
 }
 
 // RedactURL is a database URL without its password (written xxxxx).
