@@ -339,11 +339,27 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	if s.readOnly {
 		return ErrReadOnly
 	}
+	done := false
+	var remote []op
+	if s.pg != nil && s.pg.shared {
+		// The schema's writer lock, and what the other processes wrote since, first: the
+		// wait for another process's write happens before the memory's write lock, so this
+		// process's readers do not wait with it.
+		s.pg.writeMu.Lock()
+		defer s.pg.writeMu.Unlock()
+		if remote, err = s.pg.begin(); err != nil {
+			return err
+		}
+		defer func() {
+			if !done { // before writeMu lets the next writer of this process in
+				s.pg.abort()
+			}
+		}()
+	}
 	btx, err := s.db.Begin(true)
 	if err != nil {
 		return translate(err)
 	}
-	done := false
 	defer func() {
 		if !done {
 			btx.Rollback()
@@ -354,21 +370,10 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		tx.touched = make([]bool, len(tx.gens.prefixes))
 	}
 	if s.pg != nil && s.pg.shared {
-		// the schema's writer lock, and what the other processes wrote since, first
-		ops, seq, err := s.pg.begin()
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if !done { // under the memory's write lock still: the rollback comes after
-				s.pg.abort()
-			}
-		}()
-		if err := tx.applyRemote(ops); err != nil {
-			return err
-		}
 		prev := s.pg.lastSeq
-		s.pg.lastSeq = seq
+		if err := tx.applyNewer(remote); err != nil {
+			return err
+		}
 		defer func() {
 			if !done { // the memory rolls back: read them again next time
 				s.pg.lastSeq = prev

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,10 @@ var migrations = []string{
 		END $$`,
 }
 
+// writeTimeout bounds each exchange with the database made under the memory's write lock
+// (a write, waiting for the other processes' writer, a catch-up).
+const writeTimeout = time.Minute
+
 // schemaPattern is what a schema name may be (it is written into SQL).
 var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -66,17 +71,20 @@ type pgStore struct {
 	// seen is lastSeq as readers may see it (the memory has committed it), for Fresh.
 	seen    atomic.Int64
 	shared  bool
-	cluster *cluster // a shared store's locks and leads
-	tx      pgx.Tx   // a shared store's transaction in progress (Update)
+	writeMu sync.Mutex // a shared store's writers of this process: one holds conn at a time
+	cluster *cluster   // a shared store's locks and leads
+	tx      pgx.Tx     // a shared store's transaction in progress (Update)
 	listen  *pgx.Conn
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
-// op is one write of a transaction, for PostgreSQL.
+// op is one write of a transaction, for PostgreSQL (seq: its transaction's number, for a
+// write read back from the schema).
 type op struct {
 	key, value string
 	del        bool
+	seq        int64
 }
 
 // OpenPostgres opens the state kept in schema of the PostgreSQL database at dbURL: it
@@ -339,7 +347,10 @@ func (pg *pgStore) write(ops []op) error {
 			setK, setV = append(setK, o.key), append(setV, o.value)
 		}
 	}
-	ctx := context.Background()
+	// bounded, as the memory's write lock is held meanwhile: a database that stops
+	// answering fails the write rather than every reader
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
 	var seq int64
 	body := func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen')`, pg.schema)).Scan(&seq); err != nil {
@@ -434,31 +445,32 @@ func (pg *pgStore) channel() string {
 // begin, for a shared store, opens the SQL transaction of an Update: it takes the schema's
 // writer lock (writers of every process take turns) and returns what others wrote since
 // this process's last transaction, for the memory to hold before the Update reads it.
-func (pg *pgStore) begin() (ops []op, seq int64, err error) {
+func (pg *pgStore) begin() (ops []op, err error) {
 	err = pg.retry(func() error {
-		ops, seq, err = pg.beginOnce()
+		ops, err = pg.beginOnce()
 		return err
 	})
-	return ops, seq, err
+	return ops, err
 }
 
-func (pg *pgStore) beginOnce() ([]op, int64, error) {
-	ctx := context.Background()
+func (pg *pgStore) beginOnce() ([]op, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
 	tx, err := pg.conn.Begin(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+		return nil, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pg.lockKey()+2); err != nil {
 		tx.Rollback(ctx)
-		return nil, 0, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+		return nil, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
-	ops, seq, err := pg.since(ctx, tx)
+	ops, err := pg.since(ctx, tx, pg.seen.Load())
 	if err != nil {
 		tx.Rollback(ctx)
-		return nil, 0, err
+		return nil, err
 	}
 	pg.tx = tx
-	return ops, seq, nil
+	return ops, nil
 }
 
 // abort ends a shared store's Update that wrote nothing (or failed).
@@ -469,26 +481,25 @@ func (pg *pgStore) abort() {
 	}
 }
 
-// since are the writes of the transactions after lastSeq, and the last one's number.
+// since are the writes of the transactions after from, each with its transaction's number
+// (a key written twice comes once, with its last write: the rows hold the last).
 func (pg *pgStore) since(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}) ([]op, int64, error) {
-	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv WHERE seq > $1 ORDER BY seq`, pg.schema), pg.lastSeq)
+}, from int64) ([]op, error) {
+	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv WHERE seq > $1 ORDER BY seq`, pg.schema), from)
 	if err != nil {
-		return nil, 0, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		return nil, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	defer rows.Close()
 	var ops []op
-	seq := pg.lastSeq
 	for rows.Next() {
 		var o op
-		var n int64
-		if err := rows.Scan(&o.key, &o.value, &o.del, &n); err != nil {
-			return nil, 0, err
+		if err := rows.Scan(&o.key, &o.value, &o.del, &o.seq); err != nil {
+			return nil, err
 		}
-		ops, seq = append(ops, o), max(seq, n)
+		ops = append(ops, o)
 	}
-	return ops, seq, rows.Err()
+	return ops, rows.Err()
 }
 
 func (pg *pgStore) close() error {
@@ -516,28 +527,63 @@ func (s *Store) listenLoop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			s.log.Warn("kv: listening to the other processes of the schema failed; catching up every second until it listens again", "err", err)
+			if !pg.listen.IsClosed() || !s.relisten(ctx) {
+				s.log.Warn("kv: listening to the other processes of the schema failed; trying again every second", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				s.relisten(ctx)
+			}
+		}
+		// a catch-up that fails is tried again each second: no notification may come for
+		// what it missed
+		for {
+			err := s.CatchUp()
+			if err == nil || errors.Is(err, ErrClosed) {
+				break
+			}
+			s.log.Warn("kv: catching up with the other processes of the schema failed; trying again in a second", "err", err)
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(time.Second):
 			}
-			if pg.listen.IsClosed() {
-				if conn, err := pgx.Connect(ctx, pg.url); err == nil {
-					if _, err := conn.Exec(ctx, "LISTEN "+pg.channel()); err == nil {
-						pg.listen.Close(context.Background())
-						pg.listen = conn
-						s.log.Info("kv: listening to the other processes of the schema again")
-					} else {
-						conn.Close(context.Background())
-					}
-				}
-			}
-		}
-		if err := s.CatchUp(); err != nil && !errors.Is(err, ErrClosed) {
-			s.log.Warn("kv: catching up with the other processes of the schema failed", "err", err)
 		}
 	}
+}
+
+// relisten, after the database dropped the listening connection (a restart, a
+// failover), listens on a new one, and makes sure the writers' connection is alive too,
+// so that a process that writes nothing still holds its share of the schema's owner lock
+// and is named among the replicas. It reports whether it listens again.
+func (s *Store) relisten(ctx context.Context) bool {
+	pg := s.pg
+	if !pg.listen.IsClosed() {
+		return true
+	}
+	conn, err := pgx.Connect(ctx, pg.url)
+	if err != nil {
+		return false
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pg.channel()); err != nil {
+		conn.Close(context.Background())
+		return false
+	}
+	pg.listen.Close(context.Background())
+	pg.listen = conn
+	s.log.Info("kv: listening to the other processes of the schema again")
+	pg.writeMu.Lock()
+	defer pg.writeMu.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if perr := pg.conn.Ping(pctx); perr != nil && pg.conn.IsClosed() {
+		if err := pg.reconnect(ctx); err != nil {
+			s.log.Warn("kv: connecting the writers again failed; the next write tries again", "err", err)
+		}
+	}
+	return true
 }
 
 // CatchUp makes the memory hold what the other processes sharing a PostgreSQL schema have
@@ -546,26 +592,34 @@ func (s *Store) CatchUp() error {
 	if s.pg == nil || !s.pg.shared {
 		return nil
 	}
+	// read before the memory's write lock (readers go on meanwhile), from what the memory
+	// had committed; applyNewer skips what it got since
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	ops, err := s.pg.since(ctx, s.pg.cluster.pool, s.pg.seen.Load())
+	if err != nil && ctx.Err() == nil {
+		// a pooled connection the database dropped is let go on the error: once more
+		ops, err = s.pg.since(ctx, s.pg.cluster.pool, s.pg.seen.Load())
+	}
+	if err != nil || len(ops) == 0 {
+		return err
+	}
 	btx, err := s.db.Begin(true)
 	if err != nil {
 		return translate(err)
 	}
-	var ops []op
-	var seq int64
-	err = s.pg.retry(func() error {
-		ops, seq, err = s.pg.since(context.Background(), s.pg.conn)
-		return err
-	})
-	if err != nil || len(ops) == 0 {
-		btx.Rollback()
-		return err
-	}
 	tx := s.remoteTx(btx)
-	if err := tx.applyRemote(ops); err != nil {
+	prev := s.pg.lastSeq
+	if err := tx.applyNewer(ops); err != nil {
+		s.pg.lastSeq = prev
 		btx.Rollback()
 		return err
 	}
-	s.pg.lastSeq = seq
+	if tx.remote == 0 {
+		btx.Rollback() // the memory had them all
+		return nil
+	}
+	seq := s.pg.lastSeq
 	s.commits.Add(1)
 	tx.countGenerations()
 	if err := btx.Commit(); err != nil {
@@ -575,14 +629,21 @@ func (s *Store) CatchUp() error {
 	return nil
 }
 
+// FreshTimeout bounds Fresh's question to the database.
+const FreshTimeout = 500 * time.Millisecond
+
 // Fresh makes the memory of a store shared with other processes hold every transaction
 // they had committed when it was called, so that a read after it sees what another replica
 // wrote before (a member taken offline there, a session made there). It costs one query
-// when nothing is new; a store that is not shared is always fresh.
+// when nothing is new (at most FreshTimeout: a database that does not answer gets an error,
+// and the memory serves as it is); a store that is not shared is always fresh.
 func (s *Store) Fresh(ctx context.Context) error {
 	if !s.Shared() {
 		return nil
 	}
+	// a database that does not answer leaves the reads to the memory, not waiting on it
+	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
+	defer cancel()
 	var last int64
 	if err := s.pg.cluster.pool.QueryRow(ctx, fmt.Sprintf(`SELECT last_value FROM %s.kv_seq_gen`, s.pg.schema)).Scan(&last); err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)

@@ -163,6 +163,26 @@ func (s *Store) remoteTx(btx *buntdb.Tx) *Tx {
 
 // applyRemote puts other processes' writes into the memory: they count for generations
 // like the transaction's own, and are not written again.
+// applyNewer puts into the memory the writes of other processes that it does not hold yet
+// (their transaction numbers are past lastSeq, which it then moves to): a catch-up read
+// before the memory's lock may hold some the memory got meanwhile, and older ones must not
+// overwrite newer.
+func (tx *Tx) applyNewer(ops []op) error {
+	pg := tx.store.pg
+	last := pg.lastSeq
+	for _, o := range ops {
+		if o.seq <= pg.lastSeq {
+			continue
+		}
+		if err := tx.applyRemote([]op{o}); err != nil {
+			return err
+		}
+		last = max(last, o.seq)
+	}
+	pg.lastSeq = last
+	return nil
+}
+
 func (tx *Tx) applyRemote(ops []op) error {
 	for _, o := range ops {
 		if o.del {
