@@ -24,9 +24,17 @@ import (
 // each Update to a table of a PostgreSQL schema instead of the state file: one SQL
 // transaction per Update, committed before the memory is, so a write PostgreSQL refuses
 // (or a process killed mid-way) changes neither. The schema is created and migrated on
-// open (versioned migrations, applied under a lock). One process owns the schema at a
-// time: it holds a session advisory lock for as long as it is open, and the owner table
-// says who it is.
+// open (versioned migrations, applied under a lock). Without Options.Shared one process
+// owns the schema at a time: it holds a session advisory lock for as long as it is open,
+// and the owner table says who it is.
+//
+// With Options.Shared several processes keep it (cluster.go). Each transaction has a
+// number (kv_seq_gen) that its rows carry, deletes leave tombstones, and writers take
+// turns under the schema's writer lock (a transaction-scoped advisory lock): an Update
+// takes that lock first, reads what the others wrote since the memory's last number, and
+// only then takes the memory's write lock, so readers never wait for another process.
+// Every commit notifies the schema's channel; each process catches up on it (LISTEN), and
+// Fresh catches up on demand. A connection the database drops is made again.
 
 // migrations are the schema's versions, applied in order; each runs once.
 var migrations = []string{
