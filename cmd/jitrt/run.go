@@ -36,7 +36,12 @@ new element folder is added, a deleted one removed, a changed script is read by 
 next run, and a changed app.json reloads the app.
 
 The API binds 127.0.0.1:8787 by default. With JITRT_API_TOKEN set, every request needs
-"Authorization: Bearer <token>"; an address other machines can reach needs it.`,
+"Authorization: Bearer <token>"; an address other machines can reach needs it.
+
+With the state in PostgreSQL (--store postgres://…, or app.json "store"), several jitrt
+run share it, on one machine or many, as replicas behind one address (--public-url): a
+corp's sync runs on one of them at a time and the others share its report, a task runs
+once per due time, and what one writes the others read from the next request on.`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			metrics := api.NewMetrics()
