@@ -33,7 +33,8 @@ import (
 // (jitrt migrate) waits for them, and they for it; each says who it is in the replicas
 // table. A store that is not shared has the same methods, for one process.
 
-// clusterSize is how many connections a shared store keeps for held locks and leads.
+// clusterSize is how many connections a shared store pools for its short locks, catch-ups
+// and Fresh (a Lead or a TryLock has one of its own while it holds).
 const clusterSize = 16
 
 // runsKept is how many published results of each name the runs table keeps.
@@ -98,7 +99,7 @@ func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error
 		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
 	}
 	release := unlocker(conn, key, l)
-	if err := s.CatchUp(); err != nil {
+	if err := s.catchUp(ctx, conn); err != nil { // on this connection: no second one is needed
 		release()
 		return nil, err
 	}
@@ -116,22 +117,35 @@ func (s *Store) TryLock(ctx context.Context, name string) (unlock func(), ok boo
 	if !s.Shared() {
 		return l.mu.Unlock, true, nil
 	}
-	conn, err := s.pg.cluster.pool.Acquire(ctx)
+	// a connection of its own, held while the lock is (a task's run): the pool's stay for
+	// the short locks, which never wait for a second one
+	conn, err := s.pg.connect(ctx)
 	if err != nil {
 		l.mu.Unlock()
-		return nil, false, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
+		return nil, false, err
 	}
-	key := s.pg.advisoryKey("lock", name)
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
-		conn.Release()
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, s.pg.advisoryKey("lock", name)).Scan(&got); err != nil || !got {
+		conn.Close(context.Background())
 		l.mu.Unlock()
 		if err != nil {
 			return nil, false, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
 		}
 		return nil, false, nil
 	}
-	return unlocker(conn, key, l), true, nil
+	return func() {
+		conn.Close(context.Background()) // the lock goes with the session
+		l.mu.Unlock()
+	}, true, nil
+}
+
+// connect opens a connection of its own to the store's database.
+func (pg *pgStore) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, pg.url)
+	if err != nil {
+		return nil, fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, pg.url))
+	}
+	return conn, nil
 }
 
 // unlocker lets go of an advisory lock held by conn and of the process's mutex.
@@ -161,11 +175,12 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 		return result, true, err
 	}
 	pg := s.pg
-	conn, err := pg.cluster.pool.Acquire(ctx)
+	// a connection of its own, held while the work runs (the work may take the pool's)
+	conn, err := pg.connect(ctx)
 	if err != nil {
-		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
+		return "", false, err
 	}
-	defer conn.Release()
+	defer conn.Close(context.Background()) // its locks go with it
 	key := pg.advisoryKey("lead", name)
 	runs := pg.schema + ".runs"
 	// What was published before this call: a result published after it came from a run
@@ -180,16 +195,9 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 	}
 	if !got {
 		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-			conn.Conn().Close(context.Background())
 			return "", false, fmt.Errorf("kv: wait for the leader of %s in %s#%s: %w", name, pg.where, pg.schema, err)
 		}
 	}
-	unlock := func() {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			conn.Conn().Close(context.Background())
-		}
-	}
-	defer unlock()
 	st := s.leadState(name)
 	var published string
 	err = conn.QueryRow(ctx, `SELECT result FROM `+runs+` WHERE name = $1 AND id > $2 ORDER BY id DESC LIMIT 1`, name, before).Scan(&published)

@@ -208,6 +208,35 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 	})
 
+	t.Run("ManyLeadsAtOnceEachTakingALock", func(t *testing.T) {
+		// more leaders at once than the pool has connections, each taking a short lock
+		// inside (a sync writing its corp): none waits for a connection another holds
+		const n = clusterSize + 4
+		var entered sync.WaitGroup
+		entered.Add(n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, err := stores[0].Lead(ctx, fmt.Sprintf("sync:many%d", i), func(ctx context.Context) (string, error) {
+					entered.Done()
+					entered.Wait() // every leader holds its lead here at once
+					unlock, err := stores[0].Lock(ctx, fmt.Sprintf("corp%d", i))
+					if err != nil {
+						return "", err
+					}
+					defer unlock()
+					return "", stores[0].Set(fmt.Sprintf("el:many:%d", i), "x")
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+
 	t.Run("AnErrorIsNotSharedAndTheNextCallerRuns", func(t *testing.T) {
 		entered := make(chan struct{})
 		release := make(chan struct{})

@@ -87,6 +87,11 @@ type pgStore struct {
 	stopped chan struct{}
 }
 
+// querier is a connection, a pool or a transaction.
+type querier interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}
+
 // op is one write of a transaction, for PostgreSQL (seq: its transaction's number, for a
 // write read back from the schema).
 type op struct {
@@ -491,9 +496,7 @@ func (pg *pgStore) abort() {
 
 // since are the writes of the transactions after from, each with its transaction's number
 // (a key written twice comes once, with its last write: the rows hold the last).
-func (pg *pgStore) since(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, from int64) ([]op, error) {
+func (pg *pgStore) since(ctx context.Context, q querier, from int64) ([]op, error) {
 	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv WHERE seq > $1 ORDER BY seq`, pg.schema), from)
 	if err != nil {
 		return nil, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
@@ -600,15 +603,21 @@ func (s *Store) CatchUp() error {
 	if s.pg == nil || !s.pg.shared {
 		return nil
 	}
-	// read before the memory's write lock (readers go on meanwhile), from what the memory
-	// had committed; applyNewer skips what it got since
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	ops, err := s.pg.since(ctx, s.pg.cluster.pool, s.pg.seen.Load())
+	err := s.catchUp(ctx, s.pg.cluster.pool)
 	if err != nil && ctx.Err() == nil {
 		// a pooled connection the database dropped is let go on the error: once more
-		ops, err = s.pg.since(ctx, s.pg.cluster.pool, s.pg.seen.Load())
+		err = s.catchUp(ctx, s.pg.cluster.pool)
 	}
+	return err
+}
+
+// catchUp is CatchUp through q.
+func (s *Store) catchUp(ctx context.Context, q querier) error {
+	// read before the memory's write lock (readers go on meanwhile), from what the memory
+	// had committed; applyNewer skips what it got since
+	ops, err := s.pg.since(ctx, q, s.pg.seen.Load())
 	if err != nil || len(ops) == 0 {
 		return err
 	}

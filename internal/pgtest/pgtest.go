@@ -76,7 +76,7 @@ func Start(t testing.TB) string {
 	run(initdb, "-D", data, "-U", "jitrt", "--auth=trust", "-E", "UTF8", "--no-locale")
 	port := freePort(t)
 	run(pgCtl, "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "30", "start",
-		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=50", port, dir))
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=100", port, dir))
 	t.Cleanup(func() {
 		cmd := exec.Command(pgCtl, "-D", data, "-m", "immediate", "-w", "stop")
 		if asRoot {
