@@ -353,6 +353,20 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 	})
 
+	t.Run("FreshDoesNotKeepAskingADatabaseThatFailed", func(t *testing.T) {
+		s := open("jitrt run cut off")
+		s.pg.cluster.pool.Close() // its questions fail from now on, as with a database away
+		if err := s.Fresh(ctx); err == nil || errors.Is(err, errDatabaseAway) {
+			t.Fatalf("the first Fresh after the database went: %v", err)
+		}
+		if err := s.Fresh(ctx); !errors.Is(err, errDatabaseAway) {
+			t.Fatalf("the next Fresh asked again: %v", err)
+		}
+		if _, err := s.Get("el:after"); err != nil {
+			t.Fatalf("the memory does not serve: %v", err)
+		}
+	})
+
 	t.Run("MigrateIsRefusedWhileReplicasShare", func(t *testing.T) {
 		_, err := OpenPostgres(ctx, url, "cluster", Options{Command: "jitrt migrate", LockTimeout: -1})
 		var le *LockedError

@@ -77,14 +77,15 @@ type pgStore struct {
 	// memory's write lock).
 	lastSeq int64
 	// seen is lastSeq as readers may see it (the memory has committed it), for Fresh.
-	seen    atomic.Int64
-	shared  bool
-	writeMu sync.Mutex // a shared store's writers of this process: one holds conn at a time
-	cluster *cluster   // a shared store's locks and leads
-	tx      pgx.Tx     // a shared store's transaction in progress (Update)
-	listen  *pgx.Conn
-	stop    chan struct{}
-	stopped chan struct{}
+	seen       atomic.Int64
+	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
+	shared     bool
+	writeMu    sync.Mutex // a shared store's writers of this process: one holds conn at a time
+	cluster    *cluster   // a shared store's locks and leads
+	tx         pgx.Tx     // a shared store's transaction in progress (Update)
+	listen     *pgx.Conn
+	stop       chan struct{}
+	stopped    chan struct{}
 }
 
 // querier is a connection, a pool or a transaction.
@@ -646,8 +647,15 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 	return nil
 }
 
-// FreshTimeout bounds Fresh's question to the database.
-const FreshTimeout = 500 * time.Millisecond
+// FreshTimeout bounds Fresh's question to the database; after one that failed, Fresh
+// does not ask again for freshPause.
+const (
+	FreshTimeout = 500 * time.Millisecond
+	freshPause   = 3 * time.Second
+)
+
+// errDatabaseAway is Fresh's answer while it does not ask the database after a failure.
+var errDatabaseAway = errors.New("kv: the database did not answer a moment ago; reading the memory as it is")
 
 // Fresh makes the memory of a store shared with other processes hold every transaction
 // they had committed when it was called, so that a read after it sees what another replica
@@ -658,11 +666,16 @@ func (s *Store) Fresh(ctx context.Context) error {
 	if !s.Shared() {
 		return nil
 	}
-	// a database that does not answer leaves the reads to the memory, not waiting on it
+	// a database that does not answer leaves the reads to the memory, not waiting on it:
+	// for FreshTimeout, then for the next few seconds not asking again
+	if time.Now().UnixNano() < s.pg.freshAfter.Load() {
+		return errDatabaseAway
+	}
 	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
 	defer cancel()
 	var last int64
 	if err := s.pg.cluster.pool.QueryRow(ctx, fmt.Sprintf(`SELECT last_value FROM %s.kv_seq_gen`, s.pg.schema)).Scan(&last); err != nil {
+		s.pg.freshAfter.Store(time.Now().Add(freshPause).UnixNano())
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
 	}
 	if last <= s.pg.seen.Load() {
