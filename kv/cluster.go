@@ -25,9 +25,14 @@ import (
 //
 //   - Lock(name) is a mutex of the whole cluster: held by one goroutine of one process at a
 //     time, and the memory has caught up with every other process when it is granted.
+//     TryLock takes it only if it is free (a task's run).
 //   - Lead(name, fn) runs fn once for the callers that overlap, wherever they are: one
 //     leads (runs fn, publishes its result in the schema's runs table), the others wait and
 //     share that result; if the leader dies before it publishes, the next one runs fn.
+//
+// Lock holds a pooled connection for a moment and catches up on it; Lead and TryLock,
+// held for as long as a sync or a task's run takes, open a connection of their own. So no
+// holder ever waits for a second pooled connection, and any number of them can be held.
 //
 // The replicas hold the schema's owner lock shared, so that a process that needs it alone
 // (jitrt migrate) waits for them, and they for it; each says who it is in the replicas
@@ -40,7 +45,7 @@ const clusterSize = 16
 // runsKept is how many published results of each name the runs table keeps.
 const runsKept = 10
 
-// cluster is a shared store's connections for locks and leads, and what it leads now.
+// cluster is a shared store's pool of connections, and what it leads.
 type cluster struct {
 	pool *pgxpool.Pool
 
