@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,31 +23,34 @@ import (
 
 type opener func(t *testing.T, opts Options) (*Store, error)
 
-// backends make openers; top is the suite's test, which owns the PostgreSQL server.
+// backends make openers; top is the suite's test, which owns the PostgreSQL server (started
+// on its own goroutine: a test's Skip or Fatal belongs there).
 func backends(top *testing.T) map[string]func(t *testing.T) opener {
 	pgURL := ""
+	if _, _, ok := pgtest.Binaries(); ok || os.Getenv("CI") == "true" {
+		pgURL = pgtest.Start(top)
+	}
 	return map[string]func(t *testing.T) opener{
 		"file": func(t *testing.T) opener {
 			dir := t.TempDir()
 			return func(t *testing.T, opts Options) (*Store, error) { return Open(context.Background(), dir, opts) }
 		},
 		"postgres": func(t *testing.T) opener {
-			return pgOpener(top, t, &pgURL, false)
+			return pgOpener(t, pgURL, false)
 		},
 		// one of several processes that share the schema
 		"postgres-shared": func(t *testing.T) opener {
-			return pgOpener(top, t, &pgURL, true)
+			return pgOpener(t, pgURL, true)
 		},
 	}
 }
 
-func pgOpener(top, t *testing.T, pgURL *string, shared bool) opener {
-	if *pgURL == "" {
-		*pgURL = pgtest.Start(top)
+func pgOpener(t *testing.T, url string, shared bool) opener {
+	if url == "" {
+		t.Skip("PostgreSQL is not installed: apt-get install postgresql (the tests start their own server)")
 	}
 	schema := "s_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_").Replace(t.Name()))
 	schema = schema[:min(len(schema), 60)]
-	url := *pgURL
 	return func(t *testing.T, opts Options) (*Store, error) {
 		opts.Shared = shared
 		return OpenPostgres(context.Background(), url, schema, opts)
