@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"os"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,14 +43,6 @@ const clusterSize = 16
 
 // runsKept is how many published results of each name the runs table keeps.
 const runsKept = 10
-
-// cluster is a shared store's pool of connections, and what it leads.
-type cluster struct {
-	pool *pgxpool.Pool
-
-	mu    sync.Mutex
-	leads map[string]*leadState
-}
 
 // leadState counts, for one name, what this process did.
 type leadState struct {
@@ -91,7 +82,7 @@ func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error
 	if !s.Shared() {
 		return l.mu.Unlock, nil
 	}
-	conn, err := s.pg.cluster.pool.Acquire(ctx)
+	conn, err := s.pg.pool.Acquire(ctx)
 	if err != nil {
 		l.mu.Unlock()
 		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
@@ -232,24 +223,11 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 }
 
 func (s *Store) leadState(name string) *leadState {
-	if s.pg == nil || s.pg.cluster == nil {
-		s.soloMu.Lock()
-		defer s.soloMu.Unlock()
-		if s.solo == nil {
-			s.solo = map[string]*leadState{}
-		}
-		if s.solo[name] == nil {
-			s.solo[name] = &leadState{}
-		}
-		return s.solo[name]
+	if st, ok := s.leads.Load(name); ok {
+		return st.(*leadState)
 	}
-	c := s.pg.cluster
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.leads[name] == nil {
-		c.leads[name] = &leadState{}
-	}
-	return c.leads[name]
+	st, _ := s.leads.LoadOrStore(name, &leadState{})
+	return st.(*leadState)
 }
 
 // MayLead says this process may Lead name, so that Leadership lists it (not leading)
@@ -258,19 +236,12 @@ func (s *Store) MayLead(name string) { s.leadState(name) }
 
 // Leadership lists, by name, what this process did with Lead.
 func (s *Store) Leadership() []Leadership {
-	var m map[string]*leadState
-	var mu *sync.Mutex
-	if s.pg != nil && s.pg.cluster != nil {
-		m, mu = s.pg.cluster.leads, &s.pg.cluster.mu
-	} else {
-		m, mu = s.solo, &s.soloMu
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	out := make([]Leadership, 0, len(m))
-	for name, st := range m {
-		out = append(out, Leadership{Name: name, Holding: st.holding.Load(), Led: st.led.Load(), Followed: st.followed.Load()})
-	}
+	var out []Leadership
+	s.leads.Range(func(name, v any) bool {
+		st := v.(*leadState)
+		out = append(out, Leadership{Name: name.(string), Holding: st.holding.Load(), Led: st.led.Load(), Followed: st.followed.Load()})
+		return true
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -294,7 +265,7 @@ func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) 
 	if err != nil {
 		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, dbURL))
 	}
-	pg.cluster = &cluster{pool: pool, leads: map[string]*leadState{}}
+	pg.pool = pool
 	return nil
 }
 

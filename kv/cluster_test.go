@@ -355,7 +355,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 
 	t.Run("FreshDoesNotKeepAskingADatabaseThatFailed", func(t *testing.T) {
 		s := open("jitrt run cut off")
-		s.pg.cluster.pool.Close() // its questions fail from now on, as with a database away
+		s.pg.pool.Close() // its questions fail from now on, as with a database away
 		if err := s.Fresh(ctx); err == nil || errors.Is(err, errDatabaseAway) {
 			t.Fatalf("the first Fresh after the database went: %v", err)
 		}

@@ -114,8 +114,7 @@ type Store struct {
 
 	locks sync.Map // name → *namedLock
 
-	soloMu sync.Mutex
-	solo   map[string]*leadState // Lead's counts of a store that is not shared
+	leads sync.Map // name given to Lead → *leadState
 
 	compactMu      sync.Mutex // held by a running compaction
 	compactErr     atomic.Value

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tidwall/buntdb"
 )
 
@@ -80,9 +81,9 @@ type pgStore struct {
 	seen       atomic.Int64
 	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
 	shared     bool
-	writeMu    sync.Mutex // a shared store's writers of this process: one holds conn at a time
-	cluster    *cluster   // a shared store's locks and leads
-	tx         pgx.Tx     // a shared store's transaction in progress (Update)
+	writeMu    sync.Mutex    // a shared store's writers of this process: one holds conn at a time
+	pool       *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
+	tx         pgx.Tx        // a shared store's transaction in progress (Update)
 	listen     *pgx.Conn
 	stop       chan struct{}
 	stopped    chan struct{}
@@ -125,8 +126,8 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	}
 	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts}
 	fail := func(err error) (*Store, error) {
-		if pg.cluster != nil {
-			pg.cluster.pool.Close()
+		if pg.pool != nil {
+			pg.pool.Close()
 		}
 		pg.conn.Close(context.Background())
 		if dirLock != nil {
@@ -519,8 +520,8 @@ func (pg *pgStore) close() error {
 		close(pg.stop)
 		<-pg.stopped
 	}
-	if pg.cluster != nil {
-		pg.cluster.pool.Close()
+	if pg.pool != nil {
+		pg.pool.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -601,15 +602,15 @@ func (s *Store) relisten(ctx context.Context) bool {
 // CatchUp makes the memory hold what the other processes sharing a PostgreSQL schema have
 // written (it happens by itself when they notify; tests and tools may ask).
 func (s *Store) CatchUp() error {
-	if s.pg == nil || !s.pg.shared {
+	if !s.Shared() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	err := s.catchUp(ctx, s.pg.cluster.pool)
+	err := s.catchUp(ctx, s.pg.pool)
 	if err != nil && ctx.Err() == nil {
 		// a pooled connection the database dropped is let go on the error: once more
-		err = s.catchUp(ctx, s.pg.cluster.pool)
+		err = s.catchUp(ctx, s.pg.pool)
 	}
 	return err
 }
@@ -674,7 +675,7 @@ func (s *Store) Fresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
 	defer cancel()
 	var last int64
-	if err := s.pg.cluster.pool.QueryRow(ctx, fmt.Sprintf(`SELECT last_value FROM %s.kv_seq_gen`, s.pg.schema)).Scan(&last); err != nil {
+	if err := s.pg.pool.QueryRow(ctx, fmt.Sprintf(`SELECT last_value FROM %s.kv_seq_gen`, s.pg.schema)).Scan(&last); err != nil {
 		s.pg.freshAfter.Store(time.Now().Add(freshPause).UnixNano())
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
 	}
