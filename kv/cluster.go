@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,9 @@ const runsKept = 10
 
 // leadState counts, for one name, what this process did.
 type leadState struct {
+	mu     sync.Mutex
+	flight *leadFlight // this process's attempt going now, nil when none
+
 	holding  atomic.Bool
 	led      atomic.Uint64
 	followed atomic.Uint64
@@ -137,6 +141,7 @@ func (s *Store) TryLock(ctx context.Context, name string) (unlock func(), ok boo
 
 // connect opens a connection of its own to the store's database.
 func (pg *pgStore) connect(ctx context.Context) (*pgx.Conn, error) {
+	pg.hooks.connect()
 	conn, err := pgx.Connect(ctx, pg.url)
 	if err != nil {
 		return nil, fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, pg.url))
@@ -158,19 +163,79 @@ func unlocker(conn *pgxpool.Conn, key int64, l *namedLock) func() {
 // Lead runs fn once for the callers of every process that ask for name at overlapping
 // times: if no process runs it now, fn runs here (led is true) and its result is
 // published; if one does, Lead waits for it and returns the result it published (led is
-// false). An error of fn publishes nothing: the callers that waited run fn in turn. If
-// the leader dies first, its lock goes with its connection and the next caller leads. A
-// store that is not shared runs fn.
+// false).
+//
+// Overlap is decided when the caller arrives, never later: the callers of this process
+// that arrive while an attempt of theirs is going join it in memory, and an attempt notes
+// which results were published before it, through the pool, before it opens the
+// connection it waits on. So a caller that came while a run was going shares that run,
+// however long its own connection takes to open.
+//
+// An error of fn publishes nothing: the callers of this process that shared the failed
+// attempt run it once more together (one leads the retry, the rest share it), and those of
+// other processes, waiting for the lock, run it in turn. If the leader dies first, its
+// lock goes with its connection and the next caller leads. A store that is not shared
+// runs fn once for the callers of this process that overlap.
 func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) (string, error)) (result string, led bool, err error) {
+	st := s.leadState(name)
+	for retried := false; ; retried = true {
+		st.mu.Lock()
+		f := st.flight
+		own := f == nil
+		if own {
+			f = &leadFlight{done: make(chan struct{})}
+			st.flight = f
+		}
+		st.mu.Unlock()
+		if own {
+			f.result, f.led, f.err = s.attempt(ctx, name, st, fn)
+			st.mu.Lock()
+			st.flight = nil
+			st.mu.Unlock()
+			close(f.done)
+			return f.result, f.led, f.err
+		}
+		s.hooks.arrived(name) // arrived: the attempt joined is going
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", false, fmt.Errorf("kv: wait for the leader of %s: %w", name, ctx.Err())
+		}
+		if f.err == nil {
+			st.followed.Add(1)
+			return f.result, false, nil
+		}
+		if retried || ctx.Err() != nil {
+			return "", false, f.err
+		}
+	}
+}
+
+// leadFlight is one attempt of this process at a name given to Lead, shared by the
+// callers of the process that arrive while it is going.
+type leadFlight struct {
+	done   chan struct{} // closed when the attempt ended
+	result string
+	led    bool
+	err    error
+}
+
+// attempt is one attempt of this process at Lead: it leads, or shares the result of
+// another process's run that overlapped it.
+func (s *Store) attempt(ctx context.Context, name string, st *leadState, fn func(context.Context) (string, error)) (string, bool, error) {
 	if !s.Shared() {
-		st := s.leadState(name)
-		st.holding.Store(true)
-		defer st.holding.Store(false)
-		st.led.Add(1)
-		result, err = fn(ctx)
-		return result, true, err
+		s.hooks.arrived(name)
+		return s.runLead(ctx, st, fn)
 	}
 	pg := s.pg
+	runs := pg.schema + ".runs"
+	// What was published before this attempt, read through the pool now: a result
+	// published after it came from a run that overlapped it.
+	var before int64
+	if err := pg.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM `+runs+` WHERE name = $1`, name).Scan(&before); err != nil {
+		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
+	}
+	s.hooks.arrived(name)
 	// a connection of its own, held while the work runs (the work may take the pool's)
 	conn, err := pg.connect(ctx)
 	if err != nil {
@@ -178,13 +243,6 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 	}
 	defer conn.Close(context.Background()) // its locks go with it
 	key := pg.advisoryKey("lead", name)
-	runs := pg.schema + ".runs"
-	// What was published before this call: a result published after it came from a run
-	// that overlapped it.
-	var before int64
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM `+runs+` WHERE name = $1`, name).Scan(&before); err != nil {
-		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
-	}
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
 		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
@@ -194,7 +252,6 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 			return "", false, fmt.Errorf("kv: wait for the leader of %s in %s#%s: %w", name, pg.where, pg.schema, err)
 		}
 	}
-	st := s.leadState(name)
 	var published string
 	err = conn.QueryRow(ctx, `SELECT result FROM `+runs+` WHERE name = $1 AND id > $2 ORDER BY id DESC LIMIT 1`, name, before).Scan(&published)
 	switch {
@@ -204,12 +261,9 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 	case !errors.Is(err, pgx.ErrNoRows):
 		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
 	}
-	st.holding.Store(true)
-	defer st.holding.Store(false)
-	st.led.Add(1)
-	result, err = fn(ctx)
+	result, led, err := s.runLead(ctx, st, fn)
 	if err != nil {
-		return "", true, err
+		return "", led, err
 	}
 	// published even if this caller gave up: the others wait for it
 	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -220,6 +274,15 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 		return result, true, fmt.Errorf("kv: publish the result of %s in %s#%s: %w", name, pg.where, pg.schema, perr)
 	}
 	return result, true, nil
+}
+
+// runLead runs fn as the leader of name.
+func (s *Store) runLead(ctx context.Context, st *leadState, fn func(context.Context) (string, error)) (string, bool, error) {
+	st.holding.Store(true)
+	defer st.holding.Store(false)
+	st.led.Add(1)
+	result, err := fn(ctx)
+	return result, true, err
 }
 
 func (s *Store) leadState(name string) *leadState {
@@ -305,4 +368,23 @@ func (pg *pgStore) lockedError(ctx context.Context) error {
 		le.Owner.Since = since.UTC().Format(time.RFC3339)
 	}
 	return le
+}
+
+// testHooks let the package's tests put callers where they want them (a barrier, a
+// delay); every hook is nil outside tests.
+type testHooks struct {
+	onConnect func()            // before a connection of its own is opened
+	onArrived func(name string) // a caller of Lead has arrived: its overlap is decided
+}
+
+func (h *testHooks) connect() {
+	if h != nil && h.onConnect != nil {
+		h.onConnect()
+	}
+}
+
+func (h *testHooks) arrived(name string) {
+	if h != nil && h.onArrived != nil {
+		h.onArrived(name)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,50 +153,79 @@ func TestClusterLocksAndLeads(t *testing.T) {
 	})
 
 	t.Run("LeadRunsOverlappingCallersOnce", func(t *testing.T) {
-		var runs atomic.Int32
-		start := make(chan struct{})
-		results := make(chan string, 30)
-		var led atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 30 {
-			s := stores[i%3]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				res, l, err := s.Lead(ctx, "sync:x", func(context.Context) (string, error) {
-					n := runs.Add(1)
-					time.Sleep(300 * time.Millisecond)
-					return fmt.Sprintf("run %d", n), nil
-				})
-				if err != nil {
-					t.Error(err)
+		// 30 callers over the three processes, each opening its connection 0–500 ms late;
+		// the leader's work holds until every caller has arrived, so they all overlap it by
+		// construction, and some connect only after it published: each round runs the work
+		// once, and every caller gets that run's result.
+		var arrivedMu sync.Mutex
+		arrived := map[string]int{}
+		allArrived := map[string]chan struct{}{}
+		const callers = 30
+		for _, s := range stores {
+			s.pg.hooks.onConnect = func() { time.Sleep(time.Duration(rand.Int64N(int64(500 * time.Millisecond)))) }
+			s.pg.hooks.onArrived = func(name string) {
+				arrivedMu.Lock()
+				defer arrivedMu.Unlock()
+				if arrived[name]++; arrived[name] == callers {
+					close(allArrived[name])
 				}
-				if l {
-					led.Add(1)
+			}
+		}
+		defer func() {
+			for _, s := range stores {
+				s.pg.hooks.onConnect, s.pg.hooks.onArrived = nil, nil
+			}
+		}()
+		for round := range 3 {
+			name := fmt.Sprintf("sync:x%d", round)
+			arrivedMu.Lock()
+			allArrived[name] = make(chan struct{})
+			arrivedMu.Unlock()
+			var runs, led atomic.Int32
+			results := make(chan string, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				s := stores[i%3]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, l, err := s.Lead(ctx, name, func(context.Context) (string, error) {
+						n := runs.Add(1)
+						select {
+						case <-allArrived[name]:
+						case <-time.After(2 * time.Minute):
+							t.Errorf("round %d: the leader waited 2 minutes for the %d callers to arrive", round, callers)
+						}
+						return fmt.Sprintf("run %d", n), nil
+					})
+					if err != nil {
+						t.Error(err)
+					}
+					if l {
+						led.Add(1)
+					}
+					results <- res
+				}()
+			}
+			wg.Wait()
+			close(results)
+			if runs.Load() != 1 || led.Load() != 1 {
+				t.Fatalf("round %d: %d overlapping callers ran the work %d times (%d led)", round, callers, runs.Load(), led.Load())
+			}
+			for r := range results {
+				if r != "run 1" {
+					t.Fatalf("round %d: a caller got %q, not the one run's result", round, r)
 				}
-				results <- res
-			}()
-		}
-		close(start)
-		wg.Wait()
-		close(results)
-		if runs.Load() != 1 || led.Load() != 1 {
-			t.Fatalf("30 overlapping callers ran the work %d times (%d led)", runs.Load(), led.Load())
-		}
-		for r := range results {
-			if r != "run 1" {
-				t.Fatalf("a caller got %q, not the one run's result", r)
 			}
 		}
 		// a later call runs again; leadership is reported
-		if res, l, _ := stores[1].Lead(ctx, "sync:x", func(context.Context) (string, error) { return "again", nil }); !l || res != "again" {
+		if res, l, _ := stores[1].Lead(ctx, "sync:x0", func(context.Context) (string, error) { return "again", nil }); !l || res != "again" {
 			t.Fatalf("a later call: %q led=%v", res, l)
 		}
 		var sawLed bool
 		for _, s := range stores {
 			for _, ls := range s.Leadership() {
-				if ls.Name == "sync:x" && ls.Led > 0 {
+				if ls.Name == "sync:x0" && ls.Led > 0 {
 					sawLed = true
 				}
 				if ls.Holding {
@@ -204,7 +234,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			}
 		}
 		if !sawLed {
-			t.Fatal("no process reports having led sync:x")
+			t.Fatal("no process reports having led sync:x0")
 		}
 	})
 

@@ -115,6 +115,7 @@ type Store struct {
 	locks sync.Map // name → *namedLock
 
 	leads sync.Map // name given to Lead → *leadState
+	hooks *testHooks
 
 	compactMu      sync.Mutex // held by a running compaction
 	compactErr     atomic.Value

@@ -85,6 +85,7 @@ type pgStore struct {
 	pool       *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
 	tx         pgx.Tx        // a shared store's transaction in progress (Update)
 	listen     *pgx.Conn
+	hooks      *testHooks
 	stop       chan struct{}
 	stopped    chan struct{}
 }
@@ -124,7 +125,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 		return nil, fmt.Errorf("kv: connect to %s: %w", where, redactErr(err, dbURL))
 	}
-	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts}
+	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts, hooks: &testHooks{}}
 	fail := func(err error) (*Store, error) {
 		if pg.pool != nil {
 			pg.pool.Close()
@@ -155,7 +156,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock}
+	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock, hooks: pg.hooks}
 	pg.log = log
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return fail(err)
