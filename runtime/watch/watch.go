@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -61,6 +62,7 @@ type watcher struct {
 	mu      sync.Mutex
 	pending map[string]*pendingReload // by key: "app" or an element folder (rel)
 	fire    chan string
+	flush   chan chan struct{}
 	done    chan struct{} // closed when Watch returns, so no timer blocks on fire
 }
 
@@ -89,7 +91,7 @@ func New(a *runtime.App, opts Options) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", a.Dir, err)
 	}
-	w := &watcher{a: a, fs: fw, opts: opts, watched: map[string]bool{}, pending: map[string]*pendingReload{}, fire: make(chan string, 64), done: make(chan struct{})}
+	w := &watcher{a: a, fs: fw, opts: opts, watched: map[string]bool{}, pending: map[string]*pendingReload{}, fire: make(chan string, 64), flush: make(chan chan struct{}), done: make(chan struct{})}
 	if err := w.addTree(a.Dir); err != nil {
 		fw.Close()
 		return nil, err
@@ -112,6 +114,18 @@ func (wr *Watcher) Pending() int {
 	wr.w.mu.Lock()
 	defer wr.w.mu.Unlock()
 	return len(wr.w.pending)
+}
+
+// Flush performs the reloads scheduled now without waiting for their quiet time, and
+// returns when they are done (or when Run has ended). What Run has not received yet from
+// the OS stays scheduled as usual.
+func (wr *Watcher) Flush() {
+	done := make(chan struct{})
+	select {
+	case wr.w.flush <- done:
+		<-done
+	case <-wr.w.done:
+	}
 }
 
 // Run reloads what changes until ctx ends, then stops watching.
@@ -143,6 +157,14 @@ func (wr *Watcher) Run(ctx context.Context) error {
 			a.Logger().Error("watching failed", "err", err)
 		case key := <-w.fire:
 			w.protect("reload of "+key, func() { w.reload(key) })
+		case done := <-w.flush:
+			w.mu.Lock()
+			keys := slices.Sorted(maps.Keys(w.pending))
+			w.mu.Unlock()
+			for _, key := range keys {
+				w.protect("reload of "+key, func() { w.reload(key) })
+			}
+			close(done)
 		}
 	}
 }
@@ -309,6 +331,12 @@ func (w *watcher) reload(key string) {
 	if p == nil {
 		return // fired twice; the first took it
 	}
+	if empty := w.emptyFile(key, p.files); empty != "" {
+		// an editor or a shell (cat > e.json) that truncated the file and has not written
+		// its content yet: the write that follows schedules the reload
+		w.a.Logger().Info("waiting for the content of an empty file", "file", empty)
+		return
+	}
 	var events []runtime.ReloadEvent
 	if key == "app" {
 		events = w.a.ReloadApp()
@@ -344,6 +372,24 @@ func (w *watcher) reload(key string) {
 			w.opts.OnReload(ev)
 		}
 	}
+}
+
+// emptyFile is the first of a reload's JSON files (e.json, a config, app.json) that is
+// there and empty, or "".
+func (w *watcher) emptyFile(key string, files []string) string {
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".json") {
+			continue
+		}
+		rel := f
+		if key != "app" {
+			rel = path.Join(key, f)
+		}
+		if fi, err := os.Stat(filepath.Join(w.a.Dir, filepath.FromSlash(rel))); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			return rel
+		}
+	}
+	return ""
 }
 
 // protect runs fn, turning a panic into a logged, counted error: the watcher goes on.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jitrt/jitrt/internal/testapp"
 	"github.com/jitrt/jitrt/internal/testtypes"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/runtime"
 	"github.com/jitrt/jitrt/runtime/watch"
 )
@@ -71,14 +72,7 @@ func (w *watching) count(element, kind string) int {
 
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testwait.For(t, what, cond)
 }
 
 func loadTest(t testing.TB, dir string) *runtime.App {
@@ -126,11 +120,27 @@ func title(app *runtime.App, name string) string {
 func writeFile(t testing.TB, dir, rel, content string) { testapp.Write(t, dir, rel, content) }
 
 func reloadApp(t *testing.T) (string, *runtime.App, *watching) {
+	dir, app := reloadAppDir(t)
+	return dir, app, watchApp(t, app, watch.Options{MaxDelay: 2 * time.Second})
+}
+
+// reloadAppDir is the echo app with a second element, e.Other, loaded.
+func reloadAppDir(t *testing.T) (string, *runtime.App) {
 	dir := testapp.WriteTree(t, echoApp)
 	writeFile(t, dir, "e/Other/e.json", `{"title": "Other", "type": "testing.Echo"}`)
 	writeFile(t, dir, "e/Other/Other.json", `{"greeting": "other"}`)
-	app := loadTest(t, dir)
-	return dir, app, watchApp(t, app, watch.Options{MaxDelay: 2 * time.Second})
+	return dir, loadTest(t, dir)
+}
+
+// flushAll makes the watcher see every event of what the test did before (a write to
+// e.Other's config, whose event comes after theirs, makes pending+1 reloads scheduled),
+// then performs the reloads. With a quiet time longer than the test, the test decides by
+// construction what one reload holds.
+func (w *watching) flushAll(t *testing.T, dir string, pending int) {
+	t.Helper()
+	writeFile(t, dir, "e/Other/Other.json", `{"greeting": "other"}`)
+	eventually(t, "the events to be seen", func() bool { return w.Pending() == pending+1 })
+	w.Flush()
 }
 
 func TestEditsOfEveryKindOfSaveAreLoaded(t *testing.T) {
@@ -238,14 +248,17 @@ func TestElementFoldersComeAndGo(t *testing.T) {
 	eventually(t, "removal by e.json", func() bool { _, err := app.Element("e.Other"); return err != nil })
 }
 
+// Writes within an element's quiet time are one reload. The quiet time is made longer than
+// any machine takes to write (so they fall in it by construction), and Flush ends it.
 func TestBurstOfWritesIsOneReload(t *testing.T) {
-	dir, app, w := reloadApp(t)
+	dir, app := reloadAppDir(t)
+	w := watchApp(t, app, watch.Options{Debounce: time.Hour, MaxDelay: time.Hour})
 	for i := 0; i < 100; i++ {
 		writeFile(t, dir, "e/Hello/e.json", fmt.Sprintf(`{"title": "burst %d", "type": "testing.Echo"}`, i))
 	}
-	eventually(t, "the last write", func() bool { return title(app, "e.Hello") == "burst 99" })
-	if n, p := w.count("e.Hello", ""), w.Pending(); n != 1 || p != 0 {
-		t.Fatalf("100 writes caused %d reloads and %d more pending, want 1", n, p)
+	w.flushAll(t, dir, 1)
+	if n, got := w.count("e.Hello", ""), title(app, "e.Hello"); n != 1 || got != "burst 99" {
+		t.Fatalf("100 writes caused %d reloads (title %q), want 1 with the last write", n, got)
 	}
 }
 
@@ -320,14 +333,19 @@ func TestEditingATypeElementReloadsItsInstances(t *testing.T) {
 		"e/Loud/index.js": `exports.greet = function (n) { return this.$super.greet(n).toUpperCase() }`,
 		"e/I/e.json":      `{"type": "e.Loud"}`,
 		"e/I/I.json":      `{"greeting": "hey"}`,
+		"e/Z/e.json":      `{"type": "testing.Echo"}`,
+		"e/Z/Z.json":      `{"greeting": "zzz"}`,
 	})
 	app := loadTest(t, dir)
-	w := watchApp(t, app, watch.Options{})
+	// the quiet time outlasts the write on any machine; Flush ends it
+	w := watchApp(t, app, watch.Options{Debounce: time.Hour, MaxDelay: time.Hour})
 	writeFile(t, dir, "e/Loud/index.js", `exports.greet = function (n) { return "v2 " + n }; exports.whisper = function () { return "psst" }`)
-	eventually(t, "the method the edit adds", func() bool {
-		got, _, _ := run(t, app, `app.getElement("e.I").whisper()`)
-		return got == `"psst"`
-	})
+	writeFile(t, dir, "e/Z/Z.json", `{"greeting": "zzz"}`) // its event comes after the edit's
+	eventually(t, "the edits to be seen", func() bool { return w.Pending() == 2 })
+	w.Flush()
+	if got, _, err := run(t, app, `app.getElement("e.I").whisper()`); err != nil || got != `"psst"` {
+		t.Fatalf("the method the edit adds: %s %v", got, err)
+	}
 	if got, _, err := run(t, app, `app.getElement("e.I").greet("z")`); err != nil || got != `"v2 z"` {
 		t.Fatalf("the edited override: %s %v", got, err)
 	}
@@ -339,7 +357,8 @@ func TestEditingATypeElementReloadsItsInstances(t *testing.T) {
 // An editor that saves by writing a temporary file and renaming it over the config: the
 // reload names the config, not the temporary file.
 func TestAReloadNamesTheFileNotTheEditorsTemporaryOne(t *testing.T) {
-	dir, app, w := reloadApp(t)
+	dir, app := reloadAppDir(t)
+	w := watchApp(t, app, watch.Options{Debounce: time.Hour, MaxDelay: time.Hour})
 	tmp := filepath.Join(dir, "e/Hello/Hello.json.4821.save")
 	if err := os.WriteFile(tmp, []byte(`{"greeting": "saved by rename"}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -347,7 +366,7 @@ func TestAReloadNamesTheFileNotTheEditorsTemporaryOne(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(dir, "e/Hello/Hello.json")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the reload", func() bool { return w.count("e.Hello", "reload") > 0 })
+	w.flushAll(t, dir, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, ev := range w.events {
