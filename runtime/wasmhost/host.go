@@ -47,6 +47,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -133,11 +134,12 @@ type Module struct {
 	host    *Host
 	refs    atomic.Int64 // Loads not yet Released
 
-	once sync.Once
-	data []byte // until compiled
-	err  error
-	rt   wazero.Runtime
-	cm   wazero.CompiledModule
+	once     sync.Once
+	compiled atomic.Bool // once has run
+	data     []byte      // until compiled
+	err      error
+	rt       wazero.Runtime
+	cm       wazero.CompiledModule
 }
 
 // Load reads the module in data (named name, for messages) with the grants, or returns the
@@ -210,8 +212,25 @@ func (m *Module) Release() {
 	h.mu.Unlock()
 }
 
+// laterDeadline is ctx with its deadline, if any, moved by d; cancelling ctx (not its
+// deadline passing) still cancels it.
+func laterDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	later, cancel := context.WithDeadline(context.WithoutCancel(ctx), dl.Add(d))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return later, func() { stop(); cancel() }
+}
+
 // compile compiles the module and instantiates what it imports, once.
 func (m *Module) compile(ctx context.Context) error {
+	defer m.compiled.Store(true)
 	m.once.Do(func() {
 		cfg := wazero.NewRuntimeConfig().WithCompilationCache(m.cache).WithCloseOnContextDone(true).WithMemoryLimitPages(m.grants.MemoryPages)
 		ctx := context.WithoutCancel(ctx)
@@ -291,8 +310,20 @@ type callState struct {
 // Call runs an export with the call's arguments and returns its result. A guest error is
 // an elements.Error with the guest's code; a trap, a run past ctx's deadline or a memory
 // ceiling reached is an error for the caller, and the instance is dropped.
+//
+// The time a call waits for the module to compile (the first call, or a cold cache) is not
+// the guest's: the call's deadline moves later by as much.
 func (m *Module) Call(ctx context.Context, c Call) (any, error) {
-	if err := m.compile(ctx); err != nil {
+	if !m.compiled.Load() {
+		start := time.Now()
+		err := m.compile(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = laterDeadline(ctx, time.Since(start))
+		defer cancel()
+	} else if err := m.compile(ctx); err != nil {
 		return nil, err
 	}
 	inst, err := m.get(ctx)
