@@ -21,6 +21,7 @@ import (
 
 	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/elements/auths"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/runtime"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
@@ -636,7 +637,7 @@ func TestASessionFollowsARenamedMember(t *testing.T) {
 	if err := e.sim.RenameUser(m.UserID, m.UserID+".new"); err != nil {
 		t.Fatal(err)
 	}
-	e.sim.WaitPushed(5 * time.Second)
+	e.sim.WaitPushed(testwait.Hang)
 	if _, err := e.app.CallJSON(context.Background(), "corps.C", "applyEvents", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -497,13 +497,11 @@ func TestContextDeadlineIsHonoured(t *testing.T) {
 	sim.SetLatency(2 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	// The server answers only after 2 s: a call that outlived its deadline would get that
+	// answer and succeed.
 	_, err := cl.ListTags(ctx)
 	if err == nil || !errors.Is(err, wecom.ErrTransport) {
-		t.Fatalf("err = %v", err)
-	}
-	if took := time.Since(start); took > 1500*time.Millisecond {
-		t.Errorf("the call outlived its deadline: %s", took)
+		t.Fatalf("err = %v, want a transport error at the deadline", err)
 	}
 }
 
