@@ -9,25 +9,26 @@ import (
 	"testing"
 )
 
-// tsc finds TypeScript's compiler: $JITRT_TSC, .tools/ (where .ci/run installs it), or
-// PATH. With CI=true a missing tsc fails the test.
-func tsc(t *testing.T) string {
+// tscVersions are the TypeScript releases the generated jsconfig.json and the demo's
+// scripts are checked with: the last 5.x and 7 (what npm install typescript gives).
+// .ci/run installs each in .tools/typescript-VERSION.
+var tscVersions = []string{"5.9.3", "7.0.2"}
+
+// tsc finds the compiler of one TypeScript release in .tools/typescript-VERSION (where
+// .ci/run installs it). With CI=true a missing one fails the test.
+func tsc(t *testing.T, version string) string {
 	t.Helper()
-	if p := os.Getenv("JITRT_TSC"); p != "" {
-		return p
-	}
-	if p, err := filepath.Abs("../../.tools/node_modules/.bin/tsc"); err == nil {
+	p, err := filepath.Abs("../../.tools/typescript-" + version + "/node_modules/.bin/tsc")
+	if err == nil {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	if p, err := exec.LookPath("tsc"); err == nil {
-		return p
-	}
+	install := "npm install --prefix .tools/typescript-" + version + " typescript@" + version
 	if os.Getenv("CI") == "true" {
-		t.Fatal("tsc is not installed; .ci/run installs it: npm install --prefix .tools typescript@5.9.3")
+		t.Fatalf("TypeScript %s is not installed; .ci/run installs it: %s", version, install)
 	}
-	t.Skip("tsc is not installed (npm install --prefix .tools typescript@5.9.3)")
+	t.Skipf("TypeScript %s is not installed (%s)", version, install)
 	return ""
 }
 
@@ -57,7 +58,15 @@ func copyApp(t *testing.T, src string) string {
 // The demo's scripts pass tsc against the declarations jitrt types writes; a call of a
 // method that does not exist, or a number as memberId, does not.
 func TestTypesLetTscCheckTheScripts(t *testing.T) {
-	compiler := tsc(t)
+	for _, v := range tscVersions {
+		t.Run("typescript-"+v, func(t *testing.T) {
+			t.Parallel()
+			typesLetTscCheckTheScripts(t, tsc(t, v))
+		})
+	}
+}
+
+func typesLetTscCheckTheScripts(t *testing.T, compiler string) {
 	app := copyApp(t, demo)
 	os.Remove(filepath.Join(app, "jsconfig.json"))
 	os.Remove(filepath.Join(app, "jitrt.d.ts"))

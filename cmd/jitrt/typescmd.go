@@ -16,15 +16,19 @@ import (
 
 // jsconfig is the jsconfig.json jitrt types writes when the app has none: editors (and
 // tsc -p) check the app's scripts against jitrt.d.ts. Each script is a module of its own
-// (moduleDetection), as jitrt runs it.
+// (moduleDetection), as jitrt runs it. TypeScript 5.9 and 7 both accept it: "bundler"
+// resolution (7 removed "node", i.e. node10) with "preserve" modules, and strict off as
+// both say it, since 7 turns strict on by default and plain JavaScript is not annotated
+// for it; a misspelt method or element is still an error.
 const jsconfig = `{
   "compilerOptions": {
     "checkJs": true,
     "noEmit": true,
+    "strict": false,
     "target": "ES2020",
     "lib": ["ES2020"],
-    "module": "CommonJS",
-    "moduleResolution": "node",
+    "module": "preserve",
+    "moduleResolution": "bundler",
     "moduleDetection": "force",
     "types": []
   },
