@@ -2,12 +2,16 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: help build demo demo-wasm test test-slow bench bench-sync lint fmt clean
+.PHONY: help build demo demo-wasm test test-loaded test-slow bench bench-sync lint fmt clean
+
+# Where make demo serves: make demo ADDR=127.0.0.1:9000
+ADDR ?= 127.0.0.1:8787
 
 help:
-	@echo "make demo      - run the demo app (jitrt run apps/demo)"
-	@echo "make test      - run the tests (race detector, -short: under a minute)"
-	@echo "make test-slow - run every test, the slow ones too (kills, soaks, every-byte cuts)"
+	@echo "make demo      - build bin/jitrt and run the demo app on ADDR (default $(ADDR))"
+	@echo "make test      - run the tests (race detector, -short)"
+	@echo "make test-loaded - make test while two busy processes hold the cores"
+	@echo "make test-slow - run every test, the slow ones too (kills, soaks, replicas, every-byte cuts)"
 	@echo "make bench     - run the benchmarks and print their figures"
 	@echo "make bench-sync - sync 100,000 members as a user does, beside the fetch floor"
 	@echo "make demo-wasm - rebuild the demo's Go-in-WebAssembly Type (apps/demo/corps/CheckedCorp/index.wasm)"
@@ -17,8 +21,9 @@ help:
 build:
 	$(GO) build -o bin/jitrt ./cmd/jitrt
 
-demo:
-	$(GO) run ./cmd/jitrt run apps/demo
+# Built, not go run: the commands the demo prints (bin/jitrt wecom-sim ctl …) work as written.
+demo: build
+	bin/jitrt run apps/demo --addr $(ADDR)
 
 # The demo's Type written in Go, compiled to WebAssembly (the built file is committed).
 demo-wasm:
@@ -26,6 +31,10 @@ demo-wasm:
 
 test:
 	$(GO) test -race -short -count=1 -timeout 10m $(PKGS)
+
+# The same tests while two busy processes hold the cores, as on a shared CI runner.
+test-loaded:
+	bash .ci/busy $(MAKE) test
 
 test-slow:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

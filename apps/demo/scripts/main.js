@@ -48,4 +48,4 @@ console.log(`登录: ${login.authConfig.redirectUri.replace(/callback$/, "login"
 // 实时同步: the emulator pushes every change of its org as a WeCom event, applied at once
 const wecom = corp.getCorpInfo().apiBase;
 console.log(`企业微信模拟器: ${wecom}`);
-console.log(`试一试: jitrt wecom-sim ctl ${wecom} update-user userid=${someone ? someone.memberId : "<userid>"} position=新职位`);
+console.log(`试一试: bin/jitrt wecom-sim ctl ${wecom} update-user userid=${someone ? someone.memberId : "<userid>"} position=新职位`);
