@@ -102,7 +102,7 @@ func typesLetTscCheckTheScripts(t *testing.T, compiler string) {
 	}
 	for name, c := range map[string]struct{ code, want string }{
 		"no_such_method.js":  {`app.getElement("corps.DemoCorp").syncCrop()`, "Property 'syncCrop' does not exist"},
-		"number_memberid.js": {`app.getElement("corps.DemoCorp").getMember(42)`, "not assignable to parameter of type 'string'"},
+		"number_memberid.js": {`app.getElement("corps.DemoCorp").getMember(42)`, "Argument of type 'number' is not assignable to parameter of type"},
 		"named_memberid.js":  {`app.getElement("corps.DemoCorp").setUserRole({memberId: 7, roleIdList: ["admin"]})`, "not assignable"},
 		"no_such_element.js": {`app.getElement("corps.DemoCrop").getAdmin()`, "No overload matches this call"},
 		"report_field.js":    {`app.getElement("corps.DemoCorp").syncCorp().addded`, "Property 'addded' does not exist"},
