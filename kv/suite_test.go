@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 // One suite of store tests, run against every way the state is kept: the file (BuntDB's
@@ -344,7 +345,7 @@ func TestSharedSchemaKeepsEveryProcessUpToDate(t *testing.T) {
 			if got == v {
 				break
 			}
-			if time.Since(start) > 5*time.Second {
+			if time.Since(start) > testwait.Hang {
 				t.Fatalf("write %d never reached the third process", i)
 			}
 			time.Sleep(200 * time.Microsecond)
@@ -353,9 +354,7 @@ func TestSharedSchemaKeepsEveryProcessUpToDate(t *testing.T) {
 	}
 	slices.Sort(lags)
 	t.Logf("a write on one process readable on another: p50 %s, p99 %s", lags[50], lags[98])
-	if lags[98] > 200*time.Millisecond {
-		t.Errorf("p99 %s is over 200 ms", lags[98])
-	}
+	// a figure, not a guarantee: a busy machine is slower (the benchmarks measure it)
 	if c.Generation("el:x:") == gen {
 		t.Fatal("the other process's writes did not count for generations")
 	}
