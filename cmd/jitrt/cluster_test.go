@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/callback"
-	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 const (
