@@ -21,6 +21,7 @@ import (
 	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/internal/testapp"
 	_ "github.com/jitrt/jitrt/internal/testtypes"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -351,7 +352,7 @@ func TestPanicsAreErrorsForTheirCallers(t *testing.T) {
 		t.Fatalf("over HTTP: %d %s", code, body)
 	}
 	// from the task's timer: its run is recorded as failed
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testwait.Hang)
 	for {
 		_, body := ts.do(t, "POST", "/api/elements/tasks.T/getRunHistory", "", "")
 		if strings.Contains(body, "internal error in e.Boom.boom") {

@@ -10,6 +10,7 @@ import (
 	"github.com/jitrt/jitrt/control"
 	"github.com/jitrt/jitrt/internal/testapp"
 	"github.com/jitrt/jitrt/internal/testtypes"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -94,7 +95,7 @@ func TestAClientThatLeavesCancelsItsWork(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testwait.Hang)
 	for testtypes.Last("e.Hello").Sleeping() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the work of a client that left goes on")

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 // The cluster's coordination, with several stores on one schema standing for processes
@@ -116,7 +117,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		go func() { stores[1].Get("el:fresh"); stores[1].Fresh(ctx); close(read) }()
 		select {
 		case <-read:
-		case <-time.After(10 * time.Second):
+		case <-time.After(testwait.Hang):
 			close(releaseA)
 			t.Fatal("B's readers waited for A's write")
 		}
@@ -330,7 +331,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			if res != "after the death" {
 				t.Fatalf("got %q", res)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(testwait.Hang):
 			t.Fatal("the waiter never led after the leader died")
 		}
 	})
@@ -348,7 +349,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		if err := stores[0].Set("el:after", "1"); err != nil {
 			t.Fatalf("a write after the database dropped the connection: %v", err)
 		}
-		for deadline := time.Now().Add(10 * time.Second); ; {
+		for deadline := time.Now().Add(testwait.Hang); ; {
 			if v, _ := stores[1].Get("el:after"); v == "1" {
 				break
 			}
@@ -370,7 +371,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 		// every replica, the idle ones too, says again who it is (and holds its share of
 		// the owner lock again)
-		for deadline := time.Now().Add(10 * time.Second); ; {
+		for deadline := time.Now().Add(testwait.Hang); ; {
 			var n int
 			conn.QueryRow(ctx, `SELECT count(*) FROM cluster.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity)`).Scan(&n)
 			if n >= len(stores) { // (and the doomed one of the test before, still open)

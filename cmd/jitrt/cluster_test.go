@@ -205,7 +205,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(testwait.Hang); ; {
 		if now, _ := victim.leading(t); now {
 			break
 		}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 // jitrt check refuses what an app folder should not hold, each at its path:line:col, reads
@@ -178,7 +180,7 @@ func TestBusyServerAnswers503(t *testing.T) {
 		_, body := srv.call(t, "corps.B", "slow", "[]")
 		first <- body
 	}()
-	for deadline := time.Now().Add(5 * time.Second); runs() == before; { // the first call's run has begun
+	for deadline := time.Now().Add(testwait.Hang); runs() == before; { // the first call's run has begun
 		if time.Now().After(deadline) {
 			t.Fatal("the first call never ran")
 		}

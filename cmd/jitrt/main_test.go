@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/testapp"
+	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 // jitrt runs the CLI in-process and returns exit code, stdout and stderr.
@@ -359,7 +360,7 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 		t.Fatal(body)
 	}
 	os.WriteFile(filepath.Join(app, "corps/C/e.json"), []byte(`{"title": "after", "type": "corps.QywxInnerType"}`), 0o644)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testwait.Hang)
 	for !strings.Contains(get("/api/elements/corps.C"), `"title":"after","status":"ok","serving":true,"generation":2`) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the edit never showed: %s", get("/api/elements/corps.C"))
@@ -449,7 +450,7 @@ func TestTheDemoAppliesAChangeMadeInItsEmulator(t *testing.T) {
 	if out, err := exec.Command(bin, "wecom-sim", "ctl", simURL, "update-user", "userid="+member, "position=实时同步").CombinedOutput(); err != nil {
 		t.Fatalf("ctl: %v\n%s", err, out)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(testwait.Hang); ; {
 		if exec1(`app.getElement("corps.DemoCorp").getMember("`+member+`").position`) == `"实时同步"` {
 			break
 		}

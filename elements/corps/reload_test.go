@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/simwire"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/runtime"
 	"github.com/jitrt/jitrt/runtime/watch"
 )
@@ -25,7 +26,7 @@ func openFDs(t *testing.T) int {
 // settle waits (up to 15 s) for closed connections and the goroutines of closed servers and
 // clients to go, until the counts are within slack of the given ones, and returns them.
 func settle(t *testing.T, g0, fd0, slack int) (goroutines, fds int) {
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testwait.Hang)
 	for {
 		goruntime.GC()
 		goroutines, fds = goruntime.NumGoroutine(), openFDs(t)
@@ -78,7 +79,7 @@ func TestNoLeakAcross200Reloads(t *testing.T) {
 			if ev.Kind != "reload" {
 				t.Fatalf("reload %d: %+v", i, ev)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(testwait.Hang):
 			t.Fatalf("reload %d did not happen", i)
 		}
 		if i%20 == 0 {
