@@ -140,7 +140,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	}
 	dbURL := pgtest.Start(t)
 	bin := buildJitrt(t)
-	simURL := startSim(t, bin, "--members", "300", "--departments", "6", "--seed", "11", "--latency", "40ms")
+	simURL := startSim(t, bin, "--members", "300", "--departments", "6", "--seed", "11", "--latency", "400ms")
 	app := writeTree(t, clusterApp(simURL))
 	t.Setenv("CLUSTER_SECRET", clusterSecret)
 	const lb = "http://127.0.0.1:1" // the address users reach the replicas at
