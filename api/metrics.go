@@ -80,18 +80,21 @@ func (m *Metrics) AttachApp(app *runtime.App) {
 
 // leadership exports, for each thing this process leads or follows among the processes that
 // share the app's store (a corp's sync: "sync:corps.X"), whether it leads it now and how
-// often it led or shared another's result.
+// many of its callers wait for a leader now, and how often it led or shared another's result.
 type leadership struct{ app *runtime.App }
 
 var (
 	leaderDesc = prometheus.NewDesc("jitrt_leader",
 		"1 while this process leads the named work (sync:ELEMENT: a corp's sync) among the processes that share the app's store, else 0.", []string{"name"}, nil)
+	waitingDesc = prometheus.NewDesc("jitrt_lead_waiting",
+		"Callers in this process waiting now for the named work's leader (of this process or another) to share its result.", []string{"name"}, nil)
 	leadsDesc = prometheus.NewDesc("jitrt_leads_total",
 		"Runs of the named work this process led (role led) or waited for and shared (role followed).", []string{"name", "role"}, nil)
 )
 
 func (l leadership) Describe(ch chan<- *prometheus.Desc) {
 	ch <- leaderDesc
+	ch <- waitingDesc
 	ch <- leadsDesc
 }
 
@@ -102,6 +105,7 @@ func (l leadership) Collect(ch chan<- prometheus.Metric) {
 			held = 1
 		}
 		ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, held, ls.Name)
+		ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(ls.Waiting), ls.Name)
 		ch <- prometheus.MustNewConstMetric(leadsDesc, prometheus.CounterValue, float64(ls.Led), ls.Name, "led")
 		ch <- prometheus.MustNewConstMetric(leadsDesc, prometheus.CounterValue, float64(ls.Followed), ls.Name, "followed")
 	}

@@ -51,15 +51,18 @@ type leadState struct {
 	flight *leadFlight // this process's attempt going now, nil when none
 
 	holding  atomic.Bool
+	waiting  atomic.Int64 // callers waiting now for a leader's result
 	led      atomic.Uint64
 	followed atomic.Uint64
 }
 
 // Leadership is, for one name given to Lead, what this process did: whether it leads it
-// now, and how many times it led or followed (shared another's result).
+// now, how many of its callers wait now for a leader (of this process or another), and
+// how many times it led or followed (shared another's result).
 type Leadership struct {
 	Name     string
 	Holding  bool
+	Waiting  int64
 	Led      uint64
 	Followed uint64
 }
@@ -196,11 +199,14 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 			return f.result, f.led, f.err
 		}
 		s.hooks.arrived(name) // arrived: the attempt joined is going
+		st.waiting.Add(1)
 		select {
 		case <-f.done:
 		case <-ctx.Done():
+			st.waiting.Add(-1)
 			return "", false, fmt.Errorf("kv: wait for the leader of %s: %w", name, ctx.Err())
 		}
+		st.waiting.Add(-1)
 		if f.err == nil {
 			st.followed.Add(1)
 			return f.result, false, nil
@@ -248,7 +254,10 @@ func (s *Store) attempt(ctx context.Context, name string, st *leadState, fn func
 		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
 	}
 	if !got {
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		st.waiting.Add(1)
+		_, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key)
+		st.waiting.Add(-1)
+		if err != nil {
 			return "", false, fmt.Errorf("kv: wait for the leader of %s in %s#%s: %w", name, pg.where, pg.schema, err)
 		}
 	}
@@ -302,7 +311,7 @@ func (s *Store) Leadership() []Leadership {
 	var out []Leadership
 	s.leads.Range(func(name, v any) bool {
 		st := v.(*leadState)
-		out = append(out, Leadership{Name: name.(string), Holding: st.holding.Load(), Led: st.led.Load(), Followed: st.followed.Load()})
+		out = append(out, Leadership{Name: name.(string), Holding: st.holding.Load(), Waiting: st.waiting.Load(), Led: st.led.Load(), Followed: st.followed.Load()})
 		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/testwait"
+	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
@@ -500,13 +502,17 @@ func TestDetailRefusedSyncsThroughIDPath(t *testing.T) {
 	}
 }
 
+// Concurrent syncs of one corp share one run: the emulator holds the leader's fetch until
+// every other caller has arrived and waits for it, so they overlap by construction.
 func TestConcurrentSyncsShareOneRun(t *testing.T) {
 	e := newEnv(t, 100, 10, "")
 	e.mustJS(`corp.initCorp()`, nil)
 	e.sim.ResetCalls()
-	e.sim.SetLatency(30 * 1e6) // 30 ms a call, so the syncs overlap
+	const callers = 4
+	release := e.sim.Hold("department/list")
+	t.Cleanup(release)
 	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
+	for i := 0; i < callers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -515,15 +521,29 @@ func TestConcurrentSyncsShareOneRun(t *testing.T) {
 			}
 		}()
 	}
+	testwait.For(t, "the leader's fetch to reach the emulator and the other callers to wait for it", func() bool {
+		return e.sim.Held("department/list") == 1 && leadWaiting(e.app.Store(), "sync:corps.Test") == callers-1
+	})
+	release()
 	wg.Wait()
 	if n := e.sim.Calls("tag/list"); n != 1 {
-		t.Fatalf("4 concurrent syncs fetched the org %d times, want 1", n)
+		t.Fatalf("%d concurrent syncs fetched the org %d times, want 1", callers, n)
 	}
 	var hist []report
 	e.mustJS(`corp.getSyncHistory()`, &hist)
 	if len(hist) != 2 {
 		t.Fatalf("%d history entries, want 2 (init + one shared sync)", len(hist))
 	}
+}
+
+// leadWaiting is how many callers of the store's process wait now for name's leader.
+func leadWaiting(s *kv.Store, name string) int64 {
+	for _, l := range s.Leadership() {
+		if l.Name == name {
+			return l.Waiting
+		}
+	}
+	return 0
 }
 
 func TestBulkRegisterIsIdempotent(t *testing.T) {

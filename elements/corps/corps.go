@@ -196,8 +196,7 @@ type Corp struct {
 	client *wecom.Client
 	sim    Simulator
 
-	flightMu   sync.Mutex
-	flight     *syncFlight
+	quietMu    sync.Mutex
 	quietSyncs []string // reports of syncs that wrote nothing (JSON), oldest first
 
 	// recv takes WeCom's change events (nil without a callback config); applyMu is held

@@ -83,11 +83,16 @@ type SyncReport struct {
 	Drift int `json:"drift,omitempty"`
 }
 
-// keepReport remembers the report of a sync that wrote nothing.
+// keepReport remembers the report of a sync that wrote nothing, once (the callers who
+// shared a sync all bring its report).
 func (c *Corp) keepReport(rep *SyncReport) {
-	c.flightMu.Lock()
-	defer c.flightMu.Unlock()
-	c.quietSyncs = append(c.quietSyncs, mustJSON(rep))
+	c.quietMu.Lock()
+	defer c.quietMu.Unlock()
+	raw := mustJSON(rep)
+	if slices.Contains(c.quietSyncs, raw) {
+		return
+	}
+	c.quietSyncs = append(c.quietSyncs, raw)
 	if len(c.quietSyncs) > maxHistory {
 		c.quietSyncs = c.quietSyncs[len(c.quietSyncs)-maxHistory:]
 	}
@@ -95,52 +100,39 @@ func (c *Corp) keepReport(rep *SyncReport) {
 
 // quietReports returns the reports keepReport kept.
 func (c *Corp) quietReports() []string {
-	c.flightMu.Lock()
-	defer c.flightMu.Unlock()
+	c.quietMu.Lock()
+	defer c.quietMu.Unlock()
 	return slices.Clone(c.quietSyncs)
 }
 
-// syncFlight is a running sync that other callers wait for and share.
-type syncFlight struct {
-	done   chan struct{}
-	report *SyncReport
-	err    error
-}
-
 // Sync brings the local org in step with WeCom. One real sync runs at a time per corp: a
-// caller arriving while one runs waits for it and gets its report. A dry run fetches and
-// diffs but writes nothing.
+// caller arriving while one runs (in this process or, with a shared store, in another)
+// waits for it and gets its report. A dry run fetches and diffs but writes nothing.
 func (c *Corp) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
 	if dryRun {
 		return c.runSync(ctx, true, false)
 	}
-	c.flightMu.Lock()
-	f := c.flight
-	if f == nil {
-		f = &syncFlight{done: make(chan struct{})}
-		c.flight = f
-		c.flightMu.Unlock()
-		// The sync runs to completion even if this caller gives up, so that waiters and the
-		// store see a whole sync; it is bounded by the caller's deadline, if any.
-		go func() {
-			runCtx := context.WithoutCancel(ctx)
-			if dl, ok := ctx.Deadline(); ok {
-				var cancel context.CancelFunc
-				runCtx, cancel = context.WithDeadline(runCtx, dl)
-				defer cancel()
-			}
-			f.report, f.err = c.leadSync(runCtx)
-			c.flightMu.Lock()
-			c.flight = nil
-			c.flightMu.Unlock()
-			close(f.done)
-		}()
-	} else {
-		c.flightMu.Unlock()
+	// The sync runs to completion even if this caller gives up, so that the callers who
+	// share it and the store see a whole sync; it is bounded by the caller's deadline, if
+	// any. The callers of this process share it in the store's Lead.
+	type outcome struct {
+		report *SyncReport
+		err    error
 	}
+	done := make(chan outcome, 1)
+	go func() {
+		runCtx := context.WithoutCancel(ctx)
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			runCtx, cancel = context.WithDeadline(runCtx, dl)
+			defer cancel()
+		}
+		rep, err := c.leadSync(runCtx)
+		done <- outcome{rep, err}
+	}()
 	select {
-	case <-f.done:
-		return f.report, f.err
+	case o := <-done:
+		return o.report, o.err
 	case <-ctx.Done():
 		return nil, elements.Errorf(elements.CodeTimeout, "sync of %s: %v (the sync goes on in the background)", c.el.FullName, ctx.Err())
 	}

@@ -119,7 +119,7 @@ func (s *Server) control(ctx *fasthttp.RequestCtx, path string) {
 		ctx.SetBody(b)
 	}
 	if path == "/sim/stats" {
-		ok(map[string]any{"push": s.PushStats(), "pending": s.pending.Load(), "calls": s.CallCounts()})
+		ok(map[string]any{"push": s.PushStats(), "pending": s.pending.Load(), "calls": s.CallCounts(), "held": s.heldCounts()})
 		return
 	}
 	if !ctx.IsPost() {
@@ -183,6 +183,21 @@ func (s *Server) control(ctx *fasthttp.RequestCtx, path string) {
 			}
 		}
 		s.SetEventFaults(f.EventFaults)
+		ok(map[string]any{"ok": true})
+	case "/sim/hold":
+		var h struct {
+			Endpoint string `json:"endpoint"`
+			Hold     bool   `json:"hold"`
+		}
+		if err := json.Unmarshal(body, &h); err != nil || h.Endpoint == "" {
+			fail(400, errors.New(`the body is {"endpoint": "department/list", "hold": true (false releases)}`))
+			return
+		}
+		if h.Hold {
+			s.Hold(h.Endpoint)
+		} else {
+			s.release(h.Endpoint)
+		}
 		ok(map[string]any{"ok": true})
 	case "/sim/churn":
 		var c struct {

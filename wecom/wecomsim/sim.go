@@ -68,9 +68,10 @@ type Server struct {
 	current  map[string]string // secret kind -> current token
 	faults   map[string][]fault
 	latency  time.Duration
-	refuse   bool // refuse the detail endpoints with 48009
-	withhold bool // withhold the sensitive fields
-	rate     int  // calls a minute per endpoint before 45009; 0 = unlimited
+	holds    map[string]*hold // endpoint → requests held until released
+	refuse   bool             // refuse the detail endpoints with 48009
+	withhold bool             // withhold the sensitive fields
+	rate     int              // calls a minute per endpoint before 45009; 0 = unlimited
 	window   map[string]*minuteCount
 	calls    map[string]int64
 	trusted  []string // nil: loopback on any port
@@ -336,6 +337,70 @@ func (s *Server) ExpireTokens(code int) {
 	s.current = map[string]string{}
 }
 
+// hold keeps the requests to one endpoint waiting until it is released.
+type hold struct {
+	released chan struct{}
+	waiting  atomic.Int64
+}
+
+// Hold makes every request to endpoint (e.g. "department/list") wait until release is
+// called, so that a test can have callers overlap by construction: hold the work, let
+// every caller arrive, release. Held reports how many requests wait now.
+func (s *Server) Hold(endpoint string) (release func()) {
+	h := &hold{released: make(chan struct{})}
+	s.mu.Lock()
+	if s.holds == nil {
+		s.holds = map[string]*hold{}
+	}
+	if old := s.holds[endpoint]; old != nil {
+		close(old.released) // a new hold replaces it: what the old one held goes on
+	}
+	s.holds[endpoint] = h
+	s.mu.Unlock()
+	return func() { s.releaseHold(endpoint, h) }
+}
+
+// release lets the requests to endpoint held now go on.
+func (s *Server) release(endpoint string) {
+	s.mu.Lock()
+	h := s.holds[endpoint]
+	s.mu.Unlock()
+	if h != nil {
+		s.releaseHold(endpoint, h)
+	}
+}
+
+func (s *Server) releaseHold(endpoint string, h *hold) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds[endpoint] == h {
+		delete(s.holds, endpoint)
+		close(h.released)
+	}
+}
+
+// heldCounts is, by endpoint, how many requests wait on a Hold now.
+func (s *Server) heldCounts() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	for e, h := range s.holds {
+		out[e] = h.waiting.Load()
+	}
+	return out
+}
+
+// Held is how many requests to endpoint wait on a Hold now.
+func (s *Server) Held(endpoint string) int64 {
+	s.mu.Lock()
+	h := s.holds[endpoint]
+	s.mu.Unlock()
+	if h == nil {
+		return 0
+	}
+	return h.waiting.Load()
+}
+
 // SetLatency delays every response by d.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
@@ -486,6 +551,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	s.mu.Lock()
 	s.calls[endpoint]++
 	latency := s.latency
+	held := s.holds[endpoint]
 	var f *fault
 	if q := s.faults[endpoint]; len(q) > 0 {
 		cp := q[0]
@@ -507,6 +573,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		limited = w.n > s.rate
 	}
 	s.mu.Unlock()
+	if held != nil {
+		held.waiting.Add(1)
+		<-held.released
+		held.waiting.Add(-1)
+	}
 	if latency > 0 {
 		time.Sleep(latency)
 	}
