@@ -9,9 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 // chromium finds Debian's Chromium. With CI=true a missing browser fails the test: CI
@@ -44,7 +45,7 @@ func browserContext(t *testing.T) context.Context {
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, testwait.Hang)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	return ctx
 }
@@ -53,6 +54,7 @@ func browserContext(t *testing.T) context.Context {
 // login page, a click on the member comes back through the callback to /me, which shows
 // the member's name and roles; logging out shows the logins again.
 func TestLoginInARealBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := browserContext(t)
 	e := startLogin(t, loginOpts{})
 	m := e.sim.Org().Users[12]

@@ -17,6 +17,7 @@ import (
 // down to a member of a third-level department, finds another member by a search, opens
 // their page, starts a sync and sees its report appear; a screenshot of the tree is kept.
 func TestConsoleInARealBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := browserContext(t)
 	e := startLogin(t, loginOpts{token: consoleToken, members: 500, depts: 40})
 	org := e.sim.Org()

@@ -97,11 +97,10 @@ func startLogin(t testing.TB, o loginOpts) *loginEnv {
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(content), 0o644)
 	}
-	t.Setenv("LOGIN_SECRET", loginSecret)
 	logs := &syncBuffer{}
 	var served string
 	var mu sync.Mutex
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Service: true,
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Service: true, Getenv: withEnv("LOGIN_SECRET", loginSecret),
 		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Services: map[string]any{auths.PublicURLService: func() string { mu.Lock(); defer mu.Unlock(); return served }}})
 	if err != nil {
@@ -651,5 +650,16 @@ func TestASessionFollowsARenamedMember(t *testing.T) {
 	state, _ := os.ReadFile(filepath.Join(e.app.DataDir(), "state.db"))
 	if !bytes.Contains(state, []byte("msession:"+m.UserID+".new:")) {
 		t.Fatal("the session was not moved to the new userid")
+	}
+}
+
+// withEnv is the process's environment with one variable set, for this app alone (tests
+// that set it so can run in parallel).
+func withEnv(name, value string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		if k == name {
+			return value, true
+		}
+		return os.LookupEnv(k)
 	}
 }

@@ -23,7 +23,8 @@ import (
 // shares its result; a leader that dies lets the next caller lead; a process that needs
 // the schema alone (jitrt migrate) is refused while replicas share it, and told who they are.
 func TestClusterLocksAndLeads(t *testing.T) {
-	url := pgtest.Start(t)
+	t.Parallel()
+	url := pgtest.Database(t)
 	open := func(command string) *Store {
 		s, err := OpenPostgres(context.Background(), url, "cluster", Options{Command: command, Shared: true})
 		if err != nil {
@@ -177,7 +178,11 @@ func TestClusterLocksAndLeads(t *testing.T) {
 				s.pg.hooks.onConnect, s.pg.hooks.onArrived = nil, nil
 			}
 		}()
-		for round := range 3 {
+		rounds := 3
+		if testing.Short() {
+			rounds = 1 // make test-slow runs 3
+		}
+		for round := range rounds {
 			name := fmt.Sprintf("sync:x%d", round)
 			arrivedMu.Lock()
 			allArrived[name] = make(chan struct{})
@@ -322,7 +327,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = ($1::bigint & 4294967295)::oid AND pid <> pg_backend_pid()`,
+		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND objid = ($1::bigint & 4294967295)::oid AND pid <> pg_backend_pid()`,
 			doomed.pg.advisoryKey("lead", "sync:y")); err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,15 @@ const (
 	compactChunk = 4 << 20
 )
 
+// compactMin is the size under which the file is never compacted: compactMinSize, or a
+// test's smaller one.
+func (s *Store) compactMin() int64 {
+	if s.compactMinTest > 0 {
+		return s.compactMinTest
+	}
+	return compactMinSize
+}
+
 // maybeCompact starts a compaction in the background if the file is due one and none is
 // running: the writer that grew it does not wait for it.
 func (s *Store) maybeCompact() {
@@ -60,7 +69,7 @@ func (s *Store) CompactErr() error {
 func (s *Store) compactIfDue() error {
 	var due bool
 	s.db.View(func(*buntdb.Tx) error {
-		due = s.size >= compactMinSize && s.size >= compactFactor*s.live.Load()
+		due = s.size >= s.compactMin() && s.size >= compactFactor*s.live.Load()
 		return nil
 	})
 	if !due {

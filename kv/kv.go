@@ -120,6 +120,7 @@ type Store struct {
 	compactMu      sync.Mutex // held by a running compaction
 	compactErr     atomic.Value
 	compactPending atomic.Bool
+	compactMinTest int64 // a test's compactMinSize (0: the constant)
 
 	closeOnce sync.Once
 }

@@ -192,6 +192,7 @@ func history(t *testing.T, dir string) []step {
 
 // A write cut off at any byte — a crash mid-write — reopens to the state before it.
 func TestCutAtEveryByteReopensToBeforeOrAfter(t *testing.T) {
+	t.Parallel()
 	steps := history(t, t.TempDir())
 	final := steps[len(steps)-1]
 	dir := t.TempDir()
@@ -231,6 +232,7 @@ func TestCutAtEveryByteReopensToBeforeOrAfter(t *testing.T) {
 
 // One damaged byte anywhere is refused with its offset, and the file is left as it was.
 func TestDamagedBytesAreRefusedAndLeftUntouched(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	steps := history(t, dir)
 	final := steps[len(steps)-1]
@@ -362,10 +364,16 @@ func TestLockOfAKilledProcessIsReleased(t *testing.T) {
 }
 
 func TestCompactionKeepsEverythingAndIsDueWhenTheFileGrows(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTest(t, dir)
-	big := strings.Repeat("x", 64<<10)
-	for i := 0; i < 1200; i++ { // 75 MiB written, ~ 6 MiB live
+	value, limit := 64<<10, int64(40<<20) // 75 MiB written, ~ 6 MiB live
+	if testing.Short() {
+		// the same at a quarter of the size: make test-slow writes the 75 MiB
+		s.compactMinTest, value, limit = compactMinSize/4, value/4, limit/4
+	}
+	big := strings.Repeat("x", value)
+	for i := 0; i < 1200; i++ {
 		if err := s.Set(fmt.Sprintf("k%03d", i%100), big+fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
@@ -376,8 +384,8 @@ func TestCompactionKeepsEverythingAndIsDueWhenTheFileGrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(filepath.Join(dir, FileName))
-	if fi.Size() > 40<<20 {
-		t.Fatalf("file is %d MiB after 75 MiB of writes of 6 MiB of data", fi.Size()>>20)
+	if fi.Size() > limit {
+		t.Fatalf("file is %d MiB after %d MiB of writes of %d MiB of data", fi.Size()>>20, 1200*value>>20, 100*value>>20)
 	}
 	want := contentsOf(t, s)
 	s.Set("after", "compaction")

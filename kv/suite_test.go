@@ -29,7 +29,7 @@ type opener func(t *testing.T, opts Options) (*Store, error)
 func backends(top *testing.T) map[string]func(t *testing.T) opener {
 	pgURL := ""
 	if _, _, ok := pgtest.Binaries(); ok || os.Getenv("CI") == "true" {
-		pgURL = pgtest.Start(top)
+		pgURL = pgtest.Database(top)
 	}
 	return map[string]func(t *testing.T) opener{
 		"file": func(t *testing.T) opener {
@@ -59,6 +59,7 @@ func pgOpener(t *testing.T, url string, shared bool) opener {
 }
 
 func TestStoreSuite(t *testing.T) {
+	t.Parallel()
 	suite := map[string]func(t *testing.T, open opener){
 		"DurableAcrossReopen":          suiteDurable,
 		"UpdateIsAllOrNothing":         suiteAllOrNothing,
@@ -276,7 +277,8 @@ func suiteReaders(t *testing.T, open opener) {
 // nothing, in memory or in the database; the URL's password is in no message. (A
 // connection the server ends is connected again: TestClusterLocksAndLeads.)
 func TestPostgresWriteThatFailsChangesNothing(t *testing.T) {
-	base := pgtest.Start(t)
+	t.Parallel()
+	base := pgtest.Database(t)
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -284,7 +286,7 @@ func TestPostgresWriteThatFailsChangesNothing(t *testing.T) {
 	}
 	defer admin.Close(ctx)
 	admin.Exec(ctx, `CREATE ROLE app LOGIN PASSWORD 'pg-secret-pass-1234'`)
-	admin.Exec(ctx, `GRANT ALL ON DATABASE postgres TO app`)
+	admin.Exec(ctx, `DO $$ BEGIN EXECUTE format('GRANT ALL ON DATABASE %I TO app', current_database()); END $$`)
 	admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO app`)
 	url := strings.Replace(base, "jitrt@", "app:pg-secret-pass-1234@", 1)
 	s, err := OpenPostgres(ctx, url, "failing", Options{Command: "test", LockTimeout: -1})
@@ -322,7 +324,8 @@ func TestPostgresWriteThatFailsChangesNothing(t *testing.T) {
 // what the others wrote, so read-modify-write loses nothing; generations count the
 // others' writes, so caches built on them are dropped.
 func TestSharedSchemaKeepsEveryProcessUpToDate(t *testing.T) {
-	url := pgtest.Start(t)
+	t.Parallel()
+	url := pgtest.Database(t)
 	open := func() *Store {
 		s, err := OpenPostgres(context.Background(), url, "shared", Options{Command: "shared test", Shared: true})
 		if err != nil {

@@ -236,7 +236,7 @@ func TestCloseWaitsForRunningCalls(t *testing.T) {
 func TestTimeLimitsEndTheirOwnRunOnly(t *testing.T) {
 	runs := 100_000
 	if testing.Short() {
-		runs = 20_000 // make test-slow runs 100,000
+		runs = 8_000 // make test-slow runs 100,000
 	}
 	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 2})
 	const workers = 4

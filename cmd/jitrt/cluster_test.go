@@ -69,7 +69,7 @@ func startSim(t *testing.T, bin string, args ...string) string {
 // simCalls is how many times the emulator answered each endpoint.
 func simCalls(t *testing.T, simURL string) map[string]int {
 	t.Helper()
-	resp, err := http.Get(simURL + "/sim/stats")
+	resp, err := hc.Get(simURL + "/sim/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	}
 	victim := replicas[0]
 	go func() { // its answer never comes
-		if resp, err := http.Post(victim.base+"/api/elements/corps.C/syncCorp", "application/json", strings.NewReader("{}")); err == nil {
+		if resp, err := hc.Post(victim.base+"/api/elements/corps.C/syncCorp", "application/json", strings.NewReader("{}")); err == nil {
 			resp.Body.Close()
 		}
 	}()
@@ -282,7 +282,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	// post sends an event to a replica as WeCom does (a delivery repeated is the same body)
 	post := func(to *server, env []byte, ts, nonce, sig string) {
 		t.Helper()
-		resp, err := http.Post(fmt.Sprintf("%s/wecom/corps.C/callback?msg_signature=%s&timestamp=%s&nonce=%s", to.base, sig, ts, nonce),
+		resp, err := hc.Post(fmt.Sprintf("%s/wecom/corps.C/callback?msg_signature=%s&timestamp=%s&nonce=%s", to.base, sig, ts, nonce),
 			"text/xml", strings.NewReader(string(env)))
 		if err != nil {
 			t.Fatal(err)

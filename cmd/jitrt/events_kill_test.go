@@ -21,6 +21,7 @@ import (
 // answered 200 was stored before the answer, and WeCom delivers again what was not
 // answered: in the end the local org equals the emulator's, with no sync.
 func TestKillWhileEventsStreamLosesNoEvent(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills processes")
 	}

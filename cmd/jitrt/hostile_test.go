@@ -1,9 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,7 +89,7 @@ var bombApp = map[string]string{
 	"app.json":          `{"name": "bombs"}`,
 	"corps/Bomb/e.json": `{"type": "corps.Meta", "extend": "corps.QywxInnerType", "callable": ["bomb", "slow"]}`,
 	"corps/Bomb/index.js": `exports.bomb = function () { const a = [], s = "x".repeat(1e6); for (let i = 0; ; i++) a.push(s + i) };
-exports.slow = function () { const t = Date.now(); while (Date.now() - t < 2000) {} return "done" };`,
+exports.slow = function () { this.getThirdCorpData(); return "done" };`,
 	"corps/B/e.json": `{"type": "corps.Bomb"}`,
 	"corps/B/B.json": `{"corpId": "wwbomb", "agentId": "1", "secret": "bomb-secret-1234", "simulator": {"members": 10, "departments": 2}}`,
 }
@@ -113,9 +113,11 @@ func peakRSS(t *testing.T, pid int) int64 {
 // Three memory bombs over HTTP at once are stopped with code resource_exhausted while the
 // server answers /healthz, its peak memory under its budget and 512 MiB more.
 func TestHTTPMemoryBombsLeaveTheServerUp(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	app := writeTree(t, bombApp)
-	srv := startServerArgs(t, bin, app, t.TempDir(), "--max-memory", "512MiB")
+	// a time limit far above what the bombs need to reach the memory ceiling, on any machine
+	srv := startServerArgs(t, bin, app, t.TempDir(), "--max-memory", "512MiB", "--timeout", "10m")
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(1)
@@ -135,14 +137,14 @@ func TestHTTPMemoryBombsLeaveTheServerUp(t *testing.T) {
 		case <-done:
 			waiting = false
 		default:
-			if resp, err := http.Get(srv.base + "/healthz"); err == nil && resp.StatusCode == 200 {
+			if resp, err := hc.Get(srv.base + "/healthz"); err == nil && resp.StatusCode == 200 {
 				healthy++
 				resp.Body.Close()
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if resp, err := http.Get(srv.base + "/healthz"); err != nil || resp.StatusCode != 200 {
+	if resp, err := hc.Get(srv.base + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz after the bombs: %v", err)
 	}
 	peak := peakRSS(t, srv.cmd.Process.Pid)
@@ -158,35 +160,37 @@ func TestHTTPMemoryBombsLeaveTheServerUp(t *testing.T) {
 
 // Past the runs it may have at once, the API answers 503 with Retry-After.
 func TestBusyServerAnswers503(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
-	srv := startServerArgs(t, bin, writeTree(t, bombApp), t.TempDir(), "--max-runs", "1")
-	runs := func() string {
-		resp, err := http.Get(srv.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
+	srv := startServerArgs(t, bin, writeTree(t, bombApp), t.TempDir(), "--max-runs", "1", "--log-level", "debug")
+	// the run of the first call holds while its fetch is held in the corp's emulator
+	sim := srv.logged(t, "WeCom emulator started", "url")
+	hold := func(on bool) {
+		resp, err := hc.Post(sim+"/sim/hold", "application/json", strings.NewReader(fmt.Sprintf(`{"endpoint": "department/list", "hold": %v}`, on)))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("hold the emulator: %v %v", err, resp)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "jitrt_js_runs_total ") {
-				return l
-			}
-		}
-		return ""
+		resp.Body.Close()
 	}
-	before := runs()
+	hold(true)
 	first := make(chan string)
 	go func() {
 		_, body := srv.call(t, "corps.B", "slow", "[]")
 		first <- body
 	}()
-	for deadline := time.Now().Add(testwait.Hang); runs() == before; { // the first call's run has begun
-		if time.Now().After(deadline) {
-			t.Fatal("the first call never ran")
+	testwait.For(t, "the first call's fetch to reach the emulator", func() bool {
+		resp, err := hc.Get(sim + "/sim/stats")
+		if err != nil {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	resp, err := http.Post(srv.base+"/api/elements/corps.B/slow", "application/json", strings.NewReader("[]"))
+		defer resp.Body.Close()
+		var st struct {
+			Held map[string]int `json:"held"`
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		return st.Held["department/list"] == 1
+	})
+	resp, err := hc.Post(srv.base+"/api/elements/corps.B/slow", "application/json", strings.NewReader("[]"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +199,8 @@ func TestBusyServerAnswers503(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), `"code":"busy"`) {
 		t.Fatalf("a call past the cap: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
-	if got := <-first; !strings.Contains(got, `"data":"done"`) {
+	hold(false)
+	if got := testwait.Recv(t, "the first call's answer", first); !strings.Contains(got, `"data":"done"`) {
 		t.Fatalf("the first call: %s", got)
 	}
 	// small things over HTTP: an id out of range is a 400, the scheme of a token any case

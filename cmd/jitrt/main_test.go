@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitrt/jitrt/internal/pgtest"
 	"github.com/jitrt/jitrt/internal/testapp"
 	"github.com/jitrt/jitrt/internal/testwait"
 )
@@ -91,6 +92,7 @@ func TestCheckReportsEachProblemAndLsStillLoadsTheRest(t *testing.T) {
 }
 
 func TestExecPrintsCompletionValueAsJSON(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	code, out, errs := jitrt(t, "exec", demo, "-e", `app.getElement("corps.DemoCorp").title`, "--data", data)
 	if code != 0 || out != "\"演示企业\"\n" {
@@ -114,6 +116,7 @@ func TestExecPrintsCompletionValueAsJSON(t *testing.T) {
 }
 
 func TestExecTimeout(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	code, _, errs := jitrt(t, "exec", demo, "-e", "while(true){}", "--timeout", "1s", "--data", t.TempDir())
 	took := time.Since(start)
@@ -124,6 +127,7 @@ func TestExecTimeout(t *testing.T) {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"exec", demo, "--no-such-flag"},
 		{"exec"},
@@ -152,6 +156,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestCall(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	code, out, errs := jitrt(t, "call", demo, "corps.DemoCorp", "getCorpInfo", "--data", data)
 	var info map[string]any
@@ -171,8 +176,9 @@ func TestCall(t *testing.T) {
 // TestSecretNeverShown tries every way a script, a command or a log line could show the
 // secret, and greps all of it.
 func TestSecretNeverShown(t *testing.T) {
+	t.Parallel()
 	const secret = "the-real-secret-7b3f19a2c4"
-	t.Setenv("WECOM_SECRET", secret)
+	bin := buildJitrt(t)
 	data := t.TempDir()
 	var all strings.Builder
 	for _, args := range [][]string{
@@ -186,9 +192,11 @@ func TestSecretNeverShown(t *testing.T) {
 		{"check", demo},
 		{"exec", demo, "scripts/main.js", "--log-level", "debug"},
 	} {
-		args = append(args, "--data", data)
-		_, out, errs := jitrt(t, args...)
-		all.WriteString(out + errs)
+		// the real binary, as a user runs it
+		cmd := exec.Command(bin, append(args, "--data", data)...)
+		cmd.Env = append(os.Environ(), "WECOM_SECRET="+secret)
+		out, _ := cmd.CombinedOutput()
+		all.Write(out)
 	}
 	if strings.Contains(all.String(), secret) {
 		t.Fatalf("the secret was printed:\n%s", all.String())
@@ -200,6 +208,7 @@ func TestSecretNeverShown(t *testing.T) {
 
 // TestRunUntilInterrupted runs the real binary and stops it with SIGINT.
 func TestRunUntilInterrupted(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir(), "--addr", "127.0.0.1:0")
 	var stdout bytes.Buffer
@@ -235,6 +244,7 @@ func TestRunUntilInterrupted(t *testing.T) {
 
 // TestWecomSimServesUntilInterrupted runs the emulator command and calls it over HTTP.
 func TestWecomSimServesUntilInterrupted(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	cmd := exec.Command(bin, "wecom-sim", "--corp-id", "wwcli", "--secret", "cli-secret", "--members", "50", "--departments", "5", "--seed", "3")
 	stdout, _ := cmd.StdoutPipe()
@@ -247,7 +257,7 @@ func TestWecomSimServesUntilInterrupted(t *testing.T) {
 		t.Fatalf("first line %q, %v", line, err)
 	}
 	url := strings.Fields(line)[3]
-	resp, err := http.Get(url + "/cgi-bin/gettoken?corpid=wwcli&corpsecret=cli-secret")
+	resp, err := hc.Get(url + "/cgi-bin/gettoken?corpid=wwcli&corpsecret=cli-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +286,16 @@ var built struct {
 // buildJitrt builds the jitrt binary once for the tests of this process.
 func buildJitrt(t testing.TB) string {
 	t.Helper()
+	build()
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
+}
+
+// build builds the binary, once: TestMain starts it at once, beside the tests that need
+// no binary.
+func build() {
 	built.once.Do(func() {
 		dir, err := os.MkdirTemp("", "jitrt-bin-")
 		if err != nil {
@@ -287,14 +307,12 @@ func buildJitrt(t testing.TB) string {
 			built.err = fmt.Errorf("build: %v\n%s", err, out)
 		}
 	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.bin
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	go build()
+	code := pgtest.Main(m)
+	build() // waits for the one started above
 	if built.bin != "" {
 		os.RemoveAll(filepath.Dir(built.bin))
 	}
@@ -302,6 +320,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestRunRefusesAnOpenAddressWithoutAToken(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	cmd := exec.Command(bin, "run", demo, "--data", t.TempDir(), "--addr", "0.0.0.0:0")
 	cmd.Env = append(os.Environ(), "JITRT_API_TOKEN=")
@@ -313,6 +332,7 @@ func TestRunRefusesAnOpenAddressWithoutAToken(t *testing.T) {
 
 // TestRunServesTheAPIAndReloadsEdits edits an element while jitrt run serves it.
 func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	app := writeTree(t, map[string]string{
 		"app.json":       `{"name": "e2e"}`,
@@ -348,7 +368,7 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 	get := func(path string) string {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer e2e-token")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,6 +412,7 @@ func TestRunServesTheAPIAndReloadsEdits(t *testing.T) {
 }
 
 func TestLsShowsTaskRunsWithoutWritingState(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	if code, _, errs := jitrt(t, "call", demo, "tasks.Heartbeat", "run", "--data", data); code != 0 {
 		t.Fatal(errs)
@@ -414,6 +435,7 @@ func TestLsShowsTaskRunsWithoutWritingState(t *testing.T) {
 // TestTheDemoAppliesAChangeMadeInItsEmulator: with jitrt run apps/demo, a change made with
 // jitrt wecom-sim ctl reaches the local org as an event, with no sync.
 func TestTheDemoAppliesAChangeMadeInItsEmulator(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	data := t.TempDir()
 	cmd := exec.Command(bin, "run", demo, "--data", data, "--addr", "127.0.0.1:0", "--no-watch")
@@ -466,6 +488,7 @@ func TestTheDemoAppliesAChangeMadeInItsEmulator(t *testing.T) {
 
 // The frictions of the command line (issue 15).
 func TestCommandLineFrictions(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	data := t.TempDir()
 	run := func(args ...string) (string, error) {
@@ -511,7 +534,7 @@ func TestCommandLineFrictions(t *testing.T) {
 	}
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
 	url := strings.Fields(line)[3]
-	if resp, err := http.Get(url + "/cgi-bin/gettoken?corpid=wwsim0000000001&corpsecret=sim-secret"); err == nil {
+	if resp, err := hc.Get(url + "/cgi-bin/gettoken?corpid=wwsim0000000001&corpsecret=sim-secret"); err == nil {
 		resp.Body.Close()
 	}
 	cmd.Process.Signal(syscall.SIGINT)

@@ -98,6 +98,7 @@ func mustRead(t *testing.T, p string) string {
 }
 
 func TestNewNeverOverwrites(t *testing.T) {
+	t.Parallel()
 	app := t.TempDir()
 	if code, _, errs := jitrt(t, "new", app, "corps.C", "--type", "corps.QywxInnerType"); code != 0 {
 		t.Fatal(errs)

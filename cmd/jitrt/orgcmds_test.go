@@ -17,6 +17,7 @@ var orgApp = map[string]string{
 // TestOrgAndMembersPrintTheLocalOrg runs jitrt org and jitrt members on their own and
 // beside a running jitrt run, which answers them.
 func TestOrgAndMembersPrintTheLocalOrg(t *testing.T) {
+	t.Parallel()
 	app, data := writeTree(t, orgApp), t.TempDir()
 	if code, _, errs := jitrt(t, "org", app, "C", "--data", data); code != 1 || !strings.Contains(errs, "call initCorp() first") {
 		t.Fatalf("org before initCorp: %d %s", code, errs)

@@ -82,6 +82,7 @@ func registeredBase(t *testing.T, app, typeID string) *elements.Type {
 
 // The schemas take every file of the demo app.
 func TestSchemasValidateEveryFileOfTheDemo(t *testing.T) {
+	t.Parallel()
 	s := schemas(t)
 	n := 0
 	filepath.WalkDir(demo, func(path string, d os.DirEntry, err error) error {

@@ -18,7 +18,7 @@ var storeApp = map[string]string{
 // own (another machine); a second owner waits and is told who holds it; the URL's
 // password shows nowhere.
 func TestStateInPostgres(t *testing.T) {
-	base := pgtest.Start(t)
+	base := pgtest.Database(t)
 	const pw = "pg-url-password-5678"
 	url := strings.Replace(base, "jitrt@", "jitrt:"+pw+"@", 1) // trust auth: any password passes
 	app := writeTree(t, storeApp)
@@ -93,6 +93,7 @@ func hasFile(entries []os.DirEntry, name string) bool {
 // jitrt migrate copies the state file into PostgreSQL and back, checked by count and
 // canonical dump; a destination that holds records is refused unless --force.
 func TestMigrateToPostgresAndBack(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("a second PostgreSQL server and a sync: make test-slow")
 	}

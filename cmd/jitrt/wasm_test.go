@@ -15,6 +15,7 @@ import (
 // the JS link it extends.
 // (jitrt runs in its own process: compiling the module under -race would take 8 s.)
 func TestTheDemosWasmTypeRuns(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command(buildJitrt(t), "exec", demo, demo+"/scripts/20_wasmType.js", "--data", t.TempDir()).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Go in WebAssembly: 0 members changed, 300 unchanged") {
 		t.Fatalf("%v\n%s", err, out)
@@ -24,6 +25,7 @@ func TestTheDemosWasmTypeRuns(t *testing.T) {
 // Replacing a Type element's index.wasm while jitrt run serves it: the next call runs the
 // new code, with no restart.
 func TestReplacingTheWasmWhileServingIsLiveOnTheNextCall(t *testing.T) {
+	t.Parallel()
 	bin := buildJitrt(t)
 	app := writeTree(t, map[string]string{
 		"app.json":       `{"name": "wasmrun"}`,

@@ -547,7 +547,11 @@ func (e *eventEnv) localOrg() canonical {
 // made events changes' events, however long a busy machine takes, and reports whether the
 // local org equals it by events alone, and after one reconcile (a whole-org sync).
 func converge(t *testing.T, rate int, events int64, faults wecomsim.EventFaults) (byEvents string, afterSync string, rep map[string]any) {
-	e := newEventEnv(t, 2000, 60)
+	members, depts := 2000, 60
+	if testing.Short() {
+		members, depts = 500, 20
+	}
+	e := newEventEnv(t, members, depts)
 	faults.RetryInterval = 5 * time.Millisecond
 	e.sim.SetEventFaults(faults)
 	e.sim.StartChurn(rate)
@@ -563,11 +567,11 @@ func converge(t *testing.T, rate int, events int64, faults wecomsim.EventFaults)
 
 func TestWithoutFaultsEventsAloneKeepTheOrgEqual(t *testing.T) {
 	t.Parallel()
-	n := int64(600)
+	rate, n := 600, int64(600) // a second of churn; make test-slow runs a minute's
 	if !testing.Short() {
-		n = 12_000
+		rate, n = 200, 12_000
 	}
-	byEvents, afterSync, rep := converge(t, 200, n, wecomsim.EventFaults{})
+	byEvents, afterSync, rep := converge(t, rate, n, wecomsim.EventFaults{})
 	if byEvents != "" {
 		t.Fatalf("after the events alone, the local org differs:\n%s", byEvents)
 	}
@@ -578,11 +582,11 @@ func TestWithoutFaultsEventsAloneKeepTheOrgEqual(t *testing.T) {
 
 func TestUnderFaultsOneReconcileMakesTheOrgEqual(t *testing.T) {
 	t.Parallel()
-	n := int64(600)
+	rate, n := 600, int64(600) // a second of churn; make test-slow runs a minute's
 	if !testing.Short() {
-		n = 12_000
+		rate, n = 200, 12_000
 	}
-	byEvents, afterSync, rep := converge(t, 200, n, wecomsim.EventFaults{Drop: 0.1, Duplicate: 0.1, Reorder: 0.1, Seed: 7})
+	byEvents, afterSync, rep := converge(t, rate, n, wecomsim.EventFaults{Drop: 0.1, Duplicate: 0.1, Reorder: 0.1, Seed: 7})
 	t.Logf("by events alone: %d differences; the sync repaired %v", strings.Count(byEvents, "\n")+1, rep["drift"])
 	if byEvents == "" {
 		t.Fatal("with 10% of the events dropped, the events alone made the org equal: the faults did not bite")

@@ -1,10 +1,11 @@
-// Package pgtest starts a throwaway PostgreSQL server for tests: a cluster made with initdb
-// in a temp dir, on a free loopback port, stopped when the test ends. Tests need nothing
-// running beforehand; with CI=true a missing PostgreSQL fails the test, else it skips with
-// how to install it.
+// Package pgtest starts throwaway PostgreSQL servers for tests: a cluster made with initdb
+// in a temp dir, on a free loopback port; one per test package with a database per test,
+// or a server of a test's own. Tests need nothing running beforehand; with CI=true a
+// missing PostgreSQL fails the test, else it skips with how to install it.
 package pgtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,8 +13,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Binaries finds initdb and pg_ctl: on PATH, else in Debian's /usr/lib/postgresql/*/bin.
@@ -44,54 +49,127 @@ func version(dir string) int {
 // nobody is the user a root test process runs PostgreSQL as (it refuses to run as root).
 const nobody = 65534
 
-// Start starts a server for the test and returns the URL of its "postgres" database.
+// Start starts a server of the test's own and returns the URL of its "postgres" database.
+// A test that stops, restarts or reconfigures the server needs its own; the others take a
+// database of the package's one server (Database).
 func Start(t testing.TB) string {
 	t.Helper()
-	initdb, pgCtl, ok := Binaries()
-	if !ok {
+	needBinaries(t)
+	url, stop, err := startServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return url
+}
+
+// needBinaries skips the test (or, with CI=true, fails it) without PostgreSQL.
+func needBinaries(t testing.TB) {
+	t.Helper()
+	if _, _, ok := Binaries(); !ok {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it")
 		}
 		t.Skip("PostgreSQL is not installed: apt-get install postgresql (the tests start their own server)")
 	}
-	dir, err := os.MkdirTemp("", "jitrt-pg-")
+}
+
+// shared is the package's one server, started by the first Database and stopped by Main.
+var shared struct {
+	mu   sync.Mutex
+	url  string
+	stop func()
+	err  error
+	n    int
+}
+
+// Database returns the URL of a new, empty database on the test package's one server,
+// started on first use: one server per package, not one per test. The package's TestMain
+// must end with Main, which stops it.
+func Database(t testing.TB) string {
+	t.Helper()
+	needBinaries(t)
+	shared.mu.Lock()
+	if shared.url == "" && shared.err == nil {
+		shared.url, shared.stop, shared.err = startServer()
+	}
+	base, err := shared.url, shared.err
+	shared.n++
+	name := fmt.Sprintf("test_%d", shared.n)
+	shared.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: connect to the package's server: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	return strings.Replace(base, "/postgres?", "/"+name+"?", 1)
+}
+
+// Main runs the package's tests and stops the server Database started: a TestMain is
+// func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }.
+func Main(m *testing.M) int {
+	code := m.Run()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.stop != nil {
+		shared.stop()
+		shared.stop, shared.url = nil, ""
+	}
+	return code
+}
+
+// startServer makes a cluster in a temp dir and starts it on a free loopback port.
+func startServer() (url string, stop func(), err error) {
+	initdb, pgCtl, _ := Binaries()
+	dir, err := os.MkdirTemp("", "jitrt-pg-")
+	if err != nil {
+		return "", nil, err
+	}
 	asRoot := os.Getuid() == 0
 	if asRoot {
 		os.Chown(dir, nobody, nobody)
 	}
-	run := func(name string, args ...string) {
+	command := func(name string, args ...string) *exec.Cmd {
 		cmd := exec.Command(name, args...)
 		if asRoot {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out)
-		}
+		return cmd
 	}
 	data := filepath.Join(dir, "data")
-	run(initdb, "-D", data, "-U", "jitrt", "--auth=trust", "-E", "UTF8", "--no-locale")
-	port := freePort(t)
-	run(pgCtl, "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "30", "start",
-		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=100", port, dir))
-	t.Cleanup(func() {
-		cmd := exec.Command(pgCtl, "-D", data, "-m", "immediate", "-w", "stop")
-		if asRoot {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-		}
-		cmd.Run()
-	})
-	return fmt.Sprintf("postgres://jitrt@127.0.0.1:%d/postgres?sslmode=disable", port)
+	stop = func() {
+		command(pgCtl, "-D", data, "-m", "immediate", "-w", "stop").Run()
+		os.RemoveAll(dir)
+	}
+	if out, err := command(initdb, "-D", data, "-U", "jitrt", "--auth=trust", "-E", "UTF8", "--no-locale").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if out, err := command(pgCtl, "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "180", "start",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", port, dir)).CombinedOutput(); err != nil {
+		stop()
+		return "", nil, fmt.Errorf("pgtest: pg_ctl start: %v\n%s", err, out)
+	}
+	return fmt.Sprintf("postgres://jitrt@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
 }
 
-func freePort(t testing.TB) int {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
