@@ -115,6 +115,44 @@ func (s *server) get(t *testing.T, path string, header ...string) (int, string, 
 
 // leading reads the replica's /metrics: whether it leads the corp's sync now, and how
 // many it led.
+// simHold holds (or releases) the requests to one endpoint of the emulator.
+func simHold(t *testing.T, simURL, endpoint string, hold bool) {
+	t.Helper()
+	resp, err := hc.Post(simURL+"/sim/hold", "application/json", strings.NewReader(fmt.Sprintf(`{"endpoint": %q, "hold": %v}`, endpoint, hold)))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("hold %s in the emulator: %v %v", endpoint, err, resp)
+	}
+	resp.Body.Close()
+}
+
+// simHeld is how many requests to endpoint the emulator holds now.
+func simHeld(t *testing.T, simURL, endpoint string) int {
+	t.Helper()
+	resp, err := hc.Get(simURL + "/sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Held map[string]int `json:"held"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st.Held[endpoint]
+}
+
+// waiting is how many callers of the replica wait now for the corp's sync leader.
+func (s *server) waiting(t *testing.T) int {
+	t.Helper()
+	_, body, _ := s.get(t, "/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, `jitrt_lead_waiting{name="sync:corps.C"} `); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
 func (s *server) leading(t *testing.T) (now bool, led int) {
 	t.Helper()
 	_, body, _ := s.get(t, "/metrics")
@@ -140,7 +178,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	}
 	dbURL := pgtest.Start(t)
 	bin := buildJitrt(t)
-	simURL := startSim(t, bin, "--members", "300", "--departments", "6", "--seed", "11", "--latency", "400ms")
+	simURL := startSim(t, bin, "--members", "300", "--departments", "6", "--seed", "11")
 	app := writeTree(t, clusterApp(simURL))
 	t.Setenv("CLUSTER_SECRET", clusterSecret)
 	const lb = "http://127.0.0.1:1" // the address users reach the replicas at
@@ -160,9 +198,12 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		t.Fatalf("initCorp: %d %s", status, body)
 	}
 
-	// 30 syncs at once over the three, three rounds: one fetch of the whole org each
+	// 30 syncs at once over the three, three rounds: one fetch of the whole org each. The
+	// leader's fetch is held in the emulator until the 29 others wait for it: they overlap
+	// by construction.
 	for round := range 3 {
 		before := simCalls(t, simURL)["department/list"]
+		simHold(t, simURL, "department/list", true)
 		var wg sync.WaitGroup
 		reports := make([]string, 30)
 		for i := range 30 {
@@ -177,6 +218,14 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 				reports[i] = rep.StartedAt
 			}()
 		}
+		testwait.For(t, "one sync to fetch and 29 callers to wait for it", func() bool {
+			n := 0
+			for _, r := range replicas {
+				n += r.waiting(t)
+			}
+			return n == 29 && simHeld(t, simURL, "department/list") == 1
+		})
+		simHold(t, simURL, "department/list", false)
 		wg.Wait()
 		if n := simCalls(t, simURL)["department/list"] - before; n != 1 {
 			t.Fatalf("round %d: 30 concurrent syncs over three replicas fetched the org %d times", round, n)
@@ -200,22 +249,19 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		t.Fatalf("ctl: %v %s", err, out)
 	}
 	victim := replicas[0]
+	simHold(t, simURL, "department/list", true) // the sync is mid-fetch when it is killed
 	go func() { // its answer never comes
 		if resp, err := hc.Post(victim.base+"/api/elements/corps.C/syncCorp", "application/json", strings.NewReader("{}")); err == nil {
 			resp.Body.Close()
 		}
 	}()
-	for deadline := time.Now().Add(testwait.Hang); ; {
-		if now, _ := victim.leading(t); now {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the replica never reported leading the sync in /metrics")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, "the replica to lead the sync and fetch", func() bool {
+		now, _ := victim.leading(t)
+		return now && simHeld(t, simURL, "department/list") == 1
+	})
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	victim.cmd.Wait()
+	simHold(t, simURL, "department/list", false)
 	if m := readMember(t, replicas[1], member.UserID); m.Position == "杀后" {
 		t.Fatal("a sync killed mid-way wrote its change")
 	}
