@@ -250,7 +250,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	}
 	victim := replicas[0]
 	simHold(t, simURL, "department/list", true) // the sync is mid-fetch when it is killed
-	go func() { // its answer never comes
+	go func() {                                 // its answer never comes
 		if resp, err := hc.Post(victim.base+"/api/elements/corps.C/syncCorp", "application/json", strings.NewReader("{}")); err == nil {
 			resp.Body.Close()
 		}
