@@ -27,8 +27,9 @@ func (s *Server) NetHTTPHandler() http.Handler {
 			return
 		}
 		resp := s.Handle(r.Context(), &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-			Auth: r.Header.Get("Authorization"), Cookie: r.Header.Get("Cookie"), UserAgent: r.UserAgent(),
-			TLS: r.TLS != nil, Body: body})
+			Host: r.Host, Auth: r.Header.Get("Authorization"), Cookie: r.Header.Get("Cookie"), UserAgent: r.UserAgent(),
+			ContentType: r.Header.Get("Content-Type"), Origin: r.Header.Get("Origin"), FetchSite: r.Header.Get("Sec-Fetch-Site"),
+			Marked: r.Header.Get(RequestHeader) != "", TLS: r.TLS != nil, Body: body})
 		w.Header().Set("Content-Type", resp.ContentType)
 		if resp.RetryAfter != "" {
 			w.Header().Set("Retry-After", resp.RetryAfter)

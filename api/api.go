@@ -5,6 +5,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -44,8 +45,14 @@ type Options struct {
 	// Timeout bounds each method call; when zero, the app's script time limit as it is at
 	// the call (an edit of app.json's limits.timeout applies to the next request).
 	Timeout time.Duration
-	Logger  *slog.Logger
-	Metrics *Metrics
+	// PublicURL is the URL users reach the server at, behind a proxy: its host is answered
+	// and its origin is the server's own.
+	PublicURL string
+	// AllowHosts are more Host values answered ("name" or "name:port"), beside the listen
+	// address and the loopback names of a loopback listener.
+	AllowHosts []string
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // Server is the HTTP API of one app.
@@ -58,6 +65,10 @@ type Server struct {
 	srv     *fasthttp.Server
 	ln      net.Listener
 	console *console.Console
+	hosts   hosts // the Host values answered, set when the address is known
+	// csrfKey keys the console's CSRF tokens: derived from the token (the same in every
+	// replica), or random for an open console.
+	csrfKey [32]byte
 }
 
 // New checks the options: a non-loopback address needs a token.
@@ -83,10 +94,14 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("%w: %s is reachable from other machines; set %s (every request then needs \"Authorization: Bearer <token>\"), or bind 127.0.0.1", ErrNeedsToken, opts.Addr, TokenEnv)
 	}
 	s := &Server{app: app, opts: opts, metrics: opts.Metrics, log: opts.Logger}
+	s.hosts = newHosts(opts.Addr, opts.PublicURL, opts.AllowHosts)
 	s.console = console.New(app, s.timeout, opts.Logger)
 	if opts.Token != "" {
 		s.token = sha256.Sum256([]byte(opts.Token))
+		s.csrfKey = sha256.Sum256([]byte("jitrt-console-csrf-key:" + opts.Token))
 		app.Redactor().Add(opts.Token)
+	} else {
+		rand.Read(s.csrfKey[:])
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.serveFast,
@@ -140,6 +155,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("api: listen on %s: %w", s.opts.Addr, err)
 	}
 	s.ln = ln
+	s.hosts = newHosts(ln.Addr().String(), s.opts.PublicURL, s.opts.AllowHosts)
 	return nil
 }
 
@@ -179,10 +195,15 @@ func (s *Server) Serve(ctx context.Context) error {
 type Request struct {
 	Method, Path string
 	Query        string // the raw query string
+	Host         string // the Host header
 	Auth         string // the Authorization header
 	Cookie       string // the Cookie header
 	UserAgent    string
-	TLS          bool // served over https
+	ContentType  string
+	Origin       string // the Origin header, "" when none
+	FetchSite    string // the Sec-Fetch-Site header, "" when none
+	Marked       bool   // the request has the header X-Jitrt-Request
+	TLS          bool   // served over https
 	Body         []byte
 }
 
@@ -215,6 +236,11 @@ func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 		}
 		s.metrics.request(route, resp.Status, time.Since(start))
 	}()
+	if why := s.browserCheck(r); why != "" {
+		route = "refused"
+		s.log.Warn("refused a request a browser may have been made to send", "method", r.Method, "path", r.Path, "host", r.Host, "origin", r.Origin, "why", why)
+		return Response{Status: 403, ContentType: jsonType, Body: errorBody("forbidden", why)}
+	}
 	if r.Path != "/healthz" && r.Path != "/metrics" {
 		// with replicas on one database: what another wrote before this request is read
 		if err := s.app.Store().Fresh(ctx); err != nil {
@@ -397,8 +423,9 @@ func methodNotAllowed(allow string) Response {
 func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
 	r := Request{Method: b2s(ctx.Method()), Path: b2s(ctx.Path()), Query: b2s(ctx.URI().QueryString()),
-		Auth: b2s(h.Peek("Authorization")), Cookie: b2s(h.Peek("Cookie")), UserAgent: b2s(h.UserAgent()),
-		TLS: ctx.IsTLS(), Body: ctx.PostBody()}
+		Host: b2s(h.Host()), Auth: b2s(h.Peek("Authorization")), Cookie: b2s(h.Peek("Cookie")), UserAgent: b2s(h.UserAgent()),
+		ContentType: b2s(h.ContentType()), Origin: b2s(h.Peek("Origin")), FetchSite: b2s(h.Peek("Sec-Fetch-Site")),
+		Marked: len(h.Peek(RequestHeader)) > 0, TLS: ctx.IsTLS(), Body: ctx.PostBody()}
 	resp := s.Handle(context.Background(), &r)
 	ctx.SetStatusCode(resp.Status)
 	ctx.Response.Header.SetContentType(resp.ContentType)

@@ -149,6 +149,9 @@ func (ts *testServer) stop(t *testing.T) {
 func (ts *testServer) do(t *testing.T, method, path, token, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, ts.url+path, strings.NewReader(body))
+	if method != "GET" && method != "HEAD" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -305,9 +308,7 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 		code, body := ts.do(t, "POST", "/api/elements/tools.T/sleep", "", `[600]`)
 		result <- fmt.Sprint(code, " ", body)
 	}()
-	for sleeping.Load() == 0 { // the request is in the method
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, "the request to be in the method", func() bool { return sleeping.Load() > 0 })
 	ts.stop(t)
 	if got := <-result; got != `200 {"data":"slept"}` {
 		t.Fatalf("the request in flight got %s", got)

@@ -380,7 +380,7 @@ async function show() {
           '<tr class="role" data-role="' + esc(r.roleId) + '"><td>' + esc(r.roleId) + '</td><td>' + esc(r.name) + '</td><td>' + esc(r.from.join(", ")) + '</td></tr>').join("") + '</table>'
       : '<p id="roles" class="muted">No role.</p>') +
     '<p><button id="logout">Log out</button></p>';
-  document.getElementById("logout").onclick = async () => { await fetch("/auth/logout", {method: "POST"}); show(); };
+  document.getElementById("logout").onclick = async () => { await fetch("/auth/logout", {method: "POST", headers: {"X-Jitrt-Request": "1"}}); show(); };
 }
 show().catch(e => { app.textContent = "Error: " + e; });
 </script></body></html>

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -74,7 +75,51 @@ func (s *Server) consoleRoute(ctx context.Context, r *Request) Response {
 		return fromConsole(s.console.LoginPage(401, why, s.logins(), ""))
 	}
 	req.Viewer = viewer
-	return fromConsole(s.console.Serve(ctx, req))
+	binding, newBrowser := s.consoleBinding(r)
+	req.CSRF = s.csrfToken(binding)
+	resp := fromConsole(s.console.Serve(ctx, req))
+	if newBrowser != "" {
+		resp.SetCookies = append(resp.SetCookies, cookie(browserCookie, newBrowser, console.Prefix, 0, r.TLS))
+	}
+	return resp
+}
+
+// browserCookie names, on an open console (no token), a random value that binds the CSRF
+// token to this browser; with a token, the token's cookie or the member's session does.
+const browserCookie = "jitrt_browser"
+
+// consoleBinding is what the console's CSRF token is bound to: the credential the request
+// came with (the console cookie, the member's session), or on an open console a random
+// value of this browser's (newBrowser, when it has none yet, is set as its cookie).
+func (s *Server) consoleBinding(r *Request) (binding, newBrowser string) {
+	switch {
+	case s.opts.Token == "":
+		b := cookieValue(r.Cookie, browserCookie)
+		if len(b) != 32 {
+			b = randomHex(16)
+			newBrowser = b
+		}
+		return "browser:" + b, newBrowser
+	case s.authorized(r.Auth):
+		return "token", ""
+	case s.validConsoleCookie(cookieValue(r.Cookie, consoleCookie), time.Now()):
+		return "console:" + cookieValue(r.Cookie, consoleCookie), ""
+	}
+	return "session:" + cookieValue(r.Cookie, sessionCookie), ""
+}
+
+// csrfToken is the HMAC of a binding with the server's key: a form carries it, and a
+// page of another site can neither read it nor make it from a cookie it planted.
+func (s *Server) csrfToken(binding string) string {
+	m := hmac.New(sha256.New, s.csrfKey[:])
+	m.Write([]byte("jitrt-console-csrf:" + binding))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func queryPart(q string) string {

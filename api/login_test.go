@@ -293,7 +293,7 @@ func TestBrowserLoginSetsASessionAndLandsOnMe(t *testing.T) {
 		t.Fatal("the session token is in the state file")
 	}
 	// logout
-	if p := b.do("POST", e.url+"/auth/logout", nil); p.status != 200 {
+	if p := b.do("POST", e.url+"/auth/logout", nil, "X-Jitrt-Request", "1"); p.status != 200 {
 		t.Fatalf("logout: %d %s", p.status, p.body)
 	}
 	if status, _ := b.me(e); status != 401 {
@@ -611,10 +611,14 @@ func TestCookiesAreSecureWhenTheLoginIsServedOverHTTPS(t *testing.T) {
 	if u.Query().Get("redirect_uri") != "https://app.example.com/auth/auths.loginTypes.L/callback" {
 		t.Fatalf("the redirect is not the configured one: %s", u)
 	}
-	// the redirect comes from the config, never from the request
-	p = b.do("GET", e.url+"/auth/"+loginName+"/login", nil, "Host", "evil.example", "X-Forwarded-Host", "evil.example")
+	// the redirect comes from the config, never from the request; a Host the server does not
+	// serve is refused outright
+	p = b.do("GET", e.url+"/auth/"+loginName+"/login", nil, "X-Forwarded-Host", "evil.example")
 	if u, _ := url.Parse(p.loc); u.Query().Get("redirect_uri") != "https://app.example.com/auth/auths.loginTypes.L/callback" {
-		t.Fatalf("a request's Host changed the redirect: %s", p.loc)
+		t.Fatalf("a request's X-Forwarded-Host changed the redirect: %s", p.loc)
+	}
+	if p = b.do("GET", e.url+"/auth/"+loginName+"/login", nil, "Host", "evil.example"); p.status != 403 || p.loc != "" {
+		t.Fatalf("a foreign Host: %d %s", p.status, p.loc)
 	}
 }
 

@@ -25,15 +25,12 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -48,10 +45,6 @@ var assets embed.FS
 // Prefix is where the console is served.
 const Prefix = "/console"
 
-// csrfCookie holds the token the console's forms must send back (double submit): a page
-// from another site can neither read it nor, with SameSite=Strict, have it sent.
-const csrfCookie = "jitrt_csrf"
-
 // Request is what the console reads of an HTTP request.
 type Request struct {
 	Method, Path string
@@ -61,6 +54,10 @@ type Request struct {
 	TLS          bool
 	// Viewer says who is looking ("the API token", "member ZhangWei (admin)").
 	Viewer string
+	// CSRF is the token the console's forms carry and a POST must send back: the server
+	// binds it to the viewer's session (an HMAC of it), so a cookie another site plants
+	// does not make one.
+	CSRF string
 }
 
 // Response is a page, a fragment, a redirect or a file.
@@ -99,16 +96,11 @@ func (c *Console) Serve(ctx context.Context, r *Request) Response {
 		parts = nil
 	}
 	v := &view{c: c, r: r, ctx: ctx}
-	v.csrf = cookieValue(r.Cookie, csrfCookie)
-	if len(v.csrf) != 32 {
-		v.csrf = newToken()
-		v.setCookies = append(v.setCookies, (&http.Cookie{Name: csrfCookie, Value: v.csrf, Path: Prefix,
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS}).String())
-	}
+	v.csrf = r.CSRF
 	if r.Method == "POST" {
 		sent := r.Form.Get("csrf")
-		if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(cookieValue(r.Cookie, csrfCookie))) != 1 {
-			return v.fail(403, errors.New("the form's CSRF token does not match this browser's: reload the page and try again"))
+		if sent == "" || r.CSRF == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(r.CSRF)) != 1 {
+			return v.fail(403, errors.New("the form's CSRF token is not this session's: reload the page and try again"))
 		}
 	} else if r.Method != "GET" && r.Method != "HEAD" {
 		return v.fail(405, errors.New("use GET, or POST from the console's buttons"))
@@ -118,11 +110,10 @@ func (c *Console) Serve(ctx context.Context, r *Request) Response {
 
 // view is one request being answered.
 type view struct {
-	c          *Console
-	r          *Request
-	ctx        context.Context
-	csrf       string
-	setCookies []string
+	c    *Console
+	r    *Request
+	ctx  context.Context
+	csrf string
 }
 
 func (v *view) route(p []string) Response {
@@ -210,7 +201,7 @@ func (v *view) render(status int, name string, data any) Response {
 	if red := v.c.app.Redactor(); red.Contains(string(body)) {
 		body = []byte(red.String(string(body)))
 	}
-	return Response{Status: status, ContentType: htmlType, Body: body, SetCookies: v.setCookies}
+	return Response{Status: status, ContentType: htmlType, Body: body}
 }
 
 // fail is an error page with the status given, or the status of the error's code.
@@ -227,22 +218,6 @@ func (v *view) fail(status int, err error) Response {
 type errorData struct {
 	Status        int
 	Message, Code string
-}
-
-func newToken() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// cookieValue is the value of the named cookie in a Cookie header ("" if none).
-func cookieValue(header, name string) string {
-	for _, part := range strings.Split(header, ";") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == name {
-			return val
-		}
-	}
-	return ""
 }
 
 // static serves the console's stylesheet and script.

@@ -437,7 +437,7 @@ func (v *view) sync(corp string) Response {
 		rep.finish(corpHref(corp))
 		return v.syncs(corp, &rep)
 	}
-	return Response{Status: 303, Location: corpHref(corp) + "/syncs?new=" + url.QueryEscape(rep.StartedAt), SetCookies: v.setCookies}
+	return Response{Status: 303, Location: corpHref(corp) + "/syncs?new=" + url.QueryEscape(rep.StartedAt)}
 }
 
 // ---- tasks

@@ -22,6 +22,7 @@ func newRunCmd() *cobra.Command {
 	var noWatch, noAPI bool
 	var addr string
 	var bodyLimit int
+	var allowHosts []string
 	c := &cobra.Command{
 		Use:   "run APP",
 		Short: "Load the app, serve its HTTP API, run its entry script and tasks, reload edits",
@@ -112,7 +113,7 @@ once per due time, and what one writes the others read from the next request on.
 			}
 			if !noAPI {
 				srv, err := api.New(app, api.Options{Addr: addr, Token: os.Getenv(api.TokenEnv), BodyLimit: bodyLimit,
-					Metrics: metrics})
+					PublicURL: f.publicURL, AllowHosts: allowHosts, Metrics: metrics})
 				if err != nil {
 					return err
 				}
@@ -156,6 +157,7 @@ once per due time, and what one writes the others read from the next request on.
 	f.register(c, "info", true)
 	c.Flags().StringVar(&addr, "addr", api.DefaultAddr, "address of the HTTP API")
 	c.Flags().StringVar(&f.publicURL, "public-url", "", "the URL users reach the HTTP API at, behind a proxy (a login's default redirect goes there; default http://ADDR)")
+	c.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "another Host the HTTP API answers (name or name:port; repeatable), beside the listen address, loopback names and --public-url's host")
 	c.Flags().IntVar(&bodyLimit, "body-limit", api.DefaultBodyLimit, "largest request body of the HTTP API, in bytes")
 	c.Flags().BoolVar(&noAPI, "no-api", false, "do not serve the HTTP API")
 	c.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload elements when their files change")
