@@ -185,7 +185,22 @@ func TestWasmImportsNeedTheirGrant(t *testing.T) {
 	if res, err := app.CallJSON(context.Background(), "e.X", "read", []any{"/e.json"}); err != nil || !strings.Contains(res.(string), `"fs"`) {
 		t.Fatalf("read /e.json: %v %v", res, err)
 	}
-	for _, p := range []string{"/etc/hostname", "/../../e/X/X.json", "../X.json"} {
+	// links out of the folder are not followed: the environment, /etc, the app, another
+	// element's config (with its secret)
+	os.MkdirAll(filepath.Join(dir, "t/F/data"), 0o755)
+	os.WriteFile(filepath.Join(dir, "t/F/data/ok.txt"), []byte("inside"), 0o644)
+	for link, target := range map[string]string{"data/env": "/proc/self/environ", "etc": "/etc", "up": "../..",
+		"data/secret.json": filepath.Join(dir, "e/X/X.json"), "data/rel.json": "../../../e/X/X.json", "self": "/proc/self"} {
+		if err := os.Symlink(target, filepath.Join(dir, "t/F", link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app.ReloadElement("t/F")
+	if res, err := app.CallJSON(context.Background(), "e.X", "read", []any{"/data/ok.txt"}); err != nil || res != "inside" {
+		t.Fatalf("read /data/ok.txt: %v %v", res, err)
+	}
+	for _, p := range []string{"/etc/hostname", "/../../e/X/X.json", "../X.json", "/data/env", "/etc/passwd", "/up/e/X/X.json",
+		"/data/secret.json", "/data/rel.json", "/self/environ", "/proc/self/environ"} {
 		if res, err := app.CallJSON(context.Background(), "e.X", "read", []any{p}); err == nil || elements.CodeOf(err) != elements.CodeScript {
 			t.Fatalf("read %s: %v %v", p, res, err)
 		}

@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"runtime"
@@ -62,7 +63,7 @@ import (
 type Grants struct {
 	Clock  bool // the real time, and sleeping
 	Random bool // the system's randomness
-	FS     bool // the functions that open files by name; Dir is then "/", read-only
+	FS     bool // the functions that open files by name; a copy of Dir is then "/", read-only
 	Dir    string
 	// MemoryPages is the most linear memory an instance may grow to, in 64 KiB pages.
 	MemoryPages uint32
@@ -128,6 +129,7 @@ type Module struct {
 	Name    string   // the file, for messages
 	Exports []string // the methods it exports, sorted
 	grants  Grants
+	files   fs.FS // what the fs grant shows, copied at load
 	log     *slog.Logger
 	cache   wazero.CompilationCache
 	pool    chan *instance
@@ -152,6 +154,15 @@ func (h *Host) Load(ctx context.Context, name string, data []byte, g Grants) (*M
 	}
 	sum := sha256.Sum256(data)
 	key := fmt.Sprintf("%s/%v", hex.EncodeToString(sum[:]), g)
+	var files fs.FS
+	if g.FS && g.Dir != "" {
+		var digest string
+		var err error
+		if files, digest, err = snapshot(g.Dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		key += "/" + digest
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if m := h.mods[key]; m != nil {
@@ -178,7 +189,7 @@ func (h *Host) Load(ctx context.Context, name string, data []byte, g Grants) (*M
 	if _, ok := inf.exports["jitrt_alloc"]; !ok {
 		return nil, fmt.Errorf("%w: %s does not export jitrt_alloc (a Go guest imports github.com/jitrt/jitrt/wasm/guest)", ErrABI, name)
 	}
-	m := &Module{Name: name, data: data, grants: g, log: h.log, cache: h.cache, host: h, pool: make(chan *instance, runtime.GOMAXPROCS(0))}
+	m := &Module{Name: name, data: data, grants: g, files: files, log: h.log, cache: h.cache, host: h, pool: make(chan *instance, runtime.GOMAXPROCS(0))}
 	for n, sig := range inf.exports {
 		if strings.HasPrefix(n, "jitrt_") || strings.HasPrefix(n, "_") {
 			continue
@@ -361,8 +372,8 @@ func (m *Module) get(ctx context.Context) (*instance, error) {
 	if m.grants.Random {
 		cfg = cfg.WithRandSource(rand.Reader)
 	}
-	if m.grants.FS && m.grants.Dir != "" {
-		cfg = cfg.WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(m.grants.Dir, "/"))
+	if m.files != nil {
+		cfg = cfg.WithFSConfig(wazero.NewFSConfig().WithFSMount(m.files, "/"))
 	}
 	mod, err := m.rt.InstantiateModule(context.WithoutCancel(ctx), m.cm, cfg)
 	if err != nil {
