@@ -215,6 +215,7 @@ func (r *SyncReport) merge(o *SyncReport) {
 	r.Reactivated += o.Reactivated
 	r.Renamed += o.Renamed
 	r.Ignored += o.Ignored
+	r.Refused += o.Refused
 	for _, d := range []struct{ dst, src *DiffCounts }{{&r.Departments, &o.Departments}, {&r.Tags, &o.Tags}} {
 		d.dst.Added += d.src.Added
 		d.dst.Updated += d.src.Updated
@@ -512,6 +513,10 @@ func toWeCom(m *memberRec) *wecom.User {
 
 // apply applies one event to the overlay.
 func (a *applier) apply(ev *callback.Event) error {
+	if why := ev.Oversized(); why != "" {
+		a.refuse(fmt.Sprintf("a %s event was refused: %s; the next sync reconciles from WeCom", ev.Kind(), why))
+		return nil
+	}
 	switch ev.Kind() {
 	case callback.CreateUser, callback.UpdateUser:
 		return a.applyUser(ev)
@@ -521,6 +526,10 @@ func (a *applier) apply(ev *callback.Event) error {
 		a.applyParty(ev)
 	case callback.DeleteParty:
 		id, _ := ev.DeptID()
+		if id == a.root {
+			a.refuse(fmt.Sprintf("a delete of department %d, the org's root, was refused; the next sync reconciles from WeCom", id))
+			return nil
+		}
 		if a.dept(id) != nil {
 			a.deptRecs[id], a.deptDirty[id] = nil, true
 			delete(a.known, id)
@@ -535,6 +544,15 @@ func (a *applier) apply(ev *callback.Event) error {
 func (a *applier) applyUser(ev *callback.Event) error {
 	id := ev.User()
 	if newID := ev.NewUser(); newID != "" && newID != id {
+		if taken, err := a.member(newID); err != nil {
+			return err
+		} else if taken != nil {
+			// An identity is never handed over by an id: B's record (active or offline, a
+			// departed member whose id WeCom let be reused) keeps its roles, admin,
+			// signature and sessions, and A keeps theirs. The next sync takes WeCom's truth.
+			a.refuse(fmt.Sprintf("a rename of member %q onto %q was refused: %q is another member's record (%s); the next sync reconciles from WeCom", id, newID, newID, taken.Status))
+			return nil
+		}
 		if err := a.rename(id, newID); err != nil {
 			return err
 		}
@@ -754,6 +772,10 @@ func (a *applier) applyParty(ev *callback.Event) {
 		a.rep.Ignored++
 		return
 	}
+	if why := a.breaksTree(d); why != "" {
+		a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; the next sync reconciles from WeCom", id, d.Name, why))
+		return
+	}
 	if cur != nil && mustJSON(&d) == mustJSON(cur) {
 		return
 	}
@@ -763,6 +785,57 @@ func (a *applier) applyParty(ev *callback.Event) {
 		a.rep.Departments.Updated++
 	}
 	a.setDept(&d)
+}
+
+// breaksTree says why department d, as an event would make it, would break the tree ("" if
+// it would not): the root given a parent, a department its own parent, or a parent in its
+// own subtree (a cycle).
+func (a *applier) breaksTree(d deptRec) string {
+	switch {
+	case d.DeptID == a.root:
+		if d.ParentID != 0 && d.ParentID != a.rootParent() {
+			return fmt.Sprintf("the root cannot be moved under department %d", d.ParentID)
+		}
+		return ""
+	case d.ParentID == d.DeptID:
+		return "a department cannot be its own parent"
+	case d.ParentID == 0:
+		return "only the root has no parent"
+	}
+	seen := map[int64]bool{d.DeptID: true}
+	for p := d.ParentID; p != 0 && p != a.root; {
+		if seen[p] {
+			return fmt.Sprintf("its new parent %d is in its own subtree: the tree would have a cycle", d.ParentID)
+		}
+		seen[p] = true
+		up := a.dept(p)
+		if up == nil {
+			return "" // a parent not known here yet: the department is placed when it comes
+		}
+		p = up.ParentID
+	}
+	return ""
+}
+
+// rootParent is the parent the root department has (0 in WeCom).
+func (a *applier) rootParent() int64 {
+	if r := a.dept(a.root); r != nil {
+		return r.ParentID
+	}
+	return 0
+}
+
+// maxRefusalsShown is how many refusals a report's warnings spell out (all are counted
+// and logged).
+const maxRefusalsShown = 20
+
+// refuse counts and logs an event refused for what it would have broken.
+func (a *applier) refuse(why string) {
+	a.rep.Refused++
+	if a.rep.Refused <= maxRefusalsShown {
+		a.rep.Warnings = append(a.rep.Warnings, why)
+	}
+	a.c.el.Logger.Warn("a change event was refused", "corp", a.c.el.FullName, "why", why)
 }
 
 func (a *applier) applyTag(ev *callback.Event) {

@@ -77,6 +77,10 @@ type SyncReport struct {
 	Events  int `json:"events,omitempty"`
 	Renamed int `json:"renamed,omitempty"`
 	Ignored int `json:"ignored,omitempty"`
+	// Refused is how many events were refused because applying them would have broken the
+	// org: a rename onto an id another member holds, a department moved under itself or
+	// its own subtree, the root deleted. The next sync takes WeCom's truth.
+	Refused int `json:"refused,omitempty"`
 	// Drift is, for a corp that takes change events, what the sync had to repair that the
 	// events had not (dropped or missed events): its changes to members, departments and
 	// tags.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jitrt/jitrt/wecom"
 )
@@ -420,4 +421,56 @@ func TagEvent(corpID string, at int64, tagID int64, addUsers, delUsers []string,
 		e.DelPartyItems = T(joinInts(delParties))
 	}
 	return &e
+}
+
+// fieldLimits are WeCom's caps on what a member or department field holds (user/create,
+// department/create: userid 1–64 bytes, name and alias 1–64 UTF-8 characters, position
+// 0–128 characters, email 6–64 bytes, telephone 32 bytes, address 128 characters, a
+// department's name 1–64 characters); an event over them did not come from WeCom as
+// documented. chars counts characters, else bytes.
+var fieldLimits = []struct {
+	name  string
+	get   func(*Event) *Text
+	max   int
+	chars bool
+}{
+	{"UserID", func(e *Event) *Text { return e.UserID }, 64, false},
+	{"NewUserID", func(e *Event) *Text { return e.NewUserID }, 64, false},
+	{"Name", func(e *Event) *Text { return e.Name }, 64, true},
+	{"Alias", func(e *Event) *Text { return e.Alias }, 64, true},
+	{"Position", func(e *Event) *Text { return e.Position }, 128, true},
+	{"Mobile", func(e *Event) *Text { return e.Mobile }, 32, false},
+	{"Email", func(e *Event) *Text { return e.Email }, 64, false},
+	{"BizMail", func(e *Event) *Text { return e.BizMail }, 64, false},
+	{"Telephone", func(e *Event) *Text { return e.Telephone }, 32, false},
+	{"Address", func(e *Event) *Text { return e.Address }, 128, true},
+	{"Avatar", func(e *Event) *Text { return e.Avatar }, 1024, false},
+	{"Gender", func(e *Event) *Text { return e.Gender }, 8, false},
+	{"Status", func(e *Event) *Text { return e.Status }, 8, false},
+	{"Department", func(e *Event) *Text { return e.Department }, 100 * 21, false}, // ≤ 100 ids
+	{"MainDepartment", func(e *Event) *Text { return e.MainDepartment }, 20, false},
+	{"IsLeaderInDept", func(e *Event) *Text { return e.IsLeaderInDept }, 100 * 2, false},
+	{"DirectLeader", func(e *Event) *Text { return e.DirectLeader }, 5 * 65, false}, // ≤ 5 userids
+	{"Id", func(e *Event) *Text { return e.ID }, 20, false},
+	{"ParentId", func(e *Event) *Text { return e.ParentID }, 20, false},
+	{"Order", func(e *Event) *Text { return e.Order }, 20, false},
+}
+
+// Oversized names the first field of the event over WeCom's cap on it, with its length
+// and the cap ("" when every field is within its cap).
+func (e *Event) Oversized() string {
+	for _, f := range fieldLimits {
+		t := f.get(e)
+		if t == nil {
+			continue
+		}
+		n, unit := len(t.V), "bytes"
+		if f.chars {
+			n, unit = utf8.RuneCountInString(t.V), "characters"
+		}
+		if n > f.max {
+			return fmt.Sprintf("%s is %d %s, over WeCom's %d", f.name, n, unit, f.max)
+		}
+	}
+	return ""
 }
