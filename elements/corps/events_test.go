@@ -622,7 +622,7 @@ func BenchmarkEventToReadable(b *testing.B) {
 			if f, _ := res.(elements.Record).Field("position"); f == want {
 				break
 			}
-			if time.Since(start) > 10*time.Second {
+			if time.Since(start) > testwait.Hang {
 				b.Fatalf("change %d never became readable", i)
 			}
 		}

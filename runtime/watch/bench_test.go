@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/testapp"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/runtime/watch"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkReloadLatency(b *testing.B) {
 			if v, _, _ := e.Property("title"); v == want {
 				break
 			}
-			if time.Since(start) > 5*time.Second {
+			if time.Since(start) > testwait.Hang {
 				b.Fatalf("edit %d never became visible", i)
 			}
 			time.Sleep(100 * time.Microsecond)
