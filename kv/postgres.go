@@ -63,8 +63,19 @@ var migrations = []string{
 // (a write, waiting for the other processes' writer, a catch-up).
 const writeTimeout = time.Minute
 
-// schemaPattern is what a schema name may be (it is written into SQL).
-var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+// SchemaPattern is what a schema name may be (it is written into SQL).
+const SchemaPattern = `^[a-z_][a-z0-9_]{0,62}$`
+
+var schemaPattern = regexp.MustCompile(SchemaPattern)
+
+// CheckSchema says why name cannot be the schema of a store (nil if it can): lower-case
+// letters, digits and _, not starting with a digit, at most 63 characters.
+func CheckSchema(name string) error {
+	if !schemaPattern.MatchString(name) {
+		return fmt.Errorf("schema %q is not a name jitrt uses: lower-case letters, digits and _, not starting with a digit, at most 63 characters", name)
+	}
+	return nil
+}
 
 // pgStore is the PostgreSQL side of a Store.
 type pgStore struct {

@@ -149,6 +149,7 @@ func TestSchemasRejectWhatTheLoaderRejects(t *testing.T) {
 		{"login scope", "auths/loginTypes/L/L.json", `{"corpId": "ww1", "agentId": "1", "corpSecret": "${S}", "oauthScope": "snsapi_userinfo"}`, `oauthScope must be one of`, false},
 		{"login simulator", "auths/loginTypes/L/L.json", `{"corpId": "ww1", "agentId": "1", "corpSecret": "${S}", "simulator": "yes"}`, `simulator must be a boolean or an object`, false},
 		{"app.json key", "app.json", `{"name": "x", "titel": "y"}`, `unknown key "titel"`, false},
+		{"app.json storeSchema", "app.json", `{"name": "x", "storeSchema": "My-Schema"}`, `app.json:1:30: storeSchema: schema "My-Schema" is not a name jitrt uses`, false},
 		{"app.json runs", "app.json", `{"limits": {"runs": 0}}`, `limits.runs must be a whole number from 1 to 10000`, false},
 		{"app.json permissions", "app.json", `{"permissions": {"corps.C.getAdmin": "admin"}}`, `permissions`, false},
 		{"type element extend", "corps/T/e.json", `{"type": "corps.Meta", "extend": 5}`, `key "extend" must be a string`, false},

@@ -20,6 +20,7 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/internal/appfile"
 	"github.com/jitrt/jitrt/internal/bytesize"
+	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/internal/jsonpos"
 )
 
@@ -112,6 +113,11 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 		{"store", &cfg.Store}, {"storeSchema", &cfg.StoreSchema}} {
 		if m := root.Get(key.name); m != nil && m.Value.Kind == jsonpos.String {
 			*key.dst = m.Value.Str
+		}
+	}
+	if m := root.Get("storeSchema"); m != nil && m.Value.Kind == jsonpos.String {
+		if err := kv.CheckSchema(m.Value.Str); err != nil {
+			report(m.Value.Pos, "storeSchema: "+err.Error())
 		}
 	}
 	if m := root.Get("limits"); m != nil && m.Value.Kind == jsonpos.Object {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
 )
 
 // JSONSchemas are the JSON Schemas (draft 2020-12) of an app's files, by file name:
@@ -16,6 +17,11 @@ import (
 func JSONSchemas() map[string]map[string]any {
 	out := map[string]map[string]any{}
 	app := appSchema.JSONSchema()
+	if props, ok := app["properties"].(map[string]any); ok {
+		if p, ok := props["storeSchema"].(map[string]any); ok {
+			p["pattern"] = kv.SchemaPattern // what jitrt check says of it, in the editor too
+		}
+	}
 	out["app.schema.json"] = document(app, "app.schema.json", "jitrt app.json", "an app's name, title, entry script, time zone, limits and permissions")
 	out["e.schema.json"] = document(elementSchema(), "e.schema.json", "jitrt e.json", "an element: its title and type, and the keys its Type reads")
 	for _, id := range elements.Types() {
