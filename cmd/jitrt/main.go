@@ -167,7 +167,7 @@ func (f *appFlags) baseURL() string {
 // state is owned (run, exec, call).
 func (f *appFlags) register(c *cobra.Command, defaultLevel string, runs bool) {
 	c.Flags().StringVar(&f.data, "data", "", "folder of the state file (default APP/.jitrt)")
-	c.Flags().StringVar(&f.store, "store", "", "keep the state in PostgreSQL: postgres://user:password@host/db (default: app.json \"store\", else the state file)")
+	c.Flags().StringVar(&f.store, "store", "", "keep the state in PostgreSQL: env:NAME (the URL in the variable NAME, kept out of the process list) or postgres://user:password@host/db (default: app.json \"store\", else the state file)")
 	c.Flags().StringVar(&f.logLevel, "log-level", defaultLevel, "log level: debug, info, warn, error")
 	f.timeout = runtime.DefaultTimeout
 	f.lockTimeout = kv.DefaultLockTimeout
@@ -209,9 +209,15 @@ func (f *appFlags) options(cmd *cobra.Command, state runtime.StateMode) (runtime
 	if f.callStack < 0 || f.runs < 0 {
 		return runtime.Options{}, usageError{fmt.Errorf("--max-call-stack and --max-runs must be positive")}
 	}
+	store := f.store
+	if store != "" {
+		if store, err = databaseURL("store", store, cmd.ErrOrStderr()); err != nil {
+			return runtime.Options{}, err
+		}
+	}
 	opts := runtime.Options{
 		DataDir:  f.data,
-		Store:    f.store,
+		Store:    store,
 		State:    state,
 		Command:  "jitrt " + cmd.Name(),
 		Logger:   log,

@@ -27,14 +27,21 @@ both hold the same: the same count and the same canonical dump (every key and va
 in key order, hashed). It owns both sides while it copies (stop jitrt run first). The
 destination must be empty unless --force, which makes it an exact copy. The schema is
 --schema, else app.json's "storeSchema", else jitrt_<app name>.`,
-		Example: `  jitrt migrate apps/demo --to postgres://jitrt:secret@db.internal/jitrt
-  jitrt migrate apps/demo --from "$DATABASE_URL" --force`,
+		Example: `  jitrt migrate apps/demo --to env:DATABASE_URL
+  jitrt migrate apps/demo --from env:DATABASE_URL --force`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (to == "") == (from == "") {
 				return usageError{errors.New("give --to postgres://… (file to database) or --from postgres://… (database to file)")}
 			}
-			url := to + from
+			flag := "to"
+			if from != "" {
+				flag = "from"
+			}
+			url, err := databaseURL(flag, to+from, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			if !kv.IsDatabaseURL(url) {
 				return usageError{fmt.Errorf("%s is not a PostgreSQL URL (postgres://user:password@host/db)", kv.RedactURL(url))}
 			}

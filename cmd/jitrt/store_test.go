@@ -128,3 +128,23 @@ func TestMigrateToPostgresAndBack(t *testing.T) {
 		}
 	}
 }
+
+// --store env:NAME reads the URL from a variable, so its password is not in the process
+// list; a password given on the command line is warned of (and never printed).
+func TestStoreURLFromTheEnvironment(t *testing.T) {
+	app := writeTree(t, storeApp)
+	code, _, errs := jitrt(t, "ls", app, "--store", "env:JITRT_TEST_NO_SUCH_VARIABLE")
+	if code != 2 || !strings.Contains(errs, "the environment variable JITRT_TEST_NO_SUCH_VARIABLE is not set") {
+		t.Fatalf("an unset variable: %d %s", code, errs)
+	}
+	const pw = "argv-password-4321"
+	code, out, errs := jitrt(t, "ls", app, "--store", "postgres://jitrt:"+pw+"@127.0.0.1:1/x?connect_timeout=1", "--data", t.TempDir())
+	if code == 0 || !strings.Contains(errs, "--store holds a password") || !strings.Contains(errs, "--store env:NAME") || strings.Contains(out+errs, pw) {
+		t.Fatalf("a password in argv: %d\n%s%s", code, out, errs)
+	}
+	t.Setenv("JITRT_TEST_STORE_URL", "postgres://jitrt:"+pw+"@127.0.0.1:1/x?connect_timeout=1")
+	code, out, errs = jitrt(t, "ls", app, "--store", "env:JITRT_TEST_STORE_URL", "--data", t.TempDir())
+	if code == 0 || strings.Contains(errs, "holds a password") || !strings.Contains(errs, "127.0.0.1:1") || strings.Contains(out+errs, pw) {
+		t.Fatalf("the URL from a variable: %d\n%s%s", code, out, errs)
+	}
+}
