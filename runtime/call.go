@@ -66,6 +66,15 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each call of an element's method made while another runs (a script's method calling
+	// this.x(), another element, $super, a Wasm guest's jitrt.call) is one level deeper:
+	// a chain that calls itself without end stops at maxCallDepth, as plain recursion stops
+	// at the script's call-stack limit, not at the time limit.
+	depth, _ := ctx.Value(callDepthKey{}).(int)
+	if depth >= maxCallDepth {
+		return nil, elements.Errorf(elements.CodeResourceExhausted, "%s.%s: element method calls nested %d deep (a method that calls itself without end?)", name, c.Method, maxCallDepth)
+	}
+	ctx = context.WithValue(ctx, callDepthKey{}, depth+1)
 	res, err := protect(a, name+"."+c.Method, func() (any, error) { return m.Call(ctx, args) })
 	if err != nil {
 		var coded *elements.Error
@@ -85,6 +94,12 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 	}
 	return res, nil
 }
+
+// callDepthKey holds, in a call's context, how many element method calls it is nested in.
+type callDepthKey struct{}
+
+// maxCallDepth is the deepest nesting of element method calls.
+const maxCallDepth = 200
 
 // boundObject is an object a method returned, with the instance that returned it.
 type boundObject struct {
