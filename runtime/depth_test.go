@@ -14,7 +14,7 @@ import (
 // once, not a run to the time limit.
 func TestRecursionThroughElementCallsIsBounded(t *testing.T) {
 	dir := writeTree(t, map[string]string{
-		"e/Deep/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["deep", "viaApp"]}`,
+		"e/Deep/e.json": `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["deep", "viaApp"]}`,
 		"e/Deep/index.js": `exports.deep = function (n) { return n <= 0 ? 0 : 1 + this.deep(n - 1) };
 exports.viaApp = function (n) { return n <= 0 ? 0 : 1 + app.getElement("e.I").viaApp(n - 1) };`,
 		"e/I/e.json": `{"type": "e.Deep"}`,

@@ -20,8 +20,8 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/internal/appfile"
 	"github.com/jitrt/jitrt/internal/bytesize"
-	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/internal/jsonpos"
+	"github.com/jitrt/jitrt/kv"
 )
 
 // segmentPattern is what each dot-separated part of a fullName must look like.
