@@ -108,6 +108,7 @@ type App struct {
 	permissions  map[string][]string // app.json's "permissions", guarded by mu
 	permPos      map[string]jsonpos.Pos
 	permProblems Problems // permissions naming no callable method, found by checkRefs
+	permWarnings Problems // permissions opening a script method (what it calls is not checked)
 
 	opts     Options
 	redactor *redact.Redactor
@@ -362,6 +363,9 @@ func (a *App) Warnings() Problems {
 	for _, e := range a.Entries() {
 		ws = append(ws, e.Warnings()...)
 	}
+	a.mu.RLock()
+	ws = append(ws, a.permWarnings...)
+	a.mu.RUnlock()
 	ws.Sort()
 	return ws
 }
@@ -399,7 +403,7 @@ func (a *App) checkPermissions() {
 		names = append(names, n)
 	}
 	a.mu.RUnlock()
-	var ps Problems
+	var ps, ws Problems
 	for key := range perms {
 		name, method, _ := loader.SplitMethod(key)
 		msg := ""
@@ -410,6 +414,9 @@ func (a *App) checkPermissions() {
 				msg = fmt.Sprintf("permissions: element %s has no method %q%s", name, method, nearestName(method, ref.names))
 			} else if !m.Callable {
 				msg = fmt.Sprintf("permissions: %s.%s can only be called from the app's scripts, never over HTTP", name, method)
+			} else if len(ref.levels) > 1 && ref.levels[0][method] != m {
+				ws = append(ws, Problem{Path: "app.json", Pos: pos[key], Warning: true, Msg: fmt.Sprintf(
+					"permissions: %s.%s is a script method: the roles are checked when a member calls it, not for the methods it calls (it may call any method of the app on the member's behalf)", name, method)})
 			}
 			ref.release()
 		}
@@ -418,7 +425,7 @@ func (a *App) checkPermissions() {
 		}
 	}
 	a.mu.Lock()
-	a.permProblems = ps
+	a.permProblems, a.permWarnings = ps, ws
 	a.mu.Unlock()
 }
 

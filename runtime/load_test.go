@@ -195,3 +195,30 @@ func TestPermissionsNamingNoCallableMethodAreProblems(t *testing.T) {
 		t.Fatalf("after the reload: %v", roles)
 	}
 }
+
+// A permission that opens a script method is warned of: the member's roles are checked when
+// they call it, not for what it calls on their behalf (the design, said where it is set).
+func TestPermissionsOpeningAScriptMethodAreWarnedOf(t *testing.T) {
+	dir := testapp.WriteTree(t, map[string]string{
+		"app.json": `{"name": "p", "permissions": {
+  "x.E.greet": ["member"],
+  "x.S.relay": ["member"],
+  "x.S.greet": ["member"]
+}}`,
+		"x/E/e.json":   `{"type": "testing.Echo"}`,
+		"x/E/E.json":   `{"greeting": "hi"}`,
+		"t/S/e.json":   `{"type": "testing.Meta", "extend": "testing.Echo", "callable": ["relay"]}`,
+		"t/S/index.js": `exports.relay = function () { return app.getElement("x.E").greet("x") }`,
+		"x/S/e.json":   `{"type": "t.S"}`,
+		"x/S/S.json":   `{"greeting": "hi"}`,
+	})
+	app := loadTest(t, dir, Options{})
+	if ps := app.Problems(); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	ws := app.Warnings().Error()
+	want := `app.json:3:3: warning: permissions: x.S.relay is a script method: the roles are checked when a member calls it, not for the methods it calls`
+	if !strings.Contains(ws, want) || strings.Contains(ws, "x.E.greet") || strings.Contains(ws, "x.S.greet") {
+		t.Fatalf("warnings:\n%s", ws)
+	}
+}
