@@ -78,6 +78,7 @@ declare namespace jitrt {
     events?: number;
     renamed?: number;
     ignored?: number;
+    refused?: number;
     drift?: number;
   }
 

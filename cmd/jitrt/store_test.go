@@ -34,7 +34,8 @@ func TestStateInPostgres(t *testing.T) {
 		return out + errs
 	}
 	run(0, "call", app, "corps.C", "initCorp", "--store", url, "--data", machineA)
-	member := strings.Trim(strings.TrimSpace(run(0, "exec", app, "-e", `app.getElement("corps.C").listMembers({limit: 1}).members[0].memberId`, "--store", url, "--data", machineA)), `"`)
+	// (stdout first: the JSON; then stderr, which warns of the password in argv)
+	member := strings.Trim(strings.SplitN(strings.TrimSpace(run(0, "exec", app, "-e", `app.getElement("corps.C").listMembers({limit: 1}).members[0].memberId`, "--store", url, "--data", machineA)), "\n", 2)[0], `"`)
 	run(0, "call", app, "corps.C", "setAdmin", `[["`+member+`"]]`, "--store", url, "--data", machineA)
 	if out := run(0, "call", app, "corps.C", "getAdmin", "--store", url, "--data", machineB); !strings.Contains(out, member) {
 		t.Fatalf("machine B reads %s, want admin %s", out, member)
