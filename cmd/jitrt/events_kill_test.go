@@ -13,13 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
 
-// TestKillWhileEventsStreamLosesNoEvent: jitrt run takes a stream of change events; it is
-// killed (SIGKILL) at random moments and started again on the same state. Every event it
-// answered 200 was stored before the answer, and WeCom delivers again what was not
-// answered: in the end the local org equals the emulator's, with no sync.
+// TestKillWhileEventsStreamLosesNoEvent: jitrt run takes a stream of change events while a
+// client syncs the corp again and again; it is killed (SIGKILL) 30 times at random moments
+// and started again on the same state. Every event it answered 200 was stored before the
+// answer (a delivery again of one still being stored waits for it), and WeCom delivers
+// again what was not answered: in the end the local org equals the emulator's.
 func TestKillWhileEventsStreamLosesNoEvent(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -68,8 +70,29 @@ func TestKillWhileEventsStreamLosesNoEvent(t *testing.T) {
 	}
 	cmd := start()
 	sim.StartChurn(150)
+	// a sync thread beside the events: its whole-org writes hold the events' writes back,
+	// so that WeCom retries deliveries still being stored
+	stopSync := make(chan struct{})
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		for {
+			select {
+			case <-stopSync:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			mu.Lock()
+			u := target + "/api/elements/corps.K/syncCorp"
+			mu.Unlock()
+			if resp, err := hc.Post(u, "application/json", strings.NewReader("{}")); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
 	kills := 0
-	for i := 0; i < 6; i++ {
+	for i := 0; i < 30; i++ {
 		time.Sleep(time.Duration(200+rand.IntN(400)) * time.Millisecond) // a random moment of the stream
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -77,7 +100,9 @@ func TestKillWhileEventsStreamLosesNoEvent(t *testing.T) {
 		cmd = start()
 	}
 	sim.StopChurn()
-	if !sim.WaitPushed(60 * time.Second) {
+	close(stopSync)
+	<-syncDone
+	if !sim.WaitPushed(testwait.Hang) {
 		t.Fatalf("not delivered: %+v", sim.PushStats())
 	}
 	st := sim.PushStats()

@@ -31,6 +31,14 @@ import (
 
 func (k keys) renamed(id string) string { return k.prefix + "renamed:" + esc(id) }
 
+// gone marks a userid a delete_user (or a rename away from it) named before the member was
+// known here: a
+// create_user of it that comes later (WeCom's retry of an older delivery) is checked with
+// WeCom, not taken on its word.
+//
+//	gone:<userid>          when the delete came
+func (k keys) gone(id string) string { return k.prefix + "gone:" + esc(id) }
+
 // maxBatch is the most events one transaction applies.
 const maxBatch = 2000
 
@@ -245,8 +253,10 @@ type applier struct {
 
 	// fetched from WeCom before the transaction
 	users map[string]*wecom.User
-	depts map[int64]*wecom.Department
-	tags  map[int64]*wecom.TagDetail
+	// goneUsers are userids fetched because of an event and not found in WeCom
+	goneUsers map[string]bool
+	depts     map[int64]*wecom.Department
+	tags      map[int64]*wecom.TagDetail
 
 	members     map[string]*memberRec // read or changed; nil: known not to exist
 	dirty       map[string]bool
@@ -287,13 +297,33 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				if ev.NewUser() != "" {
 					id = ev.NewUser()
 				}
-				_, exists, err := getMember(tx, a.k, ev.User())
+				raw, exists, err := getMember(tx, a.k, ev.User())
 				if err != nil {
 					return err
 				}
 				full := ev.Kind() == callback.CreateUser && ev.UserFields()
 				if !exists && !created[id] && !full {
 					needUser[id] = true
+				}
+				if _, err := tx.Get(a.k.gone(id)); err == nil && !exists && !created[id] {
+					needUser[id] = true // deleted before: WeCom says whether it exists now
+				}
+				if ev.NewUser() != "" && exists {
+					if _, taken, err := getMember(tx, a.k, ev.NewUser()); err != nil {
+						return err
+					} else if taken {
+						// a rename onto an id held here is refused; whether the old id still
+						// exists in WeCom says whether its record is stale (a sync met the
+						// new id first) or the event is wrong
+						needUser[ev.User()] = true
+					}
+				}
+				if exists && !created[id] {
+					// an event for a member who left WeCom: WeCom's word decides whether they
+					// are back, not the event's (a retry of an older event comes late)
+					if m, err := decodeMember(raw); err == nil && m.Status == StatusOffline && m.OfflineBy != OfflineByLocal {
+						needUser[id] = true
+					}
 				}
 				created[id] = true
 				if d, ok := ev.Departments(); ok && len(a.c.cfg.Scope) == 0 {
@@ -327,6 +357,10 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 	for _, id := range sortedKeys(needUser) {
 		u, err := client.GetUser(ctx, id)
 		if gone(err) {
+			if a.goneUsers == nil {
+				a.goneUsers = map[string]bool{}
+			}
+			a.goneUsers[id] = true
 			continue // gone since, or outside the app's view: the event is ignored
 		}
 		if err != nil {
@@ -551,6 +585,11 @@ func (a *applier) applyUser(ev *callback.Event) error {
 			// departed member whose id WeCom let be reused) keeps its roles, admin,
 			// signature and sessions, and A keeps theirs. The next sync takes WeCom's truth.
 			a.refuse(fmt.Sprintf("a rename of member %q onto %q was refused: %q is another member's record (%s); the next sync reconciles from WeCom", id, newID, newID, taken.Status))
+			if a.goneUsers[id] {
+				// WeCom has no such userid any more: its record here is stale (the sync met the new
+				// id first). It goes offline, as a departure does; nothing of it moves.
+				return a.deleteUser(id)
+			}
 			return nil
 		}
 		if err := a.rename(id, newID); err != nil {
@@ -564,12 +603,18 @@ func (a *applier) applyUser(ev *callback.Event) error {
 	}
 	var u *wecom.User
 	switch {
+	case old != nil && old.Status == StatusOffline && old.OfflineBy != OfflineByLocal:
+		if a.users[id] == nil {
+			a.rep.Ignored++ // they left, and WeCom says they have not come back
+			return nil
+		}
+		u = a.users[id]
 	case old != nil:
 		u = toWeCom(old)
 		ev.ApplyTo(u)
 	case a.users[id] != nil:
 		u = a.users[id] // fetched: WeCom's member as of now
-	case ev.Kind() == callback.CreateUser && ev.UserFields():
+	case ev.Kind() == callback.CreateUser && ev.UserFields() && !a.wasGone(id):
 		u = &wecom.User{UserID: id}
 		ev.ApplyTo(u)
 	default:
@@ -600,8 +645,19 @@ func (a *applier) applyUser(ev *callback.Event) error {
 			a.rep.Updated++
 		}
 	}
+	if old == nil {
+		if _, err := a.tx.Delete(a.k.gone(id)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+	}
 	a.setMember(rec)
 	return nil
+}
+
+// wasGone reports whether a delete_user named the userid before it was known here.
+func (a *applier) wasGone(id string) bool {
+	_, err := a.tx.Get(a.k.gone(id))
+	return err == nil
 }
 
 // rename moves a member to a new userid with what is theirs: roles, admin status,
@@ -609,8 +665,11 @@ func (a *applier) applyUser(ev *callback.Event) error {
 // a session or a script that knew it finds the member.
 func (a *applier) rename(oldID, newID string) error {
 	old, err := a.member(oldID)
-	if err != nil || old == nil {
+	if err != nil {
 		return err
+	}
+	if old == nil {
+		return a.tx.Set(a.k.gone(oldID), a.ts) // a create of the old id that comes later is checked with WeCom
 	}
 	if cur, err := a.member(newID); err != nil {
 		return err
@@ -722,8 +781,11 @@ func (a *applier) replaceInTags(oldID, newID string) {
 // one); they leave the admins and the departments they led.
 func (a *applier) deleteUser(id string) error {
 	m, err := a.member(id)
-	if err != nil || m == nil {
+	if err != nil {
 		return err
+	}
+	if m == nil {
+		return a.tx.Set(a.k.gone(id), a.ts) // a create that comes later is checked with WeCom
 	}
 	if m.Status != StatusOffline {
 		c := *m

@@ -66,8 +66,8 @@ type receiver struct {
 	crypto *callback.Crypto
 
 	mu      sync.Mutex
-	replays map[string]time.Time // timestamp|nonce|signature → when seen
-	seen    map[string]time.Time // sha256 of plaintext → when received
+	replays map[string]*arrival // timestamp|nonce|signature → its first delivery
+	seen    map[string]*arrival // sha256 of plaintext → its first delivery
 
 	writes chan *queued // to the committer (nil: write directly)
 	stop   chan struct{}
@@ -83,7 +83,33 @@ type queued struct {
 }
 
 func newReceiver(c *callback.Crypto) *receiver {
-	return &receiver{crypto: c, replays: map[string]time.Time{}, seen: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &receiver{crypto: c, replays: map[string]*arrival{}, seen: map[string]*arrival{}, wake: make(chan struct{}, 1)}
+}
+
+// arrival is the first delivery of a request or an event. A delivery of the same one again
+// (WeCom retries what it has not seen answered, and may send it to another replica) is
+// answered only once the first one's outcome is known: 200 when it was stored, an error
+// (so that WeCom delivers again) when storing it failed. Answering 200 while the first
+// was still being written would acknowledge an event a kill could lose.
+type arrival struct {
+	at   time.Time
+	done chan struct{} // closed when the first delivery has its outcome
+	err  error         // its outcome: nil when what it carried is stored (or needs nothing)
+}
+
+func newArrival(now time.Time) *arrival { return &arrival{at: now, done: make(chan struct{})} }
+
+// wait is the outcome of the first delivery, once it has one.
+func (a *arrival) wait(ctx context.Context) error {
+	select {
+	case <-a.done:
+		if a.err != nil {
+			return elements.Errorf(elements.CodeUnavailable, "the first delivery of this event was not stored (%v): deliver it again", a.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return elements.Errorf(elements.CodeUnavailable, "the first delivery of this event is still being stored: deliver it again")
+	}
 }
 
 // callbackError is a refused callback: its code (for the HTTP status), what the log and
@@ -184,10 +210,20 @@ func (c *Corp) ReceiveCallback(ctx context.Context, signature, timestamp, nonce 
 	if err := checkTimestamp(timestamp, now); err != nil {
 		return false, err
 	}
-	if r.replayed(timestamp+"|"+nonce+"|"+strings.ToLower(signature), now) {
+	replayKey := timestamp + "|" + nonce + "|" + strings.ToLower(signature)
+	first, mine := r.replayed(replayKey, now)
+	if first != nil {
 		c.el.Logger.Debug("WeCom callback replayed: not stored again")
-		return false, nil
+		return false, first.wait(ctx)
 	}
+	var hash string
+	defer func() {
+		if err != nil {
+			r.drop(replayKey, hash, mine) // a delivery again is taken afresh
+		}
+		mine.err = err
+		close(mine.done)
+	}()
 	msg, err := r.crypto.Decrypt(enc)
 	if err != nil {
 		return false, decryptError(err)
@@ -201,13 +237,13 @@ func (c *Corp) ReceiveCallback(ctx context.Context, signature, timestamp, nonce 
 		return false, callbackError(elements.CodeInvalidArgument, "event", "%v", err)
 	}
 	sum := sha256.Sum256(msg)
-	q := &queued{msg: msg, hash: hex.EncodeToString(sum[:]), err: make(chan error, 1)}
-	if r.duplicate(q.hash, now) {
+	hash = hex.EncodeToString(sum[:])
+	q := &queued{msg: msg, hash: hash, err: make(chan error, 1)}
+	if first := r.duplicate(hash, mine); first != nil {
 		c.el.Logger.Debug("WeCom event delivered again: applied once", "change", ev.Kind())
-		return false, nil
+		return false, first.wait(ctx)
 	}
 	if err := c.enqueue(ctx, q); err != nil {
-		r.forget(q.hash)
 		return false, fmt.Errorf("corp %s: keep the event: %w", c.el.FullName, err)
 	}
 	if q.dup {
@@ -217,46 +253,55 @@ func (c *Corp) ReceiveCallback(ctx context.Context, signature, timestamp, nonce 
 	return true, nil
 }
 
-// replayed reports (and remembers) a seen timestamp, nonce and signature.
-func (r *receiver) replayed(key string, now time.Time) bool {
+// replayed returns the first delivery of a request with this timestamp, nonce and
+// signature, if one came within the window; else it remembers this one (mine).
+func (r *receiver) replayed(key string, now time.Time) (first, mine *arrival) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if at, ok := r.replays[key]; ok && now.Sub(at) < 2*CallbackWindow {
-		return true
+	if a, ok := r.replays[key]; ok && now.Sub(a.at) < 2*CallbackWindow {
+		return a, nil
 	}
 	if len(r.replays) >= maxReplayEntries {
-		for k, at := range r.replays {
-			if now.Sub(at) >= 2*CallbackWindow {
+		for k, a := range r.replays {
+			if now.Sub(a.at) >= 2*CallbackWindow {
 				delete(r.replays, k)
 			}
 		}
 	}
-	r.replays[key] = now
-	return false
+	mine = newArrival(now)
+	r.replays[key] = mine
+	return nil, mine
 }
 
-// duplicate reports (and remembers) a plaintext received within dedupeWindow.
-func (r *receiver) duplicate(hash string, now time.Time) bool {
+// duplicate returns the first delivery of the plaintext with this hash, if one came within
+// dedupeWindow; else it remembers mine as that.
+func (r *receiver) duplicate(hash string, mine *arrival) (first *arrival) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if at, ok := r.seen[hash]; ok && now.Sub(at) < dedupeWindow {
-		return true
+	if a, ok := r.seen[hash]; ok && mine.at.Sub(a.at) < dedupeWindow {
+		return a
 	}
 	if len(r.seen) >= maxDedupeEntries {
-		for k, at := range r.seen {
-			if now.Sub(at) >= dedupeWindow {
+		for k, a := range r.seen {
+			if mine.at.Sub(a.at) >= dedupeWindow {
 				delete(r.seen, k)
 			}
 		}
 	}
-	r.seen[hash] = now
-	return false
+	r.seen[hash] = mine
+	return nil
 }
 
-func (r *receiver) forget(hash string) {
+// drop forgets a delivery that failed, so that the next delivery of it is taken afresh.
+func (r *receiver) drop(key, hash string, a *arrival) {
 	r.mu.Lock()
-	delete(r.seen, hash)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.replays[key] == a {
+		delete(r.replays, key)
+	}
+	if hash != "" && r.seen[hash] == a {
+		delete(r.seen, hash)
+	}
 }
 
 // enqueue stores an event in the queue, durably, before it returns: through the committer
