@@ -66,20 +66,29 @@ func startSim(t *testing.T, bin string, args ...string) string {
 	return strings.Fields(line)[3]
 }
 
-// simCalls is how many times the emulator answered each endpoint.
-func simCalls(t *testing.T, simURL string) map[string]int {
+// simStats is, by endpoint, how many times the emulator answered each (calls) and how many
+// requests it holds now (held).
+type simStats struct {
+	Calls map[string]int `json:"calls"`
+	Held  map[string]int `json:"held"`
+}
+
+func readSimStats(t *testing.T, simURL string) simStats {
 	t.Helper()
 	resp, err := hc.Get(simURL + "/sim/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Calls map[string]int `json:"calls"`
+	var st simStats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("the emulator's stats: %v", err)
 	}
-	json.NewDecoder(resp.Body).Decode(&st)
-	return st.Calls
+	return st
 }
+
+// simCalls is how many times the emulator answered each endpoint.
+func simCalls(t *testing.T, simURL string) map[string]int { return readSimStats(t, simURL).Calls }
 
 // data is the data of an API answer.
 func data(t *testing.T, status int, body string, v any) {
@@ -127,17 +136,7 @@ func simHold(t *testing.T, simURL, endpoint string, hold bool) {
 
 // simHeld is how many requests to endpoint the emulator holds now.
 func simHeld(t *testing.T, simURL, endpoint string) int {
-	t.Helper()
-	resp, err := hc.Get(simURL + "/sim/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Held map[string]int `json:"held"`
-	}
-	json.NewDecoder(resp.Body).Decode(&st)
-	return st.Held[endpoint]
+	return readSimStats(t, simURL).Held[endpoint]
 }
 
 // waiting is how many callers of the replica wait now for the corp's sync leader.

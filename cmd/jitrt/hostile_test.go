@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -175,31 +174,14 @@ func TestBusyServerAnswers503(t *testing.T) {
 	srv := startServerArgs(t, bin, writeTree(t, bombApp), t.TempDir(), "--max-runs", "1", "--log-level", "debug")
 	// the run of the first call holds while its fetch is held in the corp's emulator
 	sim := srv.logged(t, "WeCom emulator started", "url")
-	hold := func(on bool) {
-		resp, err := hc.Post(sim+"/sim/hold", "application/json", strings.NewReader(fmt.Sprintf(`{"endpoint": "department/list", "hold": %v}`, on)))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("hold the emulator: %v %v", err, resp)
-		}
-		resp.Body.Close()
-	}
+	hold := func(on bool) { simHold(t, sim, "department/list", on) }
 	hold(true)
 	first := make(chan string)
 	go func() {
 		_, body := srv.call(t, "corps.B", "slow", "[]")
 		first <- body
 	}()
-	testwait.For(t, "the first call's fetch to reach the emulator", func() bool {
-		resp, err := hc.Get(sim + "/sim/stats")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var st struct {
-			Held map[string]int `json:"held"`
-		}
-		json.NewDecoder(resp.Body).Decode(&st)
-		return st.Held["department/list"] == 1
-	})
+	testwait.For(t, "the first call's fetch to reach the emulator", func() bool { return simHeld(t, sim, "department/list") == 1 })
 	resp, err := hc.Post(srv.base+"/api/elements/corps.B/slow", "application/json", strings.NewReader("[]"))
 	if err != nil {
 		t.Fatal(err)
