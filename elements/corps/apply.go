@@ -39,6 +39,13 @@ func (k keys) renamed(id string) string { return k.prefix + "renamed:" + esc(id)
 //	gone:<userid>          when the delete came
 func (k keys) gone(id string) string { return k.prefix + "gone:" + esc(id) }
 
+// departed keeps the record of a member who left, with their roles and signature, when
+// WeCom gives their userid to someone new (a create_user of it): the newcomer starts with
+// nothing of theirs.
+//
+//	departed:<userid>:<when the id was reused>
+func (k keys) departed(id, at string) string { return k.prefix + "departed:" + esc(id) + ":" + at }
+
 // maxBatch is the most events one transaction applies.
 const maxBatch = 2000
 
@@ -601,6 +608,18 @@ func (a *applier) applyUser(ev *callback.Event) error {
 	if err != nil {
 		return err
 	}
+	if ev.Kind() == callback.CreateUser && old != nil && old.Status == StatusOffline && old.OfflineBy != OfflineByLocal {
+		if a.goneUsers[id] {
+			a.rep.Ignored++ // a late retry of the hire of one who has left since
+			return nil
+		}
+		// WeCom gave the userid of one who left to someone new: the newcomer gets nothing
+		// of theirs (roles, admin, signature, sessions); their record is kept aside
+		if err := a.archive(old); err != nil {
+			return err
+		}
+		old = nil
+	}
 	var u *wecom.User
 	switch {
 	case old != nil && old.Status == StatusOffline && old.OfflineBy != OfflineByLocal:
@@ -652,6 +671,46 @@ func (a *applier) applyUser(ev *callback.Event) error {
 	}
 	a.setMember(rec)
 	return nil
+}
+
+// archive moves a departed member's record, roles and signature to departed:, so that a
+// newcomer given their userid starts with none of it.
+func (a *applier) archive(old *memberRec) error {
+	id := old.MemberID
+	kept := struct {
+		Member    *memberRec      `json:"member"`
+		Roles     []memberRoleRec `json:"roles,omitempty"`
+		Signature *sigRec         `json:"signature,omitempty"`
+	}{Member: old}
+	var roleKeys []string
+	a.tx.Scan(a.k.memberRoles(id), func(key, v string) bool {
+		var r memberRoleRec
+		if json.Unmarshal([]byte(v), &r) == nil {
+			kept.Roles = append(kept.Roles, r)
+		}
+		roleKeys = append(roleKeys, key)
+		return true
+	})
+	var sig sigRec
+	if a.tx.GetJSON(a.k.sig(id), &sig) == nil {
+		kept.Signature = &sig
+		roleKeys = append(roleKeys, a.k.sig(id))
+	}
+	for _, key := range roleKeys {
+		if _, err := a.tx.Delete(key); err != nil {
+			return err
+		}
+	}
+	if adm := a.adminList(); slices.Contains(adm.MemberIDs, id) {
+		adm.MemberIDs = slices.DeleteFunc(adm.MemberIDs, func(x string) bool { return x == id })
+		adm.UpdatedAt = a.ts
+		a.adminsDirty()
+	}
+	a.replaceInDepts(id, "")
+	a.members[id] = nil
+	a.rep.Warnings = append(a.rep.Warnings, fmt.Sprintf("the userid %q of a member who left was given to someone new: their record, roles and signature were kept aside; the newcomer starts with none", id))
+	a.c.el.Logger.Info("a departed member's userid was reused: their record was kept aside", "corp", a.c.el.FullName, "member", id)
+	return a.tx.SetJSON(a.k.departed(id, a.ts), kept)
 }
 
 // wasGone reports whether a delete_user named the userid before it was known here.

@@ -177,3 +177,39 @@ func TestOversizedEventFieldsAreRefused(t *testing.T) {
 		t.Fatalf("the report: %v", rep)
 	}
 }
+
+// WeCom gives a departed member's userid to someone new: the newcomer (a create_user of it)
+// starts with no roles, no admin status and no signature of the one who left; a late
+// retry of the departed member's own hire brings nobody back.
+func TestAReusedUserIDStartsWithNothingOfTheOneWhoLeft(t *testing.T) {
+	e := newEventEnv(t, 30, 3)
+	gone := e.sim.Org().Users[5]
+	e.js(fmt.Sprintf(`corp.setAdmin([%q]); corp.setUserRole(%q, ["admin"]); corp.saveUserSignature(%q, "https://sig.example/gone.png")`,
+		gone.UserID, gone.UserID, gone.UserID), nil)
+	must(t, e.sim.RemoveUser(gone.UserID))
+	e.settle()
+	if m, _ := e.member(gone.UserID); m.Status != "offline" {
+		t.Fatalf("the departed member: %+v", m)
+	}
+	// a late retry of the departed member's hire: WeCom has no such member, nothing comes back
+	e.sendEvent(callback.UserEvent(evCorpID, callback.CreateUser, time.Now().Unix(), nil, &gone, false))
+	if m, _ := e.member(gone.UserID); m.Status != "offline" {
+		t.Fatalf("a late create of a departed member brought them back: %+v", m)
+	}
+	// the id given to someone new
+	newcomer := wecom.User{UserID: gone.UserID, Name: "新来的", Department: []int64{1}, Position: "实习生"}
+	must(t, e.sim.AddUser(newcomer))
+	e.settle()
+	m, _ := e.member(gone.UserID)
+	if m.Status != "active" || m.Name != "新来的" {
+		t.Fatalf("the newcomer: %+v", m)
+	}
+	var roles, admins []string
+	var sig map[string]any
+	e.js(fmt.Sprintf(`corp.getMemberRoles(%q).filter(r => r.from.includes("direct")).map(r => r.roleId)`, gone.UserID), &roles)
+	e.js(`corp.getAdmin()`, &admins)
+	e.js(fmt.Sprintf(`corp.getUserSignature(%q)`, gone.UserID), &sig)
+	if len(roles) != 0 || strings.Contains(fmt.Sprint(admins), gone.UserID) || sig["signature"] != nil {
+		t.Fatalf("the newcomer got the departed member's grants: roles %v admins %v signature %v", roles, admins, sig)
+	}
+}
