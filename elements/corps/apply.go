@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -287,6 +288,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 		return err
 	}
 	needUser, needDept, needTag := map[string]bool{}, map[int64]bool{}, map[int64]bool{}
+	moved := map[int64]bool{} // departments an event moves
 	err = a.c.el.Store.View(func(tx *kv.Tx) error {
 		created := map[string]bool{}
 		knownDept := func(id int64) bool {
@@ -344,6 +346,10 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				id, _ := ev.DeptID()
 				if (ev.Kind() == callback.CreateParty && ev.Name == nil) || (ev.Kind() == callback.UpdateParty && !knownDept(id)) {
 					needDept[id] = true
+				}
+				if ev.Kind() == callback.UpdateParty && ev.ParentID != nil {
+					// a move: WeCom's own record is at hand if the event would break the tree
+					moved[id] = true
 				}
 			case callback.UpdateTag:
 				if _, err := tx.Get(a.k.tag(ev.Tag())); errors.Is(err, kv.ErrNotFound) {
@@ -414,6 +420,20 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				}
 			}
 		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(moved)) {
+		if _, done := a.depts[id]; done {
+			continue
+		}
+		d, err := client.GetDepartment(ctx, id)
+		if gone(err) {
+			continue
+		}
+		if err != nil {
+			return a.c.wecomErr("fetch a department an event moves", err)
+		}
+		a.depts[id] = d
+		a.rep.Fetched.Departments++
 	}
 	for id := range needTag {
 		t, err := client.GetTag(ctx, id)
@@ -894,8 +914,18 @@ func (a *applier) applyParty(ev *callback.Event) {
 		return
 	}
 	if why := a.breaksTree(d); why != "" {
-		a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; the next sync reconciles from WeCom", id, d.Name, why))
-		return
+		f := a.depts[id] // WeCom's record, fetched for a move
+		if f == nil {
+			a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; the next sync reconciles from WeCom", id, d.Name, why))
+			return
+		}
+		truth := deptRec{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
+		if a.breaksTree(truth) != "" {
+			a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; the next sync reconciles from WeCom", id, d.Name, why))
+			return
+		}
+		a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; WeCom's own record of it was applied", id, d.Name, why))
+		d = truth
 	}
 	if cur != nil && mustJSON(&d) == mustJSON(cur) {
 		return

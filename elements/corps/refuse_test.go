@@ -150,6 +150,10 @@ func TestEventsThatWouldBreakTheTreeAreRefused(t *testing.T) {
 		if e.refused() != was+1 {
 			t.Fatalf("%s: not refused: %v", name, e.lastEventReport())
 		}
+		// a move is checked with WeCom at once: its own record of the department is applied
+		if ws := fmt.Sprint(e.lastEventReport()["warnings"]); name != "the root deleted" && !strings.Contains(ws, "WeCom's own record of it was applied") {
+			t.Fatalf("%s: WeCom's record was not fetched: %s", name, ws)
+		}
 		var tree string
 		e.js(`JSON.stringify(corp.getDeptTree())`, &tree)
 		if tree != treeBefore {
