@@ -43,6 +43,7 @@ func raw(t *testing.T, method, u, body string, header ...string) (int, string, h
 // write only with a signal a page of another site cannot send: the writes a browser can be
 // made to send from elsewhere change nothing.
 func TestRequestsOtherSitesCanMakeChangeNothing(t *testing.T) {
+	t.Parallel()
 	e := startLogin(t, loginOpts{})
 	admin := e.sim.Org().Users[3].UserID
 	setAdmin := e.url + "/api/elements/corps.C/setAdmin"
@@ -111,6 +112,7 @@ func TestRequestsOtherSitesCanMakeChangeNothing(t *testing.T) {
 // The console's CSRF token is an HMAC of the viewer's session: a cookie planted from another
 // port of the host, with the same value in the form (a double submit), runs nothing.
 func TestConsoleCSRFIsBoundToTheSession(t *testing.T) {
+	t.Parallel()
 	for _, token := range []string{"", consoleToken} {
 		e := startLogin(t, loginOpts{token: token})
 		b := newBrowser(t)

@@ -99,7 +99,7 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 type callDepthKey struct{}
 
 // maxCallDepth is the deepest nesting of element method calls.
-const maxCallDepth = 200
+const maxCallDepth = 64
 
 // boundObject is an object a method returned, with the instance that returned it.
 type boundObject struct {
