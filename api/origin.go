@@ -34,11 +34,9 @@ const RequestHeader = "X-Jitrt-Request"
 
 // hosts is what Host a server answers.
 type hosts struct {
-	exact    []string // host:port, lower case
-	anyIP    bool     // a listener on every interface: any IP literal
-	port     string   // the listener's port (for a Host without one, and IP literals)
-	origins  []string // the origins (scheme://host[:port]) of the public URL
-	loopback bool
+	exact   []string // host:port, lower case
+	anyIP   bool     // a listener on every interface: any IP literal
+	origins []string // the origins (scheme://host[:port]) of the public URL
 }
 
 // newHosts is what a server listening on addr answers, with the public URL and the extra
@@ -46,18 +44,13 @@ type hosts struct {
 func newHosts(addr, publicURL string, allow []string) hosts {
 	var h hosts
 	host, port, _ := net.SplitHostPort(addr)
-	h.port = port
 	ip := net.ParseIP(host)
-	switch {
-	case host == "" || (ip != nil && ip.IsUnspecified()):
-		h.anyIP = true
-		h.loopback = true
-	case isLoopback(host):
-		h.loopback = true
-	default:
+	h.anyIP = host == "" || (ip != nil && ip.IsUnspecified())
+	loopback := h.anyIP || isLoopback(host)
+	if !loopback {
 		h.exact = append(h.exact, strings.ToLower(net.JoinHostPort(host, port)))
 	}
-	if h.loopback {
+	if loopback {
 		for _, name := range []string{"localhost", "127.0.0.1", "::1"} {
 			h.exact = append(h.exact, net.JoinHostPort(name, port))
 		}
@@ -96,15 +89,7 @@ func (h hosts) serves(host string, tls bool) bool {
 	if host == "" {
 		return false // HTTP/1.1 requires it; a client that sends none is no browser of ours
 	}
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
-	host = strings.ToLower(host)
-	full := host
-	if _, _, err := net.SplitHostPort(host); err != nil {
-		full = withPort(host, scheme)
-	}
+	full := withPort(strings.ToLower(host), schemeOf(tls))
 	if slices.Contains(h.exact, full) {
 		return true
 	}
@@ -125,7 +110,15 @@ func (h hosts) sameOrigin(origin, host string, tls bool) bool {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return false // "null" (a sandboxed frame, a file) included
 	}
-	return withPort(u.Host, u.Scheme) == withPort(strings.ToLower(host), map[bool]string{false: "http", true: "https"}[tls])
+	return withPort(u.Host, u.Scheme) == withPort(strings.ToLower(host), schemeOf(tls))
+}
+
+// schemeOf is the scheme of a request served over TLS or not.
+func schemeOf(tls bool) string {
+	if tls {
+		return "https"
+	}
+	return "http"
 }
 
 // changesState reports whether a request of method may change state.

@@ -33,9 +33,8 @@ import (
 func (k keys) renamed(id string) string { return k.prefix + "renamed:" + esc(id) }
 
 // gone marks a userid a delete_user (or a rename away from it) named before the member was
-// known here: a
-// create_user of it that comes later (WeCom's retry of an older delivery) is checked with
-// WeCom, not taken on its word.
+// known here: a create_user of it that comes later (WeCom's retry of an older delivery) is
+// checked with WeCom, not taken on its word.
 //
 //	gone:<userid>          when the delete came
 func (k keys) gone(id string) string { return k.prefix + "gone:" + esc(id) }
@@ -145,7 +144,7 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 		return 0, err
 	}
 	a := &applier{c: c, k: c.keys, rep: &SyncReport{Kind: "events", Warnings: []string{}, StartedAt: start.UTC().Format(time.RFC3339Nano)},
-		users: map[string]*wecom.User{}, depts: map[int64]*wecom.Department{}, tags: map[int64]*wecom.TagDetail{}}
+		users: map[string]*wecom.User{}, goneUsers: map[string]bool{}, depts: map[int64]*wecom.Department{}, tags: map[int64]*wecom.TagDetail{}}
 	if err := a.fetchMissing(ctx, batch); err != nil {
 		return 0, err
 	}
@@ -370,9 +369,6 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 	for _, id := range sortedKeys(needUser) {
 		u, err := client.GetUser(ctx, id)
 		if gone(err) {
-			if a.goneUsers == nil {
-				a.goneUsers = map[string]bool{}
-			}
 			a.goneUsers[id] = true
 			continue // gone since, or outside the app's view: the event is ignored
 		}
@@ -702,31 +698,26 @@ func (a *applier) archive(old *memberRec) error {
 		Roles     []memberRoleRec `json:"roles,omitempty"`
 		Signature *sigRec         `json:"signature,omitempty"`
 	}{Member: old}
-	var roleKeys []string
+	var moved []string // the keys of what is kept aside
 	a.tx.Scan(a.k.memberRoles(id), func(key, v string) bool {
 		var r memberRoleRec
 		if json.Unmarshal([]byte(v), &r) == nil {
 			kept.Roles = append(kept.Roles, r)
 		}
-		roleKeys = append(roleKeys, key)
+		moved = append(moved, key)
 		return true
 	})
 	var sig sigRec
 	if a.tx.GetJSON(a.k.sig(id), &sig) == nil {
 		kept.Signature = &sig
-		roleKeys = append(roleKeys, a.k.sig(id))
+		moved = append(moved, a.k.sig(id))
 	}
-	for _, key := range roleKeys {
+	for _, key := range moved {
 		if _, err := a.tx.Delete(key); err != nil {
 			return err
 		}
 	}
-	if adm := a.adminList(); slices.Contains(adm.MemberIDs, id) {
-		adm.MemberIDs = slices.DeleteFunc(adm.MemberIDs, func(x string) bool { return x == id })
-		adm.UpdatedAt = a.ts
-		a.adminsDirty()
-	}
-	a.replaceInDepts(id, "")
+	a.leaveAdminsAndLeads(id)
 	a.members[id] = nil
 	a.rep.Warnings = append(a.rep.Warnings, fmt.Sprintf("the userid %q of a member who left was given to someone new: their record, roles and signature were kept aside; the newcomer starts with none", id))
 	a.c.el.Logger.Info("a departed member's userid was reused: their record was kept aside", "corp", a.c.el.FullName, "member", id)
@@ -872,13 +863,18 @@ func (a *applier) deleteUser(id string) error {
 		a.setMember(&c)
 		a.rep.Offlined++
 	}
+	a.leaveAdminsAndLeads(id)
+	return nil
+}
+
+// leaveAdminsAndLeads takes a member off the admins and the departments they lead.
+func (a *applier) leaveAdminsAndLeads(id string) {
 	if adm := a.adminList(); slices.Contains(adm.MemberIDs, id) {
 		adm.MemberIDs = slices.DeleteFunc(adm.MemberIDs, func(x string) bool { return x == id })
 		adm.UpdatedAt = a.ts
 		a.adminsDirty()
 	}
 	a.replaceInDepts(id, "")
-	return nil
 }
 
 func (a *applier) applyParty(ev *callback.Event) {
@@ -914,17 +910,18 @@ func (a *applier) applyParty(ev *callback.Event) {
 		return
 	}
 	if why := a.breaksTree(d); why != "" {
+		refused := fmt.Sprintf("an event for department %d (%q) was refused: %s", id, d.Name, why)
 		f := a.depts[id] // WeCom's record, fetched for a move
 		if f == nil {
-			a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; the next sync reconciles from WeCom", id, d.Name, why))
+			a.refuse(refused + "; the next sync reconciles from WeCom")
 			return
 		}
 		truth := deptRec{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
 		if a.breaksTree(truth) != "" {
-			a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; the next sync reconciles from WeCom", id, d.Name, why))
+			a.refuse(refused + "; the next sync reconciles from WeCom")
 			return
 		}
-		a.refuse(fmt.Sprintf("an event for department %d (%q) was refused: %s; WeCom's own record of it was applied", id, d.Name, why))
+		a.refuse(refused + "; WeCom's own record of it was applied")
 		d = truth
 	}
 	if cur != nil && mustJSON(&d) == mustJSON(cur) {
