@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -188,7 +189,27 @@ func (v *view) hasMethod(name, method string) bool {
 	return m != nil && m.Callable
 }
 
-func (v *view) isCorp(name string) bool { return v.hasMethod(name, "getDeptTree") }
+// isCorp reports whether an element is an org (any corp Type, or an app Type on one).
+func (v *view) isCorp(name string) bool { return org.Is(v.c.app, name) }
+
+// withOrg runs fn with the org a corp element is, held while fn runs.
+func (v *view) withOrg(name string, fn func(org.Org) error) error {
+	o, release, err := org.Of(v.c.app, name)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(o)
+}
+
+// reshape decodes a JSON-shaped value into the page's own type.
+func reshape(v, out any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
 
 // render executes a page template; a fragment is the page's "body" alone.
 func (v *view) render(status int, name string, data any) Response {

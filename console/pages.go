@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/jitrt/jitrt/elements"
-	"github.com/jitrt/jitrt/internal/orgview"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -79,10 +79,12 @@ func (v *view) home() Response {
 		case s.Status == "type" || !s.Serving:
 		case v.isCorp(s.FullName):
 			cs := corpSummary{FullName: s.FullName, Title: s.Title, Href: corpHref(s.FullName)}
-			err := v.call(s.FullName, "getCorpInfo", nil, &cs.Info)
-			if err == nil {
-				err = v.call(s.FullName, "getDeptTree", map[string]any{"depth": 0}, &cs.Root)
-			}
+			err := v.withOrg(s.FullName, func(o org.Org) (err error) {
+				if err = reshape(o.Info(), &cs.Info); err == nil {
+					cs.Root, err = o.Directory().Tree(0, 0)
+				}
+				return err
+			})
 			if err != nil {
 				cs.Err = err.Error()
 			}
@@ -107,8 +109,8 @@ func (v *view) elementRows() Response {
 // ---- a corp's org
 
 type (
-	deptNode   = orgview.Dept
-	memberPage = orgview.Page
+	deptNode   = org.TreeDept
+	memberPage = org.MemberPage
 )
 
 // deptView is a department's sub-departments and members, as the tree shows them.
@@ -126,22 +128,24 @@ const deptMembersShown = 50
 
 func (v *view) deptView(corp string, id int64, withPath bool) (*deptView, error) {
 	d := &deptView{Corp: corp, Base: corpHref(corp)}
-	args := map[string]any{"depth": 1}
-	if id != 0 {
-		args["deptId"] = id
-	}
-	if err := v.call(corp, "getDeptTree", args, &d.Dept); err != nil {
+	o, release, err := org.Of(v.c.app, corp)
+	if err != nil {
 		return nil, err
 	}
-	if err := v.call(corp, "listMembers", map[string]any{"deptId": d.Dept.DeptID, "limit": deptMembersShown}, &d.Members); err != nil {
+	defer release()
+	dir := o.Directory()
+	if d.Dept, err = dir.Tree(id, 1); err != nil {
+		return nil, err
+	}
+	if d.Members, err = dir.List(org.MemberQuery{DeptID: d.Dept.DeptID, Limit: deptMembersShown}); err != nil {
 		return nil, err
 	}
 	if d.More = d.Members.Total - len(d.Members.Members); d.More > 0 {
 		d.MoreHref = d.Base + "/members?dept=" + strconv.FormatInt(d.Dept.DeptID, 10) + "&offset=" + strconv.Itoa(deptMembersShown)
 	}
 	for p := d.Dept.ParentID; withPath && p != 0 && len(d.Path) < 64; {
-		var n deptNode
-		if v.call(corp, "getDeptTree", map[string]any{"deptId": p, "depth": 0}, &n) != nil {
+		n, err := dir.Tree(p, 0)
+		if err != nil {
 			break
 		}
 		d.Path = append([]deptNode{n}, d.Path...)
@@ -159,7 +163,7 @@ type corpData struct {
 
 func (v *view) corp(corp string) Response {
 	d := corpData{Corp: corp, Base: corpHref(corp)}
-	if err := v.call(corp, "getCorpInfo", nil, &d.Info); err != nil {
+	if err := v.withOrg(corp, func(o org.Org) error { return reshape(o.Info(), &d.Info) }); err != nil {
 		return v.fail(0, err)
 	}
 	tree, err := v.deptView(corp, 0, false)
@@ -214,21 +218,15 @@ func (v *view) search(corp string) Response {
 	d := searchData{Corp: corp, Base: corpHref(corp), Q: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Dept: q.Get("dept"), Limit: searchPage}
 	d.Offset, _ = strconv.Atoi(q.Get("offset"))
 	d.Offset = max(d.Offset, 0)
-	args := map[string]any{"limit": d.Limit, "offset": d.Offset}
-	if d.Q != "" {
-		args["query"] = d.Q
-	}
-	if d.Status != "" {
-		args["status"] = d.Status
-	}
+	mq := org.MemberQuery{Limit: d.Limit, Offset: d.Offset, Query: d.Q, Status: d.Status}
 	if d.Dept != "" {
 		id, err := strconv.ParseInt(d.Dept, 10, 64)
 		if err != nil {
 			return v.fail(400, elements.Errorf(elements.CodeInvalidArgument, "department id %q is not a number", d.Dept))
 		}
-		args["deptId"] = id
+		mq.DeptID = id
 	}
-	if err := v.call(corp, "listMembers", args, &d.Result); err != nil {
+	if err := v.withOrg(corp, func(o org.Org) (err error) { d.Result, err = o.Directory().List(mq); return err }); err != nil {
 		return v.fail(0, err)
 	}
 	if n := len(d.Result.Members); n > 0 {
@@ -294,7 +292,13 @@ var memberFields = []string{"position", "mobile", "email", "bizMail", "gender", 
 
 func (v *view) member(corp, id string) Response {
 	d := memberData{Corp: corp, Base: corpHref(corp)}
-	if err := v.call(corp, "getMember", map[string]any{"memberId": id}, &d.Member); err != nil {
+	o, release, err := org.Of(v.c.app, corp)
+	if err != nil {
+		return v.fail(0, err)
+	}
+	defer release()
+	dir := o.Directory()
+	if d.Member, err = dir.Member(id); err != nil {
 		return v.fail(0, err)
 	}
 	mid, _ := d.Member["memberId"].(string) // a renamed member's page shows the new id
@@ -306,20 +310,20 @@ func (v *view) member(corp, id string) Response {
 	for _, x := range list(d.Member["deptIds"]) {
 		md := memberDept{ID: int64(num(x)), Main: int64(num(x)) == main}
 		md.Leader = slices.Contains(leads, md.ID)
-		var n deptNode
-		if v.call(corp, "getDeptTree", map[string]any{"deptId": md.ID, "depth": 0}, &n) == nil {
+		if n, err := dir.Tree(md.ID, 0); err == nil {
 			md.Name = n.Name
 		}
 		d.Depts = append(d.Depts, md)
 	}
-	if err := v.call(corp, "getMemberRoles", map[string]any{"memberId": mid}, &d.Roles); err != nil {
+	roles, err := dir.MemberRoles(mid)
+	if err != nil {
 		return v.fail(0, err)
 	}
-	var sig struct {
-		Signature string `json:"signature"`
+	for _, r := range roles {
+		d.Roles = append(d.Roles, memberRole{RoleID: r.RoleID, Name: r.Name, From: r.From})
 	}
-	if v.call(corp, "getUserSignature", map[string]any{"memberId": mid}, &sig) == nil {
-		d.Signature = sig.Signature
+	if sig, err := dir.Signature(mid); err == nil {
+		d.Signature = sig
 	}
 	for _, e := range v.c.app.Entries() {
 		if !v.hasMethod(e.FullName, "getMemberSessions") {
@@ -403,7 +407,13 @@ func (r *report) finish(base string) {
 
 func (v *view) syncs(corp string, dry *report) Response {
 	d := syncsData{Corp: corp, Base: corpHref(corp), DryRun: dry, New: v.r.Query.Get("new")}
-	if err := v.call(corp, "getSyncHistory", map[string]any{"changes": false}, &d.Reports); err != nil {
+	if err := v.withOrg(corp, func(o org.Org) error {
+		h, err := o.Directory().SyncHistory(0, false, "")
+		if err == nil {
+			err = reshape(h, &d.Reports)
+		}
+		return err
+	}); err != nil {
 		return v.fail(0, err)
 	}
 	for i := range d.Reports {
@@ -416,7 +426,13 @@ func (v *view) syncs(corp string, dry *report) Response {
 func (v *view) report(corp, startedAt string) Response {
 	base := corpHref(corp)
 	var rs []report
-	if err := v.call(corp, "getSyncHistory", map[string]any{"startedAt": startedAt}, &rs); err != nil {
+	if err := v.withOrg(corp, func(o org.Org) error {
+		h, err := o.Directory().SyncHistory(0, true, startedAt)
+		if err == nil {
+			err = reshape(h, &rs)
+		}
+		return err
+	}); err != nil {
 		return v.fail(0, err)
 	}
 	if len(rs) == 0 {
@@ -430,7 +446,13 @@ func (v *view) report(corp, startedAt string) Response {
 func (v *view) sync(corp string) Response {
 	dry := v.r.Form.Get("dryRun") == "1"
 	var rep report
-	if err := v.call(corp, "syncCorp", map[string]any{"dryRun": dry}, &rep); err != nil {
+	if err := v.withOrg(corp, func(o org.Org) error {
+		r, err := o.Sync(v.ctx, dry)
+		if err == nil {
+			err = reshape(r, &rep)
+		}
+		return err
+	}); err != nil {
 		return v.fail(0, err)
 	}
 	if dry {

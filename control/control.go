@@ -26,8 +26,11 @@ import (
 
 // Request is one piece of work.
 type Request struct {
-	// Op is "exec" (run Code) or "call" (call Method of Element with Args).
+	// Op is "exec" (run Code), "call" (call Method of Element with Args) or "org" (the
+	// View of the org Element is, with Args).
 	Op string `json:"op"`
+	// View is an org's view (org.Query).
+	View string `json:"view,omitempty"`
 	// Name is the script's name in errors (exec).
 	Name string `json:"name,omitempty"`
 	Code string `json:"code,omitempty"`

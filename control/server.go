@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -187,6 +188,16 @@ func (s *Server) do(ctx context.Context, req Request, fw *frames) (res json.RawM
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("the result cannot be encoded as JSON: %w", err)
+		}
+		return json.RawMessage(s.app.Redactor().String(string(b))), nil
+	case "org":
+		v, err := org.Query(s.app, req.Element, req.View, req.Args)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
 		}
 		return json.RawMessage(s.app.Redactor().String(string(b))), nil
 	}

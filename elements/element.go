@@ -59,10 +59,14 @@ type AppHandle interface {
 	// Service returns what the program that runs the app provides under name (cmd/jitrt
 	// provides the WeCom emulator), or nil.
 	Service(name string) any
-	// ElementsOfType lists the app's serving elements built from the registered Type
-	// typeID (directly or through an app Type element), sorted by fullName: how a login
-	// element finds the corp whose members log in.
-	ElementsOfType(typeID string) []*Element
+	// ElementsWhere lists the app's serving elements whose instance (the registered
+	// Type's, beneath the JS of its Type chain) satisfies is, sorted by fullName: how a
+	// login finds the orgs whose members log in, by what they are.
+	ElementsWhere(is func(Instance) bool) []*Element
+	// Instance is another element's serving instance (the registered Type's, beneath the
+	// JS of its Type chain), held as a call holds it until release is called: how a login
+	// finds the org its members are in, by what it is (org.Of).
+	Instance(fullName string) (inst Instance, release func(), err error)
 	// Recovered records a panic an instance caught in a goroutine of its own (a timer):
 	// logged with its stack and counted, as a panic in a call is. It returns the error
 	// (code internal) to report.

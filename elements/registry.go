@@ -178,8 +178,8 @@ func Metas() []string {
 type Refs interface {
 	// Method describes a method of an element's current instance, or says why there is none.
 	Method(fullName, method string) (*Method, error)
-	// ElementsOfType is AppHandle.ElementsOfType.
-	ElementsOfType(typeID string) []*Element
+	// ElementsWhere is AppHandle.ElementsWhere.
+	ElementsWhere(is func(Instance) bool) []*Element
 }
 
 // suggest names the registered Types of a Meta, for error messages. Called with the lock held.

@@ -432,7 +432,9 @@ func (a *App) checkPermissions() {
 // refs is the app as CheckRefs sees it.
 type refs struct{ a *App }
 
-func (r refs) ElementsOfType(typeID string) []*elements.Element { return r.a.ElementsOfType(typeID) }
+func (r refs) ElementsWhere(is func(elements.Instance) bool) []*elements.Element {
+	return r.a.ElementsWhere(is)
+}
 
 func (r refs) Method(fullName, method string) (*elements.Method, error) {
 	e, err := r.a.Element(fullName)
@@ -478,19 +480,39 @@ func (a *App) Entries() []*Entry {
 	return out
 }
 
-// ElementsOfType lists the serving elements built from the registered Type typeID
-// (elements.AppHandle).
-func (a *App) ElementsOfType(typeID string) []*elements.Element {
+// ElementsWhere lists the serving elements (not app Type elements) whose instance — the
+// registered Type's, beneath the JS of its Type chain — satisfies is, sorted by fullName
+// (elements.AppHandle): a login finds the orgs of the app by what they are.
+func (a *App) ElementsWhere(is func(elements.Instance) bool) []*elements.Element {
 	var out []*elements.Element
 	for _, e := range a.Entries() {
 		e.mu.Lock()
 		def := e.def
 		e.mu.Unlock()
-		if def != nil && def.Type != nil && def.Type.ID == typeID && !def.IsType && e.cur.Load() != nil {
+		if def == nil || def.IsType {
+			continue
+		}
+		if ref := e.cur.Load(); ref != nil && is(ref.inst) {
 			out = append(out, def.Element)
 		}
 	}
 	return out
+}
+
+// Instance returns an element's serving instance: the registered Type's, beneath the JS
+// of its Type chain (what a Go interface such as org.Org is asserted on). It is held as a
+// call holds it, so a reload closes it only after release is called.
+func (a *App) Instance(fullName string) (elements.Instance, func(), error) {
+	e, err := a.Element(fullName)
+	if err != nil {
+		return nil, nil, err
+	}
+	ref, err := e.acquire()
+	if err != nil {
+		return nil, nil, err
+	}
+	var once sync.Once
+	return ref.inst, func() { once.Do(ref.release) }, nil
 }
 
 // Element returns the element named fullName, whether or not it loaded.

@@ -29,6 +29,10 @@ type RateLimiter struct {
 }
 
 // NewRateLimiter makes a limiter (DefaultLimits when l is zero; a negative limit is off).
+// RateLimiterKey is the key under which a program shares one RateLimiter among every
+// client of a corp (WeCom's limits are per corp): the corp's sync client and its login's.
+func RateLimiterKey(corpID string) string { return "wecom.ratelimit:" + corpID }
+
 // now is the clock (time.Now when nil).
 func NewRateLimiter(l Limits, now func() time.Time) *RateLimiter {
 	if l == (Limits{}) {

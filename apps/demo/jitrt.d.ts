@@ -20,14 +20,14 @@ declare namespace jitrt {
     roleIdList: string[];
   }
 
-  interface Dept {
+  interface TreeDept {
     deptId: number;
     name: string;
     parentId: number;
     members: number;
     total: number;
     subDepartments: number;
-    children: jitrt.Dept[];
+    children: jitrt.TreeDept[];
   }
 
   interface EffectiveRole {
@@ -88,7 +88,7 @@ declare namespace jitrt {
     signature: string;
   }
 
-  interface Member {
+  interface MemberRow {
     memberId: string;
     name: string;
     status: string;
@@ -98,9 +98,9 @@ declare namespace jitrt {
     leader?: boolean;
   }
 
-  interface Page {
+  interface MemberPage {
     total: number;
-    members: jitrt.Member[];
+    members: jitrt.MemberRow[];
   }
 
   /** an element of type auths.loginTypes.QywxInnerType */
@@ -168,14 +168,14 @@ declare namespace jitrt {
     /** the roles granted to a department: {deptId, roleIdList} */
     getDeptRole(args: { deptId: number }): jitrt.DeptRoles;
     /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
-    getDeptTree(deptId?: number, depth?: number): jitrt.Dept;
+    getDeptTree(deptId?: number, depth?: number): jitrt.TreeDept;
     /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
-    getDeptTree(args?: { deptId?: number; depth?: number }): jitrt.Dept;
+    getDeptTree(args?: { deptId?: number; depth?: number }): jitrt.TreeDept;
     /** the local org: {userList, deptList, roleList, thirdAuthList, …} */
     getLocalCorpData(): any;
-    /** one member, as getLocalCorpData lists them (a userid WeCom changed finds the member under the new one) */
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
     getMember(memberId: string): any;
-    /** one member, as getLocalCorpData lists them (a userid WeCom changed finds the member under the new one) */
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
     getMember(args: { memberId: string }): any;
     /** a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}] */
     getMemberRoles(memberId: string): jitrt.EffectiveRole[];
@@ -196,16 +196,16 @@ declare namespace jitrt {
     /** create the local org (roles, root department) and run a first sync */
     initCorp(): any;
     /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
-    listMembers(deptId?: number, status?: string, query?: string, limit?: number, offset?: number): jitrt.Page;
+    listMembers(deptId?: number, status?: string, query?: string, limit?: number, offset?: number): jitrt.MemberPage;
     /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
-    listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.Page;
+    listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.MemberPage;
     /** take members offline (离职) in this corp only */
     offlineMember(memberIdList: any[]): any;
     /** take members offline (离职) in this corp only */
     offlineMember(args: { memberIdList: any[] }): any;
-    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while WeCom lists them) */
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
     reactivateMember(memberIdList: any[]): any;
-    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while WeCom lists them) */
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
     reactivateMember(args: { memberIdList: any[] }): any;
     /** a WeCom callback POST: verified, decrypted and its event stored; {stored} */
     receiveCallback(msgSignature: string, timestamp: string, nonce: string, body: string): any;
@@ -271,14 +271,14 @@ declare namespace jitrt {
     /** the roles granted to a department: {deptId, roleIdList} */
     getDeptRole(args: { deptId: number }): jitrt.DeptRoles;
     /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
-    getDeptTree(deptId?: number, depth?: number): jitrt.Dept;
+    getDeptTree(deptId?: number, depth?: number): jitrt.TreeDept;
     /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
-    getDeptTree(args?: { deptId?: number; depth?: number }): jitrt.Dept;
+    getDeptTree(args?: { deptId?: number; depth?: number }): jitrt.TreeDept;
     /** the local org: {userList, deptList, roleList, thirdAuthList, …} */
     getLocalCorpData(): any;
-    /** one member, as getLocalCorpData lists them (a userid WeCom changed finds the member under the new one) */
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
     getMember(memberId: string): any;
-    /** one member, as getLocalCorpData lists them (a userid WeCom changed finds the member under the new one) */
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
     getMember(args: { memberId: string }): any;
     /** a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}] */
     getMemberRoles(memberId: string): jitrt.EffectiveRole[];
@@ -299,16 +299,16 @@ declare namespace jitrt {
     /** create the local org (roles, root department) and run a first sync */
     initCorp(): any;
     /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
-    listMembers(deptId?: number, status?: string, query?: string, limit?: number, offset?: number): jitrt.Page;
+    listMembers(deptId?: number, status?: string, query?: string, limit?: number, offset?: number): jitrt.MemberPage;
     /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
-    listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.Page;
+    listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.MemberPage;
     /** take members offline (离职) in this corp only */
     offlineMember(memberIdList: any[]): any;
     /** take members offline (离职) in this corp only */
     offlineMember(args: { memberIdList: any[] }): any;
-    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while WeCom lists them) */
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
     reactivateMember(memberIdList: any[]): any;
-    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while WeCom lists them) */
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
     reactivateMember(args: { memberIdList: any[] }): any;
     /** a WeCom callback POST: verified, decrypted and its event stored; {stored} */
     receiveCallback(msgSignature: string, timestamp: string, nonce: string, body: string): any;

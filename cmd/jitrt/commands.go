@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitrt/jitrt/control"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -207,6 +208,22 @@ func (f *appFlags) call(cmd *cobra.Command, appDir, element, method string, args
 			return json.Marshal(v)
 		},
 		remote: control.Request{Op: "call", Element: element, Method: method, Args: args},
+	})
+}
+
+// orgView asks for a view of an org (org.Query): of the running jitrt run of the app if
+// there is one, else of the app loaded here.
+func (f *appFlags) orgView(cmd *cobra.Command, appDir, element, view string, args json.RawMessage, out *io.Writer) (json.RawMessage, error) {
+	return f.runOrSend(cmd, appDir, work{
+		local: func(app *runtime.App) (json.RawMessage, error) {
+			*out = app.Redactor().Writer(*out)
+			v, err := org.Query(app, element, view, args)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(v)
+		},
+		remote: control.Request{Op: "org", Element: element, View: view, Args: args},
 	})
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jitrt/jitrt/internal/orgview"
+	"github.com/jitrt/jitrt/org"
 )
 
 // corpElement is the element a CORP argument names: "corps.X", or "X" for short.
@@ -42,14 +42,14 @@ It asks the running jitrt run of the app if there is one.`,
 			}
 			raw, _ := json.Marshal(q) // the arguments by name
 			out := cmd.OutOrStdout()
-			res, err := f.call(cmd, args[0], corpElement(args[1]), "getDeptTree", raw, &out)
+			res, err := f.orgView(cmd, args[0], corpElement(args[1]), org.ViewTree, raw, &out)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(out, res)
 			}
-			var root orgview.Dept
+			var root org.TreeDept
 			if err := json.Unmarshal(res, &root); err != nil {
 				return err
 			}
@@ -59,14 +59,14 @@ It asks the running jitrt run of the app if there is one.`,
 	}
 	c.Flags().Int64Var(&dept, "dept", 0, "the department to start from (default the root)")
 	c.Flags().Int64Var(&depth, "depth", 2, "how many levels of sub-departments to print")
-	c.Flags().BoolVar(&asJSON, "json", false, "print getDeptTree's answer as JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the tree as JSON (the shape of getDeptTree)")
 	f.register(c, "warn", true)
 	return c
 }
 
 // printTree prints a department tree, one department a line, drawn with ├── and └──.
-func printTree(w io.Writer, root orgview.Dept) {
-	line := func(prefix string, n orgview.Dept) {
+func printTree(w io.Writer, root org.TreeDept) {
+	line := func(prefix string, n org.TreeDept) {
 		fmt.Fprintf(w, "%s%s [%d]  %s", prefix, n.Name, n.DeptID, plural(n.Total, "member"))
 		if n.Members != n.Total {
 			fmt.Fprintf(w, ", %d directly", n.Members)
@@ -76,8 +76,8 @@ func printTree(w io.Writer, root orgview.Dept) {
 		}
 		fmt.Fprintln(w)
 	}
-	var walk func(n orgview.Dept, indent string)
-	walk = func(n orgview.Dept, indent string) {
+	var walk func(n org.TreeDept, indent string)
+	walk = func(n org.TreeDept, indent string) {
 		for i, ch := range n.Children {
 			branch, next := "├── ", "│   "
 			if i == len(n.Children)-1 {
@@ -127,14 +127,14 @@ the element, corps.X or X. It asks the running jitrt run of the app if there is 
 			}
 			raw, _ := json.Marshal(q) // the arguments by name
 			out := cmd.OutOrStdout()
-			res, err := f.call(cmd, args[0], corpElement(args[1]), "listMembers", raw, &out)
+			res, err := f.orgView(cmd, args[0], corpElement(args[1]), org.ViewMembers, raw, &out)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(out, res)
 			}
-			var page orgview.Page
+			var page org.MemberPage
 			if err := json.Unmarshal(res, &page); err != nil {
 				return err
 			}
@@ -170,7 +170,7 @@ the element, corps.X or X. It asks the running jitrt run of the app if there is 
 	c.Flags().StringVarP(&query, "query", "q", "", "only members whose name or id contains this (any case)")
 	c.Flags().Int64Var(&limit, "limit", 50, "how many to print (at most 1000)")
 	c.Flags().Int64Var(&offset, "offset", 0, "how many to skip")
-	c.Flags().BoolVar(&asJSON, "json", false, "print listMembers' answer as JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the page as JSON (the shape of listMembers)")
 	f.register(c, "warn", true)
 	return c
 }

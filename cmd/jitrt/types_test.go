@@ -82,7 +82,7 @@ func typesLetTscCheckTheScripts(t *testing.T, compiler string) {
 		`setUserRole(args: { memberId: string; roleIdList: any[] }): any;`,
 		`syncCorp(dryRun?: boolean): jitrt.SyncReport;`,
 		`getRootDept(): jitrt.RowData;`,
-		`listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.Page;`,
+		`listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.MemberPage;`,
 		`adminNames(...args: any[]): any;`, // added by the demo's app Type element corps.AuditedCorp
 	} {
 		if !strings.Contains(string(decl), want) {

@@ -50,8 +50,8 @@ func TestLoginConfigProblemsNameTheKey(t *testing.T) {
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "redirectUri": "/auth/x/callback"}`, `redirectUri "/auth/x/callback" must be an absolute http(s) URL`},
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "oauthScope": "snsapi_userinfo"}`, `oauthScope must be one of "snsapi_base", "snsapi_privateinfo", not "snsapi_userinfo"`},
 		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "corpSecrt": "y"}`, `corpSecrt`},
-		{`{"corpId": "wwother", "agentId": "1", "corpSecret": "x"}`, `no corps.QywxInnerType element of the app has corpId "wwother" (the app's: corps.A)`},
-		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "corp": "corps.B"}`, `corp "corps.B" is not a corps.QywxInnerType element of the app (the app's: corps.A)`},
+		{`{"corpId": "wwother", "agentId": "1", "corpSecret": "x"}`, `no org of the app has corpId "wwother" (the app's orgs: corps.A)`},
+		{`{"corpId": "wwauth0000000001", "agentId": "1", "corpSecret": "x", "corp": "corps.B"}`, `corp "corps.B" is not an org of the app (a corps Type element; the app's: corps.A)`},
 		{`{"corpId": "wwother", "agentId": "1", "corpSecret": "x", "corp": "corps.A"}`, `corp corps.A has corpId "wwauth0000000001", not this login's "wwother"`},
 	} {
 		got := check(t, loginApp(c.login, nil))

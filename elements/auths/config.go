@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/org"
 )
 
 // MetaID and TypeID are the registered IDs.
@@ -19,9 +20,12 @@ const (
 	TypeID = "auths.loginTypes.QywxInnerType"
 )
 
-// corpTypeID is the Type of the corps whose members log in (named, not imported: a login
-// reaches its corp through the app's call path).
-const corpTypeID = "corps.QywxInnerType"
+// isOrg reports whether an instance is an org whose members may log in: any corp Type,
+// or an app Type on one.
+func isOrg(inst elements.Instance) bool {
+	_, ok := inst.(org.Org)
+	return ok
+}
 
 // Defaults and bounds.
 const (
@@ -150,7 +154,7 @@ func validate(el *elements.Element, r elements.Reporter) {
 // checkRefs checks that the corp the login names (or the default one) is there.
 func checkRefs(el *elements.Element, app elements.Refs, r elements.Reporter) {
 	cfg := parseConfig(el.Config, nil)
-	if _, err := findCorp(cfg, app.ElementsOfType(corpTypeID)); err != nil {
+	if _, err := findCorp(cfg, app.ElementsWhere(isOrg)); err != nil {
 		key := "corp"
 		if cfg.Corp == "" {
 			key = "corpId"
@@ -173,13 +177,13 @@ func findCorp(cfg Config, corps []*elements.Element) (string, error) {
 	if cfg.Corp != "" {
 		for _, c := range corps {
 			if c.FullName == cfg.Corp {
-				if id, _ := c.Config["corpId"].(string); id != cfg.CorpID {
+				if id, _ := c.Config["corpId"].(string); id != "" && id != cfg.CorpID {
 					return "", fmt.Errorf("corp %s has corpId %q, not this login's %q", cfg.Corp, id, cfg.CorpID)
 				}
 				return c.FullName, nil
 			}
 		}
-		return "", fmt.Errorf("corp %q is not a %s element of the app (the app's: %s)", cfg.Corp, corpTypeID, list)
+		return "", fmt.Errorf("corp %q is not an org of the app (a corps Type element; the app's: %s)", cfg.Corp, list)
 	}
 	var match []string
 	for _, c := range corps {
@@ -191,7 +195,7 @@ func findCorp(cfg Config, corps []*elements.Element) (string, error) {
 	case 1:
 		return match[0], nil
 	case 0:
-		return "", fmt.Errorf("no %s element of the app has corpId %q (the app's: %s): add one, or name it in \"corp\"", corpTypeID, cfg.CorpID, list)
+		return "", fmt.Errorf("no org of the app has corpId %q (the app's orgs: %s): add one, or name it in \"corp\"", cfg.CorpID, list)
 	}
-	return "", fmt.Errorf("%s elements %s all have corpId %q: name the one whose members log in in \"corp\"", corpTypeID, strings.Join(match, ", "), cfg.CorpID)
+	return "", fmt.Errorf("orgs %s all have corpId %q: name the one whose members log in in \"corp\"", strings.Join(match, ", "), cfg.CorpID)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 )
 
@@ -180,7 +181,7 @@ func (l *Login) Properties() []elements.Property {
 
 // corp is the fullName of the corp whose members log in.
 func (l *Login) corp() (string, error) {
-	name, err := findCorp(l.cfg, l.el.App.ElementsOfType(corpTypeID))
+	name, err := findCorp(l.cfg, l.el.App.ElementsWhere(isOrg))
 	if err != nil {
 		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s: %v", l.el.FullName, err)
 	}
@@ -210,11 +211,12 @@ func (l *Login) wecomClient(ctx context.Context) (*wecom.Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		info, err := l.el.App.Call(ctx, corp, "getCorpInfo", nil)
+		o, release, err := org.Of(l.el.App, corp)
 		if err != nil {
 			return nil, fmt.Errorf("login %s: read corp %s: %w", l.el.FullName, corp, err)
 		}
-		m, _ := info.(map[string]any)
+		m := o.Info()
+		release()
 		base, _ = m["apiBase"].(string)
 		if l.cfg.Simulator {
 			if sim, _ := m["simulated"].(bool); !sim {
@@ -230,7 +232,7 @@ func (l *Login) wecomClient(ctx context.Context) (*wecom.Client, error) {
 	if l.client != nil && l.base == base {
 		return l.client, nil
 	}
-	limiter := l.el.App.Shared("wecom.ratelimit:"+l.cfg.CorpID, func() any {
+	limiter := l.el.App.Shared(wecom.RateLimiterKey(l.cfg.CorpID), func() any {
 		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
 	}).(*wecom.RateLimiter)
 	c, err := wecom.New(wecom.Config{CorpID: l.cfg.CorpID, Secret: l.cfg.CorpSecret, BaseURL: base,
@@ -384,7 +386,13 @@ func redirectHost(s string) string {
 // memberSession is the member and roles of memberID, if the member may hold a session:
 // in the corp's local org and active there.
 func (l *Login) memberSession(ctx context.Context, corp, memberID string) (*Session, error) {
-	m, err := l.el.App.Call(ctx, corp, "getMember", elements.Args{"memberId": memberID})
+	o, release, err := org.Of(l.el.App, corp)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	dir := o.Directory()
+	m, err := dir.Member(memberID)
 	if elements.CodeOf(err) == elements.CodeNotFound {
 		return nil, &elements.Error{Code: elements.CodeNotFound, Err: err,
 			Message: fmt.Sprintf("member %q is not in the local org of %s: sync it first (syncCorp)", memberID, corp)}
@@ -398,11 +406,19 @@ func (l *Login) memberSession(ctx context.Context, corp, memberID string) (*Sess
 	if id := fieldOf(m, "memberId"); id != "" {
 		memberID = id // WeCom may have given the member a new userid since
 	}
-	roles, err := l.el.App.Call(ctx, corp, "getMemberRoles", elements.Args{"memberId": memberID})
+	roles, err := dir.MemberRoles(memberID)
 	if err != nil {
 		return nil, err
 	}
-	return &Session{MemberID: memberID, Member: m, Roles: roles, Corp: corp}, nil
+	rs := make([]any, len(roles))
+	for i, r := range roles {
+		from := make([]any, len(r.From))
+		for j, f := range r.From {
+			from[j] = f
+		}
+		rs[i] = map[string]any{"roleId": r.RoleID, "name": r.Name, "from": from}
+	}
+	return &Session{MemberID: memberID, Member: m, Roles: rs, Corp: corp}, nil
 }
 
 // fieldOf reads a string field of a member as the corp returns it.

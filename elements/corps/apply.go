@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/callback"
 )
@@ -29,22 +30,6 @@ import (
 // applier off while it runs, and the events that came meanwhile apply after it.
 //
 //	renamed:<old userid>   the member's userid since WeCom renamed it
-
-func (k keys) renamed(id string) string { return k.prefix + "renamed:" + esc(id) }
-
-// gone marks a userid a delete_user (or a rename away from it) named before the member was
-// known here: a create_user of it that comes later (WeCom's retry of an older delivery) is
-// checked with WeCom, not taken on its word.
-//
-//	gone:<userid>          when the delete came
-func (k keys) gone(id string) string { return k.prefix + "gone:" + esc(id) }
-
-// departed keeps the record of a member who left, with their roles and signature, when
-// WeCom gives their userid to someone new (a create_user of it): the newcomer starts with
-// nothing of theirs.
-//
-//	departed:<userid>:<when the id was reused>
-func (k keys) departed(id, at string) string { return k.prefix + "departed:" + esc(id) + ":" + at }
 
 // maxBatch is the most events one transaction applies.
 const maxBatch = 2000
@@ -124,7 +109,7 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 	var batch []queuedEvent
 	bad := 0
 	if err := c.el.Store.View(func(tx *kv.Tx) error {
-		return tx.Scan(c.keys.eventQueue(), func(key, v string) bool {
+		return tx.Scan(c.evk.eventQueue(), func(key, v string) bool {
 			ev, err := callback.ParseEvent([]byte(v))
 			if err != nil {
 				bad++ // stored by an older jitrt, or damaged: dropped with the batch
@@ -143,12 +128,12 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 	if _, err := c.wecomClient(); err != nil {
 		return 0, err
 	}
-	a := &applier{c: c, k: c.keys, rep: &SyncReport{Kind: "events", Warnings: []string{}, StartedAt: start.UTC().Format(time.RFC3339Nano)},
+	a := &applier{c: c, k: c.keys, rep: &org.SyncReport{Kind: "events", Warnings: []string{}, StartedAt: start.UTC().Format(time.RFC3339Nano)},
 		users: map[string]*wecom.User{}, goneUsers: map[string]bool{}, depts: map[int64]*wecom.Department{}, tags: map[int64]*wecom.TagDetail{}}
 	if err := a.fetchMissing(ctx, batch); err != nil {
 		return 0, err
 	}
-	unlock, err := c.lockOrg(ctx)
+	unlock, err := c.dir.Lock(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -194,25 +179,25 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 
 // keepEventReport adds a batch's counts to the corp's history: into the events report of
 // the last minute, or a new one (so a busy stream of events keeps one report a minute).
-func (c *Corp) keepEventReport(tx *kv.Tx, rep *SyncReport, start time.Time) error {
+func (c *Corp) keepEventReport(tx *kv.Tx, rep *org.SyncReport, start time.Time) error {
 	finished := time.Now()
 	rep.FinishedAt = finished.UTC().Format(time.RFC3339Nano)
 	rep.DurationMs = finished.Sub(start).Milliseconds()
 	var lastKey, lastRaw string
-	tx.ScanReverse(c.keys.syncs(), func(k, v string) bool { lastKey, lastRaw = k, v; return false })
-	var last SyncReport
+	tx.ScanReverse(c.keys.Syncs(), func(k, v string) bool { lastKey, lastRaw = k, v; return false })
+	var last org.SyncReport
 	if lastRaw != "" && json.Unmarshal([]byte(lastRaw), &last) == nil && last.Kind == "events" {
 		if at, err := time.Parse(time.RFC3339Nano, last.StartedAt); err == nil && start.Sub(at) < time.Minute {
-			last.merge(rep)
-			return tx.Set(lastKey, mustJSON(&last))
+			last.Merge(rep)
+			return tx.Set(lastKey, org.MustJSON(&last))
 		}
 	}
-	if err := tx.Set(c.keys.sync(start), mustJSON(rep)); err != nil {
+	if err := tx.Set(c.keys.Sync(start), org.MustJSON(rep)); err != nil {
 		return err
 	}
 	var keysNow []string
-	tx.Scan(c.keys.syncs(), func(k, _ string) bool { keysNow = append(keysNow, k); return true })
-	for len(keysNow) > maxHistory {
+	tx.Scan(c.keys.Syncs(), func(k, _ string) bool { keysNow = append(keysNow, k); return true })
+	for len(keysNow) > org.MaxHistory {
 		if _, err := tx.Delete(keysNow[0]); err != nil {
 			return err
 		}
@@ -221,41 +206,13 @@ func (c *Corp) keepEventReport(tx *kv.Tx, rep *SyncReport, start time.Time) erro
 	return nil
 }
 
-// merge adds another events report's counts to r.
-func (r *SyncReport) merge(o *SyncReport) {
-	r.Events += o.Events
-	r.Added += o.Added
-	r.Updated += o.Updated
-	r.Offlined += o.Offlined
-	r.Reactivated += o.Reactivated
-	r.Renamed += o.Renamed
-	r.Ignored += o.Ignored
-	r.Refused += o.Refused
-	for _, d := range []struct{ dst, src *DiffCounts }{{&r.Departments, &o.Departments}, {&r.Tags, &o.Tags}} {
-		d.dst.Added += d.src.Added
-		d.dst.Updated += d.src.Updated
-		d.dst.Removed += d.src.Removed
-	}
-	r.Fetched.Members += o.Fetched.Members
-	r.Fetched.Departments += o.Fetched.Departments
-	r.Fetched.Tags += o.Fetched.Tags
-	r.Writes += o.Writes
-	r.DurationMs += o.DurationMs
-	r.FinishedAt = o.FinishedAt
-	for _, w := range o.Warnings {
-		if len(r.Warnings) < 20 && !slices.Contains(r.Warnings, w) {
-			r.Warnings = append(r.Warnings, w)
-		}
-	}
-}
-
 // applier applies one batch of events in one transaction, over an overlay of the records
 // it has read and changed.
 type applier struct {
 	c   *Corp
-	k   keys
+	k   org.Keys
 	tx  *kv.Tx
-	rep *SyncReport
+	rep *org.SyncReport
 	ts  string
 
 	// fetched from WeCom before the transaction
@@ -265,21 +222,21 @@ type applier struct {
 	depts     map[int64]*wecom.Department
 	tags      map[int64]*wecom.TagDetail
 
-	members     map[string]*memberRec // read or changed; nil: known not to exist
+	members     map[string]*org.Member // read or changed; nil: known not to exist
 	dirty       map[string]bool
 	removed     map[string]bool // renamed away
-	deptRecs    map[int64]*deptRec
+	deptRecs    map[int64]*org.Dept
 	deptDirty   map[int64]bool
-	known       map[int64]bool // the departments of the local org
+	known       map[int64]bool // the departments of the local wo
 	root        int64
-	tagRecs     map[int64]*tagRec
+	tagRecs     map[int64]*org.Tag
 	tagDirty    map[int64]bool
-	admins      *adminsRec
+	admins      *org.Admins
 	adminsSet   bool
 	dirtyAdmins bool
 }
 
-// fetchMissing fetches, before the transaction, what the batch names and the local org
+// fetchMissing fetches, before the transaction, what the batch names and the local wo
 // does not have, or what an event carries too little of.
 func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 	client, err := a.c.wecomClient()
@@ -291,7 +248,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 	err = a.c.el.Store.View(func(tx *kv.Tx) error {
 		created := map[string]bool{}
 		knownDept := func(id int64) bool {
-			_, err := tx.Get(a.k.dept(id))
+			_, err := tx.Get(a.k.Dept(id))
 			return err == nil
 		}
 		for _, q := range batch {
@@ -305,7 +262,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				if ev.NewUser() != "" {
 					id = ev.NewUser()
 				}
-				raw, exists, err := getMember(tx, a.k, ev.User())
+				raw, exists, err := org.GetMember(tx, a.k, ev.User())
 				if err != nil {
 					return err
 				}
@@ -313,11 +270,11 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				if !exists && !created[id] && !full {
 					needUser[id] = true
 				}
-				if _, err := tx.Get(a.k.gone(id)); err == nil && !exists && !created[id] {
+				if _, err := tx.Get(a.k.Gone(id)); err == nil && !exists && !created[id] {
 					needUser[id] = true // deleted before: WeCom says whether it exists now
 				}
 				if ev.NewUser() != "" && exists {
-					if _, taken, err := getMember(tx, a.k, ev.NewUser()); err != nil {
+					if _, taken, err := org.GetMember(tx, a.k, ev.NewUser()); err != nil {
 						return err
 					} else if taken {
 						// a rename onto an id held here is refused; whether the old id still
@@ -329,7 +286,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				if exists && !created[id] {
 					// an event for a member who left WeCom: WeCom's word decides whether they
 					// are back, not the event's (a retry of an older event comes late)
-					if m, err := decodeMember(raw); err == nil && m.Status == StatusOffline && m.OfflineBy != OfflineByLocal {
+					if m, err := org.DecodeMember(raw); err == nil && m.Status == org.StatusOffline && m.OfflineBy != org.OfflineByLocal {
 						needUser[id] = true
 					}
 				}
@@ -351,7 +308,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 					moved[id] = true
 				}
 			case callback.UpdateTag:
-				if _, err := tx.Get(a.k.tag(ev.Tag())); errors.Is(err, kv.ErrNotFound) {
+				if _, err := tx.Get(a.k.Tag(ev.Tag())); errors.Is(err, kv.ErrNotFound) {
 					needTag[ev.Tag()] = true
 				}
 			}
@@ -396,7 +353,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				continue
 			}
 			var known bool
-			a.c.el.Store.View(func(tx *kv.Tx) error { _, err := tx.Get(a.k.dept(id)); known = err == nil; return nil })
+			a.c.el.Store.View(func(tx *kv.Tx) error { _, err := tx.Get(a.k.Dept(id)); known = err == nil; return nil })
 			if known && id != 0 {
 				continue
 			}
@@ -445,41 +402,32 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func (a *applier) begin(tx *kv.Tx) {
-	a.tx, a.ts = tx, now()
-	a.members, a.dirty, a.removed = map[string]*memberRec{}, map[string]bool{}, map[string]bool{}
-	a.deptRecs, a.deptDirty, a.known = map[int64]*deptRec{}, map[int64]bool{}, map[int64]bool{}
-	a.tagRecs, a.tagDirty = map[int64]*tagRec{}, map[int64]bool{}
-	tx.Scan(a.k.depts(), func(key, _ string) bool {
-		id, _ := strconv.ParseInt(strings.TrimPrefix(key, a.k.depts()), 10, 64)
+	a.tx, a.ts = tx, org.Now()
+	a.members, a.dirty, a.removed = map[string]*org.Member{}, map[string]bool{}, map[string]bool{}
+	a.deptRecs, a.deptDirty, a.known = map[int64]*org.Dept{}, map[int64]bool{}, map[int64]bool{}
+	a.tagRecs, a.tagDirty = map[int64]*org.Tag{}, map[int64]bool{}
+	tx.Scan(a.k.Depts(), func(key, _ string) bool {
+		id, _ := strconv.ParseInt(strings.TrimPrefix(key, a.k.Depts()), 10, 64)
 		a.known[id] = true
 		return true
 	})
-	var meta metaRec
-	tx.GetJSON(a.k.meta(), &meta)
+	var meta org.Meta
+	tx.GetJSON(a.k.Meta(), &meta)
 	a.root = meta.RootDeptID
 }
 
 // member reads a member through the overlay (nil if there is none).
-func (a *applier) member(id string) (*memberRec, error) {
+func (a *applier) member(id string) (*org.Member, error) {
 	if m, ok := a.members[id]; ok {
 		return m, nil
 	}
-	raw, ok, err := getMember(a.tx, a.k, id)
+	raw, ok, err := org.GetMember(a.tx, a.k, id)
 	if err != nil || !ok {
 		a.members[id] = nil
 		return nil, err
 	}
-	m, err := decodeMember(raw)
+	m, err := org.DecodeMember(raw)
 	if err != nil {
 		return nil, fmt.Errorf("member %q: %w", id, err)
 	}
@@ -487,19 +435,19 @@ func (a *applier) member(id string) (*memberRec, error) {
 	return m, nil
 }
 
-func (a *applier) setMember(m *memberRec) {
+func (a *applier) setMember(m *org.Member) {
 	a.members[m.MemberID] = m
 	a.dirty[m.MemberID] = true
 	delete(a.removed, m.MemberID)
 }
 
 // dept reads a department through the overlay (nil if there is none).
-func (a *applier) dept(id int64) *deptRec {
+func (a *applier) dept(id int64) *org.Dept {
 	if d, ok := a.deptRecs[id]; ok {
 		return d
 	}
-	var d deptRec
-	if err := a.tx.GetJSON(a.k.dept(id), &d); err != nil {
+	var d org.Dept
+	if err := a.tx.GetJSON(a.k.Dept(id), &d); err != nil {
 		a.deptRecs[id] = nil
 		return nil
 	}
@@ -507,19 +455,19 @@ func (a *applier) dept(id int64) *deptRec {
 	return &d
 }
 
-func (a *applier) setDept(d *deptRec) {
+func (a *applier) setDept(d *org.Dept) {
 	if d.Leaders == nil {
 		d.Leaders = []string{}
 	}
 	a.deptRecs[d.DeptID], a.deptDirty[d.DeptID], a.known[d.DeptID] = d, true, true
 }
 
-func (a *applier) tag(id int64) *tagRec {
+func (a *applier) tag(id int64) *org.Tag {
 	if t, ok := a.tagRecs[id]; ok {
 		return t
 	}
-	var t tagRec
-	if err := a.tx.GetJSON(a.k.tag(id), &t); err != nil {
+	var t org.Tag
+	if err := a.tx.GetJSON(a.k.Tag(id), &t); err != nil {
 		a.tagRecs[id] = nil
 		return nil
 	}
@@ -527,10 +475,10 @@ func (a *applier) tag(id int64) *tagRec {
 	return &t
 }
 
-func (a *applier) adminList() *adminsRec {
+func (a *applier) adminList() *org.Admins {
 	if !a.adminsSet {
-		a.admins = &adminsRec{}
-		a.tx.GetJSON(a.k.admins(), a.admins)
+		a.admins = &org.Admins{}
+		a.tx.GetJSON(a.k.Admins(), a.admins)
 		a.adminsSet = true
 	}
 	return a.admins
@@ -545,27 +493,11 @@ func (a *applier) ensureDepts(ids []int64) {
 			if d == nil {
 				break
 			}
-			a.setDept(&deptRec{DeptID: d.ID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders})
+			a.setDept(&org.Dept{DeptID: d.ID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders})
 			a.rep.Departments.Added++
 			id = d.ParentID
 		}
 	}
-}
-
-// toWeCom is a stored member as WeCom's member, for an event to change.
-func toWeCom(m *memberRec) *wecom.User {
-	u := &wecom.User{UserID: m.MemberID, Name: m.Name, Department: slices.Clone(m.DeptIDs), Position: m.Position,
-		Mobile: m.Mobile, Gender: m.Gender, Email: m.Email, BizMail: m.BizMail, DirectLeader: slices.Clone(m.DirectLeader),
-		Avatar: m.Avatar, ThumbAvatar: m.ThumbAvatar, Telephone: m.Telephone, Alias: m.Alias, Address: m.Address,
-		MainDepartment: m.MainDeptID, ExtAttr: m.ExtAttr, Status: m.WecomStatus, QRCode: m.QRCode,
-		ExternalPosition: m.ExternalPosition, EnglishName: m.EnglishName}
-	u.IsLeaderInDept = make([]int, len(u.Department))
-	for i, d := range u.Department {
-		if slices.Contains(m.LeaderDeptIDs, d) {
-			u.IsLeaderInDept[i] = 1
-		}
-	}
-	return u
 }
 
 // apply applies one event to the overlay.
@@ -624,7 +556,7 @@ func (a *applier) applyUser(ev *callback.Event) error {
 	if err != nil {
 		return err
 	}
-	if ev.Kind() == callback.CreateUser && old != nil && old.Status == StatusOffline && old.OfflineBy != OfflineByLocal {
+	if ev.Kind() == callback.CreateUser && old != nil && old.Status == org.StatusOffline && old.OfflineBy != org.OfflineByLocal {
 		if a.goneUsers[id] {
 			a.rep.Ignored++ // a late retry of the hire of one who has left since
 			return nil
@@ -638,7 +570,7 @@ func (a *applier) applyUser(ev *callback.Event) error {
 	}
 	var u *wecom.User
 	switch {
-	case old != nil && old.Status == StatusOffline && old.OfflineBy != OfflineByLocal:
+	case old != nil && old.Status == org.StatusOffline && old.OfflineBy != org.OfflineByLocal:
 		if a.users[id] == nil {
 			a.rep.Ignored++ // they left, and WeCom says they have not come back
 			return nil
@@ -663,25 +595,25 @@ func (a *applier) applyUser(ev *callback.Event) error {
 		a.ensureDepts(d)
 	}
 	a.ensureDepts(u.Department)
-	rec, _ := a.c.memberFromWeCom(u, a.known, a.root)
+	rec, _ := memberFromWeCom(u, a.known, a.root)
 	switch {
 	case old == nil:
-		rec.Status, rec.CreatedAt, rec.UpdatedAt = StatusActive, a.ts, a.ts
+		rec.Status, rec.CreatedAt, rec.UpdatedAt = org.StatusActive, a.ts, a.ts
 		a.rep.Added++
 	default:
 		rec.CreatedAt, rec.UpdatedAt = old.CreatedAt, a.ts
 		rec.Status, rec.OfflineBy, rec.OfflineAt = old.Status, old.OfflineBy, old.OfflineAt
-		if old.Status == StatusOffline && old.OfflineBy != OfflineByLocal {
-			rec.Status, rec.OfflineBy, rec.OfflineAt = StatusActive, "", "" // back in WeCom
+		if old.Status == org.StatusOffline && old.OfflineBy != org.OfflineByLocal {
+			rec.Status, rec.OfflineBy, rec.OfflineAt = org.StatusActive, "", "" // back in WeCom
 			a.rep.Reactivated++
-		} else if encodeTail(rec) == encodeTail(old) {
+		} else if org.EncodeTail(rec) == org.EncodeTail(old) {
 			return nil // nothing changed
 		} else {
 			a.rep.Updated++
 		}
 	}
 	if old == nil {
-		if _, err := a.tx.Delete(a.k.gone(id)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		if _, err := a.tx.Delete(a.k.Gone(id)); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
 	}
@@ -691,26 +623,26 @@ func (a *applier) applyUser(ev *callback.Event) error {
 
 // archive moves a departed member's record, roles and signature to departed:, so that a
 // newcomer given their userid starts with none of it.
-func (a *applier) archive(old *memberRec) error {
+func (a *applier) archive(old *org.Member) error {
 	id := old.MemberID
 	kept := struct {
-		Member    *memberRec      `json:"member"`
-		Roles     []memberRoleRec `json:"roles,omitempty"`
-		Signature *sigRec         `json:"signature,omitempty"`
+		Member    *org.Member         `json:"member"`
+		Roles     []org.MemberRoleRec `json:"roles,omitempty"`
+		Signature *org.SigRec         `json:"signature,omitempty"`
 	}{Member: old}
 	var moved []string // the keys of what is kept aside
-	a.tx.Scan(a.k.memberRoles(id), func(key, v string) bool {
-		var r memberRoleRec
+	a.tx.Scan(a.k.MemberRoles(id), func(key, v string) bool {
+		var r org.MemberRoleRec
 		if json.Unmarshal([]byte(v), &r) == nil {
 			kept.Roles = append(kept.Roles, r)
 		}
 		moved = append(moved, key)
 		return true
 	})
-	var sig sigRec
-	if a.tx.GetJSON(a.k.sig(id), &sig) == nil {
+	var sig org.SigRec
+	if a.tx.GetJSON(a.k.Sig(id), &sig) == nil {
 		kept.Signature = &sig
-		moved = append(moved, a.k.sig(id))
+		moved = append(moved, a.k.Sig(id))
 	}
 	for _, key := range moved {
 		if _, err := a.tx.Delete(key); err != nil {
@@ -721,12 +653,12 @@ func (a *applier) archive(old *memberRec) error {
 	a.members[id] = nil
 	a.rep.Warnings = append(a.rep.Warnings, fmt.Sprintf("the userid %q of a member who left was given to someone new: their record, roles and signature were kept aside; the newcomer starts with none", id))
 	a.c.el.Logger.Info("a departed member's userid was reused: their record was kept aside", "corp", a.c.el.FullName, "member", id)
-	return a.tx.SetJSON(a.k.departed(id, a.ts), kept)
+	return a.tx.SetJSON(a.k.Departed(id, a.ts), kept)
 }
 
 // wasGone reports whether a delete_user named the userid before it was known here.
 func (a *applier) wasGone(id string) bool {
-	_, err := a.tx.Get(a.k.gone(id))
+	_, err := a.tx.Get(a.k.Gone(id))
 	return err == nil
 }
 
@@ -739,13 +671,13 @@ func (a *applier) rename(oldID, newID string) error {
 		return err
 	}
 	if old == nil {
-		return a.tx.Set(a.k.gone(oldID), a.ts) // a create of the old id that comes later is checked with WeCom
+		return a.tx.Set(a.k.Gone(oldID), a.ts) // a create of the old id that comes later is checked with WeCom
 	}
 	if cur, err := a.member(newID); err != nil {
 		return err
 	} else if cur == nil {
 		m := *old
-		m.MemberID, m.WecomUserID, m.UpdatedAt = newID, newID, a.ts
+		m.MemberID, m.UpdatedAt = newID, a.ts
 		a.setMember(&m)
 	}
 	a.members[oldID] = nil
@@ -753,26 +685,26 @@ func (a *applier) rename(oldID, newID string) error {
 	a.removed[oldID] = true
 	a.rep.Renamed++
 	tx, k := a.tx, a.k
-	var roles []memberRoleRec
-	tx.Scan(k.memberRoles(oldID), func(key, v string) bool {
-		var r memberRoleRec
+	var roles []org.MemberRoleRec
+	tx.Scan(k.MemberRoles(oldID), func(key, v string) bool {
+		var r org.MemberRoleRec
 		if json.Unmarshal([]byte(v), &r) == nil {
 			roles = append(roles, r)
 		}
 		return true
 	})
 	for _, r := range roles {
-		tx.Delete(k.memberRole(oldID, r.RoleID))
+		tx.Delete(k.MemberRole(oldID, r.RoleID))
 		r.MemberID = newID
-		if err := tx.SetJSON(k.memberRole(newID, r.RoleID), r); err != nil {
+		if err := tx.SetJSON(k.MemberRole(newID, r.RoleID), r); err != nil {
 			return err
 		}
 	}
-	var sig sigRec
-	if tx.GetJSON(k.sig(oldID), &sig) == nil {
-		tx.Delete(k.sig(oldID))
+	var sig org.SigRec
+	if tx.GetJSON(k.Sig(oldID), &sig) == nil {
+		tx.Delete(k.Sig(oldID))
 		sig.MemberID = newID
-		if err := tx.SetJSON(k.sig(newID), sig); err != nil {
+		if err := tx.SetJSON(k.Sig(newID), sig); err != nil {
 			return err
 		}
 	}
@@ -787,7 +719,7 @@ func (a *applier) rename(oldID, newID string) error {
 	}
 	a.replaceInDepts(oldID, newID)
 	a.replaceInTags(oldID, newID)
-	return tx.Set(k.renamed(oldID), newID)
+	return tx.Set(k.Renamed(oldID), newID)
 }
 
 func (a *applier) adminsDirty() { a.dirtyAdmins = true }
@@ -797,9 +729,9 @@ func (a *applier) adminsDirty() { a.dirtyAdmins = true }
 func (a *applier) replaceInDepts(oldID, newID string) {
 	quoted := `"` + oldID + `"`
 	var ids []int64
-	a.tx.Scan(a.k.depts(), func(key, v string) bool {
+	a.tx.Scan(a.k.Depts(), func(key, v string) bool {
 		if strings.Contains(v, quoted) {
-			id, _ := strconv.ParseInt(strings.TrimPrefix(key, a.k.depts()), 10, 64)
+			id, _ := strconv.ParseInt(strings.TrimPrefix(key, a.k.Depts()), 10, 64)
 			ids = append(ids, id)
 		}
 		return true
@@ -825,8 +757,8 @@ func (a *applier) replaceInDepts(oldID, newID string) {
 
 func (a *applier) replaceInTags(oldID, newID string) {
 	var ids []int64
-	a.tx.Scan(a.k.tags(), func(_, v string) bool {
-		var t tagRec
+	a.tx.Scan(a.k.Tags(), func(_, v string) bool {
+		var t org.Tag
 		if json.Unmarshal([]byte(v), &t) == nil && slices.Contains(t.MemberIDs, oldID) {
 			ids = append(ids, t.TagID)
 		}
@@ -855,11 +787,11 @@ func (a *applier) deleteUser(id string) error {
 		return err
 	}
 	if m == nil {
-		return a.tx.Set(a.k.gone(id), a.ts) // a create that comes later is checked with WeCom
+		return a.tx.Set(a.k.Gone(id), a.ts) // a create that comes later is checked with WeCom
 	}
-	if m.Status != StatusOffline {
+	if m.Status != org.StatusOffline {
 		c := *m
-		c.Status, c.OfflineBy, c.OfflineAt, c.UpdatedAt = StatusOffline, OfflineBySync, a.ts, a.ts
+		c.Status, c.OfflineBy, c.OfflineAt, c.UpdatedAt = org.StatusOffline, org.OfflineBySync, a.ts, a.ts
 		a.setMember(&c)
 		a.rep.Offlined++
 	}
@@ -880,7 +812,7 @@ func (a *applier) leaveAdminsAndLeads(id string) {
 func (a *applier) applyParty(ev *callback.Event) {
 	id, _ := ev.DeptID()
 	cur := a.dept(id)
-	var d deptRec
+	var d org.Dept
 	switch {
 	case cur != nil:
 		d = *cur
@@ -896,9 +828,9 @@ func (a *applier) applyParty(ev *callback.Event) {
 		}
 	case a.depts[id] != nil:
 		f := a.depts[id]
-		d = deptRec{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
+		d = org.Dept{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
 	case ev.Name != nil:
-		d = deptRec{DeptID: id, Name: ev.Name.V}
+		d = org.Dept{DeptID: id, Name: ev.Name.V}
 		if ev.ParentID != nil {
 			d.ParentID, _ = strconv.ParseInt(strings.TrimSpace(ev.ParentID.V), 10, 64)
 		}
@@ -916,7 +848,7 @@ func (a *applier) applyParty(ev *callback.Event) {
 			a.refuse(refused + "; the next sync reconciles from WeCom")
 			return
 		}
-		truth := deptRec{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
+		truth := org.Dept{DeptID: f.ID, Name: f.Name, NameEn: f.NameEn, ParentID: f.ParentID, Order: f.Order, Leaders: slices.Clone(f.Leaders)}
 		if a.breaksTree(truth) != "" {
 			a.refuse(refused + "; the next sync reconciles from WeCom")
 			return
@@ -924,7 +856,7 @@ func (a *applier) applyParty(ev *callback.Event) {
 		a.refuse(refused + "; WeCom's own record of it was applied")
 		d = truth
 	}
-	if cur != nil && mustJSON(&d) == mustJSON(cur) {
+	if cur != nil && org.MustJSON(&d) == org.MustJSON(cur) {
 		return
 	}
 	if cur == nil {
@@ -938,7 +870,7 @@ func (a *applier) applyParty(ev *callback.Event) {
 // breaksTree says why department d, as an event would make it, would break the tree ("" if
 // it would not): the root given a parent, a department its own parent, or a parent in its
 // own subtree (a cycle).
-func (a *applier) breaksTree(d deptRec) string {
+func (a *applier) breaksTree(d org.Dept) string {
 	switch {
 	case d.DeptID == a.root:
 		if d.ParentID != 0 && d.ParentID != a.rootParent() {
@@ -989,7 +921,7 @@ func (a *applier) refuse(why string) {
 func (a *applier) applyTag(ev *callback.Event) {
 	id := ev.Tag()
 	cur := a.tag(id)
-	var t tagRec
+	var t org.Tag
 	switch {
 	case cur != nil:
 		t = *cur
@@ -1009,7 +941,7 @@ func (a *applier) applyTag(ev *callback.Event) {
 		t.DeptIDs = slices.DeleteFunc(t.DeptIDs, func(p int64) bool { return slices.Contains(delP, p) })
 	case a.tags[id] != nil:
 		f := a.tags[id]
-		t = tagRec{TagID: id, Name: f.TagName, DeptIDs: slices.Clone(f.PartyList)}
+		t = org.Tag{TagID: id, Name: f.TagName, DeptIDs: slices.Clone(f.PartyList)}
 		for _, tu := range f.UserList {
 			t.MemberIDs = append(t.MemberIDs, tu.UserID)
 		}
@@ -1025,7 +957,7 @@ func (a *applier) applyTag(ev *callback.Event) {
 	}
 	sort.Strings(t.MemberIDs)
 	slices.Sort(t.DeptIDs)
-	if cur != nil && mustJSON(&t) == mustJSON(cur) {
+	if cur != nil && org.MustJSON(&t) == org.MustJSON(cur) {
 		return
 	}
 	if cur == nil {
@@ -1040,13 +972,13 @@ func (a *applier) applyTag(ev *callback.Event) {
 func (a *applier) flush() error {
 	tx, k := a.tx, a.k
 	for _, id := range sortedKeys(a.removed) {
-		if err := removeMember(tx, k, id); err != nil {
+		if err := org.RemoveMember(tx, k, id); err != nil {
 			return err
 		}
 		a.rep.Writes++
 	}
 	for _, id := range sortedKeys(a.dirty) {
-		if err := tx.Set(k.member(id), encodeMember(a.members[id])); err != nil {
+		if err := tx.Set(k.Member(id), org.EncodeMember(a.members[id])); err != nil {
 			return err
 		}
 		a.rep.Writes++
@@ -1054,12 +986,12 @@ func (a *applier) flush() error {
 	for id := range a.deptDirty {
 		var err error
 		if d := a.deptRecs[id]; d == nil {
-			_, err = tx.Delete(k.dept(id))
+			_, err = tx.Delete(k.Dept(id))
 			if err == nil {
-				_, err = tx.Delete(k.deptRole(id)) // its grants go with it
+				_, err = tx.Delete(k.DeptRole(id)) // its grants go with it
 			}
 		} else {
-			err = tx.Set(k.dept(id), mustJSON(d))
+			err = tx.Set(k.Dept(id), org.MustJSON(d))
 		}
 		if err != nil {
 			return err
@@ -1067,13 +999,13 @@ func (a *applier) flush() error {
 		a.rep.Writes++
 	}
 	for id := range a.tagDirty {
-		if err := tx.Set(k.tag(id), mustJSON(a.tagRecs[id])); err != nil {
+		if err := tx.Set(k.Tag(id), org.MustJSON(a.tagRecs[id])); err != nil {
 			return err
 		}
 		a.rep.Writes++
 	}
 	if a.dirtyAdmins {
-		if err := tx.SetJSON(k.admins(), a.admins); err != nil {
+		if err := tx.SetJSON(k.Admins(), a.admins); err != nil {
 			return err
 		}
 		a.rep.Writes++
@@ -1081,39 +1013,11 @@ func (a *applier) flush() error {
 	return nil
 }
 
-// removeMember deletes a member's record: its single record, and its line of its chunk.
-func removeMember(tx *kv.Tx, k keys, id string) error {
-	if _, err := tx.Delete(k.member(id)); err != nil {
-		return err
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	var key, chunk string
-	tx.ScanReverseFrom(k.chunks(), esc(id), func(ck, v string) bool { key, chunk = ck, v; return false })
-	line, ok := findInChunk(chunk, id)
-	if !ok {
-		return nil
-	}
-	var kept []string
-	for _, l := range strings.Split(strings.TrimSuffix(chunk, "\n"), "\n") {
-		if l != line && l != "" {
-			kept = append(kept, l)
-		}
-	}
-	if len(kept) == 0 {
-		_, err := tx.Delete(key)
-		return err
-	}
-	return tx.Set(key, strings.Join(kept, "\n")+"\n")
-}
-
-// resolveRenamed follows WeCom's renames of a userid (at most a few hops).
-func resolveRenamed(tx *kv.Tx, k keys, id string) (string, bool) {
-	moved := false
-	for hops := 0; hops < 8; hops++ {
-		next, err := tx.Get(k.renamed(id))
-		if err != nil {
-			break
-		}
-		id, moved = next, true
-	}
-	return id, moved
+	sort.Strings(out)
+	return out
 }

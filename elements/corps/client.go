@@ -37,10 +37,6 @@ func (o *clientObject) wrap(name string, v any, err error) (any, error) {
 	return jsonValue(v)
 }
 
-func num(name string, required bool) elements.Param {
-	return elements.Param{Name: name, Kind: elements.KindNumber, Required: required}
-}
-
 // byID is a method of one numeric-id endpoint: it reads the id param and calls call.
 func byID[R any](o *clientObject, name, doc, endpoint string, param elements.Param, call func(context.Context, int64) (R, error)) elements.Method {
 	return elements.Method{Name: name, Doc: doc, Params: []elements.Param{param},

@@ -7,19 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/callback"
 )
-
-// rolePattern is what a role id may be.
-var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // MetaID and TypeID are the registered IDs.
 const (
@@ -48,15 +44,6 @@ func init() {
 	})
 }
 
-// Role is one declared role of the org.
-type Role struct {
-	RoleID string `json:"roleId" jitrt:"required" doc:"the role's id: 1 to 64 letters, digits, _ and -"`
-	Name   string `json:"name" doc:"the role's name (default: its id)"`
-}
-
-// DefaultRoles are the roles of a config that declares none.
-var DefaultRoles = []Role{{RoleID: "admin", Name: "管理员"}, {RoleID: "member", Name: "成员"}}
-
 // SimulatorConfig sizes the built-in emulator's generated org.
 type SimulatorConfig struct {
 	Members     int   `json:"members" jitrt:"min=0,max=1000000" doc:"how many members (default 200)"`
@@ -76,7 +63,7 @@ type Config struct {
 	APIBase           string           `json:"apiBase" doc:"WeCom API base URL (default https://qyapi.weixin.qq.com)"`
 	ContactSyncSecret string           `json:"contactSyncSecret" jitrt:"secret" doc:"通讯录同步 secret: unlocks user/list_id when detail endpoints are refused"`
 	Scope             []int64          `json:"scope" jitrt:"min=1,max=4294967295" doc:"WeCom department ids whose subtrees are synced (default: all)"`
-	Roles             []Role           `json:"roles" doc:"the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"`
+	Roles             []org.Role       `json:"roles" doc:"the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"`
 	Simulator         *SimulatorConfig `json:"simulator" doc:"start the built-in WeCom emulator: {members, departments, seed}"`
 	CallbackToken     string           `json:"callbackToken" jitrt:"secret" doc:"Token of the app's callback config (接收事件服务器): change events are applied as they come"`
 	EncodingAESKey    string           `json:"encodingAESKey" jitrt:"secret" doc:"EncodingAESKey of the app's callback config (43 characters)"`
@@ -103,33 +90,7 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if strings.ContainsAny(c.CorpID, " \t/?&") {
 		report("corpId", "corpId %q has characters a WeCom corp ID never has", c.CorpID)
 	}
-	switch {
-	case c.Roles == nil:
-		c.Roles = DefaultRoles
-	case len(c.Roles) == 0:
-		report("roles", "roles is empty: declare at least one role, or leave the key out for the defaults")
-	}
-	seen := map[string]bool{}
-	roles := make([]Role, 0, len(c.Roles)) // the declared ones that hold, names filled in
-	for i, r := range c.Roles {
-		key := fmt.Sprintf("roles.%d.roleId", i)
-		switch {
-		case r.RoleID == "":
-			continue // reported by Decode
-		case !rolePattern.MatchString(r.RoleID):
-			report(key, "%s %q must be 1 to 64 letters, digits, _ and -", key, r.RoleID)
-			continue
-		case seen[r.RoleID]:
-			report(key, "%s: roleId %q is declared twice", key, r.RoleID)
-			continue
-		}
-		seen[r.RoleID] = true
-		if r.Name == "" {
-			r.Name = r.RoleID
-		}
-		roles = append(roles, r)
-	}
-	c.Roles = roles
+	c.Roles = org.ParseRoles(c.Roles, report)
 	switch {
 	case (c.CallbackToken == "") != (c.EncodingAESKey == ""):
 		key := "callbackToken"
@@ -188,33 +149,33 @@ type StartSimulator func(ctx context.Context, spec SimulatorSpec) (Simulator, er
 
 // Corp is an instance of corps.QywxInnerType.
 type Corp struct {
-	el   *elements.Element
-	cfg  Config
-	keys keys
+	el  *elements.Element
+	cfg Config
 	// client and sim are set by Start; nil in an instance that was not started
 	// (jitrt check, jitrt ls).
 	client *wecom.Client
 	sim    Simulator
 
-	quietMu    sync.Mutex
-	quietSyncs []string // reports of syncs that wrote nothing (JSON), oldest first
+	// dir is the org in the app's store; keys and evk where it keeps its records and
+	// its queued events.
+	dir  *org.Directory
+	keys org.Keys
+	evk  eventKeys
 
 	// recv takes WeCom's change events (nil without a callback config); applyMu is held
 	// by the applier for each batch and by a sync for all of it.
 	recv        *receiver
 	applyMu     sync.Mutex
 	applierDone chan struct{}
-
-	adminCache atomic.Pointer[adminCache]
-	memberIx   atomic.Pointer[memberIndex]
-	roleIx     atomic.Pointer[roleView]
-	orgIx      atomic.Pointer[orgView]
 }
 
 // newCorp parses the config; it does no I/O (see Start).
 func newCorp(el *elements.Element) (elements.Instance, error) {
 	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
-	c.keys = newKeys(el.FullName, c.cfg.CorpID)
+	c.dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: c.cfg.CorpID, Roles: c.cfg.Roles,
+		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el)})
+	c.keys = c.dir.Keys()
+	c.evk = eventKeys{prefix: c.keys.Prefix()}
 	if c.cfg.CallbackToken != "" {
 		crypto, err := callback.New(c.cfg.CallbackToken, c.cfg.EncodingAESKey, c.cfg.CorpID)
 		if err != nil {
@@ -230,7 +191,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // of the same corpId in the process, across reloads.
 func (c *Corp) Start(ctx context.Context) error {
 	c.el.Store.MayLead(c.syncLead()) // /metrics says this process does not lead it, yet
-	if err := c.migrate(); err != nil {
+	if err := c.dir.Upgrade(ctx); err != nil {
 		return fmt.Errorf("bring the stored org up to date: %w", err)
 	}
 	base := c.cfg.APIBase
@@ -253,7 +214,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		base = c.sim.URL()
 		c.el.Logger.Debug("WeCom emulator started", "url", base, "members", sim.Members, "departments", sim.Departments)
 	}
-	limiter := c.el.App.Shared("wecom.ratelimit:"+c.cfg.CorpID, func() any {
+	limiter := c.el.App.Shared(wecom.RateLimiterKey(c.cfg.CorpID), func() any {
 		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
 	}).(*wecom.RateLimiter)
 	client, err := wecom.New(wecom.Config{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret, ContactSyncSecret: c.cfg.ContactSyncSecret,
@@ -327,4 +288,21 @@ func (c *Corp) apiBase() string {
 		return c.client.BaseURL()
 	}
 	return c.cfg.APIBase
+}
+
+var _ org.Org = (*Corp)(nil)
+
+// Directory is the corp's org (org.Org).
+func (c *Corp) Directory() *org.Directory { return c.dir }
+
+// Info is the corp's configuration, never the secret (org.Org).
+func (c *Corp) Info() map[string]any { return c.corpInfo() }
+
+// recoveredBy is how the org of an element reports a panic it caught: through the app (nil
+// for an element built without one, such as by jitrt new's scaffolding).
+func recoveredBy(el *elements.Element) func(where string, r any) error {
+	if el.App == nil {
+		return nil
+	}
+	return el.App.Recovered
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/jitrt/jitrt/wecom/callback"
 )
 
-// # Change events
+// # org.Change events
 //
 // A corp with callbackToken and encodingAESKey takes WeCom's contact-change callbacks
 // (jitrt run serves them at /wecom/{fullName}/callback). A POST is verified (signature in
@@ -46,19 +46,24 @@ const dedupeWindow = time.Hour
 const storedDedupeMinutes = 10
 
 // bounds of the in-memory windows, against a flood
+// eventKeys are where a corp keeps its queued events and what it has seen.
+type eventKeys struct{ prefix string }
+
 const (
 	maxReplayEntries = 200_000
 	maxDedupeEntries = 1_000_000
 )
 
-func (k keys) eventQueue() string        { return k.prefix + "evq:" }
-func (k keys) eventAt(seq uint64) string { return k.prefix + "evq:" + fmt.Sprintf("%020d", seq) }
-func (k keys) eventSeq() string          { return k.prefix + "evseq" }
-func (k keys) eventsSeen() string        { return k.prefix + "evseen:" }
-func (k keys) eventSeenMinute(minute int64) string {
+func (k eventKeys) eventQueue() string        { return k.prefix + "evq:" }
+func (k eventKeys) eventAt(seq uint64) string { return k.prefix + "evq:" + fmt.Sprintf("%020d", seq) }
+func (k eventKeys) eventSeq() string          { return k.prefix + "evseq" }
+func (k eventKeys) eventsSeen() string        { return k.prefix + "evseen:" }
+func (k eventKeys) eventSeenMinute(minute int64) string {
 	return k.prefix + "evseen:" + fmt.Sprintf("%012d", minute) + ":"
 }
-func (k keys) eventSeen(minute int64, hash string) string { return k.eventSeenMinute(minute) + hash }
+func (k eventKeys) eventSeen(minute int64, hash string) string {
+	return k.eventSeenMinute(minute) + hash
+}
 
 // receiver is a corp's side of the callbacks: the crypto, the replay and duplicate
 // windows, and the queue writer that commits concurrent deliveries together.
@@ -342,23 +347,23 @@ func (c *Corp) writeQueued(batch []*queued) error {
 		for _, q := range batch {
 			q.dup = false
 			for m := minute - storedDedupeMinutes; m <= minute; m++ {
-				if _, err := tx.Get(c.keys.eventSeen(m, q.hash)); err == nil {
+				if _, err := tx.Get(c.evk.eventSeen(m, q.hash)); err == nil {
 					q.dup = true
 					continue events
 				}
 			}
 			seq++
-			if err := tx.Set(c.keys.eventAt(seq), string(q.msg)); err != nil {
+			if err := tx.Set(c.evk.eventAt(seq), string(q.msg)); err != nil {
 				return err
 			}
-			if err := tx.Set(c.keys.eventSeen(minute, q.hash), ""); err != nil {
+			if err := tx.Set(c.evk.eventSeen(minute, q.hash), ""); err != nil {
 				return err
 			}
 		}
 		// the minutes past the window go, oldest first (only they are read)
 		var old []string
-		cutoff := c.keys.eventSeenMinute(minute - storedDedupeMinutes)
-		tx.Scan(c.keys.eventsSeen(), func(k, _ string) bool {
+		cutoff := c.evk.eventSeenMinute(minute - storedDedupeMinutes)
+		tx.Scan(c.evk.eventsSeen(), func(k, _ string) bool {
 			if k >= cutoff {
 				return false
 			}
@@ -370,7 +375,7 @@ func (c *Corp) writeQueued(batch []*queued) error {
 				return err
 			}
 		}
-		return tx.Set(c.keys.eventSeq(), strconv.FormatUint(seq, 10))
+		return tx.Set(c.evk.eventSeq(), strconv.FormatUint(seq, 10))
 	})
 	if err != nil {
 		return err
@@ -385,12 +390,12 @@ func (c *Corp) writeQueued(batch []*queued) error {
 // lastQueued is the number of the last event queued: the counter, or, in a state written
 // before it was kept, the last key of the queue.
 func (c *Corp) lastQueued(tx *kv.Tx) (uint64, error) {
-	if v, err := tx.Get(c.keys.eventSeq()); err == nil {
+	if v, err := tx.Get(c.evk.eventSeq()); err == nil {
 		return strconv.ParseUint(v, 10, 64)
 	}
 	var seq uint64
-	err := tx.ScanReverse(c.keys.eventQueue(), func(key, _ string) bool {
-		seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.keys.eventQueue()), 10, 64)
+	err := tx.ScanReverse(c.evk.eventQueue(), func(key, _ string) bool {
+		seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.evk.eventQueue()), 10, 64)
 		return false
 	})
 	return seq, err

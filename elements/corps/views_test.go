@@ -7,14 +7,14 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
-	"github.com/jitrt/jitrt/internal/orgview"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 )
 
 type (
-	treeNode   = orgview.Dept
-	memberRow  = orgview.Member
-	memberPage = orgview.Page
+	treeNode   = org.TreeDept
+	memberRow  = org.MemberRow
+	memberPage = org.MemberPage
 )
 
 // expectedCounts works the counts out from WeCom's org: members directly in each

@@ -1,4 +1,4 @@
-package corps
+package org
 
 import (
 	"cmp"
@@ -36,20 +36,20 @@ type deptNode struct {
 	total      int // distinct active members in it and below
 }
 
-func (c *Corp) orgView(tx *kv.Tx) (*orgView, error) {
-	v := tx.Generation(c.keys.prefix)
-	if ov := c.orgIx.Load(); ov != nil && ov.version == v {
+func (o *Directory) orgView(tx *kv.Tx) (*orgView, error) {
+	v := tx.Generation(o.keys.prefix)
+	if ov := o.orgIx.Load(); ov != nil && ov.version == v {
 		return ov, nil
 	}
-	ix, err := c.index(tx)
+	ix, err := o.index(tx)
 	if err != nil {
 		return nil, err
 	}
 	ov := &orgView{version: v, depts: map[int64]*deptNode{}}
-	var meta metaRec
-	tx.GetJSON(c.keys.meta(), &meta)
+	var meta Meta
+	tx.GetJSON(o.keys.Meta(), &meta)
 	ov.root = meta.RootDeptID
-	tx.Scan(c.keys.depts(), func(_, raw string) bool {
+	tx.Scan(o.keys.Depts(), func(_, raw string) bool {
 		f := gjson.GetMany(raw, "deptId", "parentId", "name", "order")
 		id := f[0].Int()
 		ov.depts[id] = &deptNode{id: id, parent: f[1].Int(), name: f[2].String(), order: f[3].Int(), direct: len(ix.byDept[id])}
@@ -64,7 +64,7 @@ func (c *Corp) orgView(tx *kv.Tx) (*orgView, error) {
 		slices.SortFunc(d.children, func(a, b int64) int {
 			da, db := ov.depts[a], ov.depts[b]
 			if c := cmp.Compare(db.order, da.order); c != 0 {
-				return c // WeCom puts a higher order first
+				return c // a higher order comes first (as WeCom, DingTalk and Feishu sort)
 			}
 			return cmp.Compare(a, b)
 		})
@@ -103,15 +103,15 @@ func (c *Corp) orgView(tx *kv.Tx) (*orgView, error) {
 			ov.depts[id].total -= n - 1
 		}
 	}
-	c.orgIx.Store(ov)
+	o.orgIx.Store(ov)
 	return ov, nil
 }
 
 // deptTree is a department with its counts and, to depth more levels, its sub-departments.
-func (c *Corp) deptTree(deptID int64, depth int) (any, error) {
+func (o *Directory) deptTree(deptID int64, depth int) (any, error) {
 	var out any
-	err := c.el.Store.View(func(tx *kv.Tx) error {
-		ov, err := c.orgView(tx)
+	err := o.store.View(func(tx *kv.Tx) error {
+		ov, err := o.orgView(tx)
 		if err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func (c *Corp) deptTree(deptID int64, depth int) (any, error) {
 			deptID = ov.root
 		}
 		if ov.depts[deptID] == nil {
-			return c.notFound("department", strconv.FormatInt(deptID, 10))
+			return o.NotFound("department", strconv.FormatInt(deptID, 10))
 		}
 		var node func(id int64, left int) map[string]any
 		node = func(id int64, left int) map[string]any {
@@ -150,20 +150,20 @@ type memberQuery struct {
 
 // listMembers is a page of the members a query selects, in id order, and how many there
 // are: {total, members: [{memberId, name, status, position, mainDeptId, deptIds, leader}]}.
-func (c *Corp) listMembers(q memberQuery) (any, error) {
+func (o *Directory) listMembers(q memberQuery) (any, error) {
 	if q.limit <= 0 || q.limit > 1000 {
 		q.limit = 100
 	}
 	if q.status != "" && q.status != StatusActive && q.status != StatusOffline {
-		return nil, c.badArg("status %q must be active or offline", q.status)
+		return nil, o.BadArg("status %q must be active or offline", q.status)
 	}
 	needle := strings.ToLower(strings.TrimSpace(q.query))
 	total := 0
 	rows := []any{}
-	err := c.el.Store.View(func(tx *kv.Tx) error {
+	err := o.store.View(func(tx *kv.Tx) error {
 		if q.deptID != 0 {
-			if _, err := tx.Get(c.keys.dept(q.deptID)); err != nil {
-				return c.notFound("department", strconv.FormatInt(q.deptID, 10))
+			if _, err := tx.Get(o.keys.Dept(q.deptID)); err != nil {
+				return o.NotFound("department", strconv.FormatInt(q.deptID, 10))
 			}
 		}
 		take := func(raw string) {
@@ -174,7 +174,7 @@ func (c *Corp) listMembers(q memberQuery) (any, error) {
 			rows = append(rows, memberRow(raw, q.deptID))
 		}
 		match := func(raw string) bool {
-			if q.status != "" && memberField(raw, fStatus).String() != q.status {
+			if q.status != "" && MemberField(raw, fStatus).String() != q.status {
 				return false
 			}
 			if needle != "" {
@@ -187,7 +187,7 @@ func (c *Corp) listMembers(q memberQuery) (any, error) {
 		}
 		if q.deptID != 0 && q.status != StatusOffline {
 			// the active members of a department come from the index, already in id order
-			ix, err := c.index(tx)
+			ix, err := o.index(tx)
 			if err != nil {
 				return err
 			}
@@ -198,8 +198,8 @@ func (c *Corp) listMembers(q memberQuery) (any, error) {
 			}
 			return nil
 		}
-		return scanMembers(tx, c.keys, func(_, raw string) bool {
-			if q.deptID != 0 && !slices.Contains(intsOf(memberField(raw, fDeptIDs)), q.deptID) {
+		return scanMembers(tx, o.keys, func(_, raw string) bool {
+			if q.deptID != 0 && !slices.Contains(intsOf(MemberField(raw, fDeptIDs)), q.deptID) {
 				return true
 			}
 			if match(raw) {
@@ -213,8 +213,6 @@ func (c *Corp) listMembers(q memberQuery) (any, error) {
 	}
 	return map[string]any{"total": float64(total), "members": rows}, nil
 }
-
-func intsOf(arr gjson.Result) []int64 { return appendInts(nil, arr) }
 
 // memberRow is a member as a list shows it (leader: of the department listed).
 func memberRow(raw string, dept int64) map[string]any {
@@ -233,7 +231,7 @@ func memberRow(raw string, dept int64) map[string]any {
 }
 
 // viewMethods are the methods of the org's views.
-func (c *Corp) viewMethods() []elements.Method {
+func (o *Directory) viewMethods() []elements.Method {
 	return []elements.Method{
 		{Name: "getDeptTree", Callable: true, Doc: "a department (default the root) with member counts and depth levels of sub-departments (default 1)",
 			Params: []elements.Param{num("deptId", false), num("depth", false)},
@@ -249,7 +247,7 @@ func (c *Corp) viewMethods() []elements.Method {
 				if !given {
 					depth = 1
 				}
-				return c.deptTree(id, int(min(max(depth, 0), 64)))
+				return o.deptTree(id, int(min(max(depth, 0), 64)))
 			}},
 		{Name: "listMembers", Callable: true, Doc: "a page of members, by department, status (active, offline) or a search of name and id: {total, members}",
 			Params: []elements.Param{num("deptId", false), {Name: "status", Kind: elements.KindString}, {Name: "query", Kind: elements.KindString},
@@ -269,7 +267,7 @@ func (c *Corp) viewMethods() []elements.Method {
 					return nil, err
 				}
 				q.offset = int(max(n, 0))
-				return c.listMembers(q)
+				return o.listMembers(q)
 			}},
 	}
 }

@@ -1,8 +1,7 @@
-package corps
+package org
 
 import (
 	"github.com/jitrt/jitrt/elements"
-	"github.com/jitrt/jitrt/internal/orgview"
 )
 
 // What some methods return, as Go types with the JSON names scripts see: tools describe a
@@ -32,8 +31,8 @@ type DeptRoles struct {
 var methodResults = map[string]any{
 	"syncCorp":         SyncReport{},
 	"getSyncHistory":   []SyncReport{},
-	"getDeptTree":      orgview.Dept{},
-	"listMembers":      orgview.Page{},
+	"getDeptTree":      TreeDept{},
+	"listMembers":      MemberPage{},
 	"getRootDept":      (*elements.RowData)(nil),
 	"getAdmin":         []string{},
 	"getMemberRoles":   []EffectiveRole{},

@@ -1,4 +1,4 @@
-package corps
+package org
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
-	"github.com/jitrt/jitrt/wecom"
 )
 
 // # Roles that follow the org
@@ -27,8 +26,8 @@ import (
 // AdminRole is the role the corp's admins hold.
 const AdminRole = "admin"
 
-// deptRoleRec is the roles granted to a department (key deptrole:<id>).
-type deptRoleRec struct {
+// DeptRoleRec is the roles granted to a department (key deptrole:<id>).
+type DeptRoleRec struct {
 	DeptID    int64    `json:"deptId"`
 	RoleIDs   []string `json:"roleIds"`
 	UpdatedAt string   `json:"updatedAt"`
@@ -53,21 +52,21 @@ type roleView struct {
 }
 
 // roles returns the role view, read anew if the corp's keys changed since.
-func (c *Corp) roles(tx *kv.Tx) (*roleView, error) {
-	v := tx.Generation(c.keys.prefix)
-	if rv := c.roleIx.Load(); rv != nil && rv.version == v {
+func (o *Directory) roleView(tx *kv.Tx) (*roleView, error) {
+	v := tx.Generation(o.keys.prefix)
+	if rv := o.roleIx.Load(); rv != nil && rv.version == v {
 		return rv, nil
 	}
 	rv := &roleView{version: v, parent: map[int64]int64{}, deptRoles: map[int64][]string{}, admins: map[string]bool{}}
 	var bad error
-	err := tx.Scan(c.keys.depts(), func(key, raw string) bool {
+	err := tx.Scan(o.keys.Depts(), func(key, raw string) bool {
 		f := gjson.GetMany(raw, "deptId", "parentId")
 		rv.parent[f[0].Int()] = f[1].Int()
 		return true
 	})
 	if err == nil {
-		err = tx.Scan(c.keys.deptRoles(), func(key, raw string) bool {
-			var r deptRoleRec
+		err = tx.Scan(o.keys.DeptRoles(), func(key, raw string) bool {
+			var r DeptRoleRec
 			if bad = json.Unmarshal([]byte(raw), &r); bad != nil {
 				return false
 			}
@@ -79,8 +78,8 @@ func (c *Corp) roles(tx *kv.Tx) (*roleView, error) {
 		err = bad
 	}
 	if err == nil {
-		var a adminsRec
-		if err = tx.GetJSON(c.keys.admins(), &a); errors.Is(err, kv.ErrNotFound) {
+		var a Admins
+		if err = tx.GetJSON(o.keys.Admins(), &a); errors.Is(err, kv.ErrNotFound) {
 			err = nil
 		}
 		for _, id := range a.MemberIDs {
@@ -90,13 +89,13 @@ func (c *Corp) roles(tx *kv.Tx) (*roleView, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.roleIx.Store(rv)
+	o.roleIx.Store(rv)
 	return rv, nil
 }
 
 // roleName is a role's declared name (the admin role's default name if undeclared).
-func (c *Corp) roleName(id string) (string, bool) {
-	for _, r := range c.cfg.Roles {
+func (o *Directory) roleName(id string) (string, bool) {
+	for _, r := range o.declared {
 		if r.RoleID == id {
 			return r.Name, true
 		}
@@ -108,31 +107,31 @@ func (c *Corp) roleName(id string) (string, bool) {
 }
 
 // checkRoles refuses a role that is not declared.
-func (c *Corp) checkRoles(roleIDs []string) error {
+func (o *Directory) checkRoles(roleIDs []string) error {
 	for _, id := range roleIDs {
-		if _, ok := c.roleName(id); !ok {
-			declared := make([]string, len(c.cfg.Roles))
-			for i, r := range c.cfg.Roles {
+		if _, ok := o.roleName(id); !ok {
+			declared := make([]string, len(o.declared))
+			for i, r := range o.declared {
 				declared[i] = r.RoleID
 			}
-			return c.badArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), c.el.ConfigPath)
+			return o.BadArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), o.configPath)
 		}
 	}
 	return nil
 }
 
-// checkDeptID refuses what is not a WeCom department id.
-func (c *Corp) checkDeptID(id int64) error {
-	if id < 1 || id > wecom.MaxDeptID {
-		return c.badArg("deptId %d is not a WeCom department id (1 to %d)", id, int64(wecom.MaxDeptID))
+// checkDeptID refuses what is not a department id of the provider.
+func (o *Directory) checkDeptID(id int64) error {
+	if id < 1 || id > o.profile.MaxDeptID {
+		return o.BadArg("deptId %d is not a%s department id (1 to %d)", id, o.platformWord(), o.profile.MaxDeptID)
 	}
 	return nil
 }
 
 // setDeptRoles grants roleIDs to a department (and so to its members and every
 // sub-department's), replacing what it was granted; an empty list takes its grants away.
-func (c *Corp) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
-	if err := c.checkDeptID(deptID); err != nil {
+func (o *Directory) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
+	if err := o.checkDeptID(deptID); err != nil {
 		return nil, err
 	}
 	if roleIDs == nil {
@@ -141,52 +140,52 @@ func (c *Corp) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
 	seen := map[string]bool{}
 	for _, id := range roleIDs {
 		if seen[id] {
-			return nil, c.badArg("roleIdList holds %q twice", id)
+			return nil, o.BadArg("roleIdList holds %q twice", id)
 		}
 		seen[id] = true
 	}
-	if err := c.checkRoles(roleIDs); err != nil {
+	if err := o.checkRoles(roleIDs); err != nil {
 		return nil, err
 	}
-	unlock, err := c.lockOrg(context.Background())
+	unlock, err := o.Lock(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	err = c.el.Store.Update(func(tx *kv.Tx) error {
-		if _, err := tx.Get(c.keys.meta()); errors.Is(err, kv.ErrNotFound) {
-			return c.notInitialized()
+	err = o.store.Update(func(tx *kv.Tx) error {
+		if _, err := tx.Get(o.keys.Meta()); errors.Is(err, kv.ErrNotFound) {
+			return o.NotInitialized()
 		}
-		if _, err := tx.Get(c.keys.dept(deptID)); errors.Is(err, kv.ErrNotFound) {
-			return c.notFound("department", strconv.FormatInt(deptID, 10))
+		if _, err := tx.Get(o.keys.Dept(deptID)); errors.Is(err, kv.ErrNotFound) {
+			return o.NotFound("department", strconv.FormatInt(deptID, 10))
 		}
 		if len(roleIDs) == 0 {
-			_, err := tx.Delete(c.keys.deptRole(deptID))
+			_, err := tx.Delete(o.keys.DeptRole(deptID))
 			return err
 		}
-		var old deptRoleRec
-		if err := tx.GetJSON(c.keys.deptRole(deptID), &old); err == nil && slices.Equal(old.RoleIDs, roleIDs) {
+		var old DeptRoleRec
+		if err := tx.GetJSON(o.keys.DeptRole(deptID), &old); err == nil && slices.Equal(old.RoleIDs, roleIDs) {
 			return nil // the same grants: nothing to write
 		}
-		return tx.SetJSON(c.keys.deptRole(deptID), deptRoleRec{DeptID: deptID, RoleIDs: roleIDs, UpdatedAt: now()})
+		return tx.SetJSON(o.keys.DeptRole(deptID), DeptRoleRec{DeptID: deptID, RoleIDs: roleIDs, UpdatedAt: Now()})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return c.deptRolesOf(deptID)
+	return o.deptRolesOf(deptID)
 }
 
 // deptRolesOf is what a department was granted: {deptId, roleIdList}.
-func (c *Corp) deptRolesOf(deptID int64) (any, error) {
-	if err := c.checkDeptID(deptID); err != nil {
+func (o *Directory) deptRolesOf(deptID int64) (any, error) {
+	if err := o.checkDeptID(deptID); err != nil {
 		return nil, err
 	}
-	var rec deptRoleRec
-	err := c.el.Store.View(func(tx *kv.Tx) error {
-		if _, err := tx.Get(c.keys.dept(deptID)); errors.Is(err, kv.ErrNotFound) {
-			return c.notFound("department", strconv.FormatInt(deptID, 10))
+	var rec DeptRoleRec
+	err := o.store.View(func(tx *kv.Tx) error {
+		if _, err := tx.Get(o.keys.Dept(deptID)); errors.Is(err, kv.ErrNotFound) {
+			return o.NotFound("department", strconv.FormatInt(deptID, 10))
 		}
-		if err := tx.GetJSON(c.keys.deptRole(deptID), &rec); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		if err := tx.GetJSON(o.keys.DeptRole(deptID), &rec); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
 		return nil
@@ -202,16 +201,16 @@ func (c *Corp) deptRolesOf(deptID int64) (any, error) {
 }
 
 // deptRoleList is every department's grants, one row per department and role.
-func (c *Corp) deptRoleList(tx *kv.Tx) ([]any, error) {
+func (o *Directory) deptRoleList(tx *kv.Tx) ([]any, error) {
 	out := []any{}
 	var bad error
-	err := tx.Scan(c.keys.deptRoles(), func(_, raw string) bool {
-		var r deptRoleRec
+	err := tx.Scan(o.keys.DeptRoles(), func(_, raw string) bool {
+		var r DeptRoleRec
 		if bad = json.Unmarshal([]byte(raw), &r); bad != nil {
 			return false
 		}
 		for _, id := range r.RoleIDs {
-			name, _ := c.roleName(id)
+			name, _ := o.roleName(id)
 			out = append(out, map[string]any{"deptId": float64(r.DeptID), "roleId": id, "roleName": name})
 		}
 		return true
@@ -224,29 +223,29 @@ func (c *Corp) deptRoleList(tx *kv.Tx) ([]any, error) {
 
 // MemberRoles is a member's effective roles, in the order the corp declares its roles. An
 // offline member holds none; an unknown id is a not_found error naming it and the corp.
-func (c *Corp) MemberRoles(memberID string) ([]EffectiveRole, error) {
-	if err := c.checkUserID(memberID); err != nil {
+func (o *Directory) MemberRoles(memberID string) ([]EffectiveRole, error) {
+	if err := o.CheckMemberID(memberID); err != nil {
 		return nil, err
 	}
 	var out []EffectiveRole
-	err := c.el.Store.View(func(tx *kv.Tx) error {
-		raw, ok, err := getMember(tx, c.keys, memberID)
+	err := o.store.View(func(tx *kv.Tx) error {
+		raw, ok, err := GetMember(tx, o.keys, memberID)
 		if err == nil && !ok {
-			if moved, renamed := resolveRenamed(tx, c.keys, memberID); renamed {
-				memberID = moved // WeCom gave the member a new userid
-				raw, ok, err = getMember(tx, c.keys, memberID)
+			if moved, renamed := ResolveRenamed(tx, o.keys, memberID); renamed {
+				memberID = moved // the platform gave the member a new id
+				raw, ok, err = GetMember(tx, o.keys, memberID)
 			}
 		}
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return c.notFound("member", memberID)
+			return o.NotFound("member", memberID)
 		}
-		if memberField(raw, fStatus).String() != StatusActive {
+		if MemberField(raw, fStatus).String() != StatusActive {
 			return nil
 		}
-		rv, err := c.roles(tx)
+		rv, err := o.roleView(tx)
 		if err != nil {
 			return err
 		}
@@ -256,13 +255,13 @@ func (c *Corp) MemberRoles(memberID string) ([]EffectiveRole, error) {
 				from[role] = append(from[role], source)
 			}
 		}
-		tx.Scan(c.keys.memberRoles(memberID), func(key, _ string) bool {
-			add(unesc(strings.TrimPrefix(key, c.keys.memberRoles(memberID))), "direct")
+		tx.Scan(o.keys.MemberRoles(memberID), func(key, _ string) bool {
+			add(Unesc(strings.TrimPrefix(key, o.keys.MemberRoles(memberID))), "direct")
 			return true
 		})
 		if len(rv.deptRoles) > 0 {
 			var depts [8]int64
-			for _, d := range appendInts(depts[:0], memberField(raw, fDeptIDs)) {
+			for _, d := range appendInts(depts[:0], MemberField(raw, fDeptIDs)) {
 				// the department and its ancestors, nearest first; a cycle ends the walk
 				for hops := 0; d != 0 && hops < len(rv.parent)+1; hops++ {
 					for _, role := range rv.deptRoles[d] {
@@ -280,7 +279,7 @@ func (c *Corp) MemberRoles(memberID string) ([]EffectiveRole, error) {
 			add(AdminRole, "admin")
 		}
 		out = make([]EffectiveRole, 0, len(from))
-		for _, r := range c.cfg.Roles {
+		for _, r := range o.declared {
 			if src, ok := from[r.RoleID]; ok {
 				out = append(out, EffectiveRole{RoleID: r.RoleID, Name: r.Name, From: src})
 				delete(from, r.RoleID)
@@ -288,7 +287,7 @@ func (c *Corp) MemberRoles(memberID string) ([]EffectiveRole, error) {
 		}
 		// roles granted once and no longer declared, and an undeclared admin role
 		for _, id := range slices.Sorted(mapKeys(from)) {
-			name, _ := c.roleName(id)
+			name, _ := o.roleName(id)
 			out = append(out, EffectiveRole{RoleID: id, Name: name, From: from[id]})
 		}
 		return nil
@@ -316,8 +315,8 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 }
 
 // memberRolesValue is MemberRoles as scripts and the API see it.
-func (c *Corp) memberRolesValue(memberID string) (any, error) {
-	roles, err := c.MemberRoles(memberID)
+func (o *Directory) memberRolesValue(memberID string) (any, error) {
+	roles, err := o.MemberRoles(memberID)
 	if err != nil {
 		return nil, err
 	}
@@ -333,23 +332,23 @@ func (c *Corp) memberRolesValue(memberID string) (any, error) {
 }
 
 // member is one member as getLocalCorpData lists it.
-func (c *Corp) member(memberID string) (any, error) {
-	if err := c.checkUserID(memberID); err != nil {
+func (o *Directory) member(memberID string) (any, error) {
+	if err := o.CheckMemberID(memberID); err != nil {
 		return nil, err
 	}
 	var raw string
-	err := c.el.Store.View(func(tx *kv.Tx) error {
-		r, ok, err := getMember(tx, c.keys, memberID)
+	err := o.store.View(func(tx *kv.Tx) error {
+		r, ok, err := GetMember(tx, o.keys, memberID)
 		if err == nil && !ok {
-			if moved, renamed := resolveRenamed(tx, c.keys, memberID); renamed {
-				r, ok, err = getMember(tx, c.keys, moved) // WeCom gave the member a new userid
+			if moved, renamed := ResolveRenamed(tx, o.keys, memberID); renamed {
+				r, ok, err = GetMember(tx, o.keys, moved) // the platform gave the member a new id
 			}
 		}
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return c.notFound("member", memberID)
+			return o.NotFound("member", memberID)
 		}
 		raw = r
 		return nil
@@ -357,17 +356,17 @@ func (c *Corp) member(memberID string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return memberView(raw), nil
+	return memberView{raw, &o.profile}, nil
 }
 
 // roleMethods are the methods of roles that follow the org.
-func (c *Corp) roleMethods() []elements.Method {
+func (o *Directory) roleMethods() []elements.Method {
 	deptID := func(a elements.Args) (int64, error) {
 		id, _, err := a.Int("deptId")
 		if err != nil {
 			return 0, err
 		}
-		return id, c.checkDeptID(id)
+		return id, o.checkDeptID(id)
 	}
 	return []elements.Method{
 		{Name: "setDeptRole", Callable: true, Doc: "grant roles to a department, its members and every sub-department's (an empty list takes them away)",
@@ -381,7 +380,7 @@ func (c *Corp) roleMethods() []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return c.setDeptRoles(id, roles)
+				return o.setDeptRoles(id, roles)
 			}},
 		{Name: "getDeptRole", Callable: true, Doc: "the roles granted to a department: {deptId, roleIdList}",
 			Params: []elements.Param{num("deptId", true)},
@@ -390,13 +389,13 @@ func (c *Corp) roleMethods() []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return c.deptRolesOf(id)
+				return o.deptRolesOf(id)
 			}},
 		{Name: "getMemberRoles", Callable: true, Doc: "a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}]",
 			Params: []elements.Param{str("memberId")},
-			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.memberRolesValue(a.String("memberId")) }},
-		{Name: "getMember", Callable: true, Doc: "one member, as getLocalCorpData lists them (a userid WeCom changed finds the member under the new one)",
+			Call:   func(_ context.Context, a elements.Args) (any, error) { return o.memberRolesValue(a.String("memberId")) }},
+		{Name: "getMember", Callable: true, Doc: "one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one)",
 			Params: []elements.Param{str("memberId")},
-			Call:   func(_ context.Context, a elements.Args) (any, error) { return c.member(a.String("memberId")) }},
+			Call:   func(_ context.Context, a elements.Args) (any, error) { return o.member(a.String("memberId")) }},
 	}
 }

@@ -1,0 +1,170 @@
+package corps
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/jitrt/jitrt/org"
+	"github.com/jitrt/jitrt/wecom"
+)
+
+// # WeCom's member in the org, and back
+//
+// This file is the one place where a WeCom member becomes an org member and back. The org
+// keeps the neutral fields; what only WeCom knows goes into the record's provider part
+// (org.Member.Ext) as weComExt, its keys in this order (the order the org's upgrade of a
+// record written before the org engine writes them too, so an upgraded org re-syncs
+// without a write).
+
+// weComExt is WeCom's part of a member record.
+type weComExt struct {
+	BizMail          string         `json:"bizMail"`
+	ThumbAvatar      string         `json:"thumbAvatar"`
+	QRCode           string         `json:"qrCode"`
+	Address          string         `json:"address"`
+	Alias            string         `json:"alias"`
+	ExternalPosition string         `json:"externalPosition"`
+	ExtAttr          *wecom.ExtAttr `json:"extAttr"`
+	Status           int            `json:"wecomStatus"`
+}
+
+// encode writes the part as the org stores it.
+func (x *weComExt) encode() json.RawMessage {
+	var b org.ExtBuilder
+	b.String("bizMail", x.BizMail)
+	b.String("thumbAvatar", x.ThumbAvatar)
+	b.String("qrCode", x.QRCode)
+	b.String("address", x.Address)
+	b.String("alias", x.Alias)
+	b.String("externalPosition", x.ExternalPosition)
+	if x.ExtAttr != nil {
+		raw, _ := json.Marshal(x.ExtAttr)
+		b.Raw("extAttr", string(raw))
+	}
+	b.Int("wecomStatus", int64(x.Status))
+	return b.JSON()
+}
+
+// extOf reads WeCom's part of a member (zero if it has none).
+func extOf(m *org.Member) weComExt {
+	var x weComExt
+	if len(m.Ext) > 0 {
+		json.Unmarshal(m.Ext, &x)
+	}
+	return x
+}
+
+// weComProfile is what the org knows of WeCom.
+var weComProfile = org.Profile{
+	Platform:      "WeCom",
+	MemberIDName:  "WeCom userid",
+	ValidMemberID: wecom.ValidUserID,
+	MemberIDRule:  wecom.UserIDRule,
+	MaxDeptID:     wecom.MaxDeptID,
+	Aliases:       []org.Alias{{Name: "wecomUserId", Of: "memberId"}},
+	KeepWithheld:  keepWithheldTail,
+}
+
+// memberFromWeCom builds a member from WeCom's member, keeping only departments the local
+// org has. dropped reports whether some were left out.
+func memberFromWeCom(u *wecom.User, known map[int64]bool, root int64) (*org.Member, bool) {
+	rec := &org.Member{
+		MemberID: u.UserID, Name: u.Name, Position: u.Position, Mobile: u.Mobile, Email: u.Email, Avatar: u.Avatar,
+		Gender: u.Gender, Telephone: u.Telephone, EnglishName: u.EnglishName, DirectLeader: u.DirectLeader,
+		DeptIDs: make([]int64, 0, len(u.Department)),
+	}
+	x := weComExt{BizMail: u.BizMail, ThumbAvatar: u.ThumbAvatar, QRCode: u.QRCode, Address: u.Address, Alias: u.Alias,
+		ExternalPosition: u.ExternalPosition, ExtAttr: u.ExtAttr, Status: u.Status}
+	rec.Ext = x.encode()
+	dropped := false
+	for i, d := range u.Department {
+		if !known[d] {
+			dropped = true
+			continue
+		}
+		rec.DeptIDs = append(rec.DeptIDs, d)
+		if i < len(u.IsLeaderInDept) && u.IsLeaderInDept[i] == 1 {
+			rec.LeaderDeptIDs = append(rec.LeaderDeptIDs, d)
+		}
+	}
+	switch {
+	case known[u.MainDepartment] && slices.Contains(rec.DeptIDs, u.MainDepartment):
+		rec.MainDeptID = u.MainDepartment
+	case len(rec.DeptIDs) > 0:
+		rec.MainDeptID = rec.DeptIDs[0]
+	default:
+		rec.DeptIDs = []int64{root}
+		rec.MainDeptID = root
+	}
+	return rec, dropped
+}
+
+// toWeCom is a stored member as WeCom's member, for an event to change.
+func toWeCom(m *org.Member) *wecom.User {
+	x := extOf(m)
+	u := &wecom.User{UserID: m.MemberID, Name: m.Name, Department: slices.Clone(m.DeptIDs), Position: m.Position,
+		Mobile: m.Mobile, Gender: m.Gender, Email: m.Email, BizMail: x.BizMail, DirectLeader: slices.Clone(m.DirectLeader),
+		Avatar: m.Avatar, ThumbAvatar: x.ThumbAvatar, Telephone: m.Telephone, Alias: x.Alias, Address: x.Address,
+		MainDepartment: m.MainDeptID, ExtAttr: x.ExtAttr, Status: x.Status, QRCode: x.QRCode,
+		ExternalPosition: x.ExternalPosition, EnglishName: m.EnglishName}
+	u.IsLeaderInDept = make([]int, len(u.Department))
+	for i, d := range u.Department {
+		if slices.Contains(m.LeaderDeptIDs, d) {
+			u.IsLeaderInDept[i] = 1
+		}
+	}
+	return u
+}
+
+// keepWithheldTail is a fetched record tail with the stored values of the fields WeCom
+// withheld: a withheld field is unknown, not cleared.
+func keepWithheldTail(tail, oldRaw string, withheld map[string]bool) string {
+	rec, err1 := org.DecodeMember(`["","","","","","",` + tail)
+	old, err2 := org.DecodeMember(oldRaw)
+	if err1 != nil || err2 != nil {
+		return tail
+	}
+	x, ox := extOf(rec), extOf(old)
+	for _, f := range []struct {
+		name     string
+		dst, src *string
+	}{
+		{"mobile", &rec.Mobile, &old.Mobile}, {"email", &rec.Email, &old.Email}, {"biz_mail", &x.BizMail, &ox.BizMail},
+		{"avatar", &rec.Avatar, &old.Avatar}, {"thumb_avatar", &x.ThumbAvatar, &ox.ThumbAvatar},
+		{"gender", &rec.Gender, &old.Gender}, {"qr_code", &x.QRCode, &ox.QRCode}, {"address", &x.Address, &ox.Address},
+	} {
+		if withheld[f.name] {
+			*f.dst = *f.src
+		}
+	}
+	rec.Ext = x.encode()
+	return org.EncodeTail(rec)
+}
+
+// fetchedMember is WeCom's member as the org's sync compares it.
+func fetchedMember(u *wecom.User, known map[int64]bool, root int64) org.FetchedMember {
+	rec, dropped := memberFromWeCom(u, known, root)
+	return org.MakeFetched(rec, dropped)
+}
+
+// orgDepts are WeCom's departments as the org's.
+func orgDepts(depts []wecom.Department) []org.Dept {
+	out := make([]org.Dept, len(depts))
+	for i, d := range depts {
+		out[i] = org.Dept{DeptID: d.ID, Name: d.Name, NameEn: d.NameEn, ParentID: d.ParentID, Order: d.Order, Leaders: d.Leaders}
+	}
+	return out
+}
+
+// fetched is a WeCom org, its members made into record tails, as the org diffs it.
+func fetched(wo *wecom.Org, members []org.FetchedMember) *org.Fetched {
+	f := &org.Fetched{Depts: orgDepts(wo.Departments), Members: members, Withheld: wo.Withheld, Path: wo.Path}
+	for _, t := range wo.Tags {
+		tag := org.Tag{TagID: t.TagID, Name: t.TagName, MemberIDs: make([]string, 0, len(t.UserList)), DeptIDs: t.PartyList}
+		for _, tu := range t.UserList {
+			tag.MemberIDs = append(tag.MemberIDs, tu.UserID)
+		}
+		f.Tags = append(f.Tags, tag)
+	}
+	return f
+}

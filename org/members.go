@@ -1,0 +1,363 @@
+package org
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/jitrt/jitrt/kv"
+)
+
+// # How members are stored
+//
+// An org of 100,000 members is opened, synced and read many times a day, so its members are
+// kept compact and in few keys:
+//
+//	mchunk:<first memberId>   up to chunkSize member records, sorted by id, one a line
+//	member:<memberId>         a member's record written since its chunk was; it wins
+//
+// A record is a JSON array of the member's fields in the order of memberFields (about 60%
+// of the size of the same record as an object). A sync writes the members it changes as
+// single records; once those are a good part of the org, it folds everything back into
+// chunks in the same transaction. A sync that changes 1% of the members thus writes 1% of
+// them, and opening the store loads a few hundred chunks rather than 100,000 keys.
+
+// chunkSize is how many members a chunk holds.
+const chunkSize = 128
+
+// Positions of the fields a sync reads without decoding the record.
+const (
+	fMemberID = iota
+	fStatus
+	fOfflineBy
+	fOfflineAt
+	fCreatedAt
+	fUpdatedAt
+	fName
+	fDeptIDs
+)
+
+// fieldIndex maps a field's name to its position.
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, len(memberFields))
+	for i, f := range memberFields {
+		m[f] = i
+	}
+	return m
+}()
+
+// EncodeMember writes a member as a record: a JSON array of its fields in order. A record
+// is its head (id, status and times: what jitrt keeps) and its tail (what the provider says).
+func EncodeMember(m *Member) string {
+	return encodeHead(m.MemberID, m.Status, m.OfflineBy, m.OfflineAt, m.CreatedAt, m.UpdatedAt) + encodeTail(m)
+}
+
+// encodeHead writes the first fields of a record, up to the comma before its tail.
+func encodeHead(id, status, offlineBy, offlineAt, createdAt, updatedAt string) string {
+	b := make([]byte, 0, 48+len(id)+len(createdAt)+len(updatedAt)+len(offlineAt))
+	b = append(b, '[')
+	for _, s := range []string{id, status, offlineBy, offlineAt, createdAt, updatedAt} {
+		b = appendJSONString(b, s)
+		b = append(b, ',')
+	}
+	return string(b)
+}
+
+// tailOf is the tail of a stored record (see EncodeMember).
+func tailOf(raw string) string {
+	if _, tail, ok := splitRecord(raw); ok {
+		return tail
+	}
+	if !strings.HasPrefix(raw, "[") {
+		if m, err := DecodeMember(raw); err == nil {
+			return encodeTail(m)
+		}
+		return ""
+	}
+	r := gjson.Get(raw, strconv.Itoa(fUpdatedAt))
+	if end := r.Index + len(r.Raw); r.Index > 0 && end < len(raw) && raw[end] == ',' {
+		return raw[end+1:]
+	}
+	return ""
+}
+
+// appendJSONString appends s as a JSON string (no HTML escaping; never a raw newline, so
+// that records can be joined by lines).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, `\ufffd`...)
+			} else if r == '\u2028' || r == '\u2029' {
+				b = append(b, fmt.Sprintf(`\u%04x`, r)...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return append(b, '"')
+}
+
+// MemberField reads one field of a record without decoding the rest.
+func MemberField(raw string, i int) gjson.Result {
+	if strings.HasPrefix(raw, "{") {
+		return gjson.Get(raw, memberFields[i])
+	}
+	return gjson.Get(raw, strconv.Itoa(i))
+}
+
+// memberHeader is the part of a stored member a comparison needs.
+type memberHeader struct {
+	status, offlineBy, offlineAt, createdAt, updatedAt string
+}
+
+// splitRecord reads a record's head fields (plain strings, as encodeHead writes them) and
+// its tail without decoding anything else or allocating.
+func splitRecord(raw string) (memberHeader, string, bool) {
+	var f [6]string
+	if len(raw) < 2 || raw[0] != '[' {
+		return memberHeader{}, "", false
+	}
+	p := 1
+	for i := range f {
+		if p >= len(raw) || raw[p] != '"' {
+			return memberHeader{}, "", false
+		}
+		end := strings.IndexByte(raw[p+1:], '"')
+		if end < 0 || strings.IndexByte(raw[p+1:p+1+end], '\\') >= 0 {
+			return memberHeader{}, "", false
+		}
+		f[i] = raw[p+1 : p+1+end]
+		p += end + 2
+		if p >= len(raw) || raw[p] != ',' {
+			return memberHeader{}, "", false
+		}
+		p++
+	}
+	return memberHeader{f[1], f[2], f[3], f[4], f[5]}, raw[p:], true
+}
+
+func headerOf(raw string) memberHeader {
+	if h, _, ok := splitRecord(raw); ok {
+		return h
+	}
+	if strings.HasPrefix(raw, "{") {
+		r := gjson.GetMany(raw, "status", "offlineBy", "offlineAt", "createdAt", "updatedAt")
+		return memberHeader{r[0].String(), r[1].String(), r[2].String(), r[3].String(), r[4].String()}
+	}
+	r := gjson.GetMany(raw, "1", "2", "3", "4", "5")
+	return memberHeader{r[0].String(), r[1].String(), r[2].String(), r[3].String(), r[4].String()}
+}
+
+// storedMembers are a corp's members as the store holds them.
+type storedMembers struct {
+	raw       map[string]string // every member's record, by id
+	chunks    []string          // the keys of the chunks
+	overrides []string          // the ids with a single record
+}
+
+// readMembers reads every member: the chunks, then the single records over them.
+func readMembers(tx *kv.Tx, k Keys) (*storedMembers, error) {
+	s := &storedMembers{raw: map[string]string{}}
+	var bad error
+	err := tx.Scan(k.Chunks(), func(key, v string) bool {
+		s.chunks = append(s.chunks, key)
+		for len(v) > 0 {
+			line, rest, _ := strings.Cut(v, "\n")
+			v = rest
+			id := MemberField(line, fMemberID).String()
+			if id == "" {
+				bad = fmt.Errorf("%s holds a line that is not a member record", key)
+				return false
+			}
+			s.raw[id] = line
+		}
+		return true
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = tx.Scan(k.Members(), func(key, v string) bool {
+		id := Unesc(strings.TrimPrefix(key, k.Members()))
+		s.overrides = append(s.overrides, id)
+		s.raw[id] = v
+		return true
+	})
+	return s, err
+}
+
+// GetMember reads one member's record: its single record, else the one in its chunk.
+func GetMember(tx *kv.Tx, k Keys, id string) (string, bool, error) {
+	raw, err := tx.Get(k.Member(id))
+	if err == nil {
+		return raw, true, nil
+	}
+	if err != kv.ErrNotFound {
+		return "", false, err
+	}
+	found, ok := "", false
+	err = tx.ScanReverseFrom(k.Chunks(), Esc(id), func(key, v string) bool {
+		if Unesc(strings.TrimPrefix(key, k.Chunks())) > id {
+			return true // a chunk of ids after this one
+		}
+		found, ok = findInChunk(v, id)
+		return false // the one chunk that could hold it
+	})
+	return found, ok, err
+}
+
+// sortedIDs are the keys of a member map in order.
+func sortedIDs(m map[string]string) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// shouldFold says whether, with overrides single records among total members, the
+// members are better rewritten as chunks.
+func shouldFold(overrides, total int) bool {
+	return overrides >= 2*chunkSize && overrides*4 >= total
+}
+
+// foldChanges are the writes that store every member of final as chunks: the old chunks
+// and single records go.
+func foldChanges(k Keys, final map[string]string, old *storedMembers) []kv.Change {
+	var changes []kv.Change
+	for _, key := range old.chunks {
+		changes = append(changes, kv.Change{Key: key, Delete: true})
+	}
+	for _, id := range old.overrides {
+		changes = append(changes, kv.Change{Key: k.Member(id), Delete: true})
+	}
+	ids := sortedIDs(final)
+	for start := 0; start < len(ids); start += chunkSize {
+		end := min(start+chunkSize, len(ids))
+		size := 0
+		for _, id := range ids[start:end] {
+			size += len(final[id]) + 1
+		}
+		var b strings.Builder
+		b.Grow(size) // the chunk's one allocation: b.String hands it over
+		for _, id := range ids[start:end] {
+			b.WriteString(final[id])
+			b.WriteByte('\n')
+		}
+		changes = append(changes, kv.Change{Key: k.Chunk(ids[start]), Value: b.String()})
+	}
+	return changes
+}
+
+// scanMembers calls fn for every member in id order: the chunks' records merged with the
+// single records written since, which win.
+func scanMembers(tx *kv.Tx, k Keys, fn func(id, raw string) bool) error {
+	type single struct{ id, raw string }
+	var singles []single
+	if err := tx.Scan(k.Members(), func(key, v string) bool {
+		singles = append(singles, single{Unesc(strings.TrimPrefix(key, k.Members())), v})
+		return true
+	}); err != nil {
+		return err
+	}
+	next, stop := 0, false
+	emitSinglesBefore := func(id string) {
+		for !stop && next < len(singles) && (id == "" || singles[next].id < id) {
+			stop = !fn(singles[next].id, singles[next].raw)
+			next++
+		}
+	}
+	err := tx.Scan(k.Chunks(), func(_, v string) bool {
+		for len(v) > 0 && !stop {
+			line, rest, _ := strings.Cut(v, "\n")
+			v = rest
+			id := MemberField(line, fMemberID).String()
+			emitSinglesBefore(id)
+			if stop {
+				break
+			}
+			if next < len(singles) && singles[next].id == id {
+				stop = !fn(id, singles[next].raw)
+				next++
+				continue
+			}
+			stop = !fn(id, line)
+		}
+		return !stop
+	})
+	emitSinglesBefore("")
+	return err
+}
+
+// jsonList is a list of stored JSON documents, decoded item by item (elements.List).
+type jsonList []string
+
+func (l jsonList) Len() int { return len(l) }
+
+func (l jsonList) At(i int) any {
+	var v any
+	json.Unmarshal([]byte(l[i]), &v)
+	return v
+}
+
+func (l jsonList) MarshalJSON() ([]byte, error) {
+	n := 2
+	for _, s := range l {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, s...)
+	}
+	return append(b, ']'), nil
+}
+
+// authList is the third-party auth records of members, made from their records: each
+// links a member to its id on the platform.
+type authList struct {
+	corpID string
+	raws   []string
+}
+
+func (l authList) Len() int { return len(l.raws) }
+
+func (l authList) At(i int) any {
+	r := gjson.GetMany(l.raws[i], strconv.Itoa(fMemberID), strconv.Itoa(fCreatedAt))
+	return map[string]any{"memberId": r[0].Str, "corpId": l.corpID, "userId": r[0].Str, "createdAt": r[1].Str}
+}
+
+func (l authList) MarshalJSON() ([]byte, error) {
+	items := make([]any, len(l.raws))
+	for i := range l.raws {
+		items[i] = l.At(i)
+	}
+	return json.Marshal(items)
+}

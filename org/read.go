@@ -1,0 +1,162 @@
+package org
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jitrt/jitrt/elements"
+)
+
+// Org is what the instance of every corp Type is, whichever platform it is kept in step
+// with (or none): how the console, logins and the CLI find an org and read it, by what it
+// is rather than by method names.
+type Org interface {
+	// Directory is the org's records.
+	Directory() *Directory
+	// Info is the corp's configuration as getCorpInfo answers it (never a secret).
+	Info() map[string]any
+	// Sync brings the org in step with its platform ({dryRun} lists the changes and writes
+	// nothing); an org kept in the app answers that it has nothing to sync.
+	Sync(ctx context.Context, dryRun bool) (*SyncReport, error)
+}
+
+// Instances is the part of the running app that hands out element instances: the
+// runtime's entry (elements.AppHandle and runtime.App have it).
+type Instances interface {
+	// Instance is an element's instance (the registered Type's, beneath the JS of its Type
+	// chain), held as a call holds it until release is called.
+	Instance(fullName string) (inst elements.Instance, release func(), err error)
+}
+
+// Of is the org a corp element is, held until release is called; an element that is not
+// an org is an invalid_argument error naming it.
+func Of(app Instances, fullName string) (Org, func(), error) {
+	inst, release, err := app.Instance(fullName)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, ok := inst.(Org)
+	if !ok {
+		release()
+		return nil, nil, elements.Errorf(elements.CodeInvalidArgument, "element %s is not an org (a corps Type element)", fullName)
+	}
+	return o, release, nil
+}
+
+// Is reports whether an element is an org.
+func Is(app Instances, fullName string) bool {
+	inst, release, err := app.Instance(fullName)
+	if err != nil {
+		return false
+	}
+	defer release()
+	_, ok := inst.(Org)
+	return ok
+}
+
+// CorpID is the org's id on its platform (the key of its place in the store).
+func (o *Directory) CorpID() string { return o.corpID }
+
+// reshape decodes a JSON-shaped answer into a typed one.
+func reshape[T any](v any, err error) (T, error) {
+	var out T
+	if err != nil {
+		return out, err
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	return out, err
+}
+
+// Tree is a department (0: the root) with its counts and depth levels of sub-departments,
+// as getDeptTree answers it.
+func (o *Directory) Tree(deptID int64, depth int) (TreeDept, error) {
+	if err := o.RequireInit(); err != nil {
+		return TreeDept{}, err
+	}
+	return reshape[TreeDept](o.deptTree(deptID, min(max(depth, 0), 64)))
+}
+
+// MemberQuery is what List selects: members of a department (0: any), of a status
+// (active, offline, "": any), matching a search of name and id, a page of them.
+type MemberQuery struct {
+	DeptID int64  `json:"deptId,omitempty"`
+	Status string `json:"status,omitempty"`
+	Query  string `json:"query,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	Offset int    `json:"offset,omitempty"`
+}
+
+// TreeQuery is what Tree shows: a department (0: the root) and how many levels below it.
+type TreeQuery struct {
+	DeptID int64 `json:"deptId,omitempty"`
+	Depth  int   `json:"depth"`
+}
+
+// The views Query answers.
+const (
+	ViewTree    = "tree"    // TreeQuery → TreeDept
+	ViewMembers = "members" // MemberQuery → MemberPage
+)
+
+// Query answers one of an org's views with its arguments as JSON: what jitrt org and jitrt
+// members ask, of the app in hand or of a running one through its control socket.
+func Query(app Instances, element, view string, args json.RawMessage) (any, error) {
+	o, release, err := Of(app, element)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	decode := func(dst any) error {
+		if len(args) == 0 {
+			return nil
+		}
+		if err := json.Unmarshal(args, dst); err != nil {
+			return elements.Errorf(elements.CodeInvalidArgument, "the %s view's arguments: %v", view, err)
+		}
+		return nil
+	}
+	switch view {
+	case ViewTree:
+		q := TreeQuery{Depth: 1}
+		if err := decode(&q); err != nil {
+			return nil, err
+		}
+		return o.Directory().Tree(q.DeptID, q.Depth)
+	case ViewMembers:
+		var q MemberQuery
+		if err := decode(&q); err != nil {
+			return nil, err
+		}
+		return o.Directory().List(q)
+	}
+	return nil, elements.Errorf(elements.CodeInvalidArgument, "no org view %q (tree, members)", view)
+}
+
+// List is a page of the members a query selects, as listMembers answers it.
+func (o *Directory) List(q MemberQuery) (MemberPage, error) {
+	if err := o.RequireInit(); err != nil {
+		return MemberPage{}, err
+	}
+	return reshape[MemberPage](o.listMembers(memberQuery{deptID: q.DeptID, status: q.Status, query: q.Query, limit: q.Limit, offset: max(q.Offset, 0)}))
+}
+
+// Member is one member as getMember answers it (JSON-shaped); a member id the platform
+// renamed finds the member under the new one.
+func (o *Directory) Member(memberID string) (map[string]any, error) {
+	if err := o.RequireInit(); err != nil {
+		return nil, err
+	}
+	return reshape[map[string]any](o.member(memberID))
+}
+
+// Signature is a member's saved signature image URL ("" when none).
+func (o *Directory) Signature(memberID string) (string, error) {
+	if err := o.RequireInit(); err != nil {
+		return "", err
+	}
+	s, err := reshape[Signature](o.signature(memberID))
+	return s.Signature, err
+}
