@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -386,7 +387,20 @@ func (s *Server) fail(err error) Response {
 	if status == 503 {
 		resp.RetryAfter = "1"
 	}
+	if after := retryAfterOf(err); after != "" {
+		resp.RetryAfter = after
+	}
 	return resp
+}
+
+// retryAfterOf is the Retry-After of an error that says when to try again ("" if none):
+// a password login's locked account.
+func retryAfterOf(err error) string {
+	var r interface{ RetryAfterSeconds() int }
+	if errors.As(err, &r) {
+		return strconv.Itoa(max(r.RetryAfterSeconds(), 1))
+	}
+	return ""
 }
 
 func (s *Server) data(v any) Response {

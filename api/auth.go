@@ -59,6 +59,15 @@ func (s *Server) routeMember(ctx context.Context, r *Request) (route string, res
 		return "logins", s.data(s.logins()), true
 	case strings.HasPrefix(r.Path, "/auth/"):
 		name, action, _ := strings.Cut(r.Path[len("/auth/"):], "/")
+		if action == "login" && r.Method == "POST" {
+			return "sign_in", s.signIn(ctx, r, name), true
+		}
+		if action == "password" {
+			if r.Method != "POST" {
+				return "password", methodNotAllowed("POST"), true
+			}
+			return "password", s.changePassword(ctx, r, name), true
+		}
 		if r.Method != "GET" {
 			return "auth", methodNotAllowed("GET"), true
 		}
@@ -127,11 +136,16 @@ func (s *Server) invoke(ctx context.Context, name, method string, args map[strin
 	return s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: []any{args}, Mode: elements.ArgsNamed, Outside: true})
 }
 
-// login sends the browser to WeCom's login, with a fresh state in a cookie of its own.
+// login sends the browser to WeCom's login, with a fresh state in a cookie of its own; a
+// password login shows its sign-in page instead.
 func (s *Server) login(ctx context.Context, r *Request, name string) Response {
 	e, bad := s.loginEntry(name)
 	if bad != nil {
 		return *bad
+	}
+	if pl, release, ok := s.passwordLogin(name); ok {
+		defer release()
+		return s.signInPage(r, name, pl, 200, "", "")
 	}
 	res, err := s.invoke(ctx, name, "getLoginConfig", nil)
 	if err != nil {

@@ -51,6 +51,9 @@ const (
 	// CodePermissionDenied: the caller is known but may not do this (a member without the
 	// role a method needs, a non-member logging in) (HTTP 403).
 	CodePermissionDenied = "permission_denied"
+	// CodeTooManyAttempts: the caller tried too often (an account locked after wrong
+	// passwords); the error says when to try again (HTTP 429 with Retry-After).
+	CodeTooManyAttempts = "too_many_attempts"
 )
 
 // Error is an error with a stable code. Methods return it (or wrap a sentinel above, which
@@ -131,6 +134,8 @@ func HTTPStatus(code string) int {
 		return 401
 	case CodePermissionDenied:
 		return 403
+	case CodeTooManyAttempts:
+		return 429
 	}
 	return 500
 }

@@ -159,8 +159,9 @@ func (o *Directory) localCorpData() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	roles := make([]any, len(o.declared))
-	for i, r := range o.declared {
+	declaredRoles := o.roleList(nil)
+	roles := make([]any, len(declaredRoles))
+	for i, r := range declaredRoles {
 		roles[i] = map[string]any{"roleId": r.RoleID, "name": r.Name}
 	}
 	adminIDs := make([]any, len(admins.MemberIDs))
@@ -247,8 +248,9 @@ func (o *Directory) setUserRole(memberID string, roleIDs []string) (any, error) 
 		return nil, err
 	}
 	names := map[string]string{}
-	declared := make([]string, len(o.declared))
-	for i, r := range o.declared {
+	all := o.roleList(nil)
+	declared := make([]string, len(all))
+	for i, r := range all {
 		names[r.RoleID] = r.Name
 		declared[i] = r.RoleID
 	}

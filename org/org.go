@@ -6,6 +6,7 @@
 package org
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -13,8 +14,14 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
 )
+
+// MetaID is the Meta of every corp Type (JitAi's corps.Meta): each is an org.
+const MetaID = "corps.Meta"
+
+func init() { elements.RegisterMeta(MetaID, "organisations (组织架构)") }
 
 // rolePattern is what a role id may be.
 var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -86,6 +93,7 @@ type Directory struct {
 	memberIx   atomic.Pointer[memberIndex]
 	roleIx     atomic.Pointer[roleView]
 	orgIx      atomic.Pointer[orgView]
+	created    atomic.Pointer[createdRoles]
 }
 
 // New makes the Directory of an org; it does no I/O.
@@ -137,7 +145,7 @@ func (o *Directory) Keys() Keys { return o.keys }
 func (o *Directory) Store() *kv.Store { return o.store }
 
 // Roles are the declared roles.
-func (o *Directory) Roles() []Role { return o.declared }
+func (o *Directory) Roles() []Role { return o.roleList(nil) }
 
 // Alias is a member field that reads another: Name reads Of.
 type Alias struct{ Name, Of string }
@@ -198,3 +206,5 @@ func (o *Directory) platformWord() string {
 	}
 	return " " + o.profile.Platform
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -3,6 +3,7 @@ package org
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/jitrt/jitrt/elements"
 )
@@ -160,3 +161,21 @@ func (o *Directory) Signature(memberID string) (string, error) {
 	s, err := reshape[Signature](o.signature(memberID))
 	return s.Signature, err
 }
+
+// Passwords is an org that keeps its members' passwords (an org kept in the app, such as
+// corps.NormalType): what a password login checks. A password is kept only as a hash.
+type Passwords interface {
+	// SignIn is the member a username and password belong to, and the mark of that
+	// password: a session made under an older mark has ended (the password changed since).
+	// A wrong username and a wrong password are the same ErrWrongPassword, in the same time.
+	SignIn(ctx context.Context, username, password string) (memberID, mark string, err error)
+	// PasswordMark is a member's current password mark ("" if they have no password).
+	PasswordMark(memberID string) (string, error)
+	// ChangePassword sets a member's password after checking their old one; it returns the
+	// new mark.
+	ChangePassword(ctx context.Context, memberID, oldPassword, newPassword string) (string, error)
+}
+
+// ErrWrongPassword is the error of a sign-in whose username or password is wrong (which of
+// the two is not said).
+var ErrWrongPassword = errors.New("wrong username or password")

@@ -94,8 +94,11 @@ func (o *Directory) roleView(tx *kv.Tx) (*roleView, error) {
 }
 
 // roleName is a role's declared name (the admin role's default name if undeclared).
-func (o *Directory) roleName(id string) (string, bool) {
-	for _, r := range o.declared {
+func (o *Directory) roleName(id string) (string, bool) { return roleNameIn(o.roleList(nil), id) }
+
+// roleNameIn is a role's name among roles.
+func roleNameIn(roles []Role, id string) (string, bool) {
+	for _, r := range roles {
 		if r.RoleID == id {
 			return r.Name, true
 		}
@@ -108,10 +111,15 @@ func (o *Directory) roleName(id string) (string, bool) {
 
 // checkRoles refuses a role that is not declared.
 func (o *Directory) checkRoles(roleIDs []string) error {
+	return o.checkRolesIn(o.roleList(nil), roleIDs)
+}
+
+// checkRolesIn refuses a role that is not among roles.
+func (o *Directory) checkRolesIn(roles []Role, roleIDs []string) error {
 	for _, id := range roleIDs {
-		if _, ok := o.roleName(id); !ok {
-			declared := make([]string, len(o.declared))
-			for i, r := range o.declared {
+		if _, ok := roleNameIn(roles, id); !ok {
+			declared := make([]string, len(roles))
+			for i, r := range roles {
 				declared[i] = r.RoleID
 			}
 			return o.BadArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), o.configPath)
@@ -202,6 +210,7 @@ func (o *Directory) deptRolesOf(deptID int64) (any, error) {
 
 // deptRoleList is every department's grants, one row per department and role.
 func (o *Directory) deptRoleList(tx *kv.Tx) ([]any, error) {
+	roles := o.roleList(tx)
 	out := []any{}
 	var bad error
 	err := tx.Scan(o.keys.DeptRoles(), func(_, raw string) bool {
@@ -210,7 +219,7 @@ func (o *Directory) deptRoleList(tx *kv.Tx) ([]any, error) {
 			return false
 		}
 		for _, id := range r.RoleIDs {
-			name, _ := o.roleName(id)
+			name, _ := roleNameIn(roles, id)
 			out = append(out, map[string]any{"deptId": float64(r.DeptID), "roleId": id, "roleName": name})
 		}
 		return true
@@ -279,7 +288,8 @@ func (o *Directory) MemberRoles(memberID string) ([]EffectiveRole, error) {
 			add(AdminRole, "admin")
 		}
 		out = make([]EffectiveRole, 0, len(from))
-		for _, r := range o.declared {
+		roles := o.roleList(tx)
+		for _, r := range roles {
 			if src, ok := from[r.RoleID]; ok {
 				out = append(out, EffectiveRole{RoleID: r.RoleID, Name: r.Name, From: src})
 				delete(from, r.RoleID)
@@ -287,7 +297,7 @@ func (o *Directory) MemberRoles(memberID string) ([]EffectiveRole, error) {
 		}
 		// roles granted once and no longer declared, and an undeclared admin role
 		for _, id := range slices.Sorted(mapKeys(from)) {
-			name, _ := o.roleName(id)
+			name, _ := roleNameIn(roles, id)
 			out = append(out, EffectiveRole{RoleID: id, Name: name, From: from[id]})
 		}
 		return nil

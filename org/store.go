@@ -157,8 +157,11 @@ type Tag struct {
 }
 
 type roleRec struct {
-	RoleID string `json:"roleId"`
-	Name   string `json:"name"`
+	RoleID      string `json:"roleId"`
+	Name        string `json:"name"`
+	RoleGroupID string `json:"roleGroupId,omitempty"`
+	// Created marks a role made in the org (createRole) rather than declared in the config.
+	Created bool `json:"created,omitempty"`
 }
 
 type MemberRoleRec struct {

@@ -105,33 +105,8 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if c.Simulator && c.APIBase != "" {
 		report("simulator", "simulator and apiBase name two WeCom servers: keep one")
 	}
-	switch v := f.SessionTTL.(type) {
-	case nil:
-	case string:
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			report("sessionTtl", "sessionTtl %q is not a duration such as \"8h\" or \"30m\"", v)
-			break
-		}
-		c.SessionTTL = d
-	case float64:
-		if v != math.Trunc(v) || v > maxSessionTTL.Seconds() {
-			report("sessionTtl", "sessionTtl %v must be whole seconds up to %d", v, int64(maxSessionTTL.Seconds()))
-			break
-		}
-		c.SessionTTL = time.Duration(v) * time.Second
-	default:
-		report("sessionTtl", "sessionTtl must be a duration such as \"8h\" or a number of seconds, not %v", v)
-	}
-	if c.SessionTTL < minSessionTTL || c.SessionTTL > maxSessionTTL {
-		report("sessionTtl", "sessionTtl %s must be from %s to %s", c.SessionTTL, minSessionTTL, maxSessionTTL)
-	}
-	if s := f.Landing; s != "" {
-		if !localPath(s) {
-			report("landing", "landing %q must be a path of this app such as /me (starting with one /)", s)
-		}
-		c.Landing = s
-	}
+	c.SessionTTL = parseTTL(f.SessionTTL, report)
+	c.Landing = parseLanding(f.Landing, report)
 	if f.OAuthScope != "" {
 		c.OAuthScope = f.OAuthScope
 	}
@@ -198,4 +173,42 @@ func findCorp(cfg Config, corps []*elements.Element) (string, error) {
 		return "", fmt.Errorf("no org of the app has corpId %q (the app's orgs: %s): add one, or name it in \"corp\"", cfg.CorpID, list)
 	}
 	return "", fmt.Errorf("orgs %s all have corpId %q: name the one whose members log in in \"corp\"", strings.Join(match, ", "), cfg.CorpID)
+}
+
+// parseTTL reads a sessionTtl ("8h", or seconds; DefaultSessionTTL when absent).
+func parseTTL(v0 any, report func(key, format string, args ...any)) time.Duration {
+	ttl := DefaultSessionTTL
+	switch v := v0.(type) {
+	case nil:
+	case string:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			report("sessionTtl", "sessionTtl %q is not a duration such as \"8h\" or \"30m\"", v)
+			break
+		}
+		ttl = d
+	case float64:
+		if v != math.Trunc(v) || v > maxSessionTTL.Seconds() {
+			report("sessionTtl", "sessionTtl %v must be whole seconds up to %d", v, int64(maxSessionTTL.Seconds()))
+			break
+		}
+		ttl = time.Duration(v) * time.Second
+	default:
+		report("sessionTtl", "sessionTtl must be a duration such as \"8h\" or a number of seconds, not %v", v)
+	}
+	if ttl < minSessionTTL || ttl > maxSessionTTL {
+		report("sessionTtl", "sessionTtl %s must be from %s to %s", ttl, minSessionTTL, maxSessionTTL)
+	}
+	return ttl
+}
+
+// parseLanding reads a landing path (DefaultLanding when absent).
+func parseLanding(s string, report func(key, format string, args ...any)) string {
+	if s == "" {
+		return DefaultLanding
+	}
+	if !localPath(s) {
+		report("landing", "landing %q must be a path of this app such as /me (starting with one /)", s)
+	}
+	return s
 }

@@ -2,14 +2,9 @@ package auths
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,22 +52,20 @@ func init() {
 
 // Login is an instance of auths.loginTypes.QywxInnerType.
 type Login struct {
-	el   *elements.Element
-	cfg  Config
-	keys keys
+	*sessions
+	el  *elements.Element
+	cfg Config
 
 	states states
 
 	clientMu sync.Mutex
 	client   *wecom.Client
 	base     string // the API base client calls
-
-	stop chan struct{} // closes the session sweeper (jitrt run)
-	done chan struct{}
 }
 
 func newLogin(el *elements.Element) (elements.Instance, error) {
-	l := &Login{el: el, cfg: parseConfig(el.Config, nil), keys: keys{"el:" + el.FullName + ":"}}
+	l := &Login{el: el, cfg: parseConfig(el.Config, nil)}
+	l.sessions = &sessions{el: el, keys: keys{"el:" + el.FullName + ":"}, ttl: l.cfg.SessionTTL, corp: l.corp}
 	l.states.init(l.cfg.CorpSecret)
 	return l, nil
 }
@@ -82,48 +75,19 @@ func (l *Login) Start(context.Context) error {
 	if !l.el.Service {
 		return nil
 	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
-	go l.sweep()
+	l.startSweeper()
 	return nil
 }
 
 // Close stops the sweeper and the client's connections.
 func (l *Login) Close() error {
-	if l.stop != nil {
-		close(l.stop)
-		<-l.done
-	}
+	l.stopSweeper()
 	l.clientMu.Lock()
 	defer l.clientMu.Unlock()
 	if l.client != nil {
 		return l.client.Close()
 	}
 	return nil
-}
-
-func (l *Login) sweep() {
-	defer close(l.done)
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						l.el.App.Recovered(l.el.FullName+" session sweep", r)
-					}
-				}()
-				if n, err := l.dropExpired(time.Now()); err != nil {
-					l.el.Logger.Warn("sweeping expired sessions failed", "err", err)
-				} else if n > 0 {
-					l.el.Logger.Debug("expired sessions swept", "sessions", n)
-				}
-			}()
-		}
-	}
 }
 
 // Methods lists the login's methods, named as in JitAi.
@@ -303,6 +267,8 @@ type Session struct {
 	Roles     any // the member's effective roles
 	Corp      string
 	ExpiresAt time.Time
+	// Mark is the password mark of a session made by password (never shown).
+	Mark string
 }
 
 func (s *Session) value(withToken bool) map[string]any {
@@ -363,7 +329,7 @@ func (l *Login) LoginCode(ctx context.Context, code, state string) (*Session, er
 	if err != nil {
 		return nil, err
 	}
-	s, err := l.memberSession(ctx, corp, id.UserID)
+	s, err := l.memberSession(ctx, corp, id.UserID, "")
 	if err != nil {
 		return nil, err
 	}
@@ -383,268 +349,4 @@ func redirectHost(s string) string {
 	return s
 }
 
-// memberSession is the member and roles of memberID, if the member may hold a session:
-// in the corp's local org and active there.
-func (l *Login) memberSession(ctx context.Context, corp, memberID string) (*Session, error) {
-	o, release, err := org.Of(l.el.App, corp)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	dir := o.Directory()
-	m, err := dir.Member(memberID)
-	if elements.CodeOf(err) == elements.CodeNotFound {
-		return nil, &elements.Error{Code: elements.CodeNotFound, Err: err,
-			Message: fmt.Sprintf("member %q is not in the local org of %s: sync it first (syncCorp)", memberID, corp)}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if status := fieldOf(m, "status"); status != "active" {
-		return nil, elements.Errorf(elements.CodePermissionDenied, "member %q is %s in %s and may not log in", memberID, status, corp)
-	}
-	if id := fieldOf(m, "memberId"); id != "" {
-		memberID = id // WeCom may have given the member a new userid since
-	}
-	roles, err := dir.MemberRoles(memberID)
-	if err != nil {
-		return nil, err
-	}
-	rs := make([]any, len(roles))
-	for i, r := range roles {
-		from := make([]any, len(r.From))
-		for j, f := range r.From {
-			from[j] = f
-		}
-		rs[i] = map[string]any{"roleId": r.RoleID, "name": r.Name, "from": from}
-	}
-	return &Session{MemberID: memberID, Member: m, Roles: rs, Corp: corp}, nil
-}
-
-// fieldOf reads a string field of a member as the corp returns it.
-func fieldOf(m any, key string) string {
-	switch v := m.(type) {
-	case elements.Record:
-		f, _ := v.Field(key)
-		s, _ := f.(string)
-		return s
-	case map[string]any:
-		s, _ := v[key].(string)
-		return s
-	}
-	return ""
-}
-
-// Session returns the live session of token: not expired, and its member still active in
-// the corp (a member taken offline loses their sessions at once), with their roles as of now.
-func (l *Login) Session(ctx context.Context, token string) (*Session, error) {
-	rec, ok, err := l.readSession(token)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	if !ok || !now.Before(rec.ExpiresAt) {
-		if ok {
-			l.deleteSessions(rec.MemberID, []string{hashToken(token)})
-		}
-		return nil, elements.Errorf(elements.CodeUnauthenticated, "no live session: log in again")
-	}
-	s, err := l.memberSession(ctx, rec.Corp, rec.MemberID)
-	if code := elements.CodeOf(err); code == elements.CodePermissionDenied || code == elements.CodeNotFound {
-		// the member went offline or left: every session of theirs ends now
-		l.endMemberSessions(rec.MemberID)
-		return nil, &elements.Error{Code: elements.CodeUnauthenticated, Err: err, Message: "the session ended: " + err.Error()}
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.ExpiresAt = rec.ExpiresAt
-	if s.MemberID != rec.MemberID {
-		l.moveSession(token, rec, s.MemberID) // the member's userid changed: the session follows
-	}
-	return s, nil
-}
-
-// moveSession keeps a session under its member's new userid.
-func (l *Login) moveSession(token string, rec sessionRec, newID string) {
-	hash := hashToken(token)
-	oldID := rec.MemberID
-	rec.MemberID = newID
-	err := l.el.Store.Update(func(tx *kv.Tx) error {
-		if _, err := tx.Delete(l.keys.memberSession(oldID, hash)); err != nil {
-			return err
-		}
-		if err := tx.SetJSON(l.keys.session(hash), rec); err != nil {
-			return err
-		}
-		return tx.Set(l.keys.memberSession(newID, hash), "")
-	})
-	if err != nil {
-		l.el.Logger.Warn("moving a session to the member's new userid failed", "err", err)
-	}
-}
-
-// MemberSessions lists a member's sessions live at now, newest first.
-func (l *Login) MemberSessions(memberID string, now time.Time) ([]any, error) {
-	var recs []sessionRec
-	err := l.el.Store.View(func(tx *kv.Tx) error {
-		return tx.Scan(l.keys.memberSessions(memberID), func(key, _ string) bool {
-			var rec sessionRec
-			if tx.GetJSON(l.keys.session(strings.TrimPrefix(key, l.keys.memberSessions(memberID))), &rec) == nil && now.Before(rec.ExpiresAt) {
-				recs = append(recs, rec)
-			}
-			return true
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("login %s: read the sessions of %q: %w", l.el.FullName, memberID, err)
-	}
-	slices.SortFunc(recs, func(a, b sessionRec) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	out := make([]any, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, map[string]any{"createdAt": r.CreatedAt.Format(time.RFC3339), "expiresAt": r.ExpiresAt.Format(time.RFC3339)})
-	}
-	return out, nil
-}
-
-// Logout ends the session of token (nothing happens for a token with none).
-func (l *Login) Logout(token string) error {
-	rec, ok, err := l.readSession(token)
-	if err != nil || !ok {
-		return err
-	}
-	return l.deleteSessions(rec.MemberID, []string{hashToken(token)})
-}
-
 // ---- sessions in the store ----
-
-// keys of a login's state, under el:<fullName>:
-//
-//	session:<sha256 of token>        a session: {memberId, corp, createdAt, expiresAt}
-//	msession:<memberId>:<sha256>     the sessions of a member (to end them together)
-type keys struct{ prefix string }
-
-func (k keys) session(hash string) string          { return k.prefix + "session:" + hash }
-func (k keys) sessions() string                    { return k.prefix + "session:" }
-func (k keys) memberSession(m, hash string) string { return k.prefix + "msession:" + m + ":" + hash }
-func (k keys) memberSessions(m string) string      { return k.prefix + "msession:" + m + ":" }
-
-type sessionRec struct {
-	MemberID  string    `json:"memberId"`
-	Corp      string    `json:"corp"`
-	CreatedAt time.Time `json:"createdAt"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
-
-// hashToken is what the store keeps of a token: its SHA-256, so that the state file holds
-// nothing a browser could present.
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-func (l *Login) readSession(token string) (sessionRec, bool, error) {
-	var rec sessionRec
-	if len(token) < 16 || len(token) > 256 {
-		return rec, false, nil
-	}
-	err := l.el.Store.View(func(tx *kv.Tx) error { return tx.GetJSON(l.keys.session(hashToken(token)), &rec) })
-	if errors.Is(err, kv.ErrNotFound) {
-		return rec, false, nil
-	}
-	return rec, err == nil, err
-}
-
-// newSession stores a session for s (256 random bits) and returns its token; the member's
-// expired sessions go in the same write.
-func (l *Login) newSession(s *Session, now time.Time) (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	token := base64.RawURLEncoding.EncodeToString(b[:])
-	hash := hashToken(token)
-	s.ExpiresAt = now.Add(l.cfg.SessionTTL)
-	rec := sessionRec{MemberID: s.MemberID, Corp: s.Corp, CreatedAt: now.UTC(), ExpiresAt: s.ExpiresAt.UTC()}
-	err := l.el.Store.Update(func(tx *kv.Tx) error {
-		var expired []string
-		tx.Scan(l.keys.memberSessions(s.MemberID), func(key, _ string) bool {
-			h := strings.TrimPrefix(key, l.keys.memberSessions(s.MemberID))
-			var old sessionRec
-			if tx.GetJSON(l.keys.session(h), &old) != nil || !now.Before(old.ExpiresAt) {
-				expired = append(expired, h)
-			}
-			return true
-		})
-		for _, h := range expired {
-			tx.Delete(l.keys.session(h))
-			tx.Delete(l.keys.memberSession(s.MemberID, h))
-		}
-		if err := tx.SetJSON(l.keys.session(hash), rec); err != nil {
-			return err
-		}
-		return tx.Set(l.keys.memberSession(s.MemberID, hash), "")
-	})
-	if err != nil {
-		return "", fmt.Errorf("login %s: keep the session: %w", l.el.FullName, err)
-	}
-	return token, nil
-}
-
-func (l *Login) deleteSessions(memberID string, hashes []string) error {
-	return l.el.Store.Update(func(tx *kv.Tx) error {
-		for _, h := range hashes {
-			if _, err := tx.Delete(l.keys.session(h)); err != nil {
-				return err
-			}
-			if _, err := tx.Delete(l.keys.memberSession(memberID, h)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// endMemberSessions ends every session of a member.
-func (l *Login) endMemberSessions(memberID string) {
-	var hashes []string
-	l.el.Store.View(func(tx *kv.Tx) error {
-		return tx.Scan(l.keys.memberSessions(memberID), func(key, _ string) bool {
-			hashes = append(hashes, strings.TrimPrefix(key, l.keys.memberSessions(memberID)))
-			return true
-		})
-	})
-	if len(hashes) > 0 {
-		if err := l.deleteSessions(memberID, hashes); err != nil {
-			l.el.Logger.Warn("ending the sessions of a member failed", "member", memberID, "err", err)
-			return
-		}
-		l.el.Logger.Info("sessions ended: the member may no longer log in", "member", memberID, "sessions", len(hashes))
-	}
-}
-
-// dropExpired deletes the sessions past their expiry; it returns how many.
-func (l *Login) dropExpired(now time.Time) (int, error) {
-	type gone struct{ member, hash string }
-	var expired []gone
-	l.el.Store.View(func(tx *kv.Tx) error {
-		return tx.Scan(l.keys.sessions(), func(key, v string) bool {
-			var rec sessionRec
-			if err := jsonUnmarshal(v, &rec); err != nil || !now.Before(rec.ExpiresAt) {
-				expired = append(expired, gone{rec.MemberID, strings.TrimPrefix(key, l.keys.sessions())})
-			}
-			return true
-		})
-	})
-	if len(expired) == 0 {
-		return 0, nil
-	}
-	err := l.el.Store.Update(func(tx *kv.Tx) error {
-		for _, g := range expired {
-			tx.Delete(l.keys.session(g.hash))
-			tx.Delete(l.keys.memberSession(g.member, g.hash))
-		}
-		return nil
-	})
-	return len(expired), err
-}

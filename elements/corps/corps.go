@@ -19,7 +19,7 @@ import (
 
 // MetaID and TypeID are the registered IDs.
 const (
-	MetaID = "corps.Meta"
+	MetaID = org.MetaID
 	TypeID = "corps.QywxInnerType"
 )
 
@@ -30,7 +30,6 @@ const DefaultAPIBase = "https://qyapi.weixin.qq.com"
 const masked = "******"
 
 func init() {
-	elements.RegisterMeta(MetaID, "organisations (组织架构)")
 	elements.RegisterType(elements.Type{
 		ID:         TypeID,
 		Meta:       MetaID,
