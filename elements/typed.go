@@ -369,3 +369,26 @@ func toFloat(v any) float64 {
 	f, _ := strconv.ParseFloat(fmt.Sprint(v), 64)
 	return f
 }
+
+// SecretPaths are the paths of the secret fields of a Type's config, the top level's and
+// those of objects within it (firstMember.password): what the runtime masks, and what
+// jitrt check warns about when the file holds its value.
+func (s Schema) SecretPaths() [][]string {
+	var out [][]string
+	for _, f := range s.Fields {
+		if f.Secret {
+			out = append(out, []string{f.Name})
+			continue
+		}
+		t := f.Type
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t != nil && t.Kind() == reflect.Struct {
+			for _, sub := range (Schema{Fields: fieldsOf(t)}).SecretPaths() {
+				out = append(out, append([]string{f.Name}, sub...))
+			}
+		}
+	}
+	return out
+}

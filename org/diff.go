@@ -79,6 +79,9 @@ type SyncReport struct {
 	// org: a rename onto an id another member holds, a department moved under itself or
 	// its own subtree, the root deleted. The next sync takes the platform's truth.
 	Refused int `json:"refused,omitempty"`
+	// SetAside is how many events failed again and again and were set aside (kept with
+	// their error, out of the queue) so that the events after them could go on.
+	SetAside int `json:"setAside,omitempty"`
 	// Drift is, for a corp that takes change events, what the sync had to repair that the
 	// events had not (dropped or missed events): its changes to members, departments and
 	// tags.
@@ -418,8 +421,12 @@ func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string
 	return out
 }
 
-// compareHook, when set (by tests), runs at the start of each compare worker.
-var compareHook func(worker int)
+// compareHook and prefetchHook, when set (by tests), run at the start of each compare
+// worker and of the stored org's read.
+var (
+	compareHook  func(worker int)
+	prefetchHook func()
+)
 
 // compareMember makes a fetched member's record from the stored one's head and compares
 // the two.
@@ -538,9 +545,10 @@ type Prefetch struct {
 }
 
 type prefetched struct {
-	snap    *Snapshot
-	version uint64
-	err     error
+	snap     *Snapshot
+	version  uint64
+	err      error
+	panicked bool // a bug, not a store that failed: the sync fails rather than read again
 }
 
 // Prefetch starts reading the stored org; Commit takes it (or Discard drops it).
@@ -549,13 +557,16 @@ func (o *Directory) Prefetch() *Prefetch {
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
-				p.ch <- prefetched{err: recovered(o, "read the stored org", r)}
+				p.ch <- prefetched{err: recovered(o, "read the stored org", r), panicked: true}
 			}
 		}()
+		if prefetchHook != nil {
+			prefetchHook()
+		}
 		// a writer of this org, here or in another process, moves its generation
 		v := o.store.Generation(o.keys.prefix)
 		s, err := ReadSnapshot(o.store, o.keys)
-		p.ch <- prefetched{s, v, err}
+		p.ch <- prefetched{snap: s, version: v, err: err}
 	}()
 	return p
 }
@@ -567,6 +578,9 @@ func (p *Prefetch) Discard() { <-p.ch }
 // lock is held.
 func (p *Prefetch) take() (*Snapshot, error) {
 	r := <-p.ch
+	if r.panicked {
+		return nil, r.err
+	}
 	if r.err == nil && p.o.store.Generation(p.o.keys.prefix) == r.version {
 		return r.snap, nil
 	}
@@ -659,6 +673,7 @@ func (r *SyncReport) Merge(o *SyncReport) {
 	r.Renamed += o.Renamed
 	r.Ignored += o.Ignored
 	r.Refused += o.Refused
+	r.SetAside += o.SetAside
 	for _, d := range []struct{ dst, src *DiffCounts }{{&r.Departments, &o.Departments}, {&r.Tags, &o.Tags}} {
 		d.dst.Added += d.src.Added
 		d.dst.Updated += d.src.Updated

@@ -242,7 +242,7 @@ func (o *Directory) membersByID(tx *kv.Tx, ids []string) ([]*Member, error) {
 	return out, nil
 }
 
-func (o *Directory) setUserRole(memberID string, roleIDs []string) (any, error) {
+func (o *Directory) setUserRole(ctx context.Context, memberID string, roleIDs []string) (any, error) {
 	roleIDs, err := o.dedupe("roleIdList", roleIDs)
 	if err != nil {
 		return nil, err
@@ -259,7 +259,7 @@ func (o *Directory) setUserRole(memberID string, roleIDs []string) (any, error) 
 			return nil, o.BadArg("role %q is not declared (declared roles: %s; declare roles in %s)", id, strings.Join(declared, ", "), o.configPath)
 		}
 	}
-	unlock, err := o.Lock(context.Background())
+	unlock, err := o.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -312,12 +312,12 @@ func (o *Directory) setUserRole(memberID string, roleIDs []string) (any, error) 
 // writeMembers checks a list of member ids (not empty, every one known) and runs fn on
 // the members in one transaction under the corp's write lock; an unknown id, or an error
 // from fn, writes nothing.
-func (o *Directory) writeMembers(listName string, ids []string, fn func(tx *kv.Tx, ids []string, members []*Member) error) error {
+func (o *Directory) writeMembers(ctx context.Context, listName string, ids []string, fn func(tx *kv.Tx, ids []string, members []*Member) error) error {
 	ids, err := o.dedupe(listName, ids)
 	if err != nil {
 		return err
 	}
-	unlock, err := o.Lock(context.Background())
+	unlock, err := o.Lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -331,8 +331,8 @@ func (o *Directory) writeMembers(listName string, ids []string, fn func(tx *kv.T
 	})
 }
 
-func (o *Directory) offlineMembers(ids []string) error {
-	return o.writeMembers("memberIdList", ids, func(tx *kv.Tx, _ []string, members []*Member) error {
+func (o *Directory) offlineMembers(ctx context.Context, ids []string) error {
+	return o.writeMembers(ctx, "memberIdList", ids, func(tx *kv.Tx, _ []string, members []*Member) error {
 		ts := Now()
 		for _, m := range members {
 			if m.Status == StatusOffline {
@@ -349,8 +349,8 @@ func (o *Directory) offlineMembers(ids []string) error {
 
 // reactivateMembers undoes offlineMember. A member who went offline because the platform
 // no longer lists them is refused: a sync brings them back once it lists them again.
-func (o *Directory) reactivateMembers(ids []string) error {
-	return o.writeMembers("memberIdList", ids, func(tx *kv.Tx, _ []string, members []*Member) error {
+func (o *Directory) reactivateMembers(ctx context.Context, ids []string) error {
+	return o.writeMembers(ctx, "memberIdList", ids, func(tx *kv.Tx, _ []string, members []*Member) error {
 		ts := Now()
 		for _, m := range members {
 			switch {
@@ -406,12 +406,12 @@ func (o *Directory) signature(memberID string) (any, error) {
 	return map[string]any{"memberId": memberID, "signature": s}, nil
 }
 
-func (o *Directory) saveSignature(memberID, signature string) (any, error) {
+func (o *Directory) saveSignature(ctx context.Context, memberID, signature string) (any, error) {
 	u, err := url.Parse(signature)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, o.BadArg("signature %q is not an http(s) URL of the signature image", signature)
 	}
-	unlock, err := o.Lock(context.Background())
+	unlock, err := o.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -429,8 +429,8 @@ func (o *Directory) saveSignature(memberID, signature string) (any, error) {
 	return map[string]any{"success": true, "memberId": memberID, "signature": signature, "updatedAt": rec.UpdatedAt}, nil
 }
 
-func (o *Directory) setAdmins(ids []string) error {
-	return o.writeMembers("memberIdList", ids, func(tx *kv.Tx, ids []string, members []*Member) error {
+func (o *Directory) setAdmins(ctx context.Context, ids []string) error {
+	return o.writeMembers(ctx, "memberIdList", ids, func(tx *kv.Tx, ids []string, members []*Member) error {
 		for _, m := range members {
 			if m.Status != StatusActive {
 				return o.BadArg("member %q is offline and cannot be an admin", m.MemberID)

@@ -14,7 +14,7 @@ func (o *Directory) Methods(names ...string) []elements.Method {
 	all := slices.Concat([]elements.Method{
 		{Name: "getSyncHistory", Callable: true, Doc: "the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report",
 			Params: []elements.Param{num("limit", false), {Name: "changes", Kind: elements.KindBool}, {Name: "startedAt", Kind: elements.KindString}},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				limit, _, err := a.Int("limit")
 				if err != nil {
 					return nil, err
@@ -31,53 +31,53 @@ func (o *Directory) Methods(names ...string) []elements.Method {
 			Call: func(context.Context, elements.Args) (any, error) { return o.rootDept() }},
 		{Name: "setUserRole", Callable: true, Doc: "set a member's roles to exactly roleIdList (declared role ids)",
 			Params: []elements.Param{str("memberId"), list("roleIdList")},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				ids, err := a.Strings("roleIdList")
 				if err != nil {
 					return nil, err
 				}
-				return o.setUserRole(a.String("memberId"), ids)
+				return o.setUserRole(ctx, a.String("memberId"), ids)
 			}},
 		{Name: "offlineMember", Callable: true, Doc: "take members offline (离职) in this corp only",
 			Params: []elements.Param{list("memberIdList")},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				ids, err := a.Strings("memberIdList")
 				if err != nil {
 					return nil, err
 				}
-				return nil, o.offlineMembers(ids)
+				return nil, o.offlineMembers(ctx, ids)
 			}},
 		{Name: "reactivateMember", Callable: true, Doc: "undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them)",
 			Params: []elements.Param{list("memberIdList")},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				ids, err := a.Strings("memberIdList")
 				if err != nil {
 					return nil, err
 				}
-				return nil, o.reactivateMembers(ids)
+				return nil, o.reactivateMembers(ctx, ids)
 			}},
 		{Name: "getUserSignature", Callable: true, Doc: "a member's signature: {memberId, signature}",
 			Params: []elements.Param{str("memberId")},
 			Call:   func(_ context.Context, a elements.Args) (any, error) { return o.signature(a.String("memberId")) }},
 		{Name: "saveUserSignature", Callable: true, Doc: "save a member's signature image URL (http or https)",
 			Params: []elements.Param{str("memberId"), str("signature")},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
-				return o.saveSignature(a.String("memberId"), a.String("signature"))
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				return o.saveSignature(ctx, a.String("memberId"), a.String("signature"))
 			}},
 		{Name: "setAdmin", Callable: true, Doc: "set the org's admins (组织负责人, 管理员)",
 			Params: []elements.Param{list("memberIdList")},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				ids, err := a.Strings("memberIdList")
 				if err != nil {
 					return nil, err
 				}
-				return map[string]any{}, o.setAdmins(ids)
+				return map[string]any{}, o.setAdmins(ctx, ids)
 			}},
 		{Name: "getAdmin", Callable: true, Doc: "the admins' member ids",
 			Call: func(context.Context, elements.Args) (any, error) { return o.admins() }},
 		{Name: "getDeptMembers", Callable: true, Doc: "the active members of a department: [{memberId, name, mainDeptId}]",
 			Params: []elements.Param{num("deptId", true)},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				id, _, err := a.Int("deptId")
 				if err != nil {
 					return nil, err

@@ -138,7 +138,7 @@ func (o *Directory) checkDeptID(id int64) error {
 
 // setDeptRoles grants roleIDs to a department (and so to its members and every
 // sub-department's), replacing what it was granted; an empty list takes its grants away.
-func (o *Directory) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
+func (o *Directory) setDeptRoles(ctx context.Context, deptID int64, roleIDs []string) (any, error) {
 	if err := o.checkDeptID(deptID); err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (o *Directory) setDeptRoles(deptID int64, roleIDs []string) (any, error) {
 	if err := o.checkRoles(roleIDs); err != nil {
 		return nil, err
 	}
-	unlock, err := o.Lock(context.Background())
+	unlock, err := o.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +381,7 @@ func (o *Directory) roleMethods() []elements.Method {
 	return []elements.Method{
 		{Name: "setDeptRole", Callable: true, Doc: "grant roles to a department, its members and every sub-department's (an empty list takes them away)",
 			Params: []elements.Param{num("deptId", true), {Name: "roleIdList", Kind: elements.KindArray, Required: true}},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
 				id, err := deptID(a)
 				if err != nil {
 					return nil, err
@@ -390,7 +390,7 @@ func (o *Directory) roleMethods() []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return o.setDeptRoles(id, roles)
+				return o.setDeptRoles(ctx, id, roles)
 			}},
 		{Name: "getDeptRole", Callable: true, Doc: "the roles granted to a department: {deptId, roleIdList}",
 			Params: []elements.Param{num("deptId", true)},

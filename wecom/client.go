@@ -52,6 +52,10 @@ type Config struct {
 	MaxRetries int
 	// Backoff between retries (default 200ms…5s; 1s…20s for rate limits).
 	Backoff, RateLimitBackoff Backoff
+	// OnPanic, if set, records a panic the client caught in a goroutine of its own (a
+	// token fetch, a fetch worker) and returns the error to report in its place: the
+	// program's count of panics. Without it the panic is only that error.
+	OnPanic func(where string, r any) error
 	// RateLimiter paces the client's calls; share one between the clients of a corp. When
 	// nil the client has its own, with Limits (DefaultLimits when zero; negative values
 	// turn a limit off).
@@ -78,6 +82,11 @@ type Client struct {
 
 	pathMu sync.Mutex
 	path   string // "", "detail" or "id": the fetch path that last worked
+
+	// life is cancelled by Close: the work the client does for all its callers (a token
+	// fetch) stops with it.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New builds a client. It does no I/O.
@@ -120,6 +129,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/") + "/cgi-bin/", log: cfg.Logger,
 		limiter: cfg.RateLimiter}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	if c.limiter == nil {
 		c.limiter = NewRateLimiter(cfg.Limits, cfg.Now)
 	}
@@ -154,6 +164,7 @@ func (c *Client) HasContactSyncSecret() bool { return c.contact != nil }
 
 // Close releases idle connections.
 func (c *Client) Close() error {
+	c.endLife()
 	if c.cfg.HTTP == nil {
 		c.http.CloseIdleConnections()
 	}
@@ -289,8 +300,13 @@ func jitter(b Backoff, attempt int) time.Duration {
 func (c *Client) roundTrip(ctx context.Context, endpoint string, q url.Values, post bool, body []byte, out any) error {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+		}
+	}()
 	req.SetRequestURI(c.base + endpoint + "?" + q.Encode())
 	if post {
 		req.Header.SetMethod(fasthttp.MethodPost)
@@ -306,7 +322,30 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, q url.Values, p
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("wecom %s: %w", endpoint, err)
 	}
-	if err := c.http.DoDeadline(req, resp, deadline); err != nil {
+	var err error
+	if done := ctx.Done(); done == nil {
+		err = c.http.DoDeadline(req, resp, deadline)
+	} else {
+		// fasthttp knows deadlines, not contexts: the request runs in a goroutine of its own
+		// so that a cancelled caller (a corp closing) stops waiting at once; the abandoned
+		// request keeps req and resp until its deadline, and the collector has them then.
+		ch := make(chan error, 1)
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					ch <- fmt.Errorf("%s: panic in the HTTP client: %v", endpoint, r)
+				}
+			}()
+			ch <- c.http.DoDeadline(req, resp, deadline)
+		}()
+		select {
+		case err = <-ch:
+		case <-done:
+			abandoned = true
+			return fmt.Errorf("wecom %s: %w", endpoint, ctx.Err())
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrTransport, endpoint, scrubURL(err.Error()))
 	}
 	if sc := resp.StatusCode(); sc != fasthttp.StatusOK {
@@ -408,8 +447,23 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 // fetch runs gettoken for every waiter; it is not tied to one caller's context, so a caller
 // that gives up does not fail the others.
 func (ts *tokenSource) fetch(f *tokenFetch) {
-	ctx, cancel := context.WithTimeout(context.Background(), ts.c.cfg.Timeout*time.Duration(ts.c.cfg.MaxRetries+1))
+	ctx, cancel := context.WithTimeout(ts.c.life, ts.c.cfg.Timeout*time.Duration(ts.c.cfg.MaxRetries+1))
 	defer cancel()
+	defer func() {
+		if r := recover(); r != nil { // the waiters get an error, not a process that ended
+			err := ts.c.recovered("gettoken", r)
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			if ts.inflight == f {
+				ts.inflight = nil
+				f.err = err
+				close(f.done)
+			}
+		}
+	}()
+	if h := testHookTokenFetch; h != nil {
+		h()
+	}
 	type tokenResp struct {
 		baseResponse
 		AccessToken string `json:"access_token"`
@@ -454,3 +508,19 @@ func (ts *tokenSource) invalidate(bad string) {
 
 // BaseURL is the API host the client calls.
 func (c *Client) BaseURL() string { return c.cfg.BaseURL }
+
+// recovered is the error of a panic caught in a goroutine of the client's.
+func (c *Client) recovered(where string, r any) error {
+	if c.cfg.OnPanic != nil {
+		return c.cfg.OnPanic("wecom "+where, r)
+	}
+	c.log.Error("panic in the WeCom client", "where", where, "panic", fmt.Sprint(r))
+	return fmt.Errorf("wecom %s: internal error (panic: %v)", where, r)
+}
+
+// testHookTokenFetch and testHookFetchWorker, when set (by tests), run at the start of a
+// token fetch and of each fetch worker.
+var (
+	testHookTokenFetch  func()
+	testHookFetchWorker func()
+)

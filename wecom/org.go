@@ -138,7 +138,15 @@ func fanOut[T, R any](ctx context.Context, c *Client, opts FetchOptions, phase s
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
 	for i, it := range items {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = c.recovered("fetch "+phase, r)
+				}
+			}()
+			if h := testHookFetchWorker; h != nil {
+				h()
+			}
 			r, err := fetch(gctx, it)
 			if err != nil {
 				return err

@@ -79,6 +79,7 @@ declare namespace jitrt {
     renamed?: number;
     ignored?: number;
     refused?: number;
+    setAside?: number;
     drift?: number;
   }
 
@@ -134,6 +135,42 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
+  /** an element of type auths.loginTypes.PasswordType */
+  interface Type_auths_loginTypes_PasswordType {
+    readonly title: string;
+    readonly fullName: string;
+    readonly type: string;
+    readonly authType: any;
+    /** landing, session length and lockout */
+    readonly authConfig: any;
+    /** fullName of the org whose members sign in */
+    getCorp(): any;
+    /** sign in with a username and password: {member, roles, session: {token, expiresAt}} */
+    getLoginCode(username: string, password: string): any;
+    /** sign in with a username and password: {member, roles, session: {token, expiresAt}} */
+    getLoginCode(args: { username: string; password: string }): any;
+    /** what a front end needs to sign in: {loginUrl, landing, corp} */
+    getLoginConfig(): any;
+    /** a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token) */
+    getMemberSessions(memberId: string): any;
+    /** a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token) */
+    getMemberSessions(args: { memberId: string }): any;
+    /** the live session of a token: {member, roles, expiresAt} */
+    getSession(token: string): any;
+    /** the live session of a token: {member, roles, expiresAt} */
+    getSession(args: { token: string }): any;
+    /** end the session of a token */
+    logout(token: string): any;
+    /** end the session of a token */
+    logout(args: { token: string }): any;
+    /** change the password of a session's member (the old one checked): their other sessions end */
+    updatePassword(token: string, oldPassword: string, newPassword: string): any;
+    /** change the password of a session's member (the old one checked): their other sessions end */
+    updatePassword(args: { token: string; oldPassword: string; newPassword: string }): any;
+    /** the methods one link up the element's Type chain (in a Type element's index.js) */
+    readonly $super: { readonly [method: string]: (...args: any[]) => any };
+  }
+
   /** an element of type corps.CheckedCorp */
   interface Type_corps_CheckedCorp {
     readonly title: string;
@@ -183,6 +220,8 @@ declare namespace jitrt {
     getMemberRoles(args: { memberId: string }): jitrt.EffectiveRole[];
     /** the root department as RowData (root.name.value) */
     getRootDept(): jitrt.RowData;
+    /** the WeCom events that failed again and again and were set aside, newest first: [{seq, kind, id, error, attempts, at}] */
+    getSetAsideEvents(): any;
     /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
     getSyncHistory(limit?: number, changes?: boolean, startedAt?: string): jitrt.SyncReport[];
     /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
@@ -286,6 +325,8 @@ declare namespace jitrt {
     getMemberRoles(args: { memberId: string }): jitrt.EffectiveRole[];
     /** the root department as RowData (root.name.value) */
     getRootDept(): jitrt.RowData;
+    /** the WeCom events that failed again and again and were set aside, newest first: [{seq, kind, id, error, attempts, at}] */
+    getSetAsideEvents(): any;
     /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
     getSyncHistory(limit?: number, changes?: boolean, startedAt?: string): jitrt.SyncReport[];
     /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
@@ -342,6 +383,151 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
+  /** an element of type corps.NormalType */
+  interface Type_corps_NormalType {
+    readonly title: string;
+    readonly fullName: string;
+    readonly type: string;
+    /** alias of fullName */
+    readonly corpFullName: any;
+    /** a local org has no platform credentials: {} */
+    readonly authConfig: any;
+    /** the org's configuration and counts */
+    readonly corpData: any;
+    /** add members to a department */
+    addDeptMember(deptId: any, memberIdList: any[]): any;
+    /** add members to a department */
+    addDeptMember(args: { deptId: any; memberIdList: any[] }): any;
+    /** add a member to departments (and roles), with a username and password to sign in with if given: the member, never the password */
+    addMember(nick: string, deptIdList: any[], roleIdList?: any[], phone?: string, username?: string, password?: string, memberId?: string, userId?: string, email?: string): any;
+    /** add a member to departments (and roles), with a username and password to sign in with if given: the member, never the password */
+    addMember(args: { nick: string; deptIdList: any[]; roleIdList?: any[]; phone?: string; username?: string; password?: string; memberId?: string; userId?: string; email?: string }): any;
+    /** grant a role to members directly */
+    addRoleMember(roleId: string, memberIdList: any[]): any;
+    /** grant a role to members directly */
+    addRoleMember(args: { roleId: string; memberIdList: any[] }): any;
+    /** a local org has no platform: answers failed_precondition (use addMember) */
+    bulkRegister(corpData: { [key: string]: any }): any;
+    /** a local org has no platform: answers failed_precondition (use addMember) */
+    bulkRegister(args: { corpData: { [key: string]: any } }): any;
+    /** set members' status: 1 active (在职), 2 resigned (离职: offline, their sessions end) */
+    changeMemberStatus(memberIdList: any[], status: number): any;
+    /** set members' status: 1 active (在职), 2 resigned (离职: offline, their sessions end) */
+    changeMemberStatus(args: { memberIdList: any[]; status: number }): any;
+    /** create a department under parentId (default the root): the department as RowData */
+    createDept(name: string, parentId?: any): any;
+    /** create a department under parentId (default the root): the department as RowData */
+    createDept(args: { name: string; parentId?: any }): any;
+    /** create a role (beside the config's): the role as RowData {roleId, name, roleGroupId} */
+    createRole(name: string, roleGroupId?: string, roleId?: string): any;
+    /** create a role (beside the config's): the role as RowData {roleId, name, roleGroupId} */
+    createRole(args: { name: string; roleGroupId?: string; roleId?: string }): any;
+    /** delete a department that has no sub-department and no member */
+    deleteDept(deptId: any): any;
+    /** delete a department that has no sub-department and no member */
+    deleteDept(args: { deptId: any }): any;
+    /** take members out of a department (not out of their last one) */
+    deleteDeptMember(deptId: any, memberIdList: any[]): any;
+    /** take members out of a department (not out of their last one) */
+    deleteDeptMember(args: { deptId: any; memberIdList: any[] }): any;
+    /** delete resigned members (changeMemberStatus 2 first) with their roles, signature and password */
+    deleteMember(memberIdList: any[]): any;
+    /** delete resigned members (changeMemberStatus 2 first) with their roles, signature and password */
+    deleteMember(args: { memberIdList: any[] }): any;
+    /** the admins' member ids */
+    getAdmin(): string[];
+    /** a local org has no platform client: answers failed_precondition */
+    getClient(): any;
+    /** the org's configuration, never a password */
+    getCorpInfo(): any;
+    /** the active members of a department: [{memberId, name, mainDeptId}] */
+    getDeptMembers(deptId: number): jitrt.DeptMember[];
+    /** the active members of a department: [{memberId, name, mainDeptId}] */
+    getDeptMembers(args: { deptId: number }): jitrt.DeptMember[];
+    /** the roles granted to a department: {deptId, roleIdList} */
+    getDeptRole(deptId: number): jitrt.DeptRoles;
+    /** the roles granted to a department: {deptId, roleIdList} */
+    getDeptRole(args: { deptId: number }): jitrt.DeptRoles;
+    /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
+    getDeptTree(deptId?: number, depth?: number): jitrt.TreeDept;
+    /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
+    getDeptTree(args?: { deptId?: number; depth?: number }): jitrt.TreeDept;
+    /** the local org: {userList, deptList, roleList, thirdAuthList, …} */
+    getLocalCorpData(): any;
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
+    getMember(memberId: string): any;
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
+    getMember(args: { memberId: string }): any;
+    /** a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}] */
+    getMemberRoles(memberId: string): jitrt.EffectiveRole[];
+    /** a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}] */
+    getMemberRoles(args: { memberId: string }): jitrt.EffectiveRole[];
+    /** the root department as RowData (root.name.value) */
+    getRootDept(): jitrt.RowData;
+    /** a local org has no syncs: [] */
+    getSyncHistory(limit?: number, changes?: boolean, startedAt?: string): any;
+    /** a local org has no syncs: [] */
+    getSyncHistory(args?: { limit?: number; changes?: boolean; startedAt?: string }): any;
+    /** a local org has no platform: answers failed_precondition */
+    getThirdCorpData(): any;
+    /** a member's signature: {memberId, signature} */
+    getUserSignature(memberId: string): jitrt.Signature;
+    /** a member's signature: {memberId, signature} */
+    getUserSignature(args: { memberId: string }): jitrt.Signature;
+    /** create the org: its root department (named as the element's title), its roles and the first admin of the config; again, nothing more */
+    initCorp(): any;
+    /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
+    listMembers(deptId?: number, status?: string, query?: string, limit?: number, offset?: number): jitrt.MemberPage;
+    /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
+    listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.MemberPage;
+    /** take members offline (离职) in this corp only */
+    offlineMember(memberIdList: any[]): any;
+    /** take members offline (离职) in this corp only */
+    offlineMember(args: { memberIdList: any[] }): any;
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
+    reactivateMember(memberIdList: any[]): any;
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
+    reactivateMember(args: { memberIdList: any[] }): any;
+    /** save a member's signature image URL (http or https) */
+    saveUserSignature(memberId: string, signature: string): any;
+    /** save a member's signature image URL (http or https) */
+    saveUserSignature(args: { memberId: string; signature: string }): any;
+    /** set the org's admins (组织负责人, 管理员) */
+    setAdmin(memberIdList: any[]): any;
+    /** set the org's admins (组织负责人, 管理员) */
+    setAdmin(args: { memberIdList: any[] }): any;
+    /** set a department's leaders (部门主管), members of it: [{deptId, memberId, isLeader}] for its members */
+    setDeptLeaderByDept(deptId: any, memberIdList: any[]): any;
+    /** set a department's leaders (部门主管), members of it: [{deptId, memberId, isLeader}] for its members */
+    setDeptLeaderByDept(args: { deptId: any; memberIdList: any[] }): any;
+    /** grant roles to a department, its members and every sub-department's (an empty list takes them away) */
+    setDeptRole(deptId: number, roleIdList: any[]): any;
+    /** grant roles to a department, its members and every sub-department's (an empty list takes them away) */
+    setDeptRole(args: { deptId: number; roleIdList: any[] }): any;
+    /** set a member's username (optional) and password; their sessions made with the old password end */
+    setMemberPassword(memberId: string, password: string, username?: string): any;
+    /** set a member's username (optional) and password; their sessions made with the old password end */
+    setMemberPassword(args: { memberId: string; password: string; username?: string }): any;
+    /** set a member's roles to exactly roleIdList (declared role ids) */
+    setUserRole(memberId: string, roleIdList: any[]): any;
+    /** set a member's roles to exactly roleIdList (declared role ids) */
+    setUserRole(args: { memberId: string; roleIdList: any[] }): any;
+    /** a local org has nothing to sync: answers failed_precondition */
+    syncCorp(dryRun?: boolean): any;
+    /** a local org has nothing to sync: answers failed_precondition */
+    syncCorp(args?: { dryRun?: boolean }): any;
+    /** rename a department, or move it under parentId: the department as RowData */
+    updateDept(deptId: any, name: string, parentId?: any): any;
+    /** rename a department, or move it under parentId: the department as RowData */
+    updateDept(args: { deptId: any; name: string; parentId?: any }): any;
+    /** change a member's nick, phone, email, photo, gender or extendConf (updateDict) */
+    updateUserInfo(memberId: string, updateDict: { [key: string]: any }): any;
+    /** change a member's nick, phone, email, photo, gender or extendConf (updateDict) */
+    updateUserInfo(args: { memberId: string; updateDict: { [key: string]: any } }): any;
+    /** the methods one link up the element's Type chain (in a Type element's index.js) */
+    readonly $super: { readonly [method: string]: (...args: any[]) => any };
+  }
+
   /** an element of type tasks.NormalType */
   interface Type_tasks_NormalType {
     readonly title: string;
@@ -364,10 +550,14 @@ declare namespace jitrt {
   interface App {
     /** auths.loginTypes.DemoLogin: 企业微信登录 (演示) */
     getElement(fullName: "auths.loginTypes.DemoLogin"): Type_auths_loginTypes_QywxInnerType;
+    /** auths.loginTypes.PasswordLogin: 账号密码登录 */
+    getElement(fullName: "auths.loginTypes.PasswordLogin"): Type_auths_loginTypes_PasswordType;
     /** corps.BranchCorp: 分公司 (自定义类型) */
     getElement(fullName: "corps.BranchCorp"): Type_corps_CheckedCorp;
     /** corps.DemoCorp: 演示企业 */
     getElement(fullName: "corps.DemoCorp"): Type_corps_QywxInnerType;
+    /** corps.LocalOrg: 本地组织 */
+    getElement(fullName: "corps.LocalOrg"): Type_corps_NormalType;
     /** tasks.Heartbeat: 组织概况 (每小时) */
     getElement(fullName: "tasks.Heartbeat"): Type_tasks_NormalType;
     /** tasks.NightlySync: 夜间同步组织 */

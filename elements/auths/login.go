@@ -200,7 +200,8 @@ func (l *Login) wecomClient(ctx context.Context) (*wecom.Client, error) {
 		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
 	}).(*wecom.RateLimiter)
 	c, err := wecom.New(wecom.Config{CorpID: l.cfg.CorpID, Secret: l.cfg.CorpSecret, BaseURL: base,
-		Store: kv.Values{Store: l.el.Store}, Logger: l.el.Logger, RateLimiter: limiter, Timeout: 5 * time.Second})
+		Store: kv.Values{Store: l.el.Store}, Logger: l.el.Logger, RateLimiter: limiter, Timeout: 5 * time.Second,
+		OnPanic: l.el.App.Recovered})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
@@ -33,6 +34,13 @@ import (
 
 // maxBatch is the most events one transaction applies.
 const maxBatch = 2000
+
+// maxAttempts is how many times an event that fails alone is tried before it is set aside.
+const maxAttempts = 5
+
+// evdead:<seq>           an event set aside after maxAttempts failures, with the error
+func (k eventKeys) setAside(seq string) string { return k.prefix + "evdead:" + seq }
+func (k eventKeys) setAsides() string          { return k.prefix + "evdead:" }
 
 // startApplier starts the committer and the applier (jitrt run).
 func (c *Corp) startApplier() {
@@ -57,13 +65,16 @@ func (c *Corp) stopApplier() {
 
 func (c *Corp) applyLoop() {
 	defer close(c.applierDone)
+	ctx := c.lifetime()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		for {
-			n, err := c.applyQueued(context.Background())
+			n, err := c.applyQueued(ctx)
 			if err != nil {
-				c.el.Logger.Error("applying WeCom events failed; they stay queued", "err", err)
+				if ctx.Err() == nil {
+					c.el.Logger.Error("applying WeCom events failed; they stay queued", "err", err)
+				}
 				break
 			}
 			if n == 0 {
@@ -97,16 +108,28 @@ type queuedEvent struct {
 	ev  *callback.Event
 }
 
-// applyQueued applies one batch of queued events.
+// applyQueued applies one batch of queued events. A batch that fails for another reason
+// than WeCom being out of reach is applied again one event at a time, and an event that
+// fails alone maxAttempts times is set aside (setAside): the events after it go on.
 func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	limit := maxBatch
+	if c.isolate > 0 {
+		limit = 1
+	}
+	var batch []queuedEvent
 	defer func() {
 		if r := recover(); r != nil {
 			err = c.el.App.Recovered(c.el.FullName+" apply events", r)
 		}
+		if len(batch) > 0 {
+			n, err = c.afterBatch(ctx, batch, n, err)
+		}
 	}()
-	c.applyMu.Lock()
-	defer c.applyMu.Unlock()
-	var batch []queuedEvent
 	bad := 0
 	if err := c.el.Store.View(func(tx *kv.Tx) error {
 		return tx.Scan(c.evk.eventQueue(), func(key, v string) bool {
@@ -116,7 +139,7 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 				ev = nil
 			}
 			batch = append(batch, queuedEvent{key, ev})
-			return len(batch) < maxBatch
+			return len(batch) < limit
 		})
 	}); err != nil {
 		return 0, err
@@ -148,6 +171,11 @@ func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
 			}
 			taken++
 			if q.ev != nil {
+				if h := hooks.Load(); h != nil && h.Apply != nil {
+					if err := h.Apply(q.ev); err != nil {
+						return err
+					}
+				}
 				if err := a.apply(q.ev); err != nil {
 					return err
 				}
@@ -1020,4 +1048,118 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// afterBatch counts a batch's failure (or its success) toward setting an event aside.
+func (c *Corp) afterBatch(ctx context.Context, batch []queuedEvent, n int, err error) (int, error) {
+	head := batch[0].key
+	switch {
+	case err == nil:
+		if c.isolate > 0 {
+			c.isolate--
+		}
+		if c.failHead == head {
+			c.failHead, c.failures = "", 0
+		}
+		return n, nil
+	case ctx.Err() != nil || errors.Is(err, wecom.ErrTransport) || elements.CodeOf(err) == elements.CodeUnavailable:
+		return n, err // WeCom or the store is out of reach: tried again as it is
+	case len(batch) > 1:
+		c.isolate = len(batch) // find the event that fails, one at a time
+		return n, err
+	}
+	if c.failHead != head {
+		c.failHead, c.failures = head, 0
+	}
+	c.failures++
+	if c.failures < maxAttempts {
+		return n, err
+	}
+	if serr := c.setAside(ctx, batch[0], err); serr != nil {
+		return n, errors.Join(err, serr)
+	}
+	c.failHead, c.failures = "", 0
+	if c.isolate > 0 {
+		c.isolate--
+	}
+	return 1, nil
+}
+
+// setAsideRec is an event set aside.
+type setAsideRec struct {
+	Seq      string `json:"seq"`
+	Kind     string `json:"kind"`
+	ID       string `json:"id"`
+	Error    string `json:"error"`
+	Attempts int    `json:"attempts"`
+	At       string `json:"at"`
+	Message  string `json:"message"` // the event as WeCom sent it (decrypted XML)
+}
+
+// setAside moves an event that keeps failing out of the queue into evdead:, with its
+// error, and says so in the corp's history and metrics; the next sync repairs what it
+// would have changed.
+func (c *Corp) setAside(ctx context.Context, q queuedEvent, cause error) error {
+	start := time.Now()
+	seq := strings.TrimPrefix(q.key, c.evk.eventQueue())
+	rec := setAsideRec{Seq: seq, Error: cause.Error(), Attempts: maxAttempts, At: org.Now()}
+	if q.ev != nil {
+		rec.Kind, rec.ID = q.ev.Kind(), q.ev.User()
+		if id, err := q.ev.DeptID(); rec.ID == "" && err == nil {
+			rec.ID = strconv.FormatInt(id, 10)
+		}
+	}
+	unlock, err := c.dir.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = c.el.Store.Update(func(tx *kv.Tx) error {
+		raw, err := tx.Get(q.key)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil // applied or set aside meanwhile by another process
+		}
+		if err != nil {
+			return err
+		}
+		rec.Message = raw
+		if err := tx.SetJSON(c.evk.setAside(seq), rec); err != nil {
+			return err
+		}
+		if _, err := tx.Delete(q.key); err != nil {
+			return err
+		}
+		rep := &org.SyncReport{Kind: "events", SetAside: 1, StartedAt: start.UTC().Format(time.RFC3339Nano), Changes: []org.Change{},
+			Warnings: []string{fmt.Sprintf("a WeCom %s event (%s) failed %d times and was set aside: %s; the events after it went on, and the next sync repairs what it would have changed",
+				orNone(rec.Kind), orNone(rec.ID), maxAttempts, rec.Error)}}
+		return c.keepEventReport(tx, rep, start)
+	})
+	if err != nil {
+		return fmt.Errorf("set a failing event aside: %w", err)
+	}
+	elements.Count(c.el.Observer, "events_set_aside", c.el.FullName, 1)
+	c.el.Logger.Error("a WeCom event that keeps failing was set aside", "seq", seq, "kind", rec.Kind, "id", rec.ID, "err", rec.Error)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// setAsideEvents lists the events set aside, newest first.
+func (c *Corp) setAsideEvents() ([]any, error) {
+	out := []any{}
+	err := c.el.Store.View(func(tx *kv.Tx) error {
+		return tx.ScanReverse(c.evk.setAsides(), func(_, v string) bool {
+			var r setAsideRec
+			if json.Unmarshal([]byte(v), &r) == nil {
+				out = append(out, map[string]any{"seq": r.Seq, "kind": r.Kind, "id": r.ID, "error": r.Error, "attempts": float64(r.Attempts), "at": r.At})
+			}
+			return true
+		})
+	})
+	return out, err
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
@@ -155,6 +156,13 @@ type Corp struct {
 	client *wecom.Client
 	sim    Simulator
 
+	// life is the instance's lifetime (from Start), cancelled first by Close: every
+	// goroutine the corp starts (a sync, the applier) runs under it.
+	life      context.Context
+	endLife   context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+
 	// dir is the org in the app's store; keys and evk where it keeps its records and
 	// its queued events.
 	dir  *org.Directory
@@ -166,6 +174,11 @@ type Corp struct {
 	recv        *receiver
 	applyMu     sync.Mutex
 	applierDone chan struct{}
+	// isolate, failHead and failures (under applyMu) find and set aside an event that
+	// keeps failing: after a batch fails, the next isolate events go one at a time.
+	isolate  int
+	failHead string
+	failures int
 }
 
 // newCorp parses the config; it does no I/O (see Start).
@@ -189,6 +202,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // and makes the WeCom client, which shares the corp's rate limiter with every other client
 // of the same corpId in the process, across reloads.
 func (c *Corp) Start(ctx context.Context) error {
+	c.life, c.endLife = context.WithCancel(context.Background())
 	c.el.Store.MayLead(c.syncLead()) // /metrics says this process does not lead it, yet
 	if err := c.dir.Upgrade(ctx); err != nil {
 		return fmt.Errorf("bring the stored org up to date: %w", err)
@@ -217,7 +231,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
 	}).(*wecom.RateLimiter)
 	client, err := wecom.New(wecom.Config{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret, ContactSyncSecret: c.cfg.ContactSyncSecret,
-		BaseURL: base, Store: kv.Values{Store: c.el.Store}, Logger: c.el.Logger, RateLimiter: limiter})
+		BaseURL: base, Store: kv.Values{Store: c.el.Store}, Logger: c.el.Logger, RateLimiter: limiter, OnPanic: recoveredBy(c.el)})
 	if err != nil {
 		c.Close()
 		return err
@@ -231,6 +245,14 @@ func (c *Corp) Start(ctx context.Context) error {
 
 // Close stops the emulator (freeing its port) and the client's connections.
 func (c *Corp) Close() error {
+	c.closeOnce.Do(c.close)
+	return c.closeErr
+}
+
+func (c *Corp) close() {
+	if c.endLife != nil {
+		c.endLife() // first: whatever the corp's goroutines wait on, they stop waiting
+	}
 	c.stopApplier()
 	var errs []error
 	if c.client != nil {
@@ -239,7 +261,7 @@ func (c *Corp) Close() error {
 	if c.sim != nil {
 		errs = append(errs, c.sim.Close())
 	}
-	return errors.Join(errs...)
+	c.closeErr = errors.Join(errs...)
 }
 
 // wecomClient is the client, or an error for an instance that was not started.
@@ -305,3 +327,24 @@ func recoveredBy(el *elements.Element) func(where string, r any) error {
 	}
 	return el.App.Recovered
 }
+
+// lifetime is the instance's lifetime context (the background for an instance that was not
+// started: jitrt check, jitrt ls).
+func (c *Corp) lifetime() context.Context {
+	if c.life == nil {
+		return context.Background()
+	}
+	return c.life
+}
+
+// testHooks let a test inject a failure into a goroutine the corp starts (export_test.go).
+type testHooks struct {
+	// Sync runs at the start of a sync's goroutine; Commit in the committer, per batch;
+	// Apply before each event is applied (an error fails the batch).
+	Sync   func()
+	Commit func()
+	Apply  func(ev *callback.Event) error
+}
+
+// hooks are the test's hooks (nil outside tests).
+var hooks atomic.Pointer[testHooks]

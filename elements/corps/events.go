@@ -423,7 +423,7 @@ func (c *Corp) commit() {
 				break more
 			}
 		}
-		err := c.writeQueued(batch)
+		err := c.commitBatch(batch)
 		for _, q := range batch {
 			q.err <- err
 		}
@@ -439,6 +439,8 @@ func (c *Corp) callbackMethods() []elements.Method {
 			Call: func(_ context.Context, a elements.Args) (any, error) {
 				return c.VerifyCallback(a.String("msgSignature"), a.String("timestamp"), a.String("nonce"), a.String("echostr"))
 			}},
+		{Name: "getSetAsideEvents", Callable: true, Doc: "the WeCom events that failed again and again and were set aside, newest first: [{seq, kind, id, error, attempts, at}]",
+			Call: func(context.Context, elements.Args) (any, error) { return c.setAsideEvents() }},
 		{Name: "applyEvents", Callable: true, Doc: "apply the WeCom change events received and not yet applied, now: {applied}",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) {
 				if _, err := c.callbackReceiver(); err != nil {
@@ -457,4 +459,18 @@ func (c *Corp) callbackMethods() []elements.Method {
 				return map[string]any{"stored": stored}, nil
 			}},
 	}
+}
+
+// commitBatch writes a batch of arrivals; a panic is the batch's error (each caller is
+// answered, and WeCom delivers again).
+func (c *Corp) commitBatch(batch []*queued) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = c.el.App.Recovered(c.el.FullName+" store events", r)
+		}
+	}()
+	if h := hooks.Load(); h != nil && h.Commit != nil {
+		h.Commit()
+	}
+	return c.writeQueued(batch)
 }

@@ -42,6 +42,7 @@ type eventEnv struct {
 	app  *runtime.App
 	url  string
 	logs *lockedBuffer
+	dir  string // the app's folder
 }
 
 type lockedBuffer struct {
@@ -78,6 +79,7 @@ func newEventEnv(t testing.TB, members, depts int, simOpts ...func(*wecomsim.Opt
 	sim.SetEventFaults(wecomsim.EventFaults{RetryInterval: 5 * time.Millisecond})
 	e.sim = sim
 	dir := t.TempDir()
+	e.dir = dir
 	os.MkdirAll(filepath.Join(dir, "corps/E"), 0o755)
 	os.WriteFile(filepath.Join(dir, "corps/E/e.json"), []byte(`{"title": "事件", "type": "corps.QywxInnerType"}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "corps/E/E.json"), []byte(fmt.Sprintf(`{"corpId": %q, "agentId": "1", "secret": "${EV_SECRET}",

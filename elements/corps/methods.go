@@ -40,7 +40,9 @@ func (c *Corp) Methods() []elements.Method {
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return c.thirdCorpData(ctx) }},
 		{Name: "bulkRegister", Callable: true, Doc: "register every user of corpData into the local user pool (idempotent)",
 			Params: []elements.Param{{Name: "corpData", Kind: elements.KindObject, Required: true}},
-			Call:   func(ctx context.Context, a elements.Args) (any, error) { return nil, c.bulkRegister(a["corpData"]) }},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				return nil, c.bulkRegister(ctx, a["corpData"])
+			}},
 		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
 			Call: func(context.Context, elements.Args) (any, error) { return c.corpInfo(), nil }},
 		{Name: "getClient", Doc: "the WeCom API client of the corp",
@@ -148,7 +150,7 @@ func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
 
 // bulkRegister adds or updates every member (and department, tag) of corpData — the shape
 // getThirdCorpData returns — without taking anyone offline.
-func (c *Corp) bulkRegister(data any) error {
+func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 	var cd struct {
 		DeptDict map[string]wecom.Department `json:"deptDict"`
 		UserDict map[string]wecom.User       `json:"userDict"`
@@ -196,7 +198,7 @@ func (c *Corp) bulkRegister(data any) error {
 		wo.Tags = append(wo.Tags, t)
 	}
 	wecom.Canonicalize(wo)
-	rep, err := c.dir.Register(context.Background(), orgDepts(wo.Departments), fetched(wo, nil), func(known map[int64]bool, root int64) []org.FetchedMember {
+	rep, err := c.dir.Register(ctx, orgDepts(wo.Departments), fetched(wo, nil), func(known map[int64]bool, root int64) []org.FetchedMember {
 		members := make([]org.FetchedMember, len(wo.Users))
 		for i := range wo.Users {
 			members[i] = fetchedMember(&wo.Users[i], known, root)

@@ -28,12 +28,21 @@ func (c *Corp) Sync(ctx context.Context, dryRun bool) (*org.SyncReport, error) {
 		err    error
 	}
 	done := make(chan outcome, 1)
+	// It lives under the corp's lifetime, not the caller's: Close (a reload, the app's end)
+	// cancels it wherever it waits (WeCom, another replica's lock).
+	runCtx, cancel := context.WithCancel(c.lifetime())
+	if dl, ok := ctx.Deadline(); ok {
+		runCtx, cancel = context.WithDeadline(runCtx, dl)
+	}
 	go func() {
-		runCtx := context.WithoutCancel(ctx)
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			runCtx, cancel = context.WithDeadline(runCtx, dl)
-			defer cancel()
+		defer cancel()
+		defer func() {
+			if r := recover(); r != nil {
+				done <- outcome{nil, c.el.App.Recovered(c.el.FullName+" sync", r)}
+			}
+		}()
+		if h := hooks.Load(); h != nil && h.Sync != nil {
+			h.Sync()
 		}
 		rep, err := c.leadSync(runCtx)
 		done <- outcome{rep, err}

@@ -476,11 +476,14 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 	if d.Type.Schema.Validate(el.Config, rep.Errorf); len(d.Problems) > 0 {
 		return // the structure below the top keys: what the Type reads must be there first
 	}
-	for _, f := range d.Type.Schema.Fields {
-		if f.Secret {
-			if s, ok := el.Config[f.Name].(string); ok {
-				d.Secrets = append(d.Secrets, s)
-			}
+	for _, path := range d.Type.Schema.SecretPaths() {
+		var v any = el.Config
+		for _, k := range path {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		if s, ok := v.(string); ok {
+			d.Secrets = append(d.Secrets, s)
 		}
 	}
 	if d.Type.Validate != nil {
@@ -498,17 +501,26 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 // (before ${VAR} is replaced): inline, or as the default of ${VAR:-default}.
 func secretsWritten(schema elements.Schema, cfg *jsonpos.Node, element string) Problems {
 	var out Problems
-	for _, f := range schema.Fields {
-		m := cfg.Get(f.Name)
-		if !f.Secret || m == nil || m.Value.Kind != jsonpos.String || m.Value.Str == "" {
+	for _, path := range schema.SecretPaths() {
+		node := cfg
+		for _, k := range path {
+			if m := node.Get(k); m != nil {
+				node = m.Value
+			} else {
+				node = nil
+				break
+			}
+		}
+		if node == nil || node.Kind != jsonpos.String || node.Str == "" {
 			continue
 		}
-		raw := m.Value.Str
+		name := strings.Join(path, ".")
+		raw := node.Str
 		switch {
 		case !strings.Contains(raw, "${"):
-			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q is written in the file, where anyone who can read the app can read it: put it in the environment and write \"${%s}\"", f.Name, SecretEnvName(element, f.Name))})
+			out = append(out, Problem{Pos: node.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q is written in the file, where anyone who can read the app can read it: put it in the environment and write \"${%s}\"", name, SecretEnvName(element, path[len(path)-1]))})
 		case defaultPattern.MatchString(raw):
-			out = append(out, Problem{Pos: m.Value.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q has a default written in the file (${NAME:-…}), where anyone who can read the app can read it: set the variable instead", f.Name)})
+			out = append(out, Problem{Pos: node.Pos, Warning: true, Msg: fmt.Sprintf("the secret %q has a default written in the file (${NAME:-…}), where anyone who can read the app can read it: set the variable instead", name)})
 		}
 	}
 	return out

@@ -49,3 +49,7 @@ console.log(`登录: ${login.authConfig.redirectUri.replace(/callback$/, "login"
 const wecom = corp.getCorpInfo().apiBase;
 console.log(`企业微信模拟器: ${wecom}`);
 console.log(`试一试: bin/jitrt wecom-sim ctl ${wecom} update-user userid=${someone ? someone.memberId : "<userid>"} position=新职位`);
+
+// 本地组织 (corps.NormalType): kept in the app, its members sign in with a password
+require("./21_localOrg");
+console.log(`账号密码登录: ${login.authConfig.redirectUri.replace(/DemoLogin\/callback$/, "PasswordLogin/login")} (zhangsan / zhangsan-demo-pass)`);

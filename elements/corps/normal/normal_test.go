@@ -243,3 +243,17 @@ func TestAPasswordIsKeptOnlyHashed(t *testing.T) {
 		t.Fatalf("the state file holds %d argon2id hashes, want one per password set (3)", n)
 	}
 }
+
+// A first admin's password written in the config is a warning of jitrt check, and the
+// password is masked in the app's logs like every secret.
+func TestAPasswordWrittenInTheConfigIsWarnedAbout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `{"firstMember": {"memberId": "boss", "nick": "老板", "password": "written-in-the-file-1"}}`)
+	ws := e.app.Warnings()
+	if !strings.Contains(ws.Error(), `"firstMember.password" is written in the file`) {
+		t.Fatalf("warnings: %v", ws)
+	}
+	if got := e.app.Redactor().String("the password is written-in-the-file-1"); strings.Contains(got, "written-in-the-file-1") {
+		t.Fatalf("the redactor keeps the password: %q", got)
+	}
+}
