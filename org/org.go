@@ -47,6 +47,9 @@ type Profile struct {
 	MemberIDRule  string
 	// MaxDeptID is the largest department id.
 	MaxDeptID int64
+	// ExtFields name the fields of the provider's part of a member record (Member.Ext), in
+	// order: a member object shows them after the neutral ones (an empty one left out).
+	ExtFields []string
 	// Aliases are member fields that read another one, as the provider's users expect
 	// them ("wecomUserId" reads "memberId"), shown after the others.
 	Aliases []Alias

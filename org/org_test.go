@@ -81,14 +81,11 @@ func TestALegacyRecordReadsAsToday(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ext ExtBuilder
-	ext.String("bizMail", "a@biz.x")
-	ext.String("thumbAvatar", "https://a/100")
-	ext.String("qrCode", "https://qr")
-	ext.String("address", "北京")
-	ext.String("alias", "老张")
-	ext.String("externalPosition", "外部")
-	ext.Raw("extAttr", `{"attrs":[{"type":0,"name":"工号","text":{"value":"A1"}}]}`)
-	ext.Int("wecomStatus", 1)
+	for _, s := range []string{"a@biz.x", "https://a/100", "https://qr", "北京", "老张", "外部"} {
+		ext.String(s)
+	}
+	ext.Raw(`{"attrs":[{"type":0,"name":"工号","text":{"value":"A1"}}]}`)
+	ext.Int(1)
 	want := &Member{MemberID: "u1", Status: "active", CreatedAt: "2026-01-01T00:00:00Z", UpdatedAt: "2026-01-02T00:00:00Z", Name: "张三",
 		DeptIDs: []int64{1, 2}, MainDeptID: 2, LeaderDeptIDs: []int64{2}, Position: "工程师", Mobile: "138", Email: "a@x.com",
 		Avatar: "https://a/0", Gender: "1", Telephone: "010", EnglishName: "Zhang", DirectLeader: []string{"L1"}, Ext: ext.JSON()}
@@ -102,7 +99,7 @@ func TestALegacyRecordReadsAsToday(t *testing.T) {
 	if !isLegacy(legacy) || isLegacy(EncodeMember(m)) {
 		t.Fatal("isLegacy tells the layouts apart wrongly")
 	}
-	v := memberView{EncodeMember(m), &Profile{Aliases: []Alias{{Name: "wecomUserId", Of: "memberId"}}}}
+	v := memberView{EncodeMember(m), &Profile{ExtFields: LegacyExt, Aliases: []Alias{{Name: "wecomUserId", Of: "memberId"}}}}
 	keys := strings.Join(v.Keys(), ",")
 	if keys != "memberId,status,createdAt,updatedAt,name,deptIds,mainDeptId,leaderDeptIds,position,mobile,email,avatar,gender,telephone,englishName,directLeader,bizMail,thumbAvatar,qrCode,address,alias,externalPosition,extAttr,wecomStatus,wecomUserId" {
 		t.Fatalf("the member's fields: %s", keys)

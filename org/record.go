@@ -21,11 +21,12 @@ import (
 //
 // Before the org engine, a record held WeCom's fields among the neutral ones (26 fields:
 // legacyFields). Such a store is upgraded in place when the org is opened (Upgrade): the
-// fields the neutral schema does not have move, under their old names and in their old
-// order, into ext, which is what the WeCom provider writes there.
+// fields the neutral schema does not have move, in their old order, into ext (LegacyExt),
+// which is what the WeCom provider writes there.
 
 // memberFields are the fields of a member record, in the order of its JSON array, named as
-// in the member objects scripts and the HTTP API see.
+// in the member objects scripts and the HTTP API see; "ext" is the provider's part, an
+// array whose fields the provider names (Profile.ExtFields).
 var memberFields = [...]string{
 	"memberId", "status", "offlineBy", "offlineAt", "createdAt", "updatedAt", "name", "deptIds", "mainDeptId",
 	"leaderDeptIds", "position", "mobile", "email", "avatar", "gender", "telephone", "englishName", "directLeader", "ext",
@@ -41,12 +42,18 @@ var legacyFields = [...]string{
 	"address", "telephone", "alias", "englishName", "externalPosition", "directLeader", "extAttr", "wecomStatus",
 }
 
-// legacyExt are the legacy fields that are not neutral, in the order ext holds them.
-var legacyExt = [...]string{"bizMail", "thumbAvatar", "qrCode", "address", "alias", "externalPosition", "extAttr", "wecomStatus"}
+// LegacyExt are the legacy fields that are not neutral, in the order an upgraded record's
+// provider part holds them: what the WeCom provider names its part (Profile.ExtFields).
+var LegacyExt = []string{"bizMail", "thumbAvatar", "qrCode", "address", "alias", "externalPosition", "extAttr", "wecomStatus"}
 
 // encodeTail writes the fields from the name on, to the end of the record.
 func encodeTail(m *Member) string {
-	b := make([]byte, 0, 256+len(m.Ext))
+	n := 64 + len(m.Name) + 24*(len(m.DeptIDs)+len(m.LeaderDeptIDs)) + len(m.Position) + len(m.Mobile) + len(m.Email) +
+		len(m.Avatar) + len(m.Gender) + len(m.Telephone) + len(m.EnglishName) + len(m.Ext)
+	for _, l := range m.DirectLeader {
+		n += len(l) + 3
+	}
+	b := make([]byte, 0, n+n/8) // room for escapes: one allocation, no growth
 	str := func(s string) { b = appendJSONString(b, s); b = append(b, ',') }
 	ints := func(l []int64) {
 		b = append(b, '[')
@@ -136,15 +143,15 @@ func decodeLegacy(f []gjson.Result) (*Member, error) {
 	for _, l := range f[23].Array() {
 		m.DirectLeader = append(m.DirectLeader, l.String())
 	}
-	var ext ExtBuilder
-	ext.String("bizMail", f[13].String())
-	ext.String("thumbAvatar", f[15].String())
-	ext.String("qrCode", f[17].String())
-	ext.String("address", f[18].String())
-	ext.String("alias", f[20].String())
-	ext.String("externalPosition", f[22].String())
-	ext.Raw("extAttr", f[24].Raw)
-	ext.Int("wecomStatus", f[25].Int())
+	var ext ExtBuilder // legacyExt, in order
+	ext.String(f[13].String())
+	ext.String(f[15].String())
+	ext.String(f[17].String())
+	ext.String(f[18].String())
+	ext.String(f[20].String())
+	ext.String(f[22].String())
+	ext.Raw(f[24].Raw)
+	ext.Int(f[25].Int())
 	m.Ext = ext.JSON()
 	return m, nil
 }
@@ -164,50 +171,75 @@ func decodeLegacyObject(raw string) (*Member, error) {
 
 func intsOf(arr gjson.Result) []int64 { return appendInts(nil, arr) }
 
-// ExtBuilder writes a provider's part of a member record: a JSON object of its fields in
-// the order they are added, leaving out an empty string, null and []. The same fields in the
-// same order always make the same bytes, which is what lets a sync compare records as
-// strings.
+// ExtBuilder writes a provider's part of a member record: a JSON array of its fields in
+// the order the provider names them (Profile.ExtFields), compact like the rest of the
+// record. The same values in the same order always make the same bytes, which is what
+// lets a sync compare records as strings.
 type ExtBuilder struct{ b []byte }
 
-func (e *ExtBuilder) key(k string) {
+// Grow makes room for n more bytes (the provider's estimate: one allocation, no growth).
+func (e *ExtBuilder) Grow(n int) {
+	if cap(e.b)-len(e.b) < n {
+		b := make([]byte, len(e.b), len(e.b)+n)
+		copy(b, e.b)
+		e.b = b
+	}
+}
+
+func (e *ExtBuilder) next() {
 	if len(e.b) == 0 {
-		e.b = append(e.b, '{')
+		e.Grow(64)
+		e.b = append(e.b, '[')
 	} else {
 		e.b = append(e.b, ',')
 	}
-	e.b = appendJSONString(e.b, k)
-	e.b = append(e.b, ':')
 }
 
-// String adds a string field ("" is left out).
-func (e *ExtBuilder) String(k, v string) {
-	if v != "" {
-		e.key(k)
-		e.b = appendJSONString(e.b, v)
-	}
+// String adds a string field.
+func (e *ExtBuilder) String(v string) {
+	e.next()
+	e.b = appendJSONString(e.b, v)
 }
 
-// Int adds a number field (always).
-func (e *ExtBuilder) Int(k string, v int64) {
-	e.key(k)
+// Int adds a number field.
+func (e *ExtBuilder) Int(v int64) {
+	e.next()
 	e.b = strconv.AppendInt(e.b, v, 10)
 }
 
-// Raw adds a field of JSON ("", null and [] are left out).
-func (e *ExtBuilder) Raw(k, v string) {
-	if v = strings.TrimSpace(v); v != "" && v != "null" && v != "[]" {
-		e.key(k)
-		e.b = append(e.b, v...)
+// Raw adds a field of JSON ("" is null).
+func (e *ExtBuilder) Raw(v string) {
+	e.next()
+	if v = strings.TrimSpace(v); v == "" {
+		v = "null"
 	}
+	e.b = append(e.b, v...)
 }
 
-// JSON is the object (nil if no field was added).
+// RawBytes adds a field of JSON given as bytes (empty is null).
+func (e *ExtBuilder) RawBytes(v []byte) {
+	e.next()
+	if len(v) == 0 {
+		e.b = append(e.b, "null"...)
+		return
+	}
+	e.b = append(e.b, v...)
+}
+
+// JSON is the array (nil if no field was added).
 func (e *ExtBuilder) JSON() json.RawMessage {
 	if len(e.b) == 0 {
 		return nil
 	}
-	return json.RawMessage(append(e.b, '}'))
+	return json.RawMessage(append(e.b, ']'))
+}
+
+// ExtValues are the fields of a provider's part, in order (nil for none).
+func ExtValues(ext json.RawMessage) []gjson.Result {
+	if len(ext) == 0 {
+		return nil
+	}
+	return gjson.ParseBytes(ext).Array()
 }
 
 // isLegacy reports whether a stored member is a record of legacyFields or an object.
@@ -311,13 +343,12 @@ func (v memberView) fields(fn func(key, raw string)) error {
 		}
 		fn(name, f[i].Raw)
 	}
-	if f[fExt].IsObject() {
-		f[fExt].ForEach(func(k, val gjson.Result) bool {
-			if !isEmpty(val) {
-				fn(k.String(), val.Raw)
+	if f[fExt].IsArray() && v.prof != nil {
+		for i, val := range f[fExt].Array() {
+			if i < len(v.prof.ExtFields) && !isEmpty(val) {
+				fn(v.prof.ExtFields[i], val.Raw)
 			}
-			return true
-		})
+		}
 	}
 	if v.prof != nil {
 		for _, a := range v.prof.Aliases {

@@ -342,6 +342,9 @@ func (c *Client) roundTrip(ctx context.Context, endpoint string, q url.Values, p
 		case err = <-ch:
 		case <-done:
 			abandoned = true
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: %s: %w", ErrTransport, endpoint, ctx.Err()) // as DoDeadline says it
+			}
 			return fmt.Errorf("wecom %s: %w", endpoint, ctx.Err())
 		}
 	}

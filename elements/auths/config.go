@@ -43,7 +43,7 @@ type configFile struct {
 	CorpSecret  string `json:"corpSecret" jitrt:"required,secret" doc:"the self-built app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
 	AgentID     string `json:"agentId" jitrt:"required" example:"1000002" doc:"the self-built app's AgentId"`
 	RedirectURI string `json:"redirectUri" doc:"where WeCom sends the login back: this element's /auth/<fullName>/callback as users reach it (default: on the address jitrt run serves)"`
-	Corp        string `json:"corp" doc:"fullName of the corps.QywxInnerType whose members log in (default: the app's one corp with this corpId)"`
+	Corp        string `json:"corp" doc:"fullName of the org whose members log in: any corp Type (default: the app's one org with this corpId)"`
 	APIBase     string `json:"apiBase" doc:"WeCom API base URL (default: the corp's, its emulator's for a simulated corp)"`
 	Simulator   any    `json:"simulator" jitrt:"kinds=boolean|object" doc:"log in on the corp's built-in WeCom emulator (true, or the corp's simulator object)"`
 	SessionTTL  any    `json:"sessionTtl" jitrt:"kinds=string|number" doc:"how long a session lasts: \"8h\" (default), \"30m\", or seconds"`

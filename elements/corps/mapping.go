@@ -12,45 +12,55 @@ import (
 //
 // This file is the one place where a WeCom member becomes an org member and back. The org
 // keeps the neutral fields; what only WeCom knows goes into the record's provider part
-// (org.Member.Ext) as weComExt, its keys in this order (the order the org's upgrade of a
-// record written before the org engine writes them too, so an upgraded org re-syncs
-// without a write).
+// (org.Member.Ext) as weComExt.
 
-// weComExt is WeCom's part of a member record.
+// weComExt is WeCom's part of a member record, its fields in the order of org.LegacyExt
+// (the order the org's upgrade of a record written before the org engine keeps them, so an
+// upgraded org re-syncs without a write).
 type weComExt struct {
-	BizMail          string         `json:"bizMail"`
-	ThumbAvatar      string         `json:"thumbAvatar"`
-	QRCode           string         `json:"qrCode"`
-	Address          string         `json:"address"`
-	Alias            string         `json:"alias"`
-	ExternalPosition string         `json:"externalPosition"`
-	ExtAttr          *wecom.ExtAttr `json:"extAttr"`
-	Status           int            `json:"wecomStatus"`
+	BizMail          string
+	ThumbAvatar      string
+	QRCode           string
+	Address          string
+	Alias            string
+	ExternalPosition string
+	ExtAttr          *wecom.ExtAttr
+	Status           int
 }
 
 // encode writes the part as the org stores it.
 func (x *weComExt) encode() json.RawMessage {
-	var b org.ExtBuilder
-	b.String("bizMail", x.BizMail)
-	b.String("thumbAvatar", x.ThumbAvatar)
-	b.String("qrCode", x.QRCode)
-	b.String("address", x.Address)
-	b.String("alias", x.Alias)
-	b.String("externalPosition", x.ExternalPosition)
+	var attr []byte
 	if x.ExtAttr != nil {
-		raw, _ := json.Marshal(x.ExtAttr)
-		b.Raw("extAttr", string(raw))
+		attr, _ = json.Marshal(x.ExtAttr)
 	}
-	b.Int("wecomStatus", int64(x.Status))
+	var b org.ExtBuilder
+	n := len(x.BizMail) + len(x.ThumbAvatar) + len(x.QRCode) + len(x.Address) + len(x.Alias) + len(x.ExternalPosition) + len(attr)
+	b.Grow(n + n/8 + 48)
+	b.String(x.BizMail)
+	b.String(x.ThumbAvatar)
+	b.String(x.QRCode)
+	b.String(x.Address)
+	b.String(x.Alias)
+	b.String(x.ExternalPosition)
+	b.RawBytes(attr)
+	b.Int(int64(x.Status))
 	return b.JSON()
 }
 
 // extOf reads WeCom's part of a member (zero if it has none).
 func extOf(m *org.Member) weComExt {
 	var x weComExt
-	if len(m.Ext) > 0 {
-		json.Unmarshal(m.Ext, &x)
+	f := org.ExtValues(m.Ext)
+	if len(f) != len(org.LegacyExt) {
+		return x
 	}
+	x.BizMail, x.ThumbAvatar, x.QRCode, x.Address, x.Alias, x.ExternalPosition = f[0].Str, f[1].Str, f[2].Str, f[3].Str, f[4].Str, f[5].Str
+	if f[6].IsObject() {
+		x.ExtAttr = &wecom.ExtAttr{}
+		json.Unmarshal([]byte(f[6].Raw), x.ExtAttr)
+	}
+	x.Status = int(f[7].Int())
 	return x
 }
 
@@ -61,6 +71,7 @@ var weComProfile = org.Profile{
 	ValidMemberID: wecom.ValidUserID,
 	MemberIDRule:  wecom.UserIDRule,
 	MaxDeptID:     wecom.MaxDeptID,
+	ExtFields:     org.LegacyExt,
 	Aliases:       []org.Alias{{Name: "wecomUserId", Of: "memberId"}},
 	KeepWithheld:  keepWithheldTail,
 }

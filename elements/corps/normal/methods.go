@@ -9,6 +9,7 @@ import (
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/org"
+	"github.com/tidwall/gjson"
 )
 
 // The org engine's methods a local org offers as every corp Type does.
@@ -140,24 +141,27 @@ func (c *Corp) initCorp(ctx context.Context) (any, error) {
 	return map[string]any{"success": true, "rootDeptId": float64(rootDeptID)}, nil
 }
 
-// localExt is a local member's own part: JitAi's userId and extendConf.
+// extFields name a local member's own part: JitAi's userId and extendConf.
+var extFields = []string{"userId", "extendConf"}
+
+// localExt is a local member's own part.
 func localExt(userID string, extend json.RawMessage) json.RawMessage {
 	var b org.ExtBuilder
-	b.String("userId", userID)
-	b.Raw("extendConf", string(extend))
+	b.String(userID)
+	b.Raw(string(extend))
 	return b.JSON()
 }
 
 // extOf reads a local member's own part.
 func extOf(m *org.Member) (userID string, extend json.RawMessage) {
-	var x struct {
-		UserID     string          `json:"userId"`
-		ExtendConf json.RawMessage `json:"extendConf"`
+	f := org.ExtValues(m.Ext)
+	if len(f) != len(extFields) {
+		return "", nil
 	}
-	if len(m.Ext) > 0 {
-		json.Unmarshal(m.Ext, &x)
+	if f[1].Type != gjson.Null {
+		extend = json.RawMessage(f[1].Raw)
 	}
-	return x.UserID, x.ExtendConf
+	return f[0].Str, extend
 }
 
 func (c *Corp) addMember(ctx context.Context, a elements.Args) (any, error) {
