@@ -18,7 +18,8 @@ import (
 // # Members in the browser
 //
 // A login element (one with the login methods: getLoginConfig, getLoginCode, getSession,
-// logout — auths.loginTypes.QywxInnerType) is served at /auth/{fullName}/:
+// logout — auths.loginTypes.QywxInnerType, auths.loginTypes.PasswordType) is served at
+// /auth/{fullName}/ (a password login's own page: signin.go):
 //
 //	GET  /auth/{fullName}/login     to WeCom's login (its in-client OAuth in the WeCom client),
 //	                                with a state bound to this browser by a cookie
@@ -120,7 +121,7 @@ func isLogin(e *runtime.Entry) bool {
 func (s *Server) loginEntry(name string) (*runtime.Entry, *Response) {
 	e, err := s.app.Element(name)
 	if err == nil && !isLogin(e) {
-		err = elements.Errorf(elements.CodeNotFound, "element %s is not a login (auths.loginTypes.QywxInnerType)", name)
+		err = elements.Errorf(elements.CodeNotFound, "element %s is not a login (an auths.loginTypes element)", name)
 	}
 	if err != nil {
 		code := elements.CodeOf(err)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -147,5 +149,60 @@ func TestStoreURLFromTheEnvironment(t *testing.T) {
 	code, out, errs = jitrt(t, "ls", app, "--store", "env:JITRT_TEST_STORE_URL", "--data", t.TempDir())
 	if code == 0 || strings.Contains(errs, "holds a password") || !strings.Contains(errs, "127.0.0.1:1") || strings.Contains(out+errs, pw) {
 		t.Fatalf("the URL from a variable: %d\n%s%s", code, out, errs)
+	}
+}
+
+// A state written by the release before the org engine (members as WeCom records), moved
+// into PostgreSQL as it is, is upgraded in place there when the corp starts, and reads as
+// that release answered.
+func TestALegacyStateUpgradesInPostgres(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	app := writeTree(t, map[string]string{
+		"app.json":          `{"name": "legacy"}`,
+		"corps/Test/e.json": `{"title": "测试企业", "type": "corps.QywxInnerType"}`,
+		"corps/Test/Test.json": `{"corpId": "wwcorptest0001", "agentId": "1000002", "secret": "legacy-secret-1234",
+			"apiBase": "http://127.0.0.1:9"}`,
+	})
+	fixture := "../../elements/corps/testdata/state-df49055"
+	data := t.TempDir()
+	state, err := os.ReadFile(fixture + "/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(data+"/state.db", state, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := jitrt(t, "migrate", app, "--to", url, "--data", data); code != 0 {
+		t.Fatalf("migrate: %d %s %s", code, out, errs)
+	}
+	raw, err := os.ReadFile(fixture + "/want.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct{ Users []map[string]any }
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 2; round++ { // the first start upgrades; the second finds it done
+		code, out, errs := jitrt(t, "exec", app, "--store", url, "--data", t.TempDir(), "--log-level", "info", "-e",
+			`JSON.stringify(app.getElement("corps.Test").getLocalCorpData().userList)`)
+		if code != 0 {
+			t.Fatalf("round %d: %d %s", round, code, errs)
+		}
+		var s string
+		var got []map[string]any
+		if err := json.Unmarshal([]byte(out), &s); err != nil || json.Unmarshal([]byte(s), &got) != nil {
+			t.Fatalf("round %d: %q", round, out)
+		}
+		if !reflect.DeepEqual(got, want.Users) {
+			t.Fatalf("round %d: the members in PostgreSQL after the upgrade differ from what the release answered", round)
+		}
+		if round == 0 && !strings.Contains(errs, "brought up to date") {
+			t.Fatalf("the first start did not upgrade the org: %s", errs)
+		}
+		if round == 1 && strings.Contains(errs, "brought up to date") {
+			t.Fatal("the second start upgraded the org again")
+		}
 	}
 }
