@@ -112,6 +112,8 @@ type queuedEvent struct {
 // than WeCom being out of reach is applied again one event at a time, and an event that
 // fails alone maxAttempts times is set aside (setAside): the events after it go on.
 func (c *Corp) applyQueued(ctx context.Context) (n int, err error) {
+	release := c.engine.HoldSyncs()
+	defer release()
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	if err := ctx.Err(); err != nil {

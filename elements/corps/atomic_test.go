@@ -260,7 +260,9 @@ func TestKillDuringWritesReopensToBeforeOrAfter(t *testing.T) {
 			Indexed       map[string]bool
 		}
 		json.Unmarshal(res.JSON, &got)
-		if len(got.Roles) != 1 {
+		// (the loop's first write is the role: none yet is the state before any write,
+		// when the kill came before the child's first commit)
+		if len(got.Roles) != 1 && !(len(got.Roles) == 0 && len(got.Admins) == 0) {
 			t.Fatalf("run %d: %s has roles %v: one of two role changes", run, ids[0], got.Roles)
 		}
 		if a := strings.Join(got.Admins, ","); a != ids[3] && a != ids[1]+","+ids[2] && a != "" {

@@ -169,8 +169,11 @@ type Corp struct {
 	keys org.Keys
 	evk  eventKeys
 
+	// engine syncs the org from WeCom (its provider: Fetch).
+	engine *org.Engine
+
 	// recv takes WeCom's change events (nil without a callback config); applyMu is held
-	// by the applier for each batch and by a sync for all of it.
+	// by the applier for each batch (with the engine's HoldSyncs).
 	recv        *receiver
 	applyMu     sync.Mutex
 	applierDone chan struct{}
@@ -187,6 +190,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 	c.dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: c.cfg.CorpID, Roles: c.cfg.Roles,
 		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el)})
 	c.keys = c.dir.Keys()
+	c.engine = c.dir.NewEngine(org.EngineConfig{Provider: c, Events: c.cfg.CallbackToken != "", Observer: el.Observer})
 	c.evk = eventKeys{prefix: c.keys.Prefix()}
 	if c.cfg.CallbackToken != "" {
 		crypto, err := callback.New(c.cfg.CallbackToken, c.cfg.EncodingAESKey, c.cfg.CorpID)
@@ -203,7 +207,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // of the same corpId in the process, across reloads.
 func (c *Corp) Start(ctx context.Context) error {
 	c.life, c.endLife = context.WithCancel(context.Background())
-	c.el.Store.MayLead(c.syncLead()) // /metrics says this process does not lead it, yet
+	c.engine.Start(c.life)
 	if err := c.dir.Upgrade(ctx); err != nil {
 		return fmt.Errorf("bring the stored org up to date: %w", err)
 	}

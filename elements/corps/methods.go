@@ -114,7 +114,7 @@ func (c *Corp) wecomErr(op string, err error) error {
 // InitCorp creates the local org (declared roles, departments with the root) with a first
 // sync; calling it again re-syncs.
 func (c *Corp) InitCorp(ctx context.Context) error {
-	_, err := c.runSync(ctx, false, true)
+	_, err := c.engine.Init(ctx)
 	return err
 }
 
