@@ -191,12 +191,7 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 		}
 		st.mu.Unlock()
 		if own {
-			f.result, f.led, f.err = s.attempt(ctx, name, st, fn)
-			st.mu.Lock()
-			st.flight = nil
-			st.mu.Unlock()
-			close(f.done)
-			return f.result, f.led, f.err
+			return s.own(ctx, name, st, f, fn)
 		}
 		s.hooks.arrived(name) // arrived: the attempt joined is going
 		st.waiting.Add(1)
@@ -215,6 +210,25 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) 
 			return "", false, f.err
 		}
 	}
+}
+
+// own makes this caller's attempt the process's flight for name, and ends the flight
+// however the attempt ends: a work that panics is an error for the callers that joined it
+// (the panic goes on up this caller's stack), and the next caller starts a new flight.
+func (s *Store) own(ctx context.Context, name string, st *leadState, f *leadFlight, fn func(context.Context) (string, error)) (string, bool, error) {
+	ended := false
+	defer func() {
+		if !ended {
+			f.result, f.led, f.err = "", false, fmt.Errorf("kv: the leader of %s panicked", name)
+		}
+		st.mu.Lock()
+		st.flight = nil
+		st.mu.Unlock()
+		close(f.done)
+	}()
+	f.result, f.led, f.err = s.attempt(ctx, name, st, fn)
+	ended = true
+	return f.result, f.led, f.err
 }
 
 // leadFlight is one attempt of this process at a name given to Lead, shared by the
