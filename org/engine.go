@@ -34,9 +34,15 @@ type Provider interface {
 // EngineConfig is what an Engine is made from.
 type EngineConfig struct {
 	Provider Provider
-	// Events says the org also takes change events: what a sync still changes is what they
-	// missed (the report's Drift).
-	Events bool
+	// Events is the provider's change events (nil: it pushes none). With events, what a
+	// sync still changes is what they missed (the report's Drift).
+	Events EventSource
+	// Scoped says the org follows part of the platform: an event does not pull in the
+	// departments outside it.
+	Scoped bool
+	// BeforeApply, if set, runs before each event is applied; an error fails its batch
+	// (the tests inject failures with it).
+	BeforeApply func(*Event) error
 	// Observer receives the sync's measurements (may be nil).
 	Observer elements.Observer
 }
@@ -49,6 +55,13 @@ type Engine struct {
 	// syncMu is held by a sync for all of it and by the change-event applier for each
 	// batch (HoldSyncs).
 	syncMu sync.Mutex
+	// applyMu is held by the applier for each batch; under it, isolate, failHead and
+	// failures find and set aside an event that keeps failing: after a batch fails, the
+	// next isolate events go one at a time.
+	applyMu  sync.Mutex
+	isolate  int
+	failHead string
+	failures int
 }
 
 // NewEngine makes the org's sync engine; it does no I/O.
@@ -193,7 +206,7 @@ func (e *Engine) run(ctx context.Context, dryRun, init bool) (rep *SyncReport, e
 		return nil, err
 	}
 	rep.Warnings = append(rep.Warnings, warnings...)
-	err = e.dir.Commit(ctx, pre, fetched, rep, CommitOptions{Start: start, DryRun: dryRun, Init: init, Events: e.cfg.Events})
+	err = e.dir.Commit(ctx, pre, fetched, rep, CommitOptions{Start: start, DryRun: dryRun, Init: init, Events: e.cfg.Events != nil})
 	if err != nil {
 		return nil, err
 	}

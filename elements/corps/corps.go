@@ -172,16 +172,10 @@ type Corp struct {
 	// engine syncs the org from WeCom (its provider: Fetch).
 	engine *org.Engine
 
-	// recv takes WeCom's change events (nil without a callback config); applyMu is held
-	// by the applier for each batch (with the engine's HoldSyncs).
-	recv        *receiver
-	applyMu     sync.Mutex
-	applierDone chan struct{}
-	// isolate, failHead and failures (under applyMu) find and set aside an event that
-	// keeps failing: after a batch fails, the next isolate events go one at a time.
-	isolate  int
-	failHead string
-	failures int
+	// recv takes WeCom's change events (nil without a callback config); stopEvents stops
+	// the engine's applier of them (jitrt run).
+	recv       *receiver
+	stopEvents func()
 }
 
 // newCorp parses the config; it does no I/O (see Start).
@@ -190,7 +184,11 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 	c.dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: c.cfg.CorpID, Roles: c.cfg.Roles,
 		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el)})
 	c.keys = c.dir.Keys()
-	c.engine = c.dir.NewEngine(org.EngineConfig{Provider: c, Events: c.cfg.CallbackToken != "", Observer: el.Observer})
+	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0, BeforeApply: beforeApply}
+	if c.cfg.CallbackToken != "" {
+		ec.Events = c
+	}
+	c.engine = c.dir.NewEngine(ec)
 	c.evk = eventKeys{prefix: c.keys.Prefix()}
 	if c.cfg.CallbackToken != "" {
 		crypto, err := callback.New(c.cfg.CallbackToken, c.cfg.EncodingAESKey, c.cfg.CorpID)
@@ -347,8 +345,16 @@ type testHooks struct {
 	// Apply before each event is applied (an error fails the batch).
 	Sync   func()
 	Commit func()
-	Apply  func(ev *callback.Event) error
+	Apply  func(ev *org.Event) error
 }
 
 // hooks are the test's hooks (nil outside tests).
 var hooks atomic.Pointer[testHooks]
+
+// beforeApply runs the test's Apply hook.
+func beforeApply(ev *org.Event) error {
+	if h := hooks.Load(); h != nil && h.Apply != nil {
+		return h.Apply(ev)
+	}
+	return nil
+}

@@ -49,7 +49,7 @@ func TestAPanicInACorpGoroutineIsThatOperationsError(t *testing.T) {
 	undo := corps.SetTestHooks(corps.TestHooks{
 		Sync:   func() { panic("injected into the sync") },
 		Commit: func() { panic("injected into the committer") },
-		Apply:  func(*callback.Event) error { panic("injected into the applier") },
+		Apply:  func(*org.Event) error { panic("injected into the applier") },
 	})
 	_, err := e.app.CallJSON(context.Background(), "corps.E", "syncCorp", nil)
 	if elements.CodeOf(err) != elements.CodeInternal || !strings.Contains(err.Error(), "internal") {
@@ -61,7 +61,7 @@ func TestAPanicInACorpGoroutineIsThatOperationsError(t *testing.T) {
 		t.Fatalf("an event whose store panicked was answered 200: %s", body)
 	}
 	undo() // the committer works again; the applier still panics
-	corps.SetTestHooks(corps.TestHooks{Apply: func(*callback.Event) error { panic("injected into the applier") }})
+	corps.SetTestHooks(corps.TestHooks{Apply: func(*org.Event) error { panic("injected into the applier") }})
 	if status, body := e.postEvent(callback.UserEvent(evCorpID, callback.UpdateUser, time.Now().Unix(), &users[1], &renamed, false)); status != 200 {
 		t.Fatalf("the event after the committer's panic: %d %s", status, body)
 	}
@@ -93,8 +93,8 @@ func TestAnEventThatKeepsFailingIsSetAside(t *testing.T) {
 	e := newEventEnv(t, 30, 4)
 	users := e.sim.Org().Users
 	poison, next := users[3], users[4]
-	undo := corps.SetTestHooks(corps.TestHooks{Apply: func(ev *callback.Event) error {
-		if ev.User() == poison.UserID {
+	undo := corps.SetTestHooks(corps.TestHooks{Apply: func(ev *org.Event) error {
+		if ev.MemberID == poison.UserID {
 			return errors.New("injected: this event cannot be applied")
 		}
 		return nil

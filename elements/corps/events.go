@@ -17,16 +17,15 @@ import (
 	"github.com/jitrt/jitrt/wecom/callback"
 )
 
-// # org.Change events
+// # Receiving WeCom's change events
 //
 // A corp with callbackToken and encodingAESKey takes WeCom's contact-change callbacks
 // (jitrt run serves them at /wecom/{fullName}/callback). A POST is verified (signature in
 // constant time, timestamp within 5 minutes, no replay of a seen timestamp, nonce and
 // signature), decrypted (the receive id must be the corpId), and its event stored in the
-// state file before the answer — so an event WeCom was told was received is never lost. The
-// events of a corp are then applied in the order they came, each batch in one transaction
-// that also takes it off the queue (see apply.go); a second delivery of the same plaintext
-// is not stored again.
+// org's event queue before the answer — so an event WeCom was told was received is never
+// lost; a second delivery of the same plaintext is not stored again. The org's engine then
+// applies the queue in order (org/events.go; eventsource.go decodes WeCom's events).
 //
 //	evq:<seq>       an event received and not yet applied (its decrypted XML)
 //	evseq           the number of the last event queued
@@ -45,19 +44,18 @@ const dedupeWindow = time.Hour
 // event stored costs a key for this long.
 const storedDedupeMinutes = 10
 
-// bounds of the in-memory windows, against a flood
-// eventKeys are where a corp keeps its queued events and what it has seen.
+// eventKeys are where a corp keeps what it has seen and the queue's counter (the queue
+// itself is the org's: org.Keys.EventQueue).
 type eventKeys struct{ prefix string }
 
+// bounds of the in-memory windows, against a flood
 const (
 	maxReplayEntries = 200_000
 	maxDedupeEntries = 1_000_000
 )
 
-func (k eventKeys) eventQueue() string        { return k.prefix + "evq:" }
-func (k eventKeys) eventAt(seq uint64) string { return k.prefix + "evq:" + fmt.Sprintf("%020d", seq) }
-func (k eventKeys) eventSeq() string          { return k.prefix + "evseq" }
-func (k eventKeys) eventsSeen() string        { return k.prefix + "evseen:" }
+func (k eventKeys) eventSeq() string   { return k.prefix + "evseq" }
+func (k eventKeys) eventsSeen() string { return k.prefix + "evseen:" }
 func (k eventKeys) eventSeenMinute(minute int64) string {
 	return k.prefix + "evseen:" + fmt.Sprintf("%012d", minute) + ":"
 }
@@ -353,7 +351,7 @@ func (c *Corp) writeQueued(batch []*queued) error {
 				}
 			}
 			seq++
-			if err := tx.Set(c.evk.eventAt(seq), string(q.msg)); err != nil {
+			if err := tx.Set(c.keys.EventAt(seq), string(q.msg)); err != nil {
 				return err
 			}
 			if err := tx.Set(c.evk.eventSeen(minute, q.hash), ""); err != nil {
@@ -394,8 +392,8 @@ func (c *Corp) lastQueued(tx *kv.Tx) (uint64, error) {
 		return strconv.ParseUint(v, 10, 64)
 	}
 	var seq uint64
-	err := tx.ScanReverse(c.evk.eventQueue(), func(key, _ string) bool {
-		seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.evk.eventQueue()), 10, 64)
+	err := tx.ScanReverse(c.keys.EventQueue(), func(key, _ string) bool {
+		seq, _ = strconv.ParseUint(strings.TrimPrefix(key, c.keys.EventQueue()), 10, 64)
 		return false
 	})
 	return seq, err
@@ -440,13 +438,13 @@ func (c *Corp) callbackMethods() []elements.Method {
 				return c.VerifyCallback(a.String("msgSignature"), a.String("timestamp"), a.String("nonce"), a.String("echostr"))
 			}},
 		{Name: "getSetAsideEvents", Callable: true, Doc: "the WeCom events that failed again and again and were set aside, newest first: [{seq, kind, id, error, attempts, at}]",
-			Call: func(context.Context, elements.Args) (any, error) { return c.setAsideEvents() }},
+			Call: func(context.Context, elements.Args) (any, error) { return c.engine.SetAsideEvents() }},
 		{Name: "applyEvents", Callable: true, Doc: "apply the WeCom change events received and not yet applied, now: {applied}",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) {
 				if _, err := c.callbackReceiver(); err != nil {
 					return nil, err
 				}
-				n, err := c.ApplyQueued(ctx)
+				n, err := c.engine.ApplyQueued(ctx)
 				return map[string]any{"applied": float64(n)}, err
 			}},
 		{Name: "receiveCallback", Doc: "a WeCom callback POST: verified, decrypted and its event stored; {stored}",

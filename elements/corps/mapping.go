@@ -110,6 +110,21 @@ func memberFromWeCom(u *wecom.User, known map[int64]bool, root int64) (*org.Memb
 	return rec, dropped
 }
 
+// weComMember is WeCom's member (as user/get or an event leaves it) as an org member with
+// all its departments (the org keeps those it has); a member WeCom gives no status is
+// active (1).
+func weComMember(u *wecom.User) *org.Member {
+	if u.Status == 0 {
+		u.Status = 1
+	}
+	all := make(map[int64]bool, len(u.Department))
+	for _, d := range u.Department {
+		all[d] = true
+	}
+	m, _ := memberFromWeCom(u, all, 0)
+	return m
+}
+
 // toWeCom is a stored member as WeCom's member, for an event to change.
 func toWeCom(m *org.Member) *wecom.User {
 	x := extOf(m)
