@@ -661,9 +661,12 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 }
 
 // FreshTimeout bounds Fresh's question to the database; after one that failed, Fresh
-// does not ask again for freshPause.
+// does not ask again for freshPause. It is long enough that only a database that stopped
+// answering reaches it: a database or a machine that is merely busy (a CI runner, three
+// replicas on two cores) must not turn a read after another replica's write into a stale
+// one, as 500 ms did.
 const (
-	FreshTimeout = 500 * time.Millisecond
+	FreshTimeout = 5 * time.Second
 	freshPause   = 3 * time.Second
 )
 
