@@ -56,7 +56,7 @@ func wasmApp(t *testing.T, memory string) (string, *App) {
 		"e/P/P.json":   `{"greeting": "plain"}`,
 	})
 	os.WriteFile(filepath.Join(dir, "t/W/index.wasm"), testapp.BuildWasm(t, "runtime/testdata/wasmguest", ""), 0o644)
-	app := loadTest(t, dir, Options{WasmCacheDir: wasmCache(t)})
+	app := loadTest(t, dir, Options{WasmCacheDir: wasmCache(t), Timeout: testwait.Hang}) // a first call compiles the guest: minutes on a busy runner under -race
 	if ps := app.Problems(); len(ps) > 0 {
 		t.Fatal(ps)
 	}
@@ -171,7 +171,7 @@ func TestWasmImportsNeedTheirGrant(t *testing.T) {
 		"e/X/X.json": `{"greeting": "hi"}`,
 	})
 	os.WriteFile(filepath.Join(dir, "t/F/index.wasm"), testapp.BuildWasm(t, "runtime/testdata/wasmfs", ""), 0o644)
-	app := loadTest(t, dir, Options{WasmCacheDir: wasmCache(t)})
+	app := loadTest(t, dir, Options{WasmCacheDir: wasmCache(t), Timeout: testwait.Hang}) // a first call compiles the guest: minutes on a busy runner under -race
 	got := app.Problems().Error()
 	if !strings.Contains(got, `t/F/e.json:2:11: wasm: import not granted: t/F/index.wasm imports wasi_snapshot_preview1.`) || !strings.Contains(got, `which needs the grant "fs"`) {
 		t.Fatalf("problems:\n%s", got)
