@@ -25,3 +25,16 @@ func TestWeComCorpConforms(t *testing.T) {
 		}}
 	orgtest.Run(t, s)
 }
+
+// A WeCom corp killed with kill -9 in the middle of its writes reopens as of the last
+// write finished or the one in progress (the suite's Kill).
+func TestWeComCorpSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes: make test-slow")
+	}
+	e := newEnv(t, 30, 4, "")
+	e.mustJS(`corp.initCorp()`, nil)
+	users := e.sim.Org().Users
+	e.app.Close()
+	orgtest.Kill(t, orgtest.KillSubject{Corp: "corps.Test", Member: users[0].UserID, Other: users[1].UserID, DataDir: e.data, Load: e.load})
+}

@@ -53,14 +53,19 @@ func (e *env) write(rel, content string) {
 	}
 }
 
+// load opens the env's app on a data dir.
+func (e *env) load(data string) (*runtime.App, error) {
+	return runtime.Load(context.Background(), e.dir, runtime.Options{DataDir: data,
+		Getenv: func(k string) (string, bool) { return secret, k == "CORP_TEST_SECRET" }})
+}
+
 // open (re)loads the app on the same state folder.
 func (e *env) open() {
 	e.t.Helper()
 	if e.app != nil {
 		e.app.Close()
 	}
-	app, err := runtime.Load(context.Background(), e.dir, runtime.Options{DataDir: e.data,
-		Getenv: func(k string) (string, bool) { return secret, k == "CORP_TEST_SECRET" }})
+	app, err := e.load(e.data)
 	if err != nil {
 		e.t.Fatal(err)
 	}

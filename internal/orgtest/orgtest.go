@@ -1,7 +1,7 @@
 // Package orgtest is the conformance suite every corp Type passes: the seed's methods and
 // properties with their meaning and error codes, roles inherited through departments,
-// admins and offline members, signatures, the org's views and its sync history, whatever
-// platform (or none) the org follows. A new corp Type passes it before it is called done.
+// admins and offline members, signatures, the org's views and its sync history, a kill -9
+// during its writes (Kill), whatever platform (or none) the org follows. A new corp Type passes it before it is called done.
 package orgtest
 
 import (

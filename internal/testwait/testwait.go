@@ -37,3 +37,16 @@ func Recv[T any](t testing.TB, what string, ch <-chan T) T {
 		return zero
 	}
 }
+
+// RecvOK is Recv that also says whether ch was open (false: closed).
+func RecvOK[T any](t testing.TB, what string, ch <-chan T) (T, bool) {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		return v, ok
+	case <-time.After(Hang):
+		t.Fatalf("waited %s for %s: a hang", Hang, what)
+		var zero T
+		return zero, false
+	}
+}

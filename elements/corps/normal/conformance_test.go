@@ -27,3 +27,16 @@ func TestLocalOrgConforms(t *testing.T) {
 		}}
 	orgtest.Run(t, s)
 }
+
+// A local org killed with kill -9 in the middle of its writes reopens as of the last write
+// finished or the one in progress (the suite's Kill).
+func TestLocalOrgSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes: make test-slow")
+	}
+	e := newEnv(t, "")
+	e.mustJS(`org.initCorp(); const root = org.getRootDept().deptId.value;
+	org.addMember({nick: "写者", memberId: "writer", deptIdList: [root]}); org.addMember({nick: "另一位", memberId: "other", deptIdList: [root]})`, nil)
+	e.app.Close()
+	orgtest.Kill(t, orgtest.KillSubject{Corp: "corps.L", Member: "writer", Other: "other", DataDir: e.data, Load: e.load})
+}

@@ -46,13 +46,18 @@ func newEnv(t testing.TB, config string) *env {
 	return e
 }
 
+// load opens the env's app on a data dir.
+func (e *env) load(data string) (*runtime.App, error) {
+	return runtime.Load(context.Background(), e.dir, runtime.Options{DataDir: data,
+		Getenv: func(k string) (string, bool) { return adminPassword, k == "ADMIN_PASSWORD" }})
+}
+
 func (e *env) open() {
 	e.t.Helper()
 	if e.app != nil {
 		e.app.Close()
 	}
-	app, err := runtime.Load(context.Background(), e.dir, runtime.Options{DataDir: e.data,
-		Getenv: func(k string) (string, bool) { return adminPassword, k == "ADMIN_PASSWORD" }})
+	app, err := e.load(e.data)
 	if err != nil {
 		e.t.Fatal(err)
 	}
