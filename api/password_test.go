@@ -214,6 +214,33 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	}
 }
 
+// Wrong old passwords given to change a password count as wrong sign-ins do: after five,
+// the change is refused (429 with Retry-After) even with the right old password, and the
+// password stays as it was.
+func TestWrongOldPasswordsLockTheChange(t *testing.T) {
+	t.Parallel()
+	e := startPasswordApp(t, "")
+	a := newBrowser(t)
+	if p := a.signIn(e, "zhangsan", pwMember); p.status != 303 {
+		t.Fatalf("sign-in: %d %s", p.status, p.body)
+	}
+	change := func(old string) rawResp {
+		return a.doRaw("POST", e.url+"/auth/"+pwLogin+"/password", fmt.Sprintf(`{"oldPassword": %q, "newPassword": %q}`, old, pwMemberNewer))
+	}
+	for i := range 5 {
+		if r := change(fmt.Sprintf("guess-number-%d", i)); r.status != 401 {
+			t.Fatalf("wrong old password %d: %d %s", i, r.status, r.body)
+		}
+	}
+	r := change(pwMember)
+	if s, _ := strconv.Atoi(r.retryAfter); r.status != 429 || s < 1 || s > 15*60 {
+		t.Fatalf("the right old password after five wrong ones: %d, Retry-After %q (want 429 within the 15 minutes)", r.status, r.retryAfter)
+	}
+	if p := newBrowser(t).signIn(e, "zhangsan", pwMember); p.status != 303 {
+		t.Fatalf("the password changed while locked: a sign-in with it answers %d", p.status)
+	}
+}
+
 // A form posted without the state this browser got, or from another site, signs no one in.
 func TestSignInFormsAreThisBrowsers(t *testing.T) {
 	t.Parallel()

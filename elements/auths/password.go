@@ -258,11 +258,17 @@ func (l *PasswordLogin) SignInToken(ctx context.Context, username, password stri
 }
 
 // ChangePassword changes the password of the member of a session: the member's other
-// sessions end, this one stands.
+// sessions end, this one stands. Wrong old passwords count as wrong sign-ins do, by
+// member: a session in other hands cannot be used to guess the password either.
 func (l *PasswordLogin) ChangePassword(ctx context.Context, token, oldPassword, newPassword string) error {
 	s, err := l.Session(ctx, token)
 	if err != nil {
 		return err
+	}
+	now := time.Now()
+	account := accountKey("member\x00" + s.Corp + "\x00" + s.MemberID)
+	if wait := l.locked(account, now); wait > 0 {
+		return &ErrLocked{RetryAfter: wait}
 	}
 	_, p, release, err := l.passwords()
 	if err != nil {
@@ -270,9 +276,15 @@ func (l *PasswordLogin) ChangePassword(ctx context.Context, token, oldPassword, 
 	}
 	mark, err := p.ChangePassword(ctx, s.MemberID, oldPassword, newPassword)
 	release()
+	if errors.Is(err, org.ErrWrongPassword) {
+		if wait := l.fail(account, now); wait > 0 {
+			l.el.Logger.Warn("a member's password change is locked after wrong old passwords", "member", s.MemberID, "for", wait.Round(time.Second))
+		}
+	}
 	if err != nil {
 		return err
 	}
+	l.forget(account)
 	hash := hashToken(token)
 	var others []string
 	err = l.el.Store.Update(func(tx *kv.Tx) error {
@@ -304,6 +316,8 @@ func (l *PasswordLogin) ChangePassword(ctx context.Context, token, oldPassword, 
 // ---- lockout ----
 //
 //	fail:<sha256 of the lower-case username>   the times of the recent wrong passwords
+//	fail:<sha256 of "member", the corp and the member id>   of the wrong old passwords given
+//	                                                          to change a password
 //
 // Kept in the store, so that replicas count together, and by a hash of the username, so
 // that the state holds no username anyone tried.

@@ -8,9 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/org"
@@ -82,6 +84,9 @@ type Corp struct {
 	el  *elements.Element
 	cfg Config
 	dir *org.Directory
+	// slots and waiters bound the password checks under way (verify).
+	slots   chan struct{}
+	waiters atomic.Int32
 }
 
 var (
@@ -90,7 +95,7 @@ var (
 )
 
 func newCorp(el *elements.Element) (elements.Instance, error) {
-	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
+	c := &Corp{el: el, cfg: parseConfig(el.Config, nil), slots: make(chan struct{}, max(2, goruntime.GOMAXPROCS(0)))}
 	var recovered func(string, any) error
 	if el.App != nil {
 		recovered = el.App.Recovered

@@ -208,11 +208,59 @@ func (c *Corp) SignIn(ctx context.Context, username, password string) (string, s
 	if !found {
 		hash = dummyHash()
 	}
-	if !verifyPassword(hash, password) || !found {
+	ok, err := c.verify(ctx, hash, password)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok || !found {
 		return "", "", org.ErrWrongPassword
 	}
 	return rec.MemberID, rec.Mark, nil
 }
+
+// maxHashWaiters is how many password checks of an org may wait for a hashing slot; more
+// are answered "busy" at once.
+const maxHashWaiters = 64
+
+// verify is verifyPassword in one of the org's hashing slots. An argon2 check holds 19 MiB
+// and a core for a tenth of a second: without a bound, a flood of sign-ins (right or
+// wrong, known usernames or not) would take the process's memory and every core. At most
+// cap(c.slots) checks run at once and maxHashWaiters wait for one (as long as their
+// caller does); beyond, the check is refused as busy (503 with Retry-After).
+func (c *Corp) verify(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		if c.waiters.Add(1) > maxHashWaiters {
+			c.waiters.Add(-1)
+			return false, errBusy
+		}
+		select {
+		case c.slots <- struct{}{}:
+			c.waiters.Add(-1)
+		case <-ctx.Done():
+			c.waiters.Add(-1)
+			return false, errBusy
+		}
+	}
+	defer func() { <-c.slots }()
+	return verifyPassword(hash, password), nil
+}
+
+// busyError is a password check refused because too many are under way.
+type busyError struct{}
+
+func (busyError) Error() string {
+	return "too many sign-ins are being checked at once: try again in a moment"
+}
+
+// ErrorCode is unavailable (HTTP 503).
+func (busyError) ErrorCode() string { return elements.CodeUnavailable }
+
+// RetryAfterSeconds is the Retry-After header's wait.
+func (busyError) RetryAfterSeconds() int { return 1 }
+
+var errBusy error = busyError{}
 
 // PasswordMark is a member's current password mark (org.Passwords).
 func (c *Corp) PasswordMark(memberID string) (string, error) {
@@ -232,11 +280,23 @@ func (c *Corp) PasswordMark(memberID string) (string, error) {
 
 // ChangePassword sets a member's password after checking the old one (org.Passwords).
 func (c *Corp) ChangePassword(ctx context.Context, memberID, oldPassword, newPassword string) (string, error) {
+	// the old password is checked before the org's lock is taken (a check takes a tenth of
+	// a second), and the password it was checked against is still the one under the lock
+	wrong := &elements.Error{Code: elements.CodeUnauthenticated, Err: org.ErrWrongPassword, Message: "the old password is wrong"}
+	var checked credRec
+	if raw, err := c.el.Store.Get(credKey(c.dir.Keys(), memberID)); err != nil || jsonUnmarshal(raw, &checked) != nil {
+		return "", wrong
+	}
+	if ok, err := c.verify(ctx, checked.Hash, oldPassword); err != nil {
+		return "", err
+	} else if !ok {
+		return "", wrong
+	}
 	var mark string
 	err := c.dir.Update(ctx, func(w *org.Writer) error {
 		var rec credRec
-		if w.Tx().GetJSON(credKey(c.dir.Keys(), memberID), &rec) != nil || !verifyPassword(rec.Hash, oldPassword) {
-			return &elements.Error{Code: elements.CodeUnauthenticated, Err: org.ErrWrongPassword, Message: "the old password is wrong"}
+		if w.Tx().GetJSON(credKey(c.dir.Keys(), memberID), &rec) != nil || rec.Hash != checked.Hash {
+			return wrong // changed meanwhile: the old password given is not the one it has now
 		}
 		var err error
 		mark, err = c.setPassword(w, memberID, "", newPassword)
