@@ -179,6 +179,13 @@ func unlocker(conn *pgxpool.Conn, key int64, l *namedLock) func() {
 // other processes, waiting for the lock, run it in turn. If the leader dies first, its
 // lock goes with its connection and the next caller leads. A store that is not shared
 // runs fn once for the callers of this process that overlap.
+//
+// The in-process flight is written here rather than taken from x/sync/singleflight, which
+// fits the rest of jitrt's "one at a time" needs: a joiner here waits only as long as its
+// own context (singleflight.Do waits for the leader whatever the caller's deadline), the
+// test hooks see a caller join before it waits (overlap by construction), and a leader's
+// panic is an error for those that joined (singleflight's DoChan re-panics on a goroutine
+// of its own, which ends the process).
 func (s *Store) Lead(ctx context.Context, name string, fn func(context.Context) (string, error)) (result string, led bool, err error) {
 	st := s.leadState(name)
 	for retried := false; ; retried = true {
