@@ -377,25 +377,43 @@ func (pg *pgStore) register(ctx context.Context) error {
 	return nil
 }
 
-// lockedError names the processes that hold the schema: its owner, or the replicas that
-// share it.
+// lockedError names the processes that hold the schema: for a process that would own it
+// alone, every replica alive that shares it (else its owner); for a replica, the process
+// that owns it alone. A holder is named only while its database session is alive: a row
+// left by a process long gone (an earlier jitrt migrate) blames no one.
 func (pg *pgStore) lockedError(ctx context.Context) error {
 	le := &LockedError{Dir: pg.where + "#" + pg.schema}
-	var since time.Time
-	err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.owner WHERE id = 1`, pg.schema)).Scan(&le.Owner.PID, &le.Owner.Command, &since)
-	if err != nil || le.Owner.PID == 0 || pg.shared {
-		// the replicas alive, newest first
-		var n int
-		pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity)`, pg.schema)).Scan(&n)
-		if !pg.shared && n > 0 {
-			pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity) ORDER BY since DESC LIMIT 1`, pg.schema)).Scan(&le.Owner.PID, &le.Owner.Command, &since)
-			if n > 1 {
-				le.Owner.Command += fmt.Sprintf(", and %d other replica(s)", n-1)
+	var holders []Owner
+	if !pg.shared {
+		rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.replicas
+			WHERE backend IN (SELECT pid FROM pg_stat_activity) ORDER BY since DESC, pid`, pg.schema))
+		if err == nil {
+			for rows.Next() {
+				var o Owner
+				var since time.Time
+				if rows.Scan(&o.PID, &o.Command, &since) == nil {
+					o.Since = since.UTC().Format(time.RFC3339)
+					holders = append(holders, o)
+				}
 			}
+			rows.Close()
 		}
 	}
-	if !since.IsZero() {
-		le.Owner.Since = since.UTC().Format(time.RFC3339)
+	if len(holders) == 0 {
+		var o Owner
+		var since time.Time
+		err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT pid, command, since FROM %s.owner
+			WHERE id = 1 AND backend IN (SELECT pid FROM pg_stat_activity)`, pg.schema)).Scan(&o.PID, &o.Command, &since)
+		if err == nil {
+			o.Since = since.UTC().Format(time.RFC3339)
+			holders = append(holders, o)
+		}
+	}
+	if len(holders) > 0 {
+		le.Owner = holders[0]
+		for _, o := range holders[1:] {
+			le.Owner.Command += fmt.Sprintf("), and pid %d (%s", o.PID, o.Command)
+		}
 	}
 	return le
 }

@@ -406,7 +406,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 	t.Run("MigrateIsRefusedWhileReplicasShare", func(t *testing.T) {
 		_, err := OpenPostgres(ctx, url, "cluster", Options{Command: "jitrt migrate", LockTimeout: -1})
 		var le *LockedError
-		if !errors.As(err, &le) || !strings.Contains(err.Error(), "jitrt run") || !strings.Contains(err.Error(), "other replica") {
+		if !errors.As(err, &le) || strings.Count(err.Error(), "jitrt run") < 2 {
 			t.Fatalf("an exclusive open beside replicas: %v", err)
 		}
 	})
@@ -467,4 +467,49 @@ func TestALeaderThatPanicsEndsItsFlight(t *testing.T) {
 			return false
 		}
 	})
+}
+
+// A process refused the schema is told who holds it, as long as they do: every replica
+// alive by name, or the owner alive; a row left by an owner that ended (an earlier jitrt
+// migrate) blames no one.
+func TestTheHoldersNamedAreAlive(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	open := func(command string, shared bool) (*Store, error) {
+		return OpenPostgres(ctx, url, "holders", Options{Command: command, Shared: shared, LockTimeout: -1})
+	}
+	migrate, err := open("jitrt migrate", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrate.Close()
+	exec, err := open("jitrt exec", false)
+	if err != nil {
+		t.Fatalf("after the migrate ended: %v", err)
+	}
+	_, err = open("jitrt call", false)
+	if err == nil || !strings.Contains(err.Error(), "jitrt exec") || strings.Contains(err.Error(), "migrate") {
+		t.Fatalf("beside a live owner: %v", err)
+	}
+	exec.Close()
+	var replicas []*Store
+	for _, name := range []string{"jitrt run R1", "jitrt run R2"} {
+		r, err := open(name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		replicas = append(replicas, r)
+	}
+	_, err = open("jitrt migrate", false)
+	if err == nil || !strings.Contains(err.Error(), "jitrt run R1") || !strings.Contains(err.Error(), "jitrt run R2") ||
+		strings.Contains(err.Error(), "jitrt exec") {
+		t.Fatalf("beside two replicas, an exclusive open: %v", err)
+	}
+	replicas[0].Close()
+	_, err = open("jitrt migrate", false)
+	if err == nil || strings.Contains(err.Error(), "jitrt run R1") || !strings.Contains(err.Error(), "jitrt run R2") {
+		t.Fatalf("beside the one replica left: %v", err)
+	}
 }

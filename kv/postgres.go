@@ -57,6 +57,8 @@ var migrations = []string{
 		EXCEPTION WHEN OTHERS THEN
 			EXECUTE 'ALTER TABLE %[1]s.kv ALTER COLUMN value SET STORAGE EXTERNAL';
 		END $$`,
+	// the owner's database session: a row whose session is gone names no one
+	6: `ALTER TABLE %[1]s.owner ADD COLUMN IF NOT EXISTS backend int`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock
@@ -324,8 +326,8 @@ func (pg *pgStore) migrate(ctx context.Context) error {
 // claim writes who owns the schema now.
 func (pg *pgStore) claim(ctx context.Context, command string) error {
 	host, _ := os.Hostname()
-	_, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.owner (id, pid, command, host, since) VALUES (1, $1, $2, $3, now())
-		ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since`, pg.schema),
+	_, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.owner (id, pid, command, host, since, backend) VALUES (1, $1, $2, $3, now(), pg_backend_pid())
+		ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since, backend = excluded.backend`, pg.schema),
 		os.Getpid(), command, host)
 	return err
 }
@@ -537,6 +539,13 @@ func (pg *pgStore) close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// no longer a holder: its row goes with its lock (a failure leaves a row whose session
+	// is gone, which names no one either)
+	if pg.shared {
+		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend = pg_backend_pid()`, pg.schema))
+	} else {
+		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
+	}
 	return pg.conn.Close(ctx) // the session's advisory lock goes with it
 }
 
