@@ -30,6 +30,7 @@ package kv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -581,3 +582,42 @@ func (s *Store) named(name string) *namedLock {
 
 // Key joins parts into a key of the documented scheme.
 func Key(parts ...string) string { return strings.Join(parts, ":") }
+
+// movedKey marks a state file whose state jitrt migrate moved into PostgreSQL ("kv:" keys
+// are the store's own: migrate neither copies nor compares them).
+const movedKey = "kv:moved"
+
+// Moved says where jitrt migrate moved a state file's state.
+type Moved struct {
+	URL    string `json:"url"` // the database, its password masked
+	Schema string `json:"schema"`
+	At     string `json:"at"`
+}
+
+// MarkMoved marks the state as moved to the database url (kept with its password masked)
+// and schema; ClearMoved takes the mark off (the state came back).
+func (s *Store) MarkMoved(url, schema string) error {
+	b, _ := json.Marshal(Moved{URL: RedactURL(url), Schema: schema, At: time.Now().UTC().Format(time.RFC3339)})
+	return s.Update(func(tx *Tx) error { return tx.set(movedKey, string(b)) })
+}
+
+// ClearMoved takes off the mark of MarkMoved.
+func (s *Store) ClearMoved() error {
+	return s.Update(func(tx *Tx) error {
+		_, err := tx.Delete(movedKey)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// MovedTo says where the state was moved, if it was.
+func (s *Store) MovedTo() (Moved, bool) {
+	var m Moved
+	raw, err := s.Get(movedKey)
+	if err != nil || json.Unmarshal([]byte(raw), &m) != nil {
+		return Moved{}, false
+	}
+	return m, true
+}

@@ -52,6 +52,11 @@ func (tx *Tx) Set(key, value string) error {
 	if strings.HasPrefix(key, "kv:") {
 		return fmt.Errorf("%w: %q", ErrReservedKey, key)
 	}
+	return tx.set(key, value)
+}
+
+// set is Set of any key, kv's own too.
+func (tx *Tx) set(key, value string) error {
 	prev, replaced, err := tx.tx.Set(key, value, nil)
 	if err != nil {
 		return translate(err)

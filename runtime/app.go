@@ -193,6 +193,11 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m, moved := a.store.MovedTo(); moved && store == "" {
+		a.store.Close()
+		return nil, fmt.Errorf("the state in %s was moved to PostgreSQL by jitrt migrate on %s (%s, schema %s): give --store with that database (or \"store\" in app.json); jitrt migrate --from brings it back to the file",
+			opts.DataDir, m.At, m.URL, m.Schema)
+	}
 
 	// The host exists before any instance: an instance may run scripts (a task's inner.js)
 	// as soon as it is started.

@@ -26,7 +26,9 @@ into a PostgreSQL schema (--to), or back (--from), in one transaction, then chec
 both hold the same: the same count and the same canonical dump (every key and value,
 in key order, hashed). It owns both sides while it copies (stop jitrt run first). The
 destination must be empty unless --force, which makes it an exact copy. The schema is
---schema, else app.json's "storeSchema", else jitrt_<app name>.`,
+--schema, else app.json's "storeSchema", else jitrt_<app name>. After --to, the state
+file is marked as moved: jitrt exec, call and run refuse it without --store (and say which
+database holds the state); --from takes the mark off.`,
 		Example: `  jitrt migrate apps/demo --to env:DATABASE_URL
   jitrt migrate apps/demo --from env:DATABASE_URL --force`,
 		Args: argsExactly(1, "APP"),
@@ -82,6 +84,16 @@ destination must be empty unless --force, which makes it an exact copy. The sche
 			}
 			if a != b || an != bn {
 				return fmt.Errorf("after the copy %s holds %d records (%s) and %s %d (%s): they differ", src.Path(), an, a[:12], dst.Path(), bn, b[:12])
+			}
+			// the state file says where its state went, so that a jitrt that opens it without
+			// --store is refused instead of serving what the database has moved past
+			if to != "" {
+				err = file.MarkMoved(url, schema)
+			} else {
+				err = file.ClearMoved()
+			}
+			if err != nil {
+				return fmt.Errorf("mark the state file %s: %w", file.Path(), err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "copied %d records from %s to %s; both hold %d records, canonical dump sha256:%s\n",
 				records, src.Path(), dst.Path(), an, a)

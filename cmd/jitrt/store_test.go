@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/kv"
 )
 
 var storeApp = map[string]string{
@@ -110,6 +112,18 @@ func TestMigrateToPostgresAndBack(t *testing.T) {
 		t.Fatalf("migrate --to: %d %s %s", code, out, errs)
 	}
 	dump := out[strings.Index(out, "sha256:"):]
+	// the state file is marked as moved: opened without --store, it is refused, with the
+	// database to use (its password masked)
+	code, _, errs = jitrt(t, "exec", app, "--data", data, "-e", "1")
+	if code == 0 || !strings.Contains(errs, "moved to PostgreSQL") || !strings.Contains(errs, kv.RedactURL(url)) || !strings.Contains(errs, "jitrt_store_test") {
+		t.Fatalf("exec on the state file after migrate --to: %d %s", code, errs)
+	}
+	if pw, ok := urlPassword(url); ok && strings.Contains(errs, pw) {
+		t.Fatalf("the refusal shows the database's password: %s", errs)
+	}
+	if code, out, errs := jitrt(t, "exec", app, "--store", url, "--data", data, "-e", "1"); code != 0 || strings.TrimSpace(out) != "1" {
+		t.Fatalf("exec with --store after migrate --to: %d %s %s", code, out, errs)
+	}
 	if code, _, errs := jitrt(t, "migrate", app, "--to", url, "--data", data); code != 1 || !strings.Contains(errs, "--force replaces them") {
 		t.Fatalf("a second migrate --to: %d %s", code, errs)
 	}
@@ -124,6 +138,13 @@ func TestMigrateToPostgresAndBack(t *testing.T) {
 	}
 	if code, out, errs = jitrt(t, "migrate", app, "--from", url, "--data", back, "--force"); code != 0 || !strings.HasSuffix(out, dump) {
 		t.Fatalf("migrate --from --force: %d %s %s", code, out, errs)
+	}
+	// brought back into the first file: the mark is off, the file serves again
+	if code, out, errs = jitrt(t, "migrate", app, "--from", url, "--data", data, "--force"); code != 0 || !strings.HasSuffix(out, dump) {
+		t.Fatalf("migrate --from --force into the moved file: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := jitrt(t, "exec", app, "--data", data, "-e", "1"); code != 0 || strings.TrimSpace(out) != "1" {
+		t.Fatalf("exec on the state file brought back: %d %s %s", code, out, errs)
 	}
 	for _, bad := range [][]string{{"migrate", app}, {"migrate", app, "--to", "/tmp/x"}} {
 		if code, _, _ := jitrt(t, bad...); code != 2 {
@@ -205,4 +226,13 @@ func TestALegacyStateUpgradesInPostgres(t *testing.T) {
 			t.Fatal("the second start upgraded the org again")
 		}
 	}
+}
+
+// urlPassword is the password in a database URL.
+func urlPassword(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return "", false
+	}
+	return u.User.Password()
 }
