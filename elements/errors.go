@@ -36,7 +36,9 @@ const (
 	CodeUnknownMethod   = "unknown_method"
 	CodeElementFailed   = "element_failed"
 	CodeTimeout         = "timeout"
-	CodeUnavailable     = "unavailable"
+	// CodeUnavailable: a service the call needs (the platform, the state's database) did
+	// not answer; the call may work in a moment (HTTP 503 with Retry-After).
+	CodeUnavailable = "unavailable"
 	// CodeBusy: every place to run is taken; the caller may try again shortly (HTTP 503).
 	CodeBusy = "busy"
 	// CodeResourceExhausted: the run went past its memory or call-depth limit.
@@ -126,8 +128,8 @@ func HTTPStatus(code string) int {
 		return 409
 	case CodeTimeout:
 		return 504
-	case CodeBusy:
-		return 503
+	case CodeBusy, CodeUnavailable:
+		return 503 // with Retry-After: the call may work in a moment
 	case CodeResourceExhausted:
 		return 507 // the call needed more memory or depth than a run may have
 	case CodeUnauthenticated:

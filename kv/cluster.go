@@ -89,24 +89,50 @@ func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error
 	if !s.Shared() {
 		return l.mu.Unlock, nil
 	}
+	// a pooled connection the database dropped fails on first use and leaves the pool:
+	// the lock is tried again on another (a new one), a few times within ctx
+	for try := 0; ; try++ {
+		var release func()
+		release, err = s.lockOnce(ctx, name, l)
+		if err == nil {
+			return release, nil
+		}
+		if try == lockTries-1 || !connectionLost(ctx, err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
+		}
+	}
+	l.mu.Unlock()
+	return nil, s.pg.unavailable(ctx, "lock "+name, err)
+}
+
+// lockTries is how many connections Lock tries when the database drops them.
+const lockTries = 4
+
+// lockOnce takes the advisory lock of name on a pooled connection and catches up on it;
+// on an error it has let go of the connection (and keeps the process's mutex).
+func (s *Store) lockOnce(ctx context.Context, name string, l *namedLock) (func(), error) {
 	conn, err := s.pg.pool.Acquire(ctx)
 	if err != nil {
-		l.mu.Unlock()
 		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
 	}
 	key := s.pg.advisoryKey("lock", name)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		conn.Conn().Close(context.Background()) // a wait cut short may still be granted: drop it
 		conn.Release()
-		l.mu.Unlock()
 		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
 	}
-	release := unlocker(conn, key, l)
 	if err := s.catchUp(ctx, conn); err != nil { // on this connection: no second one is needed
-		release()
+		if _, uerr := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); uerr != nil {
+			conn.Conn().Close(context.Background()) // the lock goes with the session
+		}
+		conn.Release()
 		return nil, err
 	}
-	return release, nil
+	return unlocker(conn, key, l), nil
 }
 
 // TryLock takes the mutex of that name (the cluster's, for a shared store) if no one holds
@@ -125,14 +151,14 @@ func (s *Store) TryLock(ctx context.Context, name string) (unlock func(), ok boo
 	conn, err := s.pg.connect(ctx)
 	if err != nil {
 		l.mu.Unlock()
-		return nil, false, err
+		return nil, false, s.pg.unavailable(ctx, "lock "+name, err)
 	}
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, s.pg.advisoryKey("lock", name)).Scan(&got); err != nil || !got {
 		conn.Close(context.Background())
 		l.mu.Unlock()
 		if err != nil {
-			return nil, false, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
+			return nil, false, s.pg.unavailable(ctx, "lock "+name, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err))
 		}
 		return nil, false, nil
 	}
@@ -234,6 +260,9 @@ func (s *Store) own(ctx context.Context, name string, st *leadState, f *leadFlig
 		close(f.done)
 	}()
 	f.result, f.led, f.err = s.attempt(ctx, name, st, fn)
+	if f.err != nil && !f.led && s.pg != nil {
+		f.err = s.pg.unavailable(ctx, "lead "+name, f.err)
+	}
 	ended = true
 	return f.result, f.led, f.err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -363,10 +364,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		unlock, err := stores[2].Lock(ctx, "counter")
-		if err != nil {
-			unlock, err = stores[2].Lock(ctx, "counter") // the pool finds a dead connection once at most
-		}
+		unlock, err := stores[2].Lock(ctx, "counter") // its pool's connections are dead: tried again on new ones
 		if err != nil {
 			t.Fatalf("Lock after the database dropped the connections: %v", err)
 		}
@@ -511,5 +509,51 @@ func TestTheHoldersNamedAreAlive(t *testing.T) {
 	_, err = open("jitrt migrate", false)
 	if err == nil || strings.Contains(err.Error(), "jitrt run R1") || !strings.Contains(err.Error(), "jitrt run R2") {
 		t.Fatalf("beside the one replica left: %v", err)
+	}
+}
+
+// A database that stopped: a write, a lock and a lead each fail with ErrUnavailable (code
+// "unavailable", a Retry-After), whose message names neither the database's host, port
+// and user nor the schema; reads are served from memory.
+func TestADatabaseAwayIsUnavailableNotInternal(t *testing.T) {
+	t.Parallel()
+	url, stop := pgtest.StartStoppable(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, url, "away_schema", Options{Command: "jitrt run", Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Set("el:before", "1"); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := s.Lock(ctx, "warm") // the pool holds a connection, to be found dead
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	stop()
+	u, _ := neturl.Parse(url)
+	check := func(what string, err error) {
+		t.Helper()
+		var ue *UnavailableError
+		if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ue) || ue.ErrorCode() != "unavailable" || ue.RetryAfterSeconds() < 1 {
+			t.Fatalf("%s with the database stopped: %v", what, err)
+		}
+		for _, leak := range []string{u.Hostname(), u.Port(), u.User.Username(), "away_schema"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Fatalf("%s: the message names %q: %v", what, leak, err)
+			}
+		}
+	}
+	check("a write", s.Set("el:during", "1"))
+	lctx, cancel := context.WithTimeout(ctx, testwait.Hang)
+	defer cancel()
+	_, err = s.Lock(lctx, "corp")
+	check("a lock", err)
+	_, _, err = s.Lead(lctx, "sync:x", func(context.Context) (string, error) { return "ran", nil })
+	check("a lead", err)
+	if v, err := s.Get("el:before"); err != nil || v != "1" {
+		t.Fatalf("a read from memory with the database stopped: %q %v", v, err)
 	}
 }

@@ -418,7 +418,7 @@ func (pg *pgStore) write(ops []op) error {
 		err = pg.retry(func() error { return pgx.BeginFunc(ctx, pg.conn, body) })
 	}
 	if err != nil {
-		return fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+		return pg.unavailable(context.Background(), "write", fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err))
 	}
 	pg.lastSeq = seq
 	return nil
@@ -479,7 +479,10 @@ func (pg *pgStore) begin() (ops []op, err error) {
 		ops, err = pg.beginOnce()
 		return err
 	})
-	return ops, err
+	if err != nil {
+		return nil, pg.unavailable(context.Background(), "write", err)
+	}
+	return ops, nil
 }
 
 func (pg *pgStore) beginOnce() ([]op, error) {

@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"net/url"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,9 +234,59 @@ func TestALegacyStateUpgradesInPostgres(t *testing.T) {
 
 // urlPassword is the password in a database URL.
 func urlPassword(raw string) (string, bool) {
-	u, err := url.Parse(raw)
+	u, err := neturl.Parse(raw)
 	if err != nil || u.User == nil {
 		return "", false
 	}
 	return u.User.Password()
+}
+
+// A database that stops under jitrt run: a write answers 503 unavailable with Retry-After,
+// its body naming neither the database (host, port, user) nor the schema; a read is served
+// from memory.
+func TestADatabaseThatStopsAnswers503(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("a PostgreSQL server of its own, stopped: make test-slow")
+	}
+	url, stop := pgtest.StartStoppable(t)
+	app := writeTree(t, storeApp)
+	if code, _, errs := jitrt(t, "call", app, "corps.C", "initCorp", "--store", url, "--data", t.TempDir()); code != 0 {
+		t.Fatal(errs)
+	}
+	srv := startServerArgs(t, buildJitrt(t), app, t.TempDir(), "--store", url)
+	defer srv.stop(t)
+	var page struct {
+		Members []struct {
+			MemberID string `json:"memberId"`
+		} `json:"members"`
+	}
+	status, body := srv.call(t, "corps.C", "listMembers", `{"limit": 2}`)
+	data(t, status, body, &page)
+	setAdmin := func(id string) (*http.Response, string) {
+		resp, err := hc.Post(srv.base+"/api/elements/corps.C/setAdmin", "application/json", strings.NewReader(fmt.Sprintf(`[[%q]]`, id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := setAdmin(page.Members[0].MemberID); resp.StatusCode != 200 {
+		t.Fatalf("setAdmin with the database up: %d %s", resp.StatusCode, body)
+	}
+	stop()
+	resp, body := setAdmin(page.Members[1].MemberID)
+	if s, _ := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != 503 || s < 1 || !strings.Contains(body, `"unavailable"`) {
+		t.Fatalf("setAdmin with the database stopped: %d (Retry-After %q) %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	u, _ := neturl.Parse(url)
+	for _, leak := range []string{u.Hostname(), u.Port(), u.User.Username() + "@", "jitrt_store_test"} {
+		if strings.Contains(body, leak) {
+			t.Fatalf("the answer names %q: %s", leak, body)
+		}
+	}
+	if status, body := srv.call(t, "corps.C", "getAdmin", "{}"); status != 200 || !strings.Contains(body, page.Members[0].MemberID) {
+		t.Fatalf("a read with the database stopped: %d %s", status, body)
+	}
 }

@@ -63,6 +63,20 @@ func Start(t testing.TB) string {
 	return url
 }
 
+// StartStoppable is Start with the server's stop in the test's hands too (it stops once,
+// when called or when the test ends).
+func StartStoppable(t testing.TB) (url string, stop func()) {
+	t.Helper()
+	needBinaries(t)
+	url, stopServer, err := startServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = sync.OnceFunc(stopServer)
+	t.Cleanup(stop)
+	return url, stop
+}
+
 // needBinaries skips the test (or, with CI=true, fails it) without PostgreSQL.
 func needBinaries(t testing.TB) {
 	t.Helper()
