@@ -132,6 +132,13 @@ type Describer interface {
 	Describe() map[string]any
 }
 
+// WriteLocker is an optional interface of an Instance whose writers take a lock of the
+// app's store (a corp's org): app.transaction(fullName, fn) holds that lock for fn, so
+// that a read-modify-write in a script is atomic against every other writer of it.
+type WriteLocker interface {
+	WriteLock() string
+}
+
 // Method is one callable method of an instance.
 type Method struct {
 	Name string

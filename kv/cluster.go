@@ -84,6 +84,9 @@ func (pg *pgStore) advisoryKey(kind, name string) int64 {
 // advisory lock): waiting for it ends with ctx, and once it is held the memory holds what
 // the other processes wrote.
 func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
+	if s.Holds(ctx, name) {
+		return func() {}, nil // the caller's transaction holds it (Hold)
+	}
 	l := s.named(name)
 	l.mu.Lock() // the goroutines of this process queue here, each process with one connection waiting
 	if !s.Shared() {
@@ -133,6 +136,30 @@ func (s *Store) lockOnce(ctx context.Context, name string, l *namedLock) (func()
 		return nil, err
 	}
 	return unlocker(conn, key, l), nil
+}
+
+// heldKey marks a context whose holder holds a store's lock (Hold).
+type heldKey struct {
+	s    *Store
+	name string
+}
+
+// Hold takes the lock of that name (Lock) for a transaction of the caller's and returns a
+// context that says so: a Lock of the same name with it (or a context made from it) is the
+// holder's own and does not wait, so the writers the transaction calls, which take the lock
+// themselves, run inside it. Only what runs on that context shares the lock.
+func (s *Store) Hold(ctx context.Context, name string) (held context.Context, unlock func(), err error) {
+	unlock, err = s.Lock(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return context.WithValue(ctx, heldKey{s, name}, true), unlock, nil
+}
+
+// Holds says whether ctx is that of a holder of the lock of that name (Hold).
+func (s *Store) Holds(ctx context.Context, name string) bool {
+	held, _ := ctx.Value(heldKey{s, name}).(bool)
+	return held
 }
 
 // TryLock takes the mutex of that name (the cluster's, for a shared store) if no one holds

@@ -89,12 +89,29 @@ func (e *Engine) HoldSyncs() (release func()) {
 
 // Init makes the org initialised with a first sync (again: a sync).
 func (e *Engine) Init(ctx context.Context) (*SyncReport, error) {
+	if err := e.notInTransaction(ctx, "initCorp"); err != nil {
+		return nil, err
+	}
 	return e.run(ctx, false, true)
+}
+
+// notInTransaction refuses what would wait for the org's own lock held by the caller's
+// transaction (app.transaction of this corp): a sync, or the events applier, run on their
+// own goroutines and take the lock after the syncs' turn, so they would wait for the
+// transaction while it waits for them.
+func (e *Engine) notInTransaction(ctx context.Context, what string) error {
+	if e.dir.store.Holds(ctx, e.dir.keys.Lock()) {
+		return elements.Errorf(elements.CodeFailedPrecondition, "%s of %s cannot run inside app.transaction(%q): run it before or after", what, e.dir.name, e.dir.name)
+	}
+	return nil
 }
 
 // Sync brings the org in step with its platform. A dry run fetches and diffs but writes
 // nothing (and shares no one's run).
 func (e *Engine) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
+	if err := e.notInTransaction(ctx, "a sync"); err != nil {
+		return nil, err
+	}
 	if dryRun {
 		return e.run(ctx, true, false)
 	}

@@ -174,6 +174,9 @@ func (e *Engine) StartEvents(wake <-chan struct{}) (stop func()) {
 // ApplyQueued applies the queued events now (what the applier does in jitrt run); it
 // returns how many it applied.
 func (e *Engine) ApplyQueued(ctx context.Context) (int, error) {
+	if err := e.notInTransaction(ctx, "applying events"); err != nil {
+		return 0, err
+	}
 	total := 0
 	for {
 		n, err := e.applyQueued(ctx)

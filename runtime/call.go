@@ -162,6 +162,33 @@ func (s scripts) Invoke(ctx context.Context, c elements.Call) (any, error) {
 	return s.a.Invoke(ctx, c)
 }
 
+// Transaction holds the lock of a script's app.transaction(name, fn): the write lock of
+// the element named so if it has one (a corp's org: fn is atomic against every writer of
+// it, the built-in methods, syncs and change events of any replica too), else a lock of
+// that name of the app's own. It returns the context fn's calls run on; a transaction of
+// the same name inside it is an error, not a deadlock.
+func (s scripts) Transaction(ctx context.Context, name string) (context.Context, func(), error) {
+	if name == "" {
+		return nil, nil, elements.Errorf(elements.CodeInvalidArgument, "app.transaction needs a name: a corp's fullName, or a name of your own")
+	}
+	lock := "tx:" + name
+	if inst, release, err := s.a.Instance(name); err == nil {
+		if wl, ok := inst.(elements.WriteLocker); ok {
+			lock = wl.WriteLock()
+		}
+		release()
+	}
+	store := s.a.Store()
+	if store.Holds(ctx, lock) {
+		return nil, nil, elements.Errorf(elements.CodeFailedPrecondition, "app.transaction(%q) inside a transaction of the same name: it is held already", name)
+	}
+	held, unlock, err := store.Hold(ctx, lock)
+	if err != nil {
+		return nil, nil, err
+	}
+	return held, unlock, nil
+}
+
 func (s scripts) List() []any {
 	var list []any
 	for _, e := range s.a.Entries() {

@@ -318,6 +318,10 @@ var _ org.Org = (*Corp)(nil)
 // Directory is the corp's org (org.Org).
 func (c *Corp) Directory() *org.Directory { return c.dir }
 
+// WriteLock is the lock the org's writers take (elements.WriteLocker):
+// app.transaction(fullName, fn) holds it for fn.
+func (c *Corp) WriteLock() string { return c.dir.Keys().Lock() }
+
 // Info is the corp's configuration, never the secret (org.Org).
 func (c *Corp) Info() map[string]any { return c.corpInfo() }
 

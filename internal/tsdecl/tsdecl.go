@@ -79,6 +79,13 @@ declare namespace jitrt {
 	}
 	b.WriteString(`    /** every element with its type, title and status */
     elements(): ElementInfo[];
+    /**
+     * runs fn holding a lock of the whole cluster: a corp's fullName takes the lock its own
+     * writers take (a read-modify-write of its methods inside fn is atomic against every
+     * other writer of the corp, on every replica); another name is a lock of the app's own.
+     * fn's value is returned; a transaction of the same name inside it is an error.
+     */
+    transaction<T>(name: string, fn: () => T): T;
     readonly name: string;
     readonly title: string;
   }

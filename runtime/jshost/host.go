@@ -39,6 +39,9 @@ type Elements interface {
 	Property(fullName, name string) (any, bool, error)
 	// Invoke runs a method through the app's one call path.
 	Invoke(ctx context.Context, c elements.Call) (any, error)
+	// Transaction takes the lock of app.transaction(name, fn) and returns the context
+	// fn's calls run on (see runtime's scripts.Transaction).
+	Transaction(ctx context.Context, name string) (held context.Context, unlock func(), err error)
 	// List is what app.elements() returns.
 	List() []any
 	// Info is app.json's name and title.
@@ -305,6 +308,29 @@ func (h *Host) appObject(v *vm) *goja.Object {
 		return obj
 	})
 	o.Set("elements", func(goja.FunctionCall) goja.Value { return h.toJS(v, els.List()) })
+	o.Set("transaction", func(call goja.FunctionCall) goja.Value {
+		fn, ok := goja.AssertFunction(call.Argument(1))
+		if !ok {
+			panic(h.jsError(v, &elements.Error{Code: elements.CodeInvalidArgument, Err: elements.ErrInvalidArgument,
+				Message: "app.transaction(name, fn) needs a function to run holding the lock"}))
+		}
+		name := ""
+		if a := call.Argument(0); !goja.IsUndefined(a) && !goja.IsNull(a) {
+			name = a.String()
+		}
+		held, unlock, err := els.Transaction(v.ctx, name)
+		if err != nil {
+			panic(h.jsError(v, err))
+		}
+		outer := v.ctx
+		v.ctx = held
+		defer func() { v.ctx = outer; unlock() }() // a throw, a time limit: the lock goes too
+		res, err := fn(goja.Undefined())
+		if err != nil {
+			panic(err) // the script's own exception, as thrown
+		}
+		return res
+	})
 	return o
 }
 

@@ -108,6 +108,10 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // Directory is the org (org.Org).
 func (c *Corp) Directory() *org.Directory { return c.dir }
 
+// WriteLock is the lock the org's writers take (elements.WriteLocker):
+// app.transaction(fullName, fn) holds it for fn.
+func (c *Corp) WriteLock() string { return c.dir.Keys().Lock() }
+
 // Info is the org's configuration (org.Org): never a password.
 func (c *Corp) Info() map[string]any {
 	roles := make([]any, 0, len(c.cfg.Roles))
