@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jitrt/jitrt/internal/pgtest"
+)
+
+// rmwApp has a corp Type whose addRole reads a member's direct roles and writes them back
+// with one more, inside app.transaction of its corp when inTransaction, and 30 roles.
+func rmwApp(inTransaction bool) map[string]string {
+	body := `const have = this.getMemberRoles(member).filter(r => r.from.includes("direct")).map(r => r.roleId);
+		this.setUserRole(member, [...have, role]); return have.length + 1;`
+	if inTransaction {
+		body = `return app.transaction(this.fullName, () => { ` + body + ` });`
+	}
+	var roles []string
+	for i := range 30 {
+		roles = append(roles, fmt.Sprintf(`{"roleId": "r%02d"}`, i))
+	}
+	return map[string]string{
+		"app.json":           `{"name": "rmw"}`,
+		"corps/RMW/e.json":   `{"type": "corps.Meta", "extend": "corps.QywxInnerType", "callable": ["addRole"]}`,
+		"corps/RMW/index.js": `exports.addRole = function (member, role) { ` + body + ` };`,
+		"corps/C/e.json":     `{"type": "corps.RMW"}`,
+		"corps/C/C.json":     `{"corpId": "wwrmw", "agentId": "1", "secret": "rmw-secret-1234", "simulator": {"members": 40, "departments": 3, "seed": 5}, "roles": [` + strings.Join(roles, ",") + `]}`,
+	}
+}
+
+// Three replicas on one database, 30 callers at once each adding a role to the same member
+// through a JS method that reads the roles and writes them back inside app.transaction of
+// the corp: all 30 are kept, run after run (a member per run).
+func TestThreeReplicasReadModifyWriteInATransaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers on PostgreSQL: make test-slow")
+	}
+	dbURL := pgtest.Database(t)
+	bin := buildJitrt(t)
+	app := writeTree(t, rmwApp(true))
+	var replicas []*server
+	for range 3 {
+		r := startServerArgs(t, bin, app, t.TempDir(), "--store", dbURL)
+		defer r.stop(t)
+		replicas = append(replicas, r)
+	}
+	status, body := replicas[0].call(t, "corps.C", "initCorp", "{}")
+	if status != 200 {
+		t.Fatalf("initCorp: %d %s", status, body)
+	}
+	var page struct {
+		Members []struct {
+			MemberID string `json:"memberId"`
+		} `json:"members"`
+	}
+	status, body = replicas[1].call(t, "corps.C", "listMembers", `{"limit": 20}`)
+	data(t, status, body, &page)
+	if len(page.Members) < 20 {
+		t.Fatalf("members: %s", body)
+	}
+	for run := range 20 {
+		member := page.Members[run].MemberID
+		var wg sync.WaitGroup
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if status, body := replicas[i%3].call(t, "corps.C", "addRole", fmt.Sprintf(`[%q, "r%02d"]`, member, i)); status != 200 {
+					t.Errorf("run %d, addRole on replica %d: %d %s", run, i%3, status, body)
+				}
+			}()
+		}
+		wg.Wait()
+		status, body := replicas[run%3].call(t, "corps.C", "getMemberRoles", fmt.Sprintf(`[%q]`, member))
+		var roles []struct {
+			RoleID string   `json:"roleId"`
+			From   []string `json:"from"`
+		}
+		data(t, status, body, &roles)
+		direct := 0
+		for _, r := range roles {
+			for _, f := range r.From {
+				if f == "direct" {
+					direct++
+				}
+			}
+		}
+		if direct != 30 {
+			b, _ := json.Marshal(roles)
+			t.Fatalf("run %d: %d of 30 roles kept over three replicas: %s", run, direct, b)
+		}
+	}
+}
