@@ -2,7 +2,10 @@ package corps_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+
+	"github.com/jitrt/jitrt/elements/auths"
 
 	"github.com/jitrt/jitrt/internal/orgtest"
 )
@@ -12,6 +15,10 @@ import (
 func TestWeComCorpConforms(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 120, 12, "")
+	// a WeCom login on the corp, for its sessions
+	e.write("auths/loginTypes/L/e.json", `{"title": "登录", "type": "auths.loginTypes.QywxInnerType"}`)
+	e.write("auths/loginTypes/L/L.json", fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "corpSecret": "${CORP_TEST_SECRET}", "apiBase": %q}`, e.sim.CorpID(), e.sim.URL()))
+	e.open()
 	e.mustJS(`corp.initCorp()`, nil)
 	s := &orgtest.Subject{Type: "corps.QywxInnerType", Corp: "corps.Test", App: e.app, Secrets: []string{secret},
 		Fixture: orgtest.FindFixture(t, e.app, "corps.Test"),
@@ -21,6 +28,36 @@ func TestWeComCorpConforms(t *testing.T) {
 			}
 			if _, err := e.app.CallJSON(context.Background(), "corps.Test", "syncCorp", nil); err != nil {
 				t.Fatal(err)
+			}
+		},
+		SignIn: func(t testing.TB, id string) func() bool {
+			ctx := context.Background()
+			login := func() (*auths.Login, func()) {
+				inst, release, err := e.app.Instance("auths.loginTypes.L")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return inst.(*auths.Login), release
+			}
+			l, release := login()
+			defer release()
+			cfg, err := l.LoginConfig(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, err := e.sim.IssueCode(id, fmt.Sprint(cfg["redirectUri"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := l.LoginCode(ctx, code, fmt.Sprint(cfg["state"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() bool {
+				l, release := login()
+				defer release()
+				_, err := l.Session(ctx, s.Token)
+				return err == nil
 			}
 		}}
 	orgtest.Run(t, s)

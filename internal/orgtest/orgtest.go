@@ -30,6 +30,9 @@ type Subject struct {
 	// Offline takes a member offline as the Type's users do (the platform removes them and
 	// the org follows; a local org's changeMemberStatus).
 	Offline func(t testing.TB, memberID string)
+	// SignIn makes a session of a member through the Type's login (the platform's login
+	// code; a password) and returns whether that session is still alive, asked later.
+	SignIn func(t testing.TB, memberID string) (alive func() bool)
 }
 
 // Fixture is what the suite reads: a department Parent with a sub-department Child, a
@@ -260,7 +263,14 @@ func history(t *testing.T, s *Subject) {
 func offline(t *testing.T, s *Subject) {
 	id := s.Fixture.InChild
 	s.must(t, "setAdmin", map[string]any{"memberIdList": []string{id}}, nil)
+	alive := s.SignIn(t, id)
+	if !alive() {
+		t.Fatal("a session just made is not alive")
+	}
 	s.Offline(t, id)
+	if alive() {
+		t.Fatal("the session of a member taken offline is still alive: offline must end their sessions")
+	}
 	var m map[string]any
 	s.must(t, "getMember", map[string]any{"memberId": id}, &m)
 	if m["status"] != org.StatusOffline {

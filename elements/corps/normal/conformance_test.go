@@ -2,7 +2,11 @@ package normal_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/jitrt/jitrt/elements/auths"
 
 	"github.com/jitrt/jitrt/internal/orgtest"
 )
@@ -18,11 +22,41 @@ func TestLocalOrgConforms(t *testing.T) {
 	for (let i = 0; i < 40; i++) org.addMember({nick: "成员" + i, memberId: "u" + i, deptIdList: [[a, b, a1, b1][i % 4].deptId.value]});
 	org.addMember({nick: "两处", memberId: "both", deptIdList: [a1.deptId.value, b1.deptId.value]});
 	org.changeMemberStatus(["u7"], 2)`, nil)
+	// a password login on the org, for its sessions
+	os.MkdirAll(filepath.Join(e.dir, "auths/loginTypes/P"), 0o755)
+	os.WriteFile(filepath.Join(e.dir, "auths/loginTypes/P/e.json"), []byte(`{"title": "密码登录", "type": "auths.loginTypes.PasswordType"}`), 0o644)
+	os.WriteFile(filepath.Join(e.dir, "auths/loginTypes/P/P.json"), []byte(`{"corp": "corps.L"}`), 0o644)
+	e.open()
 	s := &orgtest.Subject{Type: "corps.NormalType", Corp: "corps.L", App: e.app, Secrets: []string{adminPassword},
 		Fixture: orgtest.FindFixture(t, e.app, "corps.L"),
 		Offline: func(t testing.TB, id string) {
 			if _, err := e.app.CallJSON(context.Background(), "corps.L", "changeMemberStatus", map[string]any{"memberIdList": []any{id}, "status": 2.0}); err != nil {
 				t.Fatal(err)
+			}
+		},
+		SignIn: func(t testing.TB, id string) func() bool {
+			ctx := context.Background()
+			if _, err := e.app.CallJSON(ctx, "corps.L", "setMemberPassword", map[string]any{"memberId": id, "username": "suite-" + id, "password": "suite-password-1"}); err != nil {
+				t.Fatal(err)
+			}
+			inst, release, err := e.app.Instance("auths.loginTypes.P")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			login := inst.(*auths.PasswordLogin)
+			s, err := login.SignIn(ctx, "suite-"+id, "suite-password-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() bool {
+				inst, release, err := e.app.Instance("auths.loginTypes.P")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer release()
+				_, err = inst.(*auths.PasswordLogin).Session(ctx, s.Token)
+				return err == nil
 			}
 		}}
 	orgtest.Run(t, s)
