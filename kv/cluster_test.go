@@ -557,3 +557,57 @@ func TestADatabaseAwayIsUnavailableNotInternal(t *testing.T) {
 		t.Fatalf("a read from memory with the database stopped: %q %v", v, err)
 	}
 }
+
+// Fresh asks for the last transaction committed: a number the sequence gave to a write
+// that then rolled back does not make every later Fresh catch up for nothing, and a write
+// committed after it is caught up on.
+func TestFreshComparesWithTheLastCommit(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	var stores []*Store
+	for _, name := range []string{"jitrt run A", "jitrt run B"} {
+		s, err := OpenPostgres(ctx, url, "fresh_head", Options{Command: name, Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	a, b := stores[0], stores[1]
+	if err := a.Set("el:x", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Fresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Get("el:x"); v != "1" {
+		t.Fatalf("after Fresh: %q", v)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT nextval('fresh_head.kv_seq_gen')`); err != nil { // a write that rolled back
+		t.Fatal(err)
+	}
+	before := b.pg.freshCatchUps.Load()
+	for range 3 {
+		if err := b.Fresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.pg.freshCatchUps.Load() - before; n != 0 {
+		t.Fatalf("after a rolled-back number, %d of 3 Fresh calls caught up for nothing", n)
+	}
+	if err := a.Set("el:x", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Fresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Get("el:x"); v != "2" {
+		t.Fatalf("a write committed after the rolled-back number: Fresh left %q", v)
+	}
+}

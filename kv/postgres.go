@@ -59,6 +59,10 @@ var migrations = []string{
 		END $$`,
 	// the owner's database session: a row whose session is gone names no one
 	6: `ALTER TABLE %[1]s.owner ADD COLUMN IF NOT EXISTS backend int`,
+	// the number of the last transaction committed (the sequence's last_value counts the
+	// rolled-back ones too, and then Fresh would catch up on every request for nothing)
+	7: `CREATE TABLE IF NOT EXISTS %[1]s.head (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
+		INSERT INTO %[1]s.head (id, seq) SELECT 1, coalesce(max(seq), 0) FROM %[1]s.kv ON CONFLICT (id) DO NOTHING`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock
@@ -93,14 +97,16 @@ type pgStore struct {
 	// seen is lastSeq as readers may see it (the memory has committed it), for Fresh.
 	seen       atomic.Int64
 	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
-	shared     bool
-	writeMu    sync.Mutex    // a shared store's writers of this process: one holds conn at a time
-	pool       *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
-	tx         pgx.Tx        // a shared store's transaction in progress (Update)
-	listen     *pgx.Conn
-	hooks      *testHooks
-	stop       chan struct{}
-	stopped    chan struct{}
+	// freshCatchUps counts the Fresh calls that found something new and caught up.
+	freshCatchUps atomic.Int64
+	shared        bool
+	writeMu       sync.Mutex    // a shared store's writers of this process: one holds conn at a time
+	pool          *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
+	tx            pgx.Tx        // a shared store's transaction in progress (Update)
+	listen        *pgx.Conn
+	hooks         *testHooks
+	stop          chan struct{}
+	stopped       chan struct{}
 }
 
 // querier is a connection, a pool or a transaction.
@@ -383,6 +389,9 @@ func (pg *pgStore) write(ops []op) error {
 	var seq int64
 	body := func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen')`, pg.schema)).Scan(&seq); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.head SET seq = $1 WHERE id = 1`, pg.schema), seq); err != nil {
 			return err
 		}
 		if len(delK) > 0 {
@@ -702,13 +711,14 @@ func (s *Store) Fresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
 	defer cancel()
 	var last int64
-	if err := s.pg.pool.QueryRow(ctx, fmt.Sprintf(`SELECT last_value FROM %s.kv_seq_gen`, s.pg.schema)).Scan(&last); err != nil {
+	if err := s.pg.pool.QueryRow(ctx, fmt.Sprintf(`SELECT seq FROM %s.head WHERE id = 1`, s.pg.schema)).Scan(&last); err != nil {
 		s.pg.freshAfter.Store(time.Now().Add(freshPause).UnixNano())
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
 	}
 	if last <= s.pg.seen.Load() {
 		return nil
 	}
+	s.pg.freshCatchUps.Add(1)
 	return s.CatchUp()
 }
 
