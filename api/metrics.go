@@ -64,6 +64,19 @@ func (m *Metrics) Count(name, element string, n int) {
 // Reload records a hot reload (for runtime.WatchOptions.OnReload).
 func (m *Metrics) Reload(ev runtime.ReloadEvent) { m.reloads.WithLabelValues(ev.Kind).Inc() }
 
+// AttachFolderCheck exports jitrt_app_folder_differs: 1 while another replica on the same
+// database runs an app folder that differs from this one's (differs is asked at each scrape).
+func (m *Metrics) AttachFolderCheck(differs func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jitrt_app_folder_differs",
+		Help: "1 while another replica sharing the database runs an app folder that differs from this replica's (see the log's warning), else 0."},
+		func() float64 {
+			if differs() {
+				return 1
+			}
+			return 0
+		}))
+}
+
 // AttachApp exports the app's JS run counters.
 func (m *Metrics) AttachApp(app *runtime.App) {
 	m.reg.MustRegister(

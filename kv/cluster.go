@@ -425,12 +425,66 @@ func (pg *pgStore) register(ctx context.Context) error {
 	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema)); err != nil {
 		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
 	}
-	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since) VALUES (pg_backend_pid(), $1, $2, $3, now())
-		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since`, pg.schema),
-		os.Getpid(), pg.opts.Command, host); err != nil {
+	app := ""
+	if a := pg.app.Load(); a != nil {
+		app = *a
+	}
+	var backend int64
+	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since, app) VALUES (pg_backend_pid(), $1, $2, $3, now(), $4)
+		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since, app = excluded.app
+		RETURNING backend`, pg.schema),
+		os.Getpid(), pg.opts.Command, host, app).Scan(&backend); err != nil {
 		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
 	}
+	pg.backend.Store(backend)
 	return nil
+}
+
+// Peer is another process sharing the store, as it said who it is.
+type Peer struct {
+	PID     int
+	Command string
+	Host    string
+	App     string // the hash of its app folder ("" if it did not say)
+}
+
+// AdvertiseApp says, in the replicas table, the hash of this replica's app folder (again
+// after a reload) and returns the other replicas alive whose folder's hash differs. A store
+// that is not shared has no other replicas.
+func (s *Store) AdvertiseApp(ctx context.Context, hash string) ([]Peer, error) {
+	if !s.Shared() {
+		return nil, nil
+	}
+	s.pg.app.Store(&hash)
+	if _, err := s.pg.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.replicas SET app = $1 WHERE backend = $2`, s.pg.schema), hash, s.pg.backend.Load()); err != nil {
+		return nil, s.pg.unavailable(ctx, "advertise the app folder", fmt.Errorf("kv: advertise in %s#%s: %w", s.pg.where, s.pg.schema, err))
+	}
+	return s.AppPeers(ctx)
+}
+
+// AppPeers are the other replicas alive whose app folder's hash differs from the one this
+// replica advertised (none before it advertised one).
+func (s *Store) AppPeers(ctx context.Context) ([]Peer, error) {
+	mine := s.pg.app.Load()
+	if !s.Shared() || mine == nil {
+		return nil, nil
+	}
+	rows, err := s.pg.pool.Query(ctx, fmt.Sprintf(`SELECT pid, command, host, app FROM %s.replicas
+		WHERE backend <> $1 AND backend IN (SELECT pid FROM pg_stat_activity) AND app <> '' AND app <> $2 ORDER BY since, pid`, s.pg.schema),
+		s.pg.backend.Load(), *mine)
+	if err != nil {
+		return nil, s.pg.unavailable(ctx, "read the replicas", fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err))
+	}
+	defer rows.Close()
+	var out []Peer
+	for rows.Next() {
+		var p Peer
+		if err := rows.Scan(&p.PID, &p.Command, &p.Host, &p.App); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // lockedError names the processes that hold the schema: for a process that would own it

@@ -63,6 +63,8 @@ var migrations = []string{
 	// rolled-back ones too, and then Fresh would catch up on every request for nothing)
 	7: `CREATE TABLE IF NOT EXISTS %[1]s.head (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
 		INSERT INTO %[1]s.head (id, seq) SELECT 1, coalesce(max(seq), 0) FROM %[1]s.kv ON CONFLICT (id) DO NOTHING`,
+	// each replica's app folder, as a hash: replicas whose folders differ are told
+	8: `ALTER TABLE %[1]s.replicas ADD COLUMN IF NOT EXISTS app text NOT NULL DEFAULT ''`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock
@@ -99,14 +101,18 @@ type pgStore struct {
 	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
 	// freshCatchUps counts the Fresh calls that found something new and caught up.
 	freshCatchUps atomic.Int64
-	shared        bool
-	writeMu       sync.Mutex    // a shared store's writers of this process: one holds conn at a time
-	pool          *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
-	tx            pgx.Tx        // a shared store's transaction in progress (Update)
-	listen        *pgx.Conn
-	hooks         *testHooks
-	stop          chan struct{}
-	stopped       chan struct{}
+	// app is the hash of the app folder this replica advertised (AdvertiseApp); backend
+	// its row's session in the replicas table.
+	app     atomic.Pointer[string]
+	backend atomic.Int64
+	shared  bool
+	writeMu sync.Mutex    // a shared store's writers of this process: one holds conn at a time
+	pool    *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
+	tx      pgx.Tx        // a shared store's transaction in progress (Update)
+	listen  *pgx.Conn
+	hooks   *testHooks
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 // querier is a connection, a pool or a transaction.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,10 +97,25 @@ once per due time, and what one writes the others read from the next request on.
 					return err
 				}
 			}
+			// Replicas on one database say what app folder they run: one whose folder
+			// differs from the others' warns, now and after each reload, and /metrics says so.
+			checkFolder := func(when string) {}
+			if app.Store().Shared() {
+				checkFolder = func(when string) { checkAppFolder(ctx, app, when) }
+				checkFolder("start")
+				metrics.AttachFolderCheck(func() bool {
+					peers, err := app.Store().AppPeers(ctx)
+					return err == nil && len(peers) > 0
+				})
+			}
 			// The watches are in place before the API answers: an edit made as soon as the
 			// app is up is seen.
 			if !noWatch {
-				watcher, err := watch.New(app, watch.Options{OnReload: metrics.Reload})
+				onReload := func(ev runtime.ReloadEvent) {
+					metrics.Reload(ev)
+					checkFolder("reload")
+				}
+				watcher, err := watch.New(app, watch.Options{OnReload: onReload})
 				if err != nil {
 					return err
 				}
@@ -162,4 +178,30 @@ once per due time, and what one writes the others read from the next request on.
 	c.Flags().BoolVar(&noAPI, "no-api", false, "do not serve the HTTP API")
 	c.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload elements when their files change")
 	return c
+}
+
+// checkAppFolder advertises the hash of this replica's app folder and warns when other
+// replicas sharing the database run a folder that differs: they may run other elements,
+// tasks or configs than this one.
+func checkAppFolder(ctx context.Context, app *runtime.App, when string) {
+	log := app.Logger()
+	hash, err := app.FolderHash()
+	if err != nil {
+		log.Warn("the app folder could not be compared with the other replicas'", "err", err)
+		return
+	}
+	peers, err := app.Store().AdvertiseApp(ctx, hash)
+	if err != nil {
+		log.Warn("the app folder could not be compared with the other replicas'", "err", err)
+		return
+	}
+	if len(peers) == 0 {
+		return
+	}
+	var who []string
+	for _, p := range peers {
+		who = append(who, fmt.Sprintf("pid %d on %s (%s)", p.PID, p.Host, p.Command))
+	}
+	log.Warn("this replica's app folder differs from other replicas' on the same database: they may run other elements, tasks or configs; deploy one folder to all",
+		"when", when, "folder", hash[:12], "differs_from", strings.Join(who, ", "))
 }

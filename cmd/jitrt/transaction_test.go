@@ -94,3 +94,54 @@ func TestThreeReplicasReadModifyWriteInATransaction(t *testing.T) {
 		}
 	}
 }
+
+// Replicas on one database whose app folders differ: the one that starts with another
+// folder warns and names the replica it differs from; /metrics on both says so; once the
+// other replica is gone, it does not.
+func TestReplicasWithDifferentFoldersAreTold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("servers on PostgreSQL: make test-slow")
+	}
+	dbURL := pgtest.Database(t)
+	bin := buildJitrt(t)
+	files := rmwApp(true)
+	appA := writeTree(t, files)
+	files["corps/C/e.json"] = `{"type": "corps.RMW", "title": "另一个标题"}` // a title edited on one machine only
+	appB := writeTree(t, files)
+	differs := func(s *server) string {
+		_, body, _ := s.get(t, "/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "jitrt_app_folder_differs ") {
+				return strings.TrimPrefix(line, "jitrt_app_folder_differs ")
+			}
+		}
+		return "missing"
+	}
+	a := startServerArgs(t, bin, appA, t.TempDir(), "--store", dbURL)
+	defer a.stop(t)
+	if got := differs(a); got != "0" {
+		t.Fatalf("one replica alone: jitrt_app_folder_differs %s", got)
+	}
+	same := startServerArgs(t, bin, writeTree(t, rmwApp(true)), t.TempDir(), "--store", dbURL) // the same folder elsewhere
+	if got := differs(same); got != "0" {
+		t.Fatalf("a replica with the same folder: jitrt_app_folder_differs %s", got)
+	}
+	same.stop(t)
+	b := startServerArgs(t, bin, appB, t.TempDir(), "--store", dbURL)
+	b.mu.Lock()
+	logs := b.logs.String()
+	b.mu.Unlock()
+	if !strings.Contains(logs, "app folder differs") || !strings.Contains(logs, fmt.Sprintf("pid %d", a.cmd.Process.Pid)) {
+		t.Fatalf("the replica with another folder did not warn, naming the other:\n%s", logs)
+	}
+	if got := differs(b); got != "1" {
+		t.Fatalf("the replica with another folder: jitrt_app_folder_differs %s", got)
+	}
+	if got := differs(a); got != "1" {
+		t.Fatalf("the replica beside one with another folder: jitrt_app_folder_differs %s", got)
+	}
+	b.stop(t)
+	if got := differs(a); got != "0" {
+		t.Fatalf("after the other replica stopped: jitrt_app_folder_differs %s", got)
+	}
+}
