@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -433,7 +434,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range sortedKeys(needUser) {
+	for _, id := range slices.Sorted(maps.Keys(needUser)) {
 		m, err := a.src.FetchMember(ctx, id)
 		if errors.Is(err, ErrNotInPlatform) {
 			a.goneUsers[id] = true
@@ -484,7 +485,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 			}
 		}
 	}
-	for _, id := range sortedInts(moved) {
+	for _, id := range slices.Sorted(maps.Keys(moved)) {
 		if _, done := a.depts[id]; done {
 			continue
 		}
@@ -498,7 +499,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 		a.depts[id] = d
 		a.rep.Fetched.Departments++
 	}
-	for _, id := range sortedInts(needTag) {
+	for _, id := range slices.Sorted(maps.Keys(needTag)) {
 		t, err := a.src.FetchTag(ctx, id)
 		if errors.Is(err, ErrNotInPlatform) {
 			continue
@@ -1111,13 +1112,13 @@ func (a *applier) applyTag(ev *Event) {
 // flush writes what the batch changed.
 func (a *applier) flush() error {
 	tx, k := a.tx, a.k
-	for _, id := range sortedKeys(a.removed) {
+	for _, id := range slices.Sorted(maps.Keys(a.removed)) {
 		if err := RemoveMember(tx, k, id); err != nil {
 			return err
 		}
 		a.rep.Writes++
 	}
-	for _, id := range sortedKeys(a.dirty) {
+	for _, id := range slices.Sorted(maps.Keys(a.dirty)) {
 		if err := tx.Set(k.Member(id), EncodeMember(a.members[id])); err != nil {
 			return err
 		}
@@ -1151,24 +1152,6 @@ func (a *applier) flush() error {
 		a.rep.Writes++
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedInts[V any](m map[int64]V) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // afterBatch counts a batch's failure (or its success) toward setting an event aside.
