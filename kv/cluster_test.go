@@ -517,6 +517,9 @@ func TestTheHoldersNamedAreAlive(t *testing.T) {
 // and user nor the schema; reads are served from memory.
 func TestADatabaseAwayIsUnavailableNotInternal(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("a PostgreSQL server of its own, stopped: make test-slow")
+	}
 	url, stop := pgtest.StartStoppable(t)
 	ctx := context.Background()
 	s, err := OpenPostgres(ctx, url, "away_schema", Options{Command: "jitrt run", Shared: true})
