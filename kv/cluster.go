@@ -39,8 +39,12 @@ import (
 // table. A store that is not shared has the same methods, for one process.
 
 // clusterSize is how many connections a shared store pools for its short locks, catch-ups
-// and Fresh (a Lead or a TryLock has one of its own while it holds).
+// and Fresh (a Lead or a TryLock holds one of the holders' pool, holdersSize).
 const clusterSize = 16
+
+// holdersSize is the most connections a process keeps for locks held while work runs
+// (task runs, sync leads, at once): a holder beyond waits for one to be given back.
+const holdersSize = 32
 
 // runsKept is how many published results of each name the runs table keeps.
 const runsKept = 10
@@ -173,16 +177,16 @@ func (s *Store) TryLock(ctx context.Context, name string) (unlock func(), ok boo
 	if !s.Shared() {
 		return l.mu.Unlock, true, nil
 	}
-	// a connection of its own, held while the lock is (a task's run): the pool's stay for
+	// a holder's connection, kept while the lock is (a task's run): the pool's stay for
 	// the short locks, which never wait for a second one
-	conn, err := s.pg.connect(ctx)
+	conn, err := s.pg.holder(ctx)
 	if err != nil {
 		l.mu.Unlock()
 		return nil, false, s.pg.unavailable(ctx, "lock "+name, err)
 	}
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, s.pg.advisoryKey("lock", name)).Scan(&got); err != nil || !got {
-		conn.Close(context.Background())
+		releaseHolder(conn, err == nil)
 		l.mu.Unlock()
 		if err != nil {
 			return nil, false, s.pg.unavailable(ctx, "lock "+name, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err))
@@ -190,19 +194,38 @@ func (s *Store) TryLock(ctx context.Context, name string) (unlock func(), ok boo
 		return nil, false, nil
 	}
 	return func() {
-		conn.Close(context.Background()) // the lock goes with the session
+		releaseHolder(conn, true)
 		l.mu.Unlock()
 	}, true, nil
 }
 
-// connect opens a connection of its own to the store's database.
-func (pg *pgStore) connect(ctx context.Context) (*pgx.Conn, error) {
+// holder is a connection of the holders' pool, for a lock kept for as long as some work
+// runs (a task's run, a sync's lead): reused from one holder to the next, so that a task
+// due every second does not connect every second. releaseHolder gives it back.
+func (pg *pgStore) holder(ctx context.Context) (*pgxpool.Conn, error) {
 	pg.hooks.connect()
-	conn, err := pgx.Connect(ctx, pg.url)
+	conn, err := pg.holders.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, pg.url))
 	}
 	return conn, nil
+}
+
+// releaseHolder gives a holder's connection back without a lock of its session: its
+// locks are let go (clean: the connection is sound, and nothing may still be granting it
+// a lock), else the connection is closed, and its session's locks go with it.
+func releaseHolder(conn *pgxpool.Conn, clean bool) {
+	if clean {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+		cancel()
+		if err == nil {
+			conn.Release()
+			return
+		}
+	}
+	conn.Conn().Close(context.Background())
+	conn.Release() // a closed connection leaves the pool
 }
 
 // unlocker lets go of an advisory lock held by conn and of the process's mutex.
@@ -319,12 +342,13 @@ func (s *Store) attempt(ctx context.Context, name string, st *leadState, fn func
 		return "", false, fmt.Errorf("kv: lead %s in %s#%s: %w", name, pg.where, pg.schema, err)
 	}
 	s.hooks.arrived(name)
-	// a connection of its own, held while the work runs (the work may take the pool's)
-	conn, err := pg.connect(ctx)
+	// a holder's connection, kept while the work runs (the work may take the pool's)
+	conn, err := pg.holder(ctx)
 	if err != nil {
 		return "", false, err
 	}
-	defer conn.Close(context.Background()) // its locks go with it
+	clean := false // a wait cut short may still be granted: only a sound end lets go cleanly
+	defer func() { releaseHolder(conn, clean) }()
 	key := pg.advisoryKey("lead", name)
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
@@ -338,6 +362,7 @@ func (s *Store) attempt(ctx context.Context, name string, st *leadState, fn func
 			return "", false, fmt.Errorf("kv: wait for the leader of %s in %s#%s: %w", name, pg.where, pg.schema, err)
 		}
 	}
+	clean = true
 	var published string
 	err = conn.QueryRow(ctx, `SELECT result FROM `+runs+` WHERE name = $1 AND id > $2 ORDER BY id DESC LIMIT 1`, name, before).Scan(&published)
 	switch {
@@ -415,6 +440,13 @@ func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) 
 		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, dbURL))
 	}
 	pg.pool = pool
+	hcfg := cfg.Copy()
+	hcfg.MaxConns = holdersSize
+	holders, err := pgxpool.NewWithConfig(ctx, hcfg)
+	if err != nil {
+		return fmt.Errorf("kv: connect to %s: %w", pg.where, redactErr(err, dbURL))
+	}
+	pg.holders = holders
 	return nil
 }
 

@@ -614,3 +614,46 @@ func TestFreshComparesWithTheLastCommit(t *testing.T) {
 		t.Fatalf("a write committed after the rolled-back number: Fresh left %q", v)
 	}
 }
+
+// A TryLock taken and let go again and again, as a task due every second does, reuses the
+// holders' connections instead of connecting each time, and each time the lock is free
+// for another process once let go.
+func TestHoldersReuseTheirConnections(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	var stores []*Store
+	for _, name := range []string{"jitrt run A", "jitrt run B"} {
+		s, err := OpenPostgres(ctx, url, "holders_reuse", Options{Command: name, Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	a, b := stores[0], stores[1]
+	var connects atomic.Int32
+	a.pg.hooks.onConnect = func() { connects.Add(1) }
+	before := a.pg.holders.Stat().NewConnsCount()
+	for i := range 30 {
+		unlock, ok, err := a.TryLock(ctx, "task:every-second")
+		if err != nil || !ok {
+			t.Fatalf("round %d: TryLock: %v %v", i, ok, err)
+		}
+		if _, ok, err := b.TryLock(ctx, "task:every-second"); err != nil || ok {
+			t.Fatalf("round %d: another process took the lock held: %v %v", i, ok, err)
+		}
+		unlock()
+		unlockB, ok, err := b.TryLock(ctx, "task:every-second")
+		if err != nil || !ok {
+			t.Fatalf("round %d: the lock let go is not free for another process: %v %v", i, ok, err)
+		}
+		unlockB()
+	}
+	if n := a.pg.holders.Stat().NewConnsCount() - before; n > 2 {
+		t.Fatalf("30 TryLocks opened %d connections", n)
+	}
+	if connects.Load() != 30 {
+		t.Fatalf("the hook saw %d of 30 holders", connects.Load())
+	}
+}

@@ -108,6 +108,7 @@ type pgStore struct {
 	shared  bool
 	writeMu sync.Mutex    // a shared store's writers of this process: one holds conn at a time
 	pool    *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
+	holders *pgxpool.Pool // a shared store's connections for locks held while work runs
 	tx      pgx.Tx        // a shared store's transaction in progress (Update)
 	listen  *pgx.Conn
 	hooks   *testHooks
@@ -154,6 +155,9 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	fail := func(err error) (*Store, error) {
 		if pg.pool != nil {
 			pg.pool.Close()
+		}
+		if pg.holders != nil {
+			pg.holders.Close()
 		}
 		pg.conn.Close(context.Background())
 		if dirLock != nil {
@@ -554,6 +558,16 @@ func (pg *pgStore) close() error {
 	}
 	if pg.pool != nil {
 		pg.pool.Close()
+	}
+	if pg.holders != nil {
+		// Close waits for every holder to give its connection back: a work still holding
+		// one (a task's run the app did not wait for) must not hold up the store's close
+		closed := make(chan struct{})
+		go func() { pg.holders.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(2 * time.Second):
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
