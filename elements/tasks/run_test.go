@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/testapp"
+	"github.com/jitrt/jitrt/kv"
 
 	"github.com/jitrt/jitrt/elements"
 	_ "github.com/jitrt/jitrt/elements/tasks"
@@ -246,4 +247,54 @@ func mustEntry(t *testing.T, app *runtime.App, name string) *runtime.Entry {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// A due time claimed by a process that ended before running it (the claim written, no run
+// recorded, the task's lock free) is run by the next process that starts, once: a restart
+// after that finds it done.
+func TestADueTimeClaimedAndNotRunIsRunOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		workers.Clear()
+		dir, data := t.TempDir(), t.TempDir()
+		write(t, dir, "w/Fast/e.json", `{"type": "tasktest.Worker"}`)
+		write(t, dir, "tasks/Daily/e.json", task("w.Fast.work", `{"startTime": "2000-01-01 00:00:00", "cron": "@every 24h"}`, 1))
+		app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// as the process that died left it: the due time claimed, the one before it run
+		if err := app.Store().Update(func(tx *kv.Tx) error {
+			if err := tx.Set("el:tasks.Daily:due", "1999-12-31T00:00:00Z"); err != nil {
+				return err
+			}
+			return tx.Set("el:tasks.Daily:duedone", "1999-12-30T00:00:00Z")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		app.Close()
+		for start := range 2 {
+			app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: data, Service: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(11 * time.Second) // the fake clock: no time at all
+			synctest.Wait()
+			if n := calls("w.Fast"); n != 1 {
+				t.Fatalf("start %d: the missed due time ran %d times, want once in all", start, n)
+			}
+			var due string
+			app.Store().View(func(tx *kv.Tx) error {
+				return tx.Scan("el:tasks.Daily:run:", func(_, v string) bool {
+					if strings.Contains(v, `"due":"1999-12-31T00:00:00Z"`) {
+						due = v
+					}
+					return true
+				})
+			})
+			if due == "" {
+				t.Fatalf("start %d: no run recorded for the missed due time", start)
+			}
+			closeInBubble(app)
+		}
+	})
 }

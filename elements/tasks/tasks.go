@@ -269,6 +269,10 @@ func (t *Task) loop() {
 		}
 	}()
 	log := t.el.Logger
+	// a due time claimed by a process that died before running it: looked at once the app
+	// is up (the task's function may be another element's) and that process's lock is gone
+	recheck := time.AfterFunc(claimGrace, t.recoverMissed)
+	defer recheck.Stop()
 	for {
 		next, ok := t.cfg.sched.Next(t.now())
 		if !ok {
@@ -309,6 +313,8 @@ func (t *Task) loop() {
 				log.Error("task run not started: its due time could not be claimed", "due", next.Format(time.RFC3339), "err", err)
 			} else {
 				log.Debug("task due time run by another process", "due", next.Format(time.RFC3339))
+				// if that process dies before running it, its lock goes: look again soon
+				recheck.Reset(claimGrace)
 			}
 			continue
 		}
@@ -379,6 +385,86 @@ func (t *Task) claim(due time.Time) (bool, error) {
 	return claimed, err
 }
 
+// claimGrace is how long after another process claimed a due time this one looks whether
+// it ran it (its lock free and no run recorded for it: that process died first).
+const claimGrace = 10 * time.Second
+
+// recoverMissed runs the last due time claimed whose run was never recorded, if no run of
+// the task goes on anywhere (its lock is free): the process that claimed it died between
+// the claim and the run's record. The run is recorded for that due time, so it is run once.
+func (t *Task) recoverMissed() {
+	select {
+	case <-t.stop:
+		return
+	default:
+	}
+	if !t.begin() {
+		return
+	}
+	unlock, free, err := t.el.Store.TryLock(context.Background(), t.lockName())
+	if err != nil || !free {
+		t.end()
+		return
+	}
+	due, missed := t.missedDue()
+	if !missed {
+		unlock()
+		t.end()
+		return
+	}
+	t.el.Logger.Warn("task due time claimed by a process that ended before running it: running it now", "due", due.Format(time.RFC3339))
+	go func() {
+		defer t.end()
+		defer unlock()
+		defer func() {
+			if r := recover(); r != nil {
+				t.el.App.Recovered(t.el.FullName+" run", r)
+			}
+		}()
+		t.runDue(context.Background(), "timer", due)
+	}()
+}
+
+// missedDue is the last due time claimed if no run is recorded for it.
+func (t *Task) missedDue() (time.Time, bool) {
+	var due time.Time
+	missed := false
+	t.el.Store.View(func(tx *kv.Tx) error {
+		last, err := tx.Get(t.dueKey())
+		if err != nil {
+			return nil // never claimed
+		}
+		if due, err = time.Parse(time.RFC3339Nano, last); err != nil {
+			return nil
+		}
+		if raw, err := tx.Get(t.doneKey()); err == nil {
+			done, err := time.Parse(time.RFC3339Nano, raw)
+			missed = err == nil && done.Before(due)
+			return nil
+		}
+		// a state written before doneKey was kept: the history says, if it has timer runs
+		want, timerRuns := formatDue(due), 0
+		missed = true
+		tx.ScanReverse(t.runsPrefix(), func(_, v string) bool {
+			var r runRec
+			if json.Unmarshal([]byte(v), &r) == nil && r.Due != "" {
+				timerRuns++
+				if r.Due == want {
+					missed = false
+					return false
+				}
+			}
+			return true
+		})
+		missed = missed && timerRuns > 0
+		return nil
+	})
+	return due, missed
+}
+
+// doneKey holds the last due time whose run was recorded.
+func (t *Task) doneKey() string { return "el:" + t.el.FullName + ":duedone" }
+
 // run calls the task's function once, records the run and measures it.
 func (t *Task) run(ctx context.Context, trigger string) (any, error) {
 	return t.runDue(ctx, trigger, time.Time{})
@@ -438,6 +524,11 @@ func (t *Task) record(at time.Time, rec runRec) error {
 	return t.el.Store.Update(func(tx *kv.Tx) error {
 		if err := tx.Set(key, string(b)); err != nil {
 			return err
+		}
+		if rec.Due != "" {
+			if err := tx.Set(t.doneKey(), rec.Due); err != nil {
+				return err
+			}
 		}
 		var keys []string
 		tx.Scan(t.runsPrefix(), func(k, _ string) bool { keys = append(keys, k); return true })
