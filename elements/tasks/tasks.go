@@ -318,17 +318,21 @@ func (t *Task) loop() {
 			}
 			continue
 		}
-		go func() {
-			defer t.end()
-			defer unlock()
-			defer func() {
-				if r := recover(); r != nil {
-					t.el.App.Recovered(t.el.FullName+" run", r)
-				}
-			}()
-			t.runDue(context.Background(), "timer", next)
-		}()
+		go t.runHeld(next, unlock)
 	}
+}
+
+// runHeld runs the timer's run for due, holding the task's lock (let go after) and its
+// running flag (begin); a panic in it is that run's error, never the process's end.
+func (t *Task) runHeld(due time.Time, unlock func()) {
+	defer t.end()
+	defer unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			t.el.App.Recovered(t.el.FullName+" run", r)
+		}
+	}()
+	t.runDue(context.Background(), "timer", due)
 }
 
 func (t *Task) begin() bool {
@@ -413,16 +417,7 @@ func (t *Task) recoverMissed() {
 		return
 	}
 	t.el.Logger.Warn("task due time claimed by a process that ended before running it: running it now", "due", due.Format(time.RFC3339))
-	go func() {
-		defer t.end()
-		defer unlock()
-		defer func() {
-			if r := recover(); r != nil {
-				t.el.App.Recovered(t.el.FullName+" run", r)
-			}
-		}()
-		t.runDue(context.Background(), "timer", due)
-	}()
+	go t.runHeld(due, unlock)
 }
 
 // missedDue is the last due time claimed if no run is recorded for it.
