@@ -242,17 +242,23 @@ func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 		s.log.Warn("refused a request a browser may have been made to send", "method", r.Method, "path", r.Path, "host", r.Host, "origin", r.Origin, "why", why)
 		return Response{Status: 403, ContentType: jsonType, Body: errorBody("forbidden", why)}
 	}
+	stale := ""
 	if r.Path != "/healthz" && r.Path != "/metrics" {
 		// with replicas on one database: what another wrote before this request is read
 		if err := s.app.Store().Fresh(ctx); err != nil {
 			s.app.Logger().Debug("the state may be behind the other replicas", "err", err)
+			// served from memory all the same, saying since when it is sure it is whole
+			stale = strconv.Itoa(max(1, int(s.app.Store().SinceFresh().Round(time.Second)/time.Second)))
 		}
 	}
 	if isConsolePath(r.Path) {
 		route, resp = s.serveConsole(ctx, r)
-		return resp
+	} else {
+		route, resp = s.route(ctx, r)
 	}
-	route, resp = s.route(ctx, r)
+	if stale != "" {
+		resp.Headers = append(resp.Headers, [2]string{"X-Jitrt-Stale", stale})
+	}
 	return resp
 }
 

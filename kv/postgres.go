@@ -101,6 +101,8 @@ type pgStore struct {
 	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
 	// freshCatchUps counts the Fresh calls that found something new and caught up.
 	freshCatchUps atomic.Int64
+	// freshAt is when the memory was last known to hold every commit (unix nanoseconds).
+	freshAt atomic.Int64
 	// app is the hash of the app folder this replica advertised (AdvertiseApp); backend
 	// its row's session in the replicas table.
 	app     atomic.Pointer[string]
@@ -354,6 +356,7 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	pg.seen.Store(pg.lastSeq)
+	pg.freshAt.Store(time.Now().UnixNano())
 	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, value FROM %s.kv WHERE NOT deleted AND seq <= $1`, pg.schema), pg.lastSeq)
 	if err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
@@ -736,10 +739,29 @@ func (s *Store) Fresh(ctx context.Context) error {
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
 	}
 	if last <= s.pg.seen.Load() {
+		s.pg.freshAt.Store(time.Now().UnixNano())
 		return nil
 	}
 	s.pg.freshCatchUps.Add(1)
-	return s.CatchUp()
+	asked := time.Now()
+	if err := s.CatchUp(); err != nil {
+		return err
+	}
+	s.pg.freshAt.Store(asked.UnixNano())
+	return nil
+}
+
+// SinceFresh is how long ago the memory was last known to hold every commit of the other
+// processes (a Fresh that succeeded, or the open); 0 for a store that is not shared.
+func (s *Store) SinceFresh() time.Duration {
+	if !s.Shared() {
+		return 0
+	}
+	at := s.pg.freshAt.Load()
+	if at == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, at))
 }
 
 // RedactURL is a database URL without its password (written xxxxx).
