@@ -507,16 +507,7 @@ func (s *Store) AppPeers(ctx context.Context) ([]Peer, error) {
 	if err != nil {
 		return nil, s.pg.unavailable(ctx, "read the replicas", fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err))
 	}
-	defer rows.Close()
-	var out []Peer
-	for rows.Next() {
-		var p Peer
-		if err := rows.Scan(&p.PID, &p.Command, &p.Host, &p.App); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Peer])
 }
 
 // lockedError names the processes that hold the schema: for a process that would own it
@@ -552,10 +543,7 @@ func (pg *pgStore) lockedError(ctx context.Context) error {
 		}
 	}
 	if len(holders) > 0 {
-		le.Owner = holders[0]
-		for _, o := range holders[1:] {
-			le.Owner.Command += fmt.Sprintf("), and pid %d (%s", o.PID, o.Command)
-		}
+		le.Owner, le.Others = holders[0], holders[1:]
 	}
 	return le
 }

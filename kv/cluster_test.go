@@ -568,16 +568,7 @@ func TestFreshComparesWithTheLastCommit(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
-	var stores []*Store
-	for _, name := range []string{"jitrt run A", "jitrt run B"} {
-		s, err := OpenPostgres(ctx, url, "fresh_head", Options{Command: name, Shared: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		stores = append(stores, s)
-	}
-	a, b := stores[0], stores[1]
+	a, b := twoReplicas(t, url, "fresh_head")
 	if err := a.Set("el:x", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -622,16 +613,7 @@ func TestHoldersReuseTheirConnections(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
-	var stores []*Store
-	for _, name := range []string{"jitrt run A", "jitrt run B"} {
-		s, err := OpenPostgres(ctx, url, "holders_reuse", Options{Command: name, Shared: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		stores = append(stores, s)
-	}
-	a, b := stores[0], stores[1]
+	a, b := twoReplicas(t, url, "holders_reuse")
 	var connects atomic.Int32
 	a.pg.hooks.onConnect = func() { connects.Add(1) }
 	before := a.pg.holders.Stat().NewConnsCount()
@@ -656,4 +638,19 @@ func TestHoldersReuseTheirConnections(t *testing.T) {
 	if connects.Load() != 30 {
 		t.Fatalf("the hook saw %d of 30 holders", connects.Load())
 	}
+}
+
+// twoReplicas are two stores sharing a schema, as two processes of jitrt run.
+func twoReplicas(t *testing.T, url, schema string) (a, b *Store) {
+	t.Helper()
+	var stores []*Store
+	for _, name := range []string{"jitrt run A", "jitrt run B"} {
+		s, err := OpenPostgres(context.Background(), url, schema, Options{Command: name, Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	return stores[0], stores[1]
 }

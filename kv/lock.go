@@ -32,13 +32,25 @@ type Owner struct {
 type LockedError struct {
 	Dir   string
 	Owner Owner // as the holder described itself (PID 0 if it has not yet)
+	// Others are the other holders (the replicas that share a database schema).
+	Others []Owner
 }
 
 func (e *LockedError) Error() string {
+	return fmt.Sprintf("the state in %s is in use by %s", e.Dir, e.Holders())
+}
+
+// Holders names the processes that hold the state: "pid 1 (jitrt run), and pid 2 (jitrt
+// run)", or "another process" when the holder has not said who it is.
+func (e *LockedError) Holders() string {
 	if e.Owner.PID == 0 {
-		return fmt.Sprintf("the state in %s is in use by another process", e.Dir)
+		return "another process"
 	}
-	return fmt.Sprintf("the state in %s is in use by pid %d (%s)", e.Dir, e.Owner.PID, e.Owner.Command)
+	s := fmt.Sprintf("pid %d (%s)", e.Owner.PID, e.Owner.Command)
+	for _, o := range e.Others {
+		s += fmt.Sprintf(", and pid %d (%s)", o.PID, o.Command)
+	}
+	return s
 }
 
 // Is makes errors.Is(err, ErrLocked) true.

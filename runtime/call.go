@@ -182,11 +182,7 @@ func (s scripts) Transaction(ctx context.Context, name string) (context.Context,
 	if store.Holds(ctx, lock) {
 		return nil, nil, elements.Errorf(elements.CodeFailedPrecondition, "app.transaction(%q) inside a transaction of the same name: it is held already", name)
 	}
-	held, unlock, err := store.Hold(ctx, lock)
-	if err != nil {
-		return nil, nil, err
-	}
-	return held, unlock, nil
+	return store.Hold(ctx, lock)
 }
 
 func (s scripts) List() []any {

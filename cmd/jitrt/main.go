@@ -261,8 +261,5 @@ func (f *appFlags) load(cmd *cobra.Command, dir string, state runtime.StateMode)
 
 // inUse is the error of a command that found the app's state owned by another process.
 func inUse(dir string, err *kv.LockedError) error {
-	if err.Owner.PID == 0 {
-		return fmt.Errorf("state of %s is in use by another process", dir)
-	}
-	return fmt.Errorf("state of %s is in use by pid %d (%s)", dir, err.Owner.PID, err.Owner.Command)
+	return fmt.Errorf("state of %s is in use by %s", dir, err.Holders())
 }

@@ -185,10 +185,6 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el)})
 	c.keys = c.dir.Keys()
 	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0, BeforeApply: beforeApply}
-	if c.cfg.CallbackToken != "" {
-		ec.Events = c
-	}
-	c.engine = c.dir.NewEngine(ec)
 	c.evk = eventKeys{prefix: c.keys.Prefix()}
 	if c.cfg.CallbackToken != "" {
 		crypto, err := callback.New(c.cfg.CallbackToken, c.cfg.EncodingAESKey, c.cfg.CorpID)
@@ -196,7 +192,9 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 			return nil, err
 		}
 		c.recv = newReceiver(crypto)
+		ec.Events = c
 	}
+	c.engine = c.dir.NewEngine(ec)
 	return c, nil
 }
 
