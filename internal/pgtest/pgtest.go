@@ -67,14 +67,78 @@ func Start(t testing.TB) string {
 // when called or when the test ends).
 func StartStoppable(t testing.TB) (url string, stop func()) {
 	t.Helper()
+	s := StartServer(t)
+	return s.URL, sync.OnceFunc(s.Close)
+}
+
+// Server is a PostgreSQL server of a test's own that the test may stop, start again and
+// restart, as an operator would, on the same port and data (the URL stays good).
+type Server struct {
+	URL   string
+	pgCtl func(args ...string) *exec.Cmd
+	data  string
+	dir   string
+	port  int
+	once  sync.Once
+}
+
+// StartServer starts a server of the test's own, removed when the test ends.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
 	needBinaries(t)
-	url, stopServer, err := startServer()
+	s, err := newServer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop = sync.OnceFunc(stopServer)
-	t.Cleanup(stop)
-	return url, stop
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Stop stops the server as pg_ctl stop does (-m fast: every session is ended, the data
+// kept), returning once it is down.
+func (s *Server) Stop() error { return s.run("-m", "fast", "-w", "stop") }
+
+// Start starts the stopped server again, returning once it takes connections.
+func (s *Server) Start() error {
+	return s.run("-l", filepath.Join(s.dir, "log"), "-w", "-t", "180", "start", "-o", s.options())
+}
+
+// Restart is pg_ctl restart (-m fast).
+func (s *Server) Restart() error {
+	return s.run("-l", filepath.Join(s.dir, "log"), "-m", "fast", "-w", "-t", "180", "restart", "-o", s.options())
+}
+
+// TerminateAll ends every other session of the server (pg_terminate_backend), as an
+// operator or a failover does, and says how many it ended.
+func (s *Server) TerminateAll(ctx context.Context) (int, error) {
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND backend_type = 'client backend') AS t`).Scan(&n)
+	return n, err
+}
+
+// Close stops the server at once and removes its files (once).
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.pgCtl("-D", s.data, "-m", "immediate", "-w", "stop").Run()
+		os.RemoveAll(s.dir)
+	})
+}
+
+func (s *Server) run(args ...string) error {
+	if out, err := s.pgCtl(append([]string{"-D", s.data}, args...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("pgtest: pg_ctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (s *Server) options() string {
+	return fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", s.port, s.dir)
 }
 
 // needBinaries skips the test (or, with CI=true, fails it) without PostgreSQL.
@@ -141,10 +205,19 @@ func Main(m *testing.M) int {
 
 // startServer makes a cluster in a temp dir and starts it on a free loopback port.
 func startServer() (url string, stop func(), err error) {
+	s, err := newServer()
+	if err != nil {
+		return "", nil, err
+	}
+	return s.URL, s.Close, nil
+}
+
+// newServer makes a cluster in a temp dir and starts it on a free loopback port.
+func newServer() (*Server, error) {
 	initdb, pgCtl, _ := Binaries()
 	dir, err := os.MkdirTemp("", "jitrt-pg-")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	asRoot := os.Getuid() == 0
 	if asRoot {
@@ -157,26 +230,21 @@ func startServer() (url string, stop func(), err error) {
 		}
 		return cmd
 	}
-	data := filepath.Join(dir, "data")
-	stop = func() {
-		command(pgCtl, "-D", data, "-m", "immediate", "-w", "stop").Run()
+	s := &Server{dir: dir, data: filepath.Join(dir, "data"), pgCtl: func(args ...string) *exec.Cmd { return command(pgCtl, args...) }}
+	if out, err := command(initdb, "-D", s.data, "-U", "jitrt", "--auth=trust", "-E", "UTF8", "--no-locale").CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
 	}
-	if out, err := command(initdb, "-D", data, "-U", "jitrt", "--auth=trust", "-E", "UTF8", "--no-locale").CombinedOutput(); err != nil {
+	if s.port, err = freePort(); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
+		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
+	if err := s.Start(); err != nil {
+		s.Close()
+		return nil, err
 	}
-	if out, err := command(pgCtl, "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "180", "start",
-		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", port, dir)).CombinedOutput(); err != nil {
-		stop()
-		return "", nil, fmt.Errorf("pgtest: pg_ctl start: %v\n%s", err, out)
-	}
-	return fmt.Sprintf("postgres://jitrt@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+	s.URL = fmt.Sprintf("postgres://jitrt@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+	return s, nil
 }
 
 func freePort() (int, error) {
