@@ -206,6 +206,9 @@ type Request struct {
 	Marked       bool   // the request has the header X-Jitrt-Request
 	TLS          bool   // served over https
 	Body         []byte
+
+	freshened bool   // freshen ran for this request
+	stale     string // X-Jitrt-Stale of the answer, "" when the memory was sure
 }
 
 // Response is what the handler core answers.
@@ -242,24 +245,32 @@ func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 		s.log.Warn("refused a request a browser may have been made to send", "method", r.Method, "path", r.Path, "host", r.Host, "origin", r.Origin, "why", why)
 		return Response{Status: 403, ContentType: jsonType, Body: errorBody("forbidden", why)}
 	}
-	stale := ""
-	if r.Path != "/healthz" && r.Path != "/metrics" {
-		// with replicas on one database: what another wrote before this request is read
-		if err := s.app.Store().Fresh(ctx); err != nil {
-			s.app.Logger().Debug("the state may be behind the other replicas", "err", err)
-			// served from memory all the same, saying since when it is sure it is whole
-			stale = strconv.Itoa(max(1, int(s.app.Store().SinceFresh().Round(time.Second)/time.Second)))
-		}
-	}
 	if isConsolePath(r.Path) {
 		route, resp = s.serveConsole(ctx, r)
 	} else {
 		route, resp = s.route(ctx, r)
 	}
-	if stale != "" {
-		resp.Headers = append(resp.Headers, [2]string{"X-Jitrt-Stale", stale})
+	if r.stale != "" {
+		resp.Headers = append(resp.Headers, [2]string{"X-Jitrt-Stale", r.stale})
 	}
 	return resp
+}
+
+// freshen, once a request is known to read the state (it is authorized, or it names a
+// session or signs in), makes the memory hold what the other replicas on the database
+// had committed (kv.Store.Fresh): a read after another replica's write sees it. When the
+// database does not answer, the request is served from memory all the same, its answer
+// saying since when the memory is sure it is whole (X-Jitrt-Stale, seconds). It asks once
+// per request; an anonymous request the API refuses never costs the database a question.
+func (s *Server) freshen(ctx context.Context, r *Request) {
+	if r.freshened {
+		return
+	}
+	r.freshened = true
+	if err := s.app.Store().Fresh(ctx); err != nil {
+		s.app.Logger().Debug("the state may be behind the other replicas", "err", err)
+		r.stale = strconv.Itoa(max(1, int(s.app.Store().SinceFresh().Round(time.Second)/time.Second)))
+	}
 }
 
 func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
@@ -271,6 +282,9 @@ func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
 	}
 	if !s.authorized(r.Auth) {
 		return "unauthorized", Response{Status: 401, ContentType: jsonType, Body: errorBody("unauthorized", "this API needs \"Authorization: Bearer <token>\" with the token in "+TokenEnv)}
+	}
+	if path != "/healthz" && path != "/metrics" {
+		s.freshen(ctx, r)
 	}
 	switch {
 	case path == "/healthz":

@@ -193,6 +193,7 @@ func (s *Server) callback(ctx context.Context, r *Request, name string) Response
 	if state == "" || mine == "" || subtle.ConstantTimeCompare([]byte(state), []byte(mine)) != 1 {
 		return withCookies(page(400, "Login failed", "This login was not started in this browser, or it was started again since (its state does not match): start the login again.", name), clear)
 	}
+	s.freshen(ctx, r) // a member taken offline on another replica
 	if code == "" {
 		s.invoke(ctx, name, "getLoginCode", map[string]any{"authCode": "", "state": state}) // spends the state
 		return withCookies(page(400, "Login declined", "WeCom sent no login code: the login was declined.", name), clear)
@@ -233,6 +234,7 @@ func (s *Server) session(ctx context.Context, r *Request) (string, map[string]an
 	if _, bad := s.loginEntry(name); bad != nil {
 		return "", nil, elements.Errorf(elements.CodeUnauthenticated, "the session names no login of this app: log in again")
 	}
+	s.freshen(ctx, r) // a session made, or ended, on another replica
 	res, err := s.invoke(ctx, name, "getSession", map[string]any{"token": token})
 	if err != nil {
 		return "", nil, err

@@ -75,6 +75,7 @@ func (s *Server) consoleRoute(ctx context.Context, r *Request) Response {
 		return fromConsole(s.console.LoginPage(401, why, s.logins(), ""))
 	}
 	req.Viewer = viewer
+	s.freshen(ctx, r)
 	binding, newBrowser := s.consoleBinding(r)
 	req.CSRF = s.csrfToken(binding)
 	resp := fromConsole(s.console.Serve(ctx, req))

@@ -106,6 +106,7 @@ func (s *Server) signIn(ctx context.Context, r *Request, name string) Response {
 	if state == "" || mine == "" || subtle.ConstantTimeCompare([]byte(state), []byte(mine)) != 1 || !pl.ConsumeFormState(state) {
 		return s.signInPage(r, name, pl, 400, "This form was not opened in this browser, or it is too old: sign in again.", username)
 	}
+	s.freshen(ctx, r) // a password changed, or a member taken offline, on another replica
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	token, expires, err := pl.SignInToken(ctx, username, password)

@@ -99,8 +99,9 @@ type pgStore struct {
 	// seen is lastSeq as readers may see it (the memory has committed it), for Fresh.
 	seen       atomic.Int64
 	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
-	// freshCatchUps counts the Fresh calls that found something new and caught up.
-	freshCatchUps atomic.Int64
+	// freshCatchUps counts the Fresh calls that found something new and caught up;
+	// freshAsked those that asked the database, freshFailed those whose question failed.
+	freshCatchUps, freshAsked, freshFailed atomic.Int64
 	// freshAt is when the memory was last known to hold every commit (unix nanoseconds).
 	freshAt atomic.Int64
 	// app is the hash of the app folder this replica advertised (AdvertiseApp); backend
@@ -733,8 +734,15 @@ func (s *Store) Fresh(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
 	defer cancel()
-	var last int64
-	if err := s.pg.pool.QueryRow(ctx, fmt.Sprintf(`SELECT seq FROM %s.head WHERE id = 1`, s.pg.schema)).Scan(&last); err != nil {
+	s.pg.freshAsked.Add(1)
+	last, err := s.pg.head(ctx)
+	if err != nil && connectionLost(ctx, err) && ctx.Err() == nil {
+		// a pooled connection the database dropped (a restart, a terminated backend) is
+		// let go on the error: once more, on another
+		last, err = s.pg.head(ctx)
+	}
+	if err != nil {
+		s.pg.freshFailed.Add(1)
 		s.pg.freshAfter.Store(time.Now().Add(freshPause).UnixNano())
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
 	}
@@ -749,6 +757,25 @@ func (s *Store) Fresh(ctx context.Context) error {
 	}
 	s.pg.freshAt.Store(asked.UnixNano())
 	return nil
+}
+
+// head is the number of the last transaction committed to the schema.
+func (pg *pgStore) head(ctx context.Context) (int64, error) {
+	var last int64
+	err := pg.pool.QueryRow(ctx, fmt.Sprintf(`SELECT seq FROM %s.head WHERE id = 1`, pg.schema)).Scan(&last)
+	return last, err
+}
+
+// FreshStats counts what Fresh did: the times it asked the database, the times it then
+// caught up (another process had committed), the times its question failed.
+type FreshStats struct{ Asked, CaughtUp, Failed int64 }
+
+// FreshStats is what Fresh did so far (zero for a store that is not shared).
+func (s *Store) FreshStats() FreshStats {
+	if !s.Shared() {
+		return FreshStats{}
+	}
+	return FreshStats{Asked: s.pg.freshAsked.Load(), CaughtUp: s.pg.freshCatchUps.Load(), Failed: s.pg.freshFailed.Load()}
 }
 
 // SinceFresh is how long ago the memory was last known to hold every commit of the other

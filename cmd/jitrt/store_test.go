@@ -297,3 +297,58 @@ func TestADatabaseThatStopsAnswers503(t *testing.T) {
 		t.Fatalf("a read with the database stopped: %d %s (X-Jitrt-Stale %q)", read.StatusCode, b, read.Header.Get("X-Jitrt-Stale"))
 	}
 }
+
+// With replicas on one database, a request asks the database whether another replica
+// committed since (Fresh) only once it is known to read the state: an anonymous request
+// the API refuses (no token), the login list and a probe cost the database nothing; an
+// authorized call asks once.
+func TestAnonymousRequestsAskTheDatabaseNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a replica on PostgreSQL: make test-slow")
+	}
+	const token = "fresh-after-auth-token"
+	t.Setenv("JITRT_API_TOKEN", token)
+	url := pgtest.Database(t)
+	app := writeTree(t, storeApp)
+	srv := startServerArgs(t, buildJitrt(t), app, t.TempDir(), "--store", url)
+	defer srv.stop(t)
+	asked := func() int {
+		t.Helper()
+		status, body, _ := srv.get(t, "/metrics", "Authorization", "Bearer "+token)
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "jitrt_fresh_checks_total "); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		t.Fatalf("/metrics (%d) has no jitrt_fresh_checks_total:\n%s", status, body)
+		return 0
+	}
+	before := asked()
+	for range 20 {
+		if status, body := srv.call(t, "corps.C", "getAdmin", "{}"); status != 401 {
+			t.Fatalf("a call without the token: %d %s", status, body)
+		}
+		if status, _, _ := srv.get(t, "/healthz"); status != 401 && status != 200 {
+			t.Fatalf("/healthz: %d", status)
+		}
+		srv.get(t, "/auth")
+		srv.get(t, "/console/")
+	}
+	if n := asked() - before; n != 0 {
+		t.Fatalf("60 anonymous requests asked the database %d times", n)
+	}
+	req, _ := http.NewRequest("POST", srv.base+"/api/elements/corps.C/getAdmin", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 401 { // 409 before initCorp: the call read the state all the same
+		t.Fatalf("getAdmin with the token: %d", resp.StatusCode)
+	}
+	if n := asked() - before; n != 1 {
+		t.Fatalf("an authorized call asked the database %d times, want 1", n)
+	}
+}
