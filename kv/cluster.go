@@ -116,6 +116,49 @@ func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error
 	return nil, s.pg.unavailable(ctx, "lock "+name, err)
 }
 
+// ErrLockLost is the cause of a write refused because a lock of the cluster its process
+// held (Lock) was lost: the database dropped the connection that held it, so another
+// process may hold it now, and what was read under it may be stale. Nothing was written;
+// the write, under a lock taken again, may succeed (the error is an *UnavailableError).
+var ErrLockLost = errors.New("kv: a lock of the cluster held by this process was lost with its connection; nothing was written")
+
+// errLockLost ends the writing transaction that found a lock lost.
+var errLockLost = errors.New("kv: fence")
+
+// fences are the cluster locks (Lock) a process holds: each by its advisory key and the
+// database session (backend pid) that holds it. Every write checks, in its transaction,
+// that the sessions still hold them.
+type fences struct {
+	mu   sync.Mutex
+	byID map[int64]int32 // advisory key → backend pid
+}
+
+func (f *fences) add(key int64, pid uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byID == nil {
+		f.byID = map[int64]int32{}
+	}
+	f.byID[key] = int32(pid)
+}
+
+func (f *fences) remove(key int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.byID, key)
+}
+
+// held are the keys and their sessions, as two arrays for the writing transaction.
+func (f *fences) held() (keys []int64, pids []int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	keys, pids = make([]int64, 0, len(f.byID)), make([]int32, 0, len(f.byID))
+	for k, p := range f.byID {
+		keys, pids = append(keys, k), append(pids, p)
+	}
+	return keys, pids
+}
+
 // lockTries is how many connections Lock tries when the database drops them.
 const lockTries = 4
 
@@ -128,18 +171,36 @@ func (s *Store) lockOnce(ctx context.Context, name string, l *namedLock) (func()
 	}
 	key := s.pg.advisoryKey("lock", name)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		conn.Conn().Close(context.Background()) // a wait cut short may still be granted: drop it
+		closeCtx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+		conn.Conn().Close(closeCtx) // a wait cut short may still be granted: drop it
+		cancel()
 		conn.Release()
 		return nil, fmt.Errorf("kv: lock %s in %s#%s: %w", name, s.pg.where, s.pg.schema, err)
 	}
 	if err := s.catchUp(ctx, conn); err != nil { // on this connection: no second one is needed
-		if _, uerr := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); uerr != nil {
-			conn.Conn().Close(context.Background()) // the lock goes with the session
-		}
-		conn.Release()
+		unlockOn(conn, key)
 		return nil, err
 	}
-	return unlocker(conn, key, l), nil
+	s.pg.fences.add(key, conn.Conn().PgConn().PID())
+	return func() {
+		s.pg.fences.remove(key)
+		unlockOn(conn, key)
+		l.mu.Unlock()
+	}, nil
+}
+
+// unlockTimeout bounds letting go of a lock: a database that does not answer loses the
+// connection instead (its session's locks go with it), and the holder goes on.
+const unlockTimeout = 5 * time.Second
+
+// unlockOn lets go of an advisory lock held by conn, and of conn.
+func unlockOn(conn *pgxpool.Conn, key int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+	defer cancel()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+		conn.Conn().Close(ctx) // the lock goes with the session
+	}
+	conn.Release()
 }
 
 // heldKey marks a context whose holder holds a store's lock (Hold).
@@ -215,28 +276,16 @@ func (pg *pgStore) holder(ctx context.Context) (*pgxpool.Conn, error) {
 // locks are let go (clean: the connection is sound, and nothing may still be granting it
 // a lock), else the connection is closed, and its session's locks go with it.
 func releaseHolder(conn *pgxpool.Conn, clean bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+	defer cancel()
 	if clean {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
-		cancel()
-		if err == nil {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err == nil {
 			conn.Release()
 			return
 		}
 	}
-	conn.Conn().Close(context.Background())
+	conn.Conn().Close(ctx)
 	conn.Release() // a closed connection leaves the pool
-}
-
-// unlocker lets go of an advisory lock held by conn and of the process's mutex.
-func unlocker(conn *pgxpool.Conn, key int64, l *namedLock) func() {
-	return func() {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			conn.Conn().Close(context.Background()) // the lock goes with the session
-		}
-		conn.Release()
-		l.mu.Unlock()
-	}
 }
 
 // Lead runs fn once for the callers of every process that ask for name at overlapping

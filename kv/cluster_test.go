@@ -654,3 +654,60 @@ func twoReplicas(t *testing.T, url, schema string) (a, b *Store) {
 	}
 	return stores[0], stores[1]
 }
+
+// Fencing: a process holding a lock of the cluster whose connection the database drops
+// learns it at its next write, before anything is committed (the write is refused as
+// unavailable, ErrLockLost), while another process takes the lock; once the holder lets go
+// its writes go through again.
+func TestALockLostWithItsConnectionFencesTheWrite(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a, b := twoReplicas(t, url, "fence")
+	unlock, err := a.Lock(ctx, "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock = sync.OnceFunc(unlock)
+	defer unlock()
+	if err := a.Set("el:x", "under the lock"); err != nil {
+		t.Fatalf("a write under a lock held: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var ended int
+	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND objid = ($1::bigint & 4294967295)::oid AND classid = (($1::bigint >> 32) & 4294967295)::oid`, a.pg.advisoryKey("lock", "corp")).Scan(&ended); err != nil || ended != 1 {
+		t.Fatalf("terminating the holder's session: %d %v", ended, err)
+	}
+	// another process takes the lock the database let go of, and writes under it
+	unlockB, err := b.Lock(ctx, "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set("el:x", "B's"); err != nil {
+		t.Fatal(err)
+	}
+	unlockB()
+	err = a.Set("el:x", "A's, read under a lock it lost")
+	var ue *UnavailableError
+	if !errors.Is(err, ErrLockLost) || !errors.As(err, &ue) {
+		t.Fatalf("a write after the lock was lost: %v", err)
+	}
+	if err := b.CatchUp(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Get("el:x"); v != "B's" {
+		t.Fatalf("the fenced write reached the database: %q", v)
+	}
+	unlock()
+	if err := a.Set("el:y", "after letting go"); err != nil {
+		t.Fatalf("a write after the lost lock was let go: %v", err)
+	}
+	if v, _ := a.Get("el:x"); v != "B's" {
+		t.Fatalf("the fenced write stayed in the memory: %q", v)
+	}
+}

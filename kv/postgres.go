@@ -113,6 +113,7 @@ type pgStore struct {
 	pool    *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
 	holders *pgxpool.Pool // a shared store's connections for locks held while work runs
 	tx      pgx.Tx        // a shared store's transaction in progress (Update)
+	fences  fences        // the cluster locks (Lock) this process holds, checked by each write
 	listen  *pgx.Conn
 	hooks   *testHooks
 	stop    chan struct{}
@@ -401,9 +402,20 @@ func (pg *pgStore) write(ops []op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	var seq int64
+	keys, pids := pg.fences.held()
 	body := func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen')`, pg.schema)).Scan(&seq); err != nil {
+		// fencing: in the writing transaction, every cluster lock this process holds is
+		// still held by its session; one whose connection the database dropped may be
+		// another's now, and what its holder read under it may be stale: refused
+		var holding int
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen'), (SELECT count(*) FROM pg_locks l
+			JOIN unnest($1::bigint[], $2::int[]) AS h(k, pid) ON l.locktype = 'advisory' AND l.granted AND l.pid = h.pid
+			AND l.objsubid = 1 AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)`, pg.schema),
+			keys, pids).Scan(&seq, &holding); err != nil {
 			return err
+		}
+		if holding != len(keys) {
+			return errLockLost
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.head SET seq = $1 WHERE id = 1`, pg.schema), seq); err != nil {
 			return err
@@ -439,6 +451,9 @@ func (pg *pgStore) write(ops []op) error {
 		// a write whose connection the database closed is written again on a new one:
 		// setting and deleting the same keys twice leaves what once does
 		err = pg.retry(func() error { return pgx.BeginFunc(ctx, pg.conn, body) })
+	}
+	if errors.Is(err, errLockLost) {
+		return &UnavailableError{Op: "write", Err: ErrLockLost}
 	}
 	if err != nil {
 		return pg.unavailable(context.Background(), "write", fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err))
@@ -560,19 +575,11 @@ func (pg *pgStore) close() error {
 		close(pg.stop)
 		<-pg.stopped
 	}
-	if pg.pool != nil {
-		pg.pool.Close()
-	}
-	if pg.holders != nil {
-		// Close waits for every holder to give its connection back: a work still holding
-		// one (a task's run the app did not wait for) must not hold up the store's close
-		closed := make(chan struct{})
-		go func() { pg.holders.Close(); close(closed) }()
-		select {
-		case <-closed:
-		case <-time.After(2 * time.Second):
-		}
-	}
+	// Close waits for every connection to be given back: a lock still held (a task's run
+	// the app did not wait for, a holder that never let go) must not hold up the store's
+	// close; its session ends with the process
+	closePool(pg.pool)
+	closePool(pg.holders)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// no longer a holder: its row goes with its lock (a failure leaves a row whose session
@@ -583,6 +590,19 @@ func (pg *pgStore) close() error {
 		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
 	}
 	return pg.conn.Close(ctx) // the session's advisory lock goes with it
+}
+
+// closePool closes a pool, waiting at most unlockTimeout for its connections to come back.
+func closePool(p *pgxpool.Pool) {
+	if p == nil {
+		return
+	}
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(unlockTimeout):
+	}
 }
 
 // listenLoop, for a shared store, keeps the memory up with what the other processes write:
