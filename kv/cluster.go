@@ -129,34 +129,64 @@ var errLockLost = errors.New("kv: fence")
 // database session (backend pid) that holds it. Every write checks, in its transaction,
 // that the sessions still hold them.
 type fences struct {
-	mu   sync.Mutex
-	byID map[int64]int32 // advisory key → backend pid
+	mu    sync.Mutex
+	next  uint64
+	byKey map[int64]fence
+}
+
+// fence is one holding of a lock: its session, and a number unique to the holding.
+type fence struct {
+	pid int32
+	id  uint64
+}
+
+// heldFences are the locks held when a write began, as arrays for its transaction.
+type heldFences struct {
+	keys []int64
+	pids []int32
+	ids  []uint64
 }
 
 func (f *fences) add(key int64, pid uint32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.byID == nil {
-		f.byID = map[int64]int32{}
+	if f.byKey == nil {
+		f.byKey = map[int64]fence{}
 	}
-	f.byID[key] = int32(pid)
+	f.next++
+	f.byKey[key] = fence{int32(pid), f.next}
 }
 
 func (f *fences) remove(key int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.byID, key)
+	delete(f.byKey, key)
 }
 
-// held are the keys and their sessions, as two arrays for the writing transaction.
-func (f *fences) held() (keys []int64, pids []int32) {
+func (f *fences) held() heldFences {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	keys, pids = make([]int64, 0, len(f.byID)), make([]int32, 0, len(f.byID))
-	for k, p := range f.byID {
-		keys, pids = append(keys, k), append(pids, p)
+	h := heldFences{make([]int64, 0, len(f.byKey)), make([]int32, 0, len(f.byKey)), make([]uint64, 0, len(f.byKey))}
+	for k, fc := range f.byKey {
+		h.keys, h.pids, h.ids = append(h.keys, k), append(h.pids, fc.pid), append(h.ids, fc.id)
 	}
-	return keys, pids
+	return h
+}
+
+// lost says whether a lock the database no longer shows held (missing) is still held by
+// this process, in the same holding as when the write began: then its session is gone. A
+// holding let go meanwhile (it is removed before the database lets go) is not lost.
+func (f *fences) lost(h heldFences, missing []int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range missing {
+		for i, hk := range h.keys {
+			if hk == k && f.byKey[k].id == h.ids[i] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lockTries is how many connections Lock tries when the database drops them.

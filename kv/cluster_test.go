@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tidwall/buntdb"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
 	"github.com/jitrt/jitrt/internal/testwait"
@@ -709,5 +710,128 @@ func TestALockLostWithItsConnectionFencesTheWrite(t *testing.T) {
 	}
 	if v, _ := a.Get("el:x"); v != "B's" {
 		t.Fatalf("the fenced write stayed in the memory: %q", v)
+	}
+}
+
+// Tombstones: the deletes' tombstones go once every replica alive has caught up past
+// them (each says how far it has, the purge loop every PurgeInterval), and a replica that
+// was cut off while they went reads the whole state again: a key deleted meanwhile goes
+// from its memory too. A process that owns the schema alone deletes outright.
+func TestTombstonesArePurgedOnceEveryReplicaIsPast(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	var stores []*Store
+	for _, name := range []string{"jitrt run A", "jitrt run B"} {
+		s, err := OpenPostgres(ctx, url, "purge", Options{Command: name, Shared: true, PurgeInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	a, b := stores[0], stores[1]
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tombstones := func() (n int) {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM purge.kv WHERE deleted`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 50 {
+		if err := a.Set(fmt.Sprintf("el:k%02d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Update(func(tx *Tx) error {
+		for i := range 40 {
+			if _, err := tx.Delete(fmt.Sprintf("el:k%02d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the 40 tombstones to be purged", func() bool { return tombstones() == 0 })
+	for _, s := range stores {
+		if err := s.CatchUp(); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		s.View(func(tx *Tx) error {
+			return tx.Scan("el:k", func(k, v string) bool { n++; return true })
+		})
+		if n != 10 {
+			t.Fatalf("%s holds %d keys after the purge, want 10", s.pg.opts.Command, n)
+		}
+	}
+
+	// B is cut off (as a process whose connections dropped for a while) and misses a
+	// delete whose tombstone the others purge: it reads the whole state again
+	behind := b.pg.seen.Load()
+	if err := a.Set("el:missed", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Update(func(tx *Tx) error { _, err := tx.Delete("el:missed"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the missed delete's tombstone to be purged", func() bool { return tombstones() == 0 })
+	// (B's memory as it was before the set and the delete it missed: the key, stale)
+	if err := b.db.Update(func(tx *buntdb.Tx) error { _, _, err := tx.Set("el:missed", "stale", nil); return err }); err != nil {
+		t.Fatal(err)
+	}
+	b.pg.seen.Store(behind)
+	b.pg.lastSeq = behind
+	if err := b.CatchUp(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Get("el:missed"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a replica behind the purge kept a key deleted meanwhile: %q %v", v, err)
+	}
+	if v, _ := b.Get("el:k45"); v != "v" {
+		t.Fatalf("reading the whole state again lost a key: %q", v)
+	}
+
+	// alone, a delete leaves no tombstone
+	a.Close()
+	b.Close()
+	solo, err := OpenPostgres(ctx, url, "purge", Options{Command: "jitrt migrate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer solo.Close()
+	if err := solo.Update(func(tx *Tx) error { _, err := tx.Delete("el:k45"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	conn.QueryRow(ctx, `SELECT count(*) FROM purge.kv WHERE key = 'el:k45'`).Scan(&rows)
+	if rows != 0 {
+		t.Fatalf("a delete by the schema's only process left %d rows", rows)
+	}
+}
+
+// A lock let go between a write's start and its fencing check is not taken for lost; one
+// still held, in the same holding, whose session the database no longer shows, is; so is
+// none taken again since (a new holding is checked by the next write).
+func TestFencesTellLostFromLetGo(t *testing.T) {
+	var f fences
+	f.add(1, 100)
+	f.add(2, 200)
+	h := f.held()
+	f.remove(1) // let go meanwhile: the database then no longer shows it
+	if f.lost(h, []int64{1}) {
+		t.Fatal("a lock let go meanwhile was taken for lost")
+	}
+	if !f.lost(h, []int64{2}) {
+		t.Fatal("a lock still held whose session is gone was not taken for lost")
+	}
+	f.add(1, 300) // taken again, on another session, after the write began
+	if f.lost(h, []int64{1}) {
+		t.Fatal("a lock let go and taken again meanwhile was taken for lost")
 	}
 }

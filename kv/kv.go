@@ -89,6 +89,10 @@ type Options struct {
 	// Update takes the schema's writer lock and first reads what the others wrote, and each
 	// process's memory catches up as soon as another commits (LISTEN/NOTIFY).
 	Shared bool
+	// PurgeInterval, for a shared store, is how often the process says in the replicas
+	// table how far its memory has caught up, and purges the deletes' tombstones every
+	// replica alive has caught up past (DefaultPurgeInterval when zero).
+	PurgeInterval time.Duration
 }
 
 // Store is an app's open state.
@@ -373,7 +377,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	}
 	if s.pg != nil && s.pg.shared {
 		prev := s.pg.lastSeq
-		if err := tx.applyNewer(remote); err != nil {
+		if err := tx.applyNewer(remote, s.pg.whole); err != nil {
 			return err
 		}
 		defer func() {

@@ -65,6 +65,10 @@ var migrations = []string{
 		INSERT INTO %[1]s.head (id, seq) SELECT 1, coalesce(max(seq), 0) FROM %[1]s.kv ON CONFLICT (id) DO NOTHING`,
 	// each replica's app folder, as a hash: replicas whose folders differ are told
 	8: `ALTER TABLE %[1]s.replicas ADD COLUMN IF NOT EXISTS app text NOT NULL DEFAULT ''`,
+	// how far each replica has caught up, and up to which transaction the deletes'
+	// tombstones were purged (a replica behind it reads the whole state again)
+	9: `ALTER TABLE %[1]s.replicas ADD COLUMN IF NOT EXISTS seen bigint NOT NULL DEFAULT 0;
+		ALTER TABLE %[1]s.head ADD COLUMN IF NOT EXISTS purged bigint NOT NULL DEFAULT 0`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock
@@ -114,6 +118,7 @@ type pgStore struct {
 	holders *pgxpool.Pool // a shared store's connections for locks held while work runs
 	tx      pgx.Tx        // a shared store's transaction in progress (Update)
 	fences  fences        // the cluster locks (Lock) this process holds, checked by each write
+	whole   bool          // begin read the whole state (since), not only what is new
 	listen  *pgx.Conn
 	hooks   *testHooks
 	stop    chan struct{}
@@ -210,6 +215,11 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		pg.stop, pg.stopped = make(chan struct{}), make(chan struct{})
 		go func() { <-pg.stop; cancel() }()
 		go s.listenLoop(lctx)
+		every := opts.PurgeInterval
+		if every <= 0 {
+			every = DefaultPurgeInterval
+		}
+		go s.purgeLoop(lctx, every)
 		// what was written between the load and the LISTEN
 		if err := s.CatchUp(); err != nil {
 			pg.close()
@@ -354,7 +364,14 @@ func (pg *pgStore) claim(ctx context.Context, command string) error {
 
 // load reads the schema's records into memory.
 func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
-	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(max(seq), 0) FROM %s.kv`, pg.schema)).Scan(&pg.lastSeq); err != nil {
+	// the last committed transaction: a delete made outright leaves no row with its number
+	// (a schema read without migrating it may have no head yet)
+	last := fmt.Sprintf(`SELECT coalesce(max(seq), 0) FROM %s.kv`, pg.schema)
+	var hasHead bool
+	if err := pg.conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pg.schema+".head").Scan(&hasHead); err == nil && hasHead {
+		last = fmt.Sprintf(`SELECT greatest((%s), (SELECT coalesce(max(seq), 0) FROM %s.head))`, last, pg.schema)
+	}
+	if err := pg.conn.QueryRow(ctx, last).Scan(&pg.lastSeq); err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	pg.seen.Store(pg.lastSeq)
@@ -402,25 +419,35 @@ func (pg *pgStore) write(ops []op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	var seq int64
-	keys, pids := pg.fences.held()
+	held := pg.fences.held()
 	body := func(tx pgx.Tx) error {
 		// fencing: in the writing transaction, every cluster lock this process holds is
 		// still held by its session; one whose connection the database dropped may be
-		// another's now, and what its holder read under it may be stale: refused
-		var holding int
-		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen'), (SELECT count(*) FROM pg_locks l
-			JOIN unnest($1::bigint[], $2::int[]) AS h(k, pid) ON l.locktype = 'advisory' AND l.granted AND l.pid = h.pid
-			AND l.objsubid = 1 AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)`, pg.schema),
-			keys, pids).Scan(&seq, &holding); err != nil {
+		// another's now, and what its holder read under it may be stale: refused. (A lock
+		// let go meanwhile is not missed: it is missing only if still held, below.)
+		var missing []int64
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen'), (SELECT coalesce(array_agg(h.k), '{}')
+			FROM unnest($1::bigint[], $2::int[]) AS h(k, pid) WHERE NOT EXISTS (SELECT 1 FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.granted AND l.pid = h.pid AND l.objsubid = 1
+			AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid))`, pg.schema),
+			held.keys, held.pids).Scan(&seq, &missing); err != nil {
 			return err
 		}
-		if holding != len(keys) {
+		if len(missing) > 0 && pg.fences.lost(held, missing) {
 			return errLockLost
 		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.head SET seq = $1 WHERE id = 1`, pg.schema), seq); err != nil {
+		// a process that owns the schema alone deletes outright (no other reads its
+		// deletes), and says so: a replica later behind it reads the whole state again
+		purge := !pg.shared && len(delK) > 0
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.head SET seq = $1, purged = CASE WHEN $2 THEN $1 ELSE purged END WHERE id = 1`, pg.schema), seq, purge); err != nil {
 			return err
 		}
-		if len(delK) > 0 {
+		switch {
+		case purge:
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.kv WHERE key = ANY($1)`, pg.schema), delK); err != nil {
+				return err
+			}
+		case len(delK) > 0:
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.kv SET value = '', deleted = true, seq = $2 WHERE key = ANY($1)`, pg.schema), delK, seq); err != nil {
 				return err
 			}
@@ -534,12 +561,12 @@ func (pg *pgStore) beginOnce() ([]op, error) {
 		tx.Rollback(ctx)
 		return nil, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
-	ops, err := pg.since(ctx, tx, pg.seen.Load())
+	ops, whole, err := pg.since(ctx, tx, pg.seen.Load())
 	if err != nil {
 		tx.Rollback(ctx)
 		return nil, err
 	}
-	pg.tx = tx
+	pg.tx, pg.whole = tx, whole
 	return ops, nil
 }
 
@@ -552,22 +579,109 @@ func (pg *pgStore) abort() {
 }
 
 // since are the writes of the transactions after from, each with its transaction's number
-// (a key written twice comes once, with its last write: the rows hold the last).
-func (pg *pgStore) since(ctx context.Context, q querier, from int64) ([]op, error) {
-	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv WHERE seq > $1 ORDER BY seq`, pg.schema), from)
+// (a key written twice comes once, with its last write: the rows hold the last). When the
+// tombstones of deletes after from were purged (this process was cut off while the others
+// went on), they are the whole state instead, and whole is true: what the memory holds
+// beyond them is gone.
+func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, whole bool, err error) {
+	// the head's purge mark and the rows in one statement, so one snapshot: a purge that
+	// commits between them cannot hide a delete
+	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT h.purged, k.key, k.value, k.deleted, k.seq FROM %[1]s.head h
+		LEFT JOIN LATERAL (SELECT key, value, deleted, seq FROM %[1]s.kv WHERE seq > $1) k ON true WHERE h.id = 1 ORDER BY k.seq`, pg.schema), from)
 	if err != nil {
-		return nil, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	var purged int64
+	for rows.Next() {
+		var key, value *string
+		var del *bool
+		var seq *int64
+		if err := rows.Scan(&purged, &key, &value, &del, &seq); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		if key != nil {
+			ops = append(ops, op{key: *key, value: *value, del: *del, seq: *seq})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	if purged <= from {
+		return ops, false, nil
+	}
+	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv`, pg.schema))
+	if err != nil {
+		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	defer rows.Close()
-	var ops []op
+	ops = ops[:0]
 	for rows.Next() {
 		var o op
 		if err := rows.Scan(&o.key, &o.value, &o.del, &o.seq); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		ops = append(ops, o)
 	}
-	return ops, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	if pg.log != nil {
+		pg.log.Warn("kv: this process was behind what the replicas had purged; it read the whole state again", "database", pg.where, "schema", pg.schema)
+	}
+	return ops, true, nil
+}
+
+// DefaultPurgeInterval is how often a shared store reports its position and purges.
+const DefaultPurgeInterval = 30 * time.Second
+
+// purgeLoop, for a shared store, says every interval how far this process's memory has
+// caught up and purges the tombstones every replica alive has caught up past.
+func (s *Store) purgeLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.pg.purge(ctx); err != nil && ctx.Err() == nil {
+			s.log.Debug("kv: purging tombstones failed; trying again later", "err", redactErr(err, s.pg.url))
+		}
+	}
+}
+
+// purge says how far this process's memory has caught up (its row in the replicas table)
+// and deletes the tombstones of deletes every replica alive has caught up past (one
+// process purges at a time; the others skip). It returns how many it deleted.
+func (pg *pgStore) purge(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
+	defer cancel()
+	if _, err := pg.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.replicas SET seen = $1 WHERE backend = $2`, pg.schema), pg.seen.Load(), pg.backend.Load()); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := pgx.BeginFunc(ctx, pg.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, pg.lockKey()+3).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		var upto int64
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(min(seen), 0) FROM %s.replicas WHERE backend IN (SELECT pid FROM pg_stat_activity)`, pg.schema)).Scan(&upto); err != nil || upto == 0 {
+			return err
+		}
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.kv WHERE deleted AND seq <= $1`, pg.schema), upto)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n > 0 {
+			_, err = tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.head SET purged = greatest(purged, $1) WHERE id = 1`, pg.schema), upto)
+		}
+		return err
+	})
+	return n, err
 }
 
 func (pg *pgStore) close() error {
@@ -696,8 +810,8 @@ func (s *Store) CatchUp() error {
 func (s *Store) catchUp(ctx context.Context, q querier) error {
 	// read before the memory's write lock (readers go on meanwhile), from what the memory
 	// had committed; applyNewer skips what it got since
-	ops, err := s.pg.since(ctx, q, s.pg.seen.Load())
-	if err != nil || len(ops) == 0 {
+	ops, whole, err := s.pg.since(ctx, q, s.pg.seen.Load())
+	if err != nil || (len(ops) == 0 && !whole) {
 		return err
 	}
 	btx, err := s.db.Begin(true)
@@ -706,7 +820,7 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 	}
 	tx := s.remoteTx(btx)
 	prev := s.pg.lastSeq
-	if err := tx.applyNewer(ops); err != nil {
+	if err := tx.applyNewer(ops, whole); err != nil {
 		s.pg.lastSeq = prev
 		btx.Rollback()
 		return err

@@ -172,11 +172,17 @@ func (s *Store) remoteTx(btx *buntdb.Tx) *Tx {
 // (their transaction numbers are past lastSeq, which it then moves to): a catch-up read
 // before the memory's lock may hold some the memory got meanwhile, and older ones must not
 // overwrite newer.
-func (tx *Tx) applyNewer(ops []op) error {
+func (tx *Tx) applyNewer(ops []op, whole bool) error {
 	pg := tx.store.pg
 	last := pg.lastSeq
+	if whole {
+		// the whole state: what the memory holds beyond it was deleted meanwhile
+		if err := tx.dropAllBut(ops); err != nil {
+			return err
+		}
+	}
 	for _, o := range ops {
-		if o.seq <= pg.lastSeq {
+		if o.seq <= pg.lastSeq && !whole {
 			continue
 		}
 		if err := tx.applyRemote([]op{o}); err != nil {
@@ -185,6 +191,33 @@ func (tx *Tx) applyNewer(ops []op) error {
 		last = max(last, o.seq)
 	}
 	pg.lastSeq = last
+	return nil
+}
+
+// dropAllBut deletes from the memory every key that ops do not hold (set).
+func (tx *Tx) dropAllBut(ops []op) error {
+	keep := make(map[string]bool, len(ops))
+	for _, o := range ops {
+		if !o.del {
+			keep[o.key] = true
+		}
+	}
+	var gone []string
+	if err := tx.tx.AscendKeys("*", func(k, _ string) bool {
+		if !keep[k] {
+			gone = append(gone, k)
+		}
+		return true
+	}); err != nil {
+		return translate(err)
+	}
+	for _, k := range gone {
+		if _, err := tx.tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			return translate(err)
+		}
+		tx.noteWrite(k)
+		tx.remote++
+	}
 	return nil
 }
 

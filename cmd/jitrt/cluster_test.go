@@ -332,10 +332,10 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			t.Fatalf("an event posted to %s: %d", to.base, resp.StatusCode)
+			t.Fatalf("an event posted to %s: %d %s", to.base, resp.StatusCode, body)
 		}
 	}
 	event := func(position, nonce string) (env []byte, ts, sig string) {
