@@ -69,6 +69,8 @@ var migrations = []string{
 	// tombstones were purged (a replica behind it reads the whole state again)
 	9: `ALTER TABLE %[1]s.replicas ADD COLUMN IF NOT EXISTS seen bigint NOT NULL DEFAULT 0;
 		ALTER TABLE %[1]s.head ADD COLUMN IF NOT EXISTS purged bigint NOT NULL DEFAULT 0`,
+	// the calls of a platform's API taken by the replicas, per second (budget.go)
+	10: `CREATE TABLE IF NOT EXISTS %[1]s.budget (name text NOT NULL, sec bigint NOT NULL, n int NOT NULL, PRIMARY KEY (name, sec))`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock

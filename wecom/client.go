@@ -56,10 +56,10 @@ type Config struct {
 	// token fetch, a fetch worker) and returns the error to report in its place: the
 	// program's count of panics. Without it the panic is only that error.
 	OnPanic func(where string, r any) error
-	// RateLimiter paces the client's calls; share one between the clients of a corp. When
-	// nil the client has its own, with Limits (DefaultLimits when zero; negative values
-	// turn a limit off).
-	RateLimiter *RateLimiter
+	// RateLimiter paces the client's calls; share one between the clients of a corp (and,
+	// with several processes, one that counts the calls of them all). When nil the client
+	// has its own, with Limits (DefaultLimits when zero; negative values turn a limit off).
+	RateLimiter Limiter
 	Limits      Limits
 	// Concurrency of the whole-org fetch (default 8).
 	Concurrency int
@@ -78,7 +78,7 @@ type Client struct {
 	log     *slog.Logger
 	app     *tokenSource
 	contact *tokenSource // nil without a contact-sync secret
-	limiter *RateLimiter
+	limiter Limiter
 
 	pathMu sync.Mutex
 	path   string // "", "detail" or "id": the fetch path that last worked
@@ -154,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 }
 
 // RateLimiter is the limiter pacing the client's calls.
-func (c *Client) RateLimiter() *RateLimiter { return c.limiter }
+func (c *Client) RateLimiter() Limiter { return c.limiter }
 
 // CorpID is the corp the client calls for.
 func (c *Client) CorpID() string { return c.cfg.CorpID }

@@ -17,6 +17,14 @@ type Limits struct {
 // DefaultLimits stay 5% under WeCom's documented per-corp, per-API limits.
 var DefaultLimits = Limits{PerMinute: 9_500, PerHour: 142_500}
 
+// Limiter paces a client's calls of a corp: Wait admits a call of an endpoint (an API),
+// Used counts the calls admitted in the last minute and hour. RateLimiter is one process's;
+// a program whose processes share a corp gives one that counts the calls of them all.
+type Limiter interface {
+	Wait(ctx context.Context, endpoint string) error
+	Used() (minute, hour int)
+}
+
 // RateLimiter keeps the call limits of one corp, per API. WeCom counts calls per corp, so
 // every client of a corp in a process should share one (Config.RateLimiter): two elements
 // with the same corpId, or an element and its reloaded successor, then share one budget.

@@ -233,6 +233,13 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 			t.Fatalf("round %d: the callers got different reports: %v", round, distinct)
 		}
 	}
+	// WeCom's limits are per corp: the replicas count their calls together, so a process
+	// beside them sees the calls the leaders made (its own count would be 0)
+	code, out, errs := jitrt(t, "exec", app, "--store", dbURL, "--data", t.TempDir(), "-e", `app.getElement("corps.C").getClient().calls.lastHour`)
+	used, _ := strconv.Atoi(strings.TrimSpace(out))
+	if fetched := simCalls(t, simURL)["department/list"]; code != 0 || fetched < 3 || used < fetched {
+		t.Fatalf("the calls the replicas made of the corp's budget, as another process reads them: %q (exit %d, %s); department/list alone was called %d times", out, code, errs, fetched)
+	}
 	led := 0
 	for _, r := range replicas {
 		_, n := r.leading(t)

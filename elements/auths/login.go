@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/elements/corps"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
@@ -196,9 +197,7 @@ func (l *Login) wecomClient(ctx context.Context) (*wecom.Client, error) {
 	if l.client != nil && l.base == base {
 		return l.client, nil
 	}
-	limiter := l.el.App.Shared(wecom.RateLimiterKey(l.cfg.CorpID), func() any {
-		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
-	}).(*wecom.RateLimiter)
+	limiter := corps.WeComLimiter(l.el, l.cfg.CorpID)
 	c, err := wecom.New(wecom.Config{CorpID: l.cfg.CorpID, Secret: l.cfg.CorpSecret, BaseURL: base,
 		Store: kv.Values{Store: l.el.Store}, Logger: l.el.Logger, RateLimiter: limiter, Timeout: 5 * time.Second,
 		OnPanic: l.el.App.Recovered})

@@ -227,9 +227,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		base = c.sim.URL()
 		c.el.Logger.Debug("WeCom emulator started", "url", base, "members", sim.Members, "departments", sim.Departments)
 	}
-	limiter := c.el.App.Shared(wecom.RateLimiterKey(c.cfg.CorpID), func() any {
-		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
-	}).(*wecom.RateLimiter)
+	limiter := WeComLimiter(c.el, c.cfg.CorpID)
 	client, err := wecom.New(wecom.Config{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret, ContactSyncSecret: c.cfg.ContactSyncSecret,
 		BaseURL: base, Store: kv.Values{Store: c.el.Store}, Logger: c.el.Logger, RateLimiter: limiter, OnPanic: recoveredBy(c.el)})
 	if err != nil {
@@ -315,6 +313,19 @@ var _ org.Org = (*Corp)(nil)
 
 // Directory is the corp's org (org.Org).
 func (c *Corp) Directory() *org.Directory { return c.dir }
+
+// WeComLimiter is the pacing of a corp's WeCom calls that every client of the corp in the
+// program shares (WeCom's limits are per corp and API): the sync's client and the login's.
+// With replicas on one database it counts the calls of every replica (kv.Budget), so that
+// three replicas do not spend three times the corp's 10,000 calls a minute.
+func WeComLimiter(el *elements.Element, corpID string) wecom.Limiter {
+	return el.App.Shared(wecom.RateLimiterKey(corpID), func() any {
+		if el.Store.Shared() {
+			return el.Store.NewBudget("wecom:"+corpID, wecom.DefaultLimits.PerMinute, wecom.DefaultLimits.PerHour)
+		}
+		return wecom.NewRateLimiter(wecom.DefaultLimits, nil)
+	}).(wecom.Limiter)
+}
 
 // WriteLock is the lock the org's writers take (elements.WriteLocker):
 // app.transaction(fullName, fn) holds it for fn.

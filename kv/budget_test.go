@@ -1,0 +1,79 @@
+package kv
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitrt/jitrt/internal/pgtest"
+)
+
+// Three replicas each wanting 10,000 calls of one API a minute from a budget of 10,000
+// (a minute and an hour): together they are given 10,000, not 30,000, each a share; the
+// next call is told when to come back; another API has a budget of its own.
+func TestABudgetIsSharedByTheReplicas(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	var budgets []*Budget
+	for _, name := range []string{"jitrt run A", "jitrt run B", "jitrt run C"} {
+		s, err := OpenPostgres(ctx, url, "budget", Options{Command: name, Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		budgets = append(budgets, s.NewBudget("wecom:wwbudget", 10_000, 10_000))
+	}
+	got := make([]int, len(budgets))
+	var wg sync.WaitGroup
+	for i, b := range budgets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for got[i] < 10_000 {
+				n, retry, err := b.Take(ctx, "user/list", min(b.block, 10_000-got[i]))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					if retry <= 0 || retry > time.Second {
+						t.Errorf("refused, to come back in %v", retry)
+					}
+					return
+				}
+				got[i] += n
+			}
+		}()
+	}
+	wg.Wait()
+	total := got[0] + got[1] + got[2]
+	if total != 10_000 {
+		t.Fatalf("three replicas wanting 10,000 calls each were given %v: %d in all, want 10,000", got, total)
+	}
+	for i, n := range got {
+		if n == 0 {
+			t.Errorf("replica %d was given no call (%v)", i, got)
+		}
+	}
+	// (the minute's count drops if the machine took over a minute; the hour's does not)
+	if m, h := budgets[2].Used(); m > 10_000 || h != 10_000 {
+		t.Fatalf("Used: %d a minute, %d an hour; want at most and exactly 10,000", m, h)
+	}
+	if n, _, err := budgets[0].Take(ctx, "department/list", 5); err != nil || n != 5 {
+		t.Fatalf("another API's budget: %d %v", n, err)
+	}
+	// Wait spends a block it took before taking another
+	b := budgets[1]
+	ctx2, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for range b.block {
+		if err := b.Wait(ctx2, "department/list"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, h := b.Used(); h != 10_000+5+b.block {
+		t.Fatalf("after %d calls waited for in one block: %d used in the hour", b.block, h)
+	}
+}
