@@ -1,12 +1,14 @@
 package console
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/runtime"
 )
@@ -34,6 +36,9 @@ type homeData struct {
 	Elements []runtime.Status
 	Corps    []corpSummary
 	Tasks    []taskSummary
+	// Drift names the other replicas on the database whose app folder differs from this
+	// one's (they run other elements, tasks or settings).
+	Drift []kv.Peer
 }
 
 type corpSummary struct {
@@ -74,6 +79,11 @@ func (v *view) statuses() []runtime.Status {
 
 func (v *view) home() Response {
 	d := homeData{Elements: v.statuses()}
+	if st := v.c.app.Store(); st.Shared() {
+		qctx, cancel := context.WithTimeout(v.ctx, kv.FreshTimeout)
+		d.Drift, _ = st.AppPeers(qctx) // a database away shows no warning, and the page
+		cancel()
+	}
 	for _, s := range d.Elements {
 		switch {
 		case s.Status == "type" || !s.Serving:

@@ -140,8 +140,15 @@ func TestReplicasWithDifferentFoldersAreTold(t *testing.T) {
 	if got := differs(a); got != "1" {
 		t.Fatalf("the replica beside one with another folder: jitrt_app_folder_differs %s", got)
 	}
+	// the console's home page says so too, naming the other replica (no token: loopback)
+	if status, page, _ := a.get(t, "/console/"); status != 200 || !strings.Contains(page, `id="drift"`) || !strings.Contains(page, fmt.Sprintf("pid %d", b.cmd.Process.Pid)) {
+		t.Fatalf("the console beside a replica with another folder (%d) does not warn naming it:\n%s", status, page)
+	}
 	b.stop(t)
 	if got := differs(a); got != "0" {
 		t.Fatalf("after the other replica stopped: jitrt_app_folder_differs %s", got)
+	}
+	if _, page, _ := a.get(t, "/console/"); strings.Contains(page, `id="drift"`) {
+		t.Fatal("the console still warns after the other replica stopped")
 	}
 }
