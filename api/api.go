@@ -258,7 +258,7 @@ func (s *Server) Handle(ctx context.Context, r *Request) (resp Response) {
 
 // freshen, once a request is known to read the state (it is authorized, or it names a
 // session or signs in), makes the memory hold what the other replicas on the database
-// had committed (kv.Store.Fresh): a read after another replica's write sees it. When the
+// had committed (kv.Store.CatchUpIfBehind): a read after another replica's write sees it. When the
 // database does not answer, the request is served from memory all the same, its answer
 // saying since when the memory is sure it is whole (X-Jitrt-Stale, seconds). It asks once
 // per request; an anonymous request the API refuses never costs the database a question.
@@ -267,9 +267,9 @@ func (s *Server) freshen(ctx context.Context, r *Request) {
 		return
 	}
 	r.freshened = true
-	if err := s.app.Store().Fresh(ctx); err != nil {
+	if err := s.app.Store().CatchUpIfBehind(ctx); err != nil {
 		s.app.Logger().Debug("the state may be behind the other replicas", "err", err)
-		r.stale = strconv.Itoa(max(1, int(s.app.Store().SinceFresh().Round(time.Second)/time.Second)))
+		r.stale = strconv.Itoa(max(1, int(s.app.Store().SinceCaughtUp().Round(time.Second)/time.Second)))
 	}
 }
 

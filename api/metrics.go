@@ -88,15 +88,15 @@ func (m *Metrics) AttachApp(app *runtime.App) {
 			Help: "Panics recovered (in a method, a script, a task, a reload, the watcher or an HTTP request); each was an error for its caller, and the process went on."},
 			func() float64 { return float64(app.Panics()) }),
 		leadership{app},
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_fresh_checks_total",
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_behind_checks_total",
 			Help: "Requests for which this replica asked the database whether another had committed since (once per authorized request, with replicas on one database)."},
-			func() float64 { return float64(app.Store().FreshStats().Asked) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_fresh_catch_ups_total",
-			Help: "Fresh checks that found another replica's commits and caught up."},
-			func() float64 { return float64(app.Store().FreshStats().CaughtUp) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_fresh_failures_total",
-			Help: "Fresh checks the database did not answer (the request was served from memory, with X-Jitrt-Stale)."},
-			func() float64 { return float64(app.Store().FreshStats().Failed) }),
+			func() float64 { return float64(app.Store().BehindChecks().Asked) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_behind_catch_ups_total",
+			Help: "CatchUpIfBehind checks that found another replica's commits and caught up."},
+			func() float64 { return float64(app.Store().BehindChecks().CaughtUp) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitrt_behind_check_failures_total",
+			Help: "CatchUpIfBehind checks the database did not answer (the request was served from memory, with X-Jitrt-Stale)."},
+			func() float64 { return float64(app.Store().BehindChecks().Failed) }),
 	)
 }
 

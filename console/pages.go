@@ -80,7 +80,7 @@ func (v *view) statuses() []runtime.Status {
 func (v *view) home() Response {
 	d := homeData{Elements: v.statuses()}
 	if st := v.c.app.Store(); st.Shared() {
-		qctx, cancel := context.WithTimeout(v.ctx, kv.FreshTimeout)
+		qctx, cancel := context.WithTimeout(v.ctx, kv.BehindCheckTimeout)
 		d.Drift, _ = st.AppPeers(qctx) // a database away shows no warning, and the page
 		cancel()
 	}

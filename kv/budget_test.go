@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/kv/cluster"
 )
 
 // Three replicas each wanting 10,000 calls of one API a minute from a budget of 10,000
@@ -16,7 +17,7 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
-	var budgets []*Budget
+	var budgets []*cluster.Budget
 	for _, name := range []string{"jitrt run A", "jitrt run B", "jitrt run C"} {
 		s, err := OpenPostgres(ctx, url, "budget", Options{Command: name, Shared: true})
 		if err != nil {
@@ -32,7 +33,7 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for got[i] < 10_000 {
-				n, retry, err := b.Take(ctx, "user/list", min(b.block, 10_000-got[i]))
+				n, retry, err := b.Take(ctx, "user/list", min(b.Block(), 10_000-got[i]))
 				if err != nil {
 					t.Error(err)
 					return
@@ -68,12 +69,12 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 	b := budgets[1]
 	ctx2, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for range b.block {
+	for range b.Block() {
 		if err := b.Wait(ctx2, "department/list"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, h := b.Used(); h != 10_000+5+b.block {
-		t.Fatalf("after %d calls waited for in one block: %d used in the hour", b.block, h)
+	if _, h := b.Used(); h != 10_000+5+b.Block() {
+		t.Fatalf("after %d calls waited for in one block: %d used in the hour", b.Block(), h)
 	}
 }

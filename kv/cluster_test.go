@@ -17,6 +17,7 @@ import (
 
 	"github.com/jitrt/jitrt/internal/pgtest"
 	"github.com/jitrt/jitrt/internal/testwait"
+	"github.com/jitrt/jitrt/kv/cluster"
 )
 
 // The cluster's coordination, with several stores on one schema standing for processes
@@ -84,11 +85,11 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			if err := stores[0].Set("el:fresh", v); err != nil {
 				t.Fatal(err)
 			}
-			if err := stores[1].Fresh(ctx); err != nil {
+			if err := stores[1].CatchUpIfBehind(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := stores[1].Get("el:fresh"); got != v {
-				t.Fatalf("write %d, read after Fresh on another process: %q", i, got)
+				t.Fatalf("write %d, read after CatchUpIfBehind on another process: %q", i, got)
 			}
 		}
 	})
@@ -117,7 +118,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting)
 		}
 		read := make(chan struct{})
-		go func() { stores[1].Get("el:fresh"); stores[1].Fresh(ctx); close(read) }()
+		go func() { stores[1].Get("el:fresh"); stores[1].CatchUpIfBehind(ctx); close(read) }()
 		select {
 		case <-read:
 		case <-time.After(testwait.Hang):
@@ -131,7 +132,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		if err := <-bDone; err != nil {
 			t.Fatal(err)
 		}
-		stores[0].Fresh(ctx)
+		stores[0].CatchUpIfBehind(ctx)
 		if v, _ := stores[0].Get("el:slow"); v != "b" {
 			t.Fatalf("after both writes, A reads %q", v)
 		}
@@ -166,8 +167,8 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		allArrived := map[string]chan struct{}{}
 		const callers = 30
 		for _, s := range stores {
-			s.pg.hooks.onConnect = func() { time.Sleep(time.Duration(rand.Int64N(int64(500 * time.Millisecond)))) }
-			s.pg.hooks.onArrived = func(name string) {
+			s.cluster.Hooks().OnConnect = func() { time.Sleep(time.Duration(rand.Int64N(int64(500 * time.Millisecond)))) }
+			s.cluster.Hooks().OnArrived = func(name string) {
 				arrivedMu.Lock()
 				defer arrivedMu.Unlock()
 				if arrived[name]++; arrived[name] == callers {
@@ -177,7 +178,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 		defer func() {
 			for _, s := range stores {
-				s.pg.hooks.onConnect, s.pg.hooks.onArrived = nil, nil
+				s.cluster.Hooks().OnConnect, s.cluster.Hooks().OnArrived = nil, nil
 			}
 		}()
 		rounds := 3
@@ -249,7 +250,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 	t.Run("ManyLeadsAtOnceEachTakingALock", func(t *testing.T) {
 		// more leaders at once than the pool has connections, each taking a short lock
 		// inside (a sync writing its corp): none waits for a connection another holds
-		const n = clusterSize + 4
+		const n = cluster.PoolSize + 4
 		var entered sync.WaitGroup
 		entered.Add(n)
 		var wg sync.WaitGroup
@@ -388,14 +389,14 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		}
 	})
 
-	t.Run("FreshDoesNotKeepAskingADatabaseThatFailed", func(t *testing.T) {
+	t.Run("CatchUpIfBehindDoesNotKeepAskingADatabaseThatFailed", func(t *testing.T) {
 		s := open("jitrt run cut off")
 		s.pg.pool.Close() // its questions fail from now on, as with a database away
-		if err := s.Fresh(ctx); err == nil || errors.Is(err, errDatabaseAway) {
-			t.Fatalf("the first Fresh after the database went: %v", err)
+		if err := s.CatchUpIfBehind(ctx); err == nil || errors.Is(err, errDatabaseAway) {
+			t.Fatalf("the first CatchUpIfBehind after the database went: %v", err)
 		}
-		if err := s.Fresh(ctx); !errors.Is(err, errDatabaseAway) {
-			t.Fatalf("the next Fresh asked again: %v", err)
+		if err := s.CatchUpIfBehind(ctx); !errors.Is(err, errDatabaseAway) {
+			t.Fatalf("the next CatchUpIfBehind asked again: %v", err)
 		}
 		if _, err := s.Get("el:after"); err != nil {
 			t.Fatalf("the memory does not serve: %v", err)
@@ -407,63 +408,6 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		var le *LockedError
 		if !errors.As(err, &le) || strings.Count(err.Error(), "jitrt run") < 2 {
 			t.Fatalf("an exclusive open beside replicas: %v", err)
-		}
-	})
-}
-
-// A leader whose work panics ends its flight: the panic goes on up the leader's own stack
-// (its caller recovers it), the caller that joined it runs its work itself (as after an
-// error), and so does the next caller, instead of waiting for a flight that never ends.
-func TestALeaderThatPanicsEndsItsFlight(t *testing.T) {
-	s := openTest(t, t.TempDir())
-	joined := make(chan struct{})
-	var arrivals atomic.Int32
-	s.hooks = &testHooks{onArrived: func(string) { // the second caller to arrive joins the first
-		if arrivals.Add(1) == 2 {
-			close(joined)
-		}
-	}}
-	entered, release := make(chan struct{}), make(chan struct{})
-	recovered := make(chan any, 1)
-	go func() {
-		defer func() { recovered <- recover() }()
-		s.Lead(context.Background(), "sync:p", func(context.Context) (string, error) {
-			close(entered)
-			<-release
-			panic("injected")
-		})
-	}()
-	<-entered
-	joinErr := make(chan error, 1)
-	go func() {
-		res, led, err := s.Lead(context.Background(), "sync:p", func(context.Context) (string, error) { return "the joiner ran", nil })
-		if err == nil && (!led || res != "the joiner ran") {
-			err = fmt.Errorf("the joiner: %q led=%v", res, led)
-		}
-		joinErr <- err
-	}()
-	<-joined
-	close(release)
-	if r := <-recovered; r != "injected" {
-		t.Fatalf("the leader's caller recovered %v, want the panic", r)
-	}
-	if err := testwait.Recv(t, "the caller that joined a panicking leader", joinErr); err != nil {
-		t.Fatalf("the caller that joined a panicking leader: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		res, led, err := s.Lead(context.Background(), "sync:p", func(context.Context) (string, error) { return "next", nil })
-		if err != nil || !led || res != "next" {
-			t.Errorf("the next caller: %q led=%v err=%v", res, led, err)
-		}
-	}()
-	testwait.For(t, "the next caller of Lead after a panic", func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
 		}
 	})
 }
@@ -562,10 +506,10 @@ func TestADatabaseAwayIsUnavailableNotInternal(t *testing.T) {
 	}
 }
 
-// Fresh asks for the last transaction committed: a number the sequence gave to a write
-// that then rolled back does not make every later Fresh catch up for nothing, and a write
+// CatchUpIfBehind asks for the last transaction committed: a number the sequence gave to a write
+// that then rolled back does not make every later CatchUpIfBehind catch up for nothing, and a write
 // committed after it is caught up on.
-func TestFreshComparesWithTheLastCommit(t *testing.T) {
+func TestCatchUpIfBehindComparesWithTheLastCommit(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
@@ -573,11 +517,11 @@ func TestFreshComparesWithTheLastCommit(t *testing.T) {
 	if err := a.Set("el:x", "1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Fresh(ctx); err != nil {
+	if err := b.CatchUpIfBehind(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := b.Get("el:x"); v != "1" {
-		t.Fatalf("after Fresh: %q", v)
+		t.Fatalf("after CatchUpIfBehind: %q", v)
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -589,21 +533,21 @@ func TestFreshComparesWithTheLastCommit(t *testing.T) {
 	}
 	before := b.pg.freshCatchUps.Load()
 	for range 3 {
-		if err := b.Fresh(ctx); err != nil {
+		if err := b.CatchUpIfBehind(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := b.pg.freshCatchUps.Load() - before; n != 0 {
-		t.Fatalf("after a rolled-back number, %d of 3 Fresh calls caught up for nothing", n)
+		t.Fatalf("after a rolled-back number, %d of 3 CatchUpIfBehind calls caught up for nothing", n)
 	}
 	if err := a.Set("el:x", "2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Fresh(ctx); err != nil {
+	if err := b.CatchUpIfBehind(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := b.Get("el:x"); v != "2" {
-		t.Fatalf("a write committed after the rolled-back number: Fresh left %q", v)
+		t.Fatalf("a write committed after the rolled-back number: CatchUpIfBehind left %q", v)
 	}
 }
 
@@ -616,8 +560,8 @@ func TestHoldersReuseTheirConnections(t *testing.T) {
 	ctx := context.Background()
 	a, b := twoReplicas(t, url, "holders_reuse")
 	var connects atomic.Int32
-	a.pg.hooks.onConnect = func() { connects.Add(1) }
-	before := a.pg.holders.Stat().NewConnsCount()
+	a.cluster.Hooks().OnConnect = func() { connects.Add(1) }
+	before := a.cluster.Holders().Stat().NewConnsCount()
 	for i := range 30 {
 		unlock, ok, err := a.TryLock(ctx, "task:every-second")
 		if err != nil || !ok {
@@ -633,7 +577,7 @@ func TestHoldersReuseTheirConnections(t *testing.T) {
 		}
 		unlockB()
 	}
-	if n := a.pg.holders.Stat().NewConnsCount() - before; n > 2 {
+	if n := a.cluster.Holders().Stat().NewConnsCount() - before; n > 2 {
 		t.Fatalf("30 TryLocks opened %d connections", n)
 	}
 	if connects.Load() != 30 {
@@ -812,26 +756,5 @@ func TestTombstonesArePurgedOnceEveryReplicaIsPast(t *testing.T) {
 	conn.QueryRow(ctx, `SELECT count(*) FROM purge.kv WHERE key = 'el:k45'`).Scan(&rows)
 	if rows != 0 {
 		t.Fatalf("a delete by the schema's only process left %d rows", rows)
-	}
-}
-
-// A lock let go between a write's start and its fencing check is not taken for lost; one
-// still held, in the same holding, whose session the database no longer shows, is; so is
-// none taken again since (a new holding is checked by the next write).
-func TestFencesTellLostFromLetGo(t *testing.T) {
-	var f fences
-	f.add(1, 100)
-	f.add(2, 200)
-	h := f.held()
-	f.remove(1) // let go meanwhile: the database then no longer shows it
-	if f.lost(h, []int64{1}) {
-		t.Fatal("a lock let go meanwhile was taken for lost")
-	}
-	if !f.lost(h, []int64{2}) {
-		t.Fatal("a lock still held whose session is gone was not taken for lost")
-	}
-	f.add(1, 300) // taken again, on another session, after the write began
-	if f.lost(h, []int64{1}) {
-		t.Fatal("a lock let go and taken again meanwhile was taken for lost")
 	}
 }

@@ -45,6 +45,8 @@ import (
 
 	"github.com/tidwall/buntdb"
 	"golang.org/x/sys/unix"
+
+	"github.com/jitrt/jitrt/kv/cluster"
 )
 
 // Sentinel errors; match them with errors.Is.
@@ -117,10 +119,9 @@ type Store struct {
 	commits atomic.Uint64 // transactions committed since the store was opened
 	gens    generations   // commits per watched key prefix
 
-	locks sync.Map // name → *namedLock
-
-	leads sync.Map // name given to Lead → *leadState
-	hooks *testHooks
+	// cluster coordinates the writers of this process and, for a shared store, of the
+	// others: Lock, TryLock, Lead (cluster.Local unless shared)
+	cluster *cluster.Cluster
 
 	compactMu      sync.Mutex // held by a running compaction
 	compactErr     atomic.Value
@@ -136,7 +137,7 @@ func OpenMemory() *Store {
 	if err != nil {
 		panic(err) // an in-memory BuntDB cannot fail to open
 	}
-	return &Store{db: db, log: slog.New(slog.DiscardHandler)}
+	return &Store{db: db, log: slog.New(slog.DiscardHandler), cluster: cluster.Local()}
 }
 
 // Open opens the state in the data folder dir for writing: it takes the folder's lock
@@ -169,7 +170,7 @@ func open(dir string, readOnly bool, log *slog.Logger) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	path := filepath.Join(dir, FileName)
-	s := &Store{dir: dir, path: path, readOnly: readOnly, log: log}
+	s := &Store{dir: dir, path: path, readOnly: readOnly, log: log, cluster: cluster.Local()}
 	var err error
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return nil, err
@@ -569,19 +570,6 @@ func translate(err error) error {
 		return ErrClosed
 	}
 	return err
-}
-
-// namedLock is a mutex of the store's, by name (see Lock).
-type namedLock struct {
-	mu sync.Mutex
-}
-
-func (s *Store) named(name string) *namedLock {
-	if l, ok := s.locks.Load(name); ok {
-		return l.(*namedLock)
-	}
-	l, _ := s.locks.LoadOrStore(name, &namedLock{})
-	return l.(*namedLock)
 }
 
 // Key joins parts into a key of the documented scheme.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jitrt/jitrt/kv/cluster"
 	"github.com/tidwall/buntdb"
 )
 
@@ -35,7 +37,7 @@ import (
 // takes that lock first, reads what the others wrote since the memory's last number, and
 // only then takes the memory's write lock, so readers never wait for another process.
 // Every commit notifies the schema's channel; each process catches up on it (LISTEN), and
-// Fresh catches up on demand. A connection the database drops is made again.
+// CatchUpIfBehind catches up on demand. A connection the database drops is made again.
 
 // migrations are the schema's versions, applied in order; each runs once.
 var migrations = []string{
@@ -60,7 +62,7 @@ var migrations = []string{
 	// the owner's database session: a row whose session is gone names no one
 	6: `ALTER TABLE %[1]s.owner ADD COLUMN IF NOT EXISTS backend int`,
 	// the number of the last transaction committed (the sequence's last_value counts the
-	// rolled-back ones too, and then Fresh would catch up on every request for nothing)
+	// rolled-back ones too, and then CatchUpIfBehind would catch up on every request for nothing)
 	7: `CREATE TABLE IF NOT EXISTS %[1]s.head (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
 		INSERT INTO %[1]s.head (id, seq) SELECT 1, coalesce(max(seq), 0) FROM %[1]s.kv ON CONFLICT (id) DO NOTHING`,
 	// each replica's app folder, as a hash: replicas whose folders differ are told
@@ -102,10 +104,10 @@ type pgStore struct {
 	// lastSeq is the number of the last transaction the memory holds (guarded by the
 	// memory's write lock).
 	lastSeq int64
-	// seen is lastSeq as readers may see it (the memory has committed it), for Fresh.
+	// seen is lastSeq as readers may see it (the memory has committed it), for CatchUpIfBehind.
 	seen       atomic.Int64
-	freshAfter atomic.Int64 // unix nanoseconds before which Fresh does not ask the database
-	// freshCatchUps counts the Fresh calls that found something new and caught up;
+	freshAfter atomic.Int64 // unix nanoseconds before which CatchUpIfBehind does not ask the database
+	// freshCatchUps counts the CatchUpIfBehind calls that found something new and caught up;
 	// freshAsked those that asked the database, freshFailed those whose question failed.
 	freshCatchUps, freshAsked, freshFailed atomic.Int64
 	// freshAt is when the memory was last known to hold every commit (unix nanoseconds).
@@ -115,16 +117,16 @@ type pgStore struct {
 	app     atomic.Pointer[string]
 	backend atomic.Int64
 	shared  bool
-	writeMu sync.Mutex    // a shared store's writers of this process: one holds conn at a time
-	pool    *pgxpool.Pool // a shared store's connections for short locks, catch-ups, Fresh
-	holders *pgxpool.Pool // a shared store's connections for locks held while work runs
-	tx      pgx.Tx        // a shared store's transaction in progress (Update)
-	fences  fences        // the cluster locks (Lock) this process holds, checked by each write
-	whole   bool          // begin read the whole state (since), not only what is new
-	listen  *pgx.Conn
-	hooks   *testHooks
-	stop    chan struct{}
-	stopped chan struct{}
+	writeMu sync.Mutex       // a shared store's writers of this process: one holds conn at a time
+	cl      *cluster.Cluster // a shared store's coordination (locks, leads, budgets)
+	pool    *pgxpool.Pool    // the cluster's short connections: catch-ups, CatchUpIfBehind, positions
+	// onLocked catches the memory up on a lock's connection once the lock is granted
+	onLocked func(ctx context.Context, q cluster.Querier) error
+	tx       pgx.Tx // a shared store's transaction in progress (Update)
+	whole    bool   // begin read the whole state (since), not only what is new
+	listen   *pgx.Conn
+	stop     chan struct{}
+	stopped  chan struct{}
 }
 
 // querier is a connection, a pool or a transaction.
@@ -162,13 +164,10 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 		return nil, fmt.Errorf("kv: connect to %s: %w", where, redactErr(err, dbURL))
 	}
-	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts, hooks: &testHooks{}}
+	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts}
 	fail := func(err error) (*Store, error) {
-		if pg.pool != nil {
-			pg.pool.Close()
-		}
-		if pg.holders != nil {
-			pg.holders.Close()
+		if pg.cl != nil {
+			pg.cl.Close()
 		}
 		pg.conn.Close(context.Background())
 		if dirLock != nil {
@@ -196,7 +195,11 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock, hooks: pg.hooks}
+	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock, cluster: cluster.Local()}
+	if pg.cl != nil {
+		s.cluster = pg.cl
+		pg.onLocked = func(ctx context.Context, q cluster.Querier) error { return s.catchUp(ctx, q) }
+	}
 	pg.log = log
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return fail(err)
@@ -246,7 +249,7 @@ func OpenPostgresReadOnly(ctx context.Context, dbURL, schema string) (*Store, er
 	}
 	defer conn.Close(context.Background())
 	pg := &pgStore{conn: conn, schema: schema, where: where}
-	s := &Store{path: where + "#" + schema, readOnly: true, log: slog.New(slog.DiscardHandler)}
+	s := &Store{path: where + "#" + schema, readOnly: true, log: slog.New(slog.DiscardHandler), cluster: cluster.Local()}
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return nil, err
 	}
@@ -421,21 +424,21 @@ func (pg *pgStore) write(ops []op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	var seq int64
-	held := pg.fences.held()
+	var held cluster.Fence
+	if pg.cl != nil {
+		held = pg.cl.Fence()
+	}
 	body := func(tx pgx.Tx) error {
 		// fencing: in the writing transaction, every cluster lock this process holds is
 		// still held by its session; one whose connection the database dropped may be
 		// another's now, and what its holder read under it may be stale: refused. (A lock
 		// let go meanwhile is not missed: it is missing only if still held, below.)
 		var missing []int64
-		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen'), (SELECT coalesce(array_agg(h.k), '{}')
-			FROM unnest($1::bigint[], $2::int[]) AS h(k, pid) WHERE NOT EXISTS (SELECT 1 FROM pg_locks l
-			WHERE l.locktype = 'advisory' AND l.granted AND l.pid = h.pid AND l.objsubid = 1
-			AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid))`, pg.schema),
-			held.keys, held.pids).Scan(&seq, &missing); err != nil {
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT nextval('%s.kv_seq_gen'), (%s)`, pg.schema, cluster.MissingSQL),
+			held.Keys, held.PIDs).Scan(&seq, &missing); err != nil {
 			return err
 		}
-		if len(missing) > 0 && pg.fences.lost(held, missing) {
+		if len(missing) > 0 && pg.cl.Lost(held, missing) {
 			return errLockLost
 		}
 		// a process that owns the schema alone deletes outright (no other reads its
@@ -659,7 +662,7 @@ func (s *Store) purgeLoop(ctx context.Context, every time.Duration) {
 // and deletes the tombstones of deletes every replica alive has caught up past (one
 // process purges at a time; the others skip). It returns how many it deleted.
 func (pg *pgStore) purge(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
+	ctx, cancel := context.WithTimeout(ctx, BehindCheckTimeout)
 	defer cancel()
 	if _, err := pg.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.replicas SET seen = $1 WHERE backend = $2`, pg.schema), pg.seen.Load(), pg.backend.Load()); err != nil {
 		return 0, err
@@ -691,11 +694,9 @@ func (pg *pgStore) close() error {
 		close(pg.stop)
 		<-pg.stopped
 	}
-	// Close waits for every connection to be given back: a lock still held (a task's run
-	// the app did not wait for, a holder that never let go) must not hold up the store's
-	// close; its session ends with the process
-	closePool(pg.pool)
-	closePool(pg.holders)
+	if pg.cl != nil {
+		pg.cl.Close() // bounded: a lock never let go does not hold up the close
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// no longer a holder: its row goes with its lock (a failure leaves a row whose session
@@ -706,19 +707,6 @@ func (pg *pgStore) close() error {
 		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
 	}
 	return pg.conn.Close(ctx) // the session's advisory lock goes with it
-}
-
-// closePool closes a pool, waiting at most unlockTimeout for its connections to come back.
-func closePool(p *pgxpool.Pool) {
-	if p == nil {
-		return
-	}
-	closed := make(chan struct{})
-	go func() { p.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(unlockTimeout):
-	}
 }
 
 // listenLoop, for a shared store, keeps the memory up with what the other processes write:
@@ -841,34 +829,34 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 	return nil
 }
 
-// FreshTimeout bounds Fresh's question to the database; after one that failed, Fresh
-// does not ask again for freshPause. It is long enough that only a database that stopped
+// BehindCheckTimeout bounds CatchUpIfBehind's question to the database; after one that failed, CatchUpIfBehind
+// does not ask again for behindPause. It is long enough that only a database that stopped
 // answering reaches it: a database or a machine that is merely busy (a CI runner, three
 // replicas on two cores) must not turn a read after another replica's write into a stale
 // one, as 500 ms did.
 const (
-	FreshTimeout = 5 * time.Second
-	freshPause   = 3 * time.Second
+	BehindCheckTimeout = 5 * time.Second
+	behindPause        = 3 * time.Second
 )
 
-// errDatabaseAway is Fresh's answer while it does not ask the database after a failure.
+// errDatabaseAway is CatchUpIfBehind's answer while it does not ask the database after a failure.
 var errDatabaseAway = errors.New("kv: the database did not answer a moment ago; reading the memory as it is")
 
-// Fresh makes the memory of a store shared with other processes hold every transaction
+// CatchUpIfBehind makes the memory of a store shared with other processes hold every transaction
 // they had committed when it was called, so that a read after it sees what another replica
 // wrote before (a member taken offline there, a session made there). It costs one query
-// when nothing is new (at most FreshTimeout: a database that does not answer gets an error,
+// when nothing is new (at most BehindCheckTimeout: a database that does not answer gets an error,
 // and the memory serves as it is); a store that is not shared is always fresh.
-func (s *Store) Fresh(ctx context.Context) error {
+func (s *Store) CatchUpIfBehind(ctx context.Context) error {
 	if !s.Shared() {
 		return nil
 	}
 	// a database that does not answer leaves the reads to the memory, not waiting on it:
-	// for FreshTimeout, then for the next few seconds not asking again
+	// for BehindCheckTimeout, then for the next few seconds not asking again
 	if time.Now().UnixNano() < s.pg.freshAfter.Load() {
 		return errDatabaseAway
 	}
-	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
+	ctx, cancel := context.WithTimeout(ctx, BehindCheckTimeout)
 	defer cancel()
 	s.pg.freshAsked.Add(1)
 	last, err := s.pg.head(ctx)
@@ -879,7 +867,7 @@ func (s *Store) Fresh(ctx context.Context) error {
 	}
 	if err != nil {
 		s.pg.freshFailed.Add(1)
-		s.pg.freshAfter.Store(time.Now().Add(freshPause).UnixNano())
+		s.pg.freshAfter.Store(time.Now().Add(behindPause).UnixNano())
 		return fmt.Errorf("kv: read %s#%s: %w", s.pg.where, s.pg.schema, err)
 	}
 	if last <= s.pg.seen.Load() {
@@ -902,21 +890,21 @@ func (pg *pgStore) head(ctx context.Context) (int64, error) {
 	return last, err
 }
 
-// FreshStats counts what Fresh did: the times it asked the database, the times it then
+// BehindChecks counts what CatchUpIfBehind did: the times it asked the database, the times it then
 // caught up (another process had committed), the times its question failed.
-type FreshStats struct{ Asked, CaughtUp, Failed int64 }
+type BehindChecks struct{ Asked, CaughtUp, Failed int64 }
 
-// FreshStats is what Fresh did so far (zero for a store that is not shared).
-func (s *Store) FreshStats() FreshStats {
+// BehindChecks is what CatchUpIfBehind did so far (zero for a store that is not shared).
+func (s *Store) BehindChecks() BehindChecks {
 	if !s.Shared() {
-		return FreshStats{}
+		return BehindChecks{}
 	}
-	return FreshStats{Asked: s.pg.freshAsked.Load(), CaughtUp: s.pg.freshCatchUps.Load(), Failed: s.pg.freshFailed.Load()}
+	return BehindChecks{Asked: s.pg.freshAsked.Load(), CaughtUp: s.pg.freshCatchUps.Load(), Failed: s.pg.freshFailed.Load()}
 }
 
-// SinceFresh is how long ago the memory was last known to hold every commit of the other
-// processes (a Fresh that succeeded, or the open); 0 for a store that is not shared.
-func (s *Store) SinceFresh() time.Duration {
+// SinceCaughtUp is how long ago the memory was last known to hold every commit of the other
+// processes (a CatchUpIfBehind that succeeded, or the open); 0 for a store that is not shared.
+func (s *Store) SinceCaughtUp() time.Duration {
 	if !s.Shared() {
 		return 0
 	}

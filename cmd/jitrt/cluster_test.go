@@ -396,7 +396,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	}
 
 	// what one replica writes, the next request to another reads: admins set on A, read
-	// on B, 50 times in a row (before Fresh, about one read in a hundred was stale)
+	// on B, 50 times in a row (before CatchUpIfBehind, about one read in a hundred was stale)
 	status, body = a.call(t, "corps.C", "listMembers", `{"limit": 50}`)
 	var page struct {
 		Members []struct {

@@ -104,7 +104,7 @@ once per due time, and what one writes the others read from the next request on.
 				checkFolder = func(when string) { checkAppFolder(ctx, app, when) }
 				checkFolder("start")
 				metrics.AttachFolderCheck(func() bool {
-					qctx, cancel := context.WithTimeout(ctx, kv.FreshTimeout) // a scrape does not wait on a database away
+					qctx, cancel := context.WithTimeout(ctx, kv.BehindCheckTimeout) // a scrape does not wait on a database away
 					defer cancel()
 					peers, err := app.Store().AppPeers(qctx)
 					return err == nil && len(peers) > 0
@@ -192,7 +192,7 @@ func checkAppFolder(ctx context.Context, app *runtime.App, when string) {
 		log.Warn("the app folder could not be compared with the other replicas'", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, kv.FreshTimeout) // a reload does not wait on a database away
+	ctx, cancel := context.WithTimeout(ctx, kv.BehindCheckTimeout) // a reload does not wait on a database away
 	defer cancel()
 	peers, err := app.Store().AdvertiseApp(ctx, hash)
 	if err != nil {

@@ -299,7 +299,7 @@ func TestADatabaseThatStopsAnswers503(t *testing.T) {
 }
 
 // With replicas on one database, a request asks the database whether another replica
-// committed since (Fresh) only once it is known to read the state: an anonymous request
+// committed since (CatchUpIfBehind) only once it is known to read the state: an anonymous request
 // the API refuses (no token), the login list and a probe cost the database nothing; an
 // authorized call asks once.
 func TestAnonymousRequestsAskTheDatabaseNothing(t *testing.T) {
@@ -316,12 +316,12 @@ func TestAnonymousRequestsAskTheDatabaseNothing(t *testing.T) {
 		t.Helper()
 		status, body, _ := srv.get(t, "/metrics", "Authorization", "Bearer "+token)
 		for _, line := range strings.Split(body, "\n") {
-			if v, ok := strings.CutPrefix(line, "jitrt_fresh_checks_total "); ok {
+			if v, ok := strings.CutPrefix(line, "jitrt_behind_checks_total "); ok {
 				n, _ := strconv.Atoi(v)
 				return n
 			}
 		}
-		t.Fatalf("/metrics (%d) has no jitrt_fresh_checks_total:\n%s", status, body)
+		t.Fatalf("/metrics (%d) has no jitrt_behind_checks_total:\n%s", status, body)
 		return 0
 	}
 	before := asked()

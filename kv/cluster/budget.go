@@ -1,4 +1,4 @@
-package kv
+package cluster
 
 import (
 	"context"
@@ -20,13 +20,16 @@ import (
 // minute and hour as the database's clock tells them), and spends a block within
 // budgetBlockLife, so that the table counts a call at most that long before it is made.
 
+// budgetTimeout bounds taking from the budget (a database that does not answer).
+const budgetTimeout = 5 * time.Second
+
 // budgetBlockLife is how long a block of calls taken from the budget may be spent.
 const budgetBlockLife = 2 * time.Second
 
 // Budget is a call budget of one name (a corp's API) per minute and per hour, shared by
-// every process of a shared store; its Wait and Used fit a platform client's limiter.
+// every process of the cluster; its Wait and Used fit a platform client's limiter.
 type Budget struct {
-	s                  *Store
+	c                  *Cluster
 	name               string
 	perMinute, perHour int
 	block              int
@@ -40,15 +43,20 @@ type budgetBlock struct {
 	until time.Time
 }
 
-// NewBudget is the budget of name on a shared store, perMinute and perHour calls of each
+// NewBudget is the budget of name (a Local cluster's limits nothing: a process then paces
+// its own calls), perMinute and perHour calls of each
 // endpoint (a limit ≤ 0 is none).
-func (s *Store) NewBudget(name string, perMinute, perHour int) *Budget {
+func (c *Cluster) NewBudget(name string, perMinute, perHour int) *Budget {
 	block := 1
 	if perMinute > 0 {
 		block = max(1, min(50, perMinute/200)) // 9,500 a minute: 47 calls a transaction
 	}
-	return &Budget{s: s, name: name, perMinute: perMinute, perHour: perHour, block: block, blocks: map[string]*budgetBlock{}}
+	return &Budget{c: c, name: name, perMinute: perMinute, perHour: perHour, block: block, blocks: map[string]*budgetBlock{}}
 }
+
+// Block is how many calls Wait takes from the budget at once (and spends before it takes
+// more).
+func (b *Budget) Block() int { return b.block }
 
 // Wait blocks until a call of endpoint is within the budget of every process, or ctx ends.
 func (b *Budget) Wait(ctx context.Context, endpoint string) error {
@@ -85,15 +93,15 @@ func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 // Take takes up to want calls of endpoint from the budget, without waiting: granted may be
 // fewer, or 0 with how long until the oldest calls of the window leave it.
 func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted int, retry time.Duration, err error) {
-	if !b.s.Shared() {
+	c := b.c
+	if !c.Shared() {
 		return want, 0, nil
 	}
-	pg := b.s.pg
 	name := b.name + ":" + endpoint
-	ctx, cancel := context.WithTimeout(ctx, FreshTimeout)
+	ctx, cancel := context.WithTimeout(ctx, budgetTimeout)
 	defer cancel()
-	err = pgx.BeginFunc(ctx, pg.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pg.advisoryKey("budget", name)); err != nil {
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, c.Key("budget", name)); err != nil {
 			return err
 		}
 		var now int64
@@ -103,7 +111,7 @@ func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted i
 			SELECT floor(c.t)::bigint, c.t - floor(c.t),
 				coalesce((SELECT sum(n) FROM %[1]s.budget WHERE name = $1 AND sec > floor(c.t)::bigint - 60), 0),
 				coalesce((SELECT sum(n) FROM %[1]s.budget WHERE name = $1 AND sec > floor(c.t)::bigint - 3600), 0)
-			FROM c`, pg.schema), name).Scan(&now, &frac, &minute, &hour); err != nil {
+			FROM c`, c.opts.Schema), name).Scan(&now, &frac, &minute, &hour); err != nil {
 			return err
 		}
 		granted = want
@@ -119,15 +127,15 @@ func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted i
 			return nil
 		}
 		_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %[1]s.budget (name, sec, n) VALUES ($1, $2, $3)
-			ON CONFLICT (name, sec) DO UPDATE SET n = budget.n + excluded.n`, pg.schema), name, now, granted)
+			ON CONFLICT (name, sec) DO UPDATE SET n = budget.n + excluded.n`, c.opts.Schema), name, now, granted)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.budget WHERE name = $1 AND sec <= $2`, pg.schema), name, now-3600)
+		_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.budget WHERE name = $1 AND sec <= $2`, c.opts.Schema), name, now-3600)
 		return err
 	})
 	if err != nil {
-		return 0, 0, pg.unavailable(ctx, "take from the budget "+b.name, fmt.Errorf("kv: budget %s in %s#%s: %w", b.name, pg.where, pg.schema, err))
+		return 0, 0, c.unavailable(ctx, "take from the budget "+b.name, fmt.Errorf("cluster: budget %s in %s: %w", b.name, c.where(), err))
 	}
 	retry = max(retry, time.Millisecond)
 	return granted, retry, nil
@@ -136,15 +144,15 @@ func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted i
 // Used counts the calls of every process taken in the last minute and hour, all endpoints
 // together (0, 0 when the database does not answer).
 func (b *Budget) Used() (minute, hour int) {
-	if !b.s.Shared() {
+	c := b.c
+	if !c.Shared() {
 		return 0, 0
 	}
-	pg := b.s.pg
-	ctx, cancel := context.WithTimeout(context.Background(), FreshTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	pg.pool.QueryRow(ctx, fmt.Sprintf(`WITH c AS (SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS t)
+	c.pool.QueryRow(ctx, fmt.Sprintf(`WITH c AS (SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS t)
 		SELECT coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 60), 0),
-			coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 3600), 0)`, pg.schema),
+			coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 3600), 0)`, c.opts.Schema),
 		likePrefix(b.name+":")).Scan(&minute, &hour)
 	return minute, hour
 }

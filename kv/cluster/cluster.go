@@ -1,0 +1,159 @@
+// Package cluster coordinates the processes that share one PostgreSQL schema (the replicas
+// of an app): locks of the whole cluster, fenced; work led once for the callers that
+// overlap, wherever they are; a platform's call budget counted for all of them. Without a
+// database (Local) the same calls coordinate the goroutines of one process.
+//
+// Every hold is a PostgreSQL advisory lock kept by a connection of the process, so a
+// process that dies lets go at once. Short locks (Lock) take a connection of a small pool
+// for a moment; locks kept while work runs (TryLock, Lead) one of the holders' pool, reused
+// from one holder to the next: no TCP connect per task tick. Every wait ends with the
+// caller's context, every unlock and close within UnlockTimeout.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PoolSize is how many connections a cluster pools for its short locks (and lends to the
+// store for catch-ups and its checks); a Lead or a TryLock holds one of HoldersSize.
+const PoolSize = 16
+
+// HoldersSize is the most connections a process keeps for locks held while work runs
+// (task runs, sync leads, at once): a holder beyond waits for one to be given back.
+const HoldersSize = 32
+
+// UnlockTimeout bounds letting go of a lock and closing: a database that does not answer
+// loses the connection instead (its session's locks go with it), and the holder goes on.
+const UnlockTimeout = 5 * time.Second
+
+// Querier is a connection, a pool or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Options say where a cluster coordinates.
+type Options struct {
+	// URL is the database ("" for one process: Local); Where names it in messages (the URL
+	// without its password); Schema holds the runs and budget tables.
+	URL, Where, Schema string
+	// Logger receives what went wrong on the way (the database away).
+	Logger *slog.Logger
+	// Redact removes secrets (the URL's password) from a driver's error before it is
+	// logged or wrapped.
+	Redact func(error) error
+	// OnLocked runs on the lock's own connection once Lock is granted, before Lock returns
+	// (a store's memory catches up with what the other processes wrote).
+	OnLocked func(ctx context.Context, q Querier) error
+}
+
+// Cluster is the coordination of one schema's processes, as seen from one of them.
+type Cluster struct {
+	opts    Options
+	pool    *pgxpool.Pool // short locks (and the store's catch-ups and checks)
+	holders *pgxpool.Pool // locks held while work runs
+	hooks   *Hooks
+
+	locks  sync.Map // name → *sync.Mutex: the goroutines of this process queue here
+	leads  sync.Map // name → *leadState
+	fences fences
+}
+
+// Local is the coordination of one process's goroutines.
+func Local() *Cluster { return &Cluster{hooks: &Hooks{}} }
+
+// New opens the connections of a cluster on the database of opts.URL.
+func New(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Redact == nil {
+		opts.Redact = func(err error) error { return errors.New("the connection failed") }
+	}
+	c := &Cluster{opts: opts, hooks: &Hooks{}}
+	cfg, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to %s: %w", opts.Where, opts.Redact(err))
+	}
+	cfg.MaxConns, cfg.MinConns = PoolSize, 0
+	if c.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("cluster: connect to %s: %w", opts.Where, opts.Redact(err))
+	}
+	hcfg := cfg.Copy()
+	hcfg.MaxConns = HoldersSize
+	if c.holders, err = pgxpool.NewWithConfig(ctx, hcfg); err != nil {
+		c.pool.Close()
+		return nil, fmt.Errorf("cluster: connect to %s: %w", opts.Where, opts.Redact(err))
+	}
+	return c, nil
+}
+
+// Shared says whether the cluster coordinates processes (it has a database).
+func (c *Cluster) Shared() bool { return c.pool != nil }
+
+// Pool is the cluster's pool of short connections, lent to the store for catch-ups and
+// checks (nil for Local).
+func (c *Cluster) Pool() *pgxpool.Pool { return c.pool }
+
+// Holders is the pool of connections kept while work runs (nil for Local).
+func (c *Cluster) Holders() *pgxpool.Pool { return c.holders }
+
+// Hooks are the cluster's test hooks (nil hooks do nothing).
+func (c *Cluster) Hooks() *Hooks { return c.hooks }
+
+// Close closes the connections, waiting at most UnlockTimeout for each pool's to come
+// back: a lock still held (a task's run the program did not wait for) must not hold up
+// the close; its session ends with the process.
+func (c *Cluster) Close() {
+	closePool(c.pool)
+	closePool(c.holders)
+}
+
+func closePool(p *pgxpool.Pool) {
+	if p == nil {
+		return
+	}
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(UnlockTimeout):
+	}
+}
+
+// Key is the advisory lock of a name of a kind ("lock", "lead", "budget") in the schema.
+func (c *Cluster) Key(kind, name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("jitrt:" + c.opts.Schema + ":" + kind + ":" + name))
+	return int64(h.Sum64())
+}
+
+// where names the schema in messages.
+func (c *Cluster) where() string { return c.opts.Where + "#" + c.opts.Schema }
+
+// Hooks let tests put callers where they want them (a barrier, a delay); every hook is
+// nil outside tests.
+type Hooks struct {
+	OnConnect func()            // before a holder's connection is taken
+	OnArrived func(name string) // a caller of Lead has arrived: its overlap is decided
+}
+
+func (h *Hooks) connect() {
+	if h != nil && h.OnConnect != nil {
+		h.OnConnect()
+	}
+}
+
+func (h *Hooks) arrived(name string) {
+	if h != nil && h.OnArrived != nil {
+		h.OnArrived(name)
+	}
+}
