@@ -219,6 +219,22 @@ func (o *Directory) dedupe(name string, ids []string) ([]string, error) {
 	return out, nil
 }
 
+// dedupeOrNone is dedupe that takes an empty list as none (a list cleared).
+func (o *Directory) dedupeOrNone(name string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return []string{}, nil
+	}
+	return o.dedupe(name, ids)
+}
+
+// offlineBy says who took a member offline, for messages.
+func offlineBy(m *Member) string {
+	if m.OfflineBy == OfflineByLocal {
+		return "offlineMember"
+	}
+	return "a sync (the platform no longer lists them)"
+}
+
 // members reads members by id; any unknown id is an error naming it and the corp.
 func (o *Directory) membersByID(tx *kv.Tx, ids []string) ([]*Member, error) {
 	out := make([]*Member, len(ids))
@@ -243,7 +259,7 @@ func (o *Directory) membersByID(tx *kv.Tx, ids []string) ([]*Member, error) {
 }
 
 func (o *Directory) setUserRole(ctx context.Context, memberID string, roleIDs []string) (any, error) {
-	roleIDs, err := o.dedupe("roleIdList", roleIDs)
+	roleIDs, err := o.dedupeOrNone("roleIdList", roleIDs) // [] takes every direct role away
 	if err != nil {
 		return nil, err
 	}
@@ -269,8 +285,13 @@ func (o *Directory) setUserRole(ctx context.Context, memberID string, roleIDs []
 		if _, err := tx.Get(o.keys.Meta()); errors.Is(err, kv.ErrNotFound) {
 			return o.NotInitialized()
 		}
-		if _, err := o.membersByID(tx, []string{memberID}); err != nil {
+		members, err := o.membersByID(tx, []string{memberID})
+		if err != nil {
 			return err
+		}
+		if m := members[0]; m.Status != StatusActive && len(roleIDs) > 0 {
+			return elements.Errorf(elements.CodeFailedPrecondition, "member %q of %s is offline (taken offline by %s at %s) and holds no roles: reactivate them first (reactivateMember)",
+				memberID, o.name, offlineBy(m), m.OfflineAt)
 		}
 		existing := map[string]MemberRoleRec{}
 		var stale []string
@@ -407,9 +428,9 @@ func (o *Directory) signature(memberID string) (any, error) {
 }
 
 func (o *Directory) saveSignature(ctx context.Context, memberID, signature string) (any, error) {
-	u, err := url.Parse(signature)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, o.BadArg("signature %q is not an http(s) URL of the signature image", signature)
+	// "" clears the signature
+	if u, err := url.Parse(signature); signature != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return nil, o.BadArg("signature %q is not an http(s) URL of the signature image (\"\" clears it)", signature)
 	}
 	unlock, err := o.Lock(ctx)
 	if err != nil {
@@ -421,15 +442,36 @@ func (o *Directory) saveSignature(ctx context.Context, memberID, signature strin
 		if _, err := o.membersByID(tx, []string{memberID}); err != nil {
 			return err
 		}
+		if signature == "" {
+			_, err := tx.Delete(o.keys.Sig(memberID))
+			if errors.Is(err, kv.ErrNotFound) {
+				err = nil
+			}
+			return err
+		}
 		return tx.SetJSON(o.keys.Sig(memberID), rec)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"success": true, "memberId": memberID, "signature": signature, "updatedAt": rec.UpdatedAt}, nil
+	var saved any = signature
+	if signature == "" {
+		saved = nil // as getUserSignature says of a member without one
+	}
+	return map[string]any{"success": true, "memberId": memberID, "signature": saved, "updatedAt": rec.UpdatedAt}, nil
 }
 
 func (o *Directory) setAdmins(ctx context.Context, ids []string) error {
+	if len(ids) == 0 { // [] clears the admins
+		unlock, err := o.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		return o.store.Update(func(tx *kv.Tx) error {
+			return tx.SetJSON(o.keys.Admins(), Admins{MemberIDs: []string{}, UpdatedAt: Now()})
+		})
+	}
 	return o.writeMembers(ctx, "memberIdList", ids, func(tx *kv.Tx, ids []string, members []*Member) error {
 		for _, m := range members {
 			if m.Status != StatusActive {

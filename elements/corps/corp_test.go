@@ -202,11 +202,9 @@ func TestBadInputIsAClearErrorAndWritesNothing(t *testing.T) {
 	for _, c := range []struct{ code, want, errCode string }{
 		{`corp.setUserRole("ghost", ["admin"])`, `no member "ghost" in corp corps.Test (corpId wwcorptest0001)`, "not_found"},
 		{`corp.setUserRole("` + real + `", ["boss"])`, `role "boss" is not declared (declared roles: admin, member`, "invalid_argument"},
-		{`corp.setUserRole("` + real + `", [])`, `roleIdList is empty`, "invalid_argument"},
 		{`corp.offlineMember(["` + real + `", "ghost"])`, `no member "ghost" in corp corps.Test`, "not_found"},
 		{`corp.offlineMember([])`, `memberIdList is empty`, "invalid_argument"},
 		{`corp.setAdmin(["ghost"])`, `no member "ghost"`, "not_found"},
-		{`corp.setAdmin([])`, `memberIdList is empty`, "invalid_argument"},
 		{`corp.saveUserSignature("` + real + `", "javascript:alert(1)")`, `signature "javascript:alert(1)" is not an http(s) URL`, "invalid_argument"},
 		{`corp.saveUserSignature("` + real + `", "not a url")`, `is not an http(s) URL`, "invalid_argument"},
 		{`corp.saveUserSignature("ghost", "https://x.example/s.png")`, `no member "ghost"`, "not_found"},
@@ -227,6 +225,36 @@ func TestBadInputIsAClearErrorAndWritesNothing(t *testing.T) {
 	e.mustJS(`corp.getLocalCorpData().userList.filter(u => u.memberId === "`+real+`")`, &m)
 	if m[0].Status != "active" {
 		t.Fatal("offlineMember with one unknown id took the known one offline")
+	}
+}
+
+// Clearing is a write like any other: setAdmin([]) leaves no admins, saveUserSignature
+// with "" no signature, setUserRole with [] no direct roles. A role given to an offline
+// member is refused, saying the member is offline and how to bring them back.
+func TestClearingIsAllowedAndAnOfflineMemberIsSaidToBe(t *testing.T) {
+	e := newEnv(t, 20, 3, "")
+	e.mustJS(`corp.initCorp()`, nil)
+	a, b := e.sim.Org().Users[0].UserID, e.sim.Org().Users[1].UserID
+	e.mustJS(`corp.setAdmin(["`+a+`", "`+b+`"]); corp.saveUserSignature("`+a+`", "https://sig.example/a.png"); corp.setUserRole("`+a+`", ["admin"])`, nil)
+	var admins []string
+	e.mustJS(`corp.setAdmin([]); corp.getAdmin()`, &admins)
+	if len(admins) != 0 {
+		t.Fatalf("after setAdmin([]): %v", admins)
+	}
+	var sig map[string]any
+	e.mustJS(`corp.saveUserSignature("`+a+`", ""); corp.getUserSignature("`+a+`")`, &sig)
+	if sig["signature"] != nil {
+		t.Fatalf("after saveUserSignature(id, \"\"): %v", sig)
+	}
+	var direct []string
+	e.mustJS(`corp.setUserRole("`+a+`", []); corp.getMemberRoles("`+a+`").filter(r => r.from.includes("direct")).map(r => r.roleId)`, &direct)
+	if len(direct) != 0 {
+		t.Fatalf("after setUserRole(id, []): %v", direct)
+	}
+	e.mustJS(`corp.offlineMember(["`+b+`"])`, nil)
+	err := e.js(`corp.setUserRole("`+b+`", ["admin"])`, nil)
+	if elements.CodeOf(err) != elements.CodeFailedPrecondition || !strings.Contains(err.Error(), "is offline") || !strings.Contains(err.Error(), "reactivateMember") {
+		t.Fatalf("a role given to an offline member: %v (%s)", err, elements.CodeOf(err))
 	}
 }
 
