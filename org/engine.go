@@ -219,7 +219,8 @@ func (e *Engine) run(ctx context.Context, dryRun, init bool) (rep *SyncReport, e
 	fetched, warnings, err := e.cfg.Provider.Fetch(ctx)
 	if err != nil {
 		pre.Discard()
-		e.dir.log.Error("sync failed: nothing was written", "corp", e.dir.corpID, "err", err)
+		// the caller gets the error and reports it (jitrt run logs it too, as an observer)
+		e.dir.log.Debug("sync failed: nothing was written", "corp", e.dir.corpID, "err", err)
 		return nil, err
 	}
 	rep.Warnings = append(rep.Warnings, warnings...)

@@ -156,3 +156,16 @@ func TestOrgAndMembersPrintTheLocalOrg(t *testing.T) {
 		t.Fatalf("a wrong status: %d %s", code, errs)
 	}
 }
+
+// A sync that fails in jitrt exec says why once: the script's error, not a log line too.
+func TestAFailedSyncInExecIsPrintedOnce(t *testing.T) {
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "once"}`,
+		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json": `{"corpId": "wwonce", "agentId": "1", "secret": "once-secret-1234", "apiBase": "http://127.0.0.1:1"}`,
+	})
+	code, out, errs := jitrt(t, "exec", app, "--data", t.TempDir(), "-e", `app.getElement("corps.C").initCorp()`)
+	if code == 0 || strings.Count(out+errs, "connection refused") != 1 {
+		t.Fatalf("exit %d; the error should be printed once:\n%s%s", code, out, errs)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -51,7 +52,7 @@ once per due time, and what one writes the others read from the next request on.
 			if err != nil {
 				return err
 			}
-			opts.Service, opts.Observer, opts.LockTimeout = true, metrics, f.lockTimeout
+			opts.Service, opts.Observer, opts.LockTimeout = true, syncFailureLog{metrics, opts.Logger}, f.lockTimeout
 			opts.Command = "jitrt run " + args[0]
 			app, err := runtime.Load(cmd.Context(), args[0], opts)
 			var locked *kv.LockedError
@@ -208,4 +209,19 @@ func checkAppFolder(ctx context.Context, app *runtime.App, when string) {
 	}
 	log.Warn("this replica's app folder differs from other replicas' on the same database: they may run other elements, tasks or configs; deploy one folder to all",
 		"when", when, "folder", hash[:12], "differs_from", strings.Join(who, ", "))
+}
+
+// syncFailureLog is the server's Observer: the metrics, and a failed sync in the log. The
+// sync's error goes to its caller (an HTTP client, a task, a script), which is where it is
+// reported; a server's log has it besides. (jitrt exec and call print it once: theirs.)
+type syncFailureLog struct {
+	*api.Metrics
+	log *slog.Logger
+}
+
+func (o syncFailureLog) Observe(op, element string, took time.Duration, err error) {
+	o.Metrics.Observe(op, element, took, err)
+	if op == "sync" && err != nil && o.log != nil {
+		o.log.Error("sync failed: nothing was written", "element", element, "err", err)
+	}
 }
