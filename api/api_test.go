@@ -190,6 +190,10 @@ func TestMethodCallsByArrayAndByObject(t *testing.T) {
 	if code, got := ts.do(t, "POST", "/api/elements/corps.Demo/setUserRole", "", `{"memberId": "`+id+`", "roleIdList": ["admin"]}`); code != 200 || !strings.Contains(got, `"roleId":"admin"`) {
 		t.Fatalf("setUserRole %d %s", code, got)
 	}
+	// a bare JSON value is the one argument, as jitrt call takes it
+	if code, got := ts.do(t, "POST", "/api/elements/corps.Demo/getUserSignature", "", `"`+id+`"`); code != 200 || !strings.Contains(got, `"memberId":"`+id+`"`) {
+		t.Fatalf("getUserSignature with a bare string: %d %s", code, got)
+	}
 }
 
 func TestErrorStatusesAndBodies(t *testing.T) {
@@ -200,7 +204,7 @@ func TestErrorStatusesAndBodies(t *testing.T) {
 		code               string
 	}{
 		{"POST", "/api/elements/tools.T/echo", `{"a": `, 400, "bad_json"},
-		{"POST", "/api/elements/tools.T/echo", `"just a string"`, 400, "invalid_argument"},
+		{"POST", "/api/elements/corps.Demo/setAdmin", `"one id, not a list"`, 400, "invalid_argument"},
 		{"POST", "/api/elements/tools.T/echo", `[1]`, 400, "invalid_argument"},
 		{"POST", "/api/elements/tools.T/echo", `{"c": 1}`, 400, "invalid_argument"},
 		{"POST", "/api/elements/tools.Nope/echo", ``, 404, "unknown_element"},

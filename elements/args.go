@@ -67,7 +67,8 @@ const (
 )
 
 // JSONArgs reads arguments as a JSON body gives them: an array is positional, an object is
-// read as ArgsAuto, nothing is no arguments. Anything else is an error.
+// read as ArgsAuto, nothing (or null) is no arguments, and any other value (a string, a
+// number, true or false) is the one argument, as jitrt call reads it.
 func JSONArgs(v any) ([]any, ArgsMode, error) {
 	switch x := v.(type) {
 	case nil:
@@ -77,8 +78,7 @@ func JSONArgs(v any) ([]any, ArgsMode, error) {
 	case map[string]any:
 		return []any{x}, ArgsAuto, nil
 	}
-	return nil, 0, &Error{Code: CodeInvalidArgument, Err: ErrInvalidArgument,
-		Message: fmt.Sprintf("arguments must be a JSON array (in order) or object (by name), not %s", KindOfValue(v).Article())}
+	return []any{v}, ArgsPositional, nil // any other value is the one argument
 }
 
 // BindArgs binds a call's arguments to the method's params. A named argument the method

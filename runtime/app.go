@@ -541,12 +541,22 @@ func (a *App) Call(ctx context.Context, fullName, method string, args elements.A
 
 // CallJSON runs a method with arguments as a JSON body gives them (see elements.JSONArgs),
 // as a caller from outside the app (jitrt call, tests).
+// A name that is no method but a property of the element, called without arguments, reads
+// the property (jitrt call apps/demo corps.DemoCorp title).
 func (a *App) CallJSON(ctx context.Context, fullName, method string, body any) (any, error) {
 	args, mode, err := elements.JSONArgs(body)
 	if err != nil {
 		return nil, err
 	}
-	return a.Invoke(ctx, elements.Call{Element: fullName, Method: method, Args: args, Mode: mode, Outside: true})
+	res, err := a.Invoke(ctx, elements.Call{Element: fullName, Method: method, Args: args, Mode: mode, Outside: true})
+	if errors.Is(err, elements.ErrUnknownMethod) && len(args) == 0 {
+		if e, eerr := a.Element(fullName); eerr == nil {
+			if v, ok, perr := e.Property(method); perr == nil && ok {
+				return v, nil
+			}
+		}
+	}
+	return res, err
 }
 
 // CallScript requires an app-relative module and calls one of its exports

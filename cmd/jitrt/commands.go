@@ -239,8 +239,10 @@ func newCallCmd() *cobra.Command {
   any other  the one argument:           '"u1"'  (a string, number, true/false or null)
 
 A list as the first argument goes inside the array: setAdmin '[["u1", "u2"]]', or by
-name: '{"memberIdList": ["u1", "u2"]}'.`,
+name: '{"memberIdList": ["u1", "u2"]}'. A property (title, fullName, a Type's own) is read
+when METHOD names one and no JSON-ARGS are given.`,
 		Example: `  jitrt call apps/demo corps.DemoCorp getCorpInfo
+  jitrt call apps/demo corps.DemoCorp title
   jitrt call apps/demo corps.DemoCorp getMember '"ZhangWei"'
   jitrt call apps/demo corps.DemoCorp setAdmin '[["ZhangWei"]]'
   jitrt call apps/demo corps.DemoCorp setUserRole '{"memberId":"u1","roleIdList":["admin"]}'`,

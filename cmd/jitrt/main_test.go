@@ -515,6 +515,10 @@ func TestCommandLineFrictions(t *testing.T) {
 	if out, err := run("call", demo, "corps.DemoCorp", "setAdmin", `[["`+id+`"]]`, "--data", data); err != nil {
 		t.Fatalf("setAdmin '[[\"id\"]]': %v\n%s", err, out)
 	}
+	// a property is read as a method without arguments is
+	if out, err := run("call", demo, "corps.DemoCorp", "title", "--data", data); err != nil || strings.TrimSpace(out) == "" || strings.Contains(out, "no method") {
+		t.Fatalf("call of a property: %v\n%s", err, out)
+	}
 	if out, _ := run("call", "--help"); !strings.Contains(out, "the one argument") {
 		t.Fatalf("call --help says nothing of a single value:\n%s", out)
 	}
