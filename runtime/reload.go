@@ -22,6 +22,9 @@ type ReloadEvent struct {
 	Took       time.Duration
 	Generation int
 	Problems   Problems
+	// Serving, for an "error", says whether a last good instance serves on (false for a
+	// new element whose first files are refused: it serves once they are fixed).
+	Serving bool
 }
 
 // ReloadElement loads the element folder rel (app-relative, slash-separated) off to the
@@ -38,7 +41,12 @@ func (a *App) ReloadElement(rel string) []ReloadEvent {
 	defer a.checkRefs() // what other elements name may have come or gone
 	if err != nil {
 		// A panic while reloading: the last good instance keeps serving.
-		return []ReloadEvent{{Kind: "error", Element: strings.ReplaceAll(rel, "/", "."),
+		name := strings.ReplaceAll(rel, "/", ".")
+		serving := false
+		if e, eerr := a.Element(name); eerr == nil {
+			serving = e.Status().Serving
+		}
+		return []ReloadEvent{{Kind: "error", Element: name, Serving: serving,
 			Problems: Problems{{Path: rel + "/e.json", Msg: err.Error()}}}}
 	}
 	events := []ReloadEvent{ev}
@@ -82,7 +90,8 @@ func (a *App) reloadOne(rel string) (ReloadEvent, []string) {
 	if def.IsType {
 		dependents = a.instancesOf(def.FullName) // rebuilt with it
 	}
-	ev := ReloadEvent{Kind: "reload", Element: def.FullName, Took: time.Since(start), Generation: e.Status().Generation, Problems: ps}
+	st := e.Status()
+	ev := ReloadEvent{Kind: "reload", Element: def.FullName, Took: time.Since(start), Generation: st.Generation, Problems: ps, Serving: st.Serving}
 	switch {
 	case len(ps) > 0:
 		ev.Kind = "error"

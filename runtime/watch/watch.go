@@ -32,6 +32,9 @@ type Options struct {
 	MaxDelay time.Duration
 	// OnReload, if set, is told of every reload after it is done.
 	OnReload func(runtime.ReloadEvent)
+	// OnWaiting, if set, is told of a reload put off because a JSON file is there but
+	// empty (cat > e.json, an editor that truncates first): its app-relative path.
+	OnWaiting func(file string)
 }
 
 // ignoredName reports files and folders the watcher never reacts to: dotfiles (.jitrt/,
@@ -335,6 +338,9 @@ func (w *watcher) reload(key string) {
 		// an editor or a shell (cat > e.json) that truncated the file and has not written
 		// its content yet: the write that follows schedules the reload
 		w.a.Logger().Info("waiting for the content of an empty file", "file", empty)
+		if w.opts.OnWaiting != nil {
+			w.opts.OnWaiting(empty)
+		}
 		return
 	}
 	var events []runtime.ReloadEvent
@@ -358,11 +364,14 @@ func (w *watcher) reload(key string) {
 	events[0].Files = files
 	log := w.a.Logger()
 	for _, ev := range events {
-		switch ev.Kind {
-		case "error":
+		switch {
+		case ev.Kind == "error" && ev.Serving:
 			log.Error("edit refused; the last good instance keeps serving", "element", ev.Element,
 				"files", ev.Files, "problems", ev.Problems.Error(), "took", ev.Took.Round(time.Microsecond))
-		case "app":
+		case ev.Kind == "error":
+			log.Error("new element refused; it serves once its files are fixed", "element", ev.Element,
+				"files", ev.Files, "problems", ev.Problems.Error(), "took", ev.Took.Round(time.Microsecond))
+		case ev.Kind == "app":
 			log.Info("app reloaded", "files", ev.Files, "took", ev.Took.Round(time.Microsecond))
 		default:
 			log.Info("element "+ev.Kind, "element", ev.Element, "files", ev.Files,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -377,4 +378,63 @@ func TestAReloadNamesTheFileNotTheEditorsTemporaryOne(t *testing.T) {
 		}
 	}
 	_ = app
+}
+
+// An element made with cat > e.json: the file is there empty before its content comes. The
+// watcher waits for the content (no refusal); once written, the element is added. A new
+// element whose first files are broken is refused as new (no last good instance serves).
+func TestANewElementWaitsForItsFilesContent(t *testing.T) {
+	dir := testapp.WriteTree(t, map[string]string{"e/Z/e.json": `{"type": "testing.Echo"}`, "e/Z/Z.json": `{"greeting": "zzz"}`})
+	app := loadTest(t, dir)
+	var mu sync.Mutex
+	var waited []string
+	w := watchApp(t, app, watch.Options{Debounce: time.Hour, MaxDelay: time.Hour, OnWaiting: func(f string) {
+		mu.Lock()
+		waited = append(waited, f)
+		mu.Unlock()
+	}})
+	writeFile(t, dir, "e/New/e.json", "")
+	eventually(t, "the new folder to be seen", func() bool { return w.Pending() == 1 })
+	w.Flush()
+	mu.Lock()
+	got := slices.Clone(waited)
+	mu.Unlock()
+	if !slices.Equal(got, []string{"e/New/e.json"}) || w.count("e.New", "") != 0 {
+		t.Fatalf("an empty new e.json: waited for %v, reloads %d", got, w.count("e.New", ""))
+	}
+	writeFile(t, dir, "e/New/e.json", `{"type": "testing.Echo"}`)
+	writeFile(t, dir, "e/New/New.json", `{"greeting": "new"}`)
+	eventually(t, "the content to be seen", func() bool { return w.Pending() == 1 })
+	w.Flush()
+	if w.count("e.New", "add") != 1 || w.count("e.New", "error") != 0 {
+		t.Fatalf("the new element once written: added %d, refused %d", w.count("e.New", "add"), w.count("e.New", "error"))
+	}
+
+	writeFile(t, dir, "e/Bad/e.json", `{"type": `)
+	eventually(t, "the broken new folder to be seen", func() bool { return w.Pending() == 1 })
+	w.Flush()
+	w.mu.Lock()
+	var ev runtime.ReloadEvent
+	for _, e := range w.events {
+		if e.Element == "e.Bad" {
+			ev = e
+		}
+	}
+	w.mu.Unlock()
+	if ev.Kind != "error" || ev.Serving {
+		t.Fatalf("a broken new element: %+v, want an error with no instance serving", ev)
+	}
+	writeFile(t, dir, "e/Z/Z.json", `{"greeting": `)
+	eventually(t, "the broken edit to be seen", func() bool { return w.Pending() == 1 })
+	w.Flush()
+	w.mu.Lock()
+	for _, e := range w.events {
+		if e.Element == "e.Z" {
+			ev = e
+		}
+	}
+	w.mu.Unlock()
+	if ev.Kind != "error" || !ev.Serving {
+		t.Fatalf("a broken edit of a good element: %+v, want an error with the last good one serving", ev)
+	}
 }
