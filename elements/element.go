@@ -126,6 +126,14 @@ type Instance interface {
 	Properties() []Property
 }
 
+// RoleDeclarer is an optional interface of an Instance that declares roles (an org): the
+// role ids it declares, and whether that is all it ever will (false for an org whose roles
+// are also made at run time and cannot be read now). The runtime warns about a permission
+// that names a role no declarer declares.
+type RoleDeclarer interface {
+	DeclaredRoles() (ids []string, complete bool)
+}
+
 // Describer is an optional interface of an Instance: what it adds to its element's status
 // (a task's next run and last runs), shown by jitrt ls and the HTTP API.
 type Describer interface {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,14 +296,73 @@ func (o *Directory) MemberRoles(memberID string) ([]EffectiveRole, error) {
 				delete(from, r.RoleID)
 			}
 		}
-		// roles granted once and no longer declared, and an undeclared admin role
-		for _, id := range slices.Sorted(mapKeys(from)) {
-			name, _ := roleNameIn(roles, id)
-			out = append(out, EffectiveRole{RoleID: id, Name: name, From: from[id]})
+		// A role granted once and no longer declared grants nothing (the grant is kept: it
+		// grants again if the role is declared again); the admins' role is the org's own,
+		// declared or not.
+		if src, ok := from[AdminRole]; ok && slices.Contains(src, "admin") {
+			name, _ := roleNameIn(roles, AdminRole)
+			out = append(out, EffectiveRole{RoleID: AdminRole, Name: name, From: []string{"admin"}})
 		}
 		return nil
 	})
 	return out, err
+}
+
+// UndeclaredGrants says, one line each, which grants the org keeps of roles it does not
+// declare (a role taken out of the corp's roles): each grants nothing until the role is
+// declared again or the grant is taken away.
+func (o *Directory) UndeclaredGrants() []string {
+	var out []string
+	o.store.View(func(tx *kv.Tx) error {
+		declared := map[string]bool{AdminRole: true}
+		for _, r := range o.roleList(tx) {
+			declared[r.RoleID] = true
+		}
+		tx.Scan(o.keys.DeptRoles(), func(_, raw string) bool {
+			var rec DeptRoleRec
+			if jsonUnmarshal(raw, &rec) == nil {
+				for _, id := range rec.RoleIDs {
+					if !declared[id] {
+						out = append(out, fmt.Sprintf("department %d is granted role %q, which %s does not declare: the grant gives nothing (declare the role in %s, or take the grant away with setDeptRole)", rec.DeptID, id, o.name, o.configPath))
+					}
+				}
+			}
+			return true
+		})
+		byRole := map[string]int{}
+		tx.Scan(o.keys.prefix+"memberrole:", func(_, raw string) bool {
+			var rec MemberRoleRec
+			if jsonUnmarshal(raw, &rec) == nil && !declared[rec.RoleID] {
+				byRole[rec.RoleID]++
+			}
+			return true
+		})
+		for _, id := range slices.Sorted(mapKeys(byRole)) {
+			out = append(out, fmt.Sprintf("%d member(s) are granted role %q, which %s does not declare: the grants give nothing (declare the role in %s, or set the members' roles with setUserRole)", byRole[id], id, o.name, o.configPath))
+		}
+		return nil
+	})
+	return out
+}
+
+// WarnUndeclaredGrants logs each of UndeclaredGrants (a corp that starts, after an edit of
+// its roles, says which grants no longer give anything).
+func (o *Directory) WarnUndeclaredGrants() {
+	for _, msg := range o.UndeclaredGrants() {
+		o.log.Warn("a grant of an undeclared role gives nothing", "corp", o.name, "grant", msg)
+	}
+}
+
+// DeclaredRoles are the ids of the roles the org declares (its config's, and those made
+// in it), and the admins' role.
+func (o *Directory) DeclaredRoles() []string {
+	ids := []string{AdminRole}
+	for _, r := range o.roleList(nil) {
+		if !slices.Contains(ids, r.RoleID) {
+			ids = append(ids, r.RoleID)
+		}
+	}
+	return ids
 }
 
 // appendInts appends the numbers of a JSON array.

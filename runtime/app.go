@@ -429,6 +429,30 @@ func (a *App) checkPermissions() {
 			ps = append(ps, Problem{Path: "app.json", Pos: pos[key], Msg: msg})
 		}
 	}
+	// a role no org declares opens the method to no one (a role taken out of a corp's
+	// roles grants nothing): said, when every org can say all it declares
+	declared, complete, orgs := map[string]bool{}, true, 0
+	for _, e := range a.Entries() {
+		if ref := e.cur.Load(); ref != nil {
+			if rd, ok := ref.inst.(elements.RoleDeclarer); ok {
+				ids, all := rd.DeclaredRoles()
+				for _, id := range ids {
+					declared[id] = true
+				}
+				complete, orgs = complete && all, orgs+1
+			}
+		}
+	}
+	if orgs > 0 && complete {
+		for _, key := range slices.Sorted(maps.Keys(perms)) {
+			for _, role := range perms[key] {
+				if !declared[role] {
+					ws = append(ws, Problem{Path: "app.json", Pos: pos[key], Warning: true, Msg: fmt.Sprintf(
+						"permissions: %s names role %q, which no corp declares: it opens the method to no one (declare it in a corp's roles)", key, role)})
+				}
+			}
+		}
+	}
 	a.mu.Lock()
 	a.permProblems, a.permWarnings = ps, ws
 	a.mu.Unlock()

@@ -69,9 +69,23 @@ once per due time, and what one writes the others read from the next request on.
 			for _, p := range app.Problems() {
 				log.Warn("problem", "at", p.String())
 			}
-			for _, w := range app.Warnings() {
-				log.Warn("warning", "at", w.String())
+			// warnings are logged at start, and those a reload brings (a role taken out of a
+			// corp's roles that app.json's permissions name) when it brings them
+			var warnedMu sync.Mutex
+			warned := map[string]bool{}
+			logWarnings := func() {
+				warnedMu.Lock()
+				defer warnedMu.Unlock()
+				now := map[string]bool{}
+				for _, w := range app.Warnings() {
+					now[w.String()] = true
+					if !warned[w.String()] {
+						log.Warn("warning", "at", w.String())
+					}
+				}
+				warned = now
 			}
+			logWarnings()
 			log.Info("app loaded", "app", app.Info().Name, "elements", len(app.Entries()), "dir", app.Dir)
 
 			// On the way out: stop everything, wait for it, then close the app (deferred above).
@@ -117,6 +131,7 @@ once per due time, and what one writes the others read from the next request on.
 				onReload := func(ev runtime.ReloadEvent) {
 					metrics.Reload(ev)
 					checkFolder("reload")
+					logWarnings()
 				}
 				watcher, err := watch.New(app, watch.Options{OnReload: onReload})
 				if err != nil {

@@ -207,6 +207,7 @@ func (c *Corp) Start(ctx context.Context) error {
 	if err := c.dir.Upgrade(ctx); err != nil {
 		return fmt.Errorf("bring the stored org up to date: %w", err)
 	}
+	c.dir.WarnUndeclaredGrants()
 	base := c.cfg.APIBase
 	if sim := c.cfg.Simulator; sim != nil {
 		start, _ := c.el.App.Service(SimulatorService).(StartSimulator)
@@ -313,6 +314,9 @@ var _ org.Org = (*Corp)(nil)
 
 // Directory is the corp's org (org.Org).
 func (c *Corp) Directory() *org.Directory { return c.dir }
+
+// DeclaredRoles are the roles of the corp's config (elements.RoleDeclarer).
+func (c *Corp) DeclaredRoles() ([]string, bool) { return c.dir.DeclaredRoles(), true }
 
 // WeComLimiter is the pacing of a corp's WeCom calls that every client of the corp in the
 // program shares (WeCom's limits are per corp and API): the sync's client and the login's.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 )
 
@@ -239,5 +240,51 @@ func TestGetMemberIsTheRowOfTheList(t *testing.T) {
 	e.mustJS(`const l = corp.getLocalCorpData().userList; l.every(u => JSON.stringify(corp.getMember(u.memberId)) === JSON.stringify(u))`, &same)
 	if !same {
 		t.Fatal("getMember differs from the row of getLocalCorpData().userList")
+	}
+}
+
+// A role taken out of the corp's roles grants nothing, whether granted to a department or
+// to the member; the grants are kept (declared again, the role is held again), the corp
+// says at start which grants give nothing, and app.json permissions naming the role are
+// warned of.
+func TestAnUndeclaredRoleGrantsNothing(t *testing.T) {
+	e := newEnv(t, 30, 4, rolesConfig)
+	e.mustJS(`corp.initCorp()`, nil)
+	_, _, d, member := chain(t, e.sim.Org())
+	e.mustJS(fmt.Sprintf(`corp.setDeptRole(%d, ["finance"]); corp.setUserRole(%q, ["hr"])`, d, member), nil)
+	if got := e.roles(member).String(); !strings.Contains(got, "finance<dept:") || !strings.Contains(got, "hr<direct") {
+		t.Fatalf("before: %s", got)
+	}
+	e.write("app.json", `{"name": "undeclared", "permissions": {"corps.Test.getAdmin": ["finance"]}}`)
+	e.write("corps/Test/Test.json", fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "secret": "${CORP_TEST_SECRET}", "apiBase": %q, "roles": [{"roleId": "admin", "name": "管理员"}, {"roleId": "member", "name": "成员"}]}`,
+		e.sim.CorpID(), e.sim.URL()))
+	e.app.ReloadApp()
+	if evs := e.app.ReloadElement("corps/Test"); evs[0].Kind != "reload" {
+		t.Fatalf("the reload: %+v", evs[0])
+	}
+	if got := e.roles(member).String(); got != "" {
+		t.Fatalf("after finance and hr were taken out of the roles, the member holds %s", got)
+	}
+	var warned []string
+	for _, w := range e.app.Warnings() {
+		warned = append(warned, w.String())
+	}
+	if !slices.ContainsFunc(warned, func(w string) bool { return strings.Contains(w, `role "finance", which no corp declares`) }) {
+		t.Fatalf("no warning of the permission naming the undeclared role: %v", warned)
+	}
+	o, release, err := org.Of(e.app, "corps.Test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := o.Directory().UndeclaredGrants()
+	release()
+	if len(grants) != 2 || !strings.Contains(grants[0], fmt.Sprintf("department %d is granted role \"finance\"", d)) || !strings.Contains(grants[1], `role "hr"`) {
+		t.Fatalf("the grants said to give nothing: %q", grants)
+	}
+	// declared again: held again
+	e.write("corps/Test/Test.json", fmt.Sprintf(`{"corpId": %q, "agentId": "1000002", "secret": "${CORP_TEST_SECRET}", "apiBase": %q%s}`, e.sim.CorpID(), e.sim.URL(), rolesConfig))
+	e.app.ReloadElement("corps/Test")
+	if got := e.roles(member).String(); !strings.Contains(got, "finance<dept:") || !strings.Contains(got, "hr<direct") {
+		t.Fatalf("declared again: %s", got)
 	}
 }

@@ -89,6 +89,16 @@ type Corp struct {
 	waiters atomic.Int32
 }
 
+// Start says which grants name roles the org no longer declares (elements.Starter).
+func (c *Corp) Start(context.Context) error {
+	c.dir.WarnUndeclaredGrants()
+	return nil
+}
+
+// DeclaredRoles are the roles of the config and those made in the org (elements.RoleDeclarer);
+// complete only with the app's state at hand (jitrt check reads none).
+func (c *Corp) DeclaredRoles() ([]string, bool) { return c.dir.DeclaredRoles(), c.el.Store.Path() != "" }
+
 var (
 	_ org.Org       = (*Corp)(nil)
 	_ org.Passwords = (*Corp)(nil)
