@@ -317,6 +317,14 @@ func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
 			if method != "POST" {
 				return "call", methodNotAllowed("POST")
 			}
+			// Without a token, a loopback caller is let in as anyone; but a method that
+			// app.json's permissions gate needs a member holding the role, here as well:
+			// else logging out would open what a session keeps closed.
+			if roles, gated := s.app.Permission(name, methodName); gated && s.opts.Token == "" {
+				return "call", s.fail(elements.Errorf(elements.CodeUnauthenticated,
+					"%s.%s is gated by app.json \"permissions\": log in as a member holding %s (/auth/{login}/login), or set %s and send it as a Bearer token",
+					name, methodName, strings.Join(roles, " or "), TokenEnv))
+			}
 			return "call", s.call(ctx, name, methodName, r.Body)
 		}
 		if method != "GET" {
@@ -325,6 +333,25 @@ func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
 		return "element", s.element(name)
 	}
 	return "not_found", Response{Status: 404, ContentType: jsonType, Body: errorBody("not_found", "no such route: "+path)}
+}
+
+// Open says, for a server without a token, which callable methods any process of the
+// machine may call (those app.json's permissions do not gate), and how many are gated
+// (a member's session holding the role calls them).
+func (s *Server) Open() (open []string, gated int) {
+	for _, e := range s.app.Entries() {
+		for _, m := range e.Methods() {
+			if !m.Callable {
+				continue
+			}
+			if _, g := s.app.Permission(e.FullName, m.Name); g {
+				gated++
+			} else {
+				open = append(open, e.FullName+"."+m.Name)
+			}
+		}
+	}
+	return open, gated
 }
 
 func (s *Server) authorized(auth string) bool {

@@ -169,3 +169,24 @@ func TestAFailedSyncInExecIsPrintedOnce(t *testing.T) {
 		t.Fatalf("exit %d; the error should be printed once:\n%s%s", code, out, errs)
 	}
 }
+
+// jitrt run without a token says at start what any process of the machine may call (the
+// methods app.json's permissions do not gate) and how many are gated.
+func TestRunWithoutATokenSaysWhatIsOpen(t *testing.T) {
+	t.Setenv("JITRT_API_TOKEN", "")
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "open", "permissions": {"corps.C.setAdmin": ["admin"], "corps.C.getAdmin": ["admin"]}}`,
+		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json": `{"corpId": "wwopen", "agentId": "1", "secret": "open-secret-1234", "simulator": {"members": 5, "departments": 2, "seed": 1}}`,
+	})
+	srv := startServerArgs(t, buildJitrt(t), app, t.TempDir())
+	defer srv.stop(t)
+	open, _ := strconv.Atoi(srv.logged(t, "no API token", "open"))
+	gated := srv.logged(t, "no API token", "gated")
+	if open < 10 || gated != "2" {
+		t.Fatalf("open %d, gated %s", open, gated)
+	}
+	if status, body := srv.call(t, "corps.C", "getAdmin", "{}"); status != 401 {
+		t.Fatalf("a gated method called without a session: %d %s", status, body)
+	}
+}

@@ -156,6 +156,17 @@ once per due time, and what one writes the others read from the next request on.
 				}
 				served := "http://" + srv.Addr()
 				f.served.Store(&served)
+				if os.Getenv(api.TokenEnv) == "" {
+					// what any process of this machine may do, said once, so that no one
+					// learns it from an incident
+					open, gated := srv.Open()
+					shown := open
+					if len(shown) > 8 {
+						shown = append(shown[:8:8], fmt.Sprintf("… %d more", len(open)-8))
+					}
+					log.Warn("no API token ("+api.TokenEnv+"): any process on this machine may call the methods app.json's permissions do not gate, and the console is open; gated methods need a member's session",
+						"open", len(open), "gated", gated, "methods", strings.Join(shown, ", "))
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
