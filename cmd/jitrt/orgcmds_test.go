@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jitrt/jitrt/internal/testwait"
 )
 
 var orgApp = map[string]string{
@@ -188,5 +194,64 @@ func TestRunWithoutATokenSaysWhatIsOpen(t *testing.T) {
 	}
 	if status, body := srv.call(t, "corps.C", "getAdmin", "{}"); status != 401 {
 		t.Fatalf("a gated method called without a session: %d %s", status, body)
+	}
+}
+
+// A simulated corp without callbackToken and encodingAESKey gets the emulator's events all
+// the same (the two values are made for it): a change made with wecom-sim ctl reaches the
+// local org with no sync. An emulator no one registered with says so when changed.
+func TestASimulatedCorpWithoutACallbackConfigGetsEvents(t *testing.T) {
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "events"}`,
+		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json": `{"corpId": "wwevents", "agentId": "1", "secret": "events-secret-1234", "simulator": {"members": 8, "departments": 2, "seed": 3}}`,
+	})
+	bin := buildJitrt(t)
+	srv := startServerArgs(t, bin, app, t.TempDir())
+	defer srv.stop(t)
+	if status, body := srv.call(t, "corps.C", "initCorp", "{}"); status != 200 {
+		t.Fatalf("initCorp: %d %s", status, body)
+	}
+	var info struct {
+		APIBase string `json:"apiBase"`
+	}
+	status, body := srv.call(t, "corps.C", "getCorpInfo", "{}")
+	data(t, status, body, &info)
+	var page struct {
+		Members []struct {
+			MemberID string `json:"memberId"`
+		} `json:"members"`
+	}
+	status, body = srv.call(t, "corps.C", "listMembers", `{"limit": 1}`)
+	data(t, status, body, &page)
+	member := page.Members[0].MemberID
+	out, err := exec.Command(bin, "wecom-sim", "ctl", info.APIBase, "update-user", "userid="+member, "position=无需配置").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "no callback registered") {
+		t.Fatalf("ctl: %v\n%s", err, out)
+	}
+	testwait.For(t, "the change to arrive as an event", func() bool {
+		_, body := srv.call(t, "corps.C", "getMember", fmt.Sprintf("%q", member))
+		return strings.Contains(body, "无需配置")
+	})
+
+	// an emulator of its own, with no callback: ctl says nothing is sent
+	sim := exec.Command(bin, "wecom-sim", "--addr", "127.0.0.1:0", "--members", "3", "--departments", "2")
+	stdout, _ := sim.StdoutPipe()
+	sim.Stderr = sim.Stdout
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sim.Process.Kill(); sim.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	simURL := ""
+	for simURL == "" && sc.Scan() {
+		if i := strings.Index(sc.Text(), "http://127.0.0.1:"); i >= 0 {
+			simURL = strings.Fields(sc.Text()[i:])[0]
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	out, err = exec.Command(bin, "wecom-sim", "ctl", simURL, "add-department", "id=900", "name=新部门", "parentid=1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "no callback registered") {
+		t.Fatalf("ctl of an emulator with no callback: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -115,6 +116,10 @@ Ops and their keys (lists are comma-separated):
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out)
+			var answer struct{ Warning string }
+			if json.Unmarshal([]byte(out), &answer) == nil && answer.Warning != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "jitrt: warning: "+answer.Warning)
+			}
 			return nil
 		},
 	}

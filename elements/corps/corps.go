@@ -4,6 +4,9 @@ package corps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -176,6 +179,18 @@ type Corp struct {
 	// the engine's applier of them (jitrt run).
 	recv       *receiver
 	stopEvents func()
+	// cbToken and cbKey are the callback's token and EncodingAESKey: the config's, or, for
+	// a simulated corp without them, made for the emulator (simulatorCallback)
+	cbToken, cbKey string
+}
+
+// simulatorCallback makes a callback token and EncodingAESKey for a simulated corp from its
+// corp id and secret: secret as they are (they never leave the process but to the emulator
+// it runs), and the same for every instance of the corp.
+func simulatorCallback(corpID, secret string) (token, aesKey string) {
+	t := sha256.Sum256([]byte("jitrt simulator callback token\x00" + corpID + "\x00" + secret))
+	k := sha256.Sum256([]byte("jitrt simulator callback key\x00" + corpID + "\x00" + secret))
+	return hex.EncodeToString(t[:16]), strings.TrimRight(base64.StdEncoding.EncodeToString(k[:]), "=")
 }
 
 // newCorp parses the config; it does no I/O (see Start).
@@ -186,8 +201,15 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 	c.keys = c.dir.Keys()
 	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0, BeforeApply: beforeApply}
 	c.evk = eventKeys{prefix: c.keys.Prefix()}
-	if c.cfg.CallbackToken != "" {
-		crypto, err := callback.New(c.cfg.CallbackToken, c.cfg.EncodingAESKey, c.cfg.CorpID)
+	c.cbToken, c.cbKey = c.cfg.CallbackToken, c.cfg.EncodingAESKey
+	if c.cbToken == "" && c.cfg.Simulator != nil {
+		// a simulated corp takes the emulator's events without a callback config: the
+		// two values are made for it, from its secret (the same for every instance of the
+		// corp, so an emulator kept across a reload goes on signing what it accepts)
+		c.cbToken, c.cbKey = simulatorCallback(c.cfg.CorpID, c.cfg.Secret)
+	}
+	if c.cbToken != "" {
+		crypto, err := callback.New(c.cbToken, c.cbKey, c.cfg.CorpID)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +239,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		spec := SimulatorSpec{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
 			ContactSyncSecret: c.cfg.ContactSyncSecret, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed}
 		if c.recv != nil && c.el.Service {
-			spec.Callback = &SimulatorCallback{Token: c.cfg.CallbackToken, EncodingAESKey: c.cfg.EncodingAESKey,
+			spec.Callback = &SimulatorCallback{Token: c.cbToken, EncodingAESKey: c.cbKey,
 				URL: func() string { return elements.PublicURL(c.el.App) + "/wecom/" + c.el.FullName + "/callback" }}
 		}
 		var err error

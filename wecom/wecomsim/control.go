@@ -31,6 +31,10 @@ import (
 //	POST /sim/churn      {"rate": 200}
 //	GET  /sim/stats      the deliveries so far
 
+// NoCallbackWarning is what a change answers when no callback is registered: made in the
+// emulator's org, and sent to no one.
+const NoCallbackWarning = "no callback registered: the change is made in the emulator's org, and no event is sent (a corp run with the emulator registers its callback; else POST /sim/callbacks, or give the corp callbackToken and encodingAESKey)"
+
 // Change is one change of the org, as POST /sim/change takes it.
 type Change struct {
 	Op             string            `json:"op"`
@@ -144,7 +148,15 @@ func (s *Server) control(ctx *fasthttp.RequestCtx, path string) {
 			fail(status, err)
 			return
 		}
-		ok(map[string]any{"ok": true})
+		s.mu.Lock()
+		callbacks := len(s.pushers)
+		s.mu.Unlock()
+		if callbacks == 0 {
+			// the change is the emulator's org's; no one is told of it
+			ok(map[string]any{"ok": true, "callbacks": 0, "warning": NoCallbackWarning})
+			return
+		}
+		ok(map[string]any{"ok": true, "callbacks": callbacks})
 	case "/sim/callbacks":
 		var cb struct {
 			URL, Token, EncodingAESKey string
