@@ -156,8 +156,9 @@ type Corp struct {
 	cfg Config
 	// client and sim are set by Start; nil in an instance that was not started
 	// (jitrt check, jitrt ls).
-	client *wecom.Client
-	sim    Simulator
+	client     *wecom.Client
+	sim        Simulator
+	releaseSim func() error
 
 	// life is the instance's lifetime (from Start), cancelled first by Close: every
 	// goroutine the corp starts (a sync, the applier) runs under it.
@@ -243,7 +244,7 @@ func (c *Corp) Start(ctx context.Context) error {
 				URL: func() string { return elements.PublicURL(c.el.App) + "/wecom/" + c.el.FullName + "/callback" }}
 		}
 		var err error
-		c.sim, err = start(ctx, spec)
+		c.sim, c.releaseSim, err = c.acquireSimulator(ctx, start, spec)
 		if err != nil {
 			return fmt.Errorf("start the WeCom emulator: %w", err)
 		}
@@ -279,8 +280,8 @@ func (c *Corp) close() {
 	if c.client != nil {
 		errs = append(errs, c.client.Close())
 	}
-	if c.sim != nil {
-		errs = append(errs, c.sim.Close())
+	if c.releaseSim != nil {
+		errs = append(errs, c.releaseSim()) // closed with the last instance using it
 	}
 	c.closeErr = errors.Join(errs...)
 }

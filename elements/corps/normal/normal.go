@@ -97,7 +97,9 @@ func (c *Corp) Start(context.Context) error {
 
 // DeclaredRoles are the roles of the config and those made in the org (elements.RoleDeclarer);
 // complete only with the app's state at hand (jitrt check reads none).
-func (c *Corp) DeclaredRoles() ([]string, bool) { return c.dir.DeclaredRoles(), c.el.Store.Path() != "" }
+func (c *Corp) DeclaredRoles() ([]string, bool) {
+	return c.dir.DeclaredRoles(), c.el.Store.Path() != ""
+}
 
 var (
 	_ org.Org       = (*Corp)(nil)
