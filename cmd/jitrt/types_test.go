@@ -118,3 +118,33 @@ func typesLetTscCheckTheScripts(t *testing.T, compiler string) {
 		})
 	}
 }
+
+// Types need no secrets: an app whose corp and login take theirs from variables that are
+// not set on this machine is typed whole (its secrets stand in examples that pass the
+// Types' checks; nothing starts).
+func TestTypesNeedNoSecrets(t *testing.T) {
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "nosecrets"}`,
+		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json": `{"corpId": "wwnosecret", "agentId": "1", "secret": "${NS_UNSET_SECRET}", "callbackToken": "${NS_UNSET_TOKEN}", "encodingAESKey": "${NS_UNSET_AES}"}`,
+		"auths/loginTypes/W/e.json": `{"type": "auths.loginTypes.QywxInnerType"}`,
+		"auths/loginTypes/W/W.json": `{"corpId": "wwnosecret", "agentId": "1", "corpSecret": "${NS_UNSET_SECRET}", "corp": "corps.C"}`,
+	})
+	code, out, errs := jitrt(t, "types", app)
+	if code != 0 || !strings.Contains(out, "2 elements") {
+		t.Fatalf("types without the secrets: exit %d\n%s%s", code, out, errs)
+	}
+	decl, _ := os.ReadFile(filepath.Join(app, "jitrt.d.ts"))
+	for _, want := range []string{`getElement(fullName: "corps.C")`, `getElement(fullName: "auths.loginTypes.W")`} {
+		if !strings.Contains(string(decl), want) {
+			t.Errorf("jitrt.d.ts has no %s", want)
+		}
+	}
+	if strings.Contains(string(decl), "jitrt-stand-in") {
+		t.Fatal("a stand-in reached jitrt.d.ts")
+	}
+	// check still says the variables are not set
+	if code, out, _ := jitrt(t, "check", app); code == 0 || !strings.Contains(out, "NS_UNSET_SECRET is not set") {
+		t.Fatalf("check: exit %d\n%s", code, out)
+	}
+}

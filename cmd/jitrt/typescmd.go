@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitrt/jitrt/internal/tsdecl"
 	"github.com/jitrt/jitrt/runtime"
+	"github.com/jitrt/jitrt/runtime/loader"
 )
 
 // jsconfig is the jsconfig.json jitrt types writes when the app has none: editors (and
@@ -53,8 +54,15 @@ elements or changing Types.`,
   npx -p typescript tsc -p apps/demo/jsconfig.json`,
 		Args: argsExactly(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := f.load(cmd, args[0], runtime.StateNone)
+			opts, err := f.options(cmd, runtime.StateNone)
 			if err != nil {
+				return err
+			}
+			// types need no secrets: a variable that is not set stands for a placeholder
+			// (nothing starts, nothing is called, no value is written out)
+			opts.Getenv = withPlaceholders(os.LookupEnv)
+			app, err := runtime.Load(cmd.Context(), args[0], opts)
+			if err = damaged(args[0], err); err != nil {
 				return err
 			}
 			defer app.Close()
@@ -91,4 +99,15 @@ elements or changing Types.`,
 	}
 	f.register(c, "warn", false)
 	return c
+}
+
+// withPlaceholders is getenv with every variable that is not set standing in the example
+// of the key it is written in (loader.StandIn): types need no secrets.
+func withPlaceholders(getenv func(string) (string, bool)) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := getenv(name); ok && v != "" {
+			return v, true
+		}
+		return loader.StandIn, true
+	}
 }

@@ -62,14 +62,14 @@ func (s *SimulatorConfig) SetDefaults() { *s = SimulatorConfig{Members: 200, Dep
 type Config struct {
 	CorpID            string           `json:"corpId" jitrt:"required" example:"ww1234567890abcdef" doc:"WeCom corp ID (企业ID), e.g. ww1234567890abcdef"`
 	AgentID           string           `json:"agentId" jitrt:"required" example:"1000002" doc:"the self-built app's AgentId"`
-	Secret            string           `json:"secret" jitrt:"required,secret" doc:"the app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
+	Secret            string           `json:"secret" jitrt:"required,secret" example:"placeholder-secret" doc:"the app's Secret; put it in the environment: \"${WECOM_SECRET}\""`
 	APIBase           string           `json:"apiBase" doc:"WeCom API base URL (default https://qyapi.weixin.qq.com)"`
 	ContactSyncSecret string           `json:"contactSyncSecret" jitrt:"secret" doc:"通讯录同步 secret: unlocks user/list_id when detail endpoints are refused"`
 	Scope             []int64          `json:"scope" jitrt:"min=1,max=4294967295" doc:"WeCom department ids whose subtrees are synced (default: all)"`
 	Roles             []org.Role       `json:"roles" doc:"the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"`
 	Simulator         *SimulatorConfig `json:"simulator" doc:"start the built-in WeCom emulator: {members, departments, seed}"`
-	CallbackToken     string           `json:"callbackToken" jitrt:"secret" doc:"Token of the app's callback config (接收事件服务器): change events are applied as they come"`
-	EncodingAESKey    string           `json:"encodingAESKey" jitrt:"secret" doc:"EncodingAESKey of the app's callback config (43 characters)"`
+	CallbackToken     string           `json:"callbackToken" jitrt:"secret" example:"Token1234" doc:"Token of the app's callback config (接收事件服务器): change events are applied as they come"`
+	EncodingAESKey    string           `json:"encodingAESKey" jitrt:"secret" example:"jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C" doc:"EncodingAESKey of the app's callback config (43 characters)"`
 }
 
 // parseConfig reads a config; problems go to report (which may be nil when the config is

@@ -461,6 +461,7 @@ func (d *Definition) loadConfig(appDir string, getenv func(string) (string, bool
 	}
 	written := secretsWritten(d.Type.Schema, cfg, el.Name)
 	interpolate(cfg, getenv, report)
+	standIn(d.Type.Schema, cfg)
 	d.cfgNode = cfg
 	d.Type.Schema.CheckSchema(cfg, report)
 	if len(d.Problems) > 0 {
@@ -601,6 +602,38 @@ func requiredKeys(s elements.Schema) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// StandIn is what a getenv may answer for a variable it has no value for when the app is
+// loaded only to be described (jitrt types, which needs no secrets): a string that names
+// such a variable becomes the example of its key (a value that passes the Type's checks),
+// or "placeholder" for a key without one.
+const StandIn = "\x00jitrt-stand-in\x00"
+
+// standIn replaces the strings a StandIn went into (see StandIn).
+func standIn(schema elements.Schema, n *jsonpos.Node) {
+	if n.Kind != jsonpos.Object {
+		return
+	}
+	for _, m := range n.Members {
+		v := m.Value
+		switch {
+		case v.Kind == jsonpos.String && strings.Contains(v.Str, StandIn):
+			v.Str = "placeholder"
+			if f := schema.Field(m.Key); f != nil && f.Example != "" {
+				v.Str = f.Example
+			}
+		case v.Kind == jsonpos.Object:
+			standIn(elements.Schema{}, v)
+		case v.Kind == jsonpos.Array:
+			for _, it := range v.Items {
+				if it.Kind == jsonpos.String && strings.Contains(it.Str, StandIn) {
+					it.Str = "placeholder"
+				}
+				standIn(elements.Schema{}, it)
+			}
+		}
+	}
 }
 
 // interpolate replaces ${NAME} and ${NAME:-default} in every string value (not keys) with
