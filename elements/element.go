@@ -111,6 +111,18 @@ type Call struct {
 	Outside bool
 }
 
+// TSSignature is a JS method's signature as TypeScript reads it.
+type TSSignature struct {
+	Params  []TSParam
+	Returns string // "" when not said
+}
+
+// TSParam is one parameter of a TSSignature.
+type TSParam struct {
+	Name, Type string
+	Optional   bool
+}
+
 // Starter is an optional interface of an Instance: Start does the I/O the instance needs
 // to serve (an emulator, an index, timers). See the lifecycle in registry.go.
 type Starter interface {
@@ -162,6 +174,10 @@ type Method struct {
 	// Result, when set, is a value of the Go type the method returns (a struct with json
 	// tags, a slice of them, *RowData…): tools describe the result from it (jitrt types).
 	Result any
+	// TS, for a method defined in JS (Variadic), is the signature its JSDoc gives (@param,
+	// @returns), for editors' types (jitrt types); the call binds its arguments as for any
+	// JS method.
+	TS *TSSignature
 	// Call runs the method. Args hold every given param under its name, already checked
 	// against Params for presence and JSON kind.
 	Call func(ctx context.Context, args Args) (any, error)

@@ -23,6 +23,7 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/internal/jsonpos"
 	"github.com/jitrt/jitrt/kv"
+	"github.com/jitrt/jitrt/runtime/jsdoc"
 	"github.com/jitrt/jitrt/runtime/jshost"
 	"github.com/jitrt/jitrt/runtime/loader"
 	"github.com/jitrt/jitrt/runtime/redact"
@@ -794,7 +795,11 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 				e.fail(ps)
 				return ps
 			}
-			ovs = append(ovs, &overrides{module: te.Module, names: names, callable: te.Callable})
+			var docs map[string]*jsdoc.Func
+			if src, err := os.ReadFile(filepath.Join(a.Dir, filepath.FromSlash(te.Module))); err == nil {
+				docs = jsdoc.Parse(string(src)) // for editors' types: what the author wrote
+			}
+			ovs = append(ovs, &overrides{module: te.Module, names: names, docs: docs, callable: te.Callable})
 		}
 	}
 	inst, err := a.build(ctx, def)

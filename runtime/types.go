@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/runtime/jsdoc"
 	"github.com/jitrt/jitrt/runtime/loader"
 	"github.com/jitrt/jitrt/runtime/wasmhost"
 )
@@ -44,7 +45,8 @@ func (a *App) instancesOf(id string) []string {
 // overrides are the JS methods an instance takes from its Type element.
 type overrides struct {
 	module   string
-	names    []string // exported function names
+	names    []string               // exported function names
+	docs     map[string]*jsdoc.Func // their JSDoc, by name
 	callable []string
 	wasm     *wasmhost.Module // the module, for a link's index.wasm
 }
@@ -59,8 +61,17 @@ func (a *App) overrideMethods(fullName string, base map[string]*elements.Method,
 	}
 	for _, name := range ov.names {
 		m := &elements.Method{Name: name, Doc: "defined in " + ov.module, Variadic: true, Callable: slices.Contains(ov.callable, name)}
+		if d := ov.docs[name]; d != nil {
+			m.TS = &elements.TSSignature{Returns: d.Returns}
+			for _, p := range d.Params {
+				m.TS.Params = append(m.TS.Params, elements.TSParam{Name: p.Name, Type: p.Type, Optional: p.Optional})
+			}
+			if d.Doc != "" {
+				m.Doc = d.Doc + " (" + ov.module + ")"
+			}
+		}
 		if b := base[name]; b != nil {
-			m.Params, m.Variadic, m.Callable, m.Doc = b.Params, false, b.Callable, b.Doc+" (overridden in "+ov.module+")"
+			m.Params, m.Variadic, m.Callable, m.Doc, m.TS = b.Params, false, b.Callable, b.Doc+" (overridden in "+ov.module+")", nil
 		}
 		m.Call = func(ctx context.Context, args elements.Args) (any, error) {
 			if ov.wasm != nil {

@@ -182,8 +182,8 @@ declare namespace jitrt {
     readonly authConfig: any;
     /** the org's configuration and counts */
     readonly corpData: any;
-    /** defined in corps/AuditedCorp/index.js */
-    adminNames(...args: any[]): any;
+    /** The admins' names, as the local org knows them. (corps/AuditedCorp/index.js) */
+    adminNames(): string[];
     /** apply the WeCom change events received and not yet applied, now: {applied} */
     applyEvents(): any;
     /** register every user of corpData into the local user pool (idempotent) */

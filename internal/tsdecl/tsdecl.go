@@ -122,6 +122,25 @@ func (g *gen) method(b *strings.Builder, m elements.Method) {
 	if doc != "" {
 		fmt.Fprintf(b, "    /** %s */\n", doc)
 	}
+	if m.Variadic && m.TS != nil { // a JS method, typed by its JSDoc
+		var ps []string
+		optional := true // only trailing parameters may be left out
+		for i := len(m.TS.Params) - 1; i >= 0; i-- {
+			p := m.TS.Params[i]
+			q := ""
+			if optional && p.Optional {
+				q = "?"
+			} else {
+				optional = false
+			}
+			ps = append([]string{fmt.Sprintf("%s%s: %s", ident(p.Name), q, p.Type)}, ps...)
+		}
+		if m.TS.Returns != "" && m.Result == nil {
+			ret = m.TS.Returns
+		}
+		fmt.Fprintf(b, "    %s(%s): %s;\n", prop(m.Name), strings.Join(ps, ", "), ret)
+		return
+	}
 	if m.Variadic {
 		fmt.Fprintf(b, "    %s(...args: any[]): %s;\n", prop(m.Name), ret)
 		return

@@ -7,6 +7,10 @@ exports.setAdmin = function (memberIdList) {
   return this.$super.setAdmin(memberIdList);
 };
 
+/**
+ * The admins' names, as the local org knows them.
+ * @returns {string[]}
+ */
 exports.adminNames = function () {
   const admins = this.getAdmin();
   return this.getLocalCorpData()
