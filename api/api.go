@@ -325,7 +325,11 @@ func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
 					"%s.%s is gated by app.json \"permissions\": log in as a member holding %s (/auth/{login}/login), or set %s and send it as a Bearer token",
 					name, methodName, strings.Join(roles, " or "), TokenEnv))
 			}
-			return "call", s.call(ctx, name, methodName, r.Body)
+			who := elements.Actor{Kind: "token"}
+			if s.opts.Token == "" {
+				who = elements.Actor{Kind: "loopback"}
+			}
+			return "call", s.call(elements.WithActor(ctx, who), name, methodName, r.Body)
 		}
 		if method != "GET" {
 			return "element", methodNotAllowed("GET")

@@ -280,7 +280,8 @@ func (s *Server) memberCall(ctx context.Context, r *Request) Response {
 		return s.fail(elements.Errorf(elements.CodePermissionDenied, "%s.%s needs role %s; member %v holds %s",
 			name, method, strings.Join(allowed, " or "), sess["memberId"], orNone(held)))
 	}
-	return s.call(ctx, name, method, r.Body)
+	login, _ := sess["login"].(string)
+	return s.call(elements.WithActor(ctx, elements.Actor{Kind: "member", ID: fmt.Sprint(sess["memberId"]), Via: login}), name, method, r.Body)
 }
 
 func orNone(roles []string) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/console"
+	"github.com/jitrt/jitrt/elements"
 )
 
 // # The console
@@ -76,6 +77,7 @@ func (s *Server) consoleRoute(ctx context.Context, r *Request) Response {
 	}
 	req.Viewer = viewer
 	s.freshen(ctx, r)
+	ctx = elements.WithActor(ctx, elements.Actor{Kind: "console", ID: viewer})
 	binding, newBrowser := s.consoleBinding(r)
 	req.CSRF = s.csrfToken(binding)
 	resp := fromConsole(s.console.Serve(ctx, req))

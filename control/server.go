@@ -162,6 +162,7 @@ func (s *Server) do(ctx context.Context, req Request, fw *frames) (res json.RawM
 	switch req.Op {
 	case "exec":
 		log.Info("running a script sent by jitrt exec", "script", req.Name)
+		ctx = elements.WithActor(ctx, elements.Actor{Kind: "script", ID: req.Name, Via: "jitrt exec"})
 		out, err := s.app.Host().Run(ctx, runtime.Script{Name: req.Name, Code: req.Code, Timeout: req.Timeout,
 			Stdout: stream{fw: fw}, Stderr: stream{fw: fw, err: true}})
 		if err != nil {
@@ -181,7 +182,7 @@ func (s *Server) do(ctx context.Context, req Request, fw *frames) (res json.RawM
 			ctx, cancel = context.WithTimeout(ctx, req.Timeout)
 			defer cancel()
 		}
-		v, err := s.app.CallJSON(ctx, req.Element, req.Method, body)
+		v, err := s.app.CallJSON(elements.WithActor(ctx, elements.Actor{Kind: "call", Via: "jitrt call"}), req.Element, req.Method, body)
 		if err != nil {
 			return nil, err
 		}

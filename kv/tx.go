@@ -24,6 +24,9 @@ type Tx struct {
 	touched  []bool    // which of them it wrote under
 }
 
+// Writes is how many writes (sets and deletes) the transaction made so far.
+func (tx *Tx) Writes() int { return tx.n }
+
 // Commits counts the transactions that wrote something since the store was opened, as this
 // transaction sees the store: a reader may keep what it derived from the data (an index)
 // for as long as this count is the same.

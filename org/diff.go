@@ -652,7 +652,7 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 				changes = append(changes, kv.Change{Key: old, Delete: true})
 			}
 		}
-		if err := o.store.Apply(changes, nil); err != nil {
+		if err := o.store.Apply(o.auditChanges(ctx, changes), nil); err != nil {
 			return fmt.Errorf("sync of %s: write the local org: %w", o.name, err)
 		}
 	}
@@ -729,7 +729,7 @@ func (o *Directory) Register(ctx context.Context, depts []Dept, part *Fetched, m
 		}
 	}
 	rep := &SyncReport{}
-	if err := o.store.Apply(o.Diff(keep, &merged, rep, false), nil); err != nil {
+	if err := o.store.Apply(o.auditChanges(ctx, o.Diff(keep, &merged, rep, false)), nil); err != nil {
 		return nil, err
 	}
 	return rep, nil

@@ -281,7 +281,7 @@ func (o *Directory) setUserRole(ctx context.Context, memberID string, roleIDs []
 	}
 	defer unlock()
 	var rows []MemberRoleRec
-	err = o.store.Update(func(tx *kv.Tx) error {
+	err = o.update(ctx, func(tx *kv.Tx) error {
 		if _, err := tx.Get(o.keys.Meta()); errors.Is(err, kv.ErrNotFound) {
 			return o.NotInitialized()
 		}
@@ -343,7 +343,7 @@ func (o *Directory) writeMembers(ctx context.Context, listName string, ids []str
 		return err
 	}
 	defer unlock()
-	return o.store.Update(func(tx *kv.Tx) error {
+	return o.update(ctx, func(tx *kv.Tx) error {
 		members, err := o.membersByID(tx, ids)
 		if err != nil {
 			return err
@@ -438,7 +438,7 @@ func (o *Directory) saveSignature(ctx context.Context, memberID, signature strin
 	}
 	defer unlock()
 	rec := SigRec{MemberID: memberID, Signature: signature, UpdatedAt: Now()}
-	err = o.store.Update(func(tx *kv.Tx) error {
+	err = o.update(ctx, func(tx *kv.Tx) error {
 		if _, err := o.membersByID(tx, []string{memberID}); err != nil {
 			return err
 		}
@@ -468,7 +468,7 @@ func (o *Directory) setAdmins(ctx context.Context, ids []string) error {
 			return err
 		}
 		defer unlock()
-		return o.store.Update(func(tx *kv.Tx) error {
+		return o.update(ctx, func(tx *kv.Tx) error {
 			return tx.SetJSON(o.keys.Admins(), Admins{MemberIDs: []string{}, UpdatedAt: Now()})
 		})
 	}

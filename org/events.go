@@ -143,7 +143,8 @@ func (e *Engine) StartEvents(wake <-chan struct{}) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		ctx := e.life
+		// the applier's writes are the platform's change events'
+		ctx := WithAuditCall(elements.WithActor(e.life, elements.Actor{Kind: "event", Via: e.dir.corpID}), "applyEvents")
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
@@ -250,7 +251,7 @@ func (e *Engine) applyQueued(ctx context.Context) (n int, err error) {
 	}
 	defer unlock()
 	taken := 0
-	err = o.store.Update(func(tx *kv.Tx) error {
+	err = o.update(ctx, func(tx *kv.Tx) error {
 		a.begin(tx)
 		taken = 0
 		for _, q := range batch {
@@ -1216,7 +1217,7 @@ func (e *Engine) setAside(ctx context.Context, q queuedEvent, cause error) error
 		return err
 	}
 	defer unlock()
-	err = o.store.Update(func(tx *kv.Tx) error {
+	err = o.update(ctx, func(tx *kv.Tx) error {
 		raw, err := tx.Get(q.key)
 		if errors.Is(err, kv.ErrNotFound) {
 			return nil // applied or set aside meanwhile by another process

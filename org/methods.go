@@ -3,6 +3,7 @@ package org
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/jitrt/jitrt/elements"
 )
@@ -12,6 +13,24 @@ import (
 // writes the org answers failed_precondition before the org is initialised.
 func (o *Directory) Methods(names ...string) []elements.Method {
 	all := slices.Concat([]elements.Method{
+		{Name: "getAuditLog", Callable: true, Doc: "who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit}",
+			Params: []elements.Param{{Name: "member", Kind: elements.KindString}, {Name: "element", Kind: elements.KindString},
+				{Name: "since", Kind: elements.KindString}, num("limit", false)},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				limit, _, err := a.Int("limit")
+				if err != nil {
+					return nil, err
+				}
+				since, err := ParseSince(a.String("since"), time.Now())
+				if err != nil {
+					return nil, o.BadArg("%v", err)
+				}
+				recs, err := o.AuditLog(AuditQuery{Member: a.String("member"), Element: a.String("element"), Since: since, Limit: int(limit)})
+				if err != nil {
+					return nil, err
+				}
+				return jsonValue(recs)
+			}},
 		{Name: "getSyncHistory", Callable: true, Doc: "the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report",
 			Params: []elements.Param{num("limit", false), {Name: "changes", Kind: elements.KindBool}, {Name: "startedAt", Kind: elements.KindString}},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
@@ -73,6 +74,8 @@ type Config struct {
 	// Recovered records a panic caught in a goroutine the org started (logged with its
 	// stack and counted by the runtime) and returns the error to report in its place.
 	Recovered func(where string, r any) error
+	// AuditRetention is how long the audit records are kept (DefaultAuditRetention when 0).
+	AuditRetention time.Duration
 }
 
 // Directory is one org kept in the app's store: its records, views, roles, admins and
@@ -91,6 +94,10 @@ type Directory struct {
 
 	quietMu    sync.Mutex
 	quietSyncs []string // reports of syncs that wrote nothing (JSON), oldest first
+
+	auditRetention time.Duration
+	failMu         sync.Mutex
+	failures       []AuditRecord // failed write calls this process took, oldest first
 
 	adminCache atomic.Pointer[adminCache]
 	memberIx   atomic.Pointer[memberIndex]
@@ -115,7 +122,8 @@ func New(cfg Config) *Directory {
 		cfg.Profile.MaxDeptID = MaxDeptID
 	}
 	return &Directory{store: cfg.Store, keys: NewKeys(cfg.Name, cfg.CorpID), name: cfg.Name, corpID: cfg.CorpID,
-		declared: cfg.Roles, configPath: cfg.ConfigPath, log: cfg.Logger, profile: cfg.Profile, recoverFn: cfg.Recovered}
+		declared: cfg.Roles, configPath: cfg.ConfigPath, log: cfg.Logger, profile: cfg.Profile, recoverFn: cfg.Recovered,
+		auditRetention: cfg.AuditRetention}
 }
 
 // MaxDeptID is the largest department id of an org whose provider says none (2^32-1).

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/jitrt/jitrt/elements"
 )
@@ -105,6 +108,9 @@ const (
 // Query answers one of an org's views with its arguments as JSON: what jitrt org and jitrt
 // members ask, of the app in hand or of a running one through its control socket.
 func Query(app Instances, element, view string, args json.RawMessage) (any, error) {
+	if view == ViewAudit {
+		return queryAudit(app, element, args)
+	}
 	o, release, err := Of(app, element)
 	if err != nil {
 		return nil, err
@@ -133,7 +139,7 @@ func Query(app Instances, element, view string, args json.RawMessage) (any, erro
 		}
 		return o.Directory().List(q)
 	}
-	return nil, elements.Errorf(elements.CodeInvalidArgument, "no org view %q (tree, members)", view)
+	return nil, elements.Errorf(elements.CodeInvalidArgument, "no org view %q (tree, members, audit)", view)
 }
 
 // List is a page of the members a query selects, as listMembers answers it.
@@ -179,3 +185,62 @@ type Passwords interface {
 // ErrWrongPassword is the error of a sign-in whose username or password is wrong (which of
 // the two is not said).
 var ErrWrongPassword = errors.New("wrong username or password")
+
+// ViewAudit is the audit log of one org, or of every org of the app (element ""):
+// AuditArgs select it.
+const ViewAudit = "audit"
+
+// AuditArgs are the audit view's arguments.
+type AuditArgs struct {
+	Member string `json:"member"`
+	Since  string `json:"since"` // an RFC 3339 time or a duration back
+	Limit  int    `json:"limit"`
+}
+
+// orgLister is an app that lists its elements (the runtime's App).
+type orgLister interface {
+	ElementsWhere(is func(elements.Instance) bool) []*elements.Element
+}
+
+// queryAudit is the audit view: the records of the org named, or of every org, newest
+// first.
+func queryAudit(app Instances, element string, args json.RawMessage) ([]AuditRecord, error) {
+	var a AuditArgs
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, elements.Errorf(elements.CodeInvalidArgument, "the audit view's arguments: %v", err)
+		}
+	}
+	since, err := ParseSince(a.Since, time.Now())
+	if err != nil {
+		return nil, elements.Errorf(elements.CodeInvalidArgument, "%v", err)
+	}
+	names := []string{element}
+	if element == "" {
+		names = nil
+		if l, ok := app.(orgLister); ok {
+			for _, el := range l.ElementsWhere(func(i elements.Instance) bool { _, ok := i.(Org); return ok }) {
+				names = append(names, el.FullName)
+			}
+		}
+	}
+	out := []AuditRecord{}
+	for _, name := range names {
+		o, release, err := Of(app, name)
+		if err != nil {
+			return nil, err
+		}
+		recs, err := o.Directory().AuditLog(AuditQuery{Member: a.Member, Since: since, Limit: a.Limit})
+		release()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	slices.SortStableFunc(out, func(x, y AuditRecord) int { return strings.Compare(y.At, x.At) })
+	limit := a.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	return out[:min(len(out), limit)], nil
+}

@@ -467,7 +467,7 @@ func (o *Directory) Upgrade(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	return o.store.Update(func(tx *kv.Tx) error {
+	return o.update(ctx, func(tx *kv.Tx) error {
 		stored, err := readMembers(tx, k)
 		if err != nil {
 			return err

@@ -161,7 +161,7 @@ func (o *Directory) setDeptRoles(ctx context.Context, deptID int64, roleIDs []st
 		return nil, err
 	}
 	defer unlock()
-	err = o.store.Update(func(tx *kv.Tx) error {
+	err = o.update(ctx, func(tx *kv.Tx) error {
 		if _, err := tx.Get(o.keys.Meta()); errors.Is(err, kv.ErrNotFound) {
 			return o.NotInitialized()
 		}

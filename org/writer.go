@@ -31,7 +31,7 @@ func (o *Directory) Update(ctx context.Context, fn func(w *Writer) error) error 
 		return err
 	}
 	defer unlock()
-	return o.store.Update(func(tx *kv.Tx) error {
+	return o.update(ctx, func(tx *kv.Tx) error {
 		return fn(&Writer{o: o, tx: tx, ts: Now()})
 	})
 }

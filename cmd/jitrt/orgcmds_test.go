@@ -255,3 +255,76 @@ func TestASimulatedCorpWithoutACallbackConfigGetsEvents(t *testing.T) {
 		t.Fatalf("ctl of an emulator with no callback: %v\n%s", err, out)
 	}
 }
+
+// jitrt audit, beside a running jitrt run, lists the writes of an HTTP call, a script sent
+// by jitrt exec, jitrt call and the emulator's change events, each with who made it.
+func TestAuditListsWhoWroteTheOrg(t *testing.T) {
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "audit"}`,
+		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json": `{"corpId": "wwaudit", "agentId": "1", "secret": "audit-secret-1234", "simulator": {"members": 8, "departments": 2, "seed": 3}}`,
+	})
+	bin := buildJitrt(t)
+	dataDir := t.TempDir()
+	srv := startServerArgs(t, bin, app, dataDir)
+	defer srv.stop(t)
+	if status, body := srv.call(t, "corps.C", "initCorp", "{}"); status != 200 {
+		t.Fatalf("initCorp: %d %s", status, body)
+	}
+	var page struct {
+		Members []struct {
+			MemberID string `json:"memberId"`
+		} `json:"members"`
+	}
+	status, body := srv.call(t, "corps.C", "listMembers", `{"limit": 2}`)
+	data(t, status, body, &page)
+	a, b := page.Members[0].MemberID, page.Members[1].MemberID
+	if code, _, errs := jitrt(t, "exec", app, "--data", dataDir, "-e", fmt.Sprintf(`app.getElement("corps.C").setAdmin([%q])`, a)); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := jitrt(t, "call", app, "corps.C", "saveUserSignature", fmt.Sprintf(`[%q, "https://sig.example/b.png"]`, b), "--data", dataDir); code != 0 {
+		t.Fatal(errs)
+	}
+	var info struct {
+		APIBase string `json:"apiBase"`
+	}
+	status, body = srv.call(t, "corps.C", "getCorpInfo", "{}")
+	data(t, status, body, &info)
+	if out, err := exec.Command(bin, "wecom-sim", "ctl", info.APIBase, "update-user", "userid="+b, "position=审计").CombinedOutput(); err != nil {
+		t.Fatalf("ctl: %v\n%s", err, out)
+	}
+	testwait.For(t, "the event to be applied", func() bool {
+		_, body := srv.call(t, "corps.C", "getMember", fmt.Sprintf("%q", b))
+		return strings.Contains(body, "审计")
+	})
+	code, out, errs := jitrt(t, "audit", app, "--data", dataDir, "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var recs []struct {
+		Method string
+		Actor  struct{ Kind, ID, Via string }
+		Result string
+	}
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	who := map[string]string{}
+	for _, r := range recs {
+		who[r.Method] = r.Actor.Kind + " " + r.Actor.ID + " " + r.Actor.Via
+	}
+	for method, want := range map[string]string{
+		"initCorp":          "loopback  ",
+		"setAdmin":          "script <eval> jitrt exec",
+		"saveUserSignature": "call  jitrt call",
+		"applyEvents":       "event  wwaudit",
+	} {
+		if who[method] != want {
+			t.Errorf("%s by %q, want %q (all: %v)", method, who[method], want, who)
+		}
+	}
+	code, out, _ = jitrt(t, "audit", app, "C", "--data", dataDir, "--member", b)
+	if code != 0 || !strings.Contains(out, "saveUserSignature") || strings.Contains(out, "setAdmin") {
+		t.Fatalf("audit --member %s:\n%s", b, out)
+	}
+}

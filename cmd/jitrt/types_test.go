@@ -124,9 +124,9 @@ func typesLetTscCheckTheScripts(t *testing.T, compiler string) {
 // Types' checks; nothing starts).
 func TestTypesNeedNoSecrets(t *testing.T) {
 	app := writeTree(t, map[string]string{
-		"app.json":       `{"name": "nosecrets"}`,
-		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
-		"corps/C/C.json": `{"corpId": "wwnosecret", "agentId": "1", "secret": "${NS_UNSET_SECRET}", "callbackToken": "${NS_UNSET_TOKEN}", "encodingAESKey": "${NS_UNSET_AES}"}`,
+		"app.json":                  `{"name": "nosecrets"}`,
+		"corps/C/e.json":            `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json":            `{"corpId": "wwnosecret", "agentId": "1", "secret": "${NS_UNSET_SECRET}", "callbackToken": "${NS_UNSET_TOKEN}", "encodingAESKey": "${NS_UNSET_AES}"}`,
 		"auths/loginTypes/W/e.json": `{"type": "auths.loginTypes.QywxInnerType"}`,
 		"auths/loginTypes/W/W.json": `{"corpId": "wwnosecret", "agentId": "1", "corpSecret": "${NS_UNSET_SECRET}", "corp": "corps.C"}`,
 	})

@@ -76,7 +76,7 @@ func (c *Corp) Methods() []elements.Method {
 			delete(byName, m.Name)
 		}
 	}
-	return ms
+	return c.dir.AuditWrites(ms)
 }
 
 // Properties lists the corp's properties.

@@ -15,7 +15,7 @@ import (
 // The org engine's methods a local org offers as every corp Type does.
 var orgMethods = []string{"getLocalCorpData", "getRootDept", "setUserRole", "offlineMember", "reactivateMember",
 	"getUserSignature", "saveUserSignature", "setAdmin", "getAdmin", "getDeptMembers", "setDeptRole", "getDeptRole",
-	"getMemberRoles", "getMember", "getDeptTree", "listMembers"}
+	"getMemberRoles", "getMember", "getDeptTree", "listMembers", "getAuditLog"}
 
 // Methods lists the org's methods: JitAi's for corps.NormalType, then the org engine's.
 func (c *Corp) Methods() []elements.Method {
@@ -92,7 +92,7 @@ func (c *Corp) Methods() []elements.Method {
 				return map[string]any{}, c.setMemberPassword(ctx, a)
 			}},
 	}
-	return slices.Concat(own, c.dir.Methods(orgMethods...))
+	return c.dir.AuditWrites(slices.Concat(own, c.dir.Methods(orgMethods...)))
 }
 
 // initCorp makes the org once: the root department, the declared roles, the first admin.
