@@ -192,6 +192,10 @@ declare namespace jitrt {
     bulkRegister(args: { corpData: { [key: string]: any } }): any;
     /** the admins' member ids */
     getAdmin(): string[];
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(member?: string, element?: string, since?: string, limit?: number): any;
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(args?: { member?: string; element?: string; since?: string; limit?: number }): any;
     /** the WeCom API client of the corp */
     getClient(): any;
     /** the corp's configuration, never the secret */
@@ -297,6 +301,10 @@ declare namespace jitrt {
     bulkRegister(args: { corpData: { [key: string]: any } }): any;
     /** the admins' member ids */
     getAdmin(): string[];
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(member?: string, element?: string, since?: string, limit?: number): any;
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(args?: { member?: string; element?: string; since?: string; limit?: number }): any;
     /** the WeCom API client of the corp */
     getClient(): any;
     /** the corp's configuration, never the secret */
@@ -436,6 +444,10 @@ declare namespace jitrt {
     deleteMember(args: { memberIdList: any[] }): any;
     /** the admins' member ids */
     getAdmin(): string[];
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(member?: string, element?: string, since?: string, limit?: number): any;
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(args?: { member?: string; element?: string; since?: string; limit?: number }): any;
     /** a local org has no platform client: answers failed_precondition */
     getClient(): any;
     /** the org's configuration, never a password */
