@@ -24,6 +24,26 @@ type Tx struct {
 	touched  []bool    // which of them it wrote under
 }
 
+// DeleteBefore deletes the keys of prefix that sort before cutoff, first first, at most
+// limit of them (no limit when limit ≤ 0): the old end of a prefix kept in time order (a
+// trail, a window of dedupe keys). It returns how many it deleted.
+func (tx *Tx) DeleteBefore(prefix, cutoff string, limit int) (int, error) {
+	var old []string
+	tx.Scan(prefix, func(k, _ string) bool {
+		if k >= cutoff || (limit > 0 && len(old) == limit) {
+			return false
+		}
+		old = append(old, k)
+		return true
+	})
+	for _, k := range old {
+		if _, err := tx.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
+
 // Writes is how many writes (sets and deletes) the transaction made so far.
 func (tx *Tx) Writes() int { return tx.n }
 

@@ -210,15 +210,8 @@ func (o *Directory) audit(ctx context.Context, tx *kv.Tx) error {
 	if tx.Writes() == 0 {
 		return nil // nothing written: nothing to record
 	}
-	c := callFrom(ctx)
-	r := o.newRecord(ctx, c, nil)
-	r.Stored = true
-	if c != nil {
-		c.mu.Lock()
-		c.recorded = true
-		c.mu.Unlock()
-	}
-	if err := tx.SetJSON(o.auditKey(r.At), r); err != nil {
+	key, r := o.storedRecord(ctx)
+	if err := tx.SetJSON(key, r); err != nil {
 		return err
 	}
 	return o.pruneAudit(tx)
@@ -229,6 +222,13 @@ func (o *Directory) auditChanges(ctx context.Context, changes []kv.Change) []kv.
 	if len(changes) == 0 {
 		return changes
 	}
+	key, r := o.storedRecord(ctx)
+	return append(changes, kv.Change{Key: key, Value: MustJSON(r)})
+}
+
+// storedRecord is the record a transaction of the call of ctx stores, and its key; the
+// call is marked recorded.
+func (o *Directory) storedRecord(ctx context.Context) (string, AuditRecord) {
 	c := callFrom(ctx)
 	r := o.newRecord(ctx, c, nil)
 	r.Stored = true
@@ -237,7 +237,7 @@ func (o *Directory) auditChanges(ctx context.Context, changes []kv.Change) []kv.
 		c.recorded = true
 		c.mu.Unlock()
 	}
-	return append(changes, kv.Change{Key: o.auditKey(r.At), Value: MustJSON(r)})
+	return o.auditKey(r.At), r
 }
 
 // update is the org's write transaction: fn's writes, and their record.
@@ -257,20 +257,8 @@ func (o *Directory) pruneAudit(tx *kv.Tx) error {
 		keep = DefaultAuditRetention
 	}
 	cutoff := o.keys.prefix + "audit:" + time.Now().Add(-keep).UTC().Format("20060102T150405.000000000Z")
-	var old []string
-	tx.Scan(o.keys.prefix+"audit:", func(k, _ string) bool {
-		if k >= cutoff || len(old) == auditPruneBatch {
-			return false
-		}
-		old = append(old, k)
-		return true
-	})
-	for _, k := range old {
-		if _, err := tx.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := tx.DeleteBefore(o.keys.prefix+"audit:", cutoff, auditPruneBatch)
+	return err
 }
 
 // keepFailure keeps a failed call's record in memory.

@@ -359,19 +359,8 @@ func (c *Corp) writeQueued(batch []*queued) error {
 			}
 		}
 		// the minutes past the window go, oldest first (only they are read)
-		var old []string
-		cutoff := c.evk.eventSeenMinute(minute - storedDedupeMinutes)
-		tx.Scan(c.evk.eventsSeen(), func(k, _ string) bool {
-			if k >= cutoff {
-				return false
-			}
-			old = append(old, k)
-			return true
-		})
-		for _, k := range old {
-			if _, err := tx.Delete(k); err != nil {
-				return err
-			}
+		if _, err := tx.DeleteBefore(c.evk.eventsSeen(), c.evk.eventSeenMinute(minute-storedDedupeMinutes), 0); err != nil {
+			return err
 		}
 		return tx.Set(c.evk.eventSeq(), strconv.FormatUint(seq, 10))
 	})
