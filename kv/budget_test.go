@@ -18,12 +18,7 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 	url := pgtest.Database(t)
 	ctx := context.Background()
 	var budgets []*cluster.Budget
-	for _, name := range []string{"jitrt run A", "jitrt run B", "jitrt run C"} {
-		s, err := OpenPostgres(ctx, url, "budget", Options{Command: name, Shared: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
+	for _, s := range replicas(t, url, "budget", Options{}, "jitrt run A", "jitrt run B", "jitrt run C") {
 		budgets = append(budgets, s.NewBudget("wecom:wwbudget", 10_000, 10_000))
 	}
 	got := make([]int, len(budgets))

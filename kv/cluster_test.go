@@ -588,16 +588,26 @@ func TestHoldersReuseTheirConnections(t *testing.T) {
 // twoReplicas are two stores sharing a schema, as two processes of jitrt run.
 func twoReplicas(t *testing.T, url, schema string) (a, b *Store) {
 	t.Helper()
+	s := replicas(t, url, schema, Options{}, "jitrt run A", "jitrt run B")
+	return s[0], s[1]
+}
+
+// replicas opens a shared store of the schema for each name (with opts), closed when the
+// test ends.
+func replicas(t *testing.T, url, schema string, opts Options, names ...string) []*Store {
+	t.Helper()
 	var stores []*Store
-	for _, name := range []string{"jitrt run A", "jitrt run B"} {
-		s, err := OpenPostgres(context.Background(), url, schema, Options{Command: name, Shared: true})
+	for _, name := range names {
+		o := opts
+		o.Command, o.Shared = name, true
+		s, err := OpenPostgres(context.Background(), url, schema, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		stores = append(stores, s)
 	}
-	return stores[0], stores[1]
+	return stores
 }
 
 // Fencing: a process holding a lock of the cluster whose connection the database drops
@@ -665,15 +675,7 @@ func TestTombstonesArePurgedOnceEveryReplicaIsPast(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
-	var stores []*Store
-	for _, name := range []string{"jitrt run A", "jitrt run B"} {
-		s, err := OpenPostgres(ctx, url, "purge", Options{Command: name, Shared: true, PurgeInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores = append(stores, s)
-	}
+	stores := replicas(t, url, "purge", Options{PurgeInterval: 20 * time.Millisecond}, "jitrt run A", "jitrt run B")
 	a, b := stores[0], stores[1]
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
