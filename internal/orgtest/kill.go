@@ -36,12 +36,14 @@ const killEnv = "ORGTEST_KILL_DATA"
 // the org reopens whole, as of the last write the process finished or the one it was in:
 // never a write half done, never one it had finished lost. Call it from a test function of
 // its own (the child is that test, run again): the caller builds the org before it, and
-// the child, finding killEnv, only writes.
+// the child, finding killEnv, only writes. Each write and its audit record are one: the
+// reopened org's trail holds a record of every write the org holds, the last ones naming
+// what the org reads, and none of a write it does not hold.
 func Kill(t *testing.T, k KillSubject) {
 	if data := os.Getenv(killEnv); data != "" {
 		killChild(k, data)
 	}
-	const rounds = 4
+	const rounds = 20
 	for round := range rounds {
 		last := killRound(t, k, round)
 		app, err := k.Load(k.DataDir)
@@ -55,6 +57,12 @@ func Kill(t *testing.T, k KillSubject) {
 		s.must(t, "getUserSignature", map[string]any{"memberId": k.Member}, &sig)
 		var admins []string
 		s.must(t, "getAdmin", nil, &admins)
+		var trail []struct {
+			Method string
+			Args   map[string]any
+			Stored bool
+		}
+		s.must(t, "getAuditLog", map[string]any{"limit": 1000}, &trail)
 		app.Close()
 		n, ok := killWriteNumber(round, fmt.Sprint(sig["signature"]))
 		if !ok || (n != last && n != last+1) {
@@ -64,7 +72,32 @@ func Kill(t *testing.T, k KillSubject) {
 		if !slices.Equal(admins, killAdmins(k, n)) && !slices.Equal(admins, killAdmins(k, n-1)) {
 			t.Fatalf("round %d: the signature is write %d's, the admins %v are neither its nor the write's before", round, n, admins)
 		}
-		t.Logf("round %d: killed after write %d; the org reopened as of write %d", round, last, n)
+		// the trail: a record of each of this round's writes the org holds, and no other
+		var sigs []string
+		lastAdmins := ""
+		for i := len(trail) - 1; i >= 0; i-- { // oldest first
+			r := trail[i]
+			switch {
+			case !r.Stored:
+			case r.Method == "saveUserSignature":
+				if w, ok := killWriteNumber(round, fmt.Sprint(r.Args["signature"])); ok {
+					sigs = append(sigs, strconv.Itoa(w))
+				}
+			case r.Method == "setAdmin":
+				lastAdmins = fmt.Sprint(r.Args["memberIdList"])
+			}
+		}
+		want := make([]string, n+1)
+		for w := range want {
+			want[w] = strconv.Itoa(w)
+		}
+		if !slices.Equal(sigs, want) {
+			t.Fatalf("round %d: the org holds write %d's signature; the trail records the signatures of writes %v", round, n, sigs)
+		}
+		if lastAdmins != fmt.Sprint(admins) {
+			t.Fatalf("round %d: the admins are %v; the trail's last setAdmin set %s", round, admins, lastAdmins)
+		}
+		t.Logf("round %d: killed after write %d; the org reopened as of write %d, its trail with it", round, last, n)
 	}
 }
 
