@@ -158,12 +158,41 @@ func TestConsoleButtonsNeedTheirCSRFToken(t *testing.T) {
 	if strings.Count(after.body, `class="report`) != before+1 || !strings.Contains(after.body, `class="report new"`) {
 		t.Fatalf("the new report is not listed first and marked:\n%s", after.body)
 	}
+	// Sync now says what it changed, as a dry run does; times to the second, the full one
+	// in a tooltip
+	if !strings.Contains(after.body, `id="sync-report"`) || !strings.Contains(after.body, "Synced: what changed") || !strings.Contains(after.body, "新同事") {
+		t.Fatalf("Sync now does not say what changed:\n%s", after.body)
+	}
+	if !regexp.MustCompile(`<time datetime="[^"]+" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>`).MatchString(after.body) {
+		t.Fatalf("the reports' times are not to the second with the full time in a tooltip:\n%s", after.body)
+	}
 	rep := regexp.MustCompile(`<tr class="report new"[^>]*><td><a href="([^"]+)"`).FindStringSubmatch(after.body)
 	if rep == nil {
 		t.Fatal("no link to the new report")
 	}
 	if p := b.get(e.url + htmlUnescape(rep[1])); p.status != 200 || !strings.Contains(p.body, "新同事") || !strings.Contains(p.body, "NewHire") {
 		t.Fatalf("the report does not name the new member: %d\n%s", p.status, p.body)
+	}
+}
+
+// The home page counts the org's departments (all of them); a member list names each
+// member's main department; a member's page lists the sessions one per line.
+func TestConsoleSaysWhatANewUserLooksFor(t *testing.T) {
+	e := startLogin(t, loginOpts{})
+	b := newBrowser(t)
+	home := b.get(e.url + "/console/")
+	depts := len(e.sim.Org().Departments)
+	if !regexp.MustCompile(fmt.Sprintf(`<td>%d <span class="muted">\(\d+ under `, depts)).MatchString(home.body) {
+		t.Fatalf("the home page does not count the org's %d departments:\n%s", depts, home.body)
+	}
+	names := map[int64]string{}
+	for _, d := range e.sim.Org().Departments {
+		names[d.ID] = d.Name
+	}
+	u := e.sim.Org().Users[0]
+	members := b.get(e.url + "/console/corps/corps.C/members?q=" + url.QueryEscape(u.UserID))
+	if !strings.Contains(members.body, ">"+html.EscapeString(names[u.MainDepartment])+"</a>") {
+		t.Fatalf("the member list does not name %s's main department %q:\n%s", u.UserID, names[u.MainDepartment], members.body)
 	}
 }
 

@@ -261,7 +261,19 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	// pageOf is a member list for the memberTable template.
 	"pageOf": func(base string, p memberPage) deptView { return deptView{Base: base, Members: p} },
 	"csrfOf": func(csrf, base string) map[string]string { return map[string]string{"CSRF": csrf, "Base": base} },
+	"when":   when,
 }).ParseFS(assets, "assets/pages.html"))
+
+// when is a time as the pages show it: to the second, in UTC, which the page's script
+// turns into the viewer's own zone; the time in full (ISO 8601) in a tooltip.
+func when(iso string) template.HTML {
+	t, err := time.Parse(time.RFC3339Nano, iso)
+	if err != nil {
+		return template.HTML(template.HTMLEscapeString(iso))
+	}
+	full := template.HTMLEscapeString(t.UTC().Format(time.RFC3339Nano))
+	return template.HTML(`<time datetime="` + full + `" title="` + full + `">` + t.UTC().Format("2006-01-02 15:04:05") + ` UTC</time>`)
+}
 
 // LoginPage asks for the API token, or offers the app's member logins; message says why
 // the last try failed. logins are {fullName, title, loginUrl}.

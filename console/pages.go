@@ -45,6 +45,7 @@ type corpSummary struct {
 	FullName, Title, Href string
 	Info                  corpInfo
 	Root                  deptNode
+	Departments           int // the org's, all of them
 	Err                   string
 }
 
@@ -92,6 +93,13 @@ func (v *view) home() Response {
 			err := v.withOrg(s.FullName, func(o org.Org) (err error) {
 				if err = reshape(o.Info(), &cs.Info); err == nil {
 					cs.Root, err = o.Directory().Tree(0, 0)
+				}
+				if err == nil {
+					var counts map[string]any
+					if counts, err = o.Directory().Counts(); err == nil {
+						n, _ := counts["departments"].(float64)
+						cs.Departments = int(n)
+					}
 				}
 				return err
 			})
@@ -402,6 +410,7 @@ type syncsData struct {
 	Chart      chart
 	DryRun     *report // the dry run just made
 	New        string  // the startedAt of the sync just made
+	Made       *report // that sync's report, with its changes (nil: it changed nothing)
 }
 
 func (r *report) finish(base string) {
@@ -428,6 +437,17 @@ func (v *view) syncs(corp string, dry *report) Response {
 	}
 	for i := range d.Reports {
 		d.Reports[i].finish(d.Base)
+	}
+	if d.New != "" { // what the sync just made changed, as a dry run shows it
+		_ = v.withOrg(corp, func(o org.Org) error {
+			h, err := o.Directory().SyncHistory(1, true, d.New)
+			var rs []report
+			if err == nil && reshape(h, &rs) == nil && len(rs) > 0 {
+				rs[0].finish(d.Base)
+				d.Made = &rs[0]
+			}
+			return err
+		})
 	}
 	d.Chart = newChart(d.Reports)
 	return v.render(200, "syncs", v.page("Syncs", d, crumb{corp, d.Base}, crumb{"Syncs", ""}))

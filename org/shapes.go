@@ -15,12 +15,14 @@ type TreeDept struct {
 
 // MemberRow is a row of listMembers.
 type MemberRow struct {
-	MemberID   string  `json:"memberId"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	Position   string  `json:"position"`
-	MainDeptID int64   `json:"mainDeptId"`
-	DeptIDs    []int64 `json:"deptIds"`
+	MemberID   string `json:"memberId"`
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	Position   string `json:"position"`
+	MainDeptID int64  `json:"mainDeptId"`
+	// MainDeptName is the main department's name ("" when it is not in the org).
+	MainDeptName string  `json:"mainDeptName"`
+	DeptIDs      []int64 `json:"deptIds"`
 	// Leader says whether the member leads the department listed (nil with no department).
 	Leader *bool `json:"leader"`
 }

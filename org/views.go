@@ -211,6 +211,22 @@ func (o *Directory) listMembers(q memberQuery) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// the main department by name too (a page holds at most 1,000 rows)
+	o.store.View(func(tx *kv.Tx) error {
+		names := map[float64]string{}
+		for _, r := range rows {
+			row := r.(map[string]any)
+			id, _ := row["mainDeptId"].(float64)
+			name, ok := names[id]
+			if !ok {
+				raw, _ := tx.Get(o.keys.Dept(int64(id)))
+				name = gjson.Get(raw, "name").Str
+				names[id] = name
+			}
+			row["mainDeptName"] = name
+		}
+		return nil
+	})
 	return map[string]any{"total": float64(total), "members": rows}, nil
 }
 

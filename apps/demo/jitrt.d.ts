@@ -95,6 +95,7 @@ declare namespace jitrt {
     status: string;
     position: string;
     mainDeptId: number;
+    mainDeptName: string;
     deptIds: number[];
     leader?: boolean;
   }

@@ -1,6 +1,18 @@
-// The console works without this script; with it, the element list stays live, the org
-// tree loads a department when it is opened, and the sync buttons say they are busy.
+// The console works without this script; with it, times are in the viewer's own zone, the
+// element list stays live, the org tree loads a department when it is opened, and the sync
+// buttons say they are busy.
 "use strict";
+
+// Times come in UTC, to the second (the full time in the tooltip): shown in the viewer's zone.
+const pad = (n) => String(n).padStart(2, "0");
+function localTimes(root) {
+  for (const t of root.querySelectorAll("time[datetime]")) {
+    const d = new Date(t.dateTime);
+    if (isNaN(d)) continue;
+    t.textContent = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+}
+localTimes(document);
 
 // A department of the tree is fetched when first opened: its sub-departments and members,
 // as HTML the server rendered (and escaped).
