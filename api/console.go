@@ -68,7 +68,7 @@ func (s *Server) consoleRoute(ctx context.Context, r *Request) Response {
 	if strings.HasPrefix(r.Path, console.Prefix+"/static/") {
 		return fromConsole(s.console.Serve(ctx, req))
 	}
-	viewer, why := s.consoleViewer(ctx, r)
+	viewer, why, sess := s.consoleViewer(ctx, r)
 	if viewer == "" {
 		if r.Method == "GET" {
 			return Response{Status: 303, ContentType: htmlType, Location: console.Prefix + "/login?next=" + url.QueryEscape(r.Path+queryPart(r.Query))}
@@ -76,6 +76,9 @@ func (s *Server) consoleRoute(ctx context.Context, r *Request) Response {
 		return fromConsole(s.console.LoginPage(401, why, s.logins(), ""))
 	}
 	req.Viewer = viewer
+	if sess != nil {
+		req.Member, req.Roles = true, roleIDs(sess["roles"])
+	}
 	s.freshen(ctx, r)
 	ctx = elements.WithActor(ctx, elements.Actor{Kind: "console", ID: viewer})
 	binding, newBrowser := s.consoleBinding(r)
@@ -133,24 +136,24 @@ func queryPart(q string) string {
 }
 
 // consoleViewer says who the request is from, or ("", why not).
-func (s *Server) consoleViewer(ctx context.Context, r *Request) (string, string) {
+func (s *Server) consoleViewer(ctx context.Context, r *Request) (viewer, why string, sess map[string]any) {
 	if s.opts.Token == "" {
-		return "open: no API token on a loopback address", ""
+		return "open: no API token on a loopback address", "", nil
 	}
 	if s.authorized(r.Auth) || s.validConsoleCookie(cookieValue(r.Cookie, consoleCookie), time.Now()) {
-		return "with the API token", ""
+		return "with the API token", "", nil
 	}
 	if cookieValue(r.Cookie, sessionCookie) == "" {
-		return "", ""
+		return "", "", nil
 	}
 	_, sess, err := s.session(ctx, r)
 	if err != nil {
-		return "", "Your session has ended: log in again."
+		return "", "Your session has ended: log in again.", nil
 	}
 	if !slices.Contains(roleIDs(sess["roles"]), consoleAdminRole) {
-		return "", fmt.Sprintf("Member %v holds %s; the console needs the %s role.", sess["memberId"], orNone(roleIDs(sess["roles"])), consoleAdminRole)
+		return "", fmt.Sprintf("Member %v holds %s; the console needs the %s role.", sess["memberId"], orNone(roleIDs(sess["roles"])), consoleAdminRole), nil
 	}
-	return fmt.Sprintf("member %v (%s)", sess["memberId"], consoleAdminRole), ""
+	return fmt.Sprintf("member %v (%s)", sess["memberId"], consoleAdminRole), "", sess
 }
 
 // consoleLogin shows the login page, or checks a token typed into it.
@@ -164,7 +167,7 @@ func (s *Server) consoleLogin(ctx context.Context, r *Request, q, form url.Value
 	}
 	switch r.Method {
 	case "GET":
-		viewer, why := s.consoleViewer(ctx, r)
+		viewer, why, _ := s.consoleViewer(ctx, r)
 		if viewer != "" {
 			return Response{Status: 303, ContentType: htmlType, Location: next}
 		}

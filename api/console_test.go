@@ -333,3 +333,118 @@ func TestConsoleElementsFollowEdits(t *testing.T) {
 		t.Fatalf("the fixed edit:\n%s", rows)
 	}
 }
+
+// The console's admin actions change the org through the one call path, each in the audit
+// trail with the console's viewer: a member's direct roles, their signature (set and
+// cleared), the roles a department passes down (held by a member of a department below),
+// the admins, taking a member offline (their session ends) and back. A forged CSRF token
+// changes nothing; a member viewer without a role app.json's permissions give the method
+// is told why, and changes nothing.
+func TestConsoleAdminActions(t *testing.T) {
+	e := startLogin(t, loginOpts{token: "console-actions-token",
+		appJSON: `{"name": "actions", "permissions": {"corps.C.setAdmin": ["admin"], "corps.C.setDeptRole": ["owner"]}}`})
+	users := e.sim.Org().Users
+	parent := map[int64]int64{}
+	for _, d := range e.sim.Org().Departments {
+		parent[d.ID] = d.ParentID
+	}
+	// a member two levels below a department, and another member
+	var dept int64
+	var below, other string
+	for _, u := range users {
+		if p := parent[u.MainDepartment]; p > 1 && below == "" {
+			dept, below = p, u.UserID
+		}
+	}
+	for _, u := range users {
+		if u.UserID != below {
+			other = u.UserID
+			break
+		}
+	}
+	if below == "" {
+		t.Fatal("no member below a sub-department")
+	}
+	// a browser that typed the token, and a member with a session of their own
+	b := newBrowser(t)
+	login := b.do("POST", e.url+"/console/login", url.Values{"token": {"console-actions-token"}, "next": {"/console"}})
+	if login.status != 303 {
+		t.Fatalf("console login: %d %s", login.status, login.body)
+	}
+	base := e.url + "/console/corps/corps.C"
+	memberPage := b.get(base + "/members/" + below)
+	token := csrfOf(t, memberPage.body)
+	act := func(b *browser, method string, form url.Values) page {
+		form.Set("csrf", token)
+		return b.do("POST", base+"/act/"+method, form)
+	}
+	roles := func(id string) string { return fmt.Sprint(e.js(fmt.Sprintf(`app.getElement("corps.C").getMemberRoles(%q).map(r => r.roleId + "<" + r.from.join("+")).join(" ")`, id))) }
+
+	// a forged token changes nothing
+	if p := b.do("POST", base+"/act/setUserRole", url.Values{"csrf": {strings.Repeat("0", 32)}, "memberId": {below}, "roleIdList": {"admin"}}); p.status != 403 {
+		t.Fatalf("a forged CSRF token: %d", p.status)
+	}
+	if got := roles(below); got != "" {
+		t.Fatalf("a forged post gave roles: %s", got)
+	}
+	p := act(b, "setUserRole", url.Values{"memberId": {below}, "roleIdList": {"member", "admin"}, "back": {"/console/corps/corps.C/members/" + below}})
+	if p.status != 303 || !strings.Contains(p.loc, "done=setUserRole") {
+		t.Fatalf("grant roles: %d %s %s", p.status, p.loc, p.body)
+	}
+	if got := roles(below); !strings.Contains(got, "member<direct") || !strings.Contains(got, "admin<direct") {
+		t.Fatalf("after the grant: %s", got)
+	}
+	act(b, "setUserRole", url.Values{"memberId": {below}, "roleIdList": {"member"}})
+	if got := roles(below); strings.Contains(got, "admin") {
+		t.Fatalf("after taking admin away: %s", got)
+	}
+	act(b, "saveUserSignature", url.Values{"memberId": {below}, "signature": {"https://sig.example/c.png"}})
+	act(b, "saveUserSignature", url.Values{"memberId": {below}, "signature": {""}})
+	if sig := e.js(fmt.Sprintf(`app.getElement("corps.C").getUserSignature(%q).signature`, below)); sig != nil {
+		t.Fatalf("the signature after clearing: %v", sig)
+	}
+	if p := act(b, "setDeptRole", url.Values{"deptId": {fmt.Sprint(dept)}, "roleIdList": {"admin"}}); p.status != 303 {
+		t.Fatalf("a department's roles: %d %s", p.status, p.body)
+	}
+	if got := roles(below); !strings.Contains(got, fmt.Sprintf("admin<dept:%d", dept)) {
+		t.Fatalf("a member below department %d after its grant: %s", dept, got)
+	}
+	deptPage := b.get(fmt.Sprintf("%s/dept/%d", base, dept))
+	if !strings.Contains(deptPage.body, `value="admin" checked`) {
+		t.Fatalf("the department's page does not say what it passes down:\n%s", deptPage.body)
+	}
+	act(b, "setAdmin", url.Values{"memberIdList": {other + ", " + below}})
+	if got := e.admins(); !strings.Contains(got, other) || !strings.Contains(got, below) {
+		t.Fatalf("the admins: %s", got)
+	}
+
+	// a member viewer: holds admin, not owner, which setDeptRole needs
+	mb := newBrowser(t)
+	mb.loginAs(e, below)
+	mToken := csrfOf(t, mb.get(base+"/members/"+other).body)
+	denied := mb.do("POST", base+"/act/setDeptRole", url.Values{"csrf": {mToken}, "deptId": {fmt.Sprint(dept)}, "roleIdList": {}})
+	if denied.status != 403 || !strings.Contains(denied.body, "owner") {
+		t.Fatalf("a member without the role: %d\n%s", denied.status, denied.body)
+	}
+	if got := roles(below); !strings.Contains(got, fmt.Sprintf("admin<dept:%d", dept)) {
+		t.Fatalf("a refused action changed the grants: %s", got)
+	}
+	// taken offline from the console, the member's own session ends
+	if p := act(b, "offlineMember", url.Values{"memberIdList": {below}}); p.status != 303 {
+		t.Fatalf("take offline: %d %s", p.status, p.body)
+	}
+	if status, _ := mb.me(e); status != 401 && status != 403 {
+		t.Fatalf("the offline member's session: %d", status)
+	}
+	act(b, "reactivateMember", url.Values{"memberIdList": {below}})
+
+	audit := b.get(base + "/audit?member=" + url.QueryEscape(below))
+	for _, method := range []string{"setUserRole", "saveUserSignature", "setAdmin", "offlineMember", "reactivateMember"} {
+		if !strings.Contains(audit.body, `data-method="`+method+`"`) {
+			t.Errorf("the audit page has no %s of %s", method, below)
+		}
+	}
+	if !strings.Contains(audit.body, "console with the API token") {
+		t.Fatalf("the audit page does not name the console's viewer:\n%s", audit.body)
+	}
+}

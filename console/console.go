@@ -18,6 +18,8 @@
 //	GET  /console/corps/{corp}/syncs           the sync history as a chart and a list
 //	GET  /console/corps/{corp}/syncs/{start}   one report with its changes by name
 //	POST /console/corps/{corp}/sync            sync now (dryRun=1: a dry run, shown at once)
+//	POST /console/corps/{corp}/act/{method}    an admin action: the method's parameters as fields
+//	GET  /console/corps/{corp}/audit           the audit trail (member=, since=)
 //	GET  /console/tasks/{task}                 a task's runs
 //	GET  /console/static/{file}                the stylesheet and the script
 package console
@@ -53,8 +55,12 @@ type Request struct {
 	Form         url.Values // a POST's form fields
 	Cookie       string     // the Cookie header
 	TLS          bool
-	// Viewer says who is looking ("the API token", "member ZhangWei (admin)").
+	// Viewer says who is looking ("the API token", "member ZhangWei (admin)"); Member
+	// whether it is a member's session, and Roles the roles it holds (an action a member
+	// takes needs a role app.json's permissions give the method, when they list it).
 	Viewer string
+	Member bool
+	Roles  []string
 	// CSRF is the token the console's forms carry and a POST must send back: the server
 	// binds it to the viewer's session (an HMAC of it), so a cookie another site plants
 	// does not make one.
@@ -148,6 +154,10 @@ func (v *view) route(p []string) Response {
 			return v.report(corp, p[3])
 		case len(p) == 3 && p[2] == "sync" && post:
 			return v.sync(corp)
+		case len(p) == 4 && p[2] == "act" && post:
+			return v.act(corp, p[3])
+		case len(p) == 3 && p[2] == "audit" && !post:
+			return v.audit(corp)
 		}
 	}
 	if post {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"time"
 	"context"
 	"net/url"
 	"slices"
@@ -54,6 +55,10 @@ type corpInfo struct {
 	AgentID   string `json:"agentId"`
 	Simulated bool   `json:"simulated"`
 	Title     string `json:"title"`
+	Roles     []struct {
+		RoleID string `json:"roleId"`
+		Name   string `json:"name"`
+	} `json:"roles"`
 }
 
 type taskSummary struct {
@@ -139,6 +144,8 @@ type deptView struct {
 	More       int    // members not listed
 	MoreHref   string // where they are
 	Path       []deptNode
+	Grants     []roleOpt // the declared roles, checked where the department passes them down (its page)
+	Done       string
 }
 
 // deptMembersShown is how many members a department of the tree lists.
@@ -177,6 +184,8 @@ type corpData struct {
 	Q, Status  string // the search form's, empty here
 	Info       corpInfo
 	Tree       *deptView
+	Admins     []string
+	Done       string
 }
 
 func (v *view) corp(corp string) Response {
@@ -189,6 +198,8 @@ func (v *view) corp(corp string) Response {
 		return v.fail(0, err)
 	}
 	d.Tree = tree
+	v.call(corp, "getAdmin", nil, &d.Admins)
+	d.Done = v.r.Query.Get("done")
 	return v.render(200, "corp", v.page(d.Info.Title+" · org", d, crumb{corp, ""}))
 }
 
@@ -209,6 +220,12 @@ func (v *view) dept(corp, idText string) Response {
 	if fragment {
 		return v.render(200, "deptBody", d)
 	}
+	var granted struct {
+		RoleIDList []string `json:"roleIdList"`
+	}
+	v.call(corp, "getDeptRole", map[string]any{"deptId": id}, &granted)
+	d.Grants = v.declaredRoles(corp, func(r string) bool { return slices.Contains(granted.RoleIDList, r) })
+	d.Done = v.r.Query.Get("done")
 	crumbs := []crumb{{corp, corpHref(corp)}}
 	for _, p := range d.Path {
 		crumbs = append(crumbs, crumb{p.Name, d.Base + "/dept/" + strconv.FormatInt(p.DeptID, 10)})
@@ -278,6 +295,9 @@ type memberData struct {
 	Member     map[string]any
 	Depts      []memberDept
 	Roles      []memberRole
+	Direct     []roleOpt // the declared roles, checked where the member holds them directly
+	Active     bool
+	Done       string // the action just taken
 	Signature  string
 	Sessions   []loginSessions
 	Fields     [][2]string // the other fields, in a fixed order
@@ -340,6 +360,10 @@ func (v *view) member(corp, id string) Response {
 	for _, r := range roles {
 		d.Roles = append(d.Roles, memberRole{RoleID: r.RoleID, Name: r.Name, From: r.From})
 	}
+	d.Direct = v.declaredRoles(corp, func(id string) bool {
+		return slices.ContainsFunc(roles, func(r org.EffectiveRole) bool { return r.RoleID == id && slices.Contains(r.From, "direct") })
+	})
+	d.Active, d.Done = d.Member["status"] == org.StatusActive, v.r.Query.Get("done")
 	if sig, err := dir.Signature(mid); err == nil {
 		d.Signature = sig
 	}
@@ -532,4 +556,28 @@ func text(x any) string {
 		return strconv.FormatBool(t)
 	}
 	return ""
+}
+
+// ---- audit
+
+type auditData struct {
+	Corp, Base    string
+	Member, Since string
+	Records       []org.AuditRecord
+}
+
+// audit lists the corp's audit trail, newest first, by member and since a time.
+func (v *view) audit(corp string) Response {
+	d := auditData{Corp: corp, Base: corpHref(corp), Member: v.r.Query.Get("member"), Since: v.r.Query.Get("since")}
+	if err := v.withOrg(corp, func(o org.Org) error {
+		since, err := org.ParseSince(d.Since, time.Now())
+		if err != nil {
+			return elements.Errorf(elements.CodeInvalidArgument, "%v", err)
+		}
+		d.Records, err = o.Directory().AuditLog(org.AuditQuery{Member: d.Member, Since: since, Limit: 200})
+		return err
+	}); err != nil {
+		return v.fail(0, err)
+	}
+	return v.render(200, "audit", v.page("Audit", d, crumb{corp, d.Base}, crumb{"Audit", ""}))
 }
