@@ -147,3 +147,88 @@ func TestConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("the report's changes %v do not name the new member", names)
 	}
 }
+
+// From the console in Chromium: a role granted to a department is held by a member of a
+// department below it; the grant is in the audit page with the console's viewer; taking the
+// member offline from their page ends the session they had; times are in the browser's zone.
+func TestConsoleAdminActionsInARealBrowser(t *testing.T) {
+	t.Parallel()
+	ctx := browserContext(t)
+	e := startLogin(t, loginOpts{token: consoleToken, members: 200, depts: 20})
+	org := e.sim.Org()
+	parent := map[int64]int64{}
+	for _, d := range org.Departments {
+		parent[d.ID] = d.ParentID
+	}
+	// a member directly in a department whose parent is not the root
+	var target wecom.User
+	var top int64
+	for _, u := range org.Users {
+		if d := u.Department[0]; len(u.Department) == 1 && parent[d] > 1 {
+			target, top = u, parent[d]
+			break
+		}
+	}
+	if target.UserID == "" {
+		t.Fatal("the emulator's org has no member below a sub-department")
+	}
+	fail := func(step string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\nlog:\n%s", step, err, e.logs.String())
+		}
+	}
+	// the member has a session of their own (another browser)
+	member := newBrowser(t)
+	member.loginAs(e, target.UserID)
+	if status, _ := member.me(e); status != 200 {
+		t.Fatalf("the member's session: %d", status)
+	}
+
+	fail("log in with the token", chromedp.Do(ctx,
+		chromedp.Navigate(e.url+"/console"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), consoleToken),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("elements")),
+	))
+	fail("grant admin to the department above the member's", chromedp.Do(ctx,
+		chromedp.Navigate(fmt.Sprintf("%s/console/corps/corps.C/dept/%d", e.url, top)),
+		chromedp.WaitVisible(chromedp.ID("dept-roles-form")),
+		chromedp.Click(chromedp.CSS(`#dept-roles-form input[value="admin"]`)),
+		chromedp.Click(chromedp.ID("set-dept-roles")),
+		chromedp.WaitVisible(chromedp.ID("done")),
+	))
+	fail("open the member", chromedp.Do(ctx,
+		chromedp.Navigate(e.url+"/console/corps/corps.C/members/"+target.UserID),
+		chromedp.WaitVisible(chromedp.ID("roles")),
+	))
+	roles, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("tr.role")].map(r => r.dataset.role + ":" + r.cells[2].textContent)`))
+	fail("read the roles", err)
+	if !slices.Contains(roles, fmt.Sprintf("admin:dept:%d", top)) {
+		t.Fatalf("the member below department %d holds %v, want admin from it", top, roles)
+	}
+	fail("find the grant in the audit page", chromedp.Do(ctx,
+		chromedp.Navigate(e.url+"/console/corps/corps.C/audit"),
+		chromedp.WaitVisible(chromedp.CSS(`tr.audit-row[data-method="setDeptRole"]`)),
+	))
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.audit-row[data-method="setDeptRole"] td.who`)))
+	fail("read who granted it", err)
+	if !strings.Contains(who, "console") || !strings.Contains(who, "with the API token") {
+		t.Fatalf("the audit page says the grant was made by %q", who)
+	}
+	when, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.audit-row[data-method="setDeptRole"] time`)))
+	fail("read when", err)
+	if strings.Contains(when, "UTC") || strings.Contains(when, "T") || len(when) != len("2006-01-02 15:04:05") {
+		t.Fatalf("the time is not in the browser's zone, to the second: %q", when)
+	}
+	fail("take the member offline", chromedp.Do(ctx,
+		chromedp.Navigate(e.url+"/console/corps/corps.C/members/"+target.UserID),
+		chromedp.WaitVisible(chromedp.ID("take-offline")),
+		chromedp.Click(chromedp.ID("take-offline")),
+		chromedp.WaitVisible(chromedp.ID("reactivate")),
+	))
+	if status, _ := member.me(e); status == 200 {
+		t.Fatal("the member's session outlived their going offline")
+	}
+}
