@@ -378,7 +378,9 @@ func TestConsoleAdminActions(t *testing.T) {
 		form.Set("csrf", token)
 		return b.do("POST", base+"/act/"+method, form)
 	}
-	roles := func(id string) string { return fmt.Sprint(e.js(fmt.Sprintf(`app.getElement("corps.C").getMemberRoles(%q).map(r => r.roleId + "<" + r.from.join("+")).join(" ")`, id))) }
+	roles := func(id string) string {
+		return fmt.Sprint(e.js(fmt.Sprintf(`app.getElement("corps.C").getMemberRoles(%q).map(r => r.roleId + "<" + r.from.join("+")).join(" ")`, id)))
+	}
 
 	// a forged token changes nothing
 	if p := b.do("POST", base+"/act/setUserRole", url.Values{"csrf": {strings.Repeat("0", 32)}, "memberId": {below}, "roleIdList": {"admin"}}); p.status != 403 {
