@@ -108,4 +108,3 @@ func (v *view) act(corp, method string) Response {
 	}
 	return Response{Status: 303, Location: back + sep + "done=" + url.QueryEscape(method)}
 }
-
