@@ -42,6 +42,9 @@ type Element struct {
 	Service bool
 	// Observer receives the element's measurements (never nil).
 	Observer Observer
+	// AuditRetention is how long an org keeps its audit records (app.json's
+	// "auditRetentionDays"; 0: the org's default).
+	AuditRetention time.Duration
 }
 
 // AppHandle is the part of the running app an instance may use.

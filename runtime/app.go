@@ -107,6 +107,8 @@ type App struct {
 	Timezone string
 
 	permissions  map[string][]string // app.json's "permissions", guarded by mu
+	// auditRetention is app.json's "auditRetentionDays" (0: the orgs' default), guarded by mu
+	auditRetention time.Duration
 	permPos      map[string]jsonpos.Pos
 	permProblems Problems // permissions naming no callable method, found by checkRefs
 	permWarnings Problems // permissions opening a script method (what it calls is not checked)
@@ -171,6 +173,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	cfg, ps := loader.ReadAppConfig(abs)
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
 	a.permissions, a.permPos = cfg.Permissions, cfg.PermissionPos
+	a.auditRetention = time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour
 	limits, timeout := a.limitsOf(cfg.Limits)
 
 	store, schema, err := a.storeOf(cfg)
@@ -763,6 +766,9 @@ func (e *Entry) install(ctx context.Context, def *loader.Definition) Problems {
 	el.Location = a.Location()
 	el.Service = a.opts.Service
 	el.Observer = a.opts.Observer
+	a.mu.RLock()
+	el.AuditRetention = a.auditRetention
+	a.mu.RUnlock()
 	var ovs []*overrides // one per link of the Type chain that has Wasm or JS, from the top down
 	var wasmMods []*wasmhost.Module
 	releaseWasm := func() {

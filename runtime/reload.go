@@ -160,6 +160,7 @@ func (a *App) ReloadApp() []ReloadEvent {
 	a.mu.Lock()
 	a.Name, a.Title, a.Entry, a.Timezone, a.appProblems = cfg.Name, cfg.Title, cfg.Entry, cfg.Timezone, ps
 	a.permissions, a.permPos = cfg.Permissions, cfg.PermissionPos
+	a.auditRetention = time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour
 	a.mu.Unlock()
 	limits, timeout := a.limitsOf(cfg.Limits)
 	a.host.SetLimits(limits)

@@ -198,7 +198,7 @@ func simulatorCallback(corpID, secret string) (token, aesKey string) {
 func newCorp(el *elements.Element) (elements.Instance, error) {
 	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
 	c.dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: c.cfg.CorpID, Roles: c.cfg.Roles,
-		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el)})
+		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el), AuditRetention: el.AuditRetention})
 	c.keys = c.dir.Keys()
 	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0, BeforeApply: beforeApply}
 	c.evk = eventKeys{prefix: c.keys.Prefix()}

@@ -43,6 +43,9 @@ type AppConfig struct {
 	Permissions map[string][]string
 	// PermissionPos is where each permission's key is in app.json.
 	PermissionPos map[string]jsonpos.Pos
+	// AuditRetentionDays is app.json's "auditRetentionDays": how long the orgs keep their
+	// audit records (0: not given).
+	AuditRetentionDays int
 }
 
 // Limits are the limits of script runs an app asks for in app.json:
@@ -59,14 +62,15 @@ type Limits struct {
 // appFile is app.json: the one description of its keys, for the loader's checks and the
 // JSON Schema (ReadAppConfig reads the values, with messages of its own for limits).
 type appFile struct {
-	Name        string              `json:"name" doc:"the app's name"`
-	Title       string              `json:"title" doc:"the app's title"`
-	Entry       string              `json:"entry" doc:"the script jitrt run runs first, app-relative"`
-	Timezone    string              `json:"timezone" doc:"IANA time zone of the app's tasks, e.g. Asia/Shanghai"`
-	Limits      limitsFile          `json:"limits" doc:"limits of script runs: timeout, callStack, runMemory, memory, runs"`
-	Permissions map[string][]string `json:"permissions" doc:"the roles a member's session needs to call a method over HTTP: {\"corps.X.setAdmin\": [\"admin\"]}"`
-	Store       string              `json:"store" doc:"where the state is kept: a PostgreSQL URL, \"${DATABASE_URL}\" (default: the state file in the data folder)"`
-	StoreSchema string              `json:"storeSchema" doc:"the PostgreSQL schema of this app's state (default jitrt_<name>)"`
+	Name               string              `json:"name" doc:"the app's name"`
+	Title              string              `json:"title" doc:"the app's title"`
+	Entry              string              `json:"entry" doc:"the script jitrt run runs first, app-relative"`
+	Timezone           string              `json:"timezone" doc:"IANA time zone of the app's tasks, e.g. Asia/Shanghai"`
+	Limits             limitsFile          `json:"limits" doc:"limits of script runs: timeout, callStack, runMemory, memory, runs"`
+	Permissions        map[string][]string `json:"permissions" doc:"the roles a member's session needs to call a method over HTTP: {\"corps.X.setAdmin\": [\"admin\"]}"`
+	Store              string              `json:"store" doc:"where the state is kept: a PostgreSQL URL, \"${DATABASE_URL}\" (default: the state file in the data folder)"`
+	StoreSchema        string              `json:"storeSchema" doc:"the PostgreSQL schema of this app's state (default jitrt_<name>)"`
+	AuditRetentionDays int                 `json:"auditRetentionDays" jitrt:"min=1,max=36500" doc:"days the orgs keep their audit records (default 90)"`
 }
 
 type limitsFile struct {
@@ -128,6 +132,11 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 		cfg.PermissionPos = map[string]jsonpos.Pos{}
 		for _, p := range m.Value.Members {
 			cfg.PermissionPos[p.Key] = p.KeyPos
+		}
+	}
+	if m := root.Get("auditRetentionDays"); m != nil && m.Value.Kind == jsonpos.Number {
+		if n, err := m.Value.Num.Int64(); err == nil {
+			cfg.AuditRetentionDays = int(n)
 		}
 	}
 	if m := root.Get("title"); m == nil && cfg.Name != "" {

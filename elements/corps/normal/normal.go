@@ -113,7 +113,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 		recovered = el.App.Recovered
 	}
 	c.dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: corpID, Roles: c.cfg.Roles,
-		ConfigPath: el.ConfigPath, Logger: el.Logger, Recovered: recovered, Profile: org.Profile{ExtFields: extFields}})
+		ConfigPath: el.ConfigPath, Logger: el.Logger, Recovered: recovered, Profile: org.Profile{ExtFields: extFields}, AuditRetention: el.AuditRetention})
 	return c, nil
 }
 
