@@ -106,12 +106,12 @@ type App struct {
 	Entry    string // entry script, app-relative ("" for none)
 	Timezone string
 
-	permissions  map[string][]string // app.json's "permissions", guarded by mu
+	permissions map[string][]string // app.json's "permissions", guarded by mu
 	// auditRetention is app.json's "auditRetentionDays" (0: the orgs' default), guarded by mu
 	auditRetention time.Duration
-	permPos      map[string]jsonpos.Pos
-	permProblems Problems // permissions naming no callable method, found by checkRefs
-	permWarnings Problems // permissions opening a script method (what it calls is not checked)
+	permPos        map[string]jsonpos.Pos
+	permProblems   Problems // permissions naming no callable method, found by checkRefs
+	permWarnings   Problems // permissions opening a script method (what it calls is not checked)
 
 	opts     Options
 	redactor *redact.Redactor
