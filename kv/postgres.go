@@ -491,6 +491,7 @@ func (pg *pgStore) write(ops []op) error {
 		return pg.unavailable(context.Background(), "write", fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err))
 	}
 	pg.lastSeq = seq
+	pg.freshAfter.Store(0) // the database answers again: the next read asks it, not the memory
 	return nil
 }
 
@@ -767,6 +768,7 @@ func (s *Store) relisten(ctx context.Context) bool {
 	}
 	pg.listen.Close(context.Background())
 	pg.listen = conn
+	pg.freshAfter.Store(0) // the database is back: reads ask it again at once
 	s.log.Info("kv: listening to the other processes of the schema again")
 	pg.writeMu.Lock()
 	defer pg.writeMu.Unlock()
