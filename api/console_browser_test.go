@@ -47,12 +47,7 @@ func TestConsoleInARealBrowser(t *testing.T) {
 	if target.UserID == "" {
 		t.Fatal("the emulator's org has no member three levels down")
 	}
-	fail := func(step string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v\nlog:\n%s", step, err, e.logs.String())
-		}
-	}
+	fail := stepFailer(t, e)
 
 	// the login page, then the console's home with its elements and corps
 	err := chromedp.Do(ctx,
@@ -172,12 +167,7 @@ func TestConsoleAdminActionsInARealBrowser(t *testing.T) {
 	if target.UserID == "" {
 		t.Fatal("the emulator's org has no member below a sub-department")
 	}
-	fail := func(step string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v\nlog:\n%s", step, err, e.logs.String())
-		}
-	}
+	fail := stepFailer(t, e)
 	// the member has a session of their own (another browser)
 	member := newBrowser(t)
 	member.loginAs(e, target.UserID)
@@ -230,5 +220,15 @@ func TestConsoleAdminActionsInARealBrowser(t *testing.T) {
 	))
 	if status, _ := member.me(e); status == 200 {
 		t.Fatal("the member's session outlived their going offline")
+	}
+}
+
+// stepFailer ends the test at a step that failed, with the server's log.
+func stepFailer(t *testing.T, e *loginEnv) func(step string, err error) {
+	return func(step string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\nlog:\n%s", step, err, e.logs.String())
+		}
 	}
 }

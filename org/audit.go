@@ -78,7 +78,7 @@ func (o *Directory) Audited(m elements.Method) elements.Method {
 			recorded := c.recorded
 			c.mu.Unlock()
 			if !recorded {
-				o.keepFailure(o.newRecord(ctx, c, err))
+				o.keepFailure(o.newRecord(ctx, c, time.Now(), err))
 			}
 		}
 		return res, err
@@ -127,31 +127,20 @@ func maskArgs(a elements.Args) (map[string]any, []string) {
 	if len(a) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]any, len(a))
 	var members []string
-	for k, v := range a {
-		switch {
-		case secretArg.MatchString(k):
-			out[k] = "******"
-		default:
-			out[k] = maskValue(v)
+	for _, k := range []string{"memberId", "userid"} {
+		if s, ok := a[k].(string); ok {
+			members = append(members, s)
 		}
-		switch k {
-		case "memberId", "userid":
-			if s, ok := v.(string); ok {
+	}
+	if l, ok := a["memberIdList"].([]any); ok {
+		for _, x := range l {
+			if s, ok := x.(string); ok {
 				members = append(members, s)
-			}
-		case "memberIdList":
-			if l, ok := v.([]any); ok {
-				for _, x := range l {
-					if s, ok := x.(string); ok {
-						members = append(members, s)
-					}
-				}
 			}
 		}
 	}
-	return out, members
+	return maskValue(map[string]any(a)).(map[string]any), members
 }
 
 // maskValue masks the secrets of an object argument (a member's password in addMember).
@@ -182,9 +171,10 @@ var replica = func() string {
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }()
 
-// newRecord is the record of a call (nil c: a write no method made), failed with err or not.
-func (o *Directory) newRecord(ctx context.Context, c *auditCall, err error) AuditRecord {
-	r := AuditRecord{At: time.Now().UTC().Format(time.RFC3339Nano), Actor: elements.ActorFrom(ctx), Element: o.name,
+// newRecord is the record of a call (nil c: a write no method made) made at, failed with
+// err or not.
+func (o *Directory) newRecord(ctx context.Context, c *auditCall, at time.Time, err error) AuditRecord {
+	r := AuditRecord{At: at.UTC().Format(time.RFC3339Nano), Actor: elements.ActorFrom(ctx), Element: o.name,
 		Method: "(internal)", Result: "ok", Replica: replica}
 	if c != nil {
 		r.Method, r.Args, r.Members = c.method, c.args, c.members
@@ -193,15 +183,6 @@ func (o *Directory) newRecord(ctx context.Context, c *auditCall, err error) Audi
 		r.Result, r.Error = elements.CodeOf(err), err.Error()
 	}
 	return r
-}
-
-// auditKey is where a record goes: by time, then a random part (two writes in the same
-// nanosecond on two replicas).
-func (o *Directory) auditKey(at string) string {
-	var b [4]byte
-	rand.Read(b[:])
-	t, _ := time.Parse(time.RFC3339Nano, at)
-	return o.keys.prefix + "audit:" + t.UTC().Format("20060102T150405.000000000Z") + ":" + hex.EncodeToString(b[:])
 }
 
 // audit writes, in tx, the record of the call of ctx, if tx wrote anything; and deletes a
@@ -230,14 +211,17 @@ func (o *Directory) auditChanges(ctx context.Context, changes []kv.Change) []kv.
 // call is marked recorded.
 func (o *Directory) storedRecord(ctx context.Context) (string, AuditRecord) {
 	c := callFrom(ctx)
-	r := o.newRecord(ctx, c, nil)
+	now := time.Now()
+	r := o.newRecord(ctx, c, now, nil)
 	r.Stored = true
 	if c != nil {
 		c.mu.Lock()
 		c.recorded = true
 		c.mu.Unlock()
 	}
-	return o.auditKey(r.At), r
+	var random [4]byte
+	rand.Read(random[:])
+	return o.keys.Audit(now, hex.EncodeToString(random[:])), r
 }
 
 // update is the org's write transaction: fn's writes, and their record.
@@ -256,8 +240,7 @@ func (o *Directory) pruneAudit(tx *kv.Tx) error {
 	if keep <= 0 {
 		keep = DefaultAuditRetention
 	}
-	cutoff := o.keys.prefix + "audit:" + time.Now().Add(-keep).UTC().Format("20060102T150405.000000000Z")
-	_, err := tx.DeleteBefore(o.keys.prefix+"audit:", cutoff, auditPruneBatch)
+	_, err := tx.DeleteBefore(o.keys.Audits(), o.keys.Audit(time.Now().Add(-keep), ""), auditPruneBatch)
 	return err
 }
 
@@ -306,7 +289,7 @@ func (o *Directory) AuditLog(q AuditQuery) ([]AuditRecord, error) {
 	var out []AuditRecord
 	err := o.store.View(func(tx *kv.Tx) error {
 		var err error
-		tx.ScanReverse(o.keys.prefix+"audit:", func(_, v string) bool {
+		tx.ScanReverse(o.keys.Audits(), func(_, v string) bool {
 			var r AuditRecord
 			if err = jsonUnmarshal(v, &r); err != nil {
 				return false

@@ -76,10 +76,20 @@ func (k Keys) DeptRoles() string             { return k.prefix + "deptrole:" }
 func (k Keys) Admins() string                { return k.prefix + "admins" }
 func (k Keys) Sig(m string) string           { return k.prefix + "sig:" + Esc(m) }
 func (k Keys) Sync(at time.Time) string {
-	return k.prefix + "sync:" + at.UTC().Format("20060102T150405.000000000Z")
+	return k.prefix + "sync:" + at.UTC().Format(keyTime)
 }
-func (k Keys) Syncs() string { return k.prefix + "sync:" }
-func (k Keys) Lock() string  { return k.prefix + "write" }
+
+// keyTime is how a time goes into a key: fixed width, so that keys sort by time.
+const keyTime = "20060102T150405.000000000Z"
+
+// Audit is the key of an audit record made at (the random part keeps apart two records of
+// the same nanosecond on two replicas); Audits is their prefix, oldest first.
+func (k Keys) Audit(at time.Time, random string) string {
+	return k.Audits() + at.UTC().Format(keyTime) + ":" + random
+}
+func (k Keys) Audits() string { return k.prefix + "audit:" }
+func (k Keys) Syncs() string  { return k.prefix + "sync:" }
+func (k Keys) Lock() string   { return k.prefix + "write" }
 
 // lockOrg takes the lock of the corp's writers that compute what to write from what they
 // read (a sync, an event batch, a role change): the cluster's, when several processes share

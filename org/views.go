@@ -160,7 +160,7 @@ func (o *Directory) listMembers(q memberQuery) (any, error) {
 	needle := strings.ToLower(strings.TrimSpace(q.query))
 	total := 0
 	rows := []any{}
-	err := o.store.View(func(tx *kv.Tx) error {
+	selectRows := func(tx *kv.Tx) error {
 		if q.deptID != 0 {
 			if _, err := tx.Get(o.keys.Dept(q.deptID)); err != nil {
 				return o.NotFound("department", strconv.FormatInt(q.deptID, 10))
@@ -207,12 +207,12 @@ func (o *Directory) listMembers(q memberQuery) (any, error) {
 			}
 			return true
 		})
-	})
-	if err != nil {
-		return nil, err
 	}
-	// the main department by name too (a page holds at most 1,000 rows)
-	o.store.View(func(tx *kv.Tx) error {
+	err := o.store.View(func(tx *kv.Tx) error {
+		if err := selectRows(tx); err != nil {
+			return err
+		}
+		// the main department by name too, in the same view (a page holds at most 1,000)
 		names := map[float64]string{}
 		for _, r := range rows {
 			row := r.(map[string]any)
@@ -227,6 +227,9 @@ func (o *Directory) listMembers(q memberQuery) (any, error) {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]any{"total": float64(total), "members": rows}, nil
 }
 

@@ -217,14 +217,7 @@ func TestASimulatedCorpWithoutACallbackConfigGetsEvents(t *testing.T) {
 	}
 	status, body := srv.call(t, "corps.C", "getCorpInfo", "{}")
 	data(t, status, body, &info)
-	var page struct {
-		Members []struct {
-			MemberID string `json:"memberId"`
-		} `json:"members"`
-	}
-	status, body = srv.call(t, "corps.C", "listMembers", `{"limit": 1}`)
-	data(t, status, body, &page)
-	member := page.Members[0].MemberID
+	member := srv.memberIDs(t, 1)[0]
 	out, err := exec.Command(bin, "wecom-sim", "ctl", info.APIBase, "update-user", "userid="+member, "position=无需配置").CombinedOutput()
 	if err != nil || strings.Contains(string(out), "no callback registered") {
 		t.Fatalf("ctl: %v\n%s", err, out)
@@ -271,14 +264,8 @@ func TestAuditListsWhoWroteTheOrg(t *testing.T) {
 	if status, body := srv.call(t, "corps.C", "initCorp", "{}"); status != 200 {
 		t.Fatalf("initCorp: %d %s", status, body)
 	}
-	var page struct {
-		Members []struct {
-			MemberID string `json:"memberId"`
-		} `json:"members"`
-	}
-	status, body := srv.call(t, "corps.C", "listMembers", `{"limit": 2}`)
-	data(t, status, body, &page)
-	a, b := page.Members[0].MemberID, page.Members[1].MemberID
+	ids := srv.memberIDs(t, 2)
+	a, b := ids[0], ids[1]
 	if code, _, errs := jitrt(t, "exec", app, "--data", dataDir, "-e", fmt.Sprintf(`app.getElement("corps.C").setAdmin([%q])`, a)); code != 0 {
 		t.Fatal(errs)
 	}
@@ -288,7 +275,7 @@ func TestAuditListsWhoWroteTheOrg(t *testing.T) {
 	var info struct {
 		APIBase string `json:"apiBase"`
 	}
-	status, body = srv.call(t, "corps.C", "getCorpInfo", "{}")
+	status, body := srv.call(t, "corps.C", "getCorpInfo", "{}")
 	data(t, status, body, &info)
 	if out, err := exec.Command(bin, "wecom-sim", "ctl", info.APIBase, "update-user", "userid="+b, "position=审计").CombinedOutput(); err != nil {
 		t.Fatalf("ctl: %v\n%s", err, out)

@@ -42,16 +42,7 @@ func TestReplicasRideOutDatabaseOutages(t *testing.T) {
 		defer r.stop(t)
 		replicas = append(replicas, r)
 	}
-	var page struct {
-		Members []struct {
-			MemberID string `json:"memberId"`
-		} `json:"members"`
-	}
-	status, body := replicas[0].call(t, "corps.C", "listMembers", `{"limit": 6}`)
-	data(t, status, body, &page)
-	if len(page.Members) < 6 {
-		t.Fatalf("members: %s", body)
-	}
+	members := replicas[0].memberIDs(t, 6)
 	u, _ := neturl.Parse(db.URL)
 	leaks := []string{u.Hostname(), ":" + u.Port(), u.User.Username() + "@", "postgres://", "jitrt_store"}
 
@@ -89,7 +80,7 @@ func TestReplicasRideOutDatabaseOutages(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, member := replicas[w%3], page.Members[w].MemberID
+			r, member := replicas[w%3], members[w]
 			for n := 1; ctx.Err() == nil; n++ {
 				mu.Lock()
 				attempted[w] = n
@@ -132,7 +123,7 @@ func TestReplicasRideOutDatabaseOutages(t *testing.T) {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(i), 7))
 			for ctx.Err() == nil {
-				r, member := replicas[rnd.IntN(3)], page.Members[rnd.IntN(writers)].MemberID
+				r, member := replicas[rnd.IntN(3)], members[rnd.IntN(writers)]
 				status, _, body, err := post(r, "getUserSignature", fmt.Sprintf(`[%q]`, member))
 				if ctx.Err() != nil {
 					return
@@ -220,7 +211,7 @@ func TestReplicasRideOutDatabaseOutages(t *testing.T) {
 		for w := range writers {
 			var last string
 			testwait.For(t, fmt.Sprintf("replica %d to read writer %d's last confirmed write, not stale", i, w), func() bool {
-				status, header, body, err := post(r, "getUserSignature", fmt.Sprintf(`[%q]`, page.Members[w].MemberID))
+				status, header, body, err := post(r, "getUserSignature", fmt.Sprintf(`[%q]`, members[w]))
 				if err != nil || status != 200 {
 					t.Fatalf("replica %d: %d %s %v", i, status, body, err)
 				}

@@ -101,6 +101,27 @@ func (s *server) logged(t *testing.T, msg, key string) string {
 	return value
 }
 
+// memberIDs are the ids of the first n members of corps.C, as listMembers lists them (the
+// test fails if it lists fewer).
+func (s *server) memberIDs(t *testing.T, n int) []string {
+	t.Helper()
+	var page struct {
+		Members []struct {
+			MemberID string `json:"memberId"`
+		} `json:"members"`
+	}
+	status, body := s.call(t, "corps.C", "listMembers", fmt.Sprintf(`{"limit": %d}`, n))
+	data(t, status, body, &page)
+	if len(page.Members) < n {
+		t.Fatalf("%d members listed, want %d: %s", len(page.Members), n, body)
+	}
+	ids := make([]string, len(page.Members))
+	for i, m := range page.Members {
+		ids[i] = m.MemberID
+	}
+	return ids
+}
+
 func (s *server) stop(t *testing.T) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)

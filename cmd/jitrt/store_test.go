@@ -256,13 +256,7 @@ func TestADatabaseThatStopsAnswers503(t *testing.T) {
 	}
 	srv := startServerArgs(t, buildJitrt(t), app, t.TempDir(), "--store", url)
 	defer srv.stop(t)
-	var page struct {
-		Members []struct {
-			MemberID string `json:"memberId"`
-		} `json:"members"`
-	}
-	status, body := srv.call(t, "corps.C", "listMembers", `{"limit": 2}`)
-	data(t, status, body, &page)
+	members := srv.memberIDs(t, 2)
 	setAdmin := func(id string) (*http.Response, string) {
 		resp, err := hc.Post(srv.base+"/api/elements/corps.C/setAdmin", "application/json", strings.NewReader(fmt.Sprintf(`[[%q]]`, id)))
 		if err != nil {
@@ -272,11 +266,11 @@ func TestADatabaseThatStopsAnswers503(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-	if resp, body := setAdmin(page.Members[0].MemberID); resp.StatusCode != 200 || resp.Header.Get("X-Jitrt-Stale") != "" {
+	if resp, body := setAdmin(members[0]); resp.StatusCode != 200 || resp.Header.Get("X-Jitrt-Stale") != "" {
 		t.Fatalf("setAdmin with the database up: %d %s (X-Jitrt-Stale %q)", resp.StatusCode, body, resp.Header.Get("X-Jitrt-Stale"))
 	}
 	stop()
-	resp, body := setAdmin(page.Members[1].MemberID)
+	resp, body := setAdmin(members[1])
 	if s, _ := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != 503 || s < 1 || !strings.Contains(body, `"unavailable"`) {
 		t.Fatalf("setAdmin with the database stopped: %d (Retry-After %q) %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
@@ -293,7 +287,7 @@ func TestADatabaseThatStopsAnswers503(t *testing.T) {
 	}
 	b, _ := io.ReadAll(read.Body)
 	read.Body.Close()
-	if s, _ := strconv.Atoi(read.Header.Get("X-Jitrt-Stale")); read.StatusCode != 200 || !strings.Contains(string(b), page.Members[0].MemberID) || s < 1 {
+	if s, _ := strconv.Atoi(read.Header.Get("X-Jitrt-Stale")); read.StatusCode != 200 || !strings.Contains(string(b), members[0]) || s < 1 {
 		t.Fatalf("a read with the database stopped: %d %s (X-Jitrt-Stale %q)", read.StatusCode, b, read.Header.Get("X-Jitrt-Stale"))
 	}
 }

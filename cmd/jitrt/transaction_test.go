@@ -51,18 +51,9 @@ func TestThreeReplicasReadModifyWriteInATransaction(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("initCorp: %d %s", status, body)
 	}
-	var page struct {
-		Members []struct {
-			MemberID string `json:"memberId"`
-		} `json:"members"`
-	}
-	status, body = replicas[1].call(t, "corps.C", "listMembers", `{"limit": 20}`)
-	data(t, status, body, &page)
-	if len(page.Members) < 20 {
-		t.Fatalf("members: %s", body)
-	}
+	members := replicas[1].memberIDs(t, 20)
 	for run := range 20 {
-		member := page.Members[run].MemberID
+		member := members[run]
 		var wg sync.WaitGroup
 		for i := range 30 {
 			wg.Add(1)

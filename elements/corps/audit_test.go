@@ -7,23 +7,12 @@ import (
 	"testing"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/org"
 )
 
-type auditRec struct {
-	At      string         `json:"at"`
-	Actor   elements.Actor `json:"actor"`
-	Element string         `json:"element"`
-	Method  string         `json:"method"`
-	Args    map[string]any `json:"args"`
-	Members []string       `json:"members"`
-	Result  string         `json:"result"`
-	Replica string         `json:"replica"`
-	Stored  bool           `json:"stored"`
-}
-
-func (e *env) auditLog(q string) []auditRec {
+func (e *env) auditLog(q string) []org.AuditRecord {
 	e.t.Helper()
-	var out []auditRec
+	var out []org.AuditRecord
 	e.mustJS(`corp.getAuditLog(`+q+`)`, &out)
 	return out
 }
