@@ -52,6 +52,48 @@ func TestRecursionHasAStackLimit(t *testing.T) {
 	}
 }
 
+// A stack overflow is a RangeError the script's own catch and finally see, as in V8 (issue
+// #26, trap 8; goja's patch: third_party/goja/JITRT.md); no way of meeting the limit again
+// (through built-ins calling back, catching and recursing, a getter) gets deeper or ends
+// the process, and the pool's runtime serves the next run.
+func TestAStackOverflowIsACatchableRangeError(t *testing.T) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 1, Limits: jshost.Limits{CallStack: 500}})
+	caught := []struct{ script, want string }{
+		{`function f(n) { return f(n + 1) + 1 }
+let r; try { f(0) } catch (e) { r = [e instanceof RangeError, e.name, e.message] } finally { r.push("finally") }; r`,
+			`[true,"RangeError","Maximum call stack size exceeded","finally"]`},
+		// through a built-in that calls back into the script
+		{`function g() { [0].forEach(g) }; try { g(); "no" } catch (e) { e.message }`, `"Maximum call stack size exceeded"`},
+		// through a getter
+		{`const o = { get x() { return this.x } }; try { o.x; "no" } catch (e) { e.name }`, `"RangeError"`},
+		// a catch at every level that recurses again: bounded by the limit, ends
+		{`let n = 0; function h(d) { n++; if (d > 3) return; try { h(d) } catch (e) { h(d + 1) } }; h(0); n > 500`, `true`},
+		// deep recursion inside the handler of a caught overflow still works within the limit
+		{`function f() { f() }; function g(n) { return n ? g(n - 1) : "deep" }; try { f() } catch (e) { g(400) }`, `"deep"`},
+	}
+	for _, c := range caught {
+		got, _, err := run(t, app, c.script)
+		if err != nil || strings.Join(strings.Fields(got), "") != strings.Join(strings.Fields(c.want), "") {
+			t.Errorf("%s\n= %s %v, want %s", c.script, got, err, c.want)
+		}
+	}
+	// thrown again, it ends the run as an uncaught overflow does
+	_, _, err := run(t, app, "function f() { f() }\ntry { f() } catch (e) { throw e }")
+	if elements.CodeOf(err) != elements.CodeResourceExhausted || err == nil || !strings.Contains(err.Error(), "Maximum call stack size exceeded (the limit is 500 calls deep)") {
+		t.Errorf("rethrown: %v (%s)", err, elements.CodeOf(err))
+	}
+	// a script's own RangeError keeps the script's code
+	if _, _, err := run(t, app, `throw new RangeError("mine")`); elements.CodeOf(err) != elements.CodeScript {
+		t.Errorf("own RangeError: %v (%s)", err, elements.CodeOf(err))
+	}
+	if got, _, err := run(t, app, `1 + 1`); err != nil || got != "2" {
+		t.Fatalf("the runtime after the overflows: %s %v", got, err)
+	}
+	if app.Panics() != 0 {
+		t.Fatalf("%d panics", app.Panics())
+	}
+}
+
 // A run that changes a built-in, a global or a bound element leaves nothing the next runs
 // see; ordinary code that assigns overridable properties still works.
 func TestNoRunSeesAnothersBuiltIns(t *testing.T) {

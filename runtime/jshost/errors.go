@@ -39,16 +39,6 @@ func compileScript(name, code string) (*goja.Program, error) {
 // runError turns what goja returned into an error with a code and, for script errors, the
 // file:line:col where it was thrown.
 func (h *Host) runError(err error, mainName string, lim Limits) error {
-	var overflow *goja.StackOverflowError
-	if errors.As(err, &overflow) {
-		where := ""
-		if st := overflow.Stack(); len(st) > 0 {
-			p := st[0].Position()
-			where = fmt.Sprintf("%s:%d:%d: ", st[0].SrcName(), p.Line, p.Column)
-		}
-		return &elements.Error{Code: elements.CodeResourceExhausted, Err: elements.ErrResourceExhausted,
-			Message: fmt.Sprintf("%sRangeError: Maximum call stack size exceeded (the limit is %d calls deep)", where, lim.CallStack)}
-	}
 	var intr *goja.InterruptedError
 	if errors.As(err, &intr) {
 		switch x := intr.Value().(type) {
@@ -83,9 +73,26 @@ func (h *Host) runError(err error, mainName string, lim Limits) error {
 	}
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
-		return h.exceptionError(ex, mainName)
+		if !isStackOverflow(ex) {
+			return h.exceptionError(ex, mainName)
+		}
+		e := h.exceptionError(ex, mainName).(*elements.Error)
+		e.Code, e.Err = elements.CodeResourceExhausted, elements.ErrResourceExhausted
+		e.Message += fmt.Sprintf(" (the limit is %d calls deep)", lim.CallStack)
+		return e
 	}
 	return err
+}
+
+// isStackOverflow tells the RangeError goja throws at the call-stack limit (a catchable one:
+// third_party/goja/JITRT.md), left uncaught, from the script's own errors.
+func isStackOverflow(ex *goja.Exception) bool {
+	obj, ok := ex.Value().(*goja.Object)
+	if !ok {
+		return false
+	}
+	name, msg := obj.Get("name"), obj.Get("message")
+	return name != nil && name.String() == "RangeError" && msg != nil && msg.String() == goja.StackOverflowMessage
 }
 
 // moduleWrapper is what goja_nodejs puts before a module's source on its first line.
