@@ -101,7 +101,7 @@ func (v *view) home() Response {
 				}
 				if err == nil {
 					var counts map[string]any
-					if counts, err = o.Directory().Counts(); err == nil {
+					if counts, err = o.Directory().Counts(v.ctx); err == nil {
 						n, _ := counts["departments"].(float64)
 						cs.Departments = int(n)
 					}
@@ -451,7 +451,7 @@ func (r *report) finish(base string) {
 func (v *view) syncs(corp string, dry *report) Response {
 	d := syncsData{Corp: corp, Base: corpHref(corp), DryRun: dry, New: v.r.Query.Get("new")}
 	if err := v.withOrg(corp, func(o org.Org) error {
-		h, err := o.Directory().SyncHistory(0, false, "")
+		h, err := o.Directory().SyncHistory(v.ctx, 0, false, "")
 		if err == nil {
 			err = reshape(h, &d.Reports)
 		}
@@ -464,7 +464,7 @@ func (v *view) syncs(corp string, dry *report) Response {
 	}
 	if d.New != "" { // what the sync just made changed, as a dry run shows it
 		_ = v.withOrg(corp, func(o org.Org) error {
-			h, err := o.Directory().SyncHistory(1, true, d.New)
+			h, err := o.Directory().SyncHistory(v.ctx, 1, true, d.New)
 			var rs []report
 			if err == nil && reshape(h, &rs) == nil && len(rs) > 0 {
 				rs[0].finish(d.Base)
@@ -481,7 +481,7 @@ func (v *view) report(corp, startedAt string) Response {
 	base := corpHref(corp)
 	var rs []report
 	if err := v.withOrg(corp, func(o org.Org) error {
-		h, err := o.Directory().SyncHistory(0, true, startedAt)
+		h, err := o.Directory().SyncHistory(v.ctx, 0, true, startedAt)
 		if err == nil {
 			err = reshape(h, &rs)
 		}

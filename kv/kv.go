@@ -129,6 +129,9 @@ type Store struct {
 	compactMinTest int64 // a test's compactMinSize (0: the constant)
 
 	closeOnce sync.Once
+
+	notesMu  sync.Mutex        // a state file's notes file, or memNotes
+	memNotes map[string]string // the notes of a store in memory
 }
 
 // OpenMemory opens a store that lives in memory only (jitrt check).

@@ -73,6 +73,8 @@ var migrations = []string{
 		ALTER TABLE %[1]s.head ADD COLUMN IF NOT EXISTS purged bigint NOT NULL DEFAULT 0`,
 	// the calls of a platform's API taken by the replicas, per second (budget.go)
 	10: `CREATE TABLE IF NOT EXISTS %[1]s.budget (name text NOT NULL, sec bigint NOT NULL, n int NOT NULL, PRIMARY KEY (name, sec))`,
+	// small values beside the state, not in its change log (notes.go)
+	11: `CREATE TABLE IF NOT EXISTS %[1]s.notes (key text PRIMARY KEY, value text NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock

@@ -68,6 +68,7 @@ func TestStoreSuite(t *testing.T) {
 		"ConcurrentWritersStayWhole":   suiteConcurrent,
 		"SecondOwnerIsRefusedAndNamed": suiteSecondOwner,
 		"ReadersSeeCommittedState":     suiteReaders,
+		"NotesAreNotState":             suiteNotes,
 	}
 	bs := backends(t)
 	for _, b := range slices.Sorted(maps.Keys(bs)) {
@@ -270,6 +271,53 @@ func suiteReaders(t *testing.T, open opener) {
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Notes last across a reopen (another process reads them), the last writer wins, writers
+// at once lose none of the file, and a note changes neither the state nor its commits.
+func suiteNotes(t *testing.T, open opener) {
+	ctx := context.Background()
+	s := mustOpen(t, open)
+	if _, err := s.Note(ctx, "n"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no note yet: %v", err)
+	}
+	s.Set("k", "v")
+	commits, gens := s.Commits(), s.Generation("")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.SetNote(ctx, fmt.Sprint("w", i), fmt.Sprint(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.SetNote(ctx, "n", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetNote(ctx, "n", `{"second":"値"}`); err != nil {
+		t.Fatal(err)
+	}
+	if s.Commits() != commits || s.Generation("") != gens {
+		t.Fatalf("notes counted as state: commits %d→%d", commits, s.Commits())
+	}
+	n := 0
+	s.View(func(tx *Tx) error { return tx.Scan("", func(string, string) bool { n++; return true }) })
+	if n != 1 {
+		t.Fatalf("the state holds %d keys after the notes, want 1", n)
+	}
+	s.Close()
+	s = mustOpen(t, open)
+	if v, err := s.Note(ctx, "n"); err != nil || v != `{"second":"値"}` {
+		t.Fatalf("after a reopen: %q %v", v, err)
+	}
+	for i := range 8 {
+		if v, err := s.Note(ctx, fmt.Sprint("w", i)); err != nil || v != fmt.Sprint(i) {
+			t.Errorf("writer %d's note: %q %v", i, v, err)
+		}
 	}
 }
 

@@ -645,6 +645,11 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 		// Nothing changed: nothing is written, not even the report, which is kept in
 		// memory and shown by getSyncHistory until the app restarts.
 		o.KeepReport(rep)
+		// and beside the state for the other processes (lastSyncAt, getSyncHistory): a
+		// note, not a write of the state
+		if err := o.store.SetNote(ctx, o.keys.QuietSync(), MustJSON(rep)); err != nil {
+			o.log.Warn("the no-change sync's report was not kept for the other processes", "corp", o.corpID, "err", err)
+		}
 	} else {
 		changes = append(changes, kv.Change{Key: o.keys.Sync(opt.Start), Value: MustJSON(rep)})
 		if len(snap.history) >= MaxHistory {

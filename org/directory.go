@@ -81,8 +81,14 @@ func (o *Directory) NotInitialized() error {
 
 // syncHistory returns the kept sync reports, newest first: those in the store and those of
 // syncs that wrote nothing, kept in memory.
-func (o *Directory) SyncHistory(limit int, withChanges bool, startedAt string) ([]any, error) {
+func (o *Directory) SyncHistory(ctx context.Context, limit int, withChanges bool, startedAt string) ([]any, error) {
 	raws := o.QuietReports()
+	// the last no-change sync of any process, kept as a note (it wrote no state)
+	nctx, cancel := context.WithTimeout(ctx, kv.BehindCheckTimeout)
+	if raw, err := o.store.Note(nctx, o.keys.QuietSync()); err == nil && !slices.Contains(raws, raw) {
+		raws = append(raws, raw)
+	}
+	cancel()
 	err := o.store.View(func(tx *kv.Tx) error {
 		return tx.Scan(o.keys.Syncs(), func(_, v string) bool { raws = append(raws, v); return true })
 	})
@@ -523,7 +529,7 @@ type adminCache struct {
 }
 
 // Counts are the org's counts and state: members, departments, tags, admins, the last sync.
-func (o *Directory) Counts() (map[string]any, error) {
+func (o *Directory) Counts(ctx context.Context) (map[string]any, error) {
 	d := map[string]any{}
 	var meta Meta
 	counts := map[string]int{}
@@ -546,7 +552,7 @@ func (o *Directory) Counts() (map[string]any, error) {
 		}
 		return nil
 	})
-	if hist, herr := o.SyncHistory(1, false, ""); herr == nil && len(hist) > 0 {
+	if hist, herr := o.SyncHistory(ctx, 1, false, ""); herr == nil && len(hist) > 0 {
 		last, _ = hist[0].(map[string]any)["finishedAt"].(string)
 	}
 	if err != nil {

@@ -165,7 +165,7 @@ func TestTheEngineAppliesAProvidersEventsInOrder(t *testing.T) {
 	if a := aside[0].(map[string]any); a["id"] != "m00002" || a["kind"] != "edit" || !strings.Contains(fmt.Sprint(a["error"]), "cannot be applied") {
 		t.Errorf("the event set aside: %v", a)
 	}
-	hist, _ := d.SyncHistory(10, false, "")
+	hist, _ := d.SyncHistory(context.Background(), 10, false, "")
 	if !strings.Contains(fmt.Sprint(hist), "set aside") {
 		t.Errorf("the history does not say an event was set aside: %v", hist)
 	}

@@ -42,7 +42,7 @@ func (o *Directory) Methods(names ...string) []elements.Method {
 				if v, ok := a["changes"].(bool); ok {
 					withChanges = v
 				}
-				return o.SyncHistory(int(limit), withChanges, a.String("startedAt"))
+				return o.SyncHistory(ctx, int(limit), withChanges, a.String("startedAt"))
 			}},
 		{Name: "getLocalCorpData", Callable: true, Doc: "the local org: {userList, deptList, roleList, thirdAuthList, …}",
 			Call: func(context.Context, elements.Args) (any, error) { return o.localCorpData() }},

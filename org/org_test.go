@@ -1,8 +1,11 @@
 package org
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,5 +112,57 @@ func TestALegacyRecordReadsAsToday(t *testing.T) {
 	}
 	if f, ok := v.Field("address"); !ok || f != "北京" {
 		t.Fatalf("a provider field: %v %v", f, ok)
+	}
+}
+
+// A sync that finds nothing to change writes 0 bytes of state, yet counts as the last sync
+// for every process: another process opening the state afterwards (jitrt exec, then the
+// console of jitrt run) sees its time as lastSyncAt and its report first in the history
+// (issue #26, trap 6).
+func TestANoChangeSyncCountsAsTheLastSyncInEveryProcess(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() (*Directory, *kv.Store) {
+		st, err := kv.Open(ctx, dir, kv.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return New(Config{Store: st, Name: "corps.T", CorpID: "t", Roles: DefaultRoles}), st
+	}
+	sync := func(d *Directory, init bool) *SyncReport {
+		rep := &SyncReport{StartedAt: time.Now().UTC().Format(time.RFC3339Nano)}
+		if err := d.Commit(ctx, d.Prefetch(), fetchedOrg(50), rep, CommitOptions{Start: time.Now(), Init: init}); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	d, st := open()
+	first := sync(d, true)
+	st.Close()
+
+	d, st = open()
+	before, err := os.ReadFile(filepath.Join(dir, kv.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := sync(d, false)
+	if quiet.Writes != 0 || quiet.FinishedAt == first.FinishedAt {
+		t.Fatalf("the second sync: %+v", quiet)
+	}
+	st.Close()
+	after, _ := os.ReadFile(filepath.Join(dir, kv.FileName))
+	if !bytes.Equal(before, after) {
+		t.Fatalf("a no-change sync wrote %d bytes of state", len(after)-len(before))
+	}
+
+	d, st = open() // another process
+	defer st.Close()
+	counts, err := d.Counts(ctx)
+	if err != nil || counts["lastSyncAt"] != quiet.FinishedAt {
+		t.Fatalf("lastSyncAt in another process: %v (%v), want the no-change sync's %s (the first finished %s)", counts["lastSyncAt"], err, quiet.FinishedAt, first.FinishedAt)
+	}
+	hist, err := d.SyncHistory(ctx, 10, false, "")
+	if err != nil || len(hist) != 2 || hist[0].(map[string]any)["finishedAt"] != quiet.FinishedAt {
+		t.Fatalf("history in another process: %v %v", hist, err)
 	}
 }

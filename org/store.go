@@ -89,7 +89,11 @@ func (k Keys) Audit(at time.Time, random string) string {
 }
 func (k Keys) Audits() string { return k.prefix + "audit:" }
 func (k Keys) Syncs() string  { return k.prefix + "sync:" }
-func (k Keys) Lock() string   { return k.prefix + "write" }
+
+// QuietSync is the note (kv.Store.SetNote) holding the report of the last sync that found
+// nothing to change.
+func (k Keys) QuietSync() string { return k.prefix + "quietsync" }
+func (k Keys) Lock() string      { return k.prefix + "write" }
 
 // lockOrg takes the lock of the corp's writers that compute what to write from what they
 // read (a sync, an event batch, a role change): the cluster's, when several processes share

@@ -263,7 +263,7 @@ var corpResults = map[string]any{"syncCorp": org.SyncReport{}}
 
 // corpData is the corp's configuration with the org's counts.
 func (c *Corp) corpData() (map[string]any, error) {
-	counts, err := c.dir.Counts()
+	counts, err := c.dir.Counts(context.Background()) // a property: no caller's context
 	if err != nil {
 		return nil, err
 	}

@@ -159,7 +159,7 @@ func (c *Corp) Properties() []elements.Property {
 		{Name: "corpFullName", Doc: "alias of fullName", Get: func() any { return c.el.FullName }},
 		{Name: "authConfig", Doc: "a local org has no platform credentials: {}", Get: func() any { return map[string]any{} }},
 		{Name: "corpData", Doc: "the org's configuration and counts", Get: func() any {
-			d, err := c.dir.Counts()
+			d, err := c.dir.Counts(context.Background()) // a property: no caller's context
 			if err != nil {
 				return map[string]any{"error": err.Error()}
 			}
