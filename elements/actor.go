@@ -40,6 +40,17 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
+// WithTaskActor says the calls made with ctx are a task's: a timer's run is the task's; a
+// run someone started (a manual run) is the task's too, with who started it in Via
+// ("manual by member u1 (auths.loginTypes.L)"), the one place the first actor is overridden.
+func WithTaskActor(ctx context.Context, task, trigger string) context.Context {
+	a := Actor{Kind: "task", ID: task, Via: trigger}
+	if caller, ok := ctx.Value(actorKey{}).(Actor); ok {
+		a.Via = trigger + " by " + caller.String()
+	}
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
 // ActorFrom is who ctx's calls are for ({Kind: "system"} when no entry point said).
 func ActorFrom(ctx context.Context) Actor {
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {

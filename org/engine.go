@@ -120,9 +120,16 @@ func (e *Engine) Sync(ctx context.Context, dryRun bool) (*SyncReport, error) {
 		err    error
 	}
 	done := make(chan outcome, 1)
-	runCtx, cancel := context.WithCancel(e.life)
+	// The run keeps the caller's values (who called, which method: its audit record names
+	// them) but not its end: a caller that stops waiting leaves the sync running, which
+	// only the org's lifetime (or the caller's deadline) ends.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(e.life, cancelRun)
+	cancel := func() { stop(); cancelRun() }
 	if dl, ok := ctx.Deadline(); ok {
-		runCtx, cancel = context.WithDeadline(runCtx, dl)
+		var cancelDeadline context.CancelFunc
+		runCtx, cancelDeadline = context.WithDeadline(runCtx, dl)
+		cancel = func() { cancelDeadline(); stop(); cancelRun() }
 	}
 	go func() {
 		defer cancel()

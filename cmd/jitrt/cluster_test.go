@@ -48,6 +48,45 @@ func clusterApp(simURL string) map[string]string {
 	}
 }
 
+// loginMember logs member in through the WeCom login element login, as a browser does: the
+// login starts on s, the member is picked on the emulator's page, and the login comes back to
+// back (s itself, or another replica behind the same load balancer). It returns the session
+// cookie ("jitrt_session=…").
+func (s *server) loginMember(t *testing.T, login, member string, back *server) string {
+	t.Helper()
+	status, _, h := s.get(t, "/auth/"+login+"/login")
+	if status != 302 {
+		t.Fatalf("/login: %d", status)
+	}
+	loginURL, _ := url.Parse(h.Get("Location"))
+	stateCookie := ""
+	for _, c := range (&http.Response{Header: h}).Cookies() {
+		if c.Name == "jitrt_state" {
+			stateCookie = c.Name + "=" + c.Value
+		}
+	}
+	q := loginURL.Query()
+	form := url.Values{"appid": {q.Get("appid")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")}, "userid": {member}}
+	sim := loginURL.Scheme + "://" + loginURL.Host
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).PostForm(sim+"/wwlogin/sso/scan", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	to, _ := url.Parse(resp.Header.Get("Location"))
+	status, body, h := back.get(t, to.Path+"?"+to.RawQuery, "Cookie", stateCookie)
+	if status != 302 {
+		t.Fatalf("the login's return: %d %s", status, body)
+	}
+	for _, c := range (&http.Response{Header: h}).Cookies() {
+		if c.Name == "jitrt_session" {
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
+}
+
 // startSim starts jitrt wecom-sim as a process of its own and returns its URL.
 func startSim(t *testing.T, bin string, args ...string) string {
 	t.Helper()
@@ -286,38 +325,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	// a login started on A comes back to B (the load balancer's choice) and the session is
 	// known to all three
 	a, b := replicas[0], replicas[1]
-	status, _, h := a.get(t, "/auth/auths.loginTypes.L/login")
-	if status != 302 {
-		t.Fatalf("/login on A: %d", status)
-	}
-	loginURL, _ := url.Parse(h.Get("Location"))
-	stateCookie := ""
-	for _, c := range (&http.Response{Header: h}).Cookies() {
-		if c.Name == "jitrt_state" {
-			stateCookie = c.Name + "=" + c.Value
-		}
-	}
-	q := loginURL.Query()
-	form := url.Values{"appid": {q.Get("appid")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")}, "userid": {member.UserID}}
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).PostForm(simURL+"/wwlogin/sso/scan", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	back, _ := url.Parse(resp.Header.Get("Location"))
-	status, body, h = b.get(t, back.Path+"?"+back.RawQuery, "Cookie", stateCookie)
-	if status != 302 {
-		t.Fatalf("the login's return to B: %d %s", status, body)
-	}
-	session := ""
-	for _, c := range (&http.Response{Header: h}).Cookies() {
-		if c.Name == "jitrt_session" {
-			session = c.Name + "=" + c.Value
-		}
-	}
-	if session == "" {
-		t.Fatal("B set no session cookie")
-	}
+	session := a.loginMember(t, "auths.loginTypes.L", member.UserID, b)
 	for i, r := range replicas {
 		status, body, _ := r.get(t, "/api/me", "Cookie", session)
 		if status != 200 || !strings.Contains(body, member.UserID) {

@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -249,13 +253,19 @@ func TestASimulatedCorpWithoutACallbackConfigGetsEvents(t *testing.T) {
 	}
 }
 
-// jitrt audit, beside a running jitrt run, lists the writes of an HTTP call, a script sent
-// by jitrt exec, jitrt call and the emulator's change events, each with who made it.
+// jitrt audit, beside a running jitrt run, lists the writes of every kind of caller, each
+// with who made it: an HTTP call on the open loopback, a script sent by jitrt exec, jitrt
+// call, a console form, a member's session, the emulator's change events, and a task whose
+// sync brought what a dropped event had not.
 func TestAuditListsWhoWroteTheOrg(t *testing.T) {
 	app := writeTree(t, map[string]string{
-		"app.json":       `{"name": "audit"}`,
-		"corps/C/e.json": `{"type": "corps.QywxInnerType"}`,
-		"corps/C/C.json": `{"corpId": "wwaudit", "agentId": "1", "secret": "audit-secret-1234", "simulator": {"members": 8, "departments": 2, "seed": 3}}`,
+		"app.json":                  `{"name": "audit", "permissions": {"corps.C.setUserRole": ["admin"]}}`,
+		"corps/C/e.json":            `{"type": "corps.QywxInnerType"}`,
+		"corps/C/C.json":            `{"corpId": "wwaudit", "agentId": "1", "secret": "audit-secret-1234", "simulator": {"members": 8, "departments": 2, "seed": 3}}`,
+		"auths/loginTypes/L/e.json": `{"type": "auths.loginTypes.QywxInnerType"}`,
+		"auths/loginTypes/L/L.json": `{"corpId": "wwaudit", "agentId": "1", "corpSecret": "audit-secret-1234", "corp": "corps.C", "simulator": true}`,
+		"tasks/Sync/e.json": `{"type": "tasks.NormalType", "title": "sync", "enable": 0, "funcType": "Global", "func": "corps.C.syncCorp",
+			"timerCfg": {"startTime": "2024-01-01 00:00:00", "repeat": {"repeatType": "day"}}}`,
 	})
 	bin := buildJitrt(t)
 	dataDir := t.TempDir()
@@ -264,26 +274,80 @@ func TestAuditListsWhoWroteTheOrg(t *testing.T) {
 	if status, body := srv.call(t, "corps.C", "initCorp", "{}"); status != 200 {
 		t.Fatalf("initCorp: %d %s", status, body)
 	}
-	ids := srv.memberIDs(t, 2)
-	a, b := ids[0], ids[1]
+	ids := srv.memberIDs(t, 3)
+	a, b, c := ids[0], ids[1], ids[2]
 	if code, _, errs := jitrt(t, "exec", app, "--data", dataDir, "-e", fmt.Sprintf(`app.getElement("corps.C").setAdmin([%q])`, a)); code != 0 {
 		t.Fatal(errs)
 	}
 	if code, _, errs := jitrt(t, "call", app, "corps.C", "saveUserSignature", fmt.Sprintf(`[%q, "https://sig.example/b.png"]`, b), "--data", dataDir); code != 0 {
 		t.Fatal(errs)
 	}
+
+	// a console form (the open console of a server without a token): the root passes admin down
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	page, err := browser.Get(srv.base + "/console/corps/corps.C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(html)
+	if m == nil {
+		t.Fatalf("no CSRF token on the corp page:\n%s", html)
+	}
+	resp, err := browser.PostForm(srv.base+"/console/corps/corps.C/act/setDeptRole", url.Values{"csrf": {string(m[1])}, "deptId": {"1"}, "roleIdList": {"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the console's setDeptRole: %d", resp.StatusCode)
+	}
+
+	// a member's session, holding admin through the root, calls the method permissions gate
+	session := srv.loginMember(t, "auths.loginTypes.L", c, srv)
+	req, _ := http.NewRequest("POST", srv.base+"/api/elements/corps.C/setUserRole", strings.NewReader(fmt.Sprintf(`[%q, ["member"]]`, b)))
+	req.Header.Set("Cookie", session)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = hc.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("setUserRole with %s's session: %d %s", c, resp.StatusCode, body)
+	}
+
 	var info struct {
 		APIBase string `json:"apiBase"`
 	}
-	status, body := srv.call(t, "corps.C", "getCorpInfo", "{}")
-	data(t, status, body, &info)
-	if out, err := exec.Command(bin, "wecom-sim", "ctl", info.APIBase, "update-user", "userid="+b, "position=审计").CombinedOutput(); err != nil {
-		t.Fatalf("ctl: %v\n%s", err, out)
+	status, raw := srv.call(t, "corps.C", "getCorpInfo", "{}")
+	data(t, status, raw, &info)
+	ctl := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(bin, append([]string{"wecom-sim", "ctl", info.APIBase}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ctl %v: %v\n%s", args, err, out)
+		}
 	}
-	testwait.For(t, "the event to be applied", func() bool {
-		_, body := srv.call(t, "corps.C", "getMember", fmt.Sprintf("%q", b))
-		return strings.Contains(body, "审计")
-	})
+	member := func(id string) string {
+		_, body := srv.call(t, "corps.C", "getMember", fmt.Sprintf("%q", id))
+		return body
+	}
+	ctl("update-user", "userid="+b, "position=审计")
+	testwait.For(t, "the event to be applied", func() bool { return strings.Contains(member(b), "审计") })
+
+	// an event WeCom drops, and a task whose sync brings the change (run at once: its actor
+	// is the task, started by the HTTP caller)
+	ctl("faults", "drop=1")
+	ctl("add-user", "userid=newcomer", "name=新人", "department=1")
+	if status, body := srv.call(t, "tasks.Sync", "run", "{}"); status != 200 {
+		t.Fatalf("the task's run: %d %s", status, body)
+	}
+	if !strings.Contains(member("newcomer"), "新人") {
+		t.Fatal("the task's sync did not bring the member the dropped event named")
+	}
+
 	code, out, errs := jitrt(t, "audit", app, "--data", dataDir, "--json")
 	if code != 0 {
 		t.Fatal(errs)
@@ -296,22 +360,27 @@ func TestAuditListsWhoWroteTheOrg(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &recs); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	who := map[string]string{}
+	var who []string
 	for _, r := range recs {
-		who[r.Method] = r.Actor.Kind + " " + r.Actor.ID + " " + r.Actor.Via
+		if r.Result == "ok" {
+			who = append(who, fmt.Sprintf("%s by %s %s (%s)", r.Method, r.Actor.Kind, r.Actor.ID, r.Actor.Via))
+		}
 	}
-	for method, want := range map[string]string{
-		"initCorp":          "loopback  ",
-		"setAdmin":          "script <eval> jitrt exec",
-		"saveUserSignature": "call  jitrt call",
-		"applyEvents":       "event  wwaudit",
+	for _, want := range []string{
+		"initCorp by loopback  ()",
+		"setAdmin by script <eval> (jitrt exec)",
+		"saveUserSignature by call  (jitrt call)",
+		"setDeptRole by console open: no API token on a loopback address ()",
+		"setUserRole by member " + c + " (auths.loginTypes.L)",
+		"applyEvents by event  (wwaudit)",
+		"syncCorp by task tasks.Sync (manual by loopback)",
 	} {
-		if who[method] != want {
-			t.Errorf("%s by %q, want %q (all: %v)", method, who[method], want, who)
+		if !slices.Contains(who, want) {
+			t.Errorf("no record %q in:\n%s", want, strings.Join(who, "\n"))
 		}
 	}
 	code, out, _ = jitrt(t, "audit", app, "C", "--data", dataDir, "--member", b)
-	if code != 0 || !strings.Contains(out, "saveUserSignature") || strings.Contains(out, "setAdmin") {
+	if code != 0 || !strings.Contains(out, "saveUserSignature") || !strings.Contains(out, "setUserRole") || strings.Contains(out, "setAdmin") {
 		t.Fatalf("audit --member %s:\n%s", b, out)
 	}
 }

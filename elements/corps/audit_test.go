@@ -8,6 +8,7 @@ import (
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/org"
+	"github.com/jitrt/jitrt/wecom"
 )
 
 func (e *env) auditLog(q string) []org.AuditRecord {
@@ -83,5 +84,17 @@ func TestEveryWriteOfTheOrgIsAudited(t *testing.T) {
 	}
 	if err := e.js(`corp.getAuditLog({since: "yesterday"})`, nil); elements.CodeOf(err) != elements.CodeInvalidArgument {
 		t.Fatalf("an unreadable since: %v", err)
+	}
+
+	// a sync that changes the org is its caller's, though it runs on a goroutine of the org's
+	// (it outlives a caller that stops waiting)
+	if err := e.sim.UpdateUser(b, func(u *wecom.User) { u.Position = "审计" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(elements.Actor{Kind: "task", ID: "tasks.Sync", Via: "timer"}, "syncCorp", nil); err != nil {
+		t.Fatal(err)
+	}
+	if last := e.auditLog(`{limit: 1}`); len(last) != 1 || last[0].Method != "syncCorp" || last[0].Actor.String() != "task tasks.Sync (timer)" || !last[0].Stored {
+		t.Fatalf("the sync that changed the org: %+v", last)
 	}
 }

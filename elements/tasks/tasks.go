@@ -467,8 +467,8 @@ func (t *Task) run(ctx context.Context, trigger string) (any, error) {
 
 // runDue is run for the due time of a timer's run (zero for a manual one).
 func (t *Task) runDue(ctx context.Context, trigger string, due time.Time) (any, error) {
-	// what the run writes is the task's (a manual run: its caller's, who said so first)
-	ctx = elements.WithActor(ctx, elements.Actor{Kind: "task", ID: t.el.FullName, Via: trigger})
+	// what the run writes is the task's (a manual run's names who started it too)
+	ctx = elements.WithTaskActor(ctx, t.el.FullName, trigger)
 	start := time.Now()
 	log := t.el.Logger
 	var res any
