@@ -26,7 +26,8 @@ import (
 // record. A write method that failed leaves the state as it was, as every refused call
 // does; its failure is kept in the memory of the process that took it (recent ones,
 // AuditFailuresKept), and getAuditLog lists it beside the records, marked stored: false.
-// Records older than the org's AuditRetention go, a few at a time, with later writes.
+// Records older than the org's AuditRetention go in the background (KeepAuditPruned: at
+// start and every AuditPruneEvery), and a few at a time with later writes.
 
 // DefaultAuditRetention is how long an org keeps its audit records.
 const DefaultAuditRetention = 90 * 24 * time.Hour
@@ -34,8 +35,12 @@ const DefaultAuditRetention = 90 * 24 * time.Hour
 // AuditFailuresKept is how many failed write calls an org keeps in memory.
 const AuditFailuresKept = 1000
 
-// auditPruneBatch is the most old records a write deletes with its own.
+// auditPruneBatch is the most old records a write deletes with its own, and the background
+// pruning in one transaction.
 const auditPruneBatch = 64
+
+// DefaultAuditPruneEvery is how often an org's records past the retention are looked for.
+const DefaultAuditPruneEvery = time.Hour
 
 // AuditRecord is one write of an org, as the trail keeps it.
 type AuditRecord struct {
@@ -236,12 +241,79 @@ func (o *Directory) update(ctx context.Context, fn func(tx *kv.Tx) error) error 
 
 // pruneAudit deletes up to auditPruneBatch records older than the retention.
 func (o *Directory) pruneAudit(tx *kv.Tx) error {
+	_, err := tx.DeleteBefore(o.keys.Audits(), o.auditCutoff(), auditPruneBatch)
+	return err
+}
+
+// auditCutoff is the key before which the records are past the retention.
+func (o *Directory) auditCutoff() string {
 	keep := o.auditRetention
 	if keep <= 0 {
 		keep = DefaultAuditRetention
 	}
-	_, err := tx.DeleteBefore(o.keys.Audits(), o.keys.Audit(time.Now().Add(-keep), ""), auditPruneBatch)
-	return err
+	return o.keys.Audit(time.Now().Add(-keep), "")
+}
+
+// PruneAudit deletes the records past the retention, auditPruneBatch per transaction (a
+// writer of the org waits for one batch at most), and says how many went. With none past
+// it, it writes nothing (a read of the oldest key tells).
+func (o *Directory) PruneAudit(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		cutoff := o.auditCutoff()
+		due := false
+		if err := o.store.View(func(tx *kv.Tx) error {
+			return tx.Scan(o.keys.Audits(), func(k, _ string) bool { due = k < cutoff; return false })
+		}); err != nil {
+			return total, err
+		}
+		if !due {
+			return total, nil
+		}
+		var n int
+		if err := o.store.Update(func(tx *kv.Tx) (err error) {
+			n, err = tx.DeleteBefore(o.keys.Audits(), cutoff, auditPruneBatch)
+			return err
+		}); err != nil {
+			return total, fmt.Errorf("prune the audit records of %s: %w", o.name, err)
+		}
+		total += n
+		if n < auditPruneBatch {
+			return total, nil
+		}
+	}
+	return total, ctx.Err()
+}
+
+// KeepAuditPruned prunes the org's audit records past the retention (PruneAudit) now and
+// every interval (DefaultAuditPruneEvery when 0), until life ends.
+func (o *Directory) KeepAuditPruned(life context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultAuditPruneEvery
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						recovered(o, "audit pruning", r)
+					}
+				}()
+				if n, err := o.PruneAudit(life); err != nil && life.Err() == nil {
+					o.log.Warn("audit records past the retention not pruned", "org", o.name, "err", err)
+				} else if n > 0 {
+					o.log.Info("audit records past the retention pruned", "org", o.name, "records", n)
+				}
+			}()
+			select {
+			case <-life.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // keepFailure keeps a failed call's record in memory.

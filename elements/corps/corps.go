@@ -227,6 +227,7 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 func (c *Corp) Start(ctx context.Context) error {
 	c.life, c.endLife = context.WithCancel(context.Background())
 	c.engine.Start(c.life)
+	c.dir.KeepAuditPruned(c.life, 0)
 	if err := c.dir.Upgrade(ctx); err != nil {
 		return fmt.Errorf("bring the stored org up to date: %w", err)
 	}

@@ -87,11 +87,25 @@ type Corp struct {
 	// slots and waiters bound the password checks under way (verify).
 	slots   chan struct{}
 	waiters atomic.Int32
+	// endLife ends what the instance started (the audit pruning): Close.
+	endLife context.CancelFunc
 }
 
-// Start says which grants name roles the org no longer declares (elements.Starter).
+// Start says which grants name roles the org no longer declares (elements.Starter), and
+// keeps the audit records past their retention pruned until Close.
 func (c *Corp) Start(context.Context) error {
 	c.dir.WarnUndeclaredGrants()
+	var life context.Context
+	life, c.endLife = context.WithCancel(context.Background())
+	c.dir.KeepAuditPruned(life, 0)
+	return nil
+}
+
+// Close stops the audit pruning (io.Closer).
+func (c *Corp) Close() error {
+	if c.endLife != nil {
+		c.endLife()
+	}
 	return nil
 }
 
