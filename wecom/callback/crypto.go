@@ -1,178 +1,54 @@
 // Package callback is WeCom's callback security — the signature and the AES-256-CBC
-// encryption of callback messages (doc 91144) — and the contact-change events they carry,
-// shared by the receiving side and by the emulator that sends them.
+// encryption of callback messages (doc 91144; the scheme is msgcrypt's) — and the
+// contact-change events they carry, shared by the receiving side and by the emulator that
+// sends them.
 package callback
 
 import (
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha1"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"sort"
-	"strings"
+
+	"github.com/jitrt/jitrt/msgcrypt"
 )
 
 // Errors of the callback crypto, one per way a message is refused.
 var (
 	// ErrBadKey: an EncodingAESKey that is not 43 characters of base64 giving 32 bytes.
-	ErrBadKey = errors.New("callback: the EncodingAESKey must be 43 characters (letters and digits) decoding to 32 bytes")
+	ErrBadKey = msgcrypt.ErrBadKey
 	// ErrBadToken: a Token that is not 1 to 32 letters and digits.
 	ErrBadToken = errors.New("callback: the Token must be 1 to 32 letters and digits")
 	// ErrBadSignature: the msg_signature does not match the message.
-	ErrBadSignature = errors.New("callback: the signature does not match")
+	ErrBadSignature = msgcrypt.ErrBadSignature
 	// ErrBadCiphertext: not base64, not whole AES blocks, a bad pad or bad lengths inside.
-	ErrBadCiphertext = errors.New("callback: the encrypted message is malformed")
+	ErrBadCiphertext = msgcrypt.ErrBadCiphertext
 	// ErrWrongReceiver: the message was encrypted for another corp (receiveid ≠ CorpID).
-	ErrWrongReceiver = errors.New("callback: the message is for another corp")
+	ErrWrongReceiver = msgcrypt.ErrWrongReceiver
 )
 
-// blockPad is WeCom's PKCS#7 block: 32 bytes, not AES's 16.
-const blockPad = 32
-
-// maxMessage bounds a decrypted message (WeCom's are a few KiB).
-const maxMessage = 1 << 20
-
-// Crypto signs, encrypts and decrypts the callback messages of one corp's callback config.
+// Crypto signs, encrypts and decrypts the callback messages of one corp's callback config
+// (msgcrypt's Verify, Sign, Decrypt, Encrypt and EncryptWith).
 type Crypto struct {
-	token     string
-	key       []byte // 32 bytes
-	receiveID string // the CorpID of a self-built app
+	*msgcrypt.Crypto
 }
 
 // New checks a callback config (the Token, the EncodingAESKey and the CorpID the messages
 // are for) and returns its Crypto.
 func New(token, encodingAESKey, receiveID string) (*Crypto, error) {
-	if !alnum(token, 1, 32) {
+	if !msgcrypt.Alnum(token, 1, 32) {
 		return nil, ErrBadToken
 	}
-	key, err := ParseKey(encodingAESKey)
+	c, err := msgcrypt.New(token, encodingAESKey, receiveID)
 	if err != nil {
 		return nil, err
 	}
-	return &Crypto{token: token, key: key, receiveID: receiveID}, nil
+	return &Crypto{c}, nil
 }
 
 // ParseKey decodes an EncodingAESKey: 43 characters of base64 (letters and digits) plus "="
 // give the 32-byte AES key.
-func ParseKey(encodingAESKey string) ([]byte, error) {
-	if len(encodingAESKey) != 43 {
-		return nil, ErrBadKey
-	}
-	key, err := base64.StdEncoding.DecodeString(encodingAESKey + "=")
-	if err != nil || len(key) != 32 {
-		return nil, ErrBadKey
-	}
-	return key, nil
-}
-
-func alnum(s string, lo, hi int) bool {
-	if len(s) < lo || len(s) > hi {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
+func ParseKey(encodingAESKey string) ([]byte, error) { return msgcrypt.ParseKey(encodingAESKey) }
 
 // Signature is msg_signature: the lowercase hex SHA-1 of token, timestamp, nonce and the
 // encrypted message, sorted bytewise and joined.
 func Signature(token, timestamp, nonce, encrypted string) string {
-	parts := []string{token, timestamp, nonce, encrypted}
-	sort.Strings(parts)
-	sum := sha1.Sum([]byte(strings.Join(parts, "")))
-	return hex.EncodeToString(sum[:])
-}
-
-// Verify checks a msg_signature over a message, in constant time.
-func (c *Crypto) Verify(signature, timestamp, nonce, encrypted string) error {
-	want := Signature(c.token, timestamp, nonce, encrypted)
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(signature)), []byte(want)) != 1 {
-		return ErrBadSignature
-	}
-	return nil
-}
-
-// Sign is the msg_signature of an encrypted message.
-func (c *Crypto) Sign(timestamp, nonce, encrypted string) string {
-	return Signature(c.token, timestamp, nonce, encrypted)
-}
-
-// Decrypt opens an encrypted message (base64): it checks every length and the pad, and
-// that the message is for this Crypto's receiver.
-func (c *Crypto) Decrypt(encrypted string) ([]byte, error) {
-	msg, receiver, err := decrypt(c.key, encrypted)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(receiver), []byte(c.receiveID)) != 1 {
-		return nil, fmt.Errorf("%w (it names %q)", ErrWrongReceiver, receiver)
-	}
-	return msg, nil
-}
-
-func decrypt(key []byte, encrypted string) (msg []byte, receiver string, err error) {
-	raw, err := base64.StdEncoding.DecodeString(encrypted)
-	if err != nil || len(raw) == 0 || len(raw)%aes.BlockSize != 0 || len(raw) > maxMessage+64 {
-		return nil, "", ErrBadCiphertext
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, "", ErrBadKey
-	}
-	plain := make([]byte, len(raw))
-	cipher.NewCBCDecrypter(block, key[:aes.BlockSize]).CryptBlocks(plain, raw)
-	pad := int(plain[len(plain)-1])
-	if pad < 1 || pad > blockPad || pad > len(plain) {
-		return nil, "", ErrBadCiphertext
-	}
-	for _, b := range plain[len(plain)-pad:] {
-		if int(b) != pad {
-			return nil, "", ErrBadCiphertext
-		}
-	}
-	plain = plain[:len(plain)-pad]
-	if len(plain) < 20 {
-		return nil, "", ErrBadCiphertext
-	}
-	n := int(binary.BigEndian.Uint32(plain[16:20]))
-	if n > len(plain)-20 || n > maxMessage {
-		return nil, "", ErrBadCiphertext
-	}
-	return plain[20 : 20+n], string(plain[20+n:]), nil
-}
-
-// Encrypt seals a message for the receiver: a fresh 16-byte random prefix, the length, the
-// message and the receive id, padded to 32-byte blocks, AES-256-CBC, base64.
-func (c *Crypto) Encrypt(msg []byte) (string, error) {
-	var random [16]byte
-	if _, err := rand.Read(random[:]); err != nil {
-		return "", err
-	}
-	return c.EncryptWith(random, msg), nil
-}
-
-// EncryptWith is Encrypt with a given random prefix (to reproduce a known ciphertext).
-func (c *Crypto) EncryptWith(random [16]byte, msg []byte) string {
-	var b bytes.Buffer
-	b.Write(random[:])
-	binary.Write(&b, binary.BigEndian, uint32(len(msg)))
-	b.Write(msg)
-	b.WriteString(c.receiveID)
-	pad := blockPad - b.Len()%blockPad // 1 to 32: a whole block when aligned
-	b.Write(bytes.Repeat([]byte{byte(pad)}, pad))
-	block, _ := aes.NewCipher(c.key)
-	out := make([]byte, b.Len())
-	cipher.NewCBCEncrypter(block, c.key[:aes.BlockSize]).CryptBlocks(out, b.Bytes())
-	return base64.StdEncoding.EncodeToString(out)
+	return msgcrypt.Signature(token, timestamp, nonce, encrypted)
 }

@@ -190,8 +190,10 @@ func FuzzDecrypt(f *testing.F) {
 	f.Add(getEchostr)
 	f.Add(postEncrypt)
 	f.Add("")
-	key, _ := ParseKey(sampleKey)
-	c := &Crypto{token: sampleToken, key: key, receiveID: sampleCorpID}
+	c, err := New(sampleToken, sampleKey, sampleCorpID)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		msg, err := c.Decrypt(s)
 		if err == nil && len(msg) > len(s) {
