@@ -202,6 +202,7 @@ func (s *Server) topapi(w http.ResponseWriter, r *http.Request) {
 		oapiError(w, true, "40014", "不合法的access_token")
 		return
 	case !s.allow(endpoint):
+		s.throttled.Add(1)
 		oapiError(w, true, "90018", "您的服务器调用钉钉开放平台当前接口的所有请求都被暂时禁用了，原因为：应用["+s.opts.AppKey+"]调用接口["+endpoint+"]触发了qps流控，请求总次数超过 20 次")
 		return
 	}

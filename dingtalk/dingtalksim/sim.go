@@ -102,7 +102,7 @@ type Server struct {
 	faultMu sync.Mutex
 	fails   map[string][]string // endpoint → codes the next calls answer
 
-	calls, tokens atomic.Int64
+	calls, tokens, throttled atomic.Int64
 
 	push *pusher // the event subscription (nil until Subscribe)
 }
@@ -239,6 +239,9 @@ func (s *Server) AppKey() string { return s.opts.AppKey }
 
 // Calls counts the API calls served (the token's not included).
 func (s *Server) Calls() int64 { return s.calls.Load() }
+
+// Throttled counts the calls refused by the rate limit (88/90018).
+func (s *Server) Throttled() int64 { return s.throttled.Load() }
 
 // TokenFetches counts the calls of gettoken (refused ones too).
 func (s *Server) TokenFetches() int64 { return s.tokens.Load() }
