@@ -17,6 +17,7 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/org"
+	"github.com/jitrt/jitrt/org/inbox"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/callback"
 )
@@ -167,18 +168,17 @@ type Corp struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// dir is the org in the app's store; keys and evk where it keeps its records and
-	// its queued events.
+	// dir is the org in the app's store; keys where it keeps its records.
 	dir  *org.Directory
 	keys org.Keys
-	evk  eventKeys
 
 	// engine syncs the org from WeCom (its provider: Fetch).
 	engine *org.Engine
 
-	// recv takes WeCom's change events (nil without a callback config); stopEvents stops
-	// the engine's applier of them (jitrt run).
-	recv       *receiver
+	// crypto and inbox take WeCom's change events (nil without a callback config);
+	// stopEvents stops the engine's applier of them (jitrt run).
+	crypto     *callback.Crypto
+	inbox      *inbox.Inbox
 	stopEvents func()
 	// cbToken and cbKey are the callback's token and EncodingAESKey: the config's, or, for
 	// a simulated corp without them, made for the emulator (simulatorCallback)
@@ -201,7 +201,6 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: weComProfile, Recovered: recoveredBy(el), AuditRetention: el.AuditRetention})
 	c.keys = c.dir.Keys()
 	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0, BeforeApply: beforeApply}
-	c.evk = eventKeys{prefix: c.keys.Prefix()}
 	c.cbToken, c.cbKey = c.cfg.CallbackToken, c.cfg.EncodingAESKey
 	if c.cbToken == "" && c.cfg.Simulator != nil {
 		// a simulated corp takes the emulator's events without a callback config: the
@@ -214,7 +213,13 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.recv = newReceiver(crypto)
+		c.crypto = crypto
+		c.inbox = inbox.New(inbox.Config{Store: el.Store, Keys: c.keys, Platform: "WeCom", Logger: el.Logger, Recovered: recoveredBy(el),
+			BeforeCommit: func() {
+				if h := hooks.Load(); h != nil && h.Commit != nil {
+					h.Commit()
+				}
+			}})
 		ec.Events = c
 	}
 	c.engine = c.dir.NewEngine(ec)
@@ -240,7 +245,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		}
 		spec := SimulatorSpec{CorpID: c.cfg.CorpID, Secret: c.cfg.Secret,
 			ContactSyncSecret: c.cfg.ContactSyncSecret, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed}
-		if c.recv != nil && c.el.Service {
+		if c.inbox != nil && c.el.Service {
 			spec.Callback = &SimulatorCallback{Token: c.cbToken, EncodingAESKey: c.cbKey,
 				URL: func() string { return elements.PublicURL(c.el.App) + "/wecom/" + c.el.FullName + "/callback" }}
 		}
@@ -260,7 +265,7 @@ func (c *Corp) Start(ctx context.Context) error {
 		return err
 	}
 	c.client = client
-	if c.recv != nil && c.el.Service {
+	if c.inbox != nil && c.el.Service {
 		c.startApplier()
 	}
 	return nil

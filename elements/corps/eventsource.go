@@ -17,23 +17,18 @@ import (
 // of it (org.EventSource): a queued callback (its decrypted XML) decoded into an org.Event,
 // and the single objects an event only names (user/get, department/get, tag/get).
 
-// startApplier starts the committer and the engine's applier (jitrt run).
+// startApplier starts the inbox's committer and the engine's applier (jitrt run).
 func (c *Corp) startApplier() {
-	r := c.recv
-	r.writes = make(chan *queued, 4096)
-	r.stop = make(chan struct{})
-	r.done = make(chan struct{})
-	go c.commit()
-	c.stopEvents = c.engine.StartEvents(r.wake)
+	c.inbox.Start()
+	c.stopEvents = c.engine.StartEvents(c.inbox.Wake())
 }
 
 // stopApplier stops both (queued events stay in the store for the next instance).
 func (c *Corp) stopApplier() {
-	if c.recv == nil || c.recv.stop == nil {
+	if c.stopEvents == nil {
 		return
 	}
-	close(c.recv.stop)
-	<-c.recv.done
+	c.inbox.Stop()
 	c.stopEvents()
 }
 
