@@ -18,6 +18,10 @@ import (
 // owner key is the AppKey, as for events set in the developer console).
 type Subscription struct {
 	URL, Token, AESKey string
+	// URLFunc, when URL is empty, gives the URL at each push: the subscription of a server
+	// that is not listening yet, checked with check_url before its first event instead of
+	// at once.
+	URLFunc func() string
 	// RetryIntervals are the waits before the retries of a push that failed (DingTalk's
 	// 10 s and 30 s when nil); after the last one the event is parked in the failed list.
 	RetryIntervals []time.Duration
@@ -43,6 +47,7 @@ type pusher struct {
 	busy    bool
 	stats   PushStats
 	failed  []*callback.Event
+	checked bool // check_url was answered
 	ctx     context.Context
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -65,8 +70,14 @@ func (s *Server) Subscribe(sub Subscription) error {
 	p := &pusher{s: s, sub: sub, crypto: c, client: &http.Client{Timeout: sub.Timeout}, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	p.idle = sync.NewCond(&p.mu)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if err := p.send(&callback.Event{EventType: callback.CheckURL}); err != nil {
-		return fmt.Errorf("dingtalksim: the callback did not answer check_url as DingTalk needs (71009): %w", err)
+	if sub.URL == "" && sub.URLFunc == nil {
+		return fmt.Errorf("dingtalksim: a subscription needs a URL")
+	}
+	if sub.URL != "" {
+		if err := p.send(&callback.Event{EventType: callback.CheckURL}); err != nil {
+			return fmt.Errorf("dingtalksim: the callback did not answer check_url as DingTalk needs (71009): %w", err)
+		}
+		p.checked = true
 	}
 	s.mu.Lock()
 	old := s.push
@@ -180,7 +191,7 @@ func (p *pusher) run() {
 		p.queue = p.queue[1:]
 		p.busy = true
 		p.mu.Unlock()
-		err := p.send(e)
+		err := p.deliver(e)
 		for i := 0; err != nil && i < len(p.sub.RetryIntervals); i++ {
 			select {
 			case <-p.ctx.Done():
@@ -190,7 +201,7 @@ func (p *pusher) run() {
 			p.mu.Lock()
 			p.stats.Retried++
 			p.mu.Unlock()
-			err = p.send(e)
+			err = p.deliver(e)
 		}
 		p.mu.Lock()
 		if err != nil {
@@ -203,6 +214,17 @@ func (p *pusher) run() {
 	}
 }
 
+// deliver pushes an event, after check_url if the URL was not checked yet.
+func (p *pusher) deliver(e *callback.Event) error {
+	if !p.checked {
+		if err := p.send(&callback.Event{EventType: callback.CheckURL}); err != nil {
+			return fmt.Errorf("check_url: %w", err)
+		}
+		p.checked = true
+	}
+	return p.send(e)
+}
+
 // send pushes one event and checks the reply.
 func (p *pusher) send(e *callback.Event) error {
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
@@ -210,7 +232,11 @@ func (p *pusher) send(e *callback.Event) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, p.sub.URL+"?"+q.Encode(), bytes.NewReader(body))
+	to := p.sub.URL
+	if to == "" {
+		to = p.sub.URLFunc()
+	}
+	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, to+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -6,21 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 )
-
-// methodOrder is the order of the corp's methods, as the seed lists them.
-var methodOrder = []string{"initCorp", "syncCorp", "getSyncHistory", "getThirdCorpData", "bulkRegister", "getLocalCorpData",
-	"getRootDept", "setUserRole", "offlineMember", "reactivateMember", "getUserSignature", "saveUserSignature", "setAdmin",
-	"getAdmin", "getDeptMembers", "getCorpInfo", "getClient", "setDeptRole", "getDeptRole", "getMemberRoles", "getMember",
-	"getDeptTree", "listMembers"}
 
 // Methods lists the corp's methods, named as in the seed.
 func (c *Corp) Methods() []elements.Method {
@@ -34,7 +26,7 @@ func (c *Corp) Methods() []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return jsonValue(rep)
+				return corpkit.JSONValue(rep)
 			}},
 		{Name: "getThirdCorpData", Callable: true, Doc: "the live WeCom org: {deptDict, userDict, tagDict} keyed by id",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return c.thirdCorpData(ctx) }},
@@ -58,25 +50,7 @@ func (c *Corp) Methods() []elements.Method {
 	for i := range own {
 		own[i].Result = corpResults[own[i].Name]
 	}
-	// the seed's order: the org's methods among the corp's own
-	byName := map[string]elements.Method{}
-	for _, m := range slices.Concat(own, c.dir.Methods()) {
-		byName[m.Name] = m
-	}
-	ms := make([]elements.Method, 0, len(byName))
-	for _, name := range methodOrder {
-		if m, ok := byName[name]; ok {
-			ms = append(ms, m)
-			delete(byName, name)
-		}
-	}
-	for _, m := range slices.Concat(own, c.dir.Methods()) {
-		if _, ok := byName[m.Name]; ok {
-			ms = append(ms, m)
-			delete(byName, m.Name)
-		}
-	}
-	return c.dir.AuditWrites(ms)
+	return c.dir.AuditWrites(corpkit.SeedOrder(own, c.dir.Methods()))
 }
 
 // Properties lists the corp's properties.
@@ -139,7 +113,7 @@ func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
 	for _, t := range wo.Tags {
 		tags[strconv.FormatInt(t.TagID, 10)] = t
 	}
-	out, err := jsonValue(map[string]any{"deptDict": depts, "userDict": users, "tagDict": tags})
+	out, err := corpkit.JSONValue(map[string]any{"deptDict": depts, "userDict": users, "tagDict": tags})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +136,7 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 		err = json.Unmarshal(raw, &cd)
 	}
 	if err != nil {
-		return c.dir.BadArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict, tagDict}): %s", jsonShape("corpData", err))
+		return c.dir.BadArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict, tagDict}): %s", corpkit.JSONShape("corpData", err))
 	}
 	if cd.UserDict == nil {
 		return c.dir.BadArg("corpData has no userDict: pass what getThirdCorpData returns")
@@ -210,52 +184,6 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 	}
 	c.el.Logger.Info("bulkRegister done", "added", rep.Added, "updated", rep.Updated, "reactivated", rep.Reactivated, "unchanged", rep.Unchanged)
 	return nil
-}
-
-// jsonShape says, in JSON's words, what part of a value does not have the shape it must:
-// "corpData.userDict must be an object, not an array" (never a Go type's name).
-func jsonShape(name string, err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		at := name
-		if te.Field != "" {
-			at += "." + te.Field
-		}
-		return fmt.Sprintf("%s must be %s, not %s", at, jsonKindOf(te.Type), articled(te.Value))
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s is not JSON at byte %d", name, se.Offset)
-	}
-	return name + " cannot be read"
-}
-
-// jsonKindOf names the JSON kind a Go type is read from.
-func jsonKindOf(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Pointer:
-		return jsonKindOf(t.Elem())
-	}
-	return "a number"
-}
-
-// articled is a JSON kind as encoding/json names it ("array", "number 1.5"), with its article.
-func articled(v string) string {
-	switch {
-	case strings.HasPrefix(v, "array"), strings.HasPrefix(v, "object"):
-		return "an " + v
-	case v == "bool":
-		return "true or false"
-	}
-	return "a " + v
 }
 
 // corpResults are the results of the corp's own methods that declare one.

@@ -1,10 +1,6 @@
 package corps
 
-import (
-	"encoding/json"
-
-	"github.com/jitrt/jitrt/elements"
-)
+import "github.com/jitrt/jitrt/elements"
 
 func str(name string) elements.Param {
 	return elements.Param{Name: name, Kind: elements.KindString, Required: true}
@@ -12,15 +8,4 @@ func str(name string) elements.Param {
 
 func num(name string, required bool) elements.Param {
 	return elements.Param{Name: name, Kind: elements.KindNumber, Required: required}
-}
-
-// jsonValue turns a Go value into the JSON-shaped value scripts see.
-func jsonValue(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var out any
-	err = json.Unmarshal(b, &out)
-	return out, err
 }
