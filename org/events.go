@@ -94,6 +94,11 @@ type Event struct {
 	Depts      []int64
 	DeptsNamed bool
 
+	// Refetch says the event only names what changed (DingTalk's and Feishu's carry ids):
+	// the member or department is fetched from the platform and its record there taken
+	// whole.
+	Refetch bool
+
 	// DeptID is the department of a DeptChanged or DeptRemoved; the fields it carries.
 	DeptID     int64
 	DeptName   *string
@@ -384,7 +389,7 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 					return err
 				}
 				full := ev.Create && ev.Whole
-				if !exists && !created[id] && !full {
+				if (!exists && !created[id] && !full) || ev.Refetch {
 					needUser[id] = true
 				}
 				if _, err := tx.Get(a.k.Gone(id)); err == nil && !exists && !created[id] {
@@ -420,8 +425,9 @@ func (a *applier) fetchMissing(ctx context.Context, batch []queuedEvent) error {
 				if (ev.Create && ev.DeptName == nil) || (!ev.Create && !knownDept(id)) {
 					needDept[id] = true
 				}
-				if !ev.Create && ev.DeptParent != nil {
-					// a move: the platform's own record is at hand if the event would break the tree
+				if (!ev.Create && ev.DeptParent != nil) || ev.Refetch {
+					// a move: the platform's own record is at hand if the event would break the
+					// tree; an event that only names the department: its record is taken
 					moved[id] = true
 				}
 			case TagChanged:
@@ -716,6 +722,8 @@ func (a *applier) applyMember(ev *Event) error {
 			return nil
 		}
 		rec = cloneMember(a.users[id])
+	case ev.Refetch && a.users[id] != nil:
+		rec = cloneMember(a.users[id]) // the platform's member as of now, whole
 	case old != nil:
 		rec = cloneMember(old)
 		if ev.Patch != nil {
@@ -959,6 +967,12 @@ func (a *applier) applyDept(ev *Event) {
 	cur := a.dept(id)
 	var d Dept
 	switch {
+	case ev.Refetch && a.depts[id] != nil:
+		d = *a.depts[id] // the platform's department as of now, whole
+		d.Leaders = slices.Clone(d.Leaders)
+	case ev.Refetch:
+		a.rep.Ignored++ // gone from the platform since (its remove event follows)
+		return
 	case cur != nil:
 		d = *cur
 		d.Leaders = slices.Clone(cur.Leaders)

@@ -79,7 +79,7 @@ type Inbox struct {
 }
 
 type queued struct {
-	msg  []byte
+	msgs [][]byte
 	hash string
 	dup  bool
 	err  chan error
@@ -187,9 +187,11 @@ func CheckTimestamp(ts string, now time.Time) error {
 }
 
 // Opened is what a push held, once its type verified and decrypted it: the plaintext to
-// queue, or Skip for a push that needs nothing (an event the org does not follow).
+// queue (Msg), or several events to queue in order (Msgs: a push naming several members,
+// one event each), or Skip for a push that needs nothing (an event the org does not follow).
 type Opened struct {
 	Msg  []byte
+	Msgs [][]byte
 	Skip bool
 	// Name says what the event is, for the log ("user_add_org").
 	Name string
@@ -222,9 +224,19 @@ func (i *Inbox) Receive(ctx context.Context, replayKey string, open func() (Open
 		i.cfg.Logger.Debug(i.cfg.Platform+" callback needs nothing: acknowledged", "event", o.Name)
 		return false, nil
 	}
-	sum := sha256.Sum256(o.Msg)
-	hash = hex.EncodeToString(sum[:])
-	q := &queued{msg: o.Msg, hash: hash, err: make(chan error, 1)}
+	msgs := o.Msgs
+	if o.Msg != nil {
+		msgs = append([][]byte{o.Msg}, msgs...)
+	}
+	h := sha256.New()
+	for k, m := range msgs {
+		if k > 0 {
+			h.Write([]byte{0}) // one event's hash is its plaintext's, as stored before
+		}
+		h.Write(m)
+	}
+	hash = hex.EncodeToString(h.Sum(nil))
+	q := &queued{msgs: msgs, hash: hash, err: make(chan error, 1)}
 	if first := i.duplicate(hash, mine); first != nil {
 		i.cfg.Logger.Debug(i.cfg.Platform+" event delivered again: applied once", "event", o.Name)
 		return false, first.wait(ctx)
@@ -331,9 +343,11 @@ func (i *Inbox) write(batch []*queued) error {
 					continue events
 				}
 			}
-			seq++
-			if err := tx.Set(i.cfg.Keys.EventAt(seq), string(q.msg)); err != nil {
-				return err
+			for _, m := range q.msgs {
+				seq++
+				if err := tx.Set(i.cfg.Keys.EventAt(seq), string(m)); err != nil {
+					return err
+				}
 			}
 			if err := tx.Set(i.eventSeenMinute(minute)+q.hash, ""); err != nil {
 				return err
