@@ -49,8 +49,10 @@ var loginMethods = []string{"getLoginConfig", "getLoginCode", "getSession", "log
 // request.
 func (s *Server) routeMember(ctx context.Context, r *Request) (route string, resp Response, ok bool) {
 	switch {
-	case strings.HasPrefix(r.Path, "/wecom/") && strings.HasSuffix(r.Path, "/callback"):
+	case platformCallback(r.Path) == "wecom":
 		return "wecom_callback", s.wecomCallback(ctx, r), true
+	case platformCallback(r.Path) == "dingtalk":
+		return "dingtalk_callback", s.dingtalkCallback(ctx, r), true
 	case r.Path == "/auth/logout" || (strings.HasPrefix(r.Path, "/auth/") && strings.HasSuffix(r.Path, "/logout")):
 		if r.Method != "POST" {
 			return "logout", methodNotAllowed("POST"), true

@@ -148,8 +148,8 @@ func (s *Server) browserCheck(r *Request) string {
 	if r.FetchSite == "cross-site" || r.FetchSite == "same-site" {
 		return "a request from another site (Sec-Fetch-Site: " + r.FetchSite + ") may not change anything here"
 	}
-	if isConsolePath(r.Path) || (strings.HasPrefix(r.Path, "/wecom/") && strings.HasSuffix(r.Path, "/callback")) || isSignIn(r) {
-		return "" // the console's forms carry a CSRF token; WeCom's callbacks a signature; a sign-in form its state
+	if isConsolePath(r.Path) || platformCallback(r.Path) != "" || isSignIn(r) {
+		return "" // the console's forms carry a CSRF token; a platform's callbacks a signature; a sign-in form its state
 	}
 	if r.Auth != "" || r.Marked || jsonBody(r.ContentType) {
 		return ""

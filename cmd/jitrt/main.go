@@ -30,6 +30,7 @@ import (
 	// Element Types register themselves (auths also names the public-URL service).
 	"github.com/jitrt/jitrt/elements/auths"
 	_ "github.com/jitrt/jitrt/elements/corps"
+	_ "github.com/jitrt/jitrt/elements/corps/ddinner"
 	_ "github.com/jitrt/jitrt/elements/corps/normal"
 	_ "github.com/jitrt/jitrt/elements/tasks"
 )

@@ -93,7 +93,7 @@ func (l *Login) Close() error {
 
 // Methods lists the login's methods, named as in JitAi.
 func (l *Login) Methods() []elements.Method {
-	return []elements.Method{
+	return append([]elements.Method{
 		{Name: "getLoginConfig", Callable: true,
 			Doc: "what a front end needs to log in: {qrLoginUrl, oauthUrl, state, corpId, agentId, redirectUri, landing}",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) {
@@ -110,28 +110,7 @@ func (l *Login) Methods() []elements.Method {
 				}
 				return s.value(true), nil
 			}},
-		{Name: "getSession", Callable: true, Doc: "the live session of a token: {member, roles, expiresAt}",
-			Params: []elements.Param{{Name: "token", Kind: elements.KindString, Required: true}},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				s, err := l.Session(ctx, a.String("token"))
-				if err != nil {
-					return nil, err
-				}
-				return s.value(false), nil
-			}},
-		{Name: "logout", Callable: true, Doc: "end the session of a token",
-			Params: []elements.Param{{Name: "token", Kind: elements.KindString, Required: true}},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				return map[string]any{}, l.Logout(a.String("token"))
-			}},
-		{Name: "getMemberSessions", Callable: true, Doc: "a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token)",
-			Params: []elements.Param{{Name: "memberId", Kind: elements.KindString, Required: true}},
-			Call: func(_ context.Context, a elements.Args) (any, error) {
-				return l.MemberSessions(a.String("memberId"), time.Now())
-			}},
-		{Name: "getCorp", Callable: true, Doc: "fullName of the corp whose members log in",
-			Call: func(context.Context, elements.Args) (any, error) { return l.corp() }},
-	}
+	}, sessionMethods(l.sessions, l.corp)...)
 }
 
 // Properties lists the login's properties.

@@ -381,3 +381,31 @@ func (ss *sessions) passwordMark(memberID string) string {
 	}
 	return ""
 }
+
+// sessionMethods are the methods every member login has beside its own getLoginConfig and
+// getLoginCode: a session's reading and end, a member's sessions, the corp.
+func sessionMethods(ss *sessions, corp func() (string, error)) []elements.Method {
+	return []elements.Method{
+		{Name: "getSession", Callable: true, Doc: "the live session of a token: {member, roles, expiresAt}",
+			Params: []elements.Param{{Name: "token", Kind: elements.KindString, Required: true}},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				s, err := ss.Session(ctx, a.String("token"))
+				if err != nil {
+					return nil, err
+				}
+				return s.value(false), nil
+			}},
+		{Name: "logout", Callable: true, Doc: "end the session of a token",
+			Params: []elements.Param{{Name: "token", Kind: elements.KindString, Required: true}},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				return map[string]any{}, ss.Logout(a.String("token"))
+			}},
+		{Name: "getMemberSessions", Callable: true, Doc: "a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token)",
+			Params: []elements.Param{{Name: "memberId", Kind: elements.KindString, Required: true}},
+			Call: func(_ context.Context, a elements.Args) (any, error) {
+				return ss.MemberSessions(a.String("memberId"), time.Now())
+			}},
+		{Name: "getCorp", Callable: true, Doc: "fullName of the corp whose members log in",
+			Call: func(context.Context, elements.Args) (any, error) { return corp() }},
+	}
+}

@@ -1,20 +1,26 @@
-// Package simwire provides the WeCom emulator to apps as corps.SimulatorService: the one
-// place that puts the emulator behind the corp's simulator seam (cmd/jitrt and tests use it).
+// Package simwire provides the platforms' emulators to apps behind their corp Types'
+// simulator seams (corps.SimulatorService, ddinner.SimulatorService): the one place that
+// puts an emulator where a corp would call its platform (cmd/jitrt and tests use it).
 package simwire
 
 import (
 	"context"
 
+	"github.com/jitrt/jitrt/dingtalk/dingtalksim"
 	"github.com/jitrt/jitrt/elements/corps"
+	"github.com/jitrt/jitrt/elements/corps/ddinner"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
 
 // Services are the services an app needs for corps whose config asks for a simulator.
 func Services() map[string]any {
-	return map[string]any{corps.SimulatorService: corps.StartSimulator(Start)}
+	return map[string]any{
+		corps.SimulatorService:   corps.StartSimulator(Start),
+		ddinner.SimulatorService: ddinner.StartSimulator(StartDingTalk),
+	}
 }
 
-// Start starts the emulator a corp's simulator config describes.
+// Start starts the WeCom emulator a corp's simulator config describes.
 func Start(_ context.Context, s corps.SimulatorSpec) (corps.Simulator, error) {
 	opts := wecomsim.Options{CorpID: s.CorpID, Secret: s.Secret, ContactSyncSecret: s.ContactSyncSecret,
 		Members: s.Members, Departments: s.Departments, Seed: s.Seed}
@@ -22,4 +28,21 @@ func Start(_ context.Context, s corps.SimulatorSpec) (corps.Simulator, error) {
 		opts.Callbacks = []wecomsim.Callback{{URLFunc: cb.URL, Token: cb.Token, EncodingAESKey: cb.EncodingAESKey}}
 	}
 	return wecomsim.Start(opts)
+}
+
+// StartDingTalk starts the DingTalk emulator a corp's simulator config describes; with a
+// callback, every change of its org is pushed there (check_url before the first).
+func StartDingTalk(_ context.Context, s ddinner.SimulatorSpec) (ddinner.Simulator, error) {
+	sim, err := dingtalksim.New(dingtalksim.Options{AppKey: s.AppKey, AppSecret: s.AppSecret, CorpID: s.CorpID,
+		Members: s.Members, Departments: s.Departments, Seed: s.Seed})
+	if err != nil {
+		return nil, err
+	}
+	if cb := s.Callback; cb != nil {
+		if err := sim.Subscribe(dingtalksim.Subscription{URLFunc: cb.URL, Token: cb.Token, AESKey: cb.AESKey}); err != nil {
+			sim.Close()
+			return nil, err
+		}
+	}
+	return sim, nil
 }

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+)
+
+// # Platforms' event pushes
+//
+// /wecom/{fullName}/callback (wecom.go) and /dingtalk/{fullName}/callback are a corp's
+// event URLs. They need no token — the signature over each push, which the corp checks, is
+// their guard — and reach the corp's receiveCallback method, which only the app's own side
+// may call. A push is answered 200 (with the reply the platform needs) only once its events
+// are stored; a refused one is 4xx with nothing stored.
+
+// platformCallback is the platform whose event URL path is ("" for another path).
+func platformCallback(path string) string {
+	if !strings.HasSuffix(path, "/callback") {
+		return ""
+	}
+	for _, p := range []string{"wecom", "dingtalk"} {
+		if strings.HasPrefix(path, "/"+p+"/") {
+			return p
+		}
+	}
+	return ""
+}
+
+// dingtalkCallback takes DingTalk's HTTP event push: the query and the JSON body go to the
+// corp, whose encrypted "success" is the answer.
+func (s *Server) dingtalkCallback(ctx context.Context, r *Request) Response {
+	if r.Method != "POST" {
+		return methodNotAllowed("POST")
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/dingtalk/"), "/callback")
+	// DingTalk waits 1.5 s for check_url and a few seconds for an event before it retries
+	ctx, cancel := context.WithTimeout(ctx, min(5*time.Second, s.timeout()))
+	defer cancel()
+	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: "receiveCallback", Mode: elements.ArgsNamed,
+		Args: []any{map[string]any{"query": r.Query, "body": string(r.Body)}}})
+	if err != nil {
+		return s.fail(err)
+	}
+	m, _ := res.(map[string]any)
+	reply, _ := m["reply"].(string)
+	return Response{Status: 200, ContentType: jsonType, Body: []byte(reply)}
+}
