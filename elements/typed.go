@@ -370,6 +370,23 @@ func toFloat(v any) float64 {
 	return f
 }
 
+// Sub is the schema of the object a field holds (authConfig's keys), or an empty one for a
+// field that holds no object.
+func (s Schema) Sub(name string) Schema {
+	f := s.Field(name)
+	if f == nil {
+		return Schema{}
+	}
+	t := f.Type
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return Schema{}
+	}
+	return Schema{Fields: fieldsOf(t)}
+}
+
 // SecretPaths are the paths of the secret fields of a Type's config, the top level's and
 // those of objects within it (firstMember.password): what the runtime masks, and what
 // jitrt check warns about when the file holds its value.

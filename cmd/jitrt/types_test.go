@@ -129,13 +129,18 @@ func TestTypesNeedNoSecrets(t *testing.T) {
 		"corps/C/C.json":            `{"corpId": "wwnosecret", "agentId": "1", "secret": "${NS_UNSET_SECRET}", "callbackToken": "${NS_UNSET_TOKEN}", "encodingAESKey": "${NS_UNSET_AES}"}`,
 		"auths/loginTypes/W/e.json": `{"type": "auths.loginTypes.QywxInnerType"}`,
 		"auths/loginTypes/W/W.json": `{"corpId": "wwnosecret", "agentId": "1", "corpSecret": "${NS_UNSET_SECRET}", "corp": "corps.C"}`,
+		// a DingTalk org whose credentials are all variables (in an object: authConfig), and its login
+		"corps/D/e.json":            `{"type": "corps.DDInnerType"}`,
+		"corps/D/D.json":            `{"authConfig": {"corpId": "${NS_UNSET_DD_CORP}", "agentId": "${NS_UNSET_DD_AGENT}", "appKey": "${NS_UNSET_DD_KEY}", "appSecret": "${NS_UNSET_SECRET}"}}`,
+		"auths/loginTypes/E/e.json": `{"type": "auths.loginTypes.DDInnerType"}`,
+		"auths/loginTypes/E/E.json": `{"corpId": "${NS_UNSET_DD_CORP}", "appKey": "${NS_UNSET_DD_KEY}", "appSecret": "${NS_UNSET_SECRET}"}`,
 	})
 	code, out, errs := jitrt(t, "types", app)
-	if code != 0 || !strings.Contains(out, "2 elements") {
+	if code != 0 || !strings.Contains(out, "4 elements") || errs != "" {
 		t.Fatalf("types without the secrets: exit %d\n%s%s", code, out, errs)
 	}
 	decl, _ := os.ReadFile(filepath.Join(app, "jitrt.d.ts"))
-	for _, want := range []string{`getElement(fullName: "corps.C")`, `getElement(fullName: "auths.loginTypes.W")`} {
+	for _, want := range []string{`getElement(fullName: "corps.C")`, `getElement(fullName: "auths.loginTypes.W")`, `getElement(fullName: "corps.D")`, `getElement(fullName: "auths.loginTypes.E")`} {
 		if !strings.Contains(string(decl), want) {
 			t.Errorf("jitrt.d.ts has no %s", want)
 		}

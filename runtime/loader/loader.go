@@ -633,7 +633,7 @@ func standIn(schema elements.Schema, n *jsonpos.Node) {
 				v.Str = f.Example
 			}
 		case v.Kind == jsonpos.Object:
-			standIn(elements.Schema{}, v)
+			standIn(schema.Sub(m.Key), v) // authConfig.corpId's example, as a top-level key's
 		case v.Kind == jsonpos.Array:
 			for _, it := range v.Items {
 				if it.Kind == jsonpos.String && strings.Contains(it.Str, StandIn) {

@@ -53,3 +53,8 @@ console.log(`试一试: bin/jitrt wecom-sim ctl ${wecom} update-user userid=${so
 // 本地组织 (corps.NormalType): kept in the app, its members sign in with a password
 require("./21_localOrg");
 console.log(`账号密码登录: ${login.authConfig.redirectUri.replace(/DemoLogin\/callback$/, "PasswordLogin/login")} (zhangsan / zhangsan-demo-pass)`);
+
+// 钉钉组织 (corps.DDInnerType): the same methods, on the DingTalk emulator
+require("./22_dingtalk");
+const ddLogin = app.getElement("auths.loginTypes.DingTalkLogin");
+console.log(`钉钉登录: ${ddLogin.authConfig.redirectUri.replace(/callback$/, "login")}`);
