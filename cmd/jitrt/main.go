@@ -112,6 +112,7 @@ app.getElement("corps.X"), with state in an embedded BuntDB file.`,
 		newRepairCmd(),
 		newRestoreCmd(),
 		newWecomSimCmd(),
+		newSimCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SilenceUsage, c.SilenceErrors = true, true

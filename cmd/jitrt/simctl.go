@@ -12,57 +12,80 @@ import (
 	"time"
 )
 
-// simControl turns `ctl OP key=value …` into the emulator's control request.
-func simControl(op string, pairs []string) (path string, body any, err error) {
-	kv := map[string]string{}
+// ctlArgs are the KEY=VALUE pairs of a ctl op, read as its keys need them.
+type ctlArgs struct {
+	op string
+	kv map[string]string
+}
+
+func newCtlArgs(op string, pairs []string) (ctlArgs, error) {
+	a := ctlArgs{op: op, kv: map[string]string{}}
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" {
-			return "", nil, fmt.Errorf("%q is not KEY=VALUE", p)
+			return a, fmt.Errorf("%q is not KEY=VALUE", p)
 		}
-		kv[k] = v
+		a.kv[k] = v
 	}
-	need := func(keys ...string) error {
-		for _, k := range keys {
-			if kv[k] == "" {
-				return fmt.Errorf("%s needs %s=…", op, k)
-			}
+	return a, nil
+}
+
+// need says which of keys the op lacks.
+func (a ctlArgs) need(keys ...string) error {
+	for _, k := range keys {
+		if a.kv[k] == "" {
+			return fmt.Errorf("%s needs %s=…", a.op, k)
 		}
-		return nil
 	}
-	num := func(k string) (int64, error) {
-		if kv[k] == "" {
-			return 0, nil
+	return nil
+}
+
+// num is a whole number (0 when absent).
+func (a ctlArgs) num(k string) (int64, error) {
+	if a.kv[k] == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(a.kv[k], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a whole number", k, a.kv[k])
+	}
+	return n, nil
+}
+
+// nums is a comma-separated list of whole numbers.
+func (a ctlArgs) nums(k string) ([]int64, error) {
+	var out []int64
+	for _, p := range strings.Split(a.kv[k], ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
 		}
-		n, err := strconv.ParseInt(kv[k], 10, 64)
+		n, err := strconv.ParseInt(p, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%s=%q is not a whole number", k, kv[k])
+			return nil, fmt.Errorf("%s: %q is not a whole number", k, p)
 		}
-		return n, nil
+		out = append(out, n)
 	}
-	nums := func(k string) ([]int64, error) {
-		var out []int64
-		for _, p := range strings.Split(kv[k], ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
-			}
-			n, err := strconv.ParseInt(p, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not a whole number", k, p)
-			}
-			out = append(out, n)
+	return out, nil
+}
+
+// list is a comma-separated list.
+func (a ctlArgs) list(k string) []string {
+	var out []string
+	for _, p := range strings.Split(a.kv[k], ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
 		}
-		return out, nil
 	}
-	list := func(k string) []string {
-		var out []string
-		for _, p := range strings.Split(kv[k], ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-		return out
+	return out
+}
+
+// simControl turns `ctl OP key=value …` into the WeCom emulator's control request.
+func simControl(op string, pairs []string) (path string, body any, err error) {
+	a, err := newCtlArgs(op, pairs)
+	if err != nil {
+		return "", nil, err
 	}
+	kv, need, num, nums, list := a.kv, a.need, a.num, a.nums, a.list
 	change := map[string]any{}
 	switch op {
 	case "add-user":

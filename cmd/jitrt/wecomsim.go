@@ -81,10 +81,7 @@ back to the app's redirect URI with a single-use code that auth/getuserinfo exch
 
 // newWecomSimCtlCmd changes a running emulator's org (or its event faults, or churn).
 func newWecomSimCtlCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "ctl URL OP [KEY=VALUE …]",
-		Short: "Change a running emulator's org, its event faults or its churn",
-		Long: `ctl sends one change to a running emulator (jitrt wecom-sim, or a simulated corp's
+	return newCtlCmd(`ctl sends one change to a running emulator (jitrt wecom-sim, or a simulated corp's
 emulator: its URL is the corp's getCorpInfo().apiBase). The org changes at once and the
 change is pushed to the registered callbacks as a WeCom event.
 
@@ -101,13 +98,22 @@ Ops and their keys (lists are comma-separated):
   tag               tagid [add_users del_users add_parties del_parties]
   faults            [drop duplicate reorder delay minimal retries retryInterval lanes seed]
   churn             rate
-  stats`,
-		Example: `  jitrt wecom-sim ctl http://127.0.0.1:8900 move-user userid=ZhangWei department=3
+  stats`, `  jitrt wecom-sim ctl http://127.0.0.1:8900 move-user userid=ZhangWei department=3
   jitrt wecom-sim ctl http://127.0.0.1:8900 add-user userid=newbie name=新人 department=2 position=实习
-  jitrt wecom-sim ctl http://127.0.0.1:8900 faults drop=0.1 duplicate=0.1`,
-		Args: cobra.MinimumNArgs(2),
+  jitrt wecom-sim ctl http://127.0.0.1:8900 faults drop=0.1 duplicate=0.1`, simControl)
+}
+
+// newCtlCmd is an emulator's ctl command: OP and its KEY=VALUE pairs made into a control
+// request by parse, sent to the emulator at URL, its answer printed (a warning on stderr).
+func newCtlCmd(long, example string, parse func(op string, pairs []string) (string, any, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ctl URL OP [KEY=VALUE …]",
+		Short:   "Change a running emulator's org, its faults or its churn",
+		Long:    long,
+		Example: example,
+		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, body, err := simControl(args[1], args[2:])
+			path, body, err := parse(args[1], args[2:])
 			if err != nil {
 				return usageError{err}
 			}

@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1.0/contact/users/{who}", s.contactUser)
 	mux.HandleFunc("GET /oauth2/auth", s.loginPage)
 	mux.HandleFunc("POST /oauth2/auth", s.loginPick)
+	mux.HandleFunc("/sim/", s.control)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		newAPIError(w, http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 	})

@@ -105,6 +105,9 @@ type Server struct {
 	calls, tokens, throttled atomic.Int64
 
 	push *pusher // the event subscription (nil until Subscribe)
+
+	churnMu   sync.Mutex
+	churnStop context.CancelFunc
 }
 
 type issued struct {
@@ -248,6 +251,7 @@ func (s *Server) TokenFetches() int64 { return s.tokens.Load() }
 
 // Close stops serving and the event pushes.
 func (s *Server) Close() error {
+	s.StopChurn()
 	s.mu.Lock()
 	p := s.push
 	s.push = nil
