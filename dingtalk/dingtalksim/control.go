@@ -156,7 +156,9 @@ func (s *Server) StopChurn() {
 
 // control serves /sim/*.
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
-	fail := func(err error) { writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()}) }
+	fail := func(err error) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
+	}
 	switch strings.TrimPrefix(r.URL.Path, "/sim/") {
 	case "change":
 		var c Change
