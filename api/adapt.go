@@ -26,10 +26,12 @@ func (s *Server) NetHTTPHandler() http.Handler {
 			w.Write(errorBody("body_too_large", "the request body is over the limit"))
 			return
 		}
-		resp := s.Handle(r.Context(), &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		req := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 			Host: r.Host, Auth: r.Header.Get("Authorization"), Cookie: r.Header.Get("Cookie"), UserAgent: r.UserAgent(),
 			ContentType: r.Header.Get("Content-Type"), Origin: r.Header.Get("Origin"), FetchSite: r.Header.Get("Sec-Fetch-Site"),
-			Marked: r.Header.Get(RequestHeader) != "", TLS: r.TLS != nil, Body: body})
+			Marked: r.Header.Get(RequestHeader) != "", TLS: r.TLS != nil, Body: body,
+			Lark: [3]string{r.Header.Get("X-Lark-Request-Timestamp"), r.Header.Get("X-Lark-Request-Nonce"), r.Header.Get("X-Lark-Signature")}}
+		resp := s.Handle(r.Context(), req)
 		w.Header().Set("Content-Type", resp.ContentType)
 		if resp.RetryAfter != "" {
 			w.Header().Set("Retry-After", resp.RetryAfter)

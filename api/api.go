@@ -206,6 +206,9 @@ type Request struct {
 	Marked       bool   // the request has the header X-Jitrt-Request
 	TLS          bool   // served over https
 	Body         []byte
+	// Lark are Feishu's X-Lark-Request-Timestamp, X-Lark-Request-Nonce and X-Lark-Signature,
+	// read only for a /feishu/ path (a push's signature)
+	Lark [3]string
 
 	freshened bool   // freshen ran for this request
 	stale     string // X-Jitrt-Stale of the answer, "" when the memory was sure
@@ -491,6 +494,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		Host: b2s(h.Host()), Auth: b2s(h.Peek("Authorization")), Cookie: b2s(h.Peek("Cookie")), UserAgent: b2s(h.UserAgent()),
 		ContentType: b2s(h.ContentType()), Origin: b2s(h.Peek("Origin")), FetchSite: b2s(h.Peek("Sec-Fetch-Site")),
 		Marked: len(h.Peek(RequestHeader)) > 0, TLS: ctx.IsTLS(), Body: ctx.PostBody()}
+	if strings.HasPrefix(r.Path, "/feishu/") {
+		r.Lark = [3]string{b2s(h.Peek("X-Lark-Request-Timestamp")), b2s(h.Peek("X-Lark-Request-Nonce")), b2s(h.Peek("X-Lark-Signature"))}
+	}
 	resp := s.Handle(context.Background(), &r)
 	ctx.SetStatusCode(resp.Status)
 	ctx.Response.Header.SetContentType(resp.ContentType)

@@ -53,6 +53,8 @@ func (s *Server) routeMember(ctx context.Context, r *Request) (route string, res
 		return "wecom_callback", s.wecomCallback(ctx, r), true
 	case platformCallback(r.Path) == "dingtalk":
 		return "dingtalk_callback", s.dingtalkCallback(ctx, r), true
+	case platformCallback(r.Path) == "feishu":
+		return "feishu_callback", s.feishuCallback(ctx, r), true
 	case r.Path == "/auth/logout" || (strings.HasPrefix(r.Path, "/auth/") && strings.HasSuffix(r.Path, "/logout")):
 		if r.Method != "POST" {
 			return "logout", methodNotAllowed("POST"), true

@@ -10,7 +10,7 @@ import (
 
 // # Platforms' event pushes
 //
-// /wecom/{fullName}/callback (wecom.go) and /dingtalk/{fullName}/callback are a corp's
+// /wecom/{fullName}/callback (wecom.go), /dingtalk/… and /feishu/{fullName}/callback are a corp's
 // event URLs. They need no token — the signature over each push, which the corp checks, is
 // their guard — and reach the corp's receiveCallback method, which only the app's own side
 // may call. A push is answered 200 (with the reply the platform needs) only once its events
@@ -21,12 +21,32 @@ func platformCallback(path string) string {
 	if !strings.HasSuffix(path, "/callback") {
 		return ""
 	}
-	for _, p := range []string{"wecom", "dingtalk"} {
+	for _, p := range []string{"wecom", "dingtalk", "feishu"} {
 		if strings.HasPrefix(path, "/"+p+"/") {
 			return p
 		}
 	}
 	return ""
+}
+
+// feishuCallback takes Feishu's event push: the X-Lark headers and the raw body go to the
+// corp, whose answer (the url_verification's challenge, or {"msg": "success"}) is the reply.
+func (s *Server) feishuCallback(ctx context.Context, r *Request) Response {
+	if r.Method != "POST" {
+		return methodNotAllowed("POST")
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/feishu/"), "/callback")
+	// Feishu waits 1 s for the url_verification and 3 s for an event before it retries
+	ctx, cancel := context.WithTimeout(ctx, min(3*time.Second, s.timeout()))
+	defer cancel()
+	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: "receiveCallback", Mode: elements.ArgsNamed,
+		Args: []any{map[string]any{"timestamp": r.Lark[0], "nonce": r.Lark[1], "signature": r.Lark[2], "body": string(r.Body)}}})
+	if err != nil {
+		return s.fail(err)
+	}
+	m, _ := res.(map[string]any)
+	reply, _ := m["reply"].(string)
+	return Response{Status: 200, ContentType: jsonType, Body: []byte(reply)}
 }
 
 // dingtalkCallback takes DingTalk's HTTP event push: the query and the JSON body go to the

@@ -20,13 +20,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/jitrt/jitrt/dingtalk"
 	"github.com/jitrt/jitrt/dingtalk/callback"
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/org"
-	"github.com/jitrt/jitrt/org/inbox"
 )
 
 // TypeID is the registered ID.
@@ -159,26 +158,13 @@ type StartSimulator func(ctx context.Context, spec SimulatorSpec) (Simulator, er
 
 // Corp is an instance of corps.DDInnerType.
 type Corp struct {
-	el  *elements.Element
+	corpkit.Base
 	cfg Config
 	// client and sim are set by Start (nil in an instance loaded for inspection).
-	client     *dingtalk.Client
-	sim        Simulator
-	releaseSim func() error
-
-	life      context.Context
-	endLife   context.CancelFunc
-	closeOnce sync.Once
-	closeErr  error
-
-	dir    *org.Directory
-	keys   org.Keys
-	engine *org.Engine
-
-	// crypto and inbox take DingTalk's event pushes (nil without a subscription).
+	client *dingtalk.Client
+	sim    Simulator
+	// crypto checks DingTalk's pushes (nil without a subscription).
 	crypto         *callback.Crypto
-	inbox          *inbox.Inbox
-	stopEvents     func()
 	cbToken, cbKey string
 }
 
@@ -204,25 +190,23 @@ func simulatorCallback(appKey, secret string) (token, aesKey string) {
 
 // newCorp parses the config; it does no I/O (see Start).
 func newCorp(el *elements.Element) (elements.Instance, error) {
-	c := &Corp{el: el, cfg: parseConfig(el.Config, nil)}
-	c.dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: c.cfg.AuthConfig.CorpID, Roles: c.cfg.Roles,
-		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: profile, Recovered: recoveredBy(el), AuditRetention: el.AuditRetention})
-	c.keys = c.dir.Keys()
-	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0}
+	c := &Corp{cfg: parseConfig(el.Config, nil)}
 	c.cbToken, c.cbKey = c.cfg.CallbackToken, c.cfg.AESKey
 	if c.cbToken == "" && c.cfg.Simulator != nil {
 		c.cbToken, c.cbKey = simulatorCallback(c.cfg.AuthConfig.AppKey, c.cfg.AuthConfig.AppSecret)
 	}
+	c.Base = corpkit.NewBase(el, "DingTalk", c.cfg.AuthConfig.CorpID, c.cfg.Roles, profile, c.cbToken != "")
+	c.InfoFunc = c.corpInfo
+	ec := org.EngineConfig{Provider: c, Observer: el.Observer, Scoped: len(c.cfg.Scope) > 0}
 	if c.cbToken != "" {
 		crypto, err := callback.New(c.cbToken, c.cbKey, c.cfg.AuthConfig.AppKey)
 		if err != nil {
 			return nil, err
 		}
 		c.crypto = crypto
-		c.inbox = inbox.New(inbox.Config{Store: el.Store, Keys: c.keys, Platform: "DingTalk", Logger: el.Logger, Recovered: recoveredBy(el)})
 		ec.Events = c
 	}
-	c.engine = c.dir.NewEngine(ec)
+	c.Engine = c.Dir.NewEngine(ec)
 	return c, nil
 }
 
@@ -230,76 +214,49 @@ func newCorp(el *elements.Element) (elements.Instance, error) {
 // which shares the app's rate limiter with every other client of the same app in the
 // process, across reloads.
 func (c *Corp) Start(ctx context.Context) error {
-	c.life, c.endLife = context.WithCancel(context.Background())
-	c.engine.Start(c.life)
-	c.dir.KeepAuditPruned(c.life, 0)
-	if err := c.dir.Upgrade(ctx); err != nil {
-		return fmt.Errorf("bring the stored org up to date: %w", err)
+	if err := c.StartOrg(ctx); err != nil {
+		return err
 	}
-	c.dir.WarnUndeclaredGrants()
+	el := c.El
 	oapi, api := c.cfg.OAPIBase, c.cfg.APIBase
 	if sim := c.cfg.Simulator; sim != nil {
-		start, _ := c.el.App.Service(SimulatorService).(StartSimulator)
+		start, _ := el.App.Service(SimulatorService).(StartSimulator)
 		if start == nil {
 			return errors.New("the config asks for the DingTalk emulator (\"simulator\"), which this program does not provide")
 		}
 		a := c.cfg.AuthConfig
 		spec := SimulatorSpec{AppKey: a.AppKey, AppSecret: a.AppSecret, CorpID: a.CorpID, Members: sim.Members, Departments: sim.Departments, Seed: sim.Seed}
-		if c.inbox != nil && c.el.Service {
+		if c.Inbox != nil && el.Service {
 			spec.Callback = &SimulatorCallback{Token: c.cbToken, AESKey: c.cbKey,
-				URL: func() string { return elements.PublicURL(c.el.App) + "/dingtalk/" + c.el.FullName + "/callback" }}
+				URL: func() string { return elements.PublicURL(el.App) + "/dingtalk/" + el.FullName + "/callback" }}
 		}
 		key := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00%v", a.AppKey, a.AppSecret, a.CorpID, sim.Members, sim.Departments, sim.Seed, spec.Callback != nil)
-		var err error
-		c.sim, c.releaseSim, err = elements.AcquireKept(c.el.App, "dingtalk.simulators", c.el.FullName, key, func() (Simulator, error) { return start(ctx, spec) })
+		s, release, err := elements.AcquireKept(el.App, "dingtalk.simulators", el.FullName, key, func() (Simulator, error) { return start(ctx, spec) })
 		if err != nil {
 			return fmt.Errorf("start the DingTalk emulator: %w", err)
 		}
-		oapi, api = c.sim.URL(), c.sim.URL()
-		c.el.Logger.Debug("DingTalk emulator started", "url", oapi, "members", sim.Members, "departments", sim.Departments)
+		c.sim = s
+		c.OnClose(release)
+		oapi, api = s.URL(), s.URL()
+		el.Logger.Debug("DingTalk emulator started", "url", oapi, "members", sim.Members, "departments", sim.Departments)
 	}
-	limiter := c.el.App.Shared("dingtalk.limiter:"+c.cfg.AuthConfig.AppKey, func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
+	limiter := el.App.Shared("dingtalk.limiter:"+c.cfg.AuthConfig.AppKey, func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
 	client, err := dingtalk.New(dingtalk.Config{AppKey: c.cfg.AuthConfig.AppKey, AppSecret: c.cfg.AuthConfig.AppSecret, CorpID: c.cfg.AuthConfig.CorpID,
-		OAPIBase: oapi, APIBase: api, Limiter: limiter, Logger: c.el.Logger, OnPanic: recoveredBy(c.el)})
+		OAPIBase: oapi, APIBase: api, Limiter: limiter, Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el)})
 	if err != nil {
 		c.Close()
 		return err
 	}
 	c.client = client
-	if c.inbox != nil && c.el.Service {
-		c.inbox.Start()
-		c.stopEvents = c.engine.StartEvents(c.inbox.Wake())
-	}
+	c.OnClose(client.Close)
+	c.StartEvents()
 	return nil
-}
-
-// Close stops the event applier, the emulator (with the last instance using it) and the
-// client's connections.
-func (c *Corp) Close() error {
-	c.closeOnce.Do(func() {
-		if c.endLife != nil {
-			c.endLife()
-		}
-		if c.stopEvents != nil {
-			c.inbox.Stop()
-			c.stopEvents()
-		}
-		var errs []error
-		if c.client != nil {
-			errs = append(errs, c.client.Close())
-		}
-		if c.releaseSim != nil {
-			errs = append(errs, c.releaseSim())
-		}
-		c.closeErr = errors.Join(errs...)
-	})
-	return c.closeErr
 }
 
 // dingtalkClient is the client, or an error for an instance that was not started.
 func (c *Corp) dingtalkClient() (*dingtalk.Client, error) {
 	if c.client == nil {
-		return nil, elements.Errorf(elements.CodeFailedPrecondition, "corp %s was loaded for inspection only and does not call DingTalk", c.el.FullName)
+		return nil, elements.Errorf(elements.CodeFailedPrecondition, "corp %s was loaded for inspection only and does not call DingTalk", c.El.FullName)
 	}
 	return c.client, nil
 }
@@ -312,29 +269,10 @@ func (c *Corp) platformErr(op string, err error) error {
 	} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		code = elements.CodeTimeout
 	}
-	return &elements.Error{Code: code, Err: err, Message: fmt.Sprintf("%s of %s: %v", op, c.dir.Label(), err)}
+	return &elements.Error{Code: code, Err: err, Message: fmt.Sprintf("%s of %s: %v", op, c.Dir.Label(), err)}
 }
 
-func (c *Corp) String() string { return fmt.Sprintf("%s(%s)", TypeID, c.el.FullName) }
-
-var _ org.Org = (*Corp)(nil)
-
-// Directory is the corp's org (org.Org).
-func (c *Corp) Directory() *org.Directory { return c.dir }
-
-// DeclaredRoles are the roles of the corp's config (elements.RoleDeclarer).
-func (c *Corp) DeclaredRoles() ([]string, bool) { return c.dir.DeclaredRoles(), true }
-
-// WriteLock is the lock the org's writers take (elements.WriteLocker).
-func (c *Corp) WriteLock() string { return c.keys.Lock() }
-
-// Info is the corp's configuration, never the secret (org.Org).
-func (c *Corp) Info() map[string]any { return c.corpInfo() }
-
-// Sync brings the local org in step with DingTalk (org.Org).
-func (c *Corp) Sync(ctx context.Context, dryRun bool) (*org.SyncReport, error) {
-	return c.engine.Sync(ctx, dryRun)
-}
+func (c *Corp) String() string { return fmt.Sprintf("%s(%s)", TypeID, c.El.FullName) }
 
 func (c *Corp) corpInfo() map[string]any {
 	roles := make([]any, len(c.cfg.Roles))
@@ -346,7 +284,7 @@ func (c *Corp) corpInfo() map[string]any {
 		base = c.client.OAPIBase()
 	}
 	a := c.cfg.AuthConfig
-	info := map[string]any{"title": c.el.Title, "fullName": c.el.FullName, "type": c.el.TypeID,
+	info := map[string]any{"title": c.El.Title, "fullName": c.El.FullName, "type": c.El.TypeID,
 		"corpId": a.CorpID, "agentId": a.AgentID, "appKey": a.AppKey, "apiBase": base,
 		"roles": roles, "simulated": c.cfg.Simulator != nil}
 	if len(c.cfg.Scope) > 0 {
@@ -363,12 +301,4 @@ func (c *Corp) corpInfo() map[string]any {
 func (c *Corp) authConfig() map[string]any {
 	a := c.cfg.AuthConfig
 	return map[string]any{"corpId": a.CorpID, "agentId": a.AgentID, "appKey": a.AppKey, "appSecret": masked}
-}
-
-// recoveredBy is how the org of an element reports a panic it caught.
-func recoveredBy(el *elements.Element) func(where string, r any) error {
-	if el.App == nil {
-		return nil
-	}
-	return el.App.Recovered
 }

@@ -34,11 +34,7 @@ var followed = map[string]bool{
 }
 
 func (c *Corp) callbackInbox() (*inbox.Inbox, error) {
-	if c.inbox == nil {
-		return nil, elements.Errorf(elements.CodeFailedPrecondition,
-			"corp %s takes no DingTalk events: set callbackToken and aesKey in %s", c.el.FullName, c.el.ConfigPath)
-	}
-	return c.inbox, nil
+	return c.CallbackInbox("callbackToken and aesKey")
 }
 
 // ReceiveCallback takes a push (its query and JSON body): verified, decrypted, its events
@@ -51,11 +47,11 @@ func (c *Corp) ReceiveCallback(ctx context.Context, query url.Values, body []byt
 		switch {
 		case err != nil:
 			result = "refused_" + inbox.Refusal(err)
-			c.el.Logger.Warn("DingTalk event push refused", "reason", inbox.Refusal(err), "err", err)
+			c.El.Logger.Warn("DingTalk event push refused", "reason", inbox.Refusal(err), "err", err)
 		case !stored:
 			result = "skipped"
 		}
-		c.el.Observer.Observe("callback_"+result, c.el.FullName, time.Since(start), nil)
+		c.El.Observer.Observe("callback_"+result, c.El.FullName, time.Since(start), nil)
 	}()
 	in, err := c.callbackInbox()
 	if err != nil {
@@ -204,17 +200,7 @@ func (c *Corp) FetchTag(context.Context, int64) (*org.Tag, error) {
 // callbackMethods are the corp's event methods: receiveCallback is not Callable (jitrt
 // run's callback route reaches it from inside; the signature check is its guard).
 func (c *Corp) callbackMethods() []elements.Method {
-	return []elements.Method{
-		{Name: "getSetAsideEvents", Callable: true, Doc: "the DingTalk events that failed again and again and were set aside, newest first: [{seq, kind, id, error, attempts, at}]",
-			Call: func(context.Context, elements.Args) (any, error) { return c.engine.SetAsideEvents() }},
-		{Name: "applyEvents", Callable: true, Doc: "apply the DingTalk events received and not yet applied, now: {applied}",
-			Call: func(ctx context.Context, _ elements.Args) (any, error) {
-				if _, err := c.callbackInbox(); err != nil {
-					return nil, err
-				}
-				n, err := c.engine.ApplyQueued(ctx)
-				return map[string]any{"applied": float64(n)}, err
-			}},
+	return append(c.EventMethods("callbackToken and aesKey"), []elements.Method{
 		{Name: "receiveCallback", Doc: "a DingTalk event push: verified, decrypted and its events stored; {stored, reply}",
 			Params: []elements.Param{{Name: "query", Kind: elements.KindString, Required: true}, {Name: "body", Kind: elements.KindString, Required: true}},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {
@@ -228,5 +214,5 @@ func (c *Corp) callbackMethods() []elements.Method {
 				}
 				return map[string]any{"stored": stored, "reply": string(reply)}, nil
 			}},
-	}
+	}...)
 }

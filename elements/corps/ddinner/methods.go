@@ -2,7 +2,6 @@ package ddinner
 
 import (
 	"context"
-	"maps"
 
 	"github.com/jitrt/jitrt/dingtalk"
 	"github.com/jitrt/jitrt/elements"
@@ -14,7 +13,7 @@ import (
 func (c *Corp) Methods() []elements.Method {
 	own := []elements.Method{
 		{Name: "initCorp", Callable: true, Doc: "create the local org (roles, root department) and run a first sync",
-			Call: func(ctx context.Context, _ elements.Args) (any, error) { _, err := c.engine.Init(ctx); return nil, err }},
+			Call: func(ctx context.Context, _ elements.Args) (any, error) { _, err := c.Engine.Init(ctx); return nil, err }},
 		{Name: "syncCorp", Callable: true, Doc: "sync the org from DingTalk; {dryRun: true} lists the changes and writes nothing",
 			Params: []elements.Param{{Name: "dryRun", Kind: elements.KindBool}}, Result: org.SyncReport{},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {
@@ -43,26 +42,12 @@ func (c *Corp) Methods() []elements.Method {
 			}},
 	}
 	own = append(own, c.callbackMethods()...)
-	return c.dir.AuditWrites(corpkit.SeedOrder(own, c.dir.Methods()))
+	return c.Dir.AuditWrites(corpkit.SeedOrder(own, c.Dir.Methods()))
 }
 
 // Properties lists the corp's properties.
 func (c *Corp) Properties() []elements.Property {
-	return []elements.Property{
-		{Name: "title", Get: func() any { return c.el.Title }},
-		{Name: "fullName", Get: func() any { return c.el.FullName }},
-		{Name: "corpFullName", Doc: "alias of fullName", Get: func() any { return c.el.FullName }},
-		{Name: "authConfig", Doc: "corpId, agentId, appKey and the secret masked", Get: func() any { return c.authConfig() }},
-		{Name: "corpData", Doc: "the org's configuration and counts", Get: func() any {
-			counts, err := c.dir.Counts(context.Background()) // a property: no caller's context
-			if err != nil {
-				return map[string]any{"error": err.Error()}
-			}
-			d := c.corpInfo()
-			maps.Copy(d, counts)
-			return d
-		}},
-	}
+	return c.Base.Properties(c.authConfig, "corpId, agentId, appKey and the secret masked")
 }
 
 // clientObject is what getClient returns to scripts: the corp's DingTalk client, with raw

@@ -156,16 +156,16 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 		err = json.Unmarshal(raw, &cd)
 	}
 	if err != nil {
-		return c.dir.BadArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict}): %v", err)
+		return c.Dir.BadArg("corpData is not the shape getThirdCorpData returns ({deptDict, userDict}): %v", err)
 	}
 	if cd.UserDict == nil {
-		return c.dir.BadArg("corpData has no userDict: pass what getThirdCorpData returns")
+		return c.Dir.BadArg("corpData has no userDict: pass what getThirdCorpData returns")
 	}
 	var depts []org.Dept
 	leads := map[int64][]string{}
 	for key, d := range cd.DeptDict {
 		if d.DeptID < 1 {
-			return c.dir.BadArg("corpData.deptDict[%q] has id %d: DingTalk department ids are 1 and up", key, d.DeptID)
+			return c.Dir.BadArg("corpData.deptDict[%q] has id %d: DingTalk department ids are 1 and up", key, d.DeptID)
 		}
 		depts = append(depts, orgDept(&d))
 		leads[d.DeptID] = d.ManagerUserIDs
@@ -176,9 +176,9 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 			u.UserID = key
 		}
 		if u.UserID != key || u.Name == "" {
-			return c.dir.BadArg("corpData.userDict[%q] must have userid %q and a name", key, key)
+			return c.Dir.BadArg("corpData.userDict[%q] must have userid %q and a name", key, key)
 		}
-		if err := c.dir.CheckMemberID(key); err != nil {
+		if err := c.Dir.CheckMemberID(key); err != nil {
 			return err
 		}
 		users = append(users, u)
@@ -193,7 +193,7 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 		return 0
 	})
 	start := time.Now()
-	rep, err := c.dir.Register(ctx, depts, &org.Fetched{Depts: depts}, func(known map[int64]bool, root int64) []org.FetchedMember {
+	rep, err := c.Dir.Register(ctx, depts, &org.Fetched{Depts: depts}, func(known map[int64]bool, root int64) []org.FetchedMember {
 		members := make([]org.FetchedMember, len(users))
 		for i := range users {
 			rec, dropped := memberOf(&users[i], known, root, leads)
@@ -204,6 +204,6 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 	if err != nil {
 		return err
 	}
-	c.el.Logger.Info("bulkRegister done", "added", rep.Added, "updated", rep.Updated, "reactivated", rep.Reactivated, "took", time.Since(start).Round(time.Millisecond))
+	c.El.Logger.Info("bulkRegister done", "added", rep.Added, "updated", rep.Updated, "reactivated", rep.Reactivated, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
