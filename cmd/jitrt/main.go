@@ -31,6 +31,7 @@ import (
 	"github.com/jitrt/jitrt/elements/auths"
 	_ "github.com/jitrt/jitrt/elements/corps"
 	_ "github.com/jitrt/jitrt/elements/corps/ddinner"
+	_ "github.com/jitrt/jitrt/elements/corps/fsinner"
 	_ "github.com/jitrt/jitrt/elements/corps/normal"
 	_ "github.com/jitrt/jitrt/elements/tasks"
 )

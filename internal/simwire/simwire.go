@@ -1,5 +1,5 @@
 // Package simwire provides the platforms' emulators to apps behind their corp Types'
-// simulator seams (corps.SimulatorService, ddinner.SimulatorService): the one place that
+// simulator seams (corps, ddinner and fsinner's SimulatorService): the one place that
 // puts an emulator where a corp would call its platform (cmd/jitrt and tests use it).
 package simwire
 
@@ -9,6 +9,8 @@ import (
 	"github.com/jitrt/jitrt/dingtalk/dingtalksim"
 	"github.com/jitrt/jitrt/elements/corps"
 	"github.com/jitrt/jitrt/elements/corps/ddinner"
+	"github.com/jitrt/jitrt/elements/corps/fsinner"
+	"github.com/jitrt/jitrt/feishu/feishusim"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
 
@@ -17,6 +19,7 @@ func Services() map[string]any {
 	return map[string]any{
 		corps.SimulatorService:   corps.StartSimulator(Start),
 		ddinner.SimulatorService: ddinner.StartSimulator(StartDingTalk),
+		fsinner.SimulatorService: fsinner.StartSimulator(StartFeishu),
 	}
 }
 
@@ -40,6 +43,22 @@ func StartDingTalk(_ context.Context, s ddinner.SimulatorSpec) (ddinner.Simulato
 	}
 	if cb := s.Callback; cb != nil {
 		if err := sim.Subscribe(dingtalksim.Subscription{URLFunc: cb.URL, Token: cb.Token, AESKey: cb.AESKey}); err != nil {
+			sim.Close()
+			return nil, err
+		}
+	}
+	return sim, nil
+}
+
+// StartFeishu starts the Feishu emulator a corp's simulator config describes; with a
+// callback, every change of its tenant is pushed there (url_verification before the first).
+func StartFeishu(_ context.Context, s fsinner.SimulatorSpec) (fsinner.Simulator, error) {
+	sim, err := feishusim.New(feishusim.Options{AppID: s.AppID, AppSecret: s.AppSecret, Members: s.Members, Departments: s.Departments, Seed: s.Seed})
+	if err != nil {
+		return nil, err
+	}
+	if cb := s.Callback; cb != nil {
+		if err := sim.Subscribe(feishusim.Subscription{URLFunc: cb.URL, VerificationToken: cb.VerificationToken, EncryptKey: cb.EncryptKey}); err != nil {
 			sim.Close()
 			return nil, err
 		}

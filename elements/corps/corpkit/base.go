@@ -2,9 +2,13 @@ package corpkit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 
 	"github.com/jitrt/jitrt/elements"
@@ -36,8 +40,8 @@ type Base struct {
 
 // NewBase makes the org of an element and, with events, its inbox; the Type makes the
 // engine (Base.Engine) with itself as provider. No I/O.
-func NewBase(el *elements.Element, platform, corpID string, roles []org.Role, profile org.Profile, withEvents bool) Base {
-	b := Base{El: el, Platform: platform}
+func NewBase(el *elements.Element, platform, corpID string, roles []org.Role, profile org.Profile, withEvents bool) *Base {
+	b := &Base{El: el, Platform: platform}
 	b.Dir = org.New(org.Config{Store: el.Store, Name: el.FullName, CorpID: corpID, Roles: roles,
 		ConfigPath: el.ConfigPath, Logger: el.Logger, Profile: profile, Recovered: RecoveredBy(el), AuditRetention: el.AuditRetention})
 	b.Keys = b.Dir.Keys()
@@ -163,4 +167,14 @@ func RecoveredBy(el *elements.Element) func(where string, r any) error {
 		return nil
 	}
 	return el.App.Recovered
+}
+
+// SimulatorSecrets makes the subscription's token and key of a simulated corp from its app
+// id and secret: 32 hex digits, and 43 letters and digits (an aes_key as DingTalk and WeCom
+// make them). The same for every instance of the corp, so that a kept emulator goes on
+// signing what the corp accepts; they never leave the process but to the emulator it runs.
+func SimulatorSecrets(platform, appID, secret string) (token, key string) {
+	t := sha256.Sum256([]byte("jitrt " + platform + " simulator token\x00" + appID + "\x00" + secret))
+	k := sha256.Sum256([]byte("jitrt " + platform + " simulator key\x00" + appID + "\x00" + secret))
+	return hex.EncodeToString(t[:16]), strings.TrimRight(base64.StdEncoding.EncodeToString(k[:]), "=")
 }

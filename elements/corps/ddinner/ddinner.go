@@ -13,9 +13,6 @@ package ddinner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -158,7 +155,7 @@ type StartSimulator func(ctx context.Context, spec SimulatorSpec) (Simulator, er
 
 // Corp is an instance of corps.DDInnerType.
 type Corp struct {
-	corpkit.Base
+	*corpkit.Base
 	cfg Config
 	// client and sim are set by Start (nil in an instance loaded for inspection).
 	client *dingtalk.Client
@@ -179,21 +176,12 @@ var profile = org.Profile{
 	Aliases:       []org.Alias{{Name: "dingtalkUserId", Of: "memberId"}},
 }
 
-// simulatorCallback makes a subscription token and aes_key for a simulated corp from its
-// app key and secret (the same for every instance, so that a kept emulator goes on
-// signing what the corp accepts).
-func simulatorCallback(appKey, secret string) (token, aesKey string) {
-	t := sha256.Sum256([]byte("jitrt dingtalk simulator token\x00" + appKey + "\x00" + secret))
-	k := sha256.Sum256([]byte("jitrt dingtalk simulator key\x00" + appKey + "\x00" + secret))
-	return hex.EncodeToString(t[:16]), strings.TrimRight(base64.StdEncoding.EncodeToString(k[:]), "=")
-}
-
 // newCorp parses the config; it does no I/O (see Start).
 func newCorp(el *elements.Element) (elements.Instance, error) {
 	c := &Corp{cfg: parseConfig(el.Config, nil)}
 	c.cbToken, c.cbKey = c.cfg.CallbackToken, c.cfg.AESKey
 	if c.cbToken == "" && c.cfg.Simulator != nil {
-		c.cbToken, c.cbKey = simulatorCallback(c.cfg.AuthConfig.AppKey, c.cfg.AuthConfig.AppSecret)
+		c.cbToken, c.cbKey = corpkit.SimulatorSecrets("dingtalk", c.cfg.AuthConfig.AppKey, c.cfg.AuthConfig.AppSecret)
 	}
 	c.Base = corpkit.NewBase(el, "DingTalk", c.cfg.AuthConfig.CorpID, c.cfg.Roles, profile, c.cbToken != "")
 	c.InfoFunc = c.corpInfo

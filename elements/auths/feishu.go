@@ -1,0 +1,330 @@
+package auths
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/feishu"
+	"github.com/jitrt/jitrt/org"
+)
+
+// # auths.loginTypes.FSInnerType: members log in with Feishu
+//
+// Feishu's web login (网页应用登录, OAuth 2.0): the browser goes to the authorize page, comes
+// back with a code good once for 5 minutes, which the app exchanges for the member's token
+// (authen/v2/oauth/token, with the same redirect URI) and reads who they are
+// (authen/v1/user_info: their user_id, the org's member id). Inside the Feishu client the
+// same page logs in without a click (免登). Sessions, cookies, roles, /api/me, logout and
+// "offline ends sessions" are the WeCom login's.
+
+// FSTypeID is the registered ID of the Feishu login.
+const FSTypeID = "auths.loginTypes.FSInnerType"
+
+// feishuAccountsBase is Feishu's authorize host; an emulator serves the page itself.
+const feishuAccountsBase = "https://accounts.feishu.cn"
+
+func init() {
+	elements.RegisterType(elements.Type{
+		ID:         FSTypeID,
+		Meta:       MetaID,
+		Doc:        "Feishu custom app login (飞书自建应用登录, and 免登 in the Feishu client)",
+		ConfigFile: true,
+		Config:     fsConfigFile{},
+		Validate:   func(el *elements.Element, r elements.Reporter) { parseFSConfig(el.Config, r.Errorf) },
+		New:        newFSLogin,
+		CheckRefs: func(el *elements.Element, app elements.Refs, r elements.Reporter) {
+			cfg := parseFSConfig(el.Config, nil)
+			if _, err := findFSCorp(cfg, app.ElementsWhere(isOrg)); err != nil {
+				key := "corp"
+				if cfg.Corp == "" {
+					key = "appId"
+				}
+				r.Errorf(key, "%v", err)
+			}
+		},
+		LocalOnly: func(el *elements.Element) bool { return parseFSConfig(el.Config, nil).Simulator },
+	})
+}
+
+type fsConfigFile struct {
+	AppID       string `json:"appId" jitrt:"required" example:"cli_a1b2c3d4e5f6a7b8" doc:"the app's App ID (cli_…)"`
+	AppSecret   string `json:"appSecret" jitrt:"required,secret" doc:"the app's App Secret; put it in the environment: \"${FEISHU_SECRET}\""`
+	RedirectURI string `json:"redirectUri" doc:"where Feishu sends the login back (重定向 URL): this element's /auth/<fullName>/callback as users reach it (default: on the address jitrt run serves)"`
+	Corp        string `json:"corp" doc:"fullName of the org whose members log in (default: the app's one org with this appId)"`
+	BaseURL     string `json:"baseUrl" doc:"Feishu's API host (default https://open.feishu.cn)"`
+	Simulator   any    `json:"simulator" jitrt:"kinds=boolean|object" doc:"log in on the corp's built-in Feishu emulator (true)"`
+	SessionTTL  any    `json:"sessionTtl" jitrt:"kinds=string|number" doc:"how long a session lasts: \"8h\" (default), \"30m\", or seconds"`
+	Landing     string `json:"landing" doc:"the app path a browser lands on after logging in (default /me)"`
+}
+
+type fsConfig struct {
+	AppID, AppSecret, RedirectURI, Corp, BaseURL string
+	Simulator                                    bool
+	SessionTTL                                   time.Duration
+	Landing                                      string
+}
+
+func parseFSConfig(raw map[string]any, report func(key, format string, args ...any)) fsConfig {
+	if report == nil {
+		report = func(string, string, ...any) {}
+	}
+	var f fsConfigFile
+	elements.Decode(raw, &f, report)
+	c := fsConfig{AppID: f.AppID, AppSecret: f.AppSecret, Corp: f.Corp, BaseURL: strings.TrimRight(f.BaseURL, "/")}
+	if strings.ContainsAny(c.AppID, " \t/?&#") || c.AppID == "" {
+		report("appId", "appId %q is not a Feishu App ID (such as cli_a1b2c3d4e5f6a7b8)", c.AppID)
+	}
+	if s := f.RedirectURI; s != "" {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			report("redirectUri", "redirectUri %q must be an absolute http(s) URL with no #fragment", s)
+		}
+		c.RedirectURI = s
+	}
+	switch v := f.Simulator.(type) {
+	case nil:
+	case bool:
+		c.Simulator = v
+	case map[string]any:
+		c.Simulator = true
+	default:
+		report("simulator", "simulator must be true, not %v", v)
+	}
+	c.SessionTTL = parseTTL(f.SessionTTL, report)
+	c.Landing = parseLanding(f.Landing, report)
+	return c
+}
+
+// findFSCorp is the corp whose members log in: the one config names, or the app's one corp
+// with the same appId.
+func findFSCorp(cfg fsConfig, corps []*elements.Element) (string, error) {
+	var names, match []string
+	for _, c := range corps {
+		names = append(names, c.FullName)
+		id, _ := c.Config["appId"].(string)
+		if cfg.Corp != "" && c.FullName == cfg.Corp {
+			if id != "" && id != cfg.AppID {
+				return "", fmt.Errorf("corp %s has appId %q, not this login's %q", cfg.Corp, id, cfg.AppID)
+			}
+			return c.FullName, nil
+		}
+		if id == cfg.AppID {
+			match = append(match, c.FullName)
+		}
+	}
+	list := strings.Join(names, ", ")
+	if list == "" {
+		list = "none"
+	}
+	switch {
+	case cfg.Corp != "":
+		return "", fmt.Errorf("corp %q is not an org of the app (the app's: %s)", cfg.Corp, list)
+	case len(match) == 1:
+		return match[0], nil
+	case len(match) == 0:
+		return "", fmt.Errorf("no org of the app has appId %q (the app's orgs: %s): add one, or name it in \"corp\"", cfg.AppID, list)
+	}
+	return "", fmt.Errorf("orgs %s all have appId %q: name the one whose members log in in \"corp\"", strings.Join(match, ", "), cfg.AppID)
+}
+
+// FSLogin is an instance of auths.loginTypes.FSInnerType.
+type FSLogin struct {
+	*sessions
+	el     *elements.Element
+	cfg    fsConfig
+	states states
+
+	clientMu sync.Mutex
+	client   *feishu.Client
+	base     string
+}
+
+func newFSLogin(el *elements.Element) (elements.Instance, error) {
+	l := &FSLogin{el: el, cfg: parseFSConfig(el.Config, nil)}
+	l.sessions = &sessions{el: el, keys: keys{"el:" + el.FullName + ":"}, ttl: l.cfg.SessionTTL, corp: l.corp}
+	l.states.init(l.cfg.AppSecret)
+	return l, nil
+}
+
+// Start sweeps expired sessions away in the background when the app runs as a service.
+func (l *FSLogin) Start(context.Context) error {
+	if l.el.Service {
+		l.startSweeper()
+	}
+	return nil
+}
+
+// Close stops the sweeper and the client's connections.
+func (l *FSLogin) Close() error {
+	l.stopSweeper()
+	l.clientMu.Lock()
+	defer l.clientMu.Unlock()
+	if l.client != nil {
+		return l.client.Close()
+	}
+	return nil
+}
+
+func (l *FSLogin) corp() (string, error) {
+	name, err := findFSCorp(l.cfg, l.el.App.ElementsWhere(isOrg))
+	if err != nil {
+		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s: %v", l.el.FullName, err)
+	}
+	return name, nil
+}
+
+func (l *FSLogin) redirectURI() string {
+	if l.cfg.RedirectURI != "" {
+		return l.cfg.RedirectURI
+	}
+	base := elements.PublicURL(l.el.App)
+	if base == "" {
+		base = "http://127.0.0.1:8787"
+	}
+	return strings.TrimRight(base, "/") + "/auth/" + l.el.FullName + "/callback"
+}
+
+// feishuClient is the client the login exchanges codes with, and the authorize page's host.
+func (l *FSLogin) feishuClient() (*feishu.Client, string, error) {
+	base, accounts := l.cfg.BaseURL, feishuAccountsBase
+	if l.cfg.Simulator {
+		corp, err := l.corp()
+		if err != nil {
+			return nil, "", err
+		}
+		o, release, err := org.Of(l.el.App, corp)
+		if err != nil {
+			return nil, "", fmt.Errorf("login %s: read corp %s: %w", l.el.FullName, corp, err)
+		}
+		m := o.Info()
+		release()
+		if sim, _ := m["simulated"].(bool); !sim {
+			return nil, "", elements.Errorf(elements.CodeFailedPrecondition, "login %s asks for the emulator (\"simulator\"), but corp %s does not run one", l.el.FullName, corp)
+		}
+		base, _ = m["apiBase"].(string)
+		accounts = base
+	}
+	if base == "" {
+		base = feishu.DefaultBaseURL
+	}
+	l.clientMu.Lock()
+	defer l.clientMu.Unlock()
+	if l.client != nil && l.base == base {
+		return l.client, accounts, nil
+	}
+	limiter := l.el.App.Shared("feishu.limiter:"+l.cfg.AppID, func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
+	c, err := feishu.New(feishu.Config{AppID: l.cfg.AppID, AppSecret: l.cfg.AppSecret, BaseURL: base, Limiter: limiter,
+		Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered})
+	if err != nil {
+		return nil, "", err
+	}
+	if l.client != nil {
+		l.client.Close()
+	}
+	l.client, l.base = c, base
+	return c, accounts, nil
+}
+
+// Methods lists the login's methods, named as the WeCom login's.
+func (l *FSLogin) Methods() []elements.Method {
+	return append([]elements.Method{
+		{Name: "getLoginConfig", Callable: true, Doc: "what a front end needs to log in: {qrLoginUrl, state, appId, redirectUri, landing}",
+			Call: func(context.Context, elements.Args) (any, error) { return l.LoginConfig() }},
+		{Name: "getLoginCode", Callable: true, Doc: "exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}}",
+			Params: []elements.Param{{Name: "authCode", Kind: elements.KindString, Required: true}, {Name: "state", Kind: elements.KindString}},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				s, err := l.LoginCode(ctx, a.String("authCode"), a.String("state"))
+				if err != nil {
+					return nil, err
+				}
+				return s.value(true), nil
+			}},
+	}, sessionMethods(l.sessions, l.corp)...)
+}
+
+// Properties lists the login's properties.
+func (l *FSLogin) Properties() []elements.Property {
+	return []elements.Property{
+		{Name: "authConfig", Doc: "appId, redirectUri, landing and the secret masked", Get: func() any {
+			return map[string]any{"appId": l.cfg.AppID, "appSecret": masked, "redirectUri": l.redirectURI(),
+				"landing": l.cfg.Landing, "sessionTtl": l.cfg.SessionTTL.String()}
+		}},
+	}
+}
+
+// LoginConfig is what a front end needs to send a browser to Feishu's authorize page, with
+// a fresh state that LoginCode accepts once within StateTTL.
+func (l *FSLogin) LoginConfig() (map[string]any, error) {
+	state, err := l.states.issue(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	_, accounts, err := l.feishuClient()
+	if err != nil {
+		return nil, err
+	}
+	redirect := l.redirectURI()
+	return map[string]any{"appId": l.cfg.AppID, "redirectUri": redirect, "state": state,
+		"stateExpiresAt": time.Now().Add(StateTTL).UTC().Format(time.RFC3339),
+		"qrLoginUrl":     accounts + "/open-apis/authen/v1/authorize?" + orderedQuery("client_id", l.cfg.AppID, "redirect_uri", redirect, "state", state),
+		"landing":        l.cfg.Landing, "secureCookies": strings.HasPrefix(redirect, "https:")}, nil
+}
+
+// LoginCode exchanges a Feishu login code for a session of the member it belongs to; the
+// errors are the WeCom login's.
+func (l *FSLogin) LoginCode(ctx context.Context, code, state string) (*Session, error) {
+	if state != "" && !l.states.consume(state, time.Now()) {
+		return nil, elements.Errorf(elements.CodeInvalidArgument, "the login's state is unknown, used already or older than %s: start the login again", StateTTL)
+	}
+	if code == "" || len(code) > 512 {
+		return nil, elements.Errorf(elements.CodeInvalidArgument, "authCode must be the code Feishu sent back (1 to 512 bytes)")
+	}
+	c, _, err := l.feishuClient()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := c.UserAccessToken(ctx, code, l.redirectURI())
+	if err != nil {
+		return nil, fsLoginErr(err)
+	}
+	info, err := c.UserInfo(ctx, tok.AccessToken)
+	if err != nil {
+		return nil, fsLoginErr(err)
+	}
+	if info.UserID == "" {
+		return nil, elements.Errorf(elements.CodeFailedPrecondition, "Feishu did not say the member's user_id: grant the app contact:user.employee_id:readonly")
+	}
+	corp, err := l.corp()
+	if err != nil {
+		return nil, err
+	}
+	s, err := l.memberSession(ctx, corp, info.UserID, "")
+	if err != nil {
+		return nil, err
+	}
+	token, err := l.newSession(s, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.Token = token
+	l.el.Logger.Info("member logged in", "member", s.MemberID, "corp", corp, "expires", s.ExpiresAt.Format(time.RFC3339))
+	return s, nil
+}
+
+func fsLoginErr(err error) error {
+	switch code := feishu.CodeOf(err); {
+	case code == feishu.CodeCodeNotFound || code == feishu.CodeCodeExpired || code == feishu.CodeCodeUsed || code == feishu.CodeUserTokenInvalid || code == feishu.CodeRedirectMismatch:
+		return &elements.Error{Code: elements.CodeUnauthenticated, Err: err, Message: "the login code was refused: " + err.Error()}
+	case errors.Is(err, feishu.ErrTransport):
+		return &elements.Error{Code: elements.CodeUnavailable, Err: err, Message: "Feishu could not be reached to check the login: " + err.Error()}
+	case code != 0:
+		return &elements.Error{Code: fmt.Sprintf("feishu_%d", code), Err: err, Message: err.Error()}
+	}
+	return err
+}
