@@ -242,7 +242,10 @@ func TestFeishuEventsAreApplied(t *testing.T) {
 	if r := receive(ev2); r["stored"] != false {
 		t.Fatalf("its redelivery: %v", r)
 	}
-	if st, _ := push(ev, func(body []byte, h map[string]string) []byte { h["X-Lark-Signature"] = strings.Repeat("0", 64); return body }); st != 401 {
+	if st, _ := push(ev, func(body []byte, h map[string]string) []byte {
+		h["X-Lark-Signature"] = strings.Repeat("0", 64)
+		return body
+	}); st != 401 {
 		t.Fatalf("a forged signature: %d", st)
 	}
 	bad := []byte(strings.Replace(string(ev), vToken, "not-the-token", 1))
