@@ -167,6 +167,37 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
+  /** an element of type auths.loginTypes.FSInnerType */
+  interface Type_auths_loginTypes_FSInnerType {
+    readonly title: string;
+    readonly fullName: string;
+    readonly type: string;
+    /** appId, redirectUri, landing and the secret masked */
+    readonly authConfig: any;
+    /** fullName of the corp whose members log in */
+    getCorp(): any;
+    /** exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}} */
+    getLoginCode(authCode: string, state?: string): any;
+    /** exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}} */
+    getLoginCode(args: { authCode: string; state?: string }): any;
+    /** what a front end needs to log in: {qrLoginUrl, state, appId, redirectUri, landing} */
+    getLoginConfig(): any;
+    /** a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token) */
+    getMemberSessions(memberId: string): any;
+    /** a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token) */
+    getMemberSessions(args: { memberId: string }): any;
+    /** the live session of a token: {member, roles, expiresAt} */
+    getSession(token: string): any;
+    /** the live session of a token: {member, roles, expiresAt} */
+    getSession(args: { token: string }): any;
+    /** end the session of a token */
+    logout(token: string): any;
+    /** end the session of a token */
+    logout(args: { token: string }): any;
+    /** the methods one link up the element's Type chain (in a Type element's index.js) */
+    readonly $super: { readonly [method: string]: (...args: any[]) => any };
+  }
+
   /** an element of type auths.loginTypes.PasswordType */
   interface Type_auths_loginTypes_PasswordType {
     readonly title: string;
@@ -528,6 +559,111 @@ declare namespace jitrt {
     readonly $super: { readonly [method: string]: (...args: any[]) => any };
   }
 
+  /** an element of type corps.FSInnerType */
+  interface Type_corps_FSInnerType {
+    readonly title: string;
+    readonly fullName: string;
+    readonly type: string;
+    /** alias of fullName */
+    readonly corpFullName: any;
+    /** appId and the secret masked */
+    readonly authConfig: any;
+    /** the org's configuration and counts */
+    readonly corpData: any;
+    /** apply the Feishu events received and not yet applied, now: {applied} */
+    applyEvents(): any;
+    /** register every member of corpData into the local org (idempotent; nobody taken offline) */
+    bulkRegister(corpData: { [key: string]: any }): any;
+    /** register every member of corpData into the local org (idempotent; nobody taken offline) */
+    bulkRegister(args: { corpData: { [key: string]: any } }): any;
+    /** the admins' member ids */
+    getAdmin(): string[];
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(member?: string, element?: string, since?: string, limit?: number): any;
+    /** who wrote the org, newest first: [{at, actor, element, method, args, members, result, error, replica, stored}]; {member, since (an RFC 3339 time or a duration back, such as 24h), limit} */
+    getAuditLog(args?: { member?: string; element?: string; since?: string; limit?: number }): any;
+    /** the Feishu API client of the corp */
+    getClient(): any;
+    /** the corp's configuration, never the secret */
+    getCorpInfo(): any;
+    /** the active members of a department: [{memberId, name, mainDeptId}] */
+    getDeptMembers(deptId: number): jitrt.DeptMember[];
+    /** the active members of a department: [{memberId, name, mainDeptId}] */
+    getDeptMembers(args: { deptId: number }): jitrt.DeptMember[];
+    /** the roles granted to a department: {deptId, roleIdList} */
+    getDeptRole(deptId: number): jitrt.DeptRoles;
+    /** the roles granted to a department: {deptId, roleIdList} */
+    getDeptRole(args: { deptId: number }): jitrt.DeptRoles;
+    /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
+    getDeptTree(deptId?: number, depth?: number): jitrt.TreeDept;
+    /** a department (default the root) with member counts and depth levels of sub-departments (default 1) */
+    getDeptTree(args?: { deptId?: number; depth?: number }): jitrt.TreeDept;
+    /** the local org: {userList, deptList, roleList, thirdAuthList, …} */
+    getLocalCorpData(): any;
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
+    getMember(memberId: string): any;
+    /** one member, as getLocalCorpData lists them (an id the platform changed finds the member under the new one) */
+    getMember(args: { memberId: string }): any;
+    /** a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}] */
+    getMemberRoles(memberId: string): jitrt.EffectiveRole[];
+    /** a member's effective roles: [{roleId, name, from: [direct | dept:<id> | admin]}] */
+    getMemberRoles(args: { memberId: string }): jitrt.EffectiveRole[];
+    /** the root department as RowData (root.name.value) */
+    getRootDept(): jitrt.RowData;
+    /** the Feishu events that failed again and again and were set aside, newest first: [{seq, kind, id, error, attempts, at}] */
+    getSetAsideEvents(): any;
+    /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
+    getSyncHistory(limit?: number, changes?: boolean, startedAt?: string): jitrt.SyncReport[];
+    /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
+    getSyncHistory(args?: { limit?: number; changes?: boolean; startedAt?: string }): jitrt.SyncReport[];
+    /** the live Feishu tenant: {appId, deptDict, userDict} keyed by Feishu id */
+    getThirdCorpData(): any;
+    /** a member's signature: {memberId, signature} */
+    getUserSignature(memberId: string): jitrt.Signature;
+    /** a member's signature: {memberId, signature} */
+    getUserSignature(args: { memberId: string }): jitrt.Signature;
+    /** create the local org (roles, root department) and run a first sync */
+    initCorp(): any;
+    /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
+    listMembers(deptId?: number, status?: string, query?: string, limit?: number, offset?: number): jitrt.MemberPage;
+    /** a page of members, by department, status (active, offline) or a search of name and id: {total, members} */
+    listMembers(args?: { deptId?: number; status?: string; query?: string; limit?: number; offset?: number }): jitrt.MemberPage;
+    /** take members offline (离职) in this corp only */
+    offlineMember(memberIdList: any[]): any;
+    /** take members offline (离职) in this corp only */
+    offlineMember(args: { memberIdList: any[] }): any;
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
+    reactivateMember(memberIdList: any[]): any;
+    /** undo offlineMember: members taken offline here are active again (a sync keeps them so while the platform lists them) */
+    reactivateMember(args: { memberIdList: any[] }): any;
+    /** a Feishu event push: verified, decrypted and its event stored; {stored, reply} */
+    receiveCallback(timestamp: string, nonce: string, signature: string, body: string): any;
+    /** a Feishu event push: verified, decrypted and its event stored; {stored, reply} */
+    receiveCallback(args: { timestamp?: string; nonce?: string; signature?: string; body: string }): any;
+    /** save a member's signature image URL (http or https) */
+    saveUserSignature(memberId: string, signature: string): any;
+    /** save a member's signature image URL (http or https) */
+    saveUserSignature(args: { memberId: string; signature: string }): any;
+    /** set the org's admins (组织负责人, 管理员) */
+    setAdmin(memberIdList: any[]): any;
+    /** set the org's admins (组织负责人, 管理员) */
+    setAdmin(args: { memberIdList: any[] }): any;
+    /** grant roles to a department, its members and every sub-department's (an empty list takes them away) */
+    setDeptRole(deptId: number, roleIdList: any[]): any;
+    /** grant roles to a department, its members and every sub-department's (an empty list takes them away) */
+    setDeptRole(args: { deptId: number; roleIdList: any[] }): any;
+    /** set a member's roles to exactly roleIdList (declared role ids) */
+    setUserRole(memberId: string, roleIdList: any[]): any;
+    /** set a member's roles to exactly roleIdList (declared role ids) */
+    setUserRole(args: { memberId: string; roleIdList: any[] }): any;
+    /** sync the org from Feishu; {dryRun: true} lists the changes and writes nothing */
+    syncCorp(dryRun?: boolean): jitrt.SyncReport;
+    /** sync the org from Feishu; {dryRun: true} lists the changes and writes nothing */
+    syncCorp(args?: { dryRun?: boolean }): jitrt.SyncReport;
+    /** the methods one link up the element's Type chain (in a Type element's index.js) */
+    readonly $super: { readonly [method: string]: (...args: any[]) => any };
+  }
+
   /** an element of type corps.NormalType */
   interface Type_corps_NormalType {
     readonly title: string;
@@ -701,6 +837,8 @@ declare namespace jitrt {
     getElement(fullName: "auths.loginTypes.DemoLogin"): Type_auths_loginTypes_QywxInnerType;
     /** auths.loginTypes.DingTalkLogin: 钉钉登录 (演示) */
     getElement(fullName: "auths.loginTypes.DingTalkLogin"): Type_auths_loginTypes_DDInnerType;
+    /** auths.loginTypes.FeishuLogin: 飞书登录 (演示) */
+    getElement(fullName: "auths.loginTypes.FeishuLogin"): Type_auths_loginTypes_FSInnerType;
     /** auths.loginTypes.PasswordLogin: 账号密码登录 */
     getElement(fullName: "auths.loginTypes.PasswordLogin"): Type_auths_loginTypes_PasswordType;
     /** corps.BranchCorp: 分公司 (自定义类型) */
@@ -709,6 +847,8 @@ declare namespace jitrt {
     getElement(fullName: "corps.DemoCorp"): Type_corps_QywxInnerType;
     /** corps.DingTalkCorp: 钉钉演示组织 */
     getElement(fullName: "corps.DingTalkCorp"): Type_corps_DDInnerType;
+    /** corps.FeishuCorp: 飞书演示组织 */
+    getElement(fullName: "corps.FeishuCorp"): Type_corps_FSInnerType;
     /** corps.LocalOrg: 本地组织 */
     getElement(fullName: "corps.LocalOrg"): Type_corps_NormalType;
     /** tasks.Heartbeat: 组织概况 (每小时) */

@@ -75,3 +75,36 @@ func TestADingTalkOrgFollowsItsEmulator(t *testing.T) {
 		t.Fatalf("ctl of an emulator with no subscription: %v\n%s", err, out)
 	}
 }
+
+// The same for Feishu: a change made with jitrt sim feishu ctl reaches jitrt run's
+// /feishu/{fullName}/callback as Feishu's encrypted, signed v2.0 event.
+func TestAFeishuOrgFollowsItsEmulator(t *testing.T) {
+	app := writeTree(t, map[string]string{
+		"app.json":       `{"name": "fsrun"}`,
+		"corps/F/e.json": `{"type": "corps.FSInnerType"}`,
+		"corps/F/F.json": `{"appId": "cli_fsrun000000001", "appSecret": "fs-run-secret-1234", "simulator": {"members": 30, "departments": 4, "seed": 9}}`,
+	})
+	bin := buildJitrt(t)
+	dataDir := t.TempDir()
+	srv := startServerArgs(t, bin, app, dataDir)
+	defer srv.stop(t)
+	if status, body := srv.call(t, "corps.F", "initCorp", "{}"); status != 200 {
+		t.Fatalf("initCorp: %d %s", status, body)
+	}
+	var info struct {
+		APIBase string `json:"apiBase"`
+	}
+	status, body := srv.call(t, "corps.F", "getCorpInfo", "{}")
+	data(t, status, body, &info)
+	out, err := exec.Command(bin, "sim", "feishu", "ctl", info.APIBase, "add-user", "user_id=fsnewbie", "name=飞书新人", "department=0", "job_title=实习").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"ok":true`) || strings.Contains(string(out), "warning") {
+		t.Fatalf("ctl add-user: %v\n%s", err, out)
+	}
+	testwait.For(t, "the pushed hire to be applied", func() bool {
+		_, body := srv.call(t, "corps.F", "getMember", `"fsnewbie"`)
+		return strings.Contains(body, "飞书新人") && strings.Contains(body, "实习")
+	})
+	if code, out, errs := jitrt(t, "org", app, "F", "--data", dataDir); code != 0 || !strings.Contains(out, "31 members") {
+		t.Fatalf("jitrt org beside the server: %d\n%s%s", code, out, errs)
+	}
+}

@@ -58,3 +58,9 @@ console.log(`账号密码登录: ${login.authConfig.redirectUri.replace(/DemoLog
 require("./22_dingtalk");
 const ddLogin = app.getElement("auths.loginTypes.DingTalkLogin");
 console.log(`钉钉登录: ${ddLogin.authConfig.redirectUri.replace(/callback$/, "login")}`);
+
+// 飞书组织 (corps.FSInnerType): the same methods, on the Feishu emulator
+require("./23_feishu");
+const fsLogin = app.getElement("auths.loginTypes.FeishuLogin");
+console.log(`飞书登录: ${fsLogin.authConfig.redirectUri.replace(/callback$/, "login")}`);
+console.log(`试一试: bin/jitrt sim dingtalk ctl ${app.getElement("corps.DingTalkCorp").getCorpInfo().apiBase} add-user userid=newbie name=新人 department=1`);
