@@ -40,6 +40,9 @@ type env struct {
 	app *runtime.App
 	sim *feishusim.Server
 	url string
+	// dir and data are the app folder and its state folder; services what it loads with
+	dir, data string
+	services  map[string]any
 }
 
 func newEnv(t *testing.T, members, depts int) *env {
@@ -66,7 +69,8 @@ func newEnv(t *testing.T, members, depts int) *env {
 		return sim, err
 	})
 	services[elements.PublicURLService] = func() string { mu.Lock(); defer mu.Unlock(); return served }
-	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: t.TempDir(), Services: services, Service: true})
+	e.dir, e.data, e.services = dir, t.TempDir(), services
+	app, err := runtime.Load(context.Background(), dir, runtime.Options{DataDir: e.data, Services: services, Service: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,4 +267,21 @@ func TestFeishuEventsAreApplied(t *testing.T) {
 	if st, out := push(challenge, nil); st != 200 || string(out) != `{"challenge":"ch-42"}` {
 		t.Fatalf("the url_verification: %d %s", st, out)
 	}
+}
+
+// load opens the app on a state folder, as a process of its own would (not as a service).
+func (e *env) load(data string) (*runtime.App, error) {
+	return runtime.Load(context.Background(), e.dir, runtime.Options{DataDir: data, Services: simwire.Services()})
+}
+
+// A Feishu corp killed with kill -9 in the middle of its writes reopens as of the last
+// write finished or the one in progress, with the audit record of each (the suite's Kill).
+func TestFeishuCorpSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes: make test-slow")
+	}
+	e := newEnv(t, 30, 4)
+	users := e.sim.Users()
+	e.app.Close()
+	orgtest.Kill(t, orgtest.KillSubject{Corp: "corps.Test", Member: users[0].UserID, Other: users[1].UserID, DataDir: e.data, Load: e.load})
 }
