@@ -15,7 +15,7 @@ help:
 	@echo "make test-loaded - make test while two busy processes hold the cores"
 	@echo "make test-slow - run every test, the slow ones too (kills, soaks, replicas, every-byte cuts)"
 	@echo "make bench     - run the benchmarks and print their figures"
-	@echo "make bench-sync - sync 100,000 members as a user does, beside the fetch floor"
+	@echo "make bench-sync - sync 100,000 members as a user does (WeCom, DingTalk, Feishu), beside each fetch floor"
 	@echo "make demo-wasm - rebuild the demo's Go-in-WebAssembly Type (apps/demo/corps/CheckedCorp/index.wasm)"
 	@echo "make build     - build bin/jitrt"
 	@echo "make lint      - gofmt and go vet"
@@ -50,7 +50,7 @@ bench:
 
 # Each step of a sync in a fresh jitrt exec, beside the plain fetch floor of the same run.
 bench-sync:
-	$(GO) test -run '^$$' -bench SyncAsAUserRunsIt -benchtime 1x -timeout 30m ./cmd/jitrt
+	$(GO) test -run '^$$' -bench 'SyncAsAUserRunsIt' -benchtime 1x -timeout 60m ./cmd/jitrt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -232,7 +232,7 @@ func (l *DDLogin) dingtalkClient() (*dingtalk.Client, string, error) {
 	if l.client != nil && l.base == oapi {
 		return l.client, login, nil
 	}
-	limiter := l.el.App.Shared("dingtalk.limiter:"+l.cfg.AppKey, func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
+	limiter := l.el.App.Shared(fmt.Sprintf("dingtalk.limiter:%s:%d", l.cfg.AppKey, dingtalk.DefaultPerSecond), func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
 	c, err := dingtalk.New(dingtalk.Config{AppKey: l.cfg.AppKey, AppSecret: l.cfg.AppSecret, CorpID: l.cfg.CorpID, OAPIBase: oapi, APIBase: api,
 		Limiter: limiter, Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered})
 	if err != nil {

@@ -218,7 +218,7 @@ func (l *FSLogin) feishuClient() (*feishu.Client, string, error) {
 	if l.client != nil && l.base == base {
 		return l.client, accounts, nil
 	}
-	limiter := l.el.App.Shared("feishu.limiter:"+l.cfg.AppID, func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
+	limiter := l.el.App.Shared(fmt.Sprintf("feishu.limiter:%s:%d", l.cfg.AppID, feishu.DefaultPerMinute), func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
 	c, err := feishu.New(feishu.Config{AppID: l.cfg.AppID, AppSecret: l.cfg.AppSecret, BaseURL: base, Limiter: limiter,
 		Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered})
 	if err != nil {

@@ -69,6 +69,7 @@ type Config struct {
 	OAPIBase      string           `json:"oapiBase" doc:"DingTalk's old API host (default https://oapi.dingtalk.com)"`
 	APIBase       string           `json:"apiBase" doc:"DingTalk's new API host (default https://api.dingtalk.com)"`
 	Scope         []int64          `json:"scope" jitrt:"min=1" doc:"DingTalk department ids whose subtrees are synced (default: the app's contacts scope)"`
+	RateLimit     int              `json:"rateLimit" doc:"calls a second per API the corp makes (default 20, a standard edition's; higher editions allow more; -1: no pacing, for an emulator without limits)"`
 	Roles         []org.Role       `json:"roles" doc:"the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"`
 	Simulator     *SimulatorConfig `json:"simulator" doc:"start the built-in DingTalk emulator: {members, departments, seed}"`
 	CallbackToken string           `json:"callbackToken" jitrt:"secret" example:"Token1234" doc:"签名 token of the app's event subscription (事件订阅 · HTTP推送): change events are applied as they come"`
@@ -228,7 +229,11 @@ func (c *Corp) Start(ctx context.Context) error {
 		oapi, api = s.URL(), s.URL()
 		el.Logger.Debug("DingTalk emulator started", "url", oapi, "members", sim.Members, "departments", sim.Departments)
 	}
-	limiter := el.App.Shared("dingtalk.limiter:"+c.cfg.AuthConfig.AppKey, func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
+	perSecond := dingtalk.DefaultPerSecond
+	if c.cfg.RateLimit != 0 {
+		perSecond = c.cfg.RateLimit
+	}
+	limiter := el.App.Shared(fmt.Sprintf("dingtalk.limiter:%s:%d", c.cfg.AuthConfig.AppKey, perSecond), func() any { return dingtalk.NewRateLimiter(float64(perSecond)) }).(dingtalk.Limiter)
 	client, err := dingtalk.New(dingtalk.Config{AppKey: c.cfg.AuthConfig.AppKey, AppSecret: c.cfg.AuthConfig.AppSecret, CorpID: c.cfg.AuthConfig.CorpID,
 		OAPIBase: oapi, APIBase: api, Limiter: limiter, Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el)})
 	if err != nil {

@@ -64,6 +64,7 @@ type Config struct {
 	AppSecret         string           `json:"appSecret" jitrt:"required,secret" example:"placeholder-secret" doc:"the app's App Secret; put it in the environment: \"${FEISHU_SECRET}\""`
 	BaseURL           string           `json:"baseUrl" doc:"Feishu's API host (default https://open.feishu.cn; Lark: https://open.larksuite.com)"`
 	Scope             []string         `json:"scope" doc:"open_department_ids whose subtrees are synced (default: the whole tenant)"`
+	RateLimit         int              `json:"rateLimit" doc:"calls a minute per API the corp makes (default 1000, Feishu's for the contacts APIs; -1: no pacing, for an emulator without limits)"`
 	Roles             []org.Role       `json:"roles" doc:"the org's roles: [{roleId, name}] (default admin/管理员, member/成员)"`
 	Simulator         *SimulatorConfig `json:"simulator" doc:"start the built-in Feishu emulator: {members, departments, seed}"`
 	VerificationToken string           `json:"verificationToken" jitrt:"secret" example:"placeholderVerificationToken" doc:"Verification Token of the app's event subscription: change events are applied as they come"`
@@ -206,7 +207,11 @@ func (c *Corp) Start(ctx context.Context) error {
 		c.OnClose(release)
 		base = s.URL()
 	}
-	limiter := el.App.Shared("feishu.limiter:"+c.cfg.AppID, func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
+	perMinute := feishu.DefaultPerMinute
+	if c.cfg.RateLimit != 0 {
+		perMinute = c.cfg.RateLimit
+	}
+	limiter := el.App.Shared(fmt.Sprintf("feishu.limiter:%s:%d", c.cfg.AppID, perMinute), func() any { return feishu.NewRateLimiter(float64(perMinute)) }).(feishu.Limiter)
 	client, err := feishu.New(feishu.Config{AppID: c.cfg.AppID, AppSecret: c.cfg.AppSecret, BaseURL: base, Limiter: limiter,
 		Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el)})
 	if err != nil {
