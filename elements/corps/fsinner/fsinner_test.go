@@ -377,3 +377,26 @@ func browserLogin(t *testing.T, base, login string, pick url.Values) (session, b
 	t.Fatal("no session cookie")
 	return "", "", ""
 }
+
+// The console shows the org as it shows WeCom's: its page, a member's page with the member,
+// the audit page.
+func TestTheConsoleShowsTheOrg(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 20, 3)
+	id := e.sim.Users()[2].UserID
+	for path, want := range map[string]string{
+		"/console/corps/corps.Test":               "corps.Test",
+		"/console/corps/corps.Test/members/" + id: id,
+		"/console/corps/corps.Test/audit":         "initCorp",
+	} {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d, no %q", path, resp.StatusCode, want)
+		}
+	}
+}
