@@ -195,7 +195,9 @@ func dingtalkFloor(b *testing.B, base string) time.Duration {
 		AccessToken string `json:"access_token"`
 	}
 	platformGet(b, c, "GET", base+"/gettoken?appkey=dingperfkey&appsecret=perf-secret", "", nil, &tok)
-	post := func(path string, body, v any) { platformGet(b, c, "POST", base+path+"?access_token="+tok.AccessToken, "", body, v) }
+	post := func(path string, body, v any) {
+		platformGet(b, c, "POST", base+path+"?access_token="+tok.AccessToken, "", body, v)
+	}
 	n := floorFetch([]string{"1"}, func(id string) []string {
 		var detail, sub struct {
 			Result json.RawMessage `json:"result"`
