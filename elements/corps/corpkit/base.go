@@ -178,3 +178,43 @@ func SimulatorSecrets(platform, appID, secret string) (token, key string) {
 	k := sha256.Sum256([]byte("jitrt " + platform + " simulator key\x00" + appID + "\x00" + secret))
 	return hex.EncodeToString(t[:16]), strings.TrimRight(base64.StdEncoding.EncodeToString(k[:]), "=")
 }
+
+// Platform is what a platform's corp Type gives for the seed's own methods.
+type Platform struct {
+	// Name is the platform as docs name it ("DingTalk").
+	Name string
+	// ThirdCorpData is the live org as the platform has it; BulkRegister registers what it
+	// returned; Client is getClient's object.
+	ThirdCorpData func(ctx context.Context) (any, error)
+	BulkRegister  func(ctx context.Context, corpData any) error
+	Client        func() (any, error)
+}
+
+// SeedMethods are the corp's own methods of the seed for a platform's Type: initCorp,
+// syncCorp, getThirdCorpData, bulkRegister, getCorpInfo, getClient.
+func (b *Base) SeedMethods(p Platform) []elements.Method {
+	return []elements.Method{
+		{Name: "initCorp", Callable: true, Doc: "create the local org (roles, root department) and run a first sync",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) { _, err := b.Engine.Init(ctx); return nil, err }},
+		{Name: "syncCorp", Callable: true, Doc: "sync the org from " + p.Name + "; {dryRun: true} lists the changes and writes nothing",
+			Params: []elements.Param{{Name: "dryRun", Kind: elements.KindBool}}, Result: org.SyncReport{},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				rep, err := b.Sync(ctx, a.Bool("dryRun"))
+				if err != nil {
+					return nil, err
+				}
+				return JSONValue(rep)
+			}},
+		{Name: "getThirdCorpData", Callable: true, Doc: "the live " + p.Name + " org: {deptDict, userDict} keyed by the platform's ids",
+			Call: func(ctx context.Context, _ elements.Args) (any, error) { return p.ThirdCorpData(ctx) }},
+		{Name: "bulkRegister", Callable: true, Doc: "register every member of corpData into the local org (idempotent; nobody taken offline)",
+			Params: []elements.Param{{Name: "corpData", Kind: elements.KindObject, Required: true}},
+			Call: func(ctx context.Context, a elements.Args) (any, error) {
+				return nil, p.BulkRegister(ctx, a["corpData"])
+			}},
+		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
+			Call: func(context.Context, elements.Args) (any, error) { return b.Info(), nil }},
+		{Name: "getClient", Doc: "the " + p.Name + " API client of the corp",
+			Call: func(context.Context, elements.Args) (any, error) { return p.Client() }},
+	}
+}

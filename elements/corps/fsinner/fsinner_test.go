@@ -295,7 +295,7 @@ func TestAFeishuLoginInTheBrowser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 20, 3)
 	id := e.sim.Users()[3].UserID
-	session, back, state := browserLogin(t, e.url, "auths.loginTypes.L", url.Values{"user_id": {id}})
+	session, back, state := orgtest.BrowserLogin(t, e.url, "auths.loginTypes.L", url.Values{"user_id": {id}})
 	req, _ := http.NewRequest("GET", e.url+"/api/me", nil)
 	req.Header.Set("Cookie", session)
 	resp, err := http.DefaultClient.Do(req)
@@ -310,7 +310,7 @@ func TestAFeishuLoginInTheBrowser(t *testing.T) {
 	// the callback again (a replay), with the browser's state cookie: refused
 	req, _ = http.NewRequest("GET", back, nil)
 	req.Header.Set("Cookie", state)
-	resp, err = noRedirect.Do(req)
+	resp, err = orgtest.NoRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,64 +318,6 @@ func TestAFeishuLoginInTheBrowser(t *testing.T) {
 	if resp.StatusCode == http.StatusFound {
 		t.Fatal("the same login code made a second session")
 	}
-}
-
-var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-// browserLogin runs a platform's web login as a browser: the login's redirect to the
-// platform's page, the member's pick there (the form fields the page asks for, plus what
-// it hid), and the callback; it returns the session cookie, the callback's URL and the
-// state cookie.
-func browserLogin(t *testing.T, base, login string, pick url.Values) (session, back, state string) {
-	t.Helper()
-	resp, err := noRedirect.Get(base + "/auth/" + login + "/login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("/login: %d", resp.StatusCode)
-	}
-	for _, c := range resp.Cookies() {
-		if c.Name == "jitrt_state" {
-			state = c.Name + "=" + c.Value
-		}
-	}
-	page, _ := url.Parse(resp.Header.Get("Location"))
-	form := url.Values{}
-	for k, v := range page.Query() {
-		form[k] = v
-	}
-	for k, v := range pick {
-		form[k] = v
-	}
-	resp, err = noRedirect.PostForm(page.Scheme+"://"+page.Host+page.Path, form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("the pick on the platform's page: %d", resp.StatusCode)
-	}
-	back = resp.Header.Get("Location")
-	req, _ := http.NewRequest("GET", back, nil)
-	req.Header.Set("Cookie", state)
-	resp, err = noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("the callback: %d %s", resp.StatusCode, body)
-	}
-	for _, c := range resp.Cookies() {
-		if c.Name == "jitrt_session" {
-			return c.Name + "=" + c.Value, back, state
-		}
-	}
-	t.Fatal("no session cookie")
-	return "", "", ""
 }
 
 // The console shows the org as it shows WeCom's: its page, a member's page with the member,

@@ -6,43 +6,19 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/feishu"
-	"github.com/jitrt/jitrt/org"
 )
 
 // Methods lists the corp's methods, named as in the seed.
 func (c *Corp) Methods() []elements.Method {
-	own := []elements.Method{
-		{Name: "initCorp", Callable: true, Doc: "create the local org (roles, root department) and run a first sync",
-			Call: func(ctx context.Context, _ elements.Args) (any, error) { _, err := c.Engine.Init(ctx); return nil, err }},
-		{Name: "syncCorp", Callable: true, Doc: "sync the org from Feishu; {dryRun: true} lists the changes and writes nothing",
-			Params: []elements.Param{{Name: "dryRun", Kind: elements.KindBool}}, Result: org.SyncReport{},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				rep, err := c.Sync(ctx, a.Bool("dryRun"))
-				if err != nil {
-					return nil, err
-				}
-				return corpkit.JSONValue(rep)
-			}},
-		{Name: "getThirdCorpData", Callable: true, Doc: "the live Feishu tenant: {appId, deptDict, userDict} keyed by Feishu id",
-			Call: func(ctx context.Context, _ elements.Args) (any, error) { return c.thirdCorpData(ctx) }},
-		{Name: "bulkRegister", Callable: true, Doc: "register every member of corpData into the local org (idempotent; nobody taken offline)",
-			Params: []elements.Param{{Name: "corpData", Kind: elements.KindObject, Required: true}},
-			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				return nil, c.bulkRegister(ctx, a["corpData"])
-			}},
-		{Name: "getCorpInfo", Callable: true, Doc: "the corp's configuration, never the secret",
-			Call: func(context.Context, elements.Args) (any, error) { return c.corpInfo(), nil }},
-		{Name: "getClient", Doc: "the Feishu API client of the corp",
-			Call: func(context.Context, elements.Args) (any, error) {
-				cl, err := c.feishuClient()
-				if err != nil {
-					return nil, err
-				}
-				return &clientObject{c: c, cl: cl}, nil
-			}},
-	}
-	own = append(own, c.callbackMethods()...)
-	return c.Dir.AuditWrites(corpkit.SeedOrder(own, c.Dir.Methods()))
+	own := c.SeedMethods(corpkit.Platform{Name: "Feishu", ThirdCorpData: c.thirdCorpData, BulkRegister: c.bulkRegister,
+		Client: func() (any, error) {
+			cl, err := c.feishuClient()
+			if err != nil {
+				return nil, err
+			}
+			return &clientObject{c: c, cl: cl}, nil
+		}})
+	return c.Dir.AuditWrites(corpkit.SeedOrder(append(own, c.callbackMethods()...), c.Dir.Methods()))
 }
 
 // Properties lists the corp's properties.
