@@ -151,10 +151,8 @@ func findDDCorp(cfg ddConfig, corps []*elements.Element) (string, error) {
 
 // DDLogin is an instance of auths.loginTypes.DDInnerType.
 type DDLogin struct {
-	*sessions
-	el     *elements.Element
-	cfg    ddConfig
-	states states
+	*platformLogin
+	cfg ddConfig
 
 	clientMu sync.Mutex
 	client   *dingtalk.Client
@@ -162,48 +160,18 @@ type DDLogin struct {
 }
 
 func newDDLogin(el *elements.Element) (elements.Instance, error) {
-	l := &DDLogin{el: el, cfg: parseDDConfig(el.Config, nil)}
-	l.sessions = &sessions{el: el, keys: keys{"el:" + el.FullName + ":"}, ttl: l.cfg.SessionTTL, corp: l.corp}
-	l.states.init(l.cfg.AppSecret)
+	l := &DDLogin{cfg: parseDDConfig(el.Config, nil)}
+	l.platformLogin = newPlatformLogin(el, "DingTalk", l.cfg.AppSecret, l.cfg.RedirectURI, l.cfg.SessionTTL,
+		func(corps []*elements.Element) (string, error) { return findDDCorp(l.cfg, corps) })
+	l.closeClient = func() error {
+		l.clientMu.Lock()
+		defer l.clientMu.Unlock()
+		if l.client != nil {
+			return l.client.Close()
+		}
+		return nil
+	}
 	return l, nil
-}
-
-// Start sweeps expired sessions away in the background when the app runs as a service.
-func (l *DDLogin) Start(context.Context) error {
-	if l.el.Service {
-		l.startSweeper()
-	}
-	return nil
-}
-
-// Close stops the sweeper and the client's connections.
-func (l *DDLogin) Close() error {
-	l.stopSweeper()
-	l.clientMu.Lock()
-	defer l.clientMu.Unlock()
-	if l.client != nil {
-		return l.client.Close()
-	}
-	return nil
-}
-
-func (l *DDLogin) corp() (string, error) {
-	name, err := findDDCorp(l.cfg, l.el.App.ElementsWhere(isOrg))
-	if err != nil {
-		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s: %v", l.el.FullName, err)
-	}
-	return name, nil
-}
-
-func (l *DDLogin) redirectURI() string {
-	if l.cfg.RedirectURI != "" {
-		return l.cfg.RedirectURI
-	}
-	base := elements.PublicURL(l.el.App)
-	if base == "" {
-		base = "http://127.0.0.1:8787"
-	}
-	return strings.TrimRight(base, "/") + "/auth/" + l.el.FullName + "/callback"
 }
 
 // dingtalkClient is the client the login exchanges codes with: DingTalk's, or for a
@@ -247,7 +215,7 @@ func (l *DDLogin) dingtalkClient() (*dingtalk.Client, string, error) {
 
 // Methods lists the login's methods, named as the WeCom login's.
 func (l *DDLogin) Methods() []elements.Method {
-	return append([]elements.Method{
+	return l.methods([]elements.Method{
 		{Name: "getLoginConfig", Callable: true,
 			Doc:  "what a front end needs to log in: {qrLoginUrl, state, corpId, appKey, agentId, redirectUri, landing}",
 			Call: func(context.Context, elements.Args) (any, error) { return l.LoginConfig() }},
@@ -262,7 +230,7 @@ func (l *DDLogin) Methods() []elements.Method {
 				}
 				return s.value(true), nil
 			}},
-	}, sessionMethods(l.sessions, l.corp)...)
+	}...)
 }
 
 // Properties lists the login's properties.
@@ -302,11 +270,8 @@ func (l *DDLogin) LoginConfig() (map[string]any, error) {
 // code), permission_denied (not an employee; offline here), not_found (not in the local
 // org), unavailable (DingTalk unreachable).
 func (l *DDLogin) LoginCode(ctx context.Context, code, state, loginType string) (*Session, error) {
-	if state != "" && !l.states.consume(state, time.Now()) {
-		return nil, elements.Errorf(elements.CodeInvalidArgument, "the login's state is unknown, used already or older than %s: start the login again", StateTTL)
-	}
-	if code == "" || len(code) > 512 {
-		return nil, elements.Errorf(elements.CodeInvalidArgument, "authCode must be the code DingTalk sent back (1 to 512 bytes)")
+	if err := l.checkCode(code, state); err != nil {
+		return nil, err
 	}
 	c, _, err := l.dingtalkClient()
 	if err != nil {
@@ -340,21 +305,7 @@ func (l *DDLogin) LoginCode(ctx context.Context, code, state, loginType string) 
 	default:
 		return nil, elements.Errorf(elements.CodeInvalidArgument, "loginType %q is not qr or inapp", loginType)
 	}
-	corp, err := l.corp()
-	if err != nil {
-		return nil, err
-	}
-	s, err := l.memberSession(ctx, corp, userID, "")
-	if err != nil {
-		return nil, err
-	}
-	token, err := l.newSession(s, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	s.Token = token
-	l.el.Logger.Info("member logged in", "member", s.MemberID, "corp", corp, "expires", s.ExpiresAt.Format(time.RFC3339))
-	return s, nil
+	return l.session(ctx, userID)
 }
 
 // ddLoginErr is a failed DingTalk call of a login as the login's error.

@@ -135,10 +135,8 @@ func findFSCorp(cfg fsConfig, corps []*elements.Element) (string, error) {
 
 // FSLogin is an instance of auths.loginTypes.FSInnerType.
 type FSLogin struct {
-	*sessions
-	el     *elements.Element
-	cfg    fsConfig
-	states states
+	*platformLogin
+	cfg fsConfig
 
 	clientMu sync.Mutex
 	client   *feishu.Client
@@ -146,48 +144,18 @@ type FSLogin struct {
 }
 
 func newFSLogin(el *elements.Element) (elements.Instance, error) {
-	l := &FSLogin{el: el, cfg: parseFSConfig(el.Config, nil)}
-	l.sessions = &sessions{el: el, keys: keys{"el:" + el.FullName + ":"}, ttl: l.cfg.SessionTTL, corp: l.corp}
-	l.states.init(l.cfg.AppSecret)
+	l := &FSLogin{cfg: parseFSConfig(el.Config, nil)}
+	l.platformLogin = newPlatformLogin(el, "Feishu", l.cfg.AppSecret, l.cfg.RedirectURI, l.cfg.SessionTTL,
+		func(corps []*elements.Element) (string, error) { return findFSCorp(l.cfg, corps) })
+	l.closeClient = func() error {
+		l.clientMu.Lock()
+		defer l.clientMu.Unlock()
+		if l.client != nil {
+			return l.client.Close()
+		}
+		return nil
+	}
 	return l, nil
-}
-
-// Start sweeps expired sessions away in the background when the app runs as a service.
-func (l *FSLogin) Start(context.Context) error {
-	if l.el.Service {
-		l.startSweeper()
-	}
-	return nil
-}
-
-// Close stops the sweeper and the client's connections.
-func (l *FSLogin) Close() error {
-	l.stopSweeper()
-	l.clientMu.Lock()
-	defer l.clientMu.Unlock()
-	if l.client != nil {
-		return l.client.Close()
-	}
-	return nil
-}
-
-func (l *FSLogin) corp() (string, error) {
-	name, err := findFSCorp(l.cfg, l.el.App.ElementsWhere(isOrg))
-	if err != nil {
-		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s: %v", l.el.FullName, err)
-	}
-	return name, nil
-}
-
-func (l *FSLogin) redirectURI() string {
-	if l.cfg.RedirectURI != "" {
-		return l.cfg.RedirectURI
-	}
-	base := elements.PublicURL(l.el.App)
-	if base == "" {
-		base = "http://127.0.0.1:8787"
-	}
-	return strings.TrimRight(base, "/") + "/auth/" + l.el.FullName + "/callback"
 }
 
 // feishuClient is the client the login exchanges codes with, and the authorize page's host.
@@ -233,7 +201,7 @@ func (l *FSLogin) feishuClient() (*feishu.Client, string, error) {
 
 // Methods lists the login's methods, named as the WeCom login's.
 func (l *FSLogin) Methods() []elements.Method {
-	return append([]elements.Method{
+	return l.methods([]elements.Method{
 		{Name: "getLoginConfig", Callable: true, Doc: "what a front end needs to log in: {qrLoginUrl, state, appId, redirectUri, landing}",
 			Call: func(context.Context, elements.Args) (any, error) { return l.LoginConfig() }},
 		{Name: "getLoginCode", Callable: true, Doc: "exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}}",
@@ -245,7 +213,7 @@ func (l *FSLogin) Methods() []elements.Method {
 				}
 				return s.value(true), nil
 			}},
-	}, sessionMethods(l.sessions, l.corp)...)
+	}...)
 }
 
 // Properties lists the login's properties.
@@ -279,11 +247,8 @@ func (l *FSLogin) LoginConfig() (map[string]any, error) {
 // LoginCode exchanges a Feishu login code for a session of the member it belongs to; the
 // errors are the WeCom login's.
 func (l *FSLogin) LoginCode(ctx context.Context, code, state string) (*Session, error) {
-	if state != "" && !l.states.consume(state, time.Now()) {
-		return nil, elements.Errorf(elements.CodeInvalidArgument, "the login's state is unknown, used already or older than %s: start the login again", StateTTL)
-	}
-	if code == "" || len(code) > 512 {
-		return nil, elements.Errorf(elements.CodeInvalidArgument, "authCode must be the code Feishu sent back (1 to 512 bytes)")
+	if err := l.checkCode(code, state); err != nil {
+		return nil, err
 	}
 	c, _, err := l.feishuClient()
 	if err != nil {
@@ -300,21 +265,7 @@ func (l *FSLogin) LoginCode(ctx context.Context, code, state string) (*Session, 
 	if info.UserID == "" {
 		return nil, elements.Errorf(elements.CodeFailedPrecondition, "Feishu did not say the member's user_id: grant the app contact:user.employee_id:readonly")
 	}
-	corp, err := l.corp()
-	if err != nil {
-		return nil, err
-	}
-	s, err := l.memberSession(ctx, corp, info.UserID, "")
-	if err != nil {
-		return nil, err
-	}
-	token, err := l.newSession(s, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	s.Token = token
-	l.el.Logger.Info("member logged in", "member", s.MemberID, "corp", corp, "expires", s.ExpiresAt.Format(time.RFC3339))
-	return s, nil
+	return l.session(ctx, info.UserID)
 }
 
 func fsLoginErr(err error) error {

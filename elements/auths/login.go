@@ -53,11 +53,8 @@ func init() {
 
 // Login is an instance of auths.loginTypes.QywxInnerType.
 type Login struct {
-	*sessions
-	el  *elements.Element
+	*platformLogin
 	cfg Config
-
-	states states
 
 	clientMu sync.Mutex
 	client   *wecom.Client
@@ -65,35 +62,23 @@ type Login struct {
 }
 
 func newLogin(el *elements.Element) (elements.Instance, error) {
-	l := &Login{el: el, cfg: parseConfig(el.Config, nil)}
-	l.sessions = &sessions{el: el, keys: keys{"el:" + el.FullName + ":"}, ttl: l.cfg.SessionTTL, corp: l.corp}
-	l.states.init(l.cfg.CorpSecret)
-	return l, nil
-}
-
-// Start sweeps expired sessions away in the background when the app runs as a service.
-func (l *Login) Start(context.Context) error {
-	if !l.el.Service {
+	l := &Login{cfg: parseConfig(el.Config, nil)}
+	l.platformLogin = newPlatformLogin(el, "WeCom", l.cfg.CorpSecret, l.cfg.RedirectURI, l.cfg.SessionTTL,
+		func(corps []*elements.Element) (string, error) { return findCorp(l.cfg, corps) })
+	l.closeClient = func() error {
+		l.clientMu.Lock()
+		defer l.clientMu.Unlock()
+		if l.client != nil {
+			return l.client.Close()
+		}
 		return nil
 	}
-	l.startSweeper()
-	return nil
-}
-
-// Close stops the sweeper and the client's connections.
-func (l *Login) Close() error {
-	l.stopSweeper()
-	l.clientMu.Lock()
-	defer l.clientMu.Unlock()
-	if l.client != nil {
-		return l.client.Close()
-	}
-	return nil
+	return l, nil
 }
 
 // Methods lists the login's methods, named as in JitAi.
 func (l *Login) Methods() []elements.Method {
-	return append([]elements.Method{
+	return l.methods([]elements.Method{
 		{Name: "getLoginConfig", Callable: true,
 			Doc: "what a front end needs to log in: {qrLoginUrl, oauthUrl, state, corpId, agentId, redirectUri, landing}",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) {
@@ -110,7 +95,7 @@ func (l *Login) Methods() []elements.Method {
 				}
 				return s.value(true), nil
 			}},
-	}, sessionMethods(l.sessions, l.corp)...)
+	}...)
 }
 
 // Properties lists the login's properties.
@@ -121,28 +106,6 @@ func (l *Login) Properties() []elements.Property {
 				"redirectUri": l.redirectURI(), "landing": l.cfg.Landing, "sessionTtl": l.cfg.SessionTTL.String()}
 		}},
 	}
-}
-
-// corp is the fullName of the corp whose members log in.
-func (l *Login) corp() (string, error) {
-	name, err := findCorp(l.cfg, l.el.App.ElementsWhere(isOrg))
-	if err != nil {
-		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s: %v", l.el.FullName, err)
-	}
-	return name, nil
-}
-
-// redirectURI is where WeCom sends the login back: from the config, else this element's
-// callback on the address the app is served at. Never from a request.
-func (l *Login) redirectURI() string {
-	if l.cfg.RedirectURI != "" {
-		return l.cfg.RedirectURI
-	}
-	base := elements.PublicURL(l.el.App)
-	if base == "" {
-		base = "http://127.0.0.1:8787"
-	}
-	return strings.TrimRight(base, "/") + "/auth/" + l.el.FullName + "/callback"
 }
 
 // wecomClient is the client of the WeCom server the login exchanges codes with: apiBase,
@@ -279,11 +242,8 @@ func (s *Session) RoleIDs() []string {
 // invalid_argument (state), unauthenticated (a wrong, used or expired code),
 // permission_denied (not a member; offline here), not_found (not in the local org).
 func (l *Login) LoginCode(ctx context.Context, code, state string) (*Session, error) {
-	if state != "" && !l.states.consume(state, time.Now()) {
-		return nil, elements.Errorf(elements.CodeInvalidArgument, "the login's state is unknown, used already or older than %s: start the login again", StateTTL)
-	}
-	if code == "" || len(code) > 512 {
-		return nil, elements.Errorf(elements.CodeInvalidArgument, "authCode must be the code WeCom sent back (1 to 512 bytes)")
+	if err := l.checkCode(code, state); err != nil {
+		return nil, err
 	}
 	c, err := l.wecomClient(ctx)
 	if err != nil {
@@ -304,21 +264,7 @@ func (l *Login) LoginCode(ctx context.Context, code, state string) (*Session, er
 	case err != nil:
 		return nil, err
 	}
-	corp, err := l.corp()
-	if err != nil {
-		return nil, err
-	}
-	s, err := l.memberSession(ctx, corp, id.UserID, "")
-	if err != nil {
-		return nil, err
-	}
-	token, err := l.newSession(s, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	s.Token = token
-	l.el.Logger.Info("member logged in", "member", s.MemberID, "corp", corp, "expires", s.ExpiresAt.Format(time.RFC3339))
-	return s, nil
+	return l.session(ctx, id.UserID)
 }
 
 func redirectHost(s string) string {
