@@ -68,6 +68,9 @@ type Config struct {
 	Concurrency int
 	// OnPanic, if set, records a panic the client caught in a goroutine of its own and
 	// returns the error to report in its place.
+	// Tokens holds the app's token; share one between the clients of an app in a process
+	// (a corp and its login), so that they fetch it once and drop it together when refused.
+	Tokens  *TokenCache
 	OnPanic func(where string, r any) error
 	Logger  *slog.Logger
 	// HTTP is the client to use (a private one when nil).
@@ -83,10 +86,8 @@ type Client struct {
 	log     *slog.Logger
 	limiter Limiter
 
-	tokenMu      sync.Mutex
-	token        string
-	tokenExpires time.Time
-	tokenFlight  singleflight.Group
+	tokens      *TokenCache
+	tokenFlight singleflight.Group
 
 	// life is cancelled by Close: the work done for every caller (a token fetch) stops.
 	life    context.Context
@@ -145,6 +146,10 @@ func New(cfg Config) (*Client, error) {
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     30 * time.Second,
 		}}
+	}
+	c.tokens = cfg.Tokens
+	if c.tokens == nil {
+		c.tokens = &TokenCache{}
 	}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	return c, nil
@@ -393,13 +398,9 @@ func scrubURL(err error) string {
 // appToken is the app's access token: cached until shortly before it expires, fetched once
 // for all concurrent callers (a caller that gives up does not fail the others).
 func (c *Client) appToken(ctx context.Context) (string, error) {
-	c.tokenMu.Lock()
-	if c.token != "" && time.Now().Before(c.tokenExpires) {
-		t := c.token
-		c.tokenMu.Unlock()
+	if t, ok := c.tokens.get(); ok {
 		return t, nil
 	}
-	c.tokenMu.Unlock()
 	ch := c.tokenFlight.DoChan("token", func() (v any, err error) {
 		defer func() {
 			if r := recover(); r != nil { // the waiters get an error, not a process that ended
@@ -439,21 +440,15 @@ func (c *Client) fetchToken() (string, error) {
 	if ttl <= 0 {
 		ttl = 2 * time.Hour
 	}
-	c.tokenMu.Lock()
 	// refreshed early: 10 minutes before expiry (DingTalk's advice), or at 90% of a short life
-	c.token, c.tokenExpires = resp.AccessToken, time.Now().Add(ttl-min(10*time.Minute, ttl/10))
-	c.tokenMu.Unlock()
+	c.tokens.set(resp.AccessToken, time.Now().Add(ttl-min(10*time.Minute, ttl/10)))
 	c.log.Debug("dingtalk token fetched", "expires_in", resp.ExpiresIn)
 	return resp.AccessToken, nil
 }
 
 // invalidate drops the cached token if it is still the one DingTalk refused.
 func (c *Client) invalidate(bad string) {
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
-	if c.token == bad {
-		c.token, c.tokenExpires = "", time.Time{}
-	}
+	c.tokens.drop(bad)
 }
 
 // recovered is the error of a panic caught in a goroutine of the client's.
@@ -463,4 +458,33 @@ func (c *Client) recovered(where string, r any) error {
 	}
 	c.log.Error("panic in the DingTalk client", "where", where, "panic", fmt.Sprint(r))
 	return fmt.Errorf("dingtalk %s: internal error (panic: %v)", where, r)
+}
+
+// TokenCache holds an app's token until shortly before it ends. It is safe for concurrent
+// use; the zero value is empty.
+type TokenCache struct {
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+func (tc *TokenCache) get() (string, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.token, tc.token != "" && time.Now().Before(tc.expires)
+}
+
+func (tc *TokenCache) set(token string, expires time.Time) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.token, tc.expires = token, expires
+}
+
+// drop forgets the token if it is still the one the platform refused.
+func (tc *TokenCache) drop(bad string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.token == bad {
+		tc.token, tc.expires = "", time.Time{}
+	}
 }

@@ -59,9 +59,12 @@ type Config struct {
 	Limiter Limiter
 	// Concurrency of the whole-org fetch (default 8).
 	Concurrency int
-	OnPanic     func(where string, r any) error
-	Logger      *slog.Logger
-	HTTP        *http.Client
+	// Tokens holds the tenant token; share one between the clients of an app in a process
+	// (a corp and its login), so that they fetch it once and drop it together when refused.
+	Tokens  *TokenCache
+	OnPanic func(where string, r any) error
+	Logger  *slog.Logger
+	HTTP    *http.Client
 }
 
 // Client calls Feishu for one app. It is safe for concurrent use.
@@ -72,10 +75,8 @@ type Client struct {
 	log     *slog.Logger
 	limiter Limiter
 
-	tokenMu      sync.Mutex
-	token        string
-	tokenExpires time.Time
-	tokenFlight  singleflight.Group
+	tokens      *TokenCache
+	tokenFlight singleflight.Group
 
 	life    context.Context
 	endLife context.CancelFunc
@@ -124,6 +125,10 @@ func New(cfg Config) (*Client, error) {
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     30 * time.Second,
 		}}
+	}
+	c.tokens = cfg.Tokens
+	if c.tokens == nil {
+		c.tokens = &TokenCache{}
 	}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	return c, nil
@@ -320,13 +325,9 @@ func (c *Client) roundTrip(ctx context.Context, k call, token string, body []byt
 // tenantToken is the tenant_access_token: cached until 3 minutes before it ends (as the
 // official SDKs), fetched once for all concurrent callers.
 func (c *Client) tenantToken(ctx context.Context) (string, error) {
-	c.tokenMu.Lock()
-	if c.token != "" && time.Now().Before(c.tokenExpires) {
-		t := c.token
-		c.tokenMu.Unlock()
+	if t, ok := c.tokens.get(); ok {
 		return t, nil
 	}
-	c.tokenMu.Unlock()
 	ch := c.tokenFlight.DoChan("token", func() (v any, err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -365,20 +366,14 @@ func (c *Client) fetchToken() (string, error) {
 	if life <= 0 {
 		life = time.Duration(resp.Expire) * time.Second / 2
 	}
-	c.tokenMu.Lock()
-	c.token, c.tokenExpires = resp.Token, time.Now().Add(life)
-	c.tokenMu.Unlock()
+	c.tokens.set(resp.Token, time.Now().Add(life))
 	return resp.Token, nil
 }
 
 // invalidate drops the cached token if it is still the one Feishu refused (the SDKs do
 // not, and a token rotated elsewhere then fails until it would expire).
 func (c *Client) invalidate(bad string) {
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
-	if c.token == bad {
-		c.token, c.tokenExpires = "", time.Time{}
-	}
+	c.tokens.drop(bad)
 }
 
 func (c *Client) recovered(where string, r any) error {
@@ -387,4 +382,33 @@ func (c *Client) recovered(where string, r any) error {
 	}
 	c.log.Error("panic in the Feishu client", "where", where, "panic", fmt.Sprint(r))
 	return fmt.Errorf("feishu %s: internal error (panic: %v)", where, r)
+}
+
+// TokenCache holds an app's token until shortly before it ends. It is safe for concurrent
+// use; the zero value is empty.
+type TokenCache struct {
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+func (tc *TokenCache) get() (string, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.token, tc.token != "" && time.Now().Before(tc.expires)
+}
+
+func (tc *TokenCache) set(token string, expires time.Time) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.token, tc.expires = token, expires
+}
+
+// drop forgets the token if it is still the one the platform refused.
+func (tc *TokenCache) drop(bad string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.token == bad {
+		tc.token, tc.expires = "", time.Time{}
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jitrt/jitrt/dingtalk"
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/org"
 )
 
@@ -202,7 +203,8 @@ func (l *DDLogin) dingtalkClient() (*dingtalk.Client, string, error) {
 	}
 	limiter := l.el.App.Shared(fmt.Sprintf("dingtalk.limiter:%s:%d", l.cfg.AppKey, dingtalk.DefaultPerSecond), func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
 	c, err := dingtalk.New(dingtalk.Config{AppKey: l.cfg.AppKey, AppSecret: l.cfg.AppSecret, CorpID: l.cfg.CorpID, OAPIBase: oapi, APIBase: api,
-		Limiter: limiter, Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered})
+		Limiter: limiter, Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered,
+		Tokens: l.el.App.Shared(corpkit.SharedKey("dingtalk.tokens", oapi, l.cfg.AppKey, l.cfg.AppSecret), func() any { return &dingtalk.TokenCache{} }).(*dingtalk.TokenCache)})
 	if err != nil {
 		return nil, "", err
 	}

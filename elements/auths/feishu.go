@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/feishu"
 	"github.com/jitrt/jitrt/org"
 )
@@ -188,7 +189,8 @@ func (l *FSLogin) feishuClient() (*feishu.Client, string, error) {
 	}
 	limiter := l.el.App.Shared(fmt.Sprintf("feishu.limiter:%s:%d", l.cfg.AppID, feishu.DefaultPerMinute), func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
 	c, err := feishu.New(feishu.Config{AppID: l.cfg.AppID, AppSecret: l.cfg.AppSecret, BaseURL: base, Limiter: limiter,
-		Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered})
+		Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered,
+		Tokens: l.el.App.Shared(corpkit.SharedKey("feishu.tokens", base, l.cfg.AppID, l.cfg.AppSecret), func() any { return &feishu.TokenCache{} }).(*feishu.TokenCache)})
 	if err != nil {
 		return nil, "", err
 	}

@@ -218,3 +218,10 @@ func (b *Base) SeedMethods(p Platform) []elements.Method {
 			Call: func(context.Context, elements.Args) (any, error) { return p.Client() }},
 	}
 }
+
+// SharedKey names what the clients of one app on one server share in a process (its token,
+// its pacing): the platform, the server, the app and a hash of its secret (never the secret).
+func SharedKey(kind, base, appID, secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return kind + ":" + base + ":" + appID + ":" + hex.EncodeToString(h[:8])
+}

@@ -235,7 +235,8 @@ func (c *Corp) Start(ctx context.Context) error {
 	}
 	limiter := el.App.Shared(fmt.Sprintf("dingtalk.limiter:%s:%d", c.cfg.AuthConfig.AppKey, perSecond), func() any { return dingtalk.NewRateLimiter(float64(perSecond)) }).(dingtalk.Limiter)
 	client, err := dingtalk.New(dingtalk.Config{AppKey: c.cfg.AuthConfig.AppKey, AppSecret: c.cfg.AuthConfig.AppSecret, CorpID: c.cfg.AuthConfig.CorpID,
-		OAPIBase: oapi, APIBase: api, Limiter: limiter, Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el)})
+		OAPIBase: oapi, APIBase: api, Limiter: limiter, Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el),
+		Tokens: el.App.Shared(corpkit.SharedKey("dingtalk.tokens", oapi, c.cfg.AuthConfig.AppKey, c.cfg.AuthConfig.AppSecret), func() any { return &dingtalk.TokenCache{} }).(*dingtalk.TokenCache)})
 	if err != nil {
 		c.Close()
 		return err

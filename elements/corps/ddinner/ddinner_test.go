@@ -338,6 +338,10 @@ func TestADingTalkLoginInTheBrowser(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), id) {
 		t.Fatalf("/api/me: %d %s", resp.StatusCode, body)
 	}
+	// the login's client used the app token the corp's fetched: one per app in the process
+	if n := e.sim.TokenFetches(); n != 1 {
+		t.Fatalf("%d app token fetches by the corp and its login, want 1 shared", n)
+	}
 	// the callback again (a replay), with the browser's state cookie: refused
 	req, _ = http.NewRequest("GET", back, nil)
 	req.Header.Set("Cookie", state)

@@ -213,7 +213,8 @@ func (c *Corp) Start(ctx context.Context) error {
 	}
 	limiter := el.App.Shared(fmt.Sprintf("feishu.limiter:%s:%d", c.cfg.AppID, perMinute), func() any { return feishu.NewRateLimiter(float64(perMinute)) }).(feishu.Limiter)
 	client, err := feishu.New(feishu.Config{AppID: c.cfg.AppID, AppSecret: c.cfg.AppSecret, BaseURL: base, Limiter: limiter,
-		Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el)})
+		Logger: el.Logger, OnPanic: corpkit.RecoveredBy(el),
+		Tokens: el.App.Shared(corpkit.SharedKey("feishu.tokens", base, c.cfg.AppID, c.cfg.AppSecret), func() any { return &feishu.TokenCache{} }).(*feishu.TokenCache)})
 	if err != nil {
 		c.Close()
 		return err
