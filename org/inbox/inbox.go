@@ -192,6 +192,10 @@ func CheckTimestamp(ts string, now time.Time) error {
 type Opened struct {
 	Msg  []byte
 	Msgs [][]byte
+	// Key, when set, is what makes two pushes the same event (Feishu's event_id): a push
+	// with a Key seen within the windows is a redelivery however its bytes differ.
+	// Without one, the plaintext is the identity.
+	Key  string
 	Skip bool
 	// Name says what the event is, for the log ("user_add_org").
 	Name string
@@ -236,6 +240,10 @@ func (i *Inbox) Receive(ctx context.Context, replayKey string, open func() (Open
 		h.Write(m)
 	}
 	hash = hex.EncodeToString(h.Sum(nil))
+	if o.Key != "" {
+		k := sha256.Sum256([]byte("key\x00" + o.Key))
+		hash = hex.EncodeToString(k[:])
+	}
 	q := &queued{msgs: msgs, hash: hash, err: make(chan error, 1)}
 	if first := i.duplicate(hash, mine); first != nil {
 		i.cfg.Logger.Debug(i.cfg.Platform+" event delivered again: applied once", "event", o.Name)

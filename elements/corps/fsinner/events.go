@@ -21,7 +21,8 @@ import (
 // run serves them at /feishu/{fullName}/callback). A push is verified (X-Lark-Signature in
 // constant time, its timestamp within 5 minutes, no replay of a seen timestamp, nonce and
 // signature; the Verification Token of every event), decrypted, and stored in the org's
-// event queue before it is answered (org/inbox): a redelivery of an event_id is stored once.
+// event queue before it is answered (org/inbox): an event_id seen is a redelivery, stored
+// once, whatever else its push says.
 // The url_verification is answered with its challenge and stores nothing.
 
 const subscriptionKeys = "verificationToken (and encryptKey)"
@@ -88,7 +89,8 @@ func (c *Corp) ReceiveCallback(ctx context.Context, timestamp, nonce, signature 
 		if !followed[ev.Header.EventType] {
 			return inbox.Opened{Skip: true, Name: ev.Header.EventType}, nil
 		}
-		return inbox.Opened{Msg: plain, Name: ev.Header.EventType}, nil
+		// Feishu resends an event (retries, internal resends) under the same event_id
+		return inbox.Opened{Msg: plain, Key: "feishu:" + ev.Header.EventID, Name: ev.Header.EventType}, nil
 	})
 	if err != nil {
 		return nil, false, err

@@ -247,6 +247,11 @@ func TestFeishuEventsAreApplied(t *testing.T) {
 	if r := receive(ev2); r["stored"] != false {
 		t.Fatalf("its redelivery: %v", r)
 	}
+	// Feishu's internal resend: the same event_id, another create_time: still once
+	resent := []byte(strings.Replace(string(ev2), `"create_time":"1"`, `"create_time":"2"`, 1))
+	if r := receive(resent); r["stored"] != false {
+		t.Fatalf("a resend with the same event_id: %v", r)
+	}
 	if st, _ := push(ev, func(body []byte, h map[string]string) []byte {
 		h["X-Lark-Signature"] = strings.Repeat("0", 64)
 		return body
