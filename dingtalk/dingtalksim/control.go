@@ -1,13 +1,11 @@
 package dingtalksim
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -102,57 +100,32 @@ func (s *Server) SetPerSecond(n int) {
 	s.limits = map[string]*rate.Limiter{}
 }
 
-// StartChurn changes the org rate times a second (members hired, moved, leaving; a
-// department added) until StopChurn or Close; 0 stops it.
-func (s *Server) StartChurn(n int) {
-	s.StopChurn()
-	if n <= 0 {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.churnMu.Lock()
-	s.churnStop = cancel
-	s.churnMu.Unlock()
-	go func() {
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-		t := time.NewTicker(time.Second / time.Duration(n))
-		defer t.Stop()
-		for k := 0; ; k++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			users, depts := s.Users(), s.Departments()
-			if len(users) == 0 || len(depts) == 0 {
-				continue
-			}
-			d := depts[rng.IntN(len(depts))].ID
-			switch rng.IntN(4) {
-			case 0:
-				s.AddUser(User{UserID: fmt.Sprintf("churn%06d", k), Name: fmt.Sprintf("新人%d", k), Depts: []int64{d}, Title: "工程师", Active: true})
-			case 1:
-				s.UpdateUser(users[rng.IntN(len(users))].UserID, func(u *User) { u.Depts, u.Orders, u.Leader = []int64{d}, nil, nil })
-			case 2:
-				s.UpdateUser(users[rng.IntN(len(users))].UserID, func(u *User) { u.Title = fmt.Sprintf("职位%d", k) })
-			case 3:
-				if u := users[rng.IntN(len(users))]; s.Admins()[u.UserID] == 0 {
-					s.RemoveUser(u.UserID)
-				}
+// StartChurn changes the org rate times a second (members hired, moved, leaving) until
+// StopChurn or Close; 0 stops it.
+func (s *Server) StartChurn(rate int) {
+	s.churn.Start(rate, func(k int, rng *rand.Rand) {
+		users, depts := s.Users(), s.Departments()
+		if len(users) == 0 || len(depts) == 0 {
+			return
+		}
+		d := depts[rng.IntN(len(depts))].ID
+		switch rng.IntN(4) {
+		case 0:
+			s.AddUser(User{UserID: fmt.Sprintf("churn%06d", k), Name: fmt.Sprintf("新人%d", k), Depts: []int64{d}, Title: "工程师", Active: true})
+		case 1:
+			s.UpdateUser(users[rng.IntN(len(users))].UserID, func(u *User) { u.Depts, u.Orders, u.Leader = []int64{d}, nil, nil })
+		case 2:
+			s.UpdateUser(users[rng.IntN(len(users))].UserID, func(u *User) { u.Title = fmt.Sprintf("职位%d", k) })
+		case 3:
+			if u := users[rng.IntN(len(users))]; s.Admins()[u.UserID] == 0 {
+				s.RemoveUser(u.UserID)
 			}
 		}
-	}()
+	})
 }
 
 // StopChurn stops the churn.
-func (s *Server) StopChurn() {
-	s.churnMu.Lock()
-	defer s.churnMu.Unlock()
-	if s.churnStop != nil {
-		s.churnStop()
-		s.churnStop = nil
-	}
-}
+func (s *Server) StopChurn() { s.churn.Stop() }
 
 // control serves /sim/*.
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {

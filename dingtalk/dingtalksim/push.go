@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/dingtalk/callback"
+	"github.com/jitrt/jitrt/internal/simkit"
 )
 
 // Subscription is an app's HTTP event push: where, and with which token and aes_key (the
@@ -30,27 +30,16 @@ type Subscription struct {
 }
 
 // PushStats count the pushes: delivered, retried, parked (failed for good).
-type PushStats struct {
-	Delivered, Retried, Parked int
-}
+type PushStats = simkit.PushStats
 
-type pusher struct {
-	s      *Server
-	sub    Subscription
-	crypto *callback.Crypto
-	client *http.Client
-
-	mu      sync.Mutex
-	queue   []*callback.Event
-	wake    chan struct{}
-	idle    *sync.Cond
-	busy    bool
-	stats   PushStats
-	failed  []*callback.Event
-	checked bool // check_url was answered
-	ctx     context.Context
-	cancel  context.CancelFunc
-	stopped chan struct{}
+// subscription is a Subscription at work: its crypto and client, whether check_url was
+// answered, and its pusher.
+type subscription struct {
+	sub     Subscription
+	crypto  *callback.Crypto
+	client  *http.Client
+	checked bool // touched by the pusher's goroutine only (and Subscribe before it starts)
+	pusher  *simkit.Pusher
 }
 
 // Subscribe sets the app's event push: it sends check_url and needs the encrypted
@@ -61,174 +50,96 @@ func (s *Server) Subscribe(sub Subscription) error {
 	if err != nil {
 		return err
 	}
+	if sub.URL == "" && sub.URLFunc == nil {
+		return fmt.Errorf("dingtalksim: a subscription needs a URL")
+	}
 	if sub.RetryIntervals == nil {
 		sub.RetryIntervals = []time.Duration{10 * time.Second, 30 * time.Second}
 	}
 	if sub.Timeout <= 0 {
 		sub.Timeout = 1500 * time.Millisecond
 	}
-	p := &pusher{s: s, sub: sub, crypto: c, client: &http.Client{Timeout: sub.Timeout}, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
-	p.idle = sync.NewCond(&p.mu)
-	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if sub.URL == "" && sub.URLFunc == nil {
-		return fmt.Errorf("dingtalksim: a subscription needs a URL")
-	}
+	p := &subscription{sub: sub, crypto: c, client: &http.Client{Timeout: sub.Timeout}}
 	if sub.URL != "" {
-		if err := p.send(&callback.Event{EventType: callback.CheckURL}); err != nil {
+		if err := p.send(context.Background(), (&callback.Event{EventType: callback.CheckURL}).Marshal()); err != nil {
 			return fmt.Errorf("dingtalksim: the callback did not answer check_url as DingTalk needs (71009): %w", err)
 		}
 		p.checked = true
 	}
+	p.pusher = simkit.NewPusher(p.deliver, sub.RetryIntervals)
 	s.mu.Lock()
 	old := s.push
 	s.push = p
 	s.mu.Unlock()
 	if old != nil {
-		old.stop()
+		old.pusher.Stop()
 	}
-	go p.run()
 	return nil
 }
 
 // PushStats are the subscription's counts (zero without one).
 func (s *Server) PushStats() PushStats {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
-	if p == nil {
-		return PushStats{}
+	if p := s.subscription(); p != nil {
+		return p.pusher.Stats()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stats
+	return PushStats{}
 }
 
 // WaitPushed waits until every event so far was delivered or parked (false at timeout).
 func (s *Server) WaitPushed(timeout time.Duration) bool {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
-	if p == nil {
-		return true
+	if p := s.subscription(); p != nil {
+		return p.pusher.WaitIdle(timeout)
 	}
-	done := make(chan struct{})
-	go func() {
-		p.mu.Lock()
-		for len(p.queue) > 0 || p.busy {
-			p.idle.Wait()
-		}
-		p.mu.Unlock()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
+	return true
 }
 
 // FailedEvents returns and clears the parked events (get_call_back_failed_result).
 func (s *Server) FailedEvents() []callback.Event {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
+	p := s.subscription()
 	if p == nil {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]callback.Event, len(p.failed))
-	for i, e := range p.failed {
-		out[i] = *e
+	var out []callback.Event
+	for _, msg := range p.pusher.TakeParked() {
+		if e, err := callback.ParseEvent(msg); err == nil {
+			out = append(out, *e)
+		}
 	}
-	p.failed = nil
 	return out
+}
+
+func (s *Server) subscription() *subscription {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.push
 }
 
 // emit queues an event of a change (under no lock of the org).
 func (s *Server) emit(typ string, users []string, depts []int64) {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
+	p := s.subscription()
 	if p == nil {
 		return
 	}
 	e := &callback.Event{EventType: typ, EventID: randomHex(16), CorpID: s.opts.CorpID,
 		TimeStamp: strconv.FormatInt(time.Now().UnixMilli(), 10), UserIDs: slices.Clone(users), DeptIDs: slices.Clone(depts), OptStaff: "manager"}
-	p.mu.Lock()
-	p.queue = append(p.queue, e)
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (p *pusher) stop() {
-	p.cancel()
-	<-p.stopped
-}
-
-// run delivers the queue in order: an event that fails is retried after each interval,
-// then parked; the next waits for it (DingTalk's pushes of one app come one at a time).
-func (p *pusher) run() {
-	defer close(p.stopped)
-	for {
-		p.mu.Lock()
-		if len(p.queue) == 0 {
-			p.busy = false
-			p.idle.Broadcast()
-			p.mu.Unlock()
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-p.wake:
-				continue
-			}
-		}
-		e := p.queue[0]
-		p.queue = p.queue[1:]
-		p.busy = true
-		p.mu.Unlock()
-		err := p.deliver(e)
-		for i := 0; err != nil && i < len(p.sub.RetryIntervals); i++ {
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-time.After(p.sub.RetryIntervals[i]):
-			}
-			p.mu.Lock()
-			p.stats.Retried++
-			p.mu.Unlock()
-			err = p.deliver(e)
-		}
-		p.mu.Lock()
-		if err != nil {
-			p.stats.Parked++
-			p.failed = append(p.failed, e)
-		} else {
-			p.stats.Delivered++
-		}
-		p.mu.Unlock()
-	}
+	p.pusher.Push(e.Marshal())
 }
 
 // deliver pushes an event, after check_url if the URL was not checked yet.
-func (p *pusher) deliver(e *callback.Event) error {
+func (p *subscription) deliver(ctx context.Context, msg []byte) error {
 	if !p.checked {
-		if err := p.send(&callback.Event{EventType: callback.CheckURL}); err != nil {
+		if err := p.send(ctx, (&callback.Event{EventType: callback.CheckURL}).Marshal()); err != nil {
 			return fmt.Errorf("check_url: %w", err)
 		}
 		p.checked = true
 	}
-	return p.send(e)
+	return p.send(ctx, msg)
 }
 
-// send pushes one event and checks the reply.
-func (p *pusher) send(e *callback.Event) error {
+// send pushes one plaintext and checks the reply.
+func (p *subscription) send(ctx context.Context, msg []byte) error {
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	q, body, err := p.crypto.Seal(e.Marshal(), ts, randomHex(8))
+	q, body, err := p.crypto.Seal(msg, ts, randomHex(8))
 	if err != nil {
 		return err
 	}
@@ -236,7 +147,7 @@ func (p *pusher) send(e *callback.Event) error {
 	if to == "" {
 		to = p.sub.URLFunc()
 	}
-	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, to+"?"+q.Encode(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/jitrt/jitrt/internal/simkit"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
@@ -104,10 +105,8 @@ type Server struct {
 
 	calls, tokens, throttled atomic.Int64
 
-	push *pusher // the event subscription (nil until Subscribe)
-
-	churnMu   sync.Mutex
-	churnStop context.CancelFunc
+	push  *subscription // the event subscription (nil until Subscribe)
+	churn simkit.Churn
 }
 
 type issued struct {
@@ -251,13 +250,13 @@ func (s *Server) TokenFetches() int64 { return s.tokens.Load() }
 
 // Close stops serving and the event pushes.
 func (s *Server) Close() error {
-	s.StopChurn()
+	s.churn.Stop()
 	s.mu.Lock()
 	p := s.push
 	s.push = nil
 	s.mu.Unlock()
 	if p != nil {
-		p.stop()
+		p.pusher.Stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

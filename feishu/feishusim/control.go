@@ -1,13 +1,11 @@
 package feishusim
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // # The control API (jitrt sim feishu ctl)
@@ -72,52 +70,28 @@ func (s *Server) Apply(c Change) error {
 	return fmt.Errorf("feishusim: no change %q (add_user, update_user, remove_user, add_department, update_department, remove_department)", c.Op)
 }
 
-// StartChurn changes the tenant n times a second until StopChurn or Close (0 stops it).
-func (s *Server) StartChurn(n int) {
-	s.StopChurn()
-	if n <= 0 {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.churnMu.Lock()
-	s.churnStop = cancel
-	s.churnMu.Unlock()
-	go func() {
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-		t := time.NewTicker(time.Second / time.Duration(n))
-		defer t.Stop()
-		for k := 0; ; k++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			users, depts := s.Users(), s.Departments()
-			if len(users) == 0 || len(depts) == 0 {
-				continue
-			}
-			d := depts[rng.IntN(len(depts))].OpenID
-			switch rng.IntN(3) {
-			case 0:
-				s.AddUser(User{UserID: fmt.Sprintf("churn%06d", k), Name: fmt.Sprintf("新人%d", k), Depts: []string{d}})
-			case 1:
-				s.UpdateUser(users[rng.IntN(len(users))].UserID, func(u *User) { u.Depts = []string{d}; u.JobTitle = fmt.Sprintf("职位%d", k) })
-			case 2:
-				s.RemoveUser(users[rng.IntN(len(users))].UserID)
-			}
+// StartChurn changes the tenant rate times a second (members hired, moved, leaving) until
+// StopChurn or Close; 0 stops it.
+func (s *Server) StartChurn(rate int) {
+	s.churn.Start(rate, func(k int, rng *rand.Rand) {
+		users, depts := s.Users(), s.Departments()
+		if len(users) == 0 || len(depts) == 0 {
+			return
 		}
-	}()
+		d := depts[rng.IntN(len(depts))].OpenID
+		switch rng.IntN(3) {
+		case 0:
+			s.AddUser(User{UserID: fmt.Sprintf("churn%06d", k), Name: fmt.Sprintf("新人%d", k), Depts: []string{d}})
+		case 1:
+			s.UpdateUser(users[rng.IntN(len(users))].UserID, func(u *User) { u.Depts = []string{d}; u.JobTitle = fmt.Sprintf("职位%d", k) })
+		case 2:
+			s.RemoveUser(users[rng.IntN(len(users))].UserID)
+		}
+	})
 }
 
 // StopChurn stops the churn.
-func (s *Server) StopChurn() {
-	s.churnMu.Lock()
-	defer s.churnMu.Unlock()
-	if s.churnStop != nil {
-		s.churnStop()
-		s.churnStop = nil
-	}
-}
+func (s *Server) StopChurn() { s.churn.Stop() }
 
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	bad := func(err error) {

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/feishu/callback"
+	"github.com/jitrt/jitrt/internal/simkit"
 )
 
 // Subscription is an app's event subscription over HTTP: where, its Verification Token,
@@ -31,25 +31,16 @@ type Subscription struct {
 }
 
 // PushStats count the pushes.
-type PushStats struct {
-	Delivered, Retried, Parked int
-}
+type PushStats = simkit.PushStats
 
+// pusher is a Subscription at work: its crypto and client, whether the url_verification
+// was answered, and its queue.
 type pusher struct {
-	sub    Subscription
-	crypto *callback.Crypto
-	client *http.Client
-
-	mu       sync.Mutex
-	queue    [][]byte
-	busy     bool
-	idle     *sync.Cond
-	stats    PushStats
-	verified bool
-	wake     chan struct{}
-	ctx      context.Context
-	cancel   context.CancelFunc
-	stopped  chan struct{}
+	sub      Subscription
+	crypto   *callback.Crypto
+	client   *http.Client
+	verified bool // touched by the queue's goroutine only (and Subscribe before it starts)
+	queue    *simkit.Pusher
 }
 
 // Subscribe sets the app's event subscription: with a URL it sends the url_verification at
@@ -66,69 +57,48 @@ func (s *Server) Subscribe(sub Subscription) error {
 	if sub.Timeout <= 0 {
 		sub.Timeout = 3 * time.Second
 	}
-	p := &pusher{sub: sub, crypto: callback.New(sub.VerificationToken, sub.EncryptKey), client: &http.Client{Timeout: sub.Timeout},
-		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
-	p.idle = sync.NewCond(&p.mu)
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p := &pusher{sub: sub, crypto: callback.New(sub.VerificationToken, sub.EncryptKey), client: &http.Client{Timeout: sub.Timeout}}
 	if sub.URL != "" {
-		if err := p.verify(); err != nil {
+		if err := p.verify(context.Background()); err != nil {
 			return fmt.Errorf("feishusim: the callback did not return the challenge: %w", err)
 		}
 	}
+	p.queue = simkit.NewPusher(p.deliver, sub.RetryIntervals)
 	s.mu.Lock()
 	old := s.push
 	s.push = p
 	s.mu.Unlock()
 	if old != nil {
-		old.stop()
+		old.queue.Stop()
 	}
-	go p.run()
 	return nil
+}
+
+func (s *Server) subscription() *pusher {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.push
 }
 
 // PushStats are the subscription's counts.
 func (s *Server) PushStats() PushStats {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
-	if p == nil {
-		return PushStats{}
+	if p := s.subscription(); p != nil {
+		return p.queue.Stats()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stats
+	return PushStats{}
 }
 
 // WaitPushed waits until every event so far was delivered or dropped (false at timeout).
 func (s *Server) WaitPushed(timeout time.Duration) bool {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
-	if p == nil {
-		return true
+	if p := s.subscription(); p != nil {
+		return p.queue.WaitIdle(timeout)
 	}
-	done := make(chan struct{})
-	go func() {
-		p.mu.Lock()
-		for len(p.queue) > 0 || p.busy {
-			p.idle.Wait()
-		}
-		p.mu.Unlock()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
+	return true
 }
 
 // emit queues a v2.0 event.
 func (s *Server) emit(typ string, object, old any) {
-	s.mu.RLock()
-	p := s.push
-	s.mu.RUnlock()
+	p := s.subscription()
 	if p == nil {
 		return
 	}
@@ -139,66 +109,14 @@ func (s *Server) emit(typ string, object, old any) {
 	b, _ := json.Marshal(map[string]any{"schema": "2.0", "header": map[string]any{"event_id": randomHex(16), "event_type": typ,
 		"create_time": strconv.FormatInt(time.Now().UnixMilli(), 10), "token": p.sub.VerificationToken, "app_id": s.opts.AppID,
 		"tenant_key": s.opts.TenantKey}, "event": ev})
-	p.mu.Lock()
-	p.queue = append(p.queue, b)
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (p *pusher) stop() {
-	p.cancel()
-	<-p.stopped
-}
-
-func (p *pusher) run() {
-	defer close(p.stopped)
-	for {
-		p.mu.Lock()
-		if len(p.queue) == 0 {
-			p.busy = false
-			p.idle.Broadcast()
-			p.mu.Unlock()
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-p.wake:
-				continue
-			}
-		}
-		msg := p.queue[0]
-		p.queue = p.queue[1:]
-		p.busy = true
-		p.mu.Unlock()
-		err := p.deliver(msg)
-		for i := 0; err != nil && i < len(p.sub.RetryIntervals); i++ {
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-time.After(p.sub.RetryIntervals[i]):
-			}
-			p.mu.Lock()
-			p.stats.Retried++
-			p.mu.Unlock()
-			err = p.deliver(msg)
-		}
-		p.mu.Lock()
-		if err != nil {
-			p.stats.Parked++
-		} else {
-			p.stats.Delivered++
-		}
-		p.mu.Unlock()
-	}
+	p.queue.Push(b)
 }
 
 // verify sends the url_verification and checks the challenge comes back.
-func (p *pusher) verify() error {
+func (p *pusher) verify(ctx context.Context) error {
 	challenge := randomHex(12)
 	plain, _ := json.Marshal(map[string]string{"challenge": challenge, "token": p.sub.VerificationToken, "type": callback.URLVerification})
-	reply, err := p.send(plain)
+	reply, err := p.send(ctx, plain)
 	if err != nil {
 		return err
 	}
@@ -212,19 +130,19 @@ func (p *pusher) verify() error {
 	return nil
 }
 
-func (p *pusher) deliver(msg []byte) error {
+func (p *pusher) deliver(ctx context.Context, msg []byte) error {
 	if !p.verified {
-		if err := p.verify(); err != nil {
+		if err := p.verify(ctx); err != nil {
 			return fmt.Errorf("url_verification: %w", err)
 		}
 	}
-	_, err := p.send(msg)
+	_, err := p.send(ctx, msg)
 	return err
 }
 
 // send pushes a plaintext (encrypted and signed with an Encrypt Key) and returns the answer
 // of an HTTP 200.
-func (p *pusher) send(plain []byte) ([]byte, error) {
+func (p *pusher) send(ctx context.Context, plain []byte) ([]byte, error) {
 	body, headers, err := p.crypto.Seal(plain, strconv.FormatInt(time.Now().Unix(), 10), randomHex(8))
 	if err != nil {
 		return nil, err
@@ -233,7 +151,7 @@ func (p *pusher) send(plain []byte) ([]byte, error) {
 	if to == "" {
 		to = p.sub.URLFunc()
 	}
-	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, to, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/jitrt/jitrt/internal/simkit"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
@@ -99,10 +100,8 @@ type Server struct {
 
 	calls, tokenCalls, throttled atomic.Int64
 
-	push *pusher
-
-	churnMu   sync.Mutex
-	churnStop context.CancelFunc
+	push  *pusher
+	churn simkit.Churn
 }
 
 type issued struct {
@@ -245,13 +244,13 @@ func (s *Server) TokenCalls() int64 { return s.tokenCalls.Load() }
 
 // Close stops serving, the churn and the pushes.
 func (s *Server) Close() error {
-	s.StopChurn()
+	s.churn.Stop()
 	s.mu.Lock()
 	p := s.push
 	s.push = nil
 	s.mu.Unlock()
 	if p != nil {
-		p.stop()
+		p.queue.Stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
