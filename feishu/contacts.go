@@ -227,13 +227,17 @@ func (c *Client) ListScopes(ctx context.Context) (*Scopes, error) {
 	}
 }
 
-// UserAccessToken exchanges a web login's code for the member's token
-// (POST authen/v2/oauth/token); a code is good once, for 5 minutes.
+// UserAccessToken exchanges a login's code for the member's token
+// (POST authen/v2/oauth/token): a web login's with the redirect URI it was issued for, an
+// in-client one (tt.requestAuthCode) with none. A code is good once, for 5 minutes.
 func (c *Client) UserAccessToken(ctx context.Context, code, redirectURI string) (*UserToken, error) {
 	var t UserToken
+	body := map[string]string{"grant_type": "authorization_code", "client_id": c.cfg.AppID, "client_secret": c.cfg.AppSecret, "code": code}
+	if redirectURI != "" {
+		body["redirect_uri"] = redirectURI
+	}
 	err := c.do(ctx, call{endpoint: "authen/v2/oauth/token", method: http.MethodPost, path: "/open-apis/authen/v2/oauth/token",
-		body: map[string]string{"grant_type": "authorization_code", "client_id": c.cfg.AppID, "client_secret": c.cfg.AppSecret,
-			"code": code, "redirect_uri": redirectURI}, noToken: true, once: true, topLevel: true}, &t)
+		body: body, noToken: true, once: true, topLevel: true}, &t)
 	if err != nil {
 		return nil, err
 	}

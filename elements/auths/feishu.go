@@ -206,10 +206,11 @@ func (l *FSLogin) Methods() []elements.Method {
 	return l.methods([]elements.Method{
 		{Name: "getLoginConfig", Callable: true, Doc: "what a front end needs to log in: {qrLoginUrl, state, appId, redirectUri, landing}",
 			Call: func(context.Context, elements.Args) (any, error) { return l.LoginConfig() }},
-		{Name: "getLoginCode", Callable: true, Doc: "exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}}",
-			Params: []elements.Param{{Name: "authCode", Kind: elements.KindString, Required: true}, {Name: "state", Kind: elements.KindString}},
+		{Name: "getLoginCode", Callable: true, Doc: "exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}}; loginType \"qr\" (the web login's code, default) or \"inapp\" (tt.requestAuthCode's in the Feishu client)",
+			Params: []elements.Param{{Name: "authCode", Kind: elements.KindString, Required: true}, {Name: "state", Kind: elements.KindString},
+				{Name: "loginType", Kind: elements.KindString}},
 			Call: func(ctx context.Context, a elements.Args) (any, error) {
-				s, err := l.LoginCode(ctx, a.String("authCode"), a.String("state"))
+				s, err := l.LoginCode(ctx, a.String("authCode"), a.String("state"), a.String("loginType"))
 				if err != nil {
 					return nil, err
 				}
@@ -246,17 +247,26 @@ func (l *FSLogin) LoginConfig() (map[string]any, error) {
 		"landing":        l.cfg.Landing, "secureCookies": strings.HasPrefix(redirect, "https:")}, nil
 }
 
-// LoginCode exchanges a Feishu login code for a session of the member it belongs to; the
-// errors are the WeCom login's.
-func (l *FSLogin) LoginCode(ctx context.Context, code, state string) (*Session, error) {
+// LoginCode exchanges a Feishu login code for a session of the member it belongs to:
+// loginType "qr" (or "") for the web login's code, "inapp" for tt.requestAuthCode's in the
+// Feishu client (issued for no redirect URI); the errors are the WeCom login's.
+func (l *FSLogin) LoginCode(ctx context.Context, code, state, loginType string) (*Session, error) {
 	if err := l.checkCode(code, state); err != nil {
 		return nil, err
+	}
+	redirect := l.redirectURI()
+	switch loginType {
+	case "", "qr", "web":
+	case "inapp", "mobile":
+		redirect = ""
+	default:
+		return nil, elements.Errorf(elements.CodeInvalidArgument, "loginType %q is not qr or inapp", loginType)
 	}
 	c, _, err := l.feishuClient()
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.UserAccessToken(ctx, code, l.redirectURI())
+	tok, err := c.UserAccessToken(ctx, code, redirect)
 	if err != nil {
 		return nil, fsLoginErr(err)
 	}

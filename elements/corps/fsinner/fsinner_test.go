@@ -149,7 +149,7 @@ func TestFeishuCorpConforms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := l.LoginCode(ctx, code, fmt.Sprint(cfg["state"]))
+			s, err := l.LoginCode(ctx, code, fmt.Sprint(cfg["state"]), "qr")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -322,6 +322,16 @@ func TestAFeishuLoginInTheBrowser(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusFound {
 		t.Fatal("the same login code made a second session")
+	}
+	// in the Feishu client: a code of tt.requestAuthCode, issued for no redirect URI
+	inst, release, err := e.app.Instance("auths.loginTypes.L")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	code, _ := e.sim.IssueAuthCode(id, "")
+	if s, err := inst.(*auths.FSLogin).LoginCode(context.Background(), code, "", "inapp"); err != nil || s.MemberID != id {
+		t.Fatalf("the in-client login: %+v %v", s, err)
 	}
 }
 
