@@ -176,10 +176,10 @@ declare namespace jitrt {
     readonly authConfig: any;
     /** fullName of the corp whose members log in */
     getCorp(): any;
-    /** exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}} */
-    getLoginCode(authCode: string, state?: string): any;
-    /** exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}} */
-    getLoginCode(args: { authCode: string; state?: string }): any;
+    /** exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}}; loginType "qr" (the web login's code, default) or "inapp" (tt.requestAuthCode's in the Feishu client) */
+    getLoginCode(authCode: string, state?: string, loginType?: string): any;
+    /** exchange a Feishu login code for the member, their roles and a session: {member, roles, session: {token, expiresAt}}; loginType "qr" (the web login's code, default) or "inapp" (tt.requestAuthCode's in the Feishu client) */
+    getLoginCode(args: { authCode: string; state?: string; loginType?: string }): any;
     /** what a front end needs to log in: {qrLoginUrl, state, appId, redirectUri, landing} */
     getLoginConfig(): any;
     /** a member's live sessions, newest first: [{createdAt, expiresAt}] (never a token) */
@@ -511,7 +511,7 @@ declare namespace jitrt {
     getSyncHistory(limit?: number, changes?: boolean, startedAt?: string): jitrt.SyncReport[];
     /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
     getSyncHistory(args?: { limit?: number; changes?: boolean; startedAt?: string }): jitrt.SyncReport[];
-    /** the live DingTalk org: {corpId, deptDict, userDict} keyed by id */
+    /** the live DingTalk org: {deptDict, userDict} keyed by the platform's ids */
     getThirdCorpData(): any;
     /** a member's signature: {memberId, signature} */
     getUserSignature(memberId: string): jitrt.Signature;
@@ -616,7 +616,7 @@ declare namespace jitrt {
     getSyncHistory(limit?: number, changes?: boolean, startedAt?: string): jitrt.SyncReport[];
     /** the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report */
     getSyncHistory(args?: { limit?: number; changes?: boolean; startedAt?: string }): jitrt.SyncReport[];
-    /** the live Feishu tenant: {appId, deptDict, userDict} keyed by Feishu id */
+    /** the live Feishu org: {deptDict, userDict} keyed by the platform's ids */
     getThirdCorpData(): any;
     /** a member's signature: {memberId, signature} */
     getUserSignature(memberId: string): jitrt.Signature;
