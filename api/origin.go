@@ -128,6 +128,9 @@ func changesState(method string) bool {
 
 // jsonBody reports whether a Content-Type is JSON (application/json, or +json).
 func jsonBody(contentType string) bool {
+	if contentType == "application/json" || strings.HasPrefix(contentType, "application/json;") {
+		return true // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

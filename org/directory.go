@@ -34,11 +34,18 @@ var needsLocalOrg = map[string]bool{
 
 // requireLocalOrg is the error of a corp that has no local org yet.
 func (o *Directory) RequireInit() error {
+	// an org seen initialized stays so until the store commits again (a restore, a
+	// replica's catch-up): every read method asks, and most reads come between writes
+	commits := o.store.Commits()
+	if o.initAt.Load() == commits+1 {
+		return nil
+	}
 	if _, err := o.store.Get(o.keys.Meta()); errors.Is(err, kv.ErrNotFound) {
 		return o.NotInitialized()
 	} else if err != nil {
 		return err
 	}
+	o.initAt.Store(commits + 1)
 	return nil
 }
 

@@ -100,6 +100,7 @@ type Directory struct {
 	failures       []AuditRecord // failed write calls this process took, oldest first
 
 	adminCache atomic.Pointer[adminCache]
+	initAt     atomic.Uint64 // the store's commits (+1) when the org was last seen initialized
 	memberIx   atomic.Pointer[memberIndex]
 	roleIx     atomic.Pointer[roleView]
 	orgIx      atomic.Pointer[orgView]
