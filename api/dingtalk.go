@@ -31,36 +31,29 @@ func platformCallback(path string) string {
 
 // feishuCallback takes Feishu's event push: the X-Lark headers and the raw body go to the
 // corp, whose answer (the url_verification's challenge, or {"msg": "success"}) is the reply.
+// Feishu waits 1 s for the url_verification and 3 s for an event before it retries.
 func (s *Server) feishuCallback(ctx context.Context, r *Request) Response {
-	if r.Method != "POST" {
-		return methodNotAllowed("POST")
-	}
-	name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/feishu/"), "/callback")
-	// Feishu waits 1 s for the url_verification and 3 s for an event before it retries
-	ctx, cancel := context.WithTimeout(ctx, min(3*time.Second, s.timeout()))
-	defer cancel()
-	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: "receiveCallback", Mode: elements.ArgsNamed,
-		Args: []any{map[string]any{"timestamp": r.Lark[0], "nonce": r.Lark[1], "signature": r.Lark[2], "body": string(r.Body)}}})
-	if err != nil {
-		return s.fail(err)
-	}
-	m, _ := res.(map[string]any)
-	reply, _ := m["reply"].(string)
-	return Response{Status: 200, ContentType: jsonType, Body: []byte(reply)}
+	return s.pushCallback(ctx, r, "feishu", 3*time.Second,
+		map[string]any{"timestamp": r.Lark[0], "nonce": r.Lark[1], "signature": r.Lark[2], "body": string(r.Body)})
 }
 
 // dingtalkCallback takes DingTalk's HTTP event push: the query and the JSON body go to the
-// corp, whose encrypted "success" is the answer.
+// corp, whose encrypted "success" is the answer. DingTalk waits 1.5 s for check_url and a
+// few seconds for an event before it retries.
 func (s *Server) dingtalkCallback(ctx context.Context, r *Request) Response {
+	return s.pushCallback(ctx, r, "dingtalk", 5*time.Second, map[string]any{"query": r.Query, "body": string(r.Body)})
+}
+
+// pushCallback hands a platform's POSTed push to the corp's receiveCallback, within limit,
+// and answers its reply.
+func (s *Server) pushCallback(ctx context.Context, r *Request, platform string, limit time.Duration, args map[string]any) Response {
 	if r.Method != "POST" {
 		return methodNotAllowed("POST")
 	}
-	name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/dingtalk/"), "/callback")
-	// DingTalk waits 1.5 s for check_url and a few seconds for an event before it retries
-	ctx, cancel := context.WithTimeout(ctx, min(5*time.Second, s.timeout()))
+	name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/"+platform+"/"), "/callback")
+	ctx, cancel := context.WithTimeout(ctx, min(limit, s.timeout()))
 	defer cancel()
-	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: "receiveCallback", Mode: elements.ArgsNamed,
-		Args: []any{map[string]any{"query": r.Query, "body": string(r.Body)}}})
+	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: "receiveCallback", Mode: elements.ArgsNamed, Args: []any{args}})
 	if err != nil {
 		return s.fail(err)
 	}

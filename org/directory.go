@@ -49,8 +49,8 @@ func (o *Directory) RequireInit() error {
 	return nil
 }
 
-// jsonValue turns a Go value into the JSON-shaped value scripts see.
-func jsonValue(v any) (any, error) {
+// JSONValue turns a Go value into the JSON-shaped value scripts see.
+func JSONValue(v any) (any, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -340,7 +340,7 @@ func (o *Directory) setUserRole(ctx context.Context, memberID string, roleIDs []
 	if err != nil {
 		return nil, err
 	}
-	return jsonValue(rows)
+	return JSONValue(rows)
 }
 
 // writeMembers checks a list of member ids (not empty, every one known) and runs fn on

@@ -29,7 +29,7 @@ func (o *Directory) Methods(names ...string) []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return jsonValue(recs)
+				return JSONValue(recs)
 			}},
 		{Name: "getSyncHistory", Callable: true, Doc: "the kept sync reports, newest first: {limit} of them, {changes: false} with changeCount for the list of changes, {startedAt} the one report",
 			Params: []elements.Param{num("limit", false), {Name: "changes", Kind: elements.KindBool}, {Name: "startedAt", Kind: elements.KindString}},

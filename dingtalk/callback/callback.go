@@ -71,19 +71,34 @@ type Envelope struct {
 	Encrypt      string `json:"encrypt"`
 }
 
+// Push is what a push carries: its signature, timestamp and nonce (query) and the
+// encrypted message (body).
+type Push struct {
+	Signature, Timestamp, Nonce, Encrypt string
+}
+
+// ReadPush reads a push's query (msg_signature or signature, timestamp or timeStamp, nonce)
+// and JSON body ({"encrypt": …}); ErrBadPush when any is missing.
+func ReadPush(query url.Values, body []byte) (Push, error) {
+	p := Push{Signature: first(query, "msg_signature", "signature"), Timestamp: first(query, "timestamp", "timeStamp"), Nonce: query.Get("nonce")}
+	var env Envelope
+	if p.Signature == "" || p.Timestamp == "" || p.Nonce == "" || json.Unmarshal(body, &env) != nil || env.Encrypt == "" {
+		return Push{}, ErrBadPush
+	}
+	p.Encrypt = env.Encrypt
+	return p, nil
+}
+
 // Open verifies a push (its query and JSON body) and returns the plaintext.
 func (c *Crypto) Open(query url.Values, body []byte) ([]byte, error) {
-	sig := first(query, "msg_signature", "signature")
-	ts := first(query, "timestamp", "timeStamp")
-	nonce := query.Get("nonce")
-	var env Envelope
-	if sig == "" || ts == "" || nonce == "" || json.Unmarshal(body, &env) != nil || env.Encrypt == "" {
-		return nil, ErrBadPush
-	}
-	if err := c.Verify(sig, ts, nonce, env.Encrypt); err != nil {
+	p, err := ReadPush(query, body)
+	if err != nil {
 		return nil, err
 	}
-	return c.Decrypt(env.Encrypt)
+	if err := c.Verify(p.Signature, p.Timestamp, p.Nonce, p.Encrypt); err != nil {
+		return nil, err
+	}
+	return c.Decrypt(p.Encrypt)
 }
 
 func first(q url.Values, names ...string) string {

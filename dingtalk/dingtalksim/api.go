@@ -183,7 +183,7 @@ func (s *Server) authScopes(map[string]any) (map[string]any, string, string) {
 // endpoint.
 func (s *Server) topapi(w http.ResponseWriter, r *http.Request) {
 	endpoint := strings.TrimPrefix(r.URL.Path, "/")
-	h, ok := s.topapiHandlers()[endpoint]
+	h, ok := s.endpoints[endpoint]
 	if !ok {
 		name := "dingtalk.oapi." + strings.ReplaceAll(strings.TrimPrefix(endpoint, "topapi/"), "/", ".")
 		writeJSON(w, 200, map[string]any{"errcode": 22, "sub_msg": "不合法ApiName，ApiName = " + name,

@@ -105,6 +105,8 @@ type Server struct {
 
 	calls, tokens, throttled atomic.Int64
 
+	endpoints map[string]topHandler // the /topapi endpoints (made once, by New)
+
 	push  *subscription // the event subscription (nil until Subscribe)
 	churn simkit.Churn
 }
@@ -135,6 +137,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, codes: map[string]issued{}, authCodes: map[string]issued{}, userTokens: map[string]string{},
 		limits: map[string]*rate.Limiter{}, fails: map[string][]string{}}
 	s.load(wecomsim.Generate(opts.Members, opts.Departments, opts.Seed))
+	s.endpoints = s.topapiHandlers()
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, err

@@ -79,13 +79,7 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 	if strings.ContainsAny(c.AgentID, " \t/?&#") || c.AgentID == "" {
 		report("agentId", "agentId %q is not a WeCom AgentId (such as 1000002)", c.AgentID)
 	}
-	if s := f.RedirectURI; s != "" {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-			report("redirectUri", "redirectUri %q must be an absolute http(s) URL with no #fragment, such as https://app.example.com/auth/<fullName>/callback", s)
-		}
-		c.RedirectURI = s
-	}
+	c.RedirectURI = parseRedirect(f.RedirectURI, report)
 	if s := f.APIBase; s != "" {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -93,15 +87,7 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 		}
 		c.APIBase = strings.TrimRight(s, "/")
 	}
-	switch v := f.Simulator.(type) {
-	case nil:
-	case bool:
-		c.Simulator = v
-	case map[string]any:
-		c.Simulator = true // the corp's emulator serves the login; its size is the corp's
-	default:
-		report("simulator", "simulator must be true or the corp's simulator object, not %v", v)
-	}
+	c.Simulator = parseSimulator(f.Simulator, report)
 	if c.Simulator && c.APIBase != "" {
 		report("simulator", "simulator and apiBase name two WeCom servers: keep one")
 	}
@@ -111,6 +97,34 @@ func parseConfig(raw map[string]any, report func(key, format string, args ...any
 		c.OAuthScope = f.OAuthScope
 	}
 	return c
+}
+
+// parseRedirect checks a login's redirectUri: an absolute http(s) URL with no fragment
+// ("" for the default).
+func parseRedirect(s string, report func(key, format string, args ...any)) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		report("redirectUri", "redirectUri %q must be an absolute http(s) URL with no #fragment, such as https://app.example.com/auth/<fullName>/callback", s)
+	}
+	return s
+}
+
+// parseSimulator reads a login's simulator key: true, or the corp's simulator object.
+func parseSimulator(v any, report func(key, format string, args ...any)) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case map[string]any:
+		return true // the corp's emulator serves the login; its size is the corp's
+	default:
+		report("simulator", "simulator must be true or the corp's simulator object, not %v", v)
+		return false
+	}
 }
 
 // localPath reports whether s is a path on this server (not another host's: "//x", "/\x").

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -86,22 +85,8 @@ func parseDDConfig(raw map[string]any, report func(key, format string, args ...a
 	if strings.ContainsAny(c.CorpID, " \t/?&#") || c.CorpID == "" {
 		report("corpId", "corpId %q is not a DingTalk CorpId (such as ding1234567890abcdef)", c.CorpID)
 	}
-	if s := f.RedirectURI; s != "" {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-			report("redirectUri", "redirectUri %q must be an absolute http(s) URL with no #fragment", s)
-		}
-		c.RedirectURI = s
-	}
-	switch v := f.Simulator.(type) {
-	case nil:
-	case bool:
-		c.Simulator = v
-	case map[string]any:
-		c.Simulator = true
-	default:
-		report("simulator", "simulator must be true, not %v", v)
-	}
+	c.RedirectURI = parseRedirect(f.RedirectURI, report)
+	c.Simulator = parseSimulator(f.Simulator, report)
 	c.SessionTTL = parseTTL(f.SessionTTL, report)
 	c.Landing = parseLanding(f.Landing, report)
 	return c

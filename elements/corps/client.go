@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jitrt/jitrt/elements"
-	"github.com/jitrt/jitrt/elements/corps/corpkit"
+	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 )
 
@@ -35,7 +35,7 @@ func (o *clientObject) wrap(name string, v any, err error) (any, error) {
 	if err != nil {
 		return nil, o.c.wecomErr(name, err)
 	}
-	return corpkit.JSONValue(v)
+	return org.JSONValue(v)
 }
 
 // byID is a method of one numeric-id endpoint: it reads the id param and calls call.

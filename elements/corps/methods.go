@@ -26,7 +26,7 @@ func (c *Corp) Methods() []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return corpkit.JSONValue(rep)
+				return org.JSONValue(rep)
 			}},
 		{Name: "getThirdCorpData", Callable: true, Doc: "the live WeCom org: {deptDict, userDict, tagDict} keyed by id",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return c.thirdCorpData(ctx) }},
@@ -113,7 +113,7 @@ func (c *Corp) thirdCorpData(ctx context.Context) (any, error) {
 	for _, t := range wo.Tags {
 		tags[strconv.FormatInt(t.TagID, 10)] = t
 	}
-	out, err := corpkit.JSONValue(map[string]any{"deptDict": depts, "userDict": users, "tagDict": tags})
+	out, err := org.JSONValue(map[string]any{"deptDict": depts, "userDict": users, "tagDict": tags})
 	if err != nil {
 		return nil, err
 	}

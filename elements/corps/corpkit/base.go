@@ -203,7 +203,7 @@ func (b *Base) SeedMethods(p Platform) []elements.Method {
 				if err != nil {
 					return nil, err
 				}
-				return JSONValue(rep)
+				return org.JSONValue(rep)
 			}},
 		{Name: "getThirdCorpData", Callable: true, Doc: "the live " + p.Name + " org: {deptDict, userDict} keyed by the platform's ids",
 			Call: func(ctx context.Context, _ elements.Args) (any, error) { return p.ThirdCorpData(ctx) }},

@@ -43,17 +43,6 @@ func SeedOrder(own, dir []elements.Method) []elements.Method {
 	return ms
 }
 
-// JSONValue turns a Go value into the JSON-shaped value scripts see.
-func JSONValue(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var out any
-	err = json.Unmarshal(b, &out)
-	return out, err
-}
-
 // JSONShape says, in JSON's words, what part of a value does not have the shape it must:
 // "corpData.userDict must be an object, not an array" (never a Go type's name).
 func JSONShape(name string, err error) string {

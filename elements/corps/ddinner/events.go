@@ -2,7 +2,6 @@ package ddinner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -57,21 +56,19 @@ func (c *Corp) ReceiveCallback(ctx context.Context, query url.Values, body []byt
 	if err != nil {
 		return nil, false, err
 	}
-	sig := firstOf(query, "msg_signature", "signature")
-	ts := firstOf(query, "timestamp", "timeStamp")
-	nonce := query.Get("nonce")
-	var env callback.Envelope
-	if sig == "" || ts == "" || nonce == "" || json.Unmarshal(body, &env) != nil || env.Encrypt == "" {
+	push, err := callback.ReadPush(query, body)
+	if err != nil {
 		return nil, false, inbox.Refused(elements.CodeInvalidArgument, "body", "not a DingTalk push: it needs msg_signature, timestamp, nonce and a JSON body {\"encrypt\": …}")
 	}
-	if err := c.crypto.Verify(sig, ts, nonce, env.Encrypt); err != nil {
+	sig, ts, nonce := push.Signature, push.Timestamp, push.Nonce
+	if err := c.crypto.Verify(sig, ts, nonce, push.Encrypt); err != nil {
 		return nil, false, inbox.Refused(elements.CodeUnauthenticated, "signature", "the push's signature does not match (check callbackToken)")
 	}
 	if err := inbox.CheckTimestamp(ts, time.Now()); err != nil {
 		return nil, false, err
 	}
 	stored, err = in.Receive(ctx, ts+"|"+nonce+"|"+strings.ToLower(sig), func() (inbox.Opened, error) {
-		msg, err := c.crypto.Decrypt(env.Encrypt)
+		msg, err := c.crypto.Decrypt(push.Encrypt)
 		if errors.Is(err, callback.ErrWrongReceiver) {
 			return inbox.Opened{}, inbox.Refused(elements.CodePermissionDenied, "corp", "the push is for another app (%v)", err)
 		}
@@ -92,15 +89,6 @@ func (c *Corp) ReceiveCallback(ctx context.Context, query url.Values, body []byt
 	}
 	reply, err = c.crypto.Reply()
 	return reply, stored, err
-}
-
-func firstOf(q url.Values, names ...string) string {
-	for _, n := range names {
-		if v := q.Get(n); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // split makes an event naming several members or departments into one event each, in

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,15 +184,7 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 		}
 		users = append(users, u)
 	}
-	slices.SortFunc(users, func(a, b dingtalk.User) int {
-		if a.UserID < b.UserID {
-			return -1
-		}
-		if a.UserID > b.UserID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(users, func(a, b dingtalk.User) int { return strings.Compare(a.UserID, b.UserID) })
 	start := time.Now()
 	rep, err := c.Dir.Register(ctx, depts, &org.Fetched{Depts: depts}, func(known map[int64]bool, root int64) []org.FetchedMember {
 		members := make([]org.FetchedMember, len(users))

@@ -6,6 +6,7 @@ import (
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/feishu"
+	"github.com/jitrt/jitrt/org"
 )
 
 // Methods lists the corp's methods, named as in the seed.
@@ -44,7 +45,7 @@ func (o *clientObject) wrap(name string, v any, err error) (any, error) {
 	if err != nil {
 		return nil, o.c.platformErr(name, err)
 	}
-	return corpkit.JSONValue(v)
+	return org.JSONValue(v)
 }
 
 func (o *clientObject) Methods() []elements.Method {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/jitrt/jitrt/elements"
@@ -214,7 +215,7 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 		}
 		users = append(users, u)
 	}
-	slices.SortFunc(users, func(a, b feishu.User) int { return cmpString(a.UserID, b.UserID) })
+	slices.SortFunc(users, func(a, b feishu.User) int { return strings.Compare(a.UserID, b.UserID) })
 	_, err = c.Dir.Register(ctx, depts, &org.Fetched{Depts: depts}, func(known map[int64]bool, root int64) []org.FetchedMember {
 		members := make([]org.FetchedMember, len(users))
 		for i := range users {
@@ -224,14 +225,4 @@ func (c *Corp) bulkRegister(ctx context.Context, data any) error {
 		return members
 	})
 	return err
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
