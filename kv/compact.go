@@ -92,6 +92,9 @@ func (s *Store) Compact() error {
 // state file. It holds a read transaction throughout, so writers wait and the new file is
 // exactly the store's contents. The caller holds compactMu.
 func (s *Store) compact() error {
+	if err := s.mapped.checkAll(); err != nil {
+		return fmt.Errorf("kv: compact %s: %w", s.path, err) // a damaged value is not copied on
+	}
 	return translate(s.db.View(func(btx *buntdb.Tx) error {
 		if s.f == nil {
 			return ErrClosed

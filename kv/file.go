@@ -21,6 +21,10 @@ import (
 // record, then the transaction's commands, in the order they were made:
 //
 //	set kv:tx "kvtx1 <seq> <commands> <bytes> <crc of the commands> <crc of the header>"
+//	set kv:tx "kvtx2 <seq> <commands> <bytes> <crc of the commands> <crc of the commands without their values> <crc of the header>"
+//
+// (kvtx2 for a transaction of lazyMin bytes or more, so that a large file can be opened
+// checking its values only as they are first read: see lazy.go).
 //
 // The header counts and checksums (CRC-32C) what follows it, and checksums itself; seq
 // numbers the transactions of a file from 1. Reading a file, every transaction is checked:
@@ -38,16 +42,24 @@ import (
 // txKey is the key of a transaction header; it never reaches the store's contents.
 const txKey = "kv:tx"
 
-// txMagic starts a header's value.
-const txMagic = "kvtx1"
+// txMagic starts a header's value; txMagic2 a header that also checksums the body
+// without its values (a transaction of lazyMin bytes or more).
+const (
+	txMagic  = "kvtx1"
+	txMagic2 = "kvtx2"
+)
 
 // headerPrefix is how every file in this format starts (and every header).
 var headerPrefix = []byte("*3\r\n$3\r\nset\r\n$5\r\nkv:tx\r\n")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// headerLen is the size of every header record (its fields have fixed widths).
-var headerLen = len(header(0, 0, nil))
+// headerLen and headerLen2 are the sizes of the two kinds of header (their fields have
+// fixed widths).
+var (
+	headerLen  = len(header(0, 0, nil))
+	headerLen2 = headerLen + len(" 00000000") // one more checksum field
+)
 
 // appendSet appends a set command.
 func appendSet(buf []byte, key, value string) []byte {
@@ -70,9 +82,17 @@ func appendBulk(buf []byte, s string) []byte {
 	return append(buf, '\r', '\n')
 }
 
-// header encodes the header record of a transaction of n commands in body.
+// header encodes the header record of a transaction of n commands in body: kvtx1 for a
+// body under lazyMin bytes, kvtx2 for a larger one, whose header also checksums the body
+// without its values so that a mapped file can be opened without reading them (lazy.go).
 func header(seq uint64, n int, body []byte) []byte {
-	fields := fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, seq, n, len(body), crc32.Checksum(body, castagnoli))
+	var fields string
+	if len(body) >= lazyMin {
+		skel, _, _, _ := skeleton(body, 0, len(body))
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, seq, n, len(body), crc32.Checksum(body, castagnoli), skel)
+	} else {
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, seq, n, len(body), crc32.Checksum(body, castagnoli))
+	}
 	value := fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli))
 	return appendSet(nil, txKey, value)
 }
@@ -83,24 +103,77 @@ type txHeader struct {
 	n       int
 	size    int64
 	bodyCRC uint32
+	v2      bool   // kvtx2: skelCRC holds
+	skelCRC uint32 // of the body without its values (see skeleton)
 }
 
 func parseHeader(value []byte) (txHeader, error) {
 	var h txHeader
 	f := bytes.Fields(value)
-	if len(f) != 6 || string(f[0]) != txMagic || len(f[1]) != 16 || len(f[2]) != 8 || len(f[3]) != 16 || len(f[4]) != 8 || len(f[5]) != 8 {
-		return h, errors.New("the transaction header is malformed")
+	malformed := errors.New("the transaction header is malformed")
+	switch {
+	case len(f) == 6 && string(f[0]) == txMagic:
+	case len(f) == 7 && string(f[0]) == txMagic2 && len(f[5]) == 8:
+		h.v2 = true
+	default:
+		return h, malformed
+	}
+	last := f[len(f)-1]
+	if len(f[1]) != 16 || len(f[2]) != 8 || len(f[3]) != 16 || len(f[4]) != 8 || len(last) != 8 {
+		return h, malformed
 	}
 	fieldsLen := len(value) - 9
-	if got, want := crc32.Checksum(value[:fieldsLen], castagnoli), hexUint(f[5]); got != uint32(want) {
+	if got, want := crc32.Checksum(value[:fieldsLen], castagnoli), hexUint(last); got != uint32(want) {
 		return h, errors.New("the transaction header fails its checksum")
 	}
 	h.seq, h.n, h.size, h.bodyCRC = hexUint(f[1]), int(hexUint(f[2])), int64(hexUint(f[3])), uint32(hexUint(f[4]))
 	// Written exactly as header writes it (hex digits in lower case, one space apart).
-	if fields := fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, h.seq, h.n, h.size, h.bodyCRC); string(value) != fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli)) {
-		return h, errors.New("the transaction header is malformed")
+	fields := fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, h.seq, h.n, h.size, h.bodyCRC)
+	if h.v2 {
+		h.skelCRC = uint32(hexUint(f[5]))
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, h.seq, h.n, h.size, h.bodyCRC, h.skelCRC)
+	}
+	if string(value) != fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli)) {
+		return h, malformed
 	}
 	return h, nil
+}
+
+// readHeader reads the header record at pos: the header and where its body starts.
+func readHeader(data []byte, pos int) (txHeader, int, error) {
+	hc, err := parseCommand(data, pos)
+	if err != nil {
+		return txHeader{}, pos, err
+	}
+	if !bytes.HasPrefix(data[pos:], headerPrefix) || (hc.end-pos != headerLen && hc.end-pos != headerLen2) {
+		return txHeader{}, pos, errors.New("not a transaction header")
+	}
+	h, err := parseHeader(hc.value)
+	return h, hc.end, err
+}
+
+// skeleton walks the commands of data[from:to] and checksums them without the values of
+// their sets (a set's value is the bytes between its length's line end and its own): what
+// opening a mapped file checks of a kvtx2 transaction, leaving the values for their first
+// read. It returns the checksum, the number of commands, and, for bytes that are not a
+// command or a header among the commands, where and why.
+func skeleton(data []byte, from, to int) (crc uint32, n int, bad int, err error) {
+	for p := from; p < to; n++ {
+		cmd, err := parseCommand(data[:to], p)
+		if err != nil {
+			return 0, n, p, errors.New("something that is not a command")
+		}
+		if string(cmd.key) == txKey {
+			return 0, n, p, errors.New("a header")
+		}
+		upto := cmd.end
+		if !cmd.del {
+			upto = cmd.end - 2 - len(cmd.value)
+		}
+		crc = crc32.Update(crc, castagnoli, data[p:upto])
+		p = cmd.end
+	}
+	return crc, n, 0, nil
 }
 
 func hexUint(b []byte) uint64 {
@@ -232,10 +305,15 @@ type contents struct {
 	torn    int64    // bytes after good that are an unfinished write (dropped)
 	legacy  bool     // a plain BuntDB file (no headers)
 	journal bool     // a legacy file holding a kv:journal left by a killed writer
+	lazy    []*lazyTx // transactions whose values are checked when first read, in order
 }
 
 // verify checks a state file's bytes; see the file format above.
-func verify(path string, data []byte) (*contents, error) {
+//
+// With lazy (a mapped file), the values of a kvtx2 transaction are not read: its header,
+// its commands' shape, its keys and lengths are checked now, against the checksum without
+// the values, and the whole body when a value of it is first read (contents.lazy).
+func verify(path string, data []byte, lazy bool) (*contents, error) {
 	if len(data) > 0 && !bytes.HasPrefix(data, headerPrefix) && !(len(data) < len(headerPrefix) && bytes.HasPrefix(headerPrefix, data)) {
 		return verifyLegacy(path, data)
 	}
@@ -250,47 +328,45 @@ func verify(path string, data []byte) (*contents, error) {
 			c.torn = int64(len(data) - start) // a tail the file system filled with zeros
 			break
 		}
-		hc, err := parseCommand(data, pos)
-		if errors.Is(err, errShort) && len(data)-start < headerLen && bytes.HasPrefix(data[start:], headerPrefix[:min(len(headerPrefix), len(data)-start)]) {
-			// Headers have one size: only a tail shorter than that can be a cut header.
+		h, bodyStart, err := readHeader(data, pos)
+		if errors.Is(err, errShort) && len(data)-start < headerLen2 && bytes.HasPrefix(data[start:], headerPrefix[:min(len(headerPrefix), len(data)-start)]) {
+			// Headers have two sizes: only a tail shorter than the longer can be a cut header.
 			c.torn = int64(len(data) - start)
 			break
 		}
-		if err != nil || !bytes.HasPrefix(data[start:], headerPrefix) || hc.end-start != headerLen {
-			if err == nil || errors.Is(err, errShort) {
-				err = errors.New("not a transaction header")
-			}
-			return nil, corrupt(start, "%v where a transaction should start", err)
-		}
-		h, err := parseHeader(hc.value)
 		if err != nil {
+			if bodyStart == start { // not even a header's shape
+				if errors.Is(err, errShort) {
+					err = errors.New("not a transaction header")
+				}
+				return nil, corrupt(start, "%v where a transaction should start", err)
+			}
 			return nil, corrupt(start, "%v", err)
 		}
 		if h.seq != c.seq+1 {
 			return nil, corrupt(start, "transaction %d follows transaction %d (one is missing)", h.seq, c.seq)
 		}
-		bodyStart := hc.end
 		if int64(len(data)-bodyStart) < h.size {
 			c.torn = int64(len(data) - start)
 			break
 		}
-		body := data[bodyStart : bodyStart+int(h.size)]
-		if crc32.Checksum(body, castagnoli) != h.bodyCRC {
+		end := bodyStart + int(h.size)
+		later := lazy && h.v2 // its values are checked when first read (lazy.go)
+		if !later && crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
 		}
-		n := 0
-		for p := bodyStart; p < bodyStart+int(h.size); n++ {
-			cmd, err := parseCommand(data[:bodyStart+int(h.size)], p)
-			if err != nil {
-				return nil, corrupt(p, "transaction %d holds something that is not a command", h.seq)
-			}
-			if string(cmd.key) == txKey {
-				return nil, corrupt(p, "transaction %d holds a header", h.seq)
-			}
-			p = cmd.end
+		skel, n, bad, err := skeleton(data, bodyStart, end)
+		if err != nil {
+			return nil, corrupt(bad, "transaction %d holds %v", h.seq, err)
+		}
+		if h.v2 && skel != h.skelCRC {
+			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
 		}
 		if n != h.n {
 			return nil, corrupt(start, "transaction %d holds %d commands, its header says %d", h.seq, n, h.n)
+		}
+		if later {
+			c.lazy = append(c.lazy, &lazyTx{start: start, body: bodyStart, end: end, seq: h.seq, crc: h.bodyCRC})
 		}
 		c.bodies = append(c.bodies, [2]int{bodyStart, bodyStart + int(h.size)})
 		c.seq = h.seq

@@ -112,6 +112,7 @@ type Store struct {
 	size   int64    // guarded by the write transaction (or a compaction's read)
 	seq    uint64   // the last transaction's number, guarded like size
 	broken error
+	mapped *mapping // the mapped state file's transactions checked when first read (lazy.go)
 
 	dropped int64 // bytes of an unfinished write dropped when the file was opened
 
@@ -200,16 +201,17 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("kv: open %s: %w", s.path, err)
 	}
-	data, err := readAll(f)
+	data, mapped, err := readOrMap(f)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("kv: read %s: %w", s.path, err)
 	}
-	c, err := verify(s.path, data)
+	c, err := verify(s.path, data, mapped)
 	if err != nil {
 		f.Close()
 		return err
 	}
+	s.mapped = newMapping(s.path, data, c.lazy)
 	if err := s.loadVerified(data, c); err != nil {
 		f.Close()
 		return fmt.Errorf("kv: load %s: %w", s.path, err)
@@ -238,13 +240,23 @@ func (s *Store) load() error {
 	return nil
 }
 
-// readAll reads a file whole into a buffer of its size (one allocation, no growing).
-func readAll(f *os.File) ([]byte, error) {
+// readOrMap maps a file of mapMin bytes or more (see lazy.go) and reads a smaller one.
+func readOrMap(f *os.File) (data []byte, mapped bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	data := make([]byte, fi.Size())
+	if fi.Size() >= mapMin {
+		data, err = mapFile(f, fi.Size())
+		return data, err == nil, err
+	}
+	data, err = readAll(f, fi.Size())
+	return data, false, err
+}
+
+// readAll reads a file whole into a buffer of its size (one allocation, no growing).
+func readAll(f *os.File, size int64) ([]byte, error) {
+	data := make([]byte, size)
 	n, err := io.ReadFull(f, data)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = nil // it shrank meanwhile (a compaction of another process): what was read
@@ -339,13 +351,15 @@ func (s *Store) Advertise(endpoint string) error {
 }
 
 // View runs fn in a read-only transaction that sees the last committed state.
-func (s *Store) View(fn func(tx *Tx) error) error {
+func (s *Store) View(fn func(tx *Tx) error) (err error) {
+	defer recoverCorrupt(&err)
 	return translate(s.db.View(func(btx *buntdb.Tx) error { return fn(&Tx{tx: btx, store: s}) }))
 }
 
 // Update runs fn in a read-write transaction: all of its writes commit together, durably,
 // or, if fn returns an error (or panics), none do. Transactions run one at a time.
 func (s *Store) Update(fn func(tx *Tx) error) (err error) {
+	defer recoverCorrupt(&err) // last: after the rollbacks below
 	if s.readOnly {
 		return ErrReadOnly
 	}
@@ -528,6 +542,9 @@ func (s *Store) Apply(changes []Change, check func(tx *Tx) error) error {
 // "el:x:member:*") by the value at a JSON path, for Tx.AscendEqual. Indexes live in memory
 // and are built from what the store holds; creating one that exists does nothing.
 func (s *Store) CreateIndex(name, pattern, jsonPath string) error {
+	if err := s.mapped.checkAll(); err != nil {
+		return err // the index would read every value of the pattern
+	}
 	err := s.db.CreateIndex(name, pattern, buntdb.IndexJSON(jsonPath))
 	if errors.Is(err, buntdb.ErrIndexExists) {
 		return nil

@@ -57,7 +57,7 @@ func Repair(ctx context.Context, dir string, opts Options) (*RepairReport, error
 		return nil, fmt.Errorf("kv: read %s: %w", path, err)
 	}
 	rep := &RepairReport{}
-	if c, err := verify(path, data); err == nil && c.torn == 0 {
+	if c, err := verify(path, data, false); err == nil && c.torn == 0 {
 		rep.Sound, rep.Kept = true, int(c.seq)
 		if c.legacy {
 			rep.Kept = 0
@@ -105,7 +105,8 @@ func salvage(data []byte, rep *RepairReport) [][2]int {
 				continue
 			}
 		} else if end, ok := wholeTransaction(data, pos); ok {
-			kept = append(kept, [2]int{pos + headerLen, end})
+			_, bodyStart, _ := readHeader(data, pos)
+			kept = append(kept, [2]int{bodyStart, end})
 			rep.Kept++
 			pos = end
 			continue
@@ -129,30 +130,19 @@ func salvage(data []byte, rep *RepairReport) [][2]int {
 // wholeTransaction reports whether a transaction whose checksums hold starts at pos, and
 // where it ends.
 func wholeTransaction(data []byte, pos int) (int, bool) {
-	if !bytes.HasPrefix(data[pos:], headerPrefix) {
+	h, bodyStart, err := readHeader(data, pos)
+	if err != nil || int64(len(data)-bodyStart) < h.size {
 		return 0, false
 	}
-	hc, err := parseCommand(data, pos)
-	if err != nil || hc.end-pos != headerLen {
+	end := bodyStart + int(h.size)
+	if crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 		return 0, false
 	}
-	h, err := parseHeader(hc.value)
-	if err != nil || int64(len(data)-hc.end) < h.size {
+	skel, n, _, err := skeleton(data, bodyStart, end)
+	if err != nil || (h.v2 && skel != h.skelCRC) {
 		return 0, false
 	}
-	body := data[hc.end : hc.end+int(h.size)]
-	if crc32.Checksum(body, castagnoli) != h.bodyCRC {
-		return 0, false
-	}
-	n := 0
-	for p := 0; p < len(body); n++ {
-		cmd, err := parseCommand(body, p)
-		if err != nil || string(cmd.key) == txKey {
-			return 0, false
-		}
-		p = cmd.end
-	}
-	return hc.end + int(h.size), n == h.n
+	return end, n == h.n
 }
 
 // nextStart is the first offset from pos where a whole transaction (or, in a legacy file,
@@ -289,7 +279,7 @@ func Restore(ctx context.Context, dir, name string, opts Options) (current strin
 	if err != nil {
 		return "", fmt.Errorf("kv: read the backup: %w", err)
 	}
-	if _, err := verify(src, data); err != nil {
+	if _, err := verify(src, data, false); err != nil {
 		return "", err
 	}
 	lock, err := opts.lock(ctx, dir)

@@ -64,7 +64,7 @@ func (tx *Tx) grow(n int) {
 // Get returns the value of key, or ErrNotFound.
 func (tx *Tx) Get(key string) (string, error) {
 	v, err := tx.tx.Get(key)
-	return v, translate(err)
+	return tx.checked(v), translate(err)
 }
 
 // Set writes key. It may not be called while the transaction is scanning.
@@ -127,7 +127,7 @@ func (tx *Tx) Scan(prefix string, fn func(key, value string) bool) error {
 		if !strings.HasPrefix(k, prefix) {
 			return false
 		}
-		return fn(k, v)
+		return fn(k, tx.checked(v))
 	}))
 }
 
@@ -137,7 +137,7 @@ func (tx *Tx) ScanReverse(prefix string, fn func(key, value string) bool) error 
 		if !strings.HasPrefix(k, prefix) {
 			return !(k < prefix)
 		}
-		return fn(k, v)
+		return fn(k, tx.checked(v))
 	}))
 }
 
@@ -148,7 +148,7 @@ func (tx *Tx) ScanReverseFrom(prefix, from string, fn func(key, value string) bo
 		if !strings.HasPrefix(k, prefix) {
 			return false // below the prefix: nothing under it remains
 		}
-		return fn(k, v)
+		return fn(k, tx.checked(v))
 	}))
 }
 
@@ -156,7 +156,7 @@ func (tx *Tx) ScanReverseFrom(prefix, from string, fn func(key, value string) bo
 // the one in pivot (a JSON document such as {"status":"active"}). A missing index is
 // ErrNotFound.
 func (tx *Tx) AscendEqual(index, pivot string, fn func(key, value string) bool) error {
-	return translate(tx.tx.AscendEqual(index, pivot, fn))
+	return translate(tx.tx.AscendEqual(index, pivot, func(k, v string) bool { return fn(k, tx.checked(v)) }))
 }
 
 // GetJSON decodes the JSON value of key into v; it returns ErrNotFound if there is none.

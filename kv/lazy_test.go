@@ -1,0 +1,208 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// largeHistory writes a state file of mapMin bytes or more: a small transaction, then two
+// large ones ("big:" and "other:" keys), and returns its bytes and contents.
+func largeHistory(t *testing.T, dir string) ([]byte, map[string]string) {
+	t.Helper()
+	s := openTest(t, dir)
+	if err := s.Set("a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"big:", "other:"} {
+		var changes []Change
+		for i := 0; i < 60; i++ {
+			changes = append(changes, Change{Key: fmt.Sprintf("%s%03d", prefix, i), Value: fmt.Sprintf("value of %s%03d ", prefix, i) + strings.Repeat("名", 3000)})
+		}
+		if err := s.Apply(changes, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := contentsOf(t, s)
+	s.Close()
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < mapMin {
+		t.Fatalf("the file is %d bytes, under mapMin", len(b))
+	}
+	return b, want
+}
+
+// txStart is the offset of the header of the transaction holding offset at.
+func txStart(file []byte, at int) int64 {
+	return int64(bytes.LastIndex(file[:at], headerPrefix))
+}
+
+// A large file opens without its values being read, and a value damaged in it is found
+// when first read: the View or Update that read it fails with the transaction's byte,
+// nothing of that transaction is handed out, nothing is written, a compaction refuses to
+// copy it on; the rest of the store serves.
+func TestADamagedValueOfALargeFileIsRefusedWhenFirstRead(t *testing.T) {
+	dir := t.TempDir()
+	file, want := largeHistory(t, dir)
+	path := filepath.Join(dir, FileName)
+	at := bytes.Index(file, []byte("value of big:030 ")) + 20 // inside the value's bytes
+	bad := bytes.Clone(file)
+	bad[at] ^= 0x01
+	os.WriteFile(path, bad, 0o600)
+
+	s, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+	if err != nil {
+		t.Fatalf("a damaged value was read when the file was opened (it is checked when first read): %v", err)
+	}
+	defer s.Close()
+	isDamage := func(what string, err error) {
+		t.Helper()
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.Offset != txStart(file, at) || !strings.Contains(err.Error(), path) {
+			t.Fatalf("%s: want the damage at byte %d of %s, got %v", what, txStart(file, at), path, err)
+		}
+	}
+	for _, k := range []string{"a", "other:000", "other:059"} {
+		if v, err := s.Get(k); err != nil || v != want[k] {
+			t.Fatalf("%s, in a sound transaction: %v", k, err)
+		}
+	}
+	_, err = s.Get("big:000")
+	isDamage("Get of another value of the damaged transaction", err)
+	var served []string
+	err = s.View(func(tx *Tx) error {
+		tx.Scan("big:", func(k, _ string) bool { served = append(served, k); return true }) // its error ignored, as careless code does
+		return nil
+	})
+	isDamage("a scan whose error is ignored", err)
+	if len(served) > 0 {
+		t.Fatalf("values of the damaged transaction were handed out: %v", served)
+	}
+	err = s.Update(func(tx *Tx) error {
+		tx.Set("written", "1")
+		tx.Get("big:059")
+		return nil
+	})
+	isDamage("an Update that read it", err)
+	if _, err := s.Get("written"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an Update that read a damaged value wrote: %v", err)
+	}
+	isDamage("a compaction", s.Compact())
+	isDamage("VerifyAll", s.VerifyAll())
+	if err := s.Set("after", "1"); err != nil {
+		t.Fatalf("a write that reads nothing damaged: %v", err)
+	}
+	s.Close()
+	if after, _ := os.ReadFile(path); !bytes.Equal(after[:len(bad)], bad) {
+		t.Fatal("the damaged bytes were changed")
+	}
+
+	// Read-only, the same.
+	r, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Get("big:030")
+	isDamage("read-only", err)
+	r.Close()
+
+	// jitrt repair finds it at once.
+	rep, err := Repair(context.Background(), dir, Options{LockTimeout: -1})
+	if err != nil || rep.Sound || len(rep.Dropped) != 1 || rep.Dropped[0].From != txStart(file, at) {
+		t.Fatalf("repair: %+v %v", rep, err)
+	}
+}
+
+// Everything but the values is checked when a large file is opened: a damaged key,
+// length or header is refused then, as in a small file.
+func TestALargeFilesKeysAndLengthsAreCheckedWhenOpened(t *testing.T) {
+	dir := t.TempDir()
+	file, _ := largeHistory(t, dir)
+	path := filepath.Join(dir, FileName)
+	key := bytes.Index(file, []byte("big:031\r\n"))
+	length := bytes.LastIndex(file[:bytes.Index(file, []byte("value of big:031 "))], []byte("$"))
+	header := bytes.LastIndex(file[:key], headerPrefix)
+	for what, at := range map[string]int{"a key": key + 5, "a value's length": length + 2, "the header": header + len(headerPrefix) + 10} {
+		bad := bytes.Clone(file)
+		bad[at] ^= 0x02
+		os.WriteFile(path, bad, 0o600)
+		s, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s damaged (byte %d) was opened", what, at)
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+// A sound large file serves every value, compacts (into large transactions, which stay
+// lazy) and reopens to the same contents; and no single damaged byte anywhere is ever
+// served: either the file is refused when opened or reading it all fails.
+func TestALargeFileServesWhatItHoldsAndNoDamagedByte(t *testing.T) {
+	dir := t.TempDir()
+	file, want := largeHistory(t, dir)
+	path := filepath.Join(dir, FileName)
+	s := openTest(t, dir)
+	if s.mapped == nil || len(s.mapped.txs) != 2 {
+		t.Fatalf("the file's two large transactions are not left to their first read: %+v", s.mapped)
+	}
+	got := contentsOf(t, s)
+	if len(got) != len(want) {
+		t.Fatalf("%d keys, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%s differs", k)
+		}
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, dir)
+	if s.mapped == nil {
+		t.Fatal("the compacted file is not opened lazily")
+	}
+	if got := contentsOf(t, s); len(got) != len(want) || got["big:042"] != want["big:042"] {
+		t.Fatal("the compacted file holds other contents")
+	}
+	s.Close()
+
+	for i := 0; i < 150; i++ {
+		bad := bytes.Clone(file)
+		at := rand.IntN(len(bad))
+		bad[at] ^= byte(1 + rand.IntN(255))
+		os.WriteFile(path, bad, 0o600)
+		s, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("byte %d: %v", at, err)
+			}
+			continue
+		}
+		err = s.View(func(tx *Tx) error {
+			return tx.Scan("", func(k, v string) bool { return true })
+		})
+		s.Close()
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("byte %d (%q) damaged was opened and read whole: %v", at, file[at], err)
+		}
+	}
+}
+
+func TestHeaderSizes(t *testing.T) {
+	if got := len(header(7, 1, make([]byte, lazyMin))); got != headerLen2 {
+		t.Fatalf("a kvtx2 header is %d bytes, headerLen2 says %d", got, headerLen2)
+	}
+}
