@@ -299,12 +299,12 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // contents is a verified state file: the byte ranges of its commands, in order.
 type contents struct {
-	bodies  [][2]int // [start, end) of each transaction's commands
-	seq     uint64   // of the last whole transaction
-	good    int64    // offset just past the last whole transaction
-	torn    int64    // bytes after good that are an unfinished write (dropped)
-	legacy  bool     // a plain BuntDB file (no headers)
-	journal bool     // a legacy file holding a kv:journal left by a killed writer
+	bodies  [][2]int  // [start, end) of each transaction's commands
+	seq     uint64    // of the last whole transaction
+	good    int64     // offset just past the last whole transaction
+	torn    int64     // bytes after good that are an unfinished write (dropped)
+	legacy  bool      // a plain BuntDB file (no headers)
+	journal bool      // a legacy file holding a kv:journal left by a killed writer
 	lazy    []*lazyTx // transactions whose values are checked when first read, in order
 }
 
