@@ -63,9 +63,18 @@ var (
 
 // appendSet appends a set command.
 func appendSet(buf []byte, key, value string) []byte {
+	buf = appendSetHead(buf, key, len(value))
+	buf = append(buf, value...)
+	return append(buf, '\r', '\n')
+}
+
+// appendSetHead appends a set command up to its value: what skeleton checksums of it.
+func appendSetHead(buf []byte, key string, valueLen int) []byte {
 	buf = append(buf, "*3\r\n$3\r\nset\r\n"...)
 	buf = appendBulk(buf, key)
-	return appendBulk(buf, value)
+	buf = append(buf, '$')
+	buf = strconv.AppendInt(buf, int64(valueLen), 10)
+	return append(buf, '\r', '\n')
 }
 
 // appendDel appends a delete command.
@@ -86,12 +95,21 @@ func appendBulk(buf []byte, s string) []byte {
 // body under lazyMin bytes, kvtx2 for a larger one, whose header also checksums the body
 // without its values so that a mapped file can be opened without reading them (lazy.go).
 func header(seq uint64, n int, body []byte) []byte {
-	var fields string
+	var skel uint32
 	if len(body) >= lazyMin {
-		skel, _, _, _ := skeleton(body, 0, len(body))
-		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, seq, n, len(body), crc32.Checksum(body, castagnoli), skel)
+		skel, _, _, _ = skeleton(body, 0, len(body))
+	}
+	return encodeHeader(seq, n, int64(len(body)), crc32.Checksum(body, castagnoli), skel)
+}
+
+// encodeHeader is header with the body's size and checksums known (skel is read for a
+// body of lazyMin bytes or more).
+func encodeHeader(seq uint64, n int, size int64, bodyCRC, skel uint32) []byte {
+	var fields string
+	if size >= lazyMin {
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, seq, n, size, bodyCRC, skel)
 	} else {
-		fields = fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, seq, n, len(body), crc32.Checksum(body, castagnoli))
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, seq, n, size, bodyCRC)
 	}
 	value := fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli))
 	return appendSet(nil, txKey, value)

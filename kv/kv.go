@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -449,8 +450,13 @@ func (s *Store) persist(tx *Tx) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	head := header(s.seq+1, tx.n, tx.buf)
-	err := writeAll(s.f, s.size, head, tx.buf)
+	body := tx.body()
+	var crc uint32
+	for _, b := range body {
+		crc = crc32.Update(crc, castagnoli, b)
+	}
+	head := encodeHeader(s.seq+1, tx.n, int64(tx.bodySize()), crc, tx.skel)
+	err := writeAll(s.f, s.size, append([][]byte{head}, body...)...)
 	if err == nil {
 		err = unix.Fdatasync(int(s.f.Fd()))
 	}
@@ -461,16 +467,35 @@ func (s *Store) persist(tx *Tx) error {
 		return fmt.Errorf("kv: write %s: %w", s.path, err)
 	}
 	s.seq++
-	s.size += int64(len(head) + len(tx.buf))
+	s.size += int64(len(head) + tx.bodySize())
 	return nil
 }
 
+// writeAll writes parts one after another at offset at, a thousand at a time (pwritev),
+// going on after a short write.
 func writeAll(f *os.File, at int64, parts ...[]byte) error {
-	for _, p := range parts {
-		if _, err := f.WriteAt(p, at); err != nil {
+	const iovMax = 1024
+	for len(parts) > 0 {
+		batch := parts[:min(len(parts), iovMax)]
+		n, err := unix.Pwritev(int(f.Fd()), batch, at)
+		if err != nil {
 			return err
 		}
-		at += int64(len(p))
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		at += int64(n)
+		for n > 0 && len(parts) > 0 { // drop what was written
+			if n < len(parts[0]) {
+				parts = append([][]byte{parts[0][n:]}, parts[1:]...)
+				break
+			}
+			n -= len(parts[0])
+			parts = parts[1:]
+		}
+		for len(parts) > 0 && len(parts[0]) == 0 {
+			parts = parts[1:]
+		}
 	}
 	return nil
 }
@@ -520,7 +545,10 @@ func (s *Store) Apply(changes []Change, check func(tx *Tx) error) error {
 		}
 		n := 0
 		for _, c := range changes {
-			n += len(c.Key) + len(c.Value) + 48
+			n += len(c.Key) + 48
+			if len(c.Value) < refMin {
+				n += len(c.Value) // a larger value is written from where it is
+			}
 		}
 		tx.grow(n) // one allocation for the record, not one per doubling
 		for _, c := range changes {

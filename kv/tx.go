@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/buntdb"
 )
@@ -15,7 +17,10 @@ type Tx struct {
 	tx       *buntdb.Tx
 	store    *Store
 	writable bool
-	buf      []byte    // the transaction's commands, as they go to the file
+	buf      []byte    // the transaction's last commands, as they go to the file
+	segs     [][]byte  // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
+	segSize  int       // bytes in segs
+	skel     uint32    // the checksum of its commands without their values (see skeleton)
 	ops      []op      // or its writes, as they go to PostgreSQL
 	remote   int       // writes of other processes it applied (a shared schema)
 	n        int       // commands in buf (or ops)
@@ -52,6 +57,39 @@ func (tx *Tx) Writes() int { return tx.n }
 // for as long as this count is the same.
 func (tx *Tx) Commits() uint64 { return tx.store.commits.Load() }
 
+// refMin is the size from which a value is written to the file from where it is, not
+// copied into the transaction's buffer: a sync's chunks reach the file with no copy.
+const refMin = 4 << 10
+
+// body is the transaction's commands, in order, as pieces to write one after another.
+func (tx *Tx) body() [][]byte { return append(tx.segs, tx.buf) }
+
+// bodySize is the size of the transaction's commands.
+func (tx *Tx) bodySize() int { return tx.segSize + len(tx.buf) }
+
+// appendSet adds a set command to the transaction's commands.
+func (tx *Tx) appendSet(key, value string) {
+	from := len(tx.buf)
+	tx.buf = appendSetHead(tx.buf, key, len(value))
+	tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
+	if len(value) < refMin {
+		tx.buf = append(append(tx.buf, value...), '\r', '\n')
+		return
+	}
+	// buf so far, then the value itself; buf goes on after them in the same array, whose
+	// bytes already handed over are never written again
+	tx.segs = append(tx.segs, tx.buf, unsafe.Slice(unsafe.StringData(value), len(value)))
+	tx.segSize += len(tx.buf) + len(value)
+	tx.buf = append(tx.buf[len(tx.buf):], '\r', '\n')
+}
+
+// appendDel adds a delete command to the transaction's commands.
+func (tx *Tx) appendDel(key string) {
+	from := len(tx.buf)
+	tx.buf = appendDel(tx.buf, key)
+	tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
+}
+
 // grow makes room for n more bytes of commands (for the file; PostgreSQL takes ops).
 func (tx *Tx) grow(n int) {
 	if tx.store.pg == nil && cap(tx.buf)-len(tx.buf) < n {
@@ -87,7 +125,7 @@ func (tx *Tx) set(key, value string) error {
 	if tx.store.pg != nil {
 		tx.ops = append(tx.ops, op{key: key, value: value})
 	} else {
-		tx.buf = appendSet(tx.buf, key, value)
+		tx.appendSet(key, value)
 	}
 	tx.noteWrite(key)
 	tx.n++
@@ -113,7 +151,7 @@ func (tx *Tx) Delete(key string) (bool, error) {
 	if tx.store.pg != nil {
 		tx.ops = append(tx.ops, op{key: key, del: true})
 	} else {
-		tx.buf = appendDel(tx.buf, key)
+		tx.appendDel(key)
 	}
 	tx.noteWrite(key)
 	tx.n++

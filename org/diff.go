@@ -254,7 +254,8 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 		withheld[f] = true
 	}
 	fetched := make(map[string]bool, len(members))
-	writes := map[string]string{}     // members to write: id → record
+	var writes []memberRec            // members to write
+	added := 0                        // of them, members not stored before
 	var outside, keptOffline []string // "name (id)", for the warnings
 	for _, r := range compareMembers(snap, members, withheld, o.profile.KeepWithheld, ts) {
 		fetched[r.id] = true
@@ -264,23 +265,24 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 		if r.keptOffline {
 			keptOffline = append(keptOffline, r.name+" ("+r.id+")")
 		}
+		if r.rec.head != "" {
+			writes = append(writes, r.rec)
+		}
 		switch {
 		case !r.exists:
 			rep.Added++
-			writes[r.id] = r.raw
+			added++
 			describe(Change{Op: "add", Kind: "member", ID: r.id, Name: r.name})
-		case r.raw == "":
+		case r.rec.head == "":
 			rep.Unchanged++
 		case r.reactivate:
 			rep.Reactivated++
-			writes[r.id] = r.raw
 			describe(Change{Op: "reactivate", Kind: "member", ID: r.id, Name: r.name})
 		default:
 			rep.Updated++
-			writes[r.id] = r.raw
 			ch := Change{Op: "update", Kind: "member", ID: r.id, Name: r.name}
 			if p.rep.DryRun {
-				ch.Fields = memberChangedFields(snap.members.raw[r.id], r.raw)
+				ch.Fields = memberChangedFields(snap.members.raw[r.id], r.rec.String())
 			}
 			describe(ch)
 		}
@@ -313,20 +315,26 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 		rec := *snap.member(id)
 		rec.Status, rec.OfflineBy, rec.OfflineAt, rec.UpdatedAt = StatusOffline, OfflineBySync, ts, ts
 		rep.Offlined++
-		writes[id] = EncodeMember(&rec)
+		writes = append(writes, memberRec{id: id, tail: EncodeMember(&rec)})
 		describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
 	}
 	// Admins who went offline leave the admin list.
 	if len(snap.admins.MemberIDs) > 0 {
-		kept := slices.DeleteFunc(slices.Clone(snap.admins.MemberIDs), func(id string) bool {
-			raw, ok := writes[id]
-			return ok && MemberField(raw, fStatus).String() != StatusActive
-		})
+		leaving := map[string]bool{}
+		for _, id := range snap.admins.MemberIDs {
+			leaving[id] = false
+		}
+		for _, w := range writes {
+			if _, admin := leaving[w.id]; admin {
+				leaving[w.id] = MemberField(w.String(), fStatus).String() != StatusActive
+			}
+		}
+		kept := slices.DeleteFunc(slices.Clone(snap.admins.MemberIDs), func(id string) bool { return leaving[id] })
 		if len(kept) != len(snap.admins.MemberIDs) {
 			set(k.Admins(), MustJSON(Admins{MemberIDs: kept, UpdatedAt: ts}))
 		}
 	}
-	p.changes = append(p.changes, memberChanges(k, snap.members, writes)...)
+	p.changes = append(p.changes, memberChanges(k, snap.members, writes, added)...)
 
 	// Tags.
 	seenTags := map[int64]bool{}
@@ -372,11 +380,11 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 // memberResult is what comparing a fetched member with the stored one found.
 type memberResult struct {
 	id, name    string
-	raw         string // the record to write, "" when unchanged
-	exists      bool   // the member was stored before
-	reactivate  bool   // stored offline by a sync, back on the platform
-	keptOffline bool   // stored offline by offlineMember, and stays so
-	dropped     bool   // some of its departments are outside the fetch
+	rec         memberRec // the record to write; its head is "" when unchanged
+	exists      bool      // the member was stored before
+	reactivate  bool      // stored offline by a sync, back on the platform
+	keptOffline bool      // stored offline by offlineMember, and stays so
+	dropped     bool      // some of its departments are outside the fetch
 }
 
 // FetchedMember is a member as the provider gave it, made into the tail of a record (the
@@ -434,7 +442,7 @@ func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, k
 	r := memberResult{id: f.ID, name: f.Name, dropped: f.Dropped}
 	oldRaw, exists := snap.members.raw[f.ID]
 	if !exists {
-		r.raw = encodeHead(f.ID, StatusActive, "", "", ts, ts) + f.Tail
+		r.rec = memberRec{id: f.ID, head: encodeHead(f.ID, StatusActive, "", "", ts, ts), tail: f.Tail}
 		return r
 	}
 	r.exists = true
@@ -455,40 +463,57 @@ func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, k
 	if tail == oldTail && status == h.status && offlineBy == h.offlineBy && offlineAt == h.offlineAt {
 		return r // unchanged: nothing made
 	}
-	r.raw = encodeHead(f.ID, status, offlineBy, offlineAt, h.createdAt, ts) + tail
+	r.rec = memberRec{id: f.ID, head: encodeHead(f.ID, status, offlineBy, offlineAt, h.createdAt, ts), tail: tail}
 	return r
 }
 
-// memberChanges are the writes of a sync's changed members: single records, or, when
-// those would be a good part of the org, every member folded into chunks.
-func memberChanges(k Keys, stored *storedMembers, writes map[string]string) []kv.Change {
+// memberChanges are the writes of a sync's changed members (added of them not stored
+// before): single records, or, when those would be a good part of the org, every member
+// folded into chunks.
+func memberChanges(k Keys, stored *storedMembers, writes []memberRec, added int) []kv.Change {
 	if len(writes) == 0 {
 		return nil
 	}
+	slices.SortFunc(writes, func(a, b memberRec) int { return strings.Compare(a.id, b.id) })
 	overrides := len(stored.overrides)
 	isOverride := make(map[string]bool, len(stored.overrides))
 	for _, id := range stored.overrides {
 		isOverride[id] = true
 	}
-	total := len(stored.raw)
-	for id := range writes {
-		if !isOverride[id] {
+	for _, w := range writes {
+		if !isOverride[w.id] {
 			overrides++
 		}
-		if _, ok := stored.raw[id]; !ok {
-			total++
-		}
 	}
-	if shouldFold(overrides, total) {
-		final := maps.Clone(stored.raw)
-		maps.Copy(final, writes)
-		return foldChanges(k, final, stored)
+	if shouldFold(overrides, len(stored.raw)+added) {
+		return foldChanges(k, mergeRecords(stored.raw, writes), stored)
 	}
 	changes := make([]kv.Change, 0, len(writes))
-	for _, id := range sortedIDs(writes) {
-		changes = append(changes, kv.Change{Key: k.Member(id), Value: writes[id]})
+	for _, w := range writes {
+		changes = append(changes, kv.Change{Key: k.Member(w.id), Value: w.String()})
 	}
 	return changes
+}
+
+// mergeRecords is every member of stored, and of writes (sorted by id), which win, in id
+// order.
+func mergeRecords(stored map[string]string, writes []memberRec) []memberRec {
+	ids := sortedIDs(stored)
+	out := make([]memberRec, 0, len(ids)+len(writes))
+	i := 0
+	for _, w := range writes {
+		for ; i < len(ids) && ids[i] < w.id; i++ {
+			out = append(out, memberRec{id: ids[i], tail: stored[ids[i]]})
+		}
+		if i < len(ids) && ids[i] == w.id {
+			i++
+		}
+		out = append(out, w)
+	}
+	for ; i < len(ids); i++ {
+		out = append(out, memberRec{id: ids[i], tail: stored[ids[i]]})
+	}
+	return out
 }
 
 // memberChangedFields names the fields that differ between two member records.

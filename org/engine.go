@@ -231,6 +231,7 @@ func (e *Engine) run(ctx context.Context, dryRun, init bool) (rep *SyncReport, e
 		return nil, err
 	}
 	rep.Warnings = append(rep.Warnings, warnings...)
+	e.dir.log.Debug("sync fetched", "corp", e.dir.corpID, "members", len(fetched.Members), "took", time.Since(start))
 	err = e.dir.Commit(ctx, pre, fetched, rep, CommitOptions{Start: start, DryRun: dryRun, Init: init, Events: e.cfg.Events != nil})
 	if err != nil {
 		return nil, err

@@ -245,9 +245,15 @@ func shouldFold(overrides, total int) bool {
 	return overrides >= 2*chunkSize && overrides*4 >= total
 }
 
-// foldChanges are the writes that store every member of final as chunks: the old chunks
-// and single records go.
-func foldChanges(k Keys, final map[string]string, old *storedMembers) []kv.Change {
+// memberRec is a member's record as the two strings it is made of, its head and its tail
+// (or the whole record as its tail): a fold writes it into its chunk without making it.
+type memberRec struct{ id, head, tail string }
+
+func (r memberRec) String() string { return r.head + r.tail }
+
+// foldChanges are the writes that store every member of final (in id order) as chunks:
+// the old chunks and single records go.
+func foldChanges(k Keys, final []memberRec, old *storedMembers) []kv.Change {
 	var changes []kv.Change
 	for _, key := range old.chunks {
 		changes = append(changes, kv.Change{Key: key, Delete: true})
@@ -255,20 +261,20 @@ func foldChanges(k Keys, final map[string]string, old *storedMembers) []kv.Chang
 	for _, id := range old.overrides {
 		changes = append(changes, kv.Change{Key: k.Member(id), Delete: true})
 	}
-	ids := sortedIDs(final)
-	for start := 0; start < len(ids); start += chunkSize {
-		end := min(start+chunkSize, len(ids))
+	for start := 0; start < len(final); start += chunkSize {
+		recs := final[start:min(start+chunkSize, len(final))]
 		size := 0
-		for _, id := range ids[start:end] {
-			size += len(final[id]) + 1
+		for _, r := range recs {
+			size += len(r.head) + len(r.tail) + 1
 		}
 		var b strings.Builder
 		b.Grow(size) // the chunk's one allocation: b.String hands it over
-		for _, id := range ids[start:end] {
-			b.WriteString(final[id])
+		for _, r := range recs {
+			b.WriteString(r.head)
+			b.WriteString(r.tail)
 			b.WriteByte('\n')
 		}
-		changes = append(changes, kv.Change{Key: k.Chunk(ids[start]), Value: b.String()})
+		changes = append(changes, kv.Change{Key: k.Chunk(recs[0].id), Value: b.String()})
 	}
 	return changes
 }

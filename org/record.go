@@ -472,13 +472,13 @@ func (o *Directory) Upgrade(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		final := make(map[string]string, len(stored.raw))
-		for id, raw := range stored.raw {
-			m, err := DecodeMember(raw)
+		final := make([]memberRec, 0, len(stored.raw))
+		for _, id := range sortedIDs(stored.raw) {
+			m, err := DecodeMember(stored.raw[id])
 			if err != nil {
 				return fmt.Errorf("member %q: %w", id, err)
 			}
-			final[id] = EncodeMember(m)
+			final = append(final, memberRec{id: id, tail: EncodeMember(m)})
 		}
 		var old []string
 		for _, prefix := range []string{k.prefix + "auth:", k.prefix + "deptmember:"} {
