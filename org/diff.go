@@ -193,7 +193,7 @@ func (p *plan) remove(kind string, counts *DiffCounts, key, id, name string) {
 // diff computes the changes that make the local org equal the fetched one (its members
 // as FetchedMember), and fills the report. It reads only the Snapshot and the fetch.
 // Fetched is an org as its provider fetched it, in neutral records: departments sorted by
-// id, members made into record tails (MakeFetched), tags.
+// id, members made into record tails (MakeFetched), each member once, tags.
 type Fetched struct {
 	Depts   []Dept
 	Members []FetchedMember
@@ -253,12 +253,13 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 	for _, f := range org.Withheld {
 		withheld[f] = true
 	}
-	fetched := make(map[string]bool, len(members))
-	var writes []memberRec            // members to write
-	added := 0                        // of them, members not stored before
-	var outside, keptOffline []string // "name (id)", for the warnings
+	writes := make([]memberRec, 0, len(members)) // members to write
+	added, matched := 0, 0                       // of the fetched, members not stored before, and stored
+	var outside, keptOffline []string            // "name (id)", for the warnings
 	for _, r := range compareMembers(snap, members, withheld, o.profile.KeepWithheld, ts) {
-		fetched[r.id] = true
+		if r.exists {
+			matched++
+		}
 		if r.dropped {
 			outside = append(outside, r.name+" ("+r.id+")")
 		}
@@ -296,9 +297,11 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 			len(keptOffline), someNames(keptOffline)))
 	}
 	active := 0
-	for _, raw := range snap.members.raw {
-		if MemberField(raw, fStatus).String() == StatusActive {
-			active++
+	if len(members) == 0 {
+		for _, raw := range snap.members.raw {
+			if MemberField(raw, fStatus).String() == StatusActive {
+				active++
+			}
 		}
 	}
 	guard := len(members) == 0 && active > 0
@@ -308,15 +311,27 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 	if guard {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no member was taken offline: an empty answer from "+o.platform()+" is more likely a visibility problem than %d people leaving", active))
 	}
-	for _, id := range sortedIDs(snap.members.raw) {
-		if snap.partial || fetched[id] || guard || MemberField(snap.members.raw[id], fStatus).String() != StatusActive {
-			continue
+	// Stored members the platform no longer lists go offline. Each fetched member comes
+	// once (Fetched), so when as many were stored as there are stored, none is missing.
+	if !snap.partial && !guard && matched != len(snap.members.raw) {
+		fetched := make(map[string]bool, len(members))
+		for i := range members {
+			fetched[members[i].ID] = true
 		}
-		rec := *snap.member(id)
-		rec.Status, rec.OfflineBy, rec.OfflineAt, rec.UpdatedAt = StatusOffline, OfflineBySync, ts, ts
-		rep.Offlined++
-		writes = append(writes, memberRec{id: id, tail: EncodeMember(&rec)})
-		describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
+		var gone []string
+		for id, raw := range snap.members.raw {
+			if !fetched[id] && MemberField(raw, fStatus).String() == StatusActive {
+				gone = append(gone, id)
+			}
+		}
+		slices.Sort(gone)
+		for _, id := range gone {
+			rec := *snap.member(id)
+			rec.Status, rec.OfflineBy, rec.OfflineAt, rec.UpdatedAt = StatusOffline, OfflineBySync, ts, ts
+			rep.Offlined++
+			writes = append(writes, memberRec{id: id, tail: EncodeMember(&rec)})
+			describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
+		}
 	}
 	// Admins who went offline leave the admin list.
 	if len(snap.admins.MemberIDs) > 0 {
@@ -402,6 +417,7 @@ func MakeFetched(m *Member, dropped bool) FetchedMember {
 // compareMembers compares each fetched member with the stored one, on every core.
 func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts string) []memberResult {
 	out := make([]memberResult, len(members))
+	newHead := encodeHeadRest(StatusActive, "", "", ts, ts) // every added member's
 	workers := min(goruntime.GOMAXPROCS(0), max(1, len(members)/1000))
 	var wg sync.WaitGroup
 	var panicked atomic.Value
@@ -418,7 +434,7 @@ func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string
 				compareHook(w)
 			}
 			for i := w; i < len(members); i += workers {
-				out[i] = compareMember(snap, &members[i], withheld, keep, ts)
+				out[i] = compareMember(snap, &members[i], withheld, keep, ts, newHead)
 			}
 		}()
 	}
@@ -438,11 +454,11 @@ var (
 
 // compareMember makes a fetched member's record from the stored one's head and compares
 // the two.
-func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts string) memberResult {
+func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts, newHead string) memberResult {
 	r := memberResult{id: f.ID, name: f.Name, dropped: f.Dropped}
 	oldRaw, exists := snap.members.raw[f.ID]
 	if !exists {
-		r.rec = memberRec{id: f.ID, head: encodeHead(f.ID, StatusActive, "", "", ts, ts), tail: f.Tail}
+		r.rec = memberRec{id: f.ID, head: newHead, tail: f.Tail}
 		return r
 	}
 	r.exists = true
@@ -463,7 +479,7 @@ func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, k
 	if tail == oldTail && status == h.status && offlineBy == h.offlineBy && offlineAt == h.offlineAt {
 		return r // unchanged: nothing made
 	}
-	r.rec = memberRec{id: f.ID, head: encodeHead(f.ID, status, offlineBy, offlineAt, h.createdAt, ts), tail: tail}
+	r.rec = memberRec{id: f.ID, head: encodeHeadRest(status, offlineBy, offlineAt, h.createdAt, ts), tail: tail}
 	return r
 }
 

@@ -3,10 +3,15 @@ package org
 import (
 	"encoding/json"
 	"fmt"
+	goruntime "runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -59,9 +64,23 @@ func EncodeMember(m *Member) string {
 
 // encodeHead writes the first fields of a record, up to the comma before its tail.
 func encodeHead(id, status, offlineBy, offlineAt, createdAt, updatedAt string) string {
-	b := make([]byte, 0, 48+len(id)+len(createdAt)+len(updatedAt)+len(offlineAt))
+	rest := encodeHeadRest(status, offlineBy, offlineAt, createdAt, updatedAt)
+	b := make([]byte, 0, len(id)+4+len(rest))
+	return string(append(appendHeadID(b, id), rest...))
+}
+
+// appendHeadID appends the start of a record up to its id's comma.
+func appendHeadID(b []byte, id string) []byte {
 	b = append(b, '[')
-	for _, s := range []string{id, status, offlineBy, offlineAt, createdAt, updatedAt} {
+	b = appendJSONString(b, id)
+	return append(b, ',')
+}
+
+// encodeHeadRest writes the fields of a record's head after its id, up to the comma
+// before its tail: the same for every member a sync adds, so made once.
+func encodeHeadRest(status, offlineBy, offlineAt, createdAt, updatedAt string) string {
+	b := make([]byte, 0, 40+len(createdAt)+len(updatedAt)+len(offlineAt))
+	for _, s := range []string{status, offlineBy, offlineAt, createdAt, updatedAt} {
 		b = appendJSONString(b, s)
 		b = append(b, ',')
 	}
@@ -245,11 +264,33 @@ func shouldFold(overrides, total int) bool {
 	return overrides >= 2*chunkSize && overrides*4 >= total
 }
 
-// memberRec is a member's record as the two strings it is made of, its head and its tail
-// (or the whole record as its tail): a fold writes it into its chunk without making it.
+// memberRec is a member's record as the strings it is made of: its id, the rest of its
+// head (encodeHeadRest) and its tail; or, with no head, the whole record as its tail. A
+// fold writes it into its chunk without making it, and the members a sync adds share one
+// head.
 type memberRec struct{ id, head, tail string }
 
-func (r memberRec) String() string { return r.head + r.tail }
+func (r memberRec) String() string {
+	if r.head == "" {
+		return r.tail
+	}
+	return string(r.appendTo(make([]byte, 0, r.size())))
+}
+
+// size is about the record's size (more if its id needs escapes).
+func (r memberRec) size() int {
+	if r.head == "" {
+		return len(r.tail)
+	}
+	return len(r.id) + 4 + len(r.head) + len(r.tail)
+}
+
+func (r memberRec) appendTo(b []byte) []byte {
+	if r.head != "" {
+		b = append(appendHeadID(b, r.id), r.head...)
+	}
+	return append(b, r.tail...)
+}
 
 // foldChanges are the writes that store every member of final (in id order) as chunks:
 // the old chunks and single records go.
@@ -261,22 +302,55 @@ func foldChanges(k Keys, final []memberRec, old *storedMembers) []kv.Change {
 	for _, id := range old.overrides {
 		changes = append(changes, kv.Change{Key: k.Member(id), Delete: true})
 	}
-	for start := 0; start < len(final); start += chunkSize {
-		recs := final[start:min(start+chunkSize, len(final))]
+	first := len(changes)
+	changes = append(changes, make([]kv.Change, (len(final)+chunkSize-1)/chunkSize)...)
+	// the chunks are made on every core: for a large org, hundreds of MiB of new memory
+	parallel(len(changes)-first, func(i int) {
+		recs := final[i*chunkSize : min((i+1)*chunkSize, len(final))]
 		size := 0
 		for _, r := range recs {
-			size += len(r.head) + len(r.tail) + 1
+			size += r.size() + 1
 		}
-		var b strings.Builder
-		b.Grow(size) // the chunk's one allocation: b.String hands it over
+		b := make([]byte, 0, size) // the chunk's one allocation, handed over as it is
 		for _, r := range recs {
-			b.WriteString(r.head)
-			b.WriteString(r.tail)
-			b.WriteByte('\n')
+			b = append(r.appendTo(b), '\n')
 		}
-		changes = append(changes, kv.Change{Key: k.Chunk(recs[0].id), Value: b.String()})
-	}
+		changes[first+i] = kv.Change{Key: k.Chunk(recs[0].id), Value: unsafe.String(unsafe.SliceData(b), len(b))}
+	})
 	return changes
+}
+
+// parallel calls fn(i) for i in [0, n) on every core, and returns when all are done. A
+// panic in fn is raised again in the caller's goroutine.
+func parallel(n int, fn func(i int)) {
+	workers := min(goruntime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var panicked atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					panicked.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
+				}
+			}()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(p.(string))
+	}
 }
 
 // scanMembers calls fn for every member in id order: the chunks' records merged with the
