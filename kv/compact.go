@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/tidwall/buntdb"
 	"golang.org/x/sys/unix"
@@ -138,21 +139,26 @@ func (s *Store) compact() error {
 // writeCompacted writes every key of btx as set commands, in transactions of about
 // compactChunk bytes, and returns the last transaction's number and the file's size.
 func writeCompacted(f *os.File, btx *buntdb.Tx) (seq uint64, size int64, err error) {
-	var body []byte
+	var body, sums []byte
 	n := 0
 	flush := func() {
 		if n == 0 || err != nil {
 			return
+		}
+		if len(body) >= lazyMin { // kvtx2: its values' checksums go last
+			body = appendSums(body, sums)
+			n++
 		}
 		seq++
 		head := header(seq, n, body)
 		if err = writeAll(f, size, head, body); err == nil {
 			size += int64(len(head) + len(body))
 		}
-		body, n = body[:0], 0
+		body, sums, n = body[:0], sums[:0], 0
 	}
 	ierr := btx.Ascend("", func(k, v string) bool {
 		body = appendSet(body, k, v)
+		sums = sumOf(sums, unsafe.Slice(unsafe.StringData(v), len(v)))
 		n++
 		if len(body) >= compactChunk {
 			flush()

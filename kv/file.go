@@ -2,12 +2,14 @@ package kv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"strconv"
+	"unsafe"
 )
 
 // # The state file
@@ -97,7 +99,8 @@ func appendBulk(buf []byte, s string) []byte {
 func header(seq uint64, n int, body []byte) []byte {
 	var skel uint32
 	if len(body) >= lazyMin {
-		skel, _, _, _ = skeleton(body, 0, len(body))
+		sh, _, _ := skeleton(body, 0, len(body))
+		skel = sh.skel
 	}
 	return encodeHeader(seq, n, int64(len(body)), crc32.Checksum(body, castagnoli), skel)
 }
@@ -170,28 +173,64 @@ func readHeader(data []byte, pos int) (txHeader, int, error) {
 	return h, hc.end, err
 }
 
+// sumsKey is the key of the last command of a kvtx2 transaction: its value holds the
+// CRC-32C of each set's value before it, in order, four bytes each (little-endian), so that
+// a mapped file checks a value, not its whole transaction, when the value is first read.
+// It never reaches the store's contents.
+const sumsKey = "kv:sums"
+
+// bodyShape is what skeleton found in a transaction's body.
+type bodyShape struct {
+	skel   uint32   // checksum of its commands without their values (the sums' value in)
+	n      int      // commands, the sums' too
+	values [][2]int // [start, end) of each set's value (the sums' not), in order
+	sums   []byte   // the sums' value; nil if there is none
+}
+
 // skeleton walks the commands of data[from:to] and checksums them without the values of
-// their sets (a set's value is the bytes between its length's line end and its own): what
-// opening a mapped file checks of a kvtx2 transaction, leaving the values for their first
-// read. It returns the checksum, the number of commands, and, for bytes that are not a
-// command or a header among the commands, where and why.
-func skeleton(data []byte, from, to int) (crc uint32, n int, bad int, err error) {
-	for p := from; p < to; n++ {
+// their sets (a set's value is the bytes between its length's line end and its own), the
+// sums command (sumsKey) whole: what opening a mapped file checks of a kvtx2 transaction,
+// leaving the values for their first read. For bytes that are not a command, a header or
+// sums anywhere but last among the commands, it says where and why.
+func skeleton(data []byte, from, to int) (sh bodyShape, bad int, err error) {
+	for p := from; p < to; sh.n++ {
 		cmd, err := parseCommand(data[:to], p)
 		if err != nil {
-			return 0, n, p, errors.New("something that is not a command")
+			return sh, p, errors.New("something that is not a command")
 		}
-		if string(cmd.key) == txKey {
-			return 0, n, p, errors.New("a header")
+		switch {
+		case string(cmd.key) == txKey:
+			return sh, p, errors.New("a header")
+		case sh.sums != nil:
+			return sh, p, errors.New("a command after its checksums")
+		case string(cmd.key) == sumsKey:
+			if cmd.del || len(cmd.value)%4 != 0 {
+				return sh, p, errors.New("malformed checksums")
+			}
+			sh.sums = cmd.value
+			sh.skel = crc32.Update(sh.skel, castagnoli, data[p:cmd.end])
+			p = cmd.end
+			continue
 		}
 		upto := cmd.end
 		if !cmd.del {
 			upto = cmd.end - 2 - len(cmd.value)
+			sh.values = append(sh.values, [2]int{upto, upto + len(cmd.value)})
 		}
-		crc = crc32.Update(crc, castagnoli, data[p:upto])
+		sh.skel = crc32.Update(sh.skel, castagnoli, data[p:upto])
 		p = cmd.end
 	}
-	return crc, n, 0, nil
+	return sh, 0, nil
+}
+
+// appendSums appends the sums command of a kvtx2 body (sums: four bytes per set's value).
+func appendSums(buf, sums []byte) []byte {
+	return appendSet(buf, sumsKey, unsafe.String(unsafe.SliceData(sums), len(sums)))
+}
+
+// sumOf is what a body's sums hold for a value.
+func sumOf(sums []byte, value []byte) []byte {
+	return binary.LittleEndian.AppendUint32(sums, crc32.Checksum(value, castagnoli))
 }
 
 func hexUint(b []byte) uint64 {
@@ -317,13 +356,13 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // contents is a verified state file: the byte ranges of its commands, in order.
 type contents struct {
-	bodies  [][2]int  // [start, end) of each transaction's commands
-	seq     uint64    // of the last whole transaction
-	good    int64     // offset just past the last whole transaction
-	torn    int64     // bytes after good that are an unfinished write (dropped)
-	legacy  bool      // a plain BuntDB file (no headers)
-	journal bool      // a legacy file holding a kv:journal left by a killed writer
-	lazy    []*lazyTx // transactions whose values are checked when first read, in order
+	bodies  [][2]int    // [start, end) of each transaction's commands
+	seq     uint64      // of the last whole transaction
+	good    int64       // offset just past the last whole transaction
+	torn    int64       // bytes after good that are an unfinished write (dropped)
+	legacy  bool        // a plain BuntDB file (no headers)
+	journal bool        // a legacy file holding a kv:journal left by a killed writer
+	lazy    []lazyValue // values checked when first read, in order
 }
 
 // verify checks a state file's bytes; see the file format above.
@@ -373,18 +412,29 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 		if !later && crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
 		}
-		skel, n, bad, err := skeleton(data, bodyStart, end)
+		sh, bad, err := skeleton(data, bodyStart, end)
 		if err != nil {
 			return nil, corrupt(bad, "transaction %d holds %v", h.seq, err)
 		}
-		if h.v2 && skel != h.skelCRC {
+		if h.v2 && sh.skel != h.skelCRC {
 			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
 		}
-		if n != h.n {
-			return nil, corrupt(start, "transaction %d holds %d commands, its header says %d", h.seq, n, h.n)
+		if sh.n != h.n {
+			return nil, corrupt(start, "transaction %d holds %d commands, its header says %d", h.seq, sh.n, h.n)
 		}
-		if later {
-			c.lazy = append(c.lazy, &lazyTx{start: start, body: bodyStart, end: end, seq: h.seq, crc: h.bodyCRC})
+		if h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) {
+			return nil, corrupt(start, "transaction %d holds checksums that do not fit its values", h.seq)
+		}
+		for i, v := range sh.values {
+			if !h.v2 {
+				break // checked whole above
+			}
+			sum := binary.LittleEndian.Uint32(sh.sums[4*i:])
+			if later {
+				c.lazy = append(c.lazy, lazyValue{start: v[0], end: v[1], crc: sum})
+			} else if crc32.Checksum(data[v[0]:v[1]], castagnoli) != sum {
+				return nil, corrupt(v[0], "a value of transaction %d fails its checksum", h.seq)
+			}
 		}
 		c.bodies = append(c.bodies, [2]int{bodyStart, bodyStart + int(h.size)})
 		c.seq = h.seq

@@ -281,6 +281,9 @@ func (s *Store) loadVerified(data []byte, c *contents) error {
 				}
 				p = cmd.end
 				key := unsafe.String(unsafe.SliceData(cmd.key), len(cmd.key))
+				if key == sumsKey {
+					continue // the transaction's checksums (file.go)
+				}
 				if cmd.del {
 					tx.Delete(key)
 					continue
@@ -450,12 +453,19 @@ func (s *Store) persist(tx *Tx) error {
 	if s.broken != nil {
 		return s.broken
 	}
+	n := tx.n
+	if tx.bodySize() >= lazyMin { // kvtx2: its values' checksums go last
+		from := len(tx.buf)
+		tx.buf = appendSums(tx.buf, tx.sums)
+		tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
+		n++
+	}
 	body := tx.body()
 	var crc uint32
 	for _, b := range body {
 		crc = crc32.Update(crc, castagnoli, b)
 	}
-	head := encodeHeader(s.seq+1, tx.n, int64(tx.bodySize()), crc, tx.skel)
+	head := encodeHeader(s.seq+1, n, int64(tx.bodySize()), crc, tx.skel)
 	err := writeAll(s.f, s.size, append([][]byte{head}, body...)...)
 	if err == nil {
 		err = unix.Fdatasync(int(s.f.Fd()))

@@ -1,11 +1,11 @@
 package kv
 
 import (
+	"bytes"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -17,19 +17,20 @@ import (
 // A state file of mapMin bytes or more is mapped (mmap, read-only, shared) rather than
 // read: the store's keys and values are strings over the mapping, so opening costs the
 // pages of the keys, not the whole file. Its large transactions (kvtx2, lazyMin bytes or
-// more: a sync's commit, a compaction's chunks) are checked in two steps:
+// more: a sync's commit, a compaction's pieces) end with the checksum of each of their
+// values (sumsKey), and are checked in two steps:
 //
 //   - when the file is opened, everything but the values: the header, every command's
-//     shape, keys and lengths, against the header's checksum of the body without its
-//     values, so that a damaged key or length is refused then, as in any file;
-//   - when a value of the transaction is first read (Get, a scan, an index, a
-//     compaction), the whole body, against the header's checksum of it. A value of a
-//     body that does not check out is never handed out: the View or Update that read it
-//     fails whole with a *CorruptError naming the transaction's byte, whatever the code
-//     in it did with the read, and every later read of that transaction fails the same.
+//     shape, keys and lengths and the values' checksums, against the header's checksum of
+//     the body without its values, so that a damaged key or length is refused then, as in
+//     any file;
+//   - when a value is first read (Get, a scan, an index, a compaction), that value,
+//     against its checksum. A damaged value is never handed out: the View or Update that
+//     read it fails whole with a *CorruptError naming the value's byte and key, whatever
+//     the code in it did with the read, and every later read of it fails the same.
 //
 // Small files and small transactions are read and checked whole when opened, as before.
-// A compaction, and CreateIndex, first check every transaction not checked yet.
+// A compaction, and CreateIndex, first check every value not checked yet.
 //
 // The mapping is never unmapped, even by Close: values read from the store may be kept
 // by its callers after it is closed. A process maps each state file it opens once per
@@ -46,12 +47,10 @@ const (
 	mapMin = 1 << 20
 )
 
-// lazyTx is a transaction of a mapped file whose body is checked when first read.
-type lazyTx struct {
-	start, body, end int // offsets of its header, its body and the byte after it
-	seq              uint64
-	crc              uint32
-	state            atomic.Int32 // unchecked, sound or damaged
+// lazyValue is a value of a mapped file checked when first read.
+type lazyValue struct {
+	start, end int // its bytes in the file
+	crc        uint32
 }
 
 const (
@@ -60,13 +59,13 @@ const (
 	damaged
 )
 
-// mapping is a mapped state file and its transactions still to be checked.
+// mapping is a mapped state file and its values still to be checked.
 type mapping struct {
-	path string
-	data []byte
-	base uintptr
-	txs  []*lazyTx // in file order
-	mu   sync.Mutex
+	path   string
+	data   []byte
+	base   uintptr
+	values []lazyValue // in file order
+	state  []atomic.Int32
 }
 
 // corruptRead is the panic with which a read of a damaged value leaves the code that made
@@ -83,15 +82,16 @@ func mapFile(f *os.File, size int64) ([]byte, error) {
 }
 
 // newMapping keeps what verify left to check of a mapped file (nil when nothing was).
-func newMapping(path string, data []byte, txs []*lazyTx) *mapping {
-	if len(txs) == 0 {
+func newMapping(path string, data []byte, values []lazyValue) *mapping {
+	if len(values) == 0 {
 		return nil
 	}
-	return &mapping{path: path, data: data, base: uintptr(unsafe.Pointer(unsafe.SliceData(data))), txs: txs}
+	return &mapping{path: path, data: data, base: uintptr(unsafe.Pointer(unsafe.SliceData(data))),
+		values: values, state: make([]atomic.Int32, len(values))}
 }
 
-// check lets v through if it is not in the mapping or its transaction checks out; a
-// value of a damaged transaction panics with corruptRead. A nil mapping checks nothing.
+// check lets v through if it is not one of the mapping's values to check, or checks out;
+// a damaged value panics with corruptRead. A nil mapping checks nothing.
 func (m *mapping) check(v string) {
 	if m == nil || len(v) == 0 {
 		return
@@ -101,46 +101,57 @@ func (m *mapping) check(v string) {
 		return // not from the file: written since it was opened
 	}
 	off := int(p - m.base)
-	i := sort.Search(len(m.txs), func(i int) bool { return m.txs[i].end > off })
-	if i == len(m.txs) || off < m.txs[i].body {
+	i := sort.Search(len(m.values), func(i int) bool { return m.values[i].end > off })
+	if i == len(m.values) || off < m.values[i].start {
 		return // in a transaction checked whole when the file was opened
 	}
-	if err := m.checkTx(m.txs[i]); err != nil {
+	if err := m.checkValue(i); err != nil {
 		panic(corruptRead{err})
 	}
 }
 
-// checkTx checks the body of t against its checksum, once.
-func (m *mapping) checkTx(t *lazyTx) *CorruptError {
-	switch t.state.Load() {
-	case sound:
-		return nil
-	case unchecked:
-		m.mu.Lock()
-		if t.state.Load() == unchecked {
-			st := sound
-			if crc32.Checksum(m.data[t.body:t.end], castagnoli) != t.crc {
-				st = damaged
-			}
-			t.state.Store(st)
+// checkValue checks the i-th value against its checksum, once.
+func (m *mapping) checkValue(i int) *CorruptError {
+	st := m.state[i].Load()
+	if st == unchecked {
+		v := m.values[i]
+		st = sound
+		if crc32.Checksum(m.data[v.start:v.end], castagnoli) != v.crc {
+			st = damaged
 		}
-		m.mu.Unlock()
-		if t.state.Load() == sound {
-			return nil
-		}
+		m.state[i].Store(st) // two readers at once compute the same
 	}
-	return &CorruptError{Path: m.path, Offset: int64(t.start),
-		Reason: fmt.Sprintf("transaction %d fails its checksum (found when its values were first read; nothing of it was served)", t.seq)}
+	if st == sound {
+		return nil
+	}
+	v := m.values[i]
+	return &CorruptError{Path: m.path, Offset: int64(v.start),
+		Reason: fmt.Sprintf("the value of %q fails its checksum (found when first read; it was not served)", m.keyOf(v.start))}
 }
 
-// checkAll checks every transaction not checked yet: before the whole store is read (a
+// keyOf is the key whose value starts at off: the bulk string before the value's length.
+func (m *mapping) keyOf(off int) string {
+	// ...$<keylen>\r\n<key>\r\n$<len>\r\n<value>: back over the value's length line
+	i := bytes.LastIndex(m.data[max(0, off-96):off-2], []byte("\r\n$"))
+	if i < 0 {
+		return "?"
+	}
+	keyEnd := max(0, off-96) + i
+	j := bytes.LastIndex(m.data[max(0, keyEnd-4096):keyEnd], []byte("\r\n"))
+	if j < 0 {
+		return "?"
+	}
+	return string(m.data[max(0, keyEnd-4096)+j+2 : keyEnd])
+}
+
+// checkAll checks every value not checked yet: before the whole store is read (a
 // compaction, an index).
 func (m *mapping) checkAll() error {
 	if m == nil {
 		return nil
 	}
-	for _, t := range m.txs {
-		if err := m.checkTx(t); err != nil {
+	for i := range m.values {
+		if err := m.checkValue(i); err != nil {
 			return err
 		}
 	}
@@ -164,6 +175,6 @@ func (tx *Tx) checked(v string) string {
 	return v
 }
 
-// VerifyAll checks every byte of the state file that opening left to be checked when
-// first read: what jitrt state verify and a compaction do.
+// VerifyAll checks every value of the state file that opening left to be checked when
+// first read (what a compaction does first).
 func (s *Store) VerifyAll() error { return s.mapped.checkAll() }

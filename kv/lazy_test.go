@@ -46,10 +46,15 @@ func txStart(file []byte, at int) int64 {
 	return int64(bytes.LastIndex(file[:at], headerPrefix))
 }
 
+// valueStart is the offset of the value holding offset at (whose length line ends before it).
+func valueStart(file []byte, at int) int64 {
+	return int64(bytes.LastIndex(file[:at], []byte("\r\n")) + 2)
+}
+
 // A large file opens without its values being read, and a value damaged in it is found
-// when first read: the View or Update that read it fails with the transaction's byte,
-// nothing of that transaction is handed out, nothing is written, a compaction refuses to
-// copy it on; the rest of the store serves.
+// when first read: the View or Update that read it fails with the value's byte and key,
+// it is not handed out, nothing is written, a compaction refuses to copy it on; the rest
+// of the store, the other values of its transaction too, serves.
 func TestADamagedValueOfALargeFileIsRefusedWhenFirstRead(t *testing.T) {
 	dir := t.TempDir()
 	file, want := largeHistory(t, dir)
@@ -67,29 +72,30 @@ func TestADamagedValueOfALargeFileIsRefusedWhenFirstRead(t *testing.T) {
 	isDamage := func(what string, err error) {
 		t.Helper()
 		var ce *CorruptError
-		if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.Offset != txStart(file, at) || !strings.Contains(err.Error(), path) {
-			t.Fatalf("%s: want the damage at byte %d of %s, got %v", what, txStart(file, at), path, err)
+		if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.Offset != valueStart(file, at) ||
+			!strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `"big:030"`) {
+			t.Fatalf("%s: want the damage at byte %d of %s (big:030), got %v", what, valueStart(file, at), path, err)
 		}
 	}
-	for _, k := range []string{"a", "other:000", "other:059"} {
+	for _, k := range []string{"a", "other:000", "other:059", "big:000", "big:029", "big:031"} {
 		if v, err := s.Get(k); err != nil || v != want[k] {
-			t.Fatalf("%s, in a sound transaction: %v", k, err)
+			t.Fatalf("%s, a sound value: %v", k, err)
 		}
 	}
-	_, err = s.Get("big:000")
-	isDamage("Get of another value of the damaged transaction", err)
+	_, err = s.Get("big:030")
+	isDamage("Get of the damaged value", err)
 	var served []string
 	err = s.View(func(tx *Tx) error {
 		tx.Scan("big:", func(k, _ string) bool { served = append(served, k); return true }) // its error ignored, as careless code does
 		return nil
 	})
 	isDamage("a scan whose error is ignored", err)
-	if len(served) > 0 {
-		t.Fatalf("values of the damaged transaction were handed out: %v", served)
+	if len(served) != 30 || served[29] != "big:029" {
+		t.Fatalf("a scan handed out %v before the damaged value (want big:000 to big:029)", served)
 	}
 	err = s.Update(func(tx *Tx) error {
 		tx.Set("written", "1")
-		tx.Get("big:059")
+		tx.Get("big:030")
 		return nil
 	})
 	isDamage("an Update that read it", err)
@@ -154,8 +160,8 @@ func TestALargeFileServesWhatItHoldsAndNoDamagedByte(t *testing.T) {
 	file, want := largeHistory(t, dir)
 	path := filepath.Join(dir, FileName)
 	s := openTest(t, dir)
-	if s.mapped == nil || len(s.mapped.txs) != 2 {
-		t.Fatalf("the file's two large transactions are not left to their first read: %+v", s.mapped)
+	if s.mapped == nil || len(s.mapped.values) != 120 {
+		t.Fatalf("the 120 values of the file's two large transactions are not left to their first read: %+v", s.mapped)
 	}
 	got := contentsOf(t, s)
 	if len(got) != len(want) {

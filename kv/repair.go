@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -73,7 +74,7 @@ func Repair(ctx context.Context, dir string, opts Options) (*RepairReport, error
 	if err := db.Load((&contents{bodies: kept}).reader(data)); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("kv: load what was salvaged: %w", err)
 	}
-	db.Update(func(tx *buntdb.Tx) error { tx.Delete(legacyJournalKey); return nil })
+	db.Update(func(tx *buntdb.Tx) error { tx.Delete(legacyJournalKey); tx.Delete(sumsKey); return nil })
 	backup, err := keepAside(dir, path, "damaged")
 	if err != nil {
 		return nil, err
@@ -138,11 +139,16 @@ func wholeTransaction(data []byte, pos int) (int, bool) {
 	if crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 		return 0, false
 	}
-	skel, n, _, err := skeleton(data, bodyStart, end)
-	if err != nil || (h.v2 && skel != h.skelCRC) {
+	sh, _, err := skeleton(data, bodyStart, end)
+	if err != nil || (h.v2 && sh.skel != h.skelCRC) || h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) {
 		return 0, false
 	}
-	return end, n == h.n
+	for i, v := range sh.values {
+		if h.v2 && crc32.Checksum(data[v[0]:v[1]], castagnoli) != binary.LittleEndian.Uint32(sh.sums[4*i:]) {
+			return 0, false
+		}
+	}
+	return end, sh.n == h.n
 }
 
 // nextStart is the first offset from pos where a whole transaction (or, in a legacy file,
