@@ -126,6 +126,7 @@ type global struct {
 
 	IteratorPrototype             *Object
 	ArrayIteratorPrototype        *Object
+	arrayIterNext                 *Object // %ArrayIteratorPrototype%.next (jitrt patch, see JITRT.md)
 	MapIteratorPrototype          *Object
 	SetIteratorPrototype          *Object
 	StringIteratorPrototype       *Object
@@ -2704,6 +2705,9 @@ func (r *Runtime) getV(v Value, p Value) Value {
 type iteratorRecord struct {
 	iterator *Object
 	next     func(FunctionCall) Value
+	// arrayIter is the iterator when it is an array's and next is the built-in one: a step
+	// makes no result object (jitrt patch, see JITRT.md).
+	arrayIter *arrayIterObject
 }
 
 func (r *Runtime) getIterator(obj Value, method func(FunctionCall) Value) *iteratorRecord {
@@ -2719,16 +2723,22 @@ func (r *Runtime) getIterator(obj Value, method func(FunctionCall) Value) *itera
 	}))
 
 	var next func(FunctionCall) Value
+	var arrayIter *arrayIterObject
 
 	if obj, ok := iter.self.getStr("next", nil).(*Object); ok {
 		if call, ok := obj.self.assertCallable(); ok {
 			next = call
 		}
+		// jitrt patch (see JITRT.md): an array's iterator with the built-in next
+		if ai, ok := iter.self.(*arrayIterObject); ok && obj == r.global.arrayIterNext {
+			arrayIter = ai
+		}
 	}
 
 	return &iteratorRecord{
-		iterator: iter,
-		next:     next,
+		iterator:  iter,
+		next:      next,
+		arrayIter: arrayIter,
 	}
 }
 
@@ -2766,6 +2776,15 @@ func (ir *iteratorRecord) iterate(step func(Value)) {
 func (ir *iteratorRecord) step() (value Value, ex *Exception) {
 	r := ir.iterator.runtime
 	ex = r.vm.try(func() {
+		if ir.arrayIter != nil { // jitrt patch (see JITRT.md): what next would answer, unboxed
+			v, done := ir.arrayIter.step()
+			if done {
+				ir.close()
+			} else {
+				value = v
+			}
+			return
+		}
 		res := r.toObject(ir.next(FunctionCall{This: ir.iterator}))
 		done := iteratorComplete(res)
 		if !done {
