@@ -281,6 +281,9 @@ func (f *appFlags) load(cmd *cobra.Command, dir string, state runtime.StateMode)
 	if err != nil {
 		return nil, err
 	}
+	// a command that loads the app runs one script or method: one runtime waits ready (a
+	// call that finds it busy makes another), not one per core
+	opts.PoolSize = 1
 	app, err := runtime.Load(cmd.Context(), dir, opts)
 	return app, damaged(dir, err)
 }
