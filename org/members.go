@@ -188,6 +188,16 @@ func headerOf(raw string) memberHeader {
 	return memberHeader{r[0].String(), r[1].String(), r[2].String(), r[3].String(), r[4].String()}
 }
 
+// recordID is the id of a record (its first field), read without parsing the rest.
+func recordID(raw string) string {
+	if strings.HasPrefix(raw, `["`) {
+		if end := strings.IndexByte(raw[2:], '"'); end >= 0 && strings.IndexByte(raw[2:2+end], '\\') < 0 {
+			return raw[2 : 2+end]
+		}
+	}
+	return MemberField(raw, fMemberID).String()
+}
+
 // storedMembers are a corp's members as the store holds them.
 type storedMembers struct {
 	raw       map[string]string // every member's record, by id
@@ -197,29 +207,27 @@ type storedMembers struct {
 
 // readMembers reads every member: the chunks, then the single records over them.
 func readMembers(tx *kv.Tx, k Keys) (*storedMembers, error) {
-	s := &storedMembers{raw: map[string]string{}}
-	var bad error
-	err := tx.Scan(k.Chunks(), func(key, v string) bool {
-		s.chunks = append(s.chunks, key)
+	s := &storedMembers{}
+	var values []string
+	if err := tx.Scan(k.Chunks(), func(key, v string) bool {
+		s.chunks, values = append(s.chunks, key), append(values, v)
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	s.raw = make(map[string]string, len(values)*chunkSize) // a chunk holds up to chunkSize: no growing
+	for i, v := range values {
 		for len(v) > 0 {
 			line, rest, _ := strings.Cut(v, "\n")
 			v = rest
-			id := MemberField(line, fMemberID).String()
+			id := recordID(line)
 			if id == "" {
-				bad = fmt.Errorf("%s holds a line that is not a member record", key)
-				return false
+				return nil, fmt.Errorf("%s holds a line that is not a member record", s.chunks[i])
 			}
 			s.raw[id] = line
 		}
-		return true
-	})
-	if err == nil {
-		err = bad
 	}
-	if err != nil {
-		return nil, err
-	}
-	err = tx.Scan(k.Members(), func(key, v string) bool {
+	err := tx.Scan(k.Members(), func(key, v string) bool {
 		id := Unesc(strings.TrimPrefix(key, k.Members()))
 		s.overrides = append(s.overrides, id)
 		s.raw[id] = v
