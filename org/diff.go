@@ -22,6 +22,12 @@ import (
 // bigOrg is the size of org whose sync collects garbage between its phases.
 const bigOrg = 20_000
 
+// hugeOrg is the size of org whose sync writes with the collector at hugeOrgGC percent.
+const (
+	hugeOrg   = 250_000
+	hugeOrgGC = 50
+)
+
 // MaxHistory is how many sync reports a corp keeps.
 const MaxHistory = 100
 
@@ -221,7 +227,8 @@ func DeptContext(depts []Dept) (map[int64]bool, int64) {
 }
 
 // Diff computes the changes that make the local org equal the fetched one, and fills the
-// report. It reads only the snapshot and the fetch.
+// report. It reads only the snapshot and the fetch, and takes the fetched members (they
+// are the changes' now): org.Members is nil after it.
 func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init bool) []kv.Change {
 	members := org.Members
 	k := o.keys
@@ -333,6 +340,9 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 			describe(Change{Op: "offline", Kind: "member", ID: id, Name: rec.Name})
 		}
 	}
+	// the fetched records are the writes' now: the rest of the fetch can go before the
+	// chunks are made (for a large org, tens of MiB)
+	members, org.Members = nil, nil
 	// Admins who went offline leave the admin list.
 	if len(snap.admins.MemberIDs) > 0 {
 		leaving := map[string]bool{}
@@ -514,6 +524,9 @@ func memberChanges(k Keys, stored *storedMembers, writes []memberRec, added int)
 // mergeRecords is every member of stored, and of writes (sorted by id), which win, in id
 // order.
 func mergeRecords(stored map[string]string, writes []memberRec) []memberRec {
+	if len(stored) == 0 {
+		return writes
+	}
 	ids := sortedIDs(stored)
 	out := make([]memberRec, 0, len(ids)+len(writes))
 	i := 0
@@ -657,6 +670,11 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 	snap, err := pre.take()
 	if err != nil {
 		return err
+	}
+	if len(f.Members) >= hugeOrg {
+		// The fetched org (hundreds of MiB) and the chunks made of it are alive at once:
+		// collecting more often keeps the peak near them rather than twice their size.
+		defer debug.SetGCPercent(debug.SetGCPercent(hugeOrgGC))
 	}
 	changes := o.Diff(snap, f, rep, opt.Init)
 	rep.Path = f.Path

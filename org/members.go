@@ -301,7 +301,8 @@ func (r memberRec) appendTo(b []byte) []byte {
 }
 
 // foldChanges are the writes that store every member of final (in id order) as chunks:
-// the old chunks and single records go.
+// the old chunks and single records go. It empties final as it goes, so that a record's
+// parts can be collected once its chunk is made.
 func foldChanges(k Keys, final []memberRec, old *storedMembers) []kv.Change {
 	var changes []kv.Change
 	for _, key := range old.chunks {
@@ -323,7 +324,9 @@ func foldChanges(k Keys, final []memberRec, old *storedMembers) []kv.Change {
 		for _, r := range recs {
 			b = append(r.appendTo(b), '\n')
 		}
-		changes[first+i] = kv.Change{Key: k.Chunk(recs[0].id), Value: unsafe.String(unsafe.SliceData(b), len(b))}
+		id := recs[0].id
+		clear(recs)
+		changes[first+i] = kv.Change{Key: k.Chunk(id), Value: unsafe.String(unsafe.SliceData(b), len(b))}
 	})
 	return changes
 }

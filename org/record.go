@@ -1,6 +1,7 @@
 package org
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,7 +82,7 @@ func encodeTail(m *Member) string {
 		b = appendJSONString(b, v)
 	}
 	b = append(b, ']', ',')
-	if ext := strings.TrimSpace(string(m.Ext)); ext != "" && ext != "null" {
+	if ext := bytes.TrimSpace(m.Ext); len(ext) > 0 && string(ext) != "null" {
 		b = append(b, ext...)
 	} else {
 		b = append(b, "null"...)
