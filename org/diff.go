@@ -260,48 +260,51 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 	for _, f := range org.Withheld {
 		withheld[f] = true
 	}
-	writes := make([]memberRec, 0, len(members)) // members to write
-	added, matched := 0, 0                       // of the fetched, members not stored before, and stored
-	var outside, keptOffline []string            // "name (id)", for the warnings
-	for _, r := range compareMembers(snap, members, withheld, o.profile.KeepWithheld, ts) {
-		if r.exists {
+	recs, results := compareMembers(snap, members, withheld, o.profile.KeepWithheld, ts)
+	writes := recs[:0]            // members to write, made in place of recs
+	added, matched := 0, 0        // of the fetched, members not stored before, and stored
+	var outside, keptOff []string // "name (id)", for the warnings
+	for i, r := range results {
+		rec, f := recs[i], &members[i]
+		if r&exists != 0 {
 			matched++
 		}
-		if r.dropped {
-			outside = append(outside, r.name+" ("+r.id+")")
+		if r&dropped != 0 {
+			outside = append(outside, f.Name+" ("+f.ID+")")
 		}
-		if r.keptOffline {
-			keptOffline = append(keptOffline, r.name+" ("+r.id+")")
+		if r&keptOffline != 0 {
+			keptOff = append(keptOff, f.Name+" ("+f.ID+")")
 		}
-		if r.rec.head != "" {
-			writes = append(writes, r.rec)
+		if rec.head != "" {
+			writes = append(writes, rec)
 		}
 		switch {
-		case !r.exists:
+		case r&exists == 0:
 			rep.Added++
 			added++
-			describe(Change{Op: "add", Kind: "member", ID: r.id, Name: r.name})
-		case r.rec.head == "":
+			describe(Change{Op: "add", Kind: "member", ID: f.ID, Name: f.Name})
+		case rec.head == "":
 			rep.Unchanged++
-		case r.reactivate:
+		case r&reactivated != 0:
 			rep.Reactivated++
-			describe(Change{Op: "reactivate", Kind: "member", ID: r.id, Name: r.name})
+			describe(Change{Op: "reactivate", Kind: "member", ID: f.ID, Name: f.Name})
 		default:
 			rep.Updated++
-			ch := Change{Op: "update", Kind: "member", ID: r.id, Name: r.name}
+			ch := Change{Op: "update", Kind: "member", ID: f.ID, Name: f.Name}
 			if p.rep.DryRun {
-				ch.Fields = memberChangedFields(snap.members.raw[r.id], r.rec.String())
+				ch.Fields = memberChangedFields(snap.members.raw[f.ID], rec.String())
 			}
 			describe(ch)
 		}
 	}
+	clear(recs[len(writes):]) // what did not move down
 	if len(outside) > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are also in departments outside the app's visible range or the scope; those departments were left out of their records: %s",
 			len(outside), someNames(outside)))
 	}
-	if len(keptOffline) > 0 {
+	if len(keptOff) > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d member(s) are active in "+o.platform()+" but were taken offline here with offlineMember; they stay offline (reactivateMember undoes it): %s",
-			len(keptOffline), someNames(keptOffline)))
+			len(keptOff), someNames(keptOff)))
 	}
 	active := 0
 	if len(members) == 0 {
@@ -402,15 +405,16 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 	return p.changes
 }
 
-// memberResult is what comparing a fetched member with the stored one found.
-type memberResult struct {
-	id, name    string
-	rec         memberRec // the record to write; its head is "" when unchanged
-	exists      bool      // the member was stored before
-	reactivate  bool      // stored offline by a sync, back on the platform
-	keptOffline bool      // stored offline by offlineMember, and stays so
-	dropped     bool      // some of its departments are outside the fetch
-}
+// memberResult is what comparing a fetched member with the stored one found, besides the
+// record to write.
+type memberResult uint8
+
+const (
+	exists      memberResult = 1 << iota // the member was stored before
+	reactivated                          // stored offline by a sync, back on the platform
+	keptOffline                          // stored offline by offlineMember, and stays so
+	dropped                              // some of its departments are outside the fetch
+)
 
 // FetchedMember is a member as the provider gave it, made into the tail of a record (the
 // head is the org's: status and times).
@@ -424,9 +428,10 @@ func MakeFetched(m *Member, dropped bool) FetchedMember {
 	return FetchedMember{ID: m.MemberID, Name: m.Name, Tail: EncodeTail(m), Dropped: dropped}
 }
 
-// compareMembers compares each fetched member with the stored one, on every core.
-func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts string) []memberResult {
-	out := make([]memberResult, len(members))
+// compareMembers compares each fetched member with the stored one, on every core: the
+// record to write for each (its head "" when unchanged) and what was found.
+func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts string) ([]memberRec, []memberResult) {
+	recs, results := make([]memberRec, len(members)), make([]memberResult, len(members))
 	newHead := encodeHeadRest(StatusActive, "", "", ts, ts) // every added member's
 	workers := min(goruntime.GOMAXPROCS(0), max(1, len(members)/1000))
 	var wg sync.WaitGroup
@@ -444,7 +449,7 @@ func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string
 				compareHook(w)
 			}
 			for i := w; i < len(members); i += workers {
-				out[i] = compareMember(snap, &members[i], withheld, keep, ts, newHead)
+				recs[i], results[i] = compareMember(snap, &members[i], withheld, keep, ts, newHead)
 			}
 		}()
 	}
@@ -452,7 +457,7 @@ func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string
 	if p := panicked.Load(); p != nil {
 		panic("compare members: " + p.(string)) // in the caller's goroutine, which recovers it
 	}
-	return out
+	return recs, results
 }
 
 // compareHook and prefetchHook, when set (by tests), run at the start of each compare
@@ -464,14 +469,16 @@ var (
 
 // compareMember makes a fetched member's record from the stored one's head and compares
 // the two.
-func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts, newHead string) memberResult {
-	r := memberResult{id: f.ID, name: f.Name, dropped: f.Dropped}
-	oldRaw, exists := snap.members.raw[f.ID]
-	if !exists {
-		r.rec = memberRec{id: f.ID, head: newHead, tail: f.Tail}
-		return r
+func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, keep func(tail, oldRaw string, withheld map[string]bool) string, ts, newHead string) (memberRec, memberResult) {
+	var r memberResult
+	if f.Dropped {
+		r |= dropped
 	}
-	r.exists = true
+	oldRaw, stored := snap.members.raw[f.ID]
+	if !stored {
+		return memberRec{id: f.ID, head: newHead, tail: f.Tail}, r
+	}
+	r |= exists
 	h, oldTail, ok := splitRecord(oldRaw)
 	if !ok {
 		h, oldTail = headerOf(oldRaw), tailOf(oldRaw)
@@ -481,16 +488,18 @@ func compareMember(snap *Snapshot, f *FetchedMember, withheld map[string]bool, k
 		tail = keep(tail, oldRaw, withheld)
 	}
 	status, offlineBy, offlineAt := StatusActive, "", ""
-	r.reactivate = h.status == StatusOffline && h.offlineBy != OfflineByLocal
-	if h.status == StatusOffline && !r.reactivate {
+	reactivate := h.status == StatusOffline && h.offlineBy != OfflineByLocal
+	if reactivate {
+		r |= reactivated
+	}
+	if h.status == StatusOffline && !reactivate {
 		status, offlineBy, offlineAt = h.status, h.offlineBy, h.offlineAt
-		r.keptOffline = true
+		r |= keptOffline
 	}
 	if tail == oldTail && status == h.status && offlineBy == h.offlineBy && offlineAt == h.offlineAt {
-		return r // unchanged: nothing made
+		return memberRec{}, r // unchanged: nothing made
 	}
-	r.rec = memberRec{id: f.ID, head: encodeHeadRest(status, offlineBy, offlineAt, h.createdAt, ts), tail: tail}
-	return r
+	return memberRec{id: f.ID, head: encodeHeadRest(status, offlineBy, offlineAt, h.createdAt, ts), tail: tail}, r
 }
 
 // memberChanges are the writes of a sync's changed members (added of them not stored
@@ -500,7 +509,7 @@ func memberChanges(k Keys, stored *storedMembers, writes []memberRec, added int)
 	if len(writes) == 0 {
 		return nil
 	}
-	slices.SortFunc(writes, func(a, b memberRec) int { return strings.Compare(a.id, b.id) })
+	sortRecords(writes)
 	overrides := len(stored.overrides)
 	isOverride := make(map[string]bool, len(stored.overrides))
 	for _, id := range stored.overrides {
@@ -519,6 +528,27 @@ func memberChanges(k Keys, stored *storedMembers, writes []memberRec, added int)
 		changes = append(changes, kv.Change{Key: k.Member(w.id), Value: w.String()})
 	}
 	return changes
+}
+
+// sortRecords sorts records by id: a large list in two parts at once, split around the
+// median of three ids in place (no second list of a million records to fill).
+func sortRecords(recs []memberRec) {
+	byID := func(a, b memberRec) int { return strings.Compare(a.id, b.id) }
+	if len(recs) < 50_000 || goruntime.GOMAXPROCS(0) < 2 {
+		slices.SortFunc(recs, byID)
+		return
+	}
+	a, b, c := recs[0].id, recs[len(recs)/2].id, recs[len(recs)-1].id
+	pivot := max(min(a, b), min(max(a, b), c)) // the median of the three
+	lo := 0                                    // recs[:lo] < pivot
+	for i := range recs {
+		if recs[i].id < pivot {
+			recs[lo], recs[i] = recs[i], recs[lo]
+			lo++
+		}
+	}
+	parts := [2][]memberRec{recs[:lo], recs[lo:]}
+	parallel(2, func(i int) { slices.SortFunc(parts[i], byID) })
 }
 
 // mergeRecords is every member of stored, and of writes (sorted by id), which win, in id
@@ -687,11 +717,11 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 		}
 	}
 	rep.Writes = len(changes)
-	if len(f.Members) >= bigOrg {
+	if rep.Fetched.Members >= bigOrg && rep.Fetched.Members < hugeOrg {
 		// The fetch's and the diff's work are garbage now: for a large org, tens of MiB that
 		// the collector would keep until the write has added its own. Collecting here keeps a
-		// sync's peak memory near what it holds.
-		f.Members, snap.decoded = nil, nil
+		// sync's peak memory near what it holds. (A huge org's sync collects as it goes.)
+		snap.decoded = nil
 		goruntime.GC()
 	}
 	finished := time.Now()
