@@ -26,6 +26,79 @@ type generations struct {
 type genTable struct {
 	prefixes []string
 	counts   []*atomic.Uint64
+	logs     []*changeLog
+}
+
+// # What changed
+//
+// Each watched prefix also keeps the keys the last logCommits commits wrote under it, and
+// what each held before (Changes): a reader may then bring what it derived up to date from
+// those keys rather than from all of them. A commit of more than logKeys keys under the
+// prefix is logged as too many, and a reader asking across it (or past the log's start)
+// derives anew.
+const (
+	logCommits = 64
+	logKeys    = 256
+)
+
+// KeyChange is a key a commit wrote, and what it held before.
+type KeyChange struct {
+	Key     string
+	Prev    string
+	HadPrev bool // the key existed before (Prev is its value)
+}
+
+type changeLog struct {
+	mu      sync.Mutex
+	entries []logEntry // the last logCommits, oldest first
+}
+
+type logEntry struct {
+	gen     uint64
+	changes []KeyChange
+	tooMany bool
+}
+
+func (l *changeLog) add(e logEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.entries) == logCommits {
+		l.entries = append(l.entries[:0:0], l.entries[1:]...)
+	}
+	l.entries = append(l.entries, e)
+}
+
+// Changes are the keys under prefix that the commits after generation since wrote (up to
+// the generation the store is at), in the order written, each with what it held before
+// that write (a key written twice is there twice: the first says what it held before
+// them); ok is false when they are not known (too many, or too long ago).
+func (s *Store) Changes(prefix string, since uint64) (changes []KeyChange, ok bool) {
+	t := s.gens.table.Load()
+	if t == nil {
+		return nil, false
+	}
+	for i, p := range t.prefixes {
+		if p != prefix {
+			continue
+		}
+		now := t.counts[i].Load()
+		l := t.logs[i]
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		want := since + 1
+		for _, e := range l.entries {
+			if e.gen < want {
+				continue
+			}
+			if e.gen != want || e.tooMany {
+				return nil, false // a commit not logged, or too large
+			}
+			changes = append(changes, e.changes...)
+			want++
+		}
+		return changes, want == now+1
+	}
+	return nil, false
 }
 
 // Generation counts the committed transactions that wrote a key under prefix since the
@@ -61,22 +134,30 @@ func (g *generations) watch(prefix string) *atomic.Uint64 {
 		next.prefixes = append(next.prefixes, old.prefixes...)
 		next.counts = append(next.counts, old.counts...)
 	}
+	if old != nil {
+		next.logs = append(next.logs, old.logs...)
+	}
 	c := new(atomic.Uint64)
 	next.prefixes = append(next.prefixes, prefix)
 	next.counts = append(next.counts, c)
+	next.logs = append(next.logs, &changeLog{})
 	g.table.Store(next)
 	return c
 }
 
-// noteWrite marks the watched prefixes key falls under.
-func (tx *Tx) noteWrite(key string) {
+// noteWrite marks the watched prefixes key falls under, and logs the change under them.
+func (tx *Tx) noteWrite(key, prev string, hadPrev bool) {
 	t := tx.gens
 	if t == nil {
 		return
 	}
 	for i, p := range t.prefixes {
-		if !tx.touched[i] && strings.HasPrefix(key, p) {
-			tx.touched[i] = true
+		if !strings.HasPrefix(key, p) {
+			continue
+		}
+		tx.touched[i] = true
+		if len(tx.logged[i]) <= logKeys { // one more than logKeys: too many
+			tx.logged[i] = append(tx.logged[i], KeyChange{Key: key, Prev: prev, HadPrev: hadPrev})
 		}
 	}
 }
@@ -89,14 +170,17 @@ func (tx *Tx) countGenerations() {
 		return
 	}
 	if now != tx.gens {
-		for _, c := range now.counts {
+		for i, c := range now.counts {
+			now.logs[i].add(logEntry{gen: c.Load() + 1, tooMany: true}) // what it wrote there is not known
 			c.Add(1)
 		}
 		return
 	}
 	for i, touched := range tx.touched {
 		if touched {
-			now.counts[i].Add(1)
+			c := now.counts[i]
+			now.logs[i].add(logEntry{gen: c.Load() + 1, changes: tx.logged[i], tooMany: len(tx.logged[i]) > logKeys})
+			c.Add(1) // after the log: a reader that sees the count finds the entry
 		}
 	}
 }

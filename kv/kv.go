@@ -396,6 +396,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	tx := &Tx{tx: btx, writable: true, store: s, gens: s.gens.table.Load()}
 	if tx.gens != nil {
 		tx.touched = make([]bool, len(tx.gens.prefixes))
+		tx.logged = make([][]KeyChange, len(tx.gens.prefixes))
 	}
 	if s.pg != nil && s.pg.shared {
 		prev := s.pg.lastSeq

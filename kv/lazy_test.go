@@ -212,3 +212,44 @@ func TestHeaderSizes(t *testing.T) {
 		t.Fatalf("a kvtx2 header is %d bytes, headerLen2 says %d", got, headerLen2)
 	}
 }
+
+// Changes lists what the commits after a generation wrote under a prefix, with what each
+// key held before; it says it does not know when a commit wrote too many keys there or
+// the commits asked for left the log.
+func TestChangesSayWhatCommitsWroteUnderAPrefix(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	s.Set("el:a:x", "1")
+	g := s.Generation("el:a:")
+	s.Apply([]Change{{Key: "el:a:x", Value: "2"}, {Key: "el:a:y", Value: "new"}, {Key: "el:b:z", Value: "other"}}, nil)
+	s.Update(func(tx *Tx) error { tx.Set("el:a:rolled", "back"); return errors.New("no") })
+	s.Apply([]Change{{Key: "el:a:x", Delete: true}}, nil)
+	got, ok := s.Changes("el:a:", g)
+	want := []KeyChange{{Key: "el:a:x", Prev: "1", HadPrev: true}, {Key: "el:a:y"}, {Key: "el:a:x", Prev: "2", HadPrev: true}}
+	if !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("changes since %d: %v %v, want %v", g, got, ok, want)
+	}
+	if got, ok := s.Changes("el:a:", s.Generation("el:a:")); !ok || len(got) != 0 {
+		t.Fatalf("none since now: %v %v", got, ok)
+	}
+	// too many keys in one commit
+	g = s.Generation("el:a:")
+	var many []Change
+	for i := 0; i <= logKeys; i++ {
+		many = append(many, Change{Key: fmt.Sprintf("el:a:k%d", i), Value: "v"})
+	}
+	s.Apply(many, nil)
+	if _, ok := s.Changes("el:a:", g); ok {
+		t.Fatal("a commit of too many keys was listed")
+	}
+	// past the log's start
+	g = s.Generation("el:a:")
+	for i := 0; i <= logCommits; i++ {
+		s.Set("el:a:n", fmt.Sprint(i))
+	}
+	if _, ok := s.Changes("el:a:", g); ok {
+		t.Fatal("commits that left the log were listed")
+	}
+	if got, ok := s.Changes("el:a:", s.Generation("el:a:")-2); !ok || len(got) != 2 {
+		t.Fatalf("the last two commits: %v %v", got, ok)
+	}
+}

@@ -17,17 +17,18 @@ type Tx struct {
 	tx       *buntdb.Tx
 	store    *Store
 	writable bool
-	buf      []byte    // the transaction's last commands, as they go to the file
-	segs     [][]byte  // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
-	segSize  int       // bytes in segs
-	skel     uint32    // the checksum of its commands without their values (see skeleton)
-	sums     []byte    // the checksum of each set's value, for a kvtx2 body (see sumsKey)
-	ops      []op      // or its writes, as they go to PostgreSQL
-	remote   int       // writes of other processes it applied (a shared schema)
-	n        int       // commands in buf (or ops)
-	delta    int64     // change of the live size
-	gens     *genTable // the watched prefixes when the transaction began
-	touched  []bool    // which of them it wrote under
+	buf      []byte        // the transaction's last commands, as they go to the file
+	segs     [][]byte      // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
+	segSize  int           // bytes in segs
+	skel     uint32        // the checksum of its commands without their values (see skeleton)
+	sums     []byte        // the checksum of each set's value, for a kvtx2 body (see sumsKey)
+	ops      []op          // or its writes, as they go to PostgreSQL
+	remote   int           // writes of other processes it applied (a shared schema)
+	n        int           // commands in buf (or ops)
+	delta    int64         // change of the live size
+	gens     *genTable     // the watched prefixes when the transaction began
+	touched  []bool        // which of them it wrote under
+	logged   [][]KeyChange // and what it wrote under each (see Changes)
 }
 
 // DeleteBefore deletes the keys of prefix that sort before cutoff, first first, at most
@@ -129,7 +130,7 @@ func (tx *Tx) set(key, value string) error {
 	} else {
 		tx.appendSet(key, value)
 	}
-	tx.noteWrite(key)
+	tx.noteWrite(key, prev, replaced)
 	tx.n++
 	tx.delta += setSize(key, value)
 	if replaced {
@@ -155,7 +156,7 @@ func (tx *Tx) Delete(key string) (bool, error) {
 	} else {
 		tx.appendDel(key)
 	}
-	tx.noteWrite(key)
+	tx.noteWrite(key, prev, true)
 	tx.n++
 	tx.delta -= setSize(key, prev)
 	return true, nil
@@ -225,6 +226,7 @@ func (s *Store) remoteTx(btx *buntdb.Tx) *Tx {
 	tx := &Tx{tx: btx, writable: true, store: s, gens: s.gens.table.Load()}
 	if tx.gens != nil {
 		tx.touched = make([]bool, len(tx.gens.prefixes))
+		tx.logged = make([][]KeyChange, len(tx.gens.prefixes))
 	}
 	return tx
 }
@@ -275,10 +277,11 @@ func (tx *Tx) dropAllBut(ops []op) error {
 		return translate(err)
 	}
 	for _, k := range gone {
-		if _, err := tx.tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+		prev, err := tx.tx.Delete(k)
+		if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 			return translate(err)
 		}
-		tx.noteWrite(k)
+		tx.noteWrite(k, prev, err == nil)
 		tx.remote++
 	}
 	return nil
@@ -286,14 +289,22 @@ func (tx *Tx) dropAllBut(ops []op) error {
 
 func (tx *Tx) applyRemote(ops []op) error {
 	for _, o := range ops {
+		var prev string
+		var had bool
 		if o.del {
-			if _, err := tx.tx.Delete(o.key); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			p, err := tx.tx.Delete(o.key)
+			if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 				return translate(err)
 			}
-		} else if _, _, err := tx.tx.Set(o.key, o.value, nil); err != nil {
-			return translate(err)
+			prev, had = p, err == nil
+		} else {
+			p, replaced, err := tx.tx.Set(o.key, o.value, nil)
+			if err != nil {
+				return translate(err)
+			}
+			prev, had = p, replaced
 		}
-		tx.noteWrite(o.key)
+		tx.noteWrite(o.key, prev, had)
 		tx.remote++
 	}
 	return nil

@@ -461,10 +461,12 @@ func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string
 }
 
 // compareHook and prefetchHook, when set (by tests), run at the start of each compare
-// worker and of the stored org's read.
+// worker and of the stored org's read; advanceHook when a view of the org is brought up
+// to date from the members changed.
 var (
 	compareHook  func(worker int)
 	prefetchHook func()
+	advanceHook  func() // the department tree was brought up to date, not built anew
 )
 
 // compareMember makes a fetched member's record from the stored one's head and compares

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -615,30 +616,60 @@ func (o *Directory) memberCounts(tx *kv.Tx) (total, active int, err error) {
 type memberIndex struct {
 	version       uint64
 	total, active int
-	byDept        map[int64][]string // the active members' records by department
-	multi         [][]int64          // the departments of each active member in more than one
+	byDept        map[int64][]string // the active members' records by department, in id order
+	multi         []multiEntry       // the departments of each active member in more than one, as built
+	multiNow      map[string][]int64 // since built, a changed member's (nil: in one department, or not active)
 }
 
-// index returns the member index, built anew if a transaction has committed since.
+// multiEntry is an active member in more than one department.
+type multiEntry struct {
+	id    string
+	depts []int64
+}
+
+// eachMulti calls fn with the departments of each active member in more than one.
+func (ix *memberIndex) eachMulti(fn func(depts []int64)) {
+	for _, e := range ix.multi {
+		if _, changed := ix.multiNow[e.id]; !changed {
+			fn(e.depts)
+		}
+	}
+	for _, depts := range ix.multiNow {
+		if depts != nil {
+			fn(depts)
+		}
+	}
+}
+
+// index returns the member index as of the transaction: the one kept, brought up to date
+// from the members the commits since wrote (memberDeltas), or built anew.
 func (o *Directory) index(tx *kv.Tx) (*memberIndex, error) {
 	v := tx.Generation(o.keys.prefix)
-	if ix := o.memberIx.Load(); ix != nil && ix.version == v {
-		return ix, nil
+	kept := o.memberIx.Load()
+	if kept != nil && kept.version == v {
+		return kept, nil
+	}
+	if kept != nil {
+		if deltas, ok := o.memberDeltas(tx, kept.version); ok {
+			ix := kept.advance(deltas, v)
+			o.memberIx.Store(ix)
+			return ix, nil
+		}
 	}
 	ix := &memberIndex{version: v, byDept: map[int64][]string{}}
-	err := scanMembers(tx, o.keys, func(_, raw string) bool {
+	err := scanMembers(tx, o.keys, func(id, raw string) bool {
 		ix.total++
 		f := gjson.GetMany(raw, strconv.Itoa(fStatus), strconv.Itoa(fDeptIDs))
 		if f[0].Str != StatusActive {
 			return true
 		}
 		ix.active++
-		depts := f[1].Array()
+		depts := distinct(appendInts(nil, f[1]))
 		for _, d := range depts {
-			ix.byDept[d.Int()] = append(ix.byDept[d.Int()], raw)
+			ix.byDept[d] = append(ix.byDept[d], raw)
 		}
 		if len(depts) > 1 {
-			ix.multi = append(ix.multi, appendInts(nil, f[1]))
+			ix.multi = append(ix.multi, multiEntry{id, depts})
 		}
 		return true
 	})
@@ -647,6 +678,160 @@ func (o *Directory) index(tx *kv.Tx) (*memberIndex, error) {
 	}
 	o.memberIx.Store(ix)
 	return ix, nil
+}
+
+// memberDelta is a member a commit changed: its record before and after ("" if none).
+type memberDelta struct {
+	id       string
+	old, now string
+}
+
+// isActive says whether raw is the record of an active member.
+func isActive(raw string) bool {
+	return raw != "" && MemberField(raw, fStatus).String() == StatusActive
+}
+
+// activeDepts are the departments of a record of an active member, each once (nil for
+// another).
+func activeDepts(raw string) []int64 {
+	if raw == "" {
+		return nil
+	}
+	f := gjson.GetMany(raw, strconv.Itoa(fStatus), strconv.Itoa(fDeptIDs))
+	if f[0].Str != StatusActive {
+		return nil
+	}
+	return distinct(appendInts(nil, f[1]))
+}
+
+// distinct is ids without repeats, in their first order (a department listed twice in a
+// record counts once).
+func distinct(ids []int64) []int64 {
+	for i := 1; i < len(ids); i++ {
+		if slices.Contains(ids[:i], ids[i]) {
+			out := slices.Clone(ids[:i])
+			for _, id := range ids[i+1:] {
+				if !slices.Contains(out, id) {
+					out = append(out, id)
+				}
+			}
+			return out
+		}
+	}
+	return ids
+}
+
+// maxDeltas is how many members' changes a view is brought up to date with, rather than
+// built anew.
+const maxDeltas = 1000
+
+// memberDeltas are the members the commits since generation since changed, from the
+// store's log of them (kv.Store.Changes), when that is all that changed for the views:
+// false if it is not known, if the chunks or the departments changed, or if too many.
+func (o *Directory) memberDeltas(tx *kv.Tx, since uint64) ([]memberDelta, bool) {
+	changes, ok := o.store.Changes(o.keys.prefix, since)
+	if !ok {
+		return nil, false
+	}
+	k := o.keys
+	var deltas []memberDelta
+	seen := map[string]bool{}
+	for _, c := range changes {
+		rest, isMember := strings.CutPrefix(c.Key, k.Members())
+		switch {
+		case strings.HasPrefix(c.Key, k.Chunks()), strings.HasPrefix(c.Key, k.Depts()), c.Key == k.Meta():
+			return nil, false // the members folded anew, or the tree changed
+		case !isMember:
+			continue // a key the views do not read
+		}
+		id := Unesc(rest)
+		if seen[id] {
+			continue // the first change says what it was before
+		}
+		seen[id] = true
+		if len(deltas) == maxDeltas {
+			return nil, false
+		}
+		d := memberDelta{id: id}
+		if c.HadPrev {
+			d.old = c.Prev
+		} else if old, found, err := chunkRecord(tx, k, id); err != nil {
+			return nil, false
+		} else if found {
+			d.old = old // its single record was its first: it was in its chunk, unchanged
+		}
+		now, found, err := GetMember(tx, k, id)
+		if err != nil {
+			return nil, false
+		}
+		if found {
+			d.now = now
+		}
+		deltas = append(deltas, d)
+	}
+	return deltas, true
+}
+
+// advance is the index with the deltas applied, as of generation v; the index it was
+// is not changed (readers may hold it).
+func (ix *memberIndex) advance(deltas []memberDelta, v uint64) *memberIndex {
+	next := *ix
+	next.version = v
+	if len(deltas) == 0 {
+		return &next
+	}
+	next.byDept = maps.Clone(ix.byDept)
+	next.multiNow = maps.Clone(ix.multiNow)
+	if next.multiNow == nil {
+		next.multiNow = map[string][]int64{}
+	}
+	copied := map[int64]bool{}
+	list := func(d int64) []string {
+		if !copied[d] {
+			copied[d] = true
+			next.byDept[d] = slices.Clone(next.byDept[d])
+		}
+		return next.byDept[d]
+	}
+	byID := func(raw string, id string) int { return strings.Compare(recordID(raw), id) }
+	for _, d := range deltas {
+		if d.old != "" {
+			next.total--
+		}
+		if d.now != "" {
+			next.total++
+		}
+		oldDepts, nowDepts := activeDepts(d.old), activeDepts(d.now)
+		if isActive(d.old) {
+			next.active--
+			for _, dept := range oldDepts {
+				l := list(dept)
+				if i, found := slices.BinarySearchFunc(l, d.id, byID); found {
+					next.byDept[dept] = slices.Delete(l, i, i+1)
+				}
+			}
+		}
+		if isActive(d.now) {
+			next.active++
+			for _, dept := range nowDepts {
+				l := list(dept)
+				i, found := slices.BinarySearchFunc(l, d.id, byID)
+				if found {
+					l[i] = d.now
+				} else {
+					next.byDept[dept] = slices.Insert(l, i, d.now)
+				}
+			}
+		}
+		if len(oldDepts) > 1 || len(nowDepts) > 1 {
+			if len(nowDepts) > 1 {
+				next.multiNow[d.id] = nowDepts
+			} else {
+				next.multiNow[d.id] = nil
+			}
+		}
+	}
+	return &next
 }
 
 func num(name string, required bool) elements.Param {

@@ -245,8 +245,13 @@ func GetMember(tx *kv.Tx, k Keys, id string) (string, bool, error) {
 	if err != kv.ErrNotFound {
 		return "", false, err
 	}
+	return chunkRecord(tx, k, id)
+}
+
+// chunkRecord reads the record of a member in its chunk (not a single record over it).
+func chunkRecord(tx *kv.Tx, k Keys, id string) (string, bool, error) {
 	found, ok := "", false
-	err = tx.ScanReverseFrom(k.Chunks(), Esc(id), func(key, v string) bool {
+	err := tx.ScanReverseFrom(k.Chunks(), Esc(id), func(key, v string) bool {
 		if Unesc(strings.TrimPrefix(key, k.Chunks())) > id {
 			return true // a chunk of ids after this one
 		}

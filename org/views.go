@@ -3,6 +3,7 @@ package org
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,8 +39,20 @@ type deptNode struct {
 
 func (o *Directory) orgView(tx *kv.Tx) (*orgView, error) {
 	v := tx.Generation(o.keys.prefix)
-	if ov := o.orgIx.Load(); ov != nil && ov.version == v {
-		return ov, nil
+	kept := o.orgIx.Load()
+	if kept != nil && kept.version == v {
+		return kept, nil
+	}
+	if kept != nil {
+		// the members the commits since changed, if that is all that changed
+		if deltas, ok := o.memberDeltas(tx, kept.version); ok {
+			ov := kept.advance(deltas, v)
+			o.orgIx.Store(ov)
+			if advanceHook != nil {
+				advanceHook()
+			}
+			return ov, nil
+		}
 	}
 	ix, err := o.index(tx)
 	if err != nil {
@@ -88,7 +101,7 @@ func (o *Directory) orgView(tx *kv.Tx) (*orgView, error) {
 	}
 	// a member in two departments of one subtree counts once in it and above
 	seen := map[int64]int{}
-	for _, ds := range ix.multi {
+	ix.eachMulti(func(ds []int64) {
 		clear(seen)
 		for _, id := range ds {
 			for d, hops := ov.depts[id], 0; d != nil && hops <= 64; hops++ {
@@ -102,9 +115,53 @@ func (o *Directory) orgView(tx *kv.Tx) (*orgView, error) {
 		for id, n := range seen {
 			ov.depts[id].total -= n - 1
 		}
-	}
+	})
 	o.orgIx.Store(ov)
 	return ov, nil
+}
+
+// advance is the view with the member deltas applied, as of generation v (the tree itself
+// unchanged): each member counts once directly in each of its departments and once in
+// every department above any of them. The view it was is not changed (readers may hold
+// it).
+func (ov *orgView) advance(deltas []memberDelta, v uint64) *orgView {
+	next := *ov
+	next.version = v
+	if len(deltas) == 0 {
+		return &next
+	}
+	next.depts = maps.Clone(ov.depts)
+	copied := map[int64]bool{}
+	node := func(id int64) *deptNode {
+		d := next.depts[id]
+		if d != nil && !copied[id] {
+			c := *d
+			d, copied[id] = &c, true
+			next.depts[id] = d
+		}
+		return d
+	}
+	count := func(depts []int64, n int) {
+		above := map[int64]bool{}
+		for _, id := range depts {
+			if d := node(id); d != nil {
+				d.direct += n
+			}
+			for d, hops := next.depts[id], 0; d != nil && hops <= 64 && !above[d.id]; hops++ {
+				above[d.id] = true
+				node(d.id).total += n
+				if d.parent == d.id {
+					break
+				}
+				d = next.depts[d.parent]
+			}
+		}
+	}
+	for _, d := range deltas {
+		count(activeDepts(d.old), -1)
+		count(activeDepts(d.now), +1)
+	}
+	return &next
 }
 
 // deptTree is a department with its counts and, to depth more levels, its sub-departments.
