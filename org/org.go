@@ -104,6 +104,7 @@ type Directory struct {
 	memberIx   atomic.Pointer[memberIndex]
 	roleIx     atomic.Pointer[roleView]
 	orgIx      atomic.Pointer[orgView]
+	searchIx   atomic.Pointer[searchIndex]
 	created    atomic.Pointer[createdRoles]
 }
 

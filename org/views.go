@@ -255,6 +255,20 @@ func (o *Directory) listMembers(q memberQuery) (any, error) {
 			}
 			return nil
 		}
+		if q.deptID == 0 && searchable(needle) {
+			// a search of the whole org: the search index holds every id and name
+			s, err := o.searchIndex(tx)
+			if err != nil {
+				return err
+			}
+			s.each(needle, func(raw string) bool {
+				if q.status == "" || MemberField(raw, fStatus).String() == q.status {
+					take(raw)
+				}
+				return true
+			})
+			return nil
+		}
 		return scanMembers(tx, o.keys, func(_, raw string) bool {
 			if q.deptID != 0 && !slices.Contains(intsOf(MemberField(raw, fDeptIDs)), q.deptID) {
 				return true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,34 @@ func TestViewsKeptUpToDateEqualViewsBuiltAnew(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// a search finds what reading every record finds
+		for _, needle := range []string{"m00", "M01", "member 1", "x", "ber 2", "m0001", "zzz"} {
+			for _, status := range []string{"", StatusOffline} {
+				got, err := d.listMembers(memberQuery{query: needle, status: status, limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []string
+				d.store.View(func(tx *kv.Tx) error {
+					return scanMembers(tx, d.keys, func(id, raw string) bool {
+						n := strings.ToLower(needle)
+						if (strings.Contains(strings.ToLower(id), n) || strings.Contains(strings.ToLower(MemberField(raw, fName).String()), n)) &&
+							(status == "" || MemberField(raw, fStatus).String() == status) {
+							want = append(want, id)
+						}
+						return true
+					})
+				})
+				page := got.(map[string]any)
+				var ids []string
+				for _, r := range page["members"].([]any) {
+					ids = append(ids, r.(map[string]any)["memberId"].(string))
+				}
+				if int(page["total"].(float64)) != len(want) || !slices.Equal(ids, want) {
+					t.Fatalf("step %d (%s): search %q (%s): %d %v, reading every record: %d %v", step, what, needle, status, int(page["total"].(float64)), ids, len(want), want)
+				}
+			}
 		}
 		return incremental
 	}
