@@ -73,3 +73,31 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 		t.Fatalf("after %d calls waited for in one block: %d used in the hour", b.Block(), h)
 	}
 }
+
+// Eight callers waiting on one budget at once (a sync's fetch workers) spend the blocks it
+// takes: what the budget counts is what they called, give or take one block.
+func TestConcurrentWaitersSpendTheBlocksTaken(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	b := replicas(t, url, "budgetwaiters", Options{}, "jitrt run A")[0].NewBudget("wecom:wwwaiters", 9_500, 142_500)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // only a hang reaches it
+	defer cancel()
+	const each = 300
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if err := b.Wait(ctx, "user/list"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if _, h := b.Used(); h < 8*each || h > 8*each+b.Block() {
+		t.Fatalf("8 callers made %d calls; the budget counts %d (want at most one block of %d more)", 8*each, h, b.Block())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/singleflight"
 )
 
 // # A call budget shared by the replicas
@@ -36,6 +37,7 @@ type Budget struct {
 
 	mu     sync.Mutex
 	blocks map[string]*budgetBlock // by endpoint: calls taken and not spent yet
+	taking singleflight.Group      // one Take at a time per endpoint: its block is everyone's
 }
 
 type budgetBlock struct {
@@ -59,6 +61,11 @@ func (c *Cluster) NewBudget(name string, perMinute, perHour int) *Budget {
 func (b *Budget) Block() int { return b.block }
 
 // Wait blocks until a call of endpoint is within the budget of every process, or ctx ends.
+//
+// The calls of a process come from one block per endpoint at a time: callers that find it
+// spent wait for one Take (singleflight) and share the block it brings, so that no block
+// replaces another with calls left (taken, counted, never made: with eight fetch workers,
+// most blocks were wasted and a replica paced itself at a fraction of the limit).
 func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 	for {
 		b.mu.Lock()
@@ -69,23 +76,30 @@ func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 			return nil
 		}
 		b.mu.Unlock()
-		took := time.Now()
-		granted, retry, err := b.Take(ctx, endpoint, b.block)
+		v, err, _ := b.taking.Do(endpoint, func() (any, error) {
+			took := time.Now()
+			granted, retry, err := b.Take(context.WithoutCancel(ctx), endpoint, b.block)
+			if err == nil && granted > 0 {
+				b.mu.Lock()
+				b.blocks[endpoint] = &budgetBlock{left: granted, until: took.Add(budgetBlockLife)}
+				b.mu.Unlock()
+				return time.Duration(0), nil
+			}
+			return retry, err
+		})
 		if err != nil {
 			return err
 		}
-		if granted > 0 {
-			b.mu.Lock()
-			b.blocks[endpoint] = &budgetBlock{left: granted - 1, until: took.Add(budgetBlockLife)}
-			b.mu.Unlock()
-			return nil
-		}
-		t := time.NewTimer(retry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if retry := v.(time.Duration); retry > 0 {
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		} else if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 }
