@@ -118,6 +118,21 @@ func suiteDurable(t *testing.T, open opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a large transaction (a sync's chunks): values written from where they are and
+	// checked when first read in the file, by COPY in PostgreSQL; new keys and old, one twice
+	err = s.Update(func(tx *Tx) error {
+		for i := 150; i < 450; i++ {
+			k, v := fmt.Sprintf("k:%03d", i), fmt.Sprintf("%d ", i)+strings.Repeat("大", 2700)
+			tx.Set(k, v)
+			want[k] = v
+		}
+		tx.Set("k:151", "small again")
+		want["k:151"] = "small again"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got := contentsOf(t, s); !maps.Equal(got, want) {
 		t.Fatalf("in memory: %d keys, want %d", len(got), len(want))
 	}
