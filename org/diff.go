@@ -11,8 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jitrt/jitrt/kv"
@@ -434,29 +432,14 @@ func compareMembers(snap *Snapshot, members []FetchedMember, withheld map[string
 	recs, results := make([]memberRec, len(members)), make([]memberResult, len(members))
 	newHead := encodeHeadRest(StatusActive, "", "", ts, ts) // every added member's
 	workers := min(goruntime.GOMAXPROCS(0), max(1, len(members)/1000))
-	var wg sync.WaitGroup
-	var panicked atomic.Value
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					panicked.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
-				}
-			}()
-			if compareHook != nil {
-				compareHook(w)
-			}
-			for i := w; i < len(members); i += workers {
-				recs[i], results[i] = compareMember(snap, &members[i], withheld, keep, ts, newHead)
-			}
-		}()
-	}
-	wg.Wait()
-	if p := panicked.Load(); p != nil {
-		panic("compare members: " + p.(string)) // in the caller's goroutine, which recovers it
-	}
+	onWorkers(workers, func(w int) {
+		if compareHook != nil {
+			compareHook(w)
+		}
+		for i := w; i < len(members); i += workers {
+			recs[i], results[i] = compareMember(snap, &members[i], withheld, keep, ts, newHead)
+		}
+	})
 	return recs, results
 }
 

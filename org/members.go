@@ -347,6 +347,16 @@ func parallel(n int, fn func(i int)) {
 		return
 	}
 	var next atomic.Int64
+	onWorkers(workers, func(int) {
+		for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+			fn(i)
+		}
+	})
+}
+
+// onWorkers runs fn(w) for w in [0, workers) on goroutines of their own, and returns when
+// all are done. A panic in one is raised again in the caller's goroutine.
+func onWorkers(workers int, fn func(w int)) {
 	var panicked atomic.Value
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -358,9 +368,7 @@ func parallel(n int, fn func(i int)) {
 					panicked.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
 				}
 			}()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
+			fn(w)
 		}()
 	}
 	wg.Wait()

@@ -56,9 +56,20 @@ func main() {
 	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdout, os.Stderr) }))
 }
 
-// profiled runs fn, writing a CPU profile of it to the file JITRT_CPUPROFILE names, if any:
-// how an operator (or make bench-sync) sees where a slow command spends its time.
+// profiled runs fn, writing a CPU profile of it to the file JITRT_CPUPROFILE names, if
+// any, and the process's peak memory (VmHWM, in KiB) to the file JITRT_PEAKRSS names:
+// how an operator (or make bench-sync) sees where a slow command spends its time and
+// memory, measured from within, so that no watcher slows it.
 func profiled(fn func() int) int {
+	if path := os.Getenv("JITRT_PEAKRSS"); path != "" {
+		defer func() {
+			for _, l := range strings.Split(readStatus(), "\n") {
+				if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+					os.WriteFile(path, []byte(f[1]+"\n"), 0o600)
+				}
+			}
+		}()
+	}
 	path := os.Getenv("JITRT_CPUPROFILE")
 	if path == "" {
 		return fn()
@@ -75,6 +86,11 @@ func profiled(fn func() int) int {
 	}
 	defer pprof.StopCPUProfile()
 	return fn()
+}
+
+func readStatus() string {
+	b, _ := os.ReadFile("/proc/self/status")
+	return string(b)
 }
 
 // run executes the CLI and returns the exit code; tests call it directly.

@@ -86,41 +86,27 @@ func fetchFloor(b *testing.B, base, corp, secret string) time.Duration {
 
 // step runs jitrt as a fresh process and returns its wall time, peak RSS and stdout.
 //
-// The peak is the process's VmHWM, read while it runs: its rusage would count the memory
-// of this (larger) process, which it was forked from, before its exec.
+// The peak is the process's VmHWM as it reports it when it ends (JITRT_PEAKRSS): its
+// rusage would count the memory of this (larger) process, which it was forked from,
+// before its exec, and reading /proc/PID/status while it runs slows it (every 2 ms, a
+// million-member sync by half: the reads contend with its page faults).
 func step(b *testing.B, bin string, args ...string) (time.Duration, int64, string) {
 	cmd := exec.Command(bin, args...)
+	peakFile := filepath.Join(b.TempDir(), "peak")
+	cmd.Env = append(os.Environ(), "JITRT_PEAKRSS="+peakFile)
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("jitrt %v: %v\n%s", args, err, errs.String())
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var peak int64
-	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-	for waiting := true; waiting; {
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Fatalf("jitrt %v: %v\n%s", args, err, errs.String())
-			}
-			waiting = false
-		default:
-			if raw, err := os.ReadFile(status); err == nil {
-				for _, l := range strings.Split(string(raw), "\n") {
-					if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-						if kb, _ := strconv.ParseInt(f[1], 10, 64); kb<<10 > peak {
-							peak = kb << 10
-						}
-					}
-				}
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+	took := time.Since(start)
+	raw, err := os.ReadFile(peakFile)
+	if err != nil {
+		b.Fatalf("jitrt %v did not report its peak memory: %v", args, err)
 	}
-	return time.Since(start), peak, string(bytes.TrimSpace(out.Bytes()))
+	kb, _ := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	return took, kb << 10, string(bytes.TrimSpace(out.Bytes()))
 }
 
 func fileSize(b *testing.B, path string) int64 {
