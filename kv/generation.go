@@ -34,11 +34,13 @@ type genTable struct {
 // Each watched prefix also keeps the keys the last logCommits commits wrote under it, and
 // what each held before (Changes): a reader may then bring what it derived up to date from
 // those keys rather than from all of them. A commit of more than logKeys keys under the
-// prefix is logged as too many, and a reader asking across it (or past the log's start)
-// derives anew.
+// prefix (or whose keys held more than logBytes before it) is logged as too many, and a
+// reader asking across it (or past the log's start) derives anew; so the log holds at most
+// logCommits × logBytes of old values.
 const (
 	logCommits = 64
 	logKeys    = 256
+	logBytes   = 1 << 20 // of the values the keys held before, in one commit
 )
 
 // KeyChange is a key a commit wrote, and what it held before.
@@ -156,9 +158,15 @@ func (tx *Tx) noteWrite(key, prev string, hadPrev bool) {
 			continue
 		}
 		tx.touched[i] = true
-		if len(tx.logged[i]) <= logKeys { // one more than logKeys: too many
-			tx.logged[i] = append(tx.logged[i], KeyChange{Key: key, Prev: prev, HadPrev: hadPrev})
+		if tx.tooMany[i] {
+			continue
 		}
+		tx.loggedBytes[i] += len(prev)
+		if len(tx.logged[i]) == logKeys || tx.loggedBytes[i] > logBytes {
+			tx.tooMany[i], tx.logged[i] = true, nil
+			continue
+		}
+		tx.logged[i] = append(tx.logged[i], KeyChange{Key: key, Prev: prev, HadPrev: hadPrev})
 	}
 }
 
@@ -179,7 +187,7 @@ func (tx *Tx) countGenerations() {
 	for i, touched := range tx.touched {
 		if touched {
 			c := now.counts[i]
-			now.logs[i].add(logEntry{gen: c.Load() + 1, changes: tx.logged[i], tooMany: len(tx.logged[i]) > logKeys})
+			now.logs[i].add(logEntry{gen: c.Load() + 1, changes: tx.logged[i], tooMany: tx.tooMany[i]})
 			c.Add(1) // after the log: a reader that sees the count finds the entry
 		}
 	}

@@ -397,6 +397,8 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	if tx.gens != nil {
 		tx.touched = make([]bool, len(tx.gens.prefixes))
 		tx.logged = make([][]KeyChange, len(tx.gens.prefixes))
+		tx.loggedBytes = make([]int, len(tx.gens.prefixes))
+		tx.tooMany = make([]bool, len(tx.gens.prefixes))
 	}
 	if s.pg != nil && s.pg.shared {
 		prev := s.pg.lastSeq

@@ -241,6 +241,16 @@ func TestChangesSayWhatCommitsWroteUnderAPrefix(t *testing.T) {
 	if _, ok := s.Changes("el:a:", g); ok {
 		t.Fatal("a commit of too many keys was listed")
 	}
+	// a commit whose keys held too much before
+	g = s.Generation("el:a:")
+	s.Apply([]Change{{Key: "el:a:k1", Value: strings.Repeat("x", logBytes)}}, nil)
+	s.Apply([]Change{{Key: "el:a:k1", Value: "small"}, {Key: "el:a:k2", Value: "small"}}, nil)
+	if _, ok := s.Changes("el:a:", g+1); ok {
+		t.Fatal("a commit whose old values were over logBytes was listed")
+	}
+	if got, ok := s.Changes("el:a:", g); ok || got != nil {
+		t.Fatalf("across it: %v %v", got, ok)
+	}
 	// past the log's start
 	g = s.Generation("el:a:")
 	for i := 0; i <= logCommits; i++ {

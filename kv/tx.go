@@ -14,21 +14,23 @@ import (
 // Tx is a transaction: read-only in View, read-write in Update. A write transaction
 // records each write, in order, for the state file.
 type Tx struct {
-	tx       *buntdb.Tx
-	store    *Store
-	writable bool
-	buf      []byte        // the transaction's last commands, as they go to the file
-	segs     [][]byte      // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
-	segSize  int           // bytes in segs
-	skel     uint32        // the checksum of its commands without their values (see skeleton)
-	sums     []byte        // the checksum of each set's value, for a kvtx2 body (see sumsKey)
-	ops      []op          // or its writes, as they go to PostgreSQL
-	remote   int           // writes of other processes it applied (a shared schema)
-	n        int           // commands in buf (or ops)
-	delta    int64         // change of the live size
-	gens     *genTable     // the watched prefixes when the transaction began
-	touched  []bool        // which of them it wrote under
-	logged   [][]KeyChange // and what it wrote under each (see Changes)
+	tx          *buntdb.Tx
+	store       *Store
+	writable    bool
+	buf         []byte        // the transaction's last commands, as they go to the file
+	segs        [][]byte      // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
+	segSize     int           // bytes in segs
+	skel        uint32        // the checksum of its commands without their values (see skeleton)
+	sums        []byte        // the checksum of each set's value, for a kvtx2 body (see sumsKey)
+	ops         []op          // or its writes, as they go to PostgreSQL
+	remote      int           // writes of other processes it applied (a shared schema)
+	n           int           // commands in buf (or ops)
+	delta       int64         // change of the live size
+	gens        *genTable     // the watched prefixes when the transaction began
+	touched     []bool        // which of them it wrote under
+	logged      [][]KeyChange // and what it wrote under each (see Changes)
+	loggedBytes []int         // the old values' bytes in logged
+	tooMany     []bool        // more than the log keeps
 }
 
 // DeleteBefore deletes the keys of prefix that sort before cutoff, first first, at most
@@ -227,6 +229,8 @@ func (s *Store) remoteTx(btx *buntdb.Tx) *Tx {
 	if tx.gens != nil {
 		tx.touched = make([]bool, len(tx.gens.prefixes))
 		tx.logged = make([][]KeyChange, len(tx.gens.prefixes))
+		tx.loggedBytes = make([]int, len(tx.gens.prefixes))
+		tx.tooMany = make([]bool, len(tx.gens.prefixes))
 	}
 	return tx
 }
