@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/kv"
@@ -19,6 +20,30 @@ import (
 
 // bigOrg is the size of org whose sync collects garbage between its phases.
 const bigOrg = 20_000
+
+// tightGC sets the collector to hugeOrgGC percent until the last of the syncs that asked
+// for it (several orgs of a process may sync at once) calls the func it returns, which
+// puts back what was set before the first. The setting is the process's: hence one count
+// of it, here.
+func tightGC() (release func()) {
+	tight.mu.Lock()
+	defer tight.mu.Unlock()
+	if tight.n++; tight.n == 1 {
+		tight.before = debug.SetGCPercent(hugeOrgGC)
+	}
+	return func() {
+		tight.mu.Lock()
+		defer tight.mu.Unlock()
+		if tight.n--; tight.n == 0 {
+			debug.SetGCPercent(tight.before)
+		}
+	}
+}
+
+var tight struct {
+	mu        sync.Mutex
+	n, before int
+}
 
 // hugeOrg is the size of org whose sync writes with the collector at hugeOrgGC percent.
 const (
@@ -689,7 +714,7 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 	if len(f.Members) >= hugeOrg {
 		// The fetched org (hundreds of MiB) and the chunks made of it are alive at once:
 		// collecting more often keeps the peak near them rather than twice their size.
-		defer debug.SetGCPercent(debug.SetGCPercent(hugeOrgGC))
+		defer tightGC()()
 	}
 	changes := o.Diff(snap, f, rep, opt.Init)
 	rep.Path = f.Path

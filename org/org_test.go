@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,5 +165,24 @@ func TestANoChangeSyncCountsAsTheLastSyncInEveryProcess(t *testing.T) {
 	hist, err := d.SyncHistory(ctx, 10, false, "")
 	if err != nil || len(hist) != 2 || hist[0].(map[string]any)["finishedAt"] != quiet.FinishedAt {
 		t.Fatalf("history in another process: %v %v", hist, err)
+	}
+}
+
+// Syncs of huge orgs that overlap set the collector tighter once and put back what was
+// set before when the last ends, in whatever order they end.
+func TestOverlappingHugeSyncsPutTheCollectorBack(t *testing.T) {
+	before := debug.SetGCPercent(137)
+	defer debug.SetGCPercent(before)
+	a, b := tightGC(), tightGC()
+	if got := debug.SetGCPercent(hugeOrgGC); got != hugeOrgGC {
+		t.Fatalf("during the syncs: %d", got)
+	}
+	a()
+	if got := debug.SetGCPercent(hugeOrgGC); got != hugeOrgGC {
+		t.Fatalf("after the first ended, the second runs: %d", got)
+	}
+	b()
+	if got := debug.SetGCPercent(137); got != 137 {
+		t.Fatalf("after both: %d, want 137 back", got)
 	}
 }
