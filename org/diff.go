@@ -345,7 +345,8 @@ func (o *Directory) Diff(snap *Snapshot, org *Fetched, rep *SyncReport, init boo
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no member was taken offline: an empty answer from "+o.platform()+" is more likely a visibility problem than %d people leaving", active))
 	}
 	// Stored members the platform no longer lists go offline. Each fetched member comes
-	// once (Fetched), so when as many were stored as there are stored, none is missing.
+	// once (Fetched): when as many fetched members were stored as the store holds, none
+	// of the stored is missing, and the store is not looked through.
 	if !snap.partial && !guard && matched != len(snap.members.raw) {
 		fetched := make(map[string]bool, len(members))
 		for i := range members {
