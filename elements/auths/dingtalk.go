@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/dingtalk"
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/elements/corps/corpkit"
-	"github.com/jitrt/jitrt/org"
 )
 
 // # auths.loginTypes.DDInnerType: members log in with DingTalk
@@ -138,25 +136,15 @@ func findDDCorp(cfg ddConfig, corps []*elements.Element) (string, error) {
 // DDLogin is an instance of auths.loginTypes.DDInnerType.
 type DDLogin struct {
 	*platformLogin
-	cfg ddConfig
-
-	clientMu sync.Mutex
-	client   *dingtalk.Client
-	base     string
+	cfg     ddConfig
+	clients clientCache[*dingtalk.Client]
 }
 
 func newDDLogin(el *elements.Element) (elements.Instance, error) {
 	l := &DDLogin{cfg: parseDDConfig(el.Config, nil)}
 	l.platformLogin = newPlatformLogin(el, "DingTalk", l.cfg.AppSecret, l.cfg.RedirectURI, l.cfg.SessionTTL,
 		func(corps []*elements.Element) (string, error) { return findDDCorp(l.cfg, corps) })
-	l.closeClient = func() error {
-		l.clientMu.Lock()
-		defer l.clientMu.Unlock()
-		if l.client != nil {
-			return l.client.Close()
-		}
-		return nil
-	}
+	l.closeClient = l.clients.close
 	return l, nil
 }
 
@@ -165,39 +153,19 @@ func newDDLogin(el *elements.Element) (elements.Instance, error) {
 func (l *DDLogin) dingtalkClient() (*dingtalk.Client, string, error) {
 	oapi, api, login := dingtalk.DefaultOAPIBase, dingtalk.DefaultAPIBase, dingtalkLoginBase
 	if l.cfg.Simulator {
-		corp, err := l.corp()
+		base, err := l.corpAPIBase(true)
 		if err != nil {
 			return nil, "", err
 		}
-		o, release, err := org.Of(l.el.App, corp)
-		if err != nil {
-			return nil, "", fmt.Errorf("login %s: read corp %s: %w", l.el.FullName, corp, err)
-		}
-		m := o.Info()
-		release()
-		if sim, _ := m["simulated"].(bool); !sim {
-			return nil, "", elements.Errorf(elements.CodeFailedPrecondition, "login %s asks for the emulator (\"simulator\"), but corp %s does not run one: give the corp a \"simulator\", or drop it here", l.el.FullName, corp)
-		}
-		oapi, _ = m["apiBase"].(string)
-		api, login = oapi, oapi
+		oapi, api, login = base, base, base
 	}
-	l.clientMu.Lock()
-	defer l.clientMu.Unlock()
-	if l.client != nil && l.base == oapi {
-		return l.client, login, nil
-	}
-	limiter := l.el.App.Shared(fmt.Sprintf("dingtalk.limiter:%s:%d", l.cfg.AppKey, dingtalk.DefaultPerSecond), func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
-	c, err := dingtalk.New(dingtalk.Config{AppKey: l.cfg.AppKey, AppSecret: l.cfg.AppSecret, CorpID: l.cfg.CorpID, OAPIBase: oapi, APIBase: api,
-		Limiter: limiter, Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered,
-		Tokens: l.el.App.Shared(corpkit.SharedKey("dingtalk.tokens", oapi, l.cfg.AppKey, l.cfg.AppSecret), func() any { return &dingtalk.TokenCache{} }).(*dingtalk.TokenCache)})
-	if err != nil {
-		return nil, "", err
-	}
-	if l.client != nil {
-		l.client.Close()
-	}
-	l.client, l.base = c, oapi
-	return c, login, nil
+	c, err := l.clients.get(oapi, func() (*dingtalk.Client, error) {
+		limiter := l.el.App.Shared(fmt.Sprintf("dingtalk.limiter:%s:%d", l.cfg.AppKey, dingtalk.DefaultPerSecond), func() any { return dingtalk.NewRateLimiter(dingtalk.DefaultPerSecond) }).(dingtalk.Limiter)
+		return dingtalk.New(dingtalk.Config{AppKey: l.cfg.AppKey, AppSecret: l.cfg.AppSecret, CorpID: l.cfg.CorpID, OAPIBase: oapi, APIBase: api,
+			Limiter: limiter, Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered,
+			Tokens: l.el.App.Shared(corpkit.SharedKey("dingtalk.tokens", oapi, l.cfg.AppKey, l.cfg.AppSecret), func() any { return &dingtalk.TokenCache{} }).(*dingtalk.TokenCache)})
+	})
+	return c, login, err
 }
 
 // Methods lists the login's methods, named as the WeCom login's.

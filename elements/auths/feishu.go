@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/elements/corps/corpkit"
 	"github.com/jitrt/jitrt/feishu"
-	"github.com/jitrt/jitrt/org"
 )
 
 // # auths.loginTypes.FSInnerType: members log in with Feishu
@@ -122,25 +120,15 @@ func findFSCorp(cfg fsConfig, corps []*elements.Element) (string, error) {
 // FSLogin is an instance of auths.loginTypes.FSInnerType.
 type FSLogin struct {
 	*platformLogin
-	cfg fsConfig
-
-	clientMu sync.Mutex
-	client   *feishu.Client
-	base     string
+	cfg     fsConfig
+	clients clientCache[*feishu.Client]
 }
 
 func newFSLogin(el *elements.Element) (elements.Instance, error) {
 	l := &FSLogin{cfg: parseFSConfig(el.Config, nil)}
 	l.platformLogin = newPlatformLogin(el, "Feishu", l.cfg.AppSecret, l.cfg.RedirectURI, l.cfg.SessionTTL,
 		func(corps []*elements.Element) (string, error) { return findFSCorp(l.cfg, corps) })
-	l.closeClient = func() error {
-		l.clientMu.Lock()
-		defer l.clientMu.Unlock()
-		if l.client != nil {
-			return l.client.Close()
-		}
-		return nil
-	}
+	l.closeClient = l.clients.close
 	return l, nil
 }
 
@@ -148,42 +136,22 @@ func newFSLogin(el *elements.Element) (elements.Instance, error) {
 func (l *FSLogin) feishuClient() (*feishu.Client, string, error) {
 	base, accounts := l.cfg.BaseURL, feishuAccountsBase
 	if l.cfg.Simulator {
-		corp, err := l.corp()
-		if err != nil {
+		var err error
+		if base, err = l.corpAPIBase(true); err != nil {
 			return nil, "", err
 		}
-		o, release, err := org.Of(l.el.App, corp)
-		if err != nil {
-			return nil, "", fmt.Errorf("login %s: read corp %s: %w", l.el.FullName, corp, err)
-		}
-		m := o.Info()
-		release()
-		if sim, _ := m["simulated"].(bool); !sim {
-			return nil, "", elements.Errorf(elements.CodeFailedPrecondition, "login %s asks for the emulator (\"simulator\"), but corp %s does not run one", l.el.FullName, corp)
-		}
-		base, _ = m["apiBase"].(string)
 		accounts = base
 	}
 	if base == "" {
 		base = feishu.DefaultBaseURL
 	}
-	l.clientMu.Lock()
-	defer l.clientMu.Unlock()
-	if l.client != nil && l.base == base {
-		return l.client, accounts, nil
-	}
-	limiter := l.el.App.Shared(fmt.Sprintf("feishu.limiter:%s:%d", l.cfg.AppID, feishu.DefaultPerMinute), func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
-	c, err := feishu.New(feishu.Config{AppID: l.cfg.AppID, AppSecret: l.cfg.AppSecret, BaseURL: base, Limiter: limiter,
-		Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered,
-		Tokens: l.el.App.Shared(corpkit.SharedKey("feishu.tokens", base, l.cfg.AppID, l.cfg.AppSecret), func() any { return &feishu.TokenCache{} }).(*feishu.TokenCache)})
-	if err != nil {
-		return nil, "", err
-	}
-	if l.client != nil {
-		l.client.Close()
-	}
-	l.client, l.base = c, base
-	return c, accounts, nil
+	c, err := l.clients.get(base, func() (*feishu.Client, error) {
+		limiter := l.el.App.Shared(fmt.Sprintf("feishu.limiter:%s:%d", l.cfg.AppID, feishu.DefaultPerMinute), func() any { return feishu.NewRateLimiter(feishu.DefaultPerMinute) }).(feishu.Limiter)
+		return feishu.New(feishu.Config{AppID: l.cfg.AppID, AppSecret: l.cfg.AppSecret, BaseURL: base, Limiter: limiter,
+			Logger: l.el.Logger, Timeout: 5 * time.Second, OnPanic: l.el.App.Recovered,
+			Tokens: l.el.App.Shared(corpkit.SharedKey("feishu.tokens", base, l.cfg.AppID, l.cfg.AppSecret), func() any { return &feishu.TokenCache{} }).(*feishu.TokenCache)})
+	})
+	return c, accounts, err
 }
 
 // Methods lists the login's methods, named as the WeCom login's.

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/elements/corps"
 	"github.com/jitrt/jitrt/kv"
-	"github.com/jitrt/jitrt/org"
 	"github.com/jitrt/jitrt/wecom"
 )
 
@@ -54,25 +52,15 @@ func init() {
 // Login is an instance of auths.loginTypes.QywxInnerType.
 type Login struct {
 	*platformLogin
-	cfg Config
-
-	clientMu sync.Mutex
-	client   *wecom.Client
-	base     string // the API base client calls
+	cfg     Config
+	clients clientCache[*wecom.Client]
 }
 
 func newLogin(el *elements.Element) (elements.Instance, error) {
 	l := &Login{cfg: parseConfig(el.Config, nil)}
 	l.platformLogin = newPlatformLogin(el, "WeCom", l.cfg.CorpSecret, l.cfg.RedirectURI, l.cfg.SessionTTL,
 		func(corps []*elements.Element) (string, error) { return findCorp(l.cfg, corps) })
-	l.closeClient = func() error {
-		l.clientMu.Lock()
-		defer l.clientMu.Unlock()
-		if l.client != nil {
-			return l.client.Close()
-		}
-		return nil
-	}
+	l.closeClient = l.clients.close
 	return l, nil
 }
 
@@ -114,43 +102,19 @@ func (l *Login) Properties() []elements.Property {
 func (l *Login) wecomClient(ctx context.Context) (*wecom.Client, error) {
 	base := l.cfg.APIBase
 	if base == "" {
-		corp, err := l.corp()
-		if err != nil {
+		var err error
+		if base, err = l.corpAPIBase(l.cfg.Simulator); err != nil {
 			return nil, err
-		}
-		o, release, err := org.Of(l.el.App, corp)
-		if err != nil {
-			return nil, fmt.Errorf("login %s: read corp %s: %w", l.el.FullName, corp, err)
-		}
-		m := o.Info()
-		release()
-		base, _ = m["apiBase"].(string)
-		if l.cfg.Simulator {
-			if sim, _ := m["simulated"].(bool); !sim {
-				return nil, elements.Errorf(elements.CodeFailedPrecondition, "login %s asks for the emulator (\"simulator\"), but corp %s does not run one: give the corp a \"simulator\", or drop it here", l.el.FullName, corp)
-			}
 		}
 	}
 	if base == "" {
 		base = wecom.DefaultBaseURL
 	}
-	l.clientMu.Lock()
-	defer l.clientMu.Unlock()
-	if l.client != nil && l.base == base {
-		return l.client, nil
-	}
-	limiter := corps.WeComLimiter(l.el, l.cfg.CorpID)
-	c, err := wecom.New(wecom.Config{CorpID: l.cfg.CorpID, Secret: l.cfg.CorpSecret, BaseURL: base,
-		Store: kv.Values{Store: l.el.Store}, Logger: l.el.Logger, RateLimiter: limiter, Timeout: 5 * time.Second,
-		OnPanic: l.el.App.Recovered})
-	if err != nil {
-		return nil, err
-	}
-	if l.client != nil {
-		l.client.Close()
-	}
-	l.client, l.base = c, base
-	return c, nil
+	return l.clients.get(base, func() (*wecom.Client, error) {
+		return wecom.New(wecom.Config{CorpID: l.cfg.CorpID, Secret: l.cfg.CorpSecret, BaseURL: base,
+			Store: kv.Values{Store: l.el.Store}, Logger: l.el.Logger, RateLimiter: corps.WeComLimiter(l.el, l.cfg.CorpID), Timeout: 5 * time.Second,
+			OnPanic: l.el.App.Recovered})
+	})
 }
 
 // LoginConfig is what a front end needs to send a browser to WeCom's login, with a fresh

@@ -2,10 +2,13 @@ package auths
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/org"
 )
 
 // platformLogin is what the logins on a platform (WeCom, DingTalk, Feishu) share: the
@@ -53,6 +56,63 @@ func (l *platformLogin) corp() (string, error) {
 		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s: %v", l.el.FullName, err)
 	}
 	return name, nil
+}
+
+// corpAPIBase is the API base the login's corp calls (from its org's info; "" for the
+// platform's own); with simulated, the corp must run an emulator, whose base it is.
+func (l *platformLogin) corpAPIBase(simulated bool) (string, error) {
+	corp, err := l.corp()
+	if err != nil {
+		return "", err
+	}
+	o, release, err := org.Of(l.el.App, corp)
+	if err != nil {
+		return "", fmt.Errorf("login %s: read corp %s: %w", l.el.FullName, corp, err)
+	}
+	m := o.Info()
+	release()
+	if sim, _ := m["simulated"].(bool); simulated && !sim {
+		return "", elements.Errorf(elements.CodeFailedPrecondition, "login %s asks for the emulator (\"simulator\"), but corp %s does not run one: give the corp a \"simulator\", or drop it here", l.el.FullName, corp)
+	}
+	base, _ := m["apiBase"].(string)
+	return base, nil
+}
+
+// clientCache keeps a login's platform client, made again when the base it calls changes
+// (a simulated corp reloaded on another port).
+type clientCache[C interface{ Close() error }] struct {
+	mu     sync.Mutex
+	client C
+	base   string
+	made   bool
+}
+
+// get is the client for base: the one kept, or one made (the one before closed).
+func (c *clientCache[C]) get(base string, build func() (C, error)) (C, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.made && c.base == base {
+		return c.client, nil
+	}
+	client, err := build()
+	if err != nil {
+		return client, err
+	}
+	if c.made {
+		c.client.Close()
+	}
+	c.client, c.base, c.made = client, base, true
+	return client, nil
+}
+
+// close closes the client kept, if any.
+func (c *clientCache[C]) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.made {
+		return nil
+	}
+	return c.client.Close()
 }
 
 // redirectURI is where the platform sends the login back: from the config, else this
