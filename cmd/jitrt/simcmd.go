@@ -29,6 +29,34 @@ jitrt starts one itself. "jitrt sim wecom" is "jitrt wecom-sim".`,
 	return c
 }
 
+// platformSim is an emulator jitrt sim serves.
+type platformSim interface {
+	URL() string
+	StartChurn(rate int)
+	Calls() int64
+	Throttled() int64
+	Close() error
+}
+
+// serveSim starts an emulator (start: it, and what it serves, in words), churns it, says
+// where it listens, and serves until the command's context ends (Ctrl-C).
+func serveSim(cmd *cobra.Command, name string, members, depts, churn int, start func() (platformSim, string, error)) error {
+	if members < 0 || depts < 1 {
+		return usageError{fmt.Errorf("--members must be ≥ 0 and --departments ≥ 1")}
+	}
+	began := time.Now()
+	sim, what, err := start()
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	sim.StartChurn(churn)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s listening on %s (%s, ready in %s)\n", name, sim.URL(), what, time.Since(began).Round(time.Millisecond))
+	<-cmd.Context().Done()
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s: stopping; %d calls served, %d refused by the rate limit\n", name, sim.Calls(), sim.Throttled())
+	return nil
+}
+
 func newDingTalkSimCmd() *cobra.Command {
 	var opts dingtalksim.Options
 	var sub dingtalksim.Subscription
@@ -46,26 +74,19 @@ address it prints.`,
 		Example: `  jitrt sim dingtalk --addr 127.0.0.1:8910 --app-key dingappkey --app-secret s3cret --members 2000 --departments 120`,
 		Args:    argsExactly(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Members < 0 || opts.Departments < 1 {
-				return usageError{fmt.Errorf("--members must be ≥ 0 and --departments ≥ 1")}
-			}
-			start := time.Now()
-			sim, err := dingtalksim.New(opts)
-			if err != nil {
-				return err
-			}
-			defer sim.Close()
-			if sub.URL != "" {
-				if err := sim.Subscribe(sub); err != nil {
-					return err
+			return serveSim(cmd, "dingtalk-sim", opts.Members, opts.Departments, churn, func() (platformSim, string, error) {
+				sim, err := dingtalksim.New(opts)
+				if err != nil {
+					return nil, "", err
 				}
-			}
-			sim.StartChurn(churn)
-			fmt.Fprintf(cmd.OutOrStdout(), "dingtalk-sim listening on %s (corp %s, app %s, %d members, %d departments, seed %d, ready in %s)\n",
-				sim.URL(), sim.CorpID(), sim.AppKey(), opts.Members, opts.Departments, opts.Seed, time.Since(start).Round(time.Millisecond))
-			<-cmd.Context().Done()
-			fmt.Fprintf(cmd.ErrOrStderr(), "dingtalk-sim: stopping; %d calls served, %d refused by the rate limit\n", sim.Calls(), sim.Throttled())
-			return nil
+				if sub.URL != "" {
+					if err := sim.Subscribe(sub); err != nil {
+						sim.Close()
+						return nil, "", err
+					}
+				}
+				return sim, fmt.Sprintf("corp %s, app %s, %d members, %d departments, seed %d", sim.CorpID(), sim.AppKey(), opts.Members, opts.Departments, opts.Seed), nil
+			})
 		},
 	}
 	f := c.Flags()
@@ -195,26 +216,19 @@ corp's baseUrl at the address it prints.`,
 		Example: `  jitrt sim feishu --addr 127.0.0.1:8920 --app-id cli_simapp --app-secret s3cret --members 2000 --departments 120`,
 		Args:    argsExactly(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Members < 0 || opts.Departments < 1 {
-				return usageError{fmt.Errorf("--members must be ≥ 0 and --departments ≥ 1")}
-			}
-			start := time.Now()
-			sim, err := feishusim.New(opts)
-			if err != nil {
-				return err
-			}
-			defer sim.Close()
-			if sub.URL != "" {
-				if err := sim.Subscribe(sub); err != nil {
-					return err
+			return serveSim(cmd, "feishu-sim", opts.Members, opts.Departments, churn, func() (platformSim, string, error) {
+				sim, err := feishusim.New(opts)
+				if err != nil {
+					return nil, "", err
 				}
-			}
-			sim.StartChurn(churn)
-			fmt.Fprintf(cmd.OutOrStdout(), "feishu-sim listening on %s (tenant %s, app %s, %d members, %d departments, seed %d, ready in %s)\n",
-				sim.URL(), sim.TenantKey(), sim.AppID(), opts.Members, opts.Departments, opts.Seed, time.Since(start).Round(time.Millisecond))
-			<-cmd.Context().Done()
-			fmt.Fprintf(cmd.ErrOrStderr(), "feishu-sim: stopping; %d calls served, %d refused by the rate limit\n", sim.Calls(), sim.Throttled())
-			return nil
+				if sub.URL != "" {
+					if err := sim.Subscribe(sub); err != nil {
+						sim.Close()
+						return nil, "", err
+					}
+				}
+				return sim, fmt.Sprintf("tenant %s, app %s, %d members, %d departments, seed %d", sim.TenantKey(), sim.AppID(), opts.Members, opts.Departments, opts.Seed), nil
+			})
 		},
 	}
 	f := c.Flags()
