@@ -30,6 +30,14 @@ func wasmCache(t *testing.T) string {
 	return wasmCacheDir
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if wasmCacheDir != "" {
+		os.RemoveAll(wasmCacheDir)
+	}
+	os.Exit(code)
+}
+
 // skipShortWasm keeps make test under a minute: compiling a Go guest takes 8 s under
 // -race. make test-slow runs these; make test runs the jitrt run tests of cmd/jitrt, whose
 // jitrt process is not instrumented.

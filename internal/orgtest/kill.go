@@ -107,7 +107,9 @@ func killRound(t *testing.T, k KillSubject, round int) int {
 	t.Helper()
 	top, _, _ := strings.Cut(t.Name(), "/")
 	cmd := exec.Command(os.Args[0], "-test.run=^"+top+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killEnv+"="+k.DataDir, "ORGTEST_KILL_ROUND="+strconv.Itoa(round))
+	// the child runs the test again, whose set-up makes temporary directories it never
+	// removes (it is killed): they go under one of this test's, removed with it
+	cmd.Env = append(os.Environ(), killEnv+"="+k.DataDir, "ORGTEST_KILL_ROUND="+strconv.Itoa(round), "TMPDIR="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
