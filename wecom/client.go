@@ -228,7 +228,7 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 	}
 	refreshed := false
 	for attempt := 0; ; attempt++ {
-		if err := c.limiter.Wait(ctx, k.endpoint); err != nil {
+		if err := c.waitForLimit(ctx, k.endpoint); err != nil {
 			return nil, fmt.Errorf("wecom %s: waiting for the rate limit: %w", k.endpoint, err)
 		}
 		q := url.Values{}

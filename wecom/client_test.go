@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
@@ -611,5 +612,81 @@ func TestGenerateIsDeterministic(t *testing.T) {
 			t.Fatalf("duplicate userid or mobile: %s %s", u.UserID, u.Mobile)
 		}
 		ids[u.UserID], mobiles[u.Mobile] = true, true
+	}
+}
+
+// gateLimiter admits every call at once but the user/list call numbered at, which waits
+// until release is closed.
+type gateLimiter struct {
+	at      int
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (g *gateLimiter) Wait(ctx context.Context, endpoint string) error {
+	if endpoint != "user/list" {
+		return nil
+	}
+	g.mu.Lock()
+	g.calls++
+	n := g.calls
+	g.mu.Unlock()
+	if n != g.at {
+		return nil
+	}
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gateLimiter) Used() (int, int) { return 0, 0 }
+
+// A fetch the call limit holds back says so in its progress as the wait starts (not when
+// the next department is done), and stops saying it once calls are admitted again.
+func TestProgressSaysWhenTheCallLimitPacesTheFetch(t *testing.T) {
+	sim := startSim(t, 400, 30)
+	gate := &gateLimiter{at: 10, release: make(chan struct{})}
+	cl := newClient(t, sim, func(c *wecom.Config) { c.RateLimiter = gate; c.Concurrency = 1 })
+	type report struct {
+		phase       string
+		done, total int
+	}
+	reports := make(chan report, 1000)
+	fetched := make(chan error, 1)
+	go func() {
+		_, err := cl.FetchOrg(context.Background(), wecom.FetchOptions{Path: wecom.PathDetail, Progress: func(phase string, done, total int) {
+			reports <- report{phase, done, total}
+		}})
+		fetched <- err
+	}()
+	for {
+		r := testwait.Recv(t, "a progress report", reports)
+		if strings.HasSuffix(r.phase, wecom.PacedNote) {
+			if r.phase != "members"+wecom.PacedNote || r.done != 9 {
+				t.Fatalf("the fetch waits for its 10th department's call; progress says %q %d/%d", r.phase, r.done, r.total)
+			}
+			break
+		}
+		if r.phase == "members" && r.done >= 10 {
+			t.Fatalf("the 10th department's call is held back, yet progress reports %d done", r.done)
+		}
+	}
+	close(gate.release)
+	if err := testwait.Recv(t, "the fetch", fetched); err != nil {
+		t.Fatal(err)
+	}
+	close(reports)
+	var last report
+	for r := range reports {
+		if strings.HasPrefix(r.phase, "members") {
+			last = r
+		}
+	}
+	if last.phase != "members" || last.done != last.total || last.total < 10 {
+		t.Errorf("the last report is %q %d/%d; want every department's members done, without the note", last.phase, last.done, last.total)
 	}
 }
