@@ -78,7 +78,7 @@ on stdout as JSON. On error the message goes to stderr and the exit code is 1.`,
 			res, err := f.runOrSend(cmd, args[0], work{
 				local: func(app *runtime.App) (json.RawMessage, error) {
 					out = app.Redactor().Writer(out)
-					ctx := elements.WithActor(cmd.Context(), elements.Actor{Kind: "script", ID: name, Via: "jitrt exec"})
+					ctx := elements.WithActor(withProgress(cmd.Context(), cmd.ErrOrStderr()), elements.Actor{Kind: "script", ID: name, Via: "jitrt exec"})
 					r, err := app.Host().Run(ctx, runtime.Script{Name: name, Code: code, Stdout: out})
 					if err != nil {
 						return nil, err
@@ -201,7 +201,7 @@ func (f *appFlags) call(cmd *cobra.Command, appDir, element, method string, args
 					return nil, err
 				}
 			}
-			ctx, cancel := context.WithTimeout(elements.WithActor(cmd.Context(), elements.Actor{Kind: "call", Via: "jitrt call"}), app.Timeout())
+			ctx, cancel := context.WithTimeout(elements.WithActor(withProgress(cmd.Context(), cmd.ErrOrStderr()), elements.Actor{Kind: "call", Via: "jitrt call"}), app.Timeout())
 			defer cancel()
 			v, err := app.CallJSON(ctx, element, method, callArgs)
 			if err != nil {

@@ -178,7 +178,7 @@ once per due time, and what one writes the others read from the next request on.
 
 			if entry := app.Info().Entry; entry != "" {
 				start := time.Now()
-				res, err := app.Host().RunFile(withProgressBar(ctx, cmd.ErrOrStderr()), entry, app.Redactor().Writer(cmd.OutOrStdout()))
+				res, err := app.Host().RunFile(withProgress(ctx, cmd.ErrOrStderr()), entry, app.Redactor().Writer(cmd.OutOrStdout()))
 				if err != nil {
 					log.Error("entry script failed", "script", entry, "err", err)
 				} else {
