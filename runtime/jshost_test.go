@@ -119,10 +119,15 @@ func TestTimeoutInterruptsAndRuntimeIsReusable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	t.Logf("interrupted after %s", took)
-	// A Go method blocking past the limit is cancelled through its context.
+	// A Go method blocking past the limit is cancelled through its context, and the run
+	// fails as timed out (not with the method's "context deadline exceeded" alone).
 	_, _, err = run(t, app, `app.getElement("e.Hello").sleep(5000)`)
 	if err == nil {
 		t.Fatal("a sleeping method outlived the time limit")
+	}
+	if !errors.Is(err, elements.ErrTimeout) || !strings.Contains(err.Error(), "timed out after 200ms (raise the limit with --timeout)") ||
+		!strings.Contains(err.Error(), "e.Hello.sleep ran past its time limit") {
+		t.Fatalf("a method cancelled by the time limit failed the run with %v", err)
 	}
 	// The one pooled runtime was interrupted twice; it must run normally now.
 	for i := 0; i < 3; i++ {
@@ -130,7 +135,7 @@ func TestTimeoutInterruptsAndRuntimeIsReusable(t *testing.T) {
 			t.Fatalf("run after timeout = %s, %v", got, err)
 		}
 	}
-	if runs, timeouts := app.Host().Stats(); timeouts != 1 || runs != 5 {
+	if runs, timeouts := app.Host().Stats(); timeouts != 2 || runs != 5 {
 		t.Errorf("stats runs=%d timeouts=%d", runs, timeouts)
 	}
 	// A run cancelled by its caller's context stops too.

@@ -739,10 +739,10 @@ func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr i
 	r := &run{v: v}
 	v.run = r
 	v.rt.SetMaxCallStackSize(lim.CallStack)
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, inRunKey{}, true), limit)
+	ctx, cancel := context.WithTimeoutCause(context.WithValue(ctx, inRunKey{}, true), limit, errRunLimit)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if context.Cause(ctx) == errRunLimit {
 			r.interrupt(timeoutMarker{limit})
 		} else {
 			r.interrupt(ctx.Err())
@@ -767,10 +767,21 @@ func (h *Host) withVM(ctx context.Context, limit time.Duration, stdout, stderr i
 	v.errw = h.opts.Redactor.Writer(orDefault(stderr, h.opts.Stderr))
 	h.registry.Load().Enable(v.rt) // a fresh module cache for every run
 	if err := fn(v); err != nil {
-		return h.runError(err, name, lim)
+		err = h.runError(err, name, lim)
+		if context.Cause(ctx) == errRunLimit && !errors.Is(err, elements.ErrTimeout) {
+			// the time ran out in Go work the script called (a sync waiting for its
+			// platform's call limit): the script then failed with that work's error
+			h.timeouts.Add(1)
+			return &elements.Error{Code: elements.CodeTimeout, Err: elements.ErrTimeout,
+				Message: fmt.Sprintf("script timed out after %s (raise the limit with --timeout): %v", limit, err)}
+		}
+		return err
 	}
 	return nil
 }
+
+// errRunLimit is why a run's context ends when its time limit passes.
+var errRunLimit = errors.New("the run's time limit passed")
 
 func orDefault(w, def io.Writer) io.Writer {
 	if w != nil {
