@@ -50,8 +50,12 @@ type Config struct {
 	Timeout time.Duration
 	// MaxRetries is how often a busy, rate-limited or failed call is repeated (default 4).
 	MaxRetries int
-	// Backoff between retries (default 200ms…5s; 1s…20s for rate limits).
+	// Backoff between retries (default 200ms…5s; 1s…20s for 45033, too many at once).
 	Backoff, RateLimitBackoff Backoff
+	// RateLimitBlock is how long WeCom refuses an API once it answered 45009, the call
+	// limit passed (default a minute, as WeCom blocks it): every call of the API waits that
+	// long, then tries again (as a retry).
+	RateLimitBlock time.Duration
 	// OnPanic, if set, records a panic the client caught in a goroutine of its own (a
 	// token fetch, a fetch worker) and returns the error to report in its place: the
 	// program's count of panics. Without it the panic is only that error.
@@ -82,6 +86,9 @@ type Client struct {
 
 	pathMu sync.Mutex
 	path   string // "", "detail" or "id": the fetch path that last worked
+
+	blockMu sync.Mutex
+	blocked map[string]time.Time // the APIs WeCom refused with 45009, until when
 
 	// life is cancelled by Close: the work the client does for all its callers (a token
 	// fetch) stops with it.
@@ -118,6 +125,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RateLimitBackoff.Base <= 0 {
 		cfg.RateLimitBackoff = Backoff{Base: time.Second, Max: 20 * time.Second}
 	}
+	if cfg.RateLimitBlock <= 0 {
+		cfg.RateLimitBlock = time.Minute
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -130,6 +140,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/") + "/cgi-bin/", log: cfg.Logger,
 		limiter: cfg.RateLimiter}
 	c.life, c.endLife = context.WithCancel(context.Background())
+	c.blocked = map[string]time.Time{}
 	if c.limiter == nil {
 		c.limiter = NewRateLimiter(cfg.Limits, cfg.Now)
 	}
@@ -269,10 +280,15 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 			return nil, err
 		}
 		bo := c.cfg.Backoff
-		if code := CodeOf(err); code == CodeRateLimited || code == CodeTooConcurrent {
+		if CodeOf(err) == CodeTooConcurrent {
 			bo = c.cfg.RateLimitBackoff
 		}
 		wait := jitter(bo, attempt)
+		if CodeOf(err) == CodeRateLimited {
+			// WeCom refuses the API for a minute: no call of it is worth making before
+			// (waitForLimit holds them all), this one included
+			wait = max(c.block(k.endpoint), c.cfg.Backoff.Base)
+		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return nil, fmt.Errorf("%w (no time left to retry before the deadline)", err)
 		}

@@ -42,7 +42,8 @@ func startSim(t testing.TB, members, depts int, opts ...func(*wecomsim.Options))
 func newClient(t testing.TB, sim *wecomsim.Server, mod ...func(*wecom.Config)) *wecom.Client {
 	t.Helper()
 	cfg := wecom.Config{CorpID: sim.CorpID(), Secret: testSecret, BaseURL: sim.URL(),
-		Backoff: wecom.Backoff{Base: fastBackoff, Max: 5 * fastBackoff}, RateLimitBackoff: wecom.Backoff{Base: fastBackoff, Max: 5 * fastBackoff}}
+		Backoff: wecom.Backoff{Base: fastBackoff, Max: 5 * fastBackoff}, RateLimitBackoff: wecom.Backoff{Base: fastBackoff, Max: 5 * fastBackoff},
+		RateLimitBlock: fastBackoff}
 	for _, f := range mod {
 		f(&cfg)
 	}
@@ -690,3 +691,60 @@ func TestProgressSaysWhenTheCallLimitPacesTheFetch(t *testing.T) {
 		t.Errorf("the last report is %q %d/%d; want every department's members done, without the note", last.phase, last.done, last.total)
 	}
 }
+
+// Once WeCom answers 45009 (its call limit passed: the API is refused for a minute), the
+// fetch's calls of that API wait for the block to end rather than spend their retries
+// against it, and its progress says why it stands still.
+func TestA45009HoldsEveryCallOfTheAPIForTheBlock(t *testing.T) {
+	sim := startSim(t, 400, 30)
+	const workers = 4
+	atBlock := make(chan int64, 1)
+	log := slog.New(onMessage{"wecom refused an API with 45009", func() { atBlock <- sim.Calls("user/list") }})
+	cl := newClient(t, sim, func(c *wecom.Config) { c.RateLimitBlock = time.Hour; c.Concurrency = workers; c.Logger = log })
+	sim.FailNext("user/list", 1, wecom.CodeRateLimited)
+	ctx, cancel := context.WithCancel(context.Background())
+	paced := make(chan struct{})
+	var once sync.Once
+	fetched := make(chan error, 1)
+	go func() {
+		_, err := cl.FetchOrg(ctx, wecom.FetchOptions{Path: wecom.PathDetail, Progress: func(phase string, done, total int) {
+			if strings.HasSuffix(phase, wecom.PacedNote) {
+				once.Do(func() { close(paced) })
+			}
+		}})
+		fetched <- err
+	}()
+	select {
+	case <-paced:
+	case err := <-fetched:
+		t.Fatalf("the fetch went on through WeCom's hour-long block and ended (%v)", err)
+	case <-time.After(testwait.Hang):
+		t.Fatal("no progress said the call limit holds the fetch: a hang")
+	}
+	cancel()
+	if err := testwait.Recv(t, "the fetch", fetched); err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("a fetch cancelled during WeCom's block ended with %v", err)
+	}
+	// when the block began, the other workers' calls could be on their way; none after
+	blocked := testwait.Recv(t, "the client saying WeCom blocked the API", atBlock)
+	if n := sim.Calls("user/list"); n > blocked+workers-1 {
+		t.Errorf("%d user/list calls were made, %d when WeCom blocked the API: more than the %d other workers had under way", n, blocked, workers-1)
+	}
+}
+
+// onMessage is a log handler that calls fn when a record whose message starts with msg is
+// logged.
+type onMessage struct {
+	msg string
+	fn  func()
+}
+
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h onMessage) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.msg) {
+		h.fn()
+	}
+	return nil
+}
+func (h onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onMessage) WithGroup(string) slog.Handler      { return h }

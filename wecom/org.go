@@ -142,23 +142,70 @@ func (p *progress) report(done int) {
 
 type progressKey struct{}
 
-// waitForLimit waits for the call limit to admit a call of endpoint; when ctx carries a
-// fetch's progress and the wait lasts, the progress says the limit paces the fetch.
+// waitForLimit waits for the call limit to admit a call of endpoint (and for a block
+// WeCom set on it with 45009 to pass); when ctx carries a fetch's progress and the wait
+// lasts, the progress says the limit paces the fetch.
 func (c *Client) waitForLimit(ctx context.Context, endpoint string) error {
 	p, _ := ctx.Value(progressKey{}).(*progress)
 	if p == nil || p.fn == nil {
-		return c.limiter.Wait(ctx, endpoint)
+		return c.waitAdmitted(ctx, endpoint)
 	}
 	long := time.AfterFunc(pacedAfter, func() {
 		if p.paced.Add(1) == 1 {
 			p.report(int(p.done.Load()))
 		}
 	})
-	err := c.limiter.Wait(ctx, endpoint)
+	err := c.waitAdmitted(ctx, endpoint)
 	if !long.Stop() {
 		p.paced.Add(-1) // the next item done reports the phase without the note
 	}
 	return err
+}
+
+func (c *Client) waitAdmitted(ctx context.Context, endpoint string) error {
+	if d := c.blockLeft(endpoint); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return c.limiter.Wait(ctx, endpoint)
+}
+
+// block notes that WeCom answered 45009 for endpoint: it refuses the API for
+// RateLimitBlock from the first such answer (later ones within it do not extend it). It
+// returns how long is left.
+func (c *Client) block(endpoint string) time.Duration {
+	c.blockMu.Lock()
+	defer c.blockMu.Unlock()
+	now := time.Now()
+	until, ok := c.blocked[endpoint]
+	if !ok || !now.Before(until) {
+		until = now.Add(c.cfg.RateLimitBlock)
+		c.blocked[endpoint] = until
+		c.log.Info("wecom refused an API with 45009 (its call limit passed): its calls wait until WeCom's block ends",
+			"corp", c.cfg.CorpID, "endpoint", endpoint, "wait", c.cfg.RateLimitBlock)
+	}
+	return until.Sub(now)
+}
+
+// blockLeft is how long WeCom's block of endpoint lasts yet (0: none).
+func (c *Client) blockLeft(endpoint string) time.Duration {
+	c.blockMu.Lock()
+	defer c.blockMu.Unlock()
+	until, ok := c.blocked[endpoint]
+	if !ok {
+		return 0
+	}
+	left := time.Until(until)
+	if left <= 0 {
+		delete(c.blocked, endpoint)
+		return 0
+	}
+	return left
 }
 
 // roots are the departments a fetch starts from: the scope, or the whole tree (0).
