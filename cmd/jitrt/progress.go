@@ -77,7 +77,9 @@ func phaseBase(phase string) string {
 
 // lineProgress writes progress as lines, for logs: nothing for an operation shorter than
 // after; then the phase, items done of known, the pace and the time left at that pace,
-// every every or when the phase changes, and the end of a phase it spoke of.
+// every every or when the phase changes, and the end of a phase it spoke of. A phase with
+// a note (the fetch waits for the platform's call limit) is said at once: no item is done
+// while it lasts, so no later report would.
 type lineProgress struct {
 	w            io.Writer
 	now          func() time.Time
@@ -104,7 +106,8 @@ func (l *lineProgress) report(phase string, done, total int) {
 	if b := phaseBase(phase); b != l.base {
 		l.base, l.baseStart, l.baseDone, l.spoke, l.ended = b, now, done, false, false
 	}
-	if l.ended || total < minBarTotal || now.Sub(l.began) < l.after {
+	noted := phase != l.base // "members, waiting for WeCom's call limit": said at once
+	if l.ended || total < minBarTotal || (now.Sub(l.began) < l.after && !(noted && phase != l.said)) {
 		return
 	}
 	finished := done >= total
@@ -122,7 +125,7 @@ func (l *lineProgress) report(phase string, done, total int) {
 		rate := float64(d) / took.Seconds()
 		left := time.Duration(float64(total-done) / rate * float64(time.Second))
 		line += fmt.Sprintf(", %.0f a second", rate)
-		if left >= time.Second {
+		if left >= time.Second && !noted { // while the limit holds it back, the pace says little
 			line += fmt.Sprintf(", about %s left", left.Round(time.Second))
 		}
 	}

@@ -27,6 +27,16 @@ func TestProgressWithoutATerminalIsALineNowAndThen(t *testing.T) {
 	if out.Len() != 0 {
 		t.Fatalf("a sync shorter than the first line's wait wrote:\n%s", out.String())
 	}
+	// one the call limit holds back early: said at once, and not again until it changes
+	l = &lineProgress{w: &out, now: func() time.Time { return clock }, after: 10 * time.Second, every: 10 * time.Second}
+	at(0, "members", 0, 15_000)
+	at(6*time.Second, "members", 9_500, 15_000)
+	at(time.Second, "members"+wecom.PacedNote, 9_500, 15_000)
+	at(0, "members"+wecom.PacedNote, 9_500, 15_000)
+	if want := "jitrt: sync: members 9500/15000 (63%), waiting for WeCom's call limit, 1357 a second\n"; out.String() != want {
+		t.Fatalf("a fetch the limit holds back 7 s in wrote:\n%s\nwant:\n%s", out.String(), want)
+	}
+	out.Reset()
 	l = &lineProgress{w: &out, now: func() time.Time { return clock }, after: 10 * time.Second, every: 10 * time.Second}
 	at(0, "members", 0, 50_000)
 	at(5*time.Second, "members", 9_500, 50_000) // not yet 10 s
@@ -39,7 +49,7 @@ func TestProgressWithoutATerminalIsALineNowAndThen(t *testing.T) {
 	at(0, "members", 49_998, 50_000) // a late report of the phase ended
 	want := []string{
 		"jitrt: sync: members 10000/50000 (20%), 1000 a second, about 40s left",
-		"jitrt: sync: members 10100/50000 (20%), waiting for WeCom's call limit, 842 a second, about 47s left",
+		"jitrt: sync: members 10100/50000 (20%), waiting for WeCom's call limit, 842 a second",
 		"jitrt: sync: members 10200/50000 (20%), 167 a second, about 3m58s left",
 		"jitrt: sync: members 49999/50000 (99%), 450 a second",
 		"jitrt: sync: members 50000/50000 (100%), done in 1m51s",
