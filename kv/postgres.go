@@ -472,25 +472,19 @@ func (pg *pgStore) write(ops []op) error {
 		}
 		switch size := setBytes(setV); {
 		case size >= copyMin:
-			// A large write (a sync's chunks) goes by COPY into a table of the session, then
-			// into kv: pgx streams COPY's rows through a small buffer, where the arrays
-			// below are encoded whole into one message (a sync of 100,000 members: 43 MB
-			// copied as the buffer doubled, 0.75 s of the client's CPU).
-			// kv's own columns, its lz4 too: values compressed once, as COPY stores them
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN
-					CREATE TEMP TABLE IF NOT EXISTS kv_in (LIKE %[1]s.kv INCLUDING DEFAULTS INCLUDING COMPRESSION INCLUDING STORAGE) ON COMMIT DELETE ROWS;
-				EXCEPTION WHEN OTHERS THEN
-					CREATE TEMP TABLE IF NOT EXISTS kv_in (LIKE %[1]s.kv INCLUDING DEFAULTS INCLUDING STORAGE) ON COMMIT DELETE ROWS;
-				END $$`, pg.schema)); err != nil {
+			// A large write (a sync's chunks) goes by COPY straight into kv: pgx streams
+			// COPY's rows through a small buffer, where the arrays below are encoded whole
+			// into one message (a sync of 100,000 members: 43 MB copied as the buffer
+			// doubled, 0.75 s of the client's CPU). COPY cannot update, so the rows of the
+			// keys it sets go first: a row replaced, as an UPDATE replaces it, each value
+			// compressed and written once (through a session table and INSERT … SELECT,
+			// twice).
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.kv WHERE key = ANY($1)`, pg.schema), setK); err != nil {
 				return err
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"kv_in"}, []string{"key", "value"}, pgx.CopyFromSlice(len(setK), func(i int) ([]any, error) {
-				return []any{setK[i], setV[i]}, nil
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{pg.schema, "kv"}, []string{"key", "value", "seq"}, pgx.CopyFromSlice(len(setK), func(i int) ([]any, error) {
+				return []any{setK[i], setV[i], seq}, nil
 			})); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kv (key, value, seq) SELECT key, value, $1 FROM kv_in
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value, deleted = false, seq = excluded.seq`, pg.schema), seq); err != nil {
 				return err
 			}
 		case len(setK) > 0:
