@@ -284,15 +284,19 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 			bo = c.cfg.RateLimitBackoff
 		}
 		wait := jitter(bo, attempt)
-		if CodeOf(err) == CodeRateLimited {
-			// WeCom refuses the API for a minute: no call of it is worth making before
-			// (waitForLimit holds them all), this one included
-			wait = max(c.block(k.endpoint), c.cfg.Backoff.Base)
+		blocked := CodeOf(err) == CodeRateLimited
+		if blocked {
+			// WeCom refuses the API for a minute: no call of it is worth making before;
+			// waitForLimit holds them all, this one too (and the fetch's progress says so)
+			wait = c.block(k.endpoint)
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return nil, fmt.Errorf("%w (no time left to retry before the deadline)", err)
 		}
 		c.log.Debug("wecom call retried", "endpoint", k.endpoint, "attempt", attempt+1, "wait", wait, "err", err)
+		if blocked {
+			continue
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -696,8 +697,13 @@ func TestProgressSaysWhenTheCallLimitPacesTheFetch(t *testing.T) {
 // fetch's calls of that API wait for the block to end rather than spend their retries
 // against it, and its progress says why it stands still.
 func TestA45009HoldsEveryCallOfTheAPIForTheBlock(t *testing.T) {
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) { heldForTheBlock(t, workers) })
+	}
+}
+
+func heldForTheBlock(t *testing.T, workers int) {
 	sim := startSim(t, 400, 30)
-	const workers = 4
 	atBlock := make(chan int64, 1)
 	log := slog.New(onMessage{"wecom refused an API with 45009", func() { atBlock <- sim.Calls("user/list") }})
 	cl := newClient(t, sim, func(c *wecom.Config) { c.RateLimitBlock = time.Hour; c.Concurrency = workers; c.Logger = log })
@@ -727,7 +733,7 @@ func TestA45009HoldsEveryCallOfTheAPIForTheBlock(t *testing.T) {
 	}
 	// when the block began, the other workers' calls could be on their way; none after
 	blocked := testwait.Recv(t, "the client saying WeCom blocked the API", atBlock)
-	if n := sim.Calls("user/list"); n > blocked+workers-1 {
+	if n := sim.Calls("user/list"); n > blocked+int64(workers)-1 {
 		t.Errorf("%d user/list calls were made, %d when WeCom blocked the API: more than the %d other workers had under way", n, blocked, workers-1)
 	}
 }
