@@ -77,9 +77,9 @@ func phaseBase(phase string) string {
 
 // lineProgress writes progress as lines, for logs: nothing for an operation shorter than
 // after; then the phase, items done of known, the pace and the time left at that pace,
-// every every or when the phase changes, and the end of a phase it spoke of. A phase with
-// a note (the fetch waits for the platform's call limit) is said at once: no item is done
-// while it lasts, so no later report would.
+// once every every, and the end of a phase it spoke of. A phase with a note (the fetch
+// waits for the platform's call limit) is said at once: no item is done while it lasts,
+// so no later report would.
 type lineProgress struct {
 	w            io.Writer
 	now          func() time.Time
@@ -114,8 +114,8 @@ func (l *lineProgress) report(phase string, done, total int) {
 	switch {
 	case finished && !l.spoke:
 		return // a phase that ended between two lines needs none
-	case !finished && phase == l.said && now.Sub(l.saidAt) < l.every:
-		return
+	case !finished && !(noted && phase != l.said) && now.Sub(l.saidAt) < l.every:
+		return // one line a period, but a wait for the limit beginning
 	}
 	line := fmt.Sprintf("jitrt: sync: %s %d/%d (%d%%)%s", l.base, done, total, done*100/total, phase[len(l.base):])
 	if finished {

@@ -10,8 +10,8 @@ import (
 
 // Where there is no terminal, a long sync writes a line now and then: none for a short
 // one, then the phase, done of known, its pace and time left, at most one a period but
-// at once when the phase changes (WeCom's call limit starts or stops holding it back), and
-// the end of a phase it spoke of.
+// at once when WeCom's call limit starts holding it back, and the end of a phase it spoke
+// of.
 func TestProgressWithoutATerminalIsALineNowAndThen(t *testing.T) {
 	var out strings.Builder
 	clock := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
@@ -47,6 +47,8 @@ func TestProgressWithoutATerminalIsALineNowAndThen(t *testing.T) {
 	at(50*time.Second, "members", 49_999, 50_000)
 	at(0, "members", 50_000, 50_000)
 	at(0, "members", 49_998, 50_000) // a late report of the phase ended
+	at(time.Second, "tags", 0, 200)  // a phase over in a moment: no line
+	at(0, "tags", 200, 200)
 	want := []string{
 		"jitrt: sync: members 10000/50000 (20%), 1000 a second, about 40s left",
 		"jitrt: sync: members 10100/50000 (20%), waiting for WeCom's call limit, 842 a second",
