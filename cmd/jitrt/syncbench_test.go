@@ -163,7 +163,7 @@ func BenchmarkSyncAsAUserRunsIt(b *testing.B) {
 
 // syncPacedAsAUser syncs members in so many departments that WeCom's call limit
 // (perMinute user/list calls a minute, the emulator answering 45009 past it) is the floor:
-// one user/list call a department cannot take less than depts/perMinute minutes. One run
+// at the limit's pace, one user/list call a department takes depts/perMinute minutes. One run
 // of a first sync and a no-change re-sync (the floor is the limit, not the wire: it does
 // not vary), each beside that floor, and the progress lines the user reads meanwhile.
 func syncPacedAsAUser(b *testing.B, members, depts, perMinute int) {
@@ -202,7 +202,7 @@ func syncPacedAsAUser(b *testing.B, members, depts, perMinute int) {
 		t1.Seconds(), t1.Seconds()/floor.Seconds(), target{1.1, false}.say(t1.Seconds()/floor.Seconds(), "x"), float64(m1)/(1<<20), float64(file)/(1<<20))
 	fmt.Printf("  no-change re-sync     %.1f s, %.2fx the floor %s, %s changes\n",
 		t2.Seconds(), t2.Seconds()/floor.Seconds(), target{1.1, false}.say(t2.Seconds()/floor.Seconds(), "x"), changes)
-	fmt.Printf("  progress              %d lines on stderr during the first sync, %d of them saying the limit holds it back; the first and the last:\n", len(lines), len(paced))
+	fmt.Printf("  progress              %d lines on stderr during the first sync, %d of them saying the limit holds it back; the first, the first saying so, the last:\n", len(lines), len(paced))
 	for _, l := range []string{first(lines), first(paced), last(lines)} {
 		fmt.Printf("    %s\n", l)
 	}
