@@ -42,6 +42,9 @@ func browserContext(t *testing.T, more ...chromedp.ExecAllocatorOption) context.
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium leaves its singleton socket's folder in TMPDIR when it is killed, as the
+		// allocator ends it: one more folder in /tmp per test run without this.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 	)
 	opts = append(opts, more...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
