@@ -597,7 +597,11 @@ func memberChangedFields(oldRaw, newRaw string) []string {
 		if i == fUpdatedAt || i >= len(a) || i >= len(b) {
 			continue
 		}
-		if a[i].Raw != b[i].Raw {
+		if i == fOfflineAt || i == fCreatedAt {
+			if unpackTime(a[i].String()) != unpackTime(b[i].String()) {
+				out = append(out, name)
+			}
+		} else if a[i].Raw != b[i].Raw {
 			out = append(out, name)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
@@ -77,14 +78,85 @@ func appendHeadID(b []byte, id string) []byte {
 }
 
 // encodeHeadRest writes the fields of a record's head after its id, up to the comma
-// before its tail: the same for every member a sync adds, so made once.
+// before its tail: the same for every member a sync adds, so made once. Its times are
+// packed (packTime), updatedAt left empty when it is createdAt.
 func encodeHeadRest(status, offlineBy, offlineAt, createdAt, updatedAt string) string {
+	offlineAt, createdAt, updatedAt = packTime(offlineAt), packTime(createdAt), packTime(updatedAt)
+	if updatedAt == createdAt {
+		updatedAt = ""
+	}
 	b := make([]byte, 0, 40+len(createdAt)+len(updatedAt)+len(offlineAt))
 	for _, s := range []string{status, offlineBy, offlineAt, createdAt, updatedAt} {
 		b = appendJSONString(b, s)
 		b = append(b, ',')
 	}
 	return string(b)
+}
+
+// # Times in a record
+//
+// A member's times (offlineAt, createdAt, updatedAt) are RFC 3339 in whole seconds, UTC,
+// as Now gives them, everywhere a member is seen. A record keeps them packed: the seconds
+// since 1970 in decimal ("1796531204", 12 bytes with its quotes for 22), and updatedAt
+// empty while it is createdAt (a member nothing changed since it was added). That is 30 of
+// the 440 bytes a WeCom member's record takes on average: 7% of a state file of a million
+// members. A time of any other form (a record of an earlier jitrt, a time with a fraction
+// or an offset) is kept as it is; reading a record unpacks either form to the same string.
+
+// packTime is a time as a record keeps it.
+func packTime(t string) string {
+	// "2006-01-02T15:04:05Z", every other byte a digit
+	if len(t) != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[19] != 'Z' {
+		return t
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := t[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	var f [6]int
+	for i, at := range [6][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}} {
+		v, ok := num(at[0], at[1])
+		if !ok {
+			return t
+		}
+		f[i] = v
+	}
+	tm := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], 0, time.UTC)
+	if tm.Year() != f[0] || int(tm.Month()) != f[1] || tm.Day() != f[2] || tm.Hour() != f[3] || tm.Minute() != f[4] ||
+		tm.Second() != f[5] || f[0] < 1970 {
+		return t // not a time time.Date keeps as it is written (30 February): kept as written
+	}
+	return strconv.FormatInt(tm.Unix(), 10)
+}
+
+// unpackTime is a time as a record keeps it, as members show it.
+func unpackTime(s string) string {
+	if s == "" || len(s) > 12 {
+		return s
+	}
+	n := int64(0)
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return s
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return time.Unix(n, 0).UTC().Format(time.RFC3339)
+}
+
+// recordTimes are a record's times as members show them, from its fields as stored.
+func recordTimes(offlineAt, createdAt, updatedAt string) (string, string, string) {
+	if updatedAt == "" {
+		updatedAt = createdAt
+	}
+	return unpackTime(offlineAt), unpackTime(createdAt), unpackTime(updatedAt)
 }
 
 // tailOf is the tail of a stored record (see EncodeMember).
@@ -455,7 +527,7 @@ func (l authList) Len() int { return len(l.raws) }
 
 func (l authList) At(i int) any {
 	r := gjson.GetMany(l.raws[i], strconv.Itoa(fMemberID), strconv.Itoa(fCreatedAt))
-	return map[string]any{"memberId": r[0].Str, "corpId": l.corpID, "userId": r[0].Str, "createdAt": r[1].Str}
+	return map[string]any{"memberId": r[0].Str, "corpId": l.corpID, "userId": r[0].Str, "createdAt": unpackTime(r[1].Str)}
 }
 
 func (l authList) MarshalJSON() ([]byte, error) {

@@ -112,8 +112,8 @@ func DecodeMember(raw string) (*Member, error) {
 		return nil, fmt.Errorf("a member record of %d fields, not %d", len(f), len(memberFields))
 	}
 	m := &Member{}
-	m.MemberID, m.Status, m.OfflineBy, m.OfflineAt = f[0].String(), f[1].String(), f[2].String(), f[3].String()
-	m.CreatedAt, m.UpdatedAt, m.Name = f[4].String(), f[5].String(), f[6].String()
+	m.MemberID, m.Status, m.OfflineBy, m.Name = f[0].String(), f[1].String(), f[2].String(), f[6].String()
+	m.OfflineAt, m.CreatedAt, m.UpdatedAt = recordTimes(f[3].String(), f[4].String(), f[5].String())
 	m.DeptIDs, m.MainDeptID, m.LeaderDeptIDs = intsOf(f[7]), f[8].Int(), intsOf(f[9])
 	if len(m.LeaderDeptIDs) == 0 {
 		m.LeaderDeptIDs = nil
@@ -338,6 +338,8 @@ func (v memberView) fields(fn func(key, raw string)) error {
 		}
 		f = gjson.Parse(EncodeMember(m)).Array()
 	}
+	offlineAt, createdAt, updatedAt := recordTimes(f[fOfflineAt].String(), f[fCreatedAt].String(), f[fUpdatedAt].String())
+	f[fOfflineAt], f[fCreatedAt], f[fUpdatedAt] = stringResult(offlineAt), stringResult(createdAt), stringResult(updatedAt)
 	for i, name := range memberFields {
 		if i == fExt || omitted[name] && isEmpty(f[i]) {
 			continue
@@ -367,6 +369,11 @@ func (v memberView) Keys() []string {
 	return keys
 }
 
+// stringResult is s as gjson would have read it from JSON.
+func stringResult(s string) gjson.Result {
+	return gjson.Result{Type: gjson.String, Str: s, Raw: string(appendJSONString(nil, s))}
+}
+
 func isEmpty(r gjson.Result) bool {
 	switch r.Type {
 	case gjson.Null:
@@ -388,8 +395,11 @@ func (v memberView) Field(key string) (any, bool) {
 			}
 		}
 	}
-	if i, ok := fieldIndex[key]; ok && i != fExt && strings.HasPrefix(v.raw, "[") {
+	if i, ok := fieldIndex[key]; ok && i != fExt && i != fUpdatedAt && strings.HasPrefix(v.raw, "[") {
 		r := MemberField(v.raw, i)
+		if i == fOfflineAt || i == fCreatedAt {
+			r.Str = unpackTime(r.Str)
+		}
 		if omitted[key] && isEmpty(r) {
 			return nil, false
 		}
