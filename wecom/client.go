@@ -217,6 +217,9 @@ type call struct {
 	// once marks a call that must not be repeated (a login code is good for one exchange):
 	// only a refused token is fetched again, which WeCom checks before the code.
 	once bool
+	// prepare, if set, readies each attempt's new response before it is decoded into (a
+	// buffer of the caller's to decode a list into).
+	prepare func(out any)
 }
 
 // do performs a call and decodes the response into a new T. It is the one place that
@@ -255,6 +258,9 @@ func do[T any, PT response[T]](ctx context.Context, c *Client, k call) (*T, erro
 			q.Set("access_token", token)
 		}
 		out := PT(new(T))
+		if k.prepare != nil {
+			k.prepare(out)
+		}
 		err := c.roundTrip(ctx, k.endpoint, q, k.post, body, out)
 		if err == nil {
 			b := out.base()

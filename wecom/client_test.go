@@ -92,16 +92,23 @@ func equalOrg(t *testing.T, got, want *wecom.Org) {
 }
 
 // A streamed fetch hands on the same members, each once, and the departments first.
+// A streamed fetch hands on every member once, each whole and as WeCom sent it: pages are
+// decoded into buffers used before (one worker: every page into the same one), and no
+// member keeps a field of one decoded earlier (the generated org has members without an
+// address, an alias or extattr beside members with them).
 func TestStreamedFetchHandsOnEveryMemberOnce(t *testing.T) {
 	sim := startSim(t, 300, 20)
 	want := wecomsim.Generate(300, 20, 7)
-	for _, path := range []string{wecom.PathDetail, wecom.PathID} {
+	for _, c := range []struct {
+		path    string
+		workers int
+	}{{wecom.PathDetail, 1}, {wecom.PathDetail, 8}, {wecom.PathID, 8}} {
 		var depts []wecom.Department
 		var mu sync.Mutex // OnUsers is called from several goroutines
 		seen := map[string]wecom.User{}
 		pages := 0
-		cl := newClient(t, sim, withContactSync)
-		org, err := cl.FetchOrg(context.Background(), wecom.FetchOptions{Path: path,
+		cl := newClient(t, sim, withContactSync, func(cfg *wecom.Config) { cfg.Concurrency = c.workers })
+		org, err := cl.FetchOrg(context.Background(), wecom.FetchOptions{Path: c.path,
 			OnDepartments: func(d []wecom.Department) error { depts = d; return nil },
 			OnUsers: func(us []wecom.User) error {
 				mu.Lock()
@@ -122,12 +129,19 @@ func TestStreamedFetchHandsOnEveryMemberOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(org.Users) != 0 || org.Members != len(want.Users) || len(seen) != len(want.Users) || len(depts) != len(want.Departments) || pages < 2 {
-			t.Fatalf("%s: %d users kept, %d counted, %d streamed in %d pages, %d departments", path, len(org.Users), org.Members, len(seen), pages, len(depts))
+			t.Fatalf("%s: %d users kept, %d counted, %d streamed in %d pages, %d departments", c.path, len(org.Users), org.Members, len(seen), pages, len(depts))
 		}
+		sparse := 0
 		for _, u := range want.Users {
-			if got := seen[u.UserID]; got.Name != u.Name || !reflect.DeepEqual(got.Department, u.Department) {
-				t.Fatalf("%s: %+v, want %+v", path, got, u)
+			if u.Address == "" || u.ExtAttr == nil {
+				sparse++
 			}
+			if got := seen[u.UserID]; !reflect.DeepEqual(got, u) {
+				t.Fatalf("%s, %d workers: %+v\nwant %+v", c.path, c.workers, got, u)
+			}
+		}
+		if sparse == 0 || sparse == len(want.Users) {
+			t.Fatalf("the generated org's members all have an address and extattr, or none does (%d of %d lack one)", sparse, len(want.Users))
 		}
 	}
 }

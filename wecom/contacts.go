@@ -78,6 +78,29 @@ func (c *Client) ListUsers(ctx context.Context, departmentID int64) ([]User, err
 	return r.UserList, nil
 }
 
+// listUsersInto is ListUsers decoding into buf's array, which must be all zero values up
+// to its capacity (the decoder keeps the fields a member's JSON leaves out as it finds
+// them, so a used buffer would give a member another's values). The list it returns may
+// be in buf's array or, when the page outgrew it, a new one.
+func (c *Client) listUsersInto(ctx context.Context, departmentID int64, buf []User) ([]User, error) {
+	type resp struct {
+		baseResponse
+		UserList []User `json:"userlist"`
+	}
+	attempts := 0
+	r, err := do[resp](ctx, c, call{endpoint: "user/list", query: idQuery("department_id", departmentID),
+		prepare: func(out any) {
+			if attempts++; attempts > 1 {
+				clear(buf[:cap(buf)]) // a failed attempt may have decoded into it
+			}
+			out.(*resp).UserList = buf[:0]
+		}})
+	if err != nil {
+		return nil, err
+	}
+	return r.UserList, nil
+}
+
 // SimpleListUsers is user/simplelist: the members directly in a department, ids and names.
 func (c *Client) SimpleListUsers(ctx context.Context, departmentID int64) ([]SimpleUser, error) {
 	type resp struct {

@@ -264,13 +264,24 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 	if err := opts.departments(depts); err != nil {
 		return nil, err
 	}
+	// Each page is decoded into a buffer a worker used before, all zero again once the page
+	// was handed on, rather than into a slice the decoder grows a member at a time: at a
+	// million members that growth was a GiB allocated and moved.
+	var buffers sync.Pool // of *[]User, all zero up to their capacity
 	err := fanOut(ctx, c, opts, "members", slices.Sorted(maps.Keys(depts)),
 		func(ctx context.Context, id int64) ([]User, error) {
-			list, err := c.ListUsers(ctx, id)
+			buf, _ := buffers.Get().(*[]User)
+			if buf == nil {
+				buf = new([]User)
+			}
+			list, err := c.listUsersInto(ctx, id, *buf)
 			if err != nil {
-				return nil, fmt.Errorf("members of department %d: %w", id, err)
+				return nil, fmt.Errorf("members of department %d: %w", id, err) // the buffer, maybe written, is dropped
 			}
 			users.addPage(list)
+			clear(list) // every member the decoder wrote: the buffer is all zero again
+			*buf = list[:0]
+			buffers.Put(buf)
 			return nil, nil
 		},
 		func(_ int, _ int64, list []User) {})
@@ -411,46 +422,48 @@ type userSet struct {
 
 	mu      sync.Mutex
 	list    []User
-	seen    map[string]bool
+	seen    map[string]struct{}
 	err     error // the first error of on
 	n       int
 	carried map[string]bool // the sensitive fields some member carries
 }
 
 func newUserSet(on func([]User) error) *userSet {
-	return &userSet{seen: map[string]bool{}, on: on, carried: map[string]bool{}}
+	return &userSet{seen: map[string]struct{}{}, on: on, carried: map[string]bool{}}
 }
 
-// addPage adds a page's members not seen before and hands them to the consumer.
+// addPage adds a page's members not seen before and hands them to the consumer. The page
+// is the call's: with a consumer, its fresh members are moved to its front and handed on in
+// it, not copied (a User is large: a million of them copied are half a GiB moved).
 func (s *userSet) addPage(page []User) {
 	s.mu.Lock()
-	var fresh []User
-	if s.on != nil {
-		fresh = make([]User, 0, len(page))
-	}
+	fresh := 0
 	for i := range page {
 		u := &page[i]
-		if s.seen[u.UserID] {
-			continue
+		n := len(s.seen)
+		if s.seen[u.UserID] = struct{}{}; len(s.seen) == n {
+			continue // seen on another department's page: one hash, not a look-up and an insert
 		}
-		s.seen[u.UserID] = true
 		s.n++
 		if len(s.carried) < len(SensitiveFields) {
 			for _, f := range carriedFields(u) {
 				s.carried[f] = true
 			}
 		}
-		if s.on != nil {
-			fresh = append(fresh, *u)
-		} else {
+		if s.on == nil {
 			s.list = append(s.list, *u)
+			continue
 		}
+		if fresh != i {
+			page[fresh] = *u
+		}
+		fresh++
 	}
 	s.mu.Unlock()
-	if s.on == nil || len(fresh) == 0 {
+	if s.on == nil || fresh == 0 {
 		return
 	}
-	if err := s.on(fresh); err != nil {
+	if err := s.on(page[:fresh]); err != nil {
 		s.mu.Lock()
 		if s.err == nil {
 			s.err = err

@@ -3,6 +3,7 @@ package corps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/jitrt/jitrt/elements"
@@ -29,7 +30,10 @@ func (c *Corp) Fetch(ctx context.Context) (*org.Fetched, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var members []org.FetchedMember
+	// the pages' members, joined once the fetch ends: one slice grown a page at a time to
+	// a million members moved 2 of a first sync's 15 CPU-seconds (it holds pointers: every
+	// move under the collector's write barrier)
+	var pages [][]org.FetchedMember
 	var pageMu sync.Mutex
 	var known map[int64]bool
 	var root int64
@@ -37,7 +41,7 @@ func (c *Corp) Fetch(ctx context.Context) (*org.Fetched, []string, error) {
 	wo, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx),
 		OnDepartments: func(depts []wecom.Department) error {
 			known, root = org.DeptContext(orgDepts(depts))
-			members, invalid = members[:0], 0 // a fetch that starts over (on the id path)
+			pages, invalid = pages[:0], 0 // a fetch that starts over (on the id path)
 			return nil
 		},
 		OnUsers: func(users []wecom.User) error { // on the fetch's goroutines, at once
@@ -51,7 +55,7 @@ func (c *Corp) Fetch(ctx context.Context) (*org.Fetched, []string, error) {
 				page = append(page, fetchedMember(&users[i], known, root))
 			}
 			pageMu.Lock()
-			members, invalid = append(members, page...), invalid+bad
+			pages, invalid = append(pages, page), invalid+bad
 			pageMu.Unlock()
 			return nil
 		}})
@@ -65,5 +69,5 @@ func (c *Corp) Fetch(ctx context.Context) (*org.Fetched, []string, error) {
 	if len(wo.Withheld) > 0 {
 		warnings = append(warnings, fmt.Sprintf("WeCom withholds %v from this app (apps created since 2022-06-20 do not get them); local values of those fields were kept", wo.Withheld))
 	}
-	return fetched(wo, members), warnings, nil
+	return fetched(wo, slices.Concat(pages...)), warnings, nil
 }
