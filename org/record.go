@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -49,12 +50,15 @@ var LegacyExt = []string{"bizMail", "thumbAvatar", "qrCode", "address", "alias",
 
 // encodeTail writes the fields from the name on, to the end of the record.
 func encodeTail(m *Member) string {
-	n := 64 + len(m.Name) + 24*(len(m.DeptIDs)+len(m.LeaderDeptIDs)) + len(m.Position) + len(m.Mobile) + len(m.Email) +
-		len(m.Avatar) + len(m.Gender) + len(m.Telephone) + len(m.EnglishName) + len(m.Ext)
+	// the record's size if nothing needs escaping (as in nearly every member): the tail is
+	// handed over in the array it is written in, so the array is sized to it, not beyond
+	n := 2 + len(m.Name) + len(m.Position) + len(m.Mobile) + len(m.Email) + len(m.Avatar) + len(m.Gender) +
+		len(m.Telephone) + len(m.EnglishName) + 3*8 + 2*2 + intsLen(m.DeptIDs) + intsLen(m.LeaderDeptIDs) +
+		intLen(m.MainDeptID) + 3 + len(m.Ext) + 4
 	for _, l := range m.DirectLeader {
 		n += len(l) + 3
 	}
-	b := make([]byte, 0, n+n/8) // room for escapes: one allocation, no growth
+	b := make([]byte, 0, n)
 	str := func(s string) { b = appendJSONString(b, s); b = append(b, ',') }
 	ints := func(l []int64) {
 		b = append(b, '[')
@@ -88,7 +92,28 @@ func encodeTail(m *Member) string {
 		b = append(b, "null"...)
 	}
 	b = append(b, ']')
-	return string(b)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not written again: no copy
+}
+
+// intLen is the length of v in decimal.
+func intLen(v int64) int {
+	n := 1
+	if v < 0 {
+		n, v = 2, -v
+	}
+	for ; v >= 10; v /= 10 {
+		n++
+	}
+	return n
+}
+
+// intsLen is the length of a JSON array of l and its comma.
+func intsLen(l []int64) int {
+	n := 3
+	for _, v := range l {
+		n += intLen(v) + 1
+	}
+	return n
 }
 
 // EncodeTail is the tail of a member's record: what a provider says of the member.

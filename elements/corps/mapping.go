@@ -79,7 +79,15 @@ var weComProfile = org.Profile{
 // memberFromWeCom builds a member from WeCom's member, keeping only departments the local
 // org has. dropped reports whether some were left out.
 func memberFromWeCom(u *wecom.User, known map[int64]bool, root int64) (*org.Member, bool) {
-	rec := &org.Member{
+	rec := &org.Member{}
+	dropped := fillMember(rec, u, known, root)
+	return rec, dropped
+}
+
+// fillMember is memberFromWeCom into a member of the caller's (a sync's, on its stack: one
+// object fewer a member).
+func fillMember(rec *org.Member, u *wecom.User, known map[int64]bool, root int64) (dropped bool) {
+	*rec = org.Member{
 		MemberID: u.UserID, Name: u.Name, Position: u.Position, Mobile: u.Mobile, Email: u.Email, Avatar: u.Avatar,
 		Gender: u.Gender, Telephone: u.Telephone, EnglishName: u.EnglishName, DirectLeader: u.DirectLeader,
 		DeptIDs: make([]int64, 0, len(u.Department)),
@@ -87,7 +95,6 @@ func memberFromWeCom(u *wecom.User, known map[int64]bool, root int64) (*org.Memb
 	x := weComExt{BizMail: u.BizMail, ThumbAvatar: u.ThumbAvatar, QRCode: u.QRCode, Address: u.Address, Alias: u.Alias,
 		ExternalPosition: u.ExternalPosition, ExtAttr: u.ExtAttr, Status: u.Status}
 	rec.Ext = x.encode()
-	dropped := false
 	for i, d := range u.Department {
 		if !known[d] {
 			dropped = true
@@ -107,7 +114,7 @@ func memberFromWeCom(u *wecom.User, known map[int64]bool, root int64) (*org.Memb
 		rec.DeptIDs = []int64{root}
 		rec.MainDeptID = root
 	}
-	return rec, dropped
+	return dropped
 }
 
 // weComMember is WeCom's member (as user/get or an event leaves it) as an org member with
@@ -169,8 +176,9 @@ func keepWithheldTail(tail, oldRaw string, withheld map[string]bool) string {
 
 // fetchedMember is WeCom's member as the org's sync compares it.
 func fetchedMember(u *wecom.User, known map[int64]bool, root int64) org.FetchedMember {
-	rec, dropped := memberFromWeCom(u, known, root)
-	return org.MakeFetched(rec, dropped)
+	var rec org.Member
+	dropped := fillMember(&rec, u, known, root)
+	return org.MakeFetched(&rec, dropped)
 }
 
 // orgDepts are WeCom's departments as the org's.
