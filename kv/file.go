@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strconv"
 	"unsafe"
 )
@@ -99,7 +100,7 @@ func appendBulk(buf []byte, s string) []byte {
 func header(seq uint64, n int, body []byte) []byte {
 	var skel uint32
 	if len(body) >= lazyMin {
-		sh, _, _ := skeleton(body, 0, len(body))
+		sh, _, _ := skeleton(body, 0, len(body), n, false)
 		skel = sh.skel
 	}
 	return encodeHeader(seq, n, int64(len(body)), crc32.Checksum(body, castagnoli), skel)
@@ -185,6 +186,13 @@ type bodyShape struct {
 	n      int      // commands, the sums' too
 	values [][2]int // [start, end) of each set's value (the sums' not), in order
 	sums   []byte   // the sums' value; nil if there is none
+	cmds   []parsed // its commands but the sums, if asked for (what a store loads)
+}
+
+// parsed is a command read from a file: a set of key to value, or a delete of key.
+type parsed struct {
+	key, value []byte
+	del        bool
 }
 
 // skeleton walks the commands of data[from:to] and checksums them without the values of
@@ -192,7 +200,17 @@ type bodyShape struct {
 // sums command (sumsKey) whole: what opening a mapped file checks of a kvtx2 transaction,
 // leaving the values for their first read. For bytes that are not a command, a header or
 // sums anywhere but last among the commands, it says where and why.
-func skeleton(data []byte, from, to int) (sh bodyShape, bad int, err error) {
+//
+// n is how many commands the body's header says it holds (0: not known), from which room
+// is made for them once (at most one per 8 bytes, whatever a damaged header says); keep
+// asks for the commands themselves (bodyShape.cmds), so that they are not parsed again.
+func skeleton(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, err error) {
+	if n = min(n, (to-from)/8); n > 0 {
+		sh.values = make([][2]int, 0, n)
+		if keep {
+			sh.cmds = make([]parsed, 0, n)
+		}
+	}
 	for p := from; p < to; sh.n++ {
 		cmd, err := parseCommand(data[:to], p)
 		if err != nil {
@@ -211,6 +229,9 @@ func skeleton(data []byte, from, to int) (sh bodyShape, bad int, err error) {
 			sh.skel = crc32.Update(sh.skel, castagnoli, data[p:cmd.end])
 			p = cmd.end
 			continue
+		}
+		if keep {
+			sh.cmds = append(sh.cmds, parsed{key: cmd.key, value: cmd.value, del: cmd.del})
 		}
 		upto := cmd.end
 		if !cmd.del {
@@ -363,6 +384,7 @@ type contents struct {
 	legacy  bool        // a plain BuntDB file (no headers)
 	journal bool        // a legacy file holding a kv:journal left by a killed writer
 	lazy    []lazyValue // values checked when first read, in order
+	cmds    []parsed    // the commands of the whole transactions, in order (not of a legacy file)
 }
 
 // verify checks a state file's bytes; see the file format above.
@@ -412,7 +434,7 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 		if !later && crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
 		}
-		sh, bad, err := skeleton(data, bodyStart, end)
+		sh, bad, err := skeleton(data, bodyStart, end, h.n, true)
 		if err != nil {
 			return nil, corrupt(bad, "transaction %d holds %v", h.seq, err)
 		}
@@ -424,6 +446,9 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 		}
 		if h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) {
 			return nil, corrupt(start, "transaction %d holds checksums that do not fit its values", h.seq)
+		}
+		if later {
+			c.lazy = slices.Grow(c.lazy, len(sh.values))
 		}
 		for i, v := range sh.values {
 			if !h.v2 {
@@ -437,6 +462,11 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 			}
 		}
 		c.bodies = append(c.bodies, [2]int{bodyStart, bodyStart + int(h.size)})
+		if c.cmds == nil {
+			c.cmds = sh.cmds // the first (or only: a compacted file's) transaction's, not copied
+		} else {
+			c.cmds = append(c.cmds, sh.cmds...)
+		}
 		c.seq = h.seq
 		pos = bodyStart + int(h.size)
 		c.good = int64(pos)

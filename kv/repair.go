@@ -139,7 +139,7 @@ func wholeTransaction(data []byte, pos int) (int, bool) {
 	if crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 		return 0, false
 	}
-	sh, _, err := skeleton(data, bodyStart, end)
+	sh, _, err := skeleton(data, bodyStart, end, h.n, false)
 	if err != nil || (h.v2 && sh.skel != h.skelCRC) || h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) {
 		return 0, false
 	}
