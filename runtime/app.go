@@ -180,6 +180,11 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The host exists before any instance: an instance may run scripts (a task's inner.js)
+	// as soon as it is started. Its runtimes are made while the state is opened.
+	a.host = jshost.New(jshost.Options{Dir: abs, Elements: scripts{a}, Redactor: a.redactor,
+		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: timeout, Limits: limits, PoolSize: opts.PoolSize,
+		Logger: a.log, Recovered: a.Recovered})
 	switch {
 	case opts.State == StateOwn && store != "":
 		// every process of the app that uses the database shares it: replicas of jitrt run,
@@ -203,11 +208,6 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 			opts.DataDir, m.At, m.URL, m.Schema)
 	}
 
-	// The host exists before any instance: an instance may run scripts (a task's inner.js)
-	// as soon as it is started.
-	a.host = jshost.New(jshost.Options{Dir: abs, Elements: scripts{a}, Redactor: a.redactor,
-		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: timeout, Limits: limits, PoolSize: opts.PoolSize,
-		Logger: a.log, Recovered: a.Recovered})
 	wasmCache := opts.WasmCacheDir
 	if wasmCache == "" && opts.State == StateOwn {
 		wasmCache = filepath.Join(opts.DataDir, "wasm-cache")

@@ -87,6 +87,8 @@ type Options struct {
 type Host struct {
 	opts Options
 	pool chan *vm
+	// filled is closed once the pool was first filled (New fills it in the background).
+	filled chan struct{}
 	// hardenProgram freezes a new runtime's built-ins (harden.go).
 	hardenProgram *goja.Program
 	lim           atomic.Pointer[Limits]
@@ -121,7 +123,7 @@ type boundElement struct {
 	obj *goja.Object
 }
 
-// New makes a host with its pool of runtimes warmed.
+// New makes a host, its pool of runtimes warming in the background.
 func New(opts Options) *Host {
 	if opts.Redactor == nil {
 		opts.Redactor = redact.New()
@@ -152,10 +154,17 @@ func New(opts Options) *Host {
 	if n <= 0 {
 		n = goruntime.GOMAXPROCS(0)
 	}
+	// The pool is filled in the background: making a runtime (freezing its built-ins) takes
+	// a process's first 10-20 ms, which the app's loading (its state opened, its elements
+	// built) overlaps; a run that comes first waits for the next one made.
 	h.pool = make(chan *vm, n)
-	for i := 0; i < n; i++ {
-		h.pool <- h.newVM()
-	}
+	h.filled = make(chan struct{})
+	go func() {
+		defer close(h.filled)
+		for i := 0; i < n; i++ {
+			h.pool <- h.newVM() // never blocks: at most n runtimes are pooled
+		}
+	}()
 	return h
 }
 
@@ -805,12 +814,24 @@ func (h *Host) stringify(v *vm, val goja.Value) (json.RawMessage, error) {
 	return json.RawMessage(h.opts.Redactor.String(out.String())), nil
 }
 
+// get takes a runtime from the pool: one that is there, else the next the pool is still
+// being filled with, else a one-off runtime made for the run.
 func (h *Host) get() (*vm, bool) {
 	select {
 	case v := <-h.pool:
 		return v, true
 	default:
-		return h.newVM(), false
+	}
+	select {
+	case v := <-h.pool:
+		return v, true
+	case <-h.filled:
+		select {
+		case v := <-h.pool:
+			return v, true
+		default:
+			return h.newVM(), false
+		}
 	}
 }
 
