@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jitrt/jitrt/elements"
@@ -89,7 +90,7 @@ type Console struct {
 // New makes the console of app; each page's calls together get timeout() (read at the
 // request, so that an edit of the app's limits applies).
 func New(app *runtime.App, timeout func() time.Duration, log *slog.Logger) *Console {
-	return &Console{app: app, timeout: timeout, log: log, pages: pages}
+	return &Console{app: app, timeout: timeout, log: log, pages: pages()}
 }
 
 // Serve answers a request to a path under Prefix. A page that fails says why in the page
@@ -264,15 +265,18 @@ func static(name string) Response {
 	return Response{Status: 200, ContentType: ct, Body: b}
 }
 
-// pages are the console's templates.
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"join":   strings.Join,
-	"isTrue": func(b *bool) bool { return b != nil && *b },
-	// pageOf is a member list for the memberTable template.
-	"pageOf": func(base string, p memberPage) deptView { return deptView{Base: base, Members: p} },
-	"csrfOf": func(csrf, base string) map[string]string { return map[string]string{"CSRF": csrf, "Base": base} },
-	"when":   when,
-}).ParseFS(assets, "assets/pages.html"))
+// pages are the console's templates, parsed when a console is first made (not as every
+// jitrt command starts: 2 ms of an exec's 50).
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		"join":   strings.Join,
+		"isTrue": func(b *bool) bool { return b != nil && *b },
+		// pageOf is a member list for the memberTable template.
+		"pageOf": func(base string, p memberPage) deptView { return deptView{Base: base, Members: p} },
+		"csrfOf": func(csrf, base string) map[string]string { return map[string]string{"CSRF": csrf, "Base": base} },
+		"when":   when,
+	}).ParseFS(assets, "assets/pages.html"))
+})
 
 // when is a time as the pages show it: to the second, in UTC, which the page's script
 // turns into the viewer's own zone; the time in full (ISO 8601) in a tooltip.

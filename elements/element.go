@@ -296,3 +296,17 @@ type NopObserver struct{}
 
 // Observe does nothing.
 func (NopObserver) Observe(string, string, time.Duration, error) {}
+
+// ValidRoleID reports whether id may name a role: 1 to 64 ASCII letters, digits, _ and -
+// (checked by hand: the regexp of it compiled as every jitrt command started).
+func ValidRoleID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -3,6 +3,7 @@ package elements
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -130,4 +131,22 @@ func TestCodeOf(t *testing.T) {
 	if e.Error() != `bad "v": invalid argument` || !errors.Is(e, ErrInvalidArgument) {
 		t.Fatal(e)
 	}
+}
+
+// ValidRoleID says what the rule's regexp says, for ids of every length and byte class.
+func TestValidRoleIDIsItsPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	for _, id := range roleIDCases() {
+		if ValidRoleID(id) != re.MatchString(id) {
+			t.Fatalf("ValidRoleID(%q) = %v, the pattern says %v", id, ValidRoleID(id), re.MatchString(id))
+		}
+	}
+}
+
+func roleIDCases() []string {
+	out := []string{"", "a", "admin", "A-b_9", "a b", "é", "a\n", "a.b", "-", "_", strings.Repeat("a", 64), strings.Repeat("a", 65), "admin\x00"}
+	for c := 0; c < 256; c++ {
+		out = append(out, string([]byte{byte(c)}), "x"+string([]byte{byte(c)}))
+	}
+	return out
 }

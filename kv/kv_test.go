@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -617,5 +618,19 @@ func TestGenerationCountsOnlyCommitsUnderItsPrefix(t *testing.T) {
 	<-done
 	if s.Generation("el:c:") == c0 {
 		t.Fatal("a write by a transaction that began before the prefix was watched was not counted")
+	}
+}
+
+// validSchema says what SchemaPattern says, for names of every length and byte class.
+func TestValidSchemaIsSchemaPattern(t *testing.T) {
+	re := regexp.MustCompile(SchemaPattern)
+	cases := []string{"", "a", "jitrt", "_x", "9a", "a9", "A", "a-b", "a b", "é", strings.Repeat("a", 63), strings.Repeat("a", 64), "jitrt\n"}
+	for c := 0; c < 256; c++ {
+		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)}))
+	}
+	for _, name := range cases {
+		if validSchema(name) != re.MatchString(name) {
+			t.Fatalf("validSchema(%q) = %v, SchemaPattern says %v", name, validSchema(name), re.MatchString(name))
+		}
 	}
 }

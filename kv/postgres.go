@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,12 +83,25 @@ const writeTimeout = time.Minute
 // SchemaPattern is what a schema name may be (it is written into SQL).
 const SchemaPattern = `^[a-z_][a-z0-9_]{0,62}$`
 
-var schemaPattern = regexp.MustCompile(SchemaPattern)
+// validSchema reports whether name matches SchemaPattern (checked by hand: the regexp of
+// it compiled as every jitrt command started).
+func validSchema(name string) bool {
+	if len(name) == 0 || len(name) > 63 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // CheckSchema says why name cannot be the schema of a store (nil if it can): lower-case
 // letters, digits and _, not starting with a digit, at most 63 characters.
 func CheckSchema(name string) error {
-	if !schemaPattern.MatchString(name) {
+	if !validSchema(name) {
 		return fmt.Errorf("schema %q is not a name jitrt uses: lower-case letters, digits and _, not starting with a digit, at most 63 characters", name)
 	}
 	return nil
@@ -148,7 +160,7 @@ type op struct {
 // connects, takes the schema's owner lock (waiting up to LockTimeout), creates or migrates
 // the schema, and loads it into memory.
 func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Store, error) {
-	if !schemaPattern.MatchString(schema) {
+	if !validSchema(schema) {
 		return nil, fmt.Errorf("kv: schema %q must be 1 to 63 lowercase letters, digits and _", schema)
 	}
 	var dirLock *dirLock
@@ -241,7 +253,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 // writing (jitrt ls beside a jitrt run that owns it). A schema not there yet is an empty
 // store.
 func OpenPostgresReadOnly(ctx context.Context, dbURL, schema string) (*Store, error) {
-	if !schemaPattern.MatchString(schema) {
+	if !validSchema(schema) {
 		return nil, fmt.Errorf("kv: schema %q must be 1 to 63 lowercase letters, digits and _", schema)
 	}
 	where := RedactURL(dbURL)

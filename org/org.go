@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -23,9 +22,6 @@ import (
 const MetaID = "corps.Meta"
 
 func init() { elements.RegisterMeta(MetaID, "organisations (组织架构)") }
-
-// rolePattern is what a role id may be.
-var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Role is one declared role of the org.
 type Role struct {
@@ -196,7 +192,7 @@ func ParseRoles(roles []Role, report func(key, format string, args ...any)) []Ro
 		switch {
 		case r.RoleID == "":
 			continue // reported by Decode
-		case !rolePattern.MatchString(r.RoleID):
+		case !elements.ValidRoleID(r.RoleID):
 			report(key, "%s %q must be 1 to 64 letters, digits, _ and -", key, r.RoleID)
 			continue
 		case seen[r.RoleID]:

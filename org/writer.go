@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/kv"
 )
 
@@ -229,7 +230,7 @@ func (w *Writer) GrantRoles(memberID string, roleIDs []string) error {
 
 // CreateRole makes a role in the org (beside the config's declared roles).
 func (w *Writer) CreateRole(r Role, group string) error {
-	if !rolePattern.MatchString(r.RoleID) {
+	if !elements.ValidRoleID(r.RoleID) {
 		return w.o.BadArg("roleId %q must be 1 to 64 letters, digits, _ and -", r.RoleID)
 	}
 	if _, ok := roleNameIn(w.o.rolesRead(w.tx), r.RoleID); ok {

@@ -158,9 +158,6 @@ func ReadAppConfig(dir string) (AppConfig, Problems) {
 	return cfg, ps
 }
 
-// rolePattern is what a role id may be (as a corp declares roles).
-var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // readPermissions reads app.json's "permissions": each key an element's fullName and a
 // method ("corps.DemoCorp.setAdmin"), each value the roles that may call it (at least one).
 func readPermissions(n *jsonpos.Node, report func(jsonpos.Pos, string)) map[string][]string {
@@ -176,7 +173,7 @@ func readPermissions(n *jsonpos.Node, report func(jsonpos.Pos, string)) map[stri
 		}
 		var roles []string
 		for _, it := range m.Value.Items {
-			if it.Kind != jsonpos.String || !rolePattern.MatchString(it.Str) {
+			if it.Kind != jsonpos.String || !elements.ValidRoleID(it.Str) {
 				report(it.Pos, fmt.Sprintf("permissions[%q]: a role id is 1 to 64 letters, digits, _ and -, not %v", m.Key, it.Interface()))
 				continue
 			}
