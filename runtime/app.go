@@ -200,9 +200,11 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		a.store = kv.OpenMemory()
 	}
 	if err != nil {
+		a.host.Close() // its runtimes stop being made (a command retrying a locked state retries this)
 		return nil, err
 	}
 	if m, moved := a.store.MovedTo(); moved && store == "" {
+		a.host.Close()
 		a.store.Close()
 		return nil, fmt.Errorf("the state in %s was moved to PostgreSQL by jitrt migrate on %s (%s, schema %s): give --store with that database (or \"store\" in app.json); jitrt migrate --from brings it back to the file",
 			opts.DataDir, m.At, m.URL, m.Schema)

@@ -87,8 +87,10 @@ type Options struct {
 type Host struct {
 	opts Options
 	pool chan *vm
-	// filled is closed once the pool was first filled (New fills it in the background).
+	// filled is closed once the pool was first filled (New fills it in the background), or
+	// its filling stopped as the host was closed.
 	filled chan struct{}
+	closed atomic.Bool
 	// hardenProgram freezes a new runtime's built-ins (harden.go).
 	hardenProgram *goja.Program
 	lim           atomic.Pointer[Limits]
@@ -161,7 +163,7 @@ func New(opts Options) *Host {
 	h.filled = make(chan struct{})
 	go func() {
 		defer close(h.filled)
-		for i := 0; i < n; i++ {
+		for i := 0; i < n && !h.closed.Load(); i++ {
 			h.pool <- h.newVM() // never blocks: at most n runtimes are pooled
 		}
 	}()
@@ -852,8 +854,9 @@ func (h *Host) put(v *vm, pooled, healthy bool) {
 	}
 }
 
-// Close drops the pooled runtimes.
+// Close drops the pooled runtimes, and stops making them if the pool is still being filled.
 func (h *Host) Close() {
+	h.closed.Store(true)
 	for {
 		select {
 		case <-h.pool:
