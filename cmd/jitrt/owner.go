@@ -44,7 +44,9 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 				return cl.Do(ctx, w.remote, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 		}
+		restoreGC := loadingGC()
 		app, err := runtime.Load(ctx, dir, opts)
+		restoreGC()
 		if err == nil {
 			defer app.Close()
 			softMemoryLimit(app)
