@@ -267,11 +267,15 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 	// Each page is decoded into a buffer a worker used before, all zero again once the page
 	// was handed on, rather than into a slice the decoder grows a member at a time: at a
 	// million members that growth was a GiB allocated and moved.
-	var buffers sync.Pool // of *[]User, all zero up to their capacity
+	// (A channel, not a sync.Pool: a pool drops what it holds at every collection, and a
+	// large sync collects often.)
+	buffers := make(chan *[]User, c.cfg.Concurrency) // all zero up to their capacity
 	err := fanOut(ctx, c, opts, "members", slices.Sorted(maps.Keys(depts)),
 		func(ctx context.Context, id int64) ([]User, error) {
-			buf, _ := buffers.Get().(*[]User)
-			if buf == nil {
+			var buf *[]User
+			select {
+			case buf = <-buffers:
+			default:
 				buf = new([]User)
 			}
 			list, err := c.listUsersInto(ctx, id, *buf)
@@ -281,7 +285,10 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 			users.addPage(list)
 			clear(list) // every member the decoder wrote: the buffer is all zero again
 			*buf = list[:0]
-			buffers.Put(buf)
+			select {
+			case buffers <- buf:
+			default:
+			}
 			return nil, nil
 		},
 		func(_ int, _ int64, list []User) {})
