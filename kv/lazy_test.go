@@ -84,6 +84,13 @@ func TestADamagedValueOfALargeFileIsRefusedWhenFirstRead(t *testing.T) {
 	}
 	_, err = s.Get("big:030")
 	isDamage("Get of the damaged value", err)
+	var keys []string
+	err = s.View(func(tx *Tx) error {
+		return tx.ScanKeys("big:", func(k string) bool { keys = append(keys, k); return true })
+	})
+	if err != nil || len(keys) != 60 || keys[30] != "big:030" {
+		t.Fatalf("ScanKeys, which reads no value, listed %d keys: %v", len(keys), err)
+	}
 	var served []string
 	err = s.View(func(tx *Tx) error {
 		tx.Scan("big:", func(k, _ string) bool { served = append(served, k); return true }) // its error ignored, as careless code does

@@ -174,6 +174,14 @@ func (tx *Tx) Scan(prefix string, fn func(key, value string) bool) error {
 	}))
 }
 
+// ScanKeys calls fn for every key with the prefix, in key order, until fn returns false:
+// the keys alone, no value read (a mapped file's values are not touched, nor checked).
+func (tx *Tx) ScanKeys(prefix string, fn func(key string) bool) error {
+	return translate(tx.tx.AscendGreaterOrEqual("", prefix, func(k, _ string) bool {
+		return strings.HasPrefix(k, prefix) && fn(k)
+	}))
+}
+
 // ScanReverse is Scan from the last key with the prefix to the first.
 func (tx *Tx) ScanReverse(prefix string, fn func(key, value string) bool) error {
 	return translate(tx.tx.DescendLessOrEqual("", prefix+"\xff", func(k, v string) bool {

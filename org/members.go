@@ -308,6 +308,18 @@ func readMembers(tx *kv.Tx, k Keys) (*storedMembers, error) {
 	return s, err
 }
 
+// MemberEstimate is about how many members the org stores (at most chunkSize-1 over), from
+// its keys alone: what a sync may size its sets by before the stored org is read.
+func (o *Directory) MemberEstimate() int {
+	n := 0
+	o.store.View(func(tx *kv.Tx) error {
+		tx.ScanKeys(o.keys.Chunks(), func(string) bool { n += chunkSize; return true })
+		tx.ScanKeys(o.keys.Members(), func(string) bool { n++; return true })
+		return nil
+	})
+	return n
+}
+
 // GetMember reads one member's record: its single record, else the one in its chunk.
 func GetMember(tx *kv.Tx, k Keys, id string) (string, bool, error) {
 	raw, err := tx.Get(k.Member(id))

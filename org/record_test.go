@@ -1,9 +1,11 @@
 package org
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A record keeps its times packed (seconds since 1970, updatedAt empty while it is
@@ -97,5 +99,21 @@ func TestATailIsOneAllocationAndReadsBack(t *testing.T) {
 		if EncodeMember(got) != raw || got.Name != m.Name || got.Position != m.Position || len(got.DeptIDs) != len(m.DeptIDs) {
 			t.Fatalf("%q reads back as %+v", raw, got)
 		}
+	}
+}
+
+// MemberEstimate counts the stored members from the keys alone: none before a sync, then
+// the members of the org, at most a chunk's worth over, single records counted too.
+func TestMemberEstimateIsTheStoredCountFromKeysAlone(t *testing.T) {
+	d, _ := newTestDir(t)
+	if n := d.MemberEstimate(); n != 0 {
+		t.Fatalf("an empty org estimates %d members", n)
+	}
+	rep := &SyncReport{}
+	if err := d.Commit(context.Background(), d.Prefetch(), fetchedOrg(3000), rep, CommitOptions{Start: time.Now(), Init: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.MemberEstimate(); n < 3000 || n >= 3000+chunkSize {
+		t.Fatalf("3000 members stored, estimated %d", n)
 	}
 }

@@ -39,6 +39,9 @@ type FetchOptions struct {
 	// at once. An error from either ends the fetch with it.
 	OnDepartments func([]Department) error
 	OnUsers       func([]User) error
+	// ExpectedMembers, if known (the count of the org as last stored), sizes the set that
+	// hands each member on once: a million members grown into it rehashed it again and again.
+	ExpectedMembers int
 }
 
 // FetchOrg fetches the whole organisation (or the scoped subtrees) with bounded concurrency.
@@ -260,7 +263,7 @@ func (c *Client) fetchDetail(ctx context.Context, opts FetchOptions) (*Org, erro
 			depts[d.ID] = d
 		}
 	}
-	users := newUserSet(opts.OnUsers)
+	users := newUserSet(opts.OnUsers, opts.ExpectedMembers)
 	if err := opts.departments(depts); err != nil {
 		return nil, err
 	}
@@ -358,7 +361,7 @@ func (c *Client) fetchByID(ctx context.Context, opts FetchOptions) (*Org, error)
 	}
 
 	// Members: user/get each.
-	users := newUserSet(opts.OnUsers)
+	users := newUserSet(opts.OnUsers, opts.ExpectedMembers)
 	if err := opts.departments(depts); err != nil {
 		return nil, err
 	}
@@ -435,8 +438,8 @@ type userSet struct {
 	carried map[string]bool // the sensitive fields some member carries
 }
 
-func newUserSet(on func([]User) error) *userSet {
-	return &userSet{seen: map[string]struct{}{}, on: on, carried: map[string]bool{}}
+func newUserSet(on func([]User) error, expected int) *userSet {
+	return &userSet{seen: make(map[string]struct{}, max(expected, 0)), on: on, carried: map[string]bool{}}
 }
 
 // addPage adds a page's members not seen before and hands them to the consumer. The page
@@ -561,7 +564,7 @@ func MarkWithheld(org *Org) {
 // from apps created since 2022-06-20 (an org where every member lacks a field tells that
 // apart from members who merely left it blank).
 func withheldFields(users []User) []string {
-	s := newUserSet(nil)
+	s := newUserSet(nil, len(users))
 	s.addPage(users)
 	return s.withheld()
 }

@@ -38,7 +38,7 @@ func (c *Corp) Fetch(ctx context.Context) (*org.Fetched, []string, error) {
 	var known map[int64]bool
 	var root int64
 	invalid := 0
-	wo, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx),
+	wo, err := client.FetchOrg(ctx, wecom.FetchOptions{Scope: c.cfg.Scope, Progress: elements.ProgressFrom(ctx), ExpectedMembers: c.dir.MemberEstimate(),
 		OnDepartments: func(depts []wecom.Department) error {
 			known, root = org.DeptContext(orgDepts(depts))
 			pages, invalid = pages[:0], 0 // a fetch that starts over (on the id path)
