@@ -105,33 +105,9 @@ func encodeHeadRest(status, offlineBy, offlineAt, createdAt, updatedAt string) s
 
 // packTime is a time as a record keeps it.
 func packTime(t string) string {
-	// "2006-01-02T15:04:05Z", every other byte a digit
-	if len(t) != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[19] != 'Z' {
-		return t
-	}
-	num := func(from, to int) (int, bool) {
-		n := 0
-		for i := from; i < to; i++ {
-			c := t[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	var f [6]int
-	for i, at := range [6][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}} {
-		v, ok := num(at[0], at[1])
-		if !ok {
-			return t
-		}
-		f[i] = v
-	}
-	tm := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], 0, time.UTC)
-	if tm.Year() != f[0] || int(tm.Month()) != f[1] || tm.Day() != f[2] || tm.Hour() != f[3] || tm.Minute() != f[4] ||
-		tm.Second() != f[5] || f[0] < 1970 {
-		return t // not a time time.Date keeps as it is written (30 February): kept as written
+	tm, err := time.Parse(time.RFC3339, t)
+	if err != nil || tm.Year() < 1970 || !strings.HasSuffix(t, "Z") || tm.Format(time.RFC3339) != t {
+		return t // not whole seconds in UTC as written (a fraction, an offset, 30 February): kept as written
 	}
 	return strconv.FormatInt(tm.Unix(), 10)
 }

@@ -67,15 +67,7 @@ func (c *Client) GetDepartment(ctx context.Context, id int64) (*Department, erro
 
 // ListUsers is user/list: the members directly in a department, with details.
 func (c *Client) ListUsers(ctx context.Context, departmentID int64) ([]User, error) {
-	type resp struct {
-		baseResponse
-		UserList []User `json:"userlist"`
-	}
-	r, err := do[resp](ctx, c, call{endpoint: "user/list", query: idQuery("department_id", departmentID)})
-	if err != nil {
-		return nil, err
-	}
-	return r.UserList, nil
+	return c.listUsersInto(ctx, departmentID, nil)
 }
 
 // listUsersInto is ListUsers decoding into buf's array, which must be all zero values up
