@@ -22,6 +22,7 @@ import (
 
 	"github.com/jitrt/jitrt/console"
 	"github.com/jitrt/jitrt/elements"
+	"github.com/jitrt/jitrt/internal/deadline"
 	"github.com/jitrt/jitrt/runtime"
 )
 
@@ -71,6 +72,11 @@ type Server struct {
 	// csrfKey keys the console's CSRF tokens: derived from the token (the same in every
 	// replica), or random for an open console.
 	csrfKey [32]byte
+	// caller is who an API call is made for (the token's holder, or a loopback caller when
+	// there is no token); callBase the context of a call made under context.Background, as
+	// every request fasthttp serves is: made once, not for every call
+	caller   elements.Actor
+	callBase context.Context
 }
 
 // New checks the options: a non-loopback address needs a token.
@@ -105,6 +111,11 @@ func New(app *runtime.App, opts Options) (*Server, error) {
 	} else {
 		rand.Read(s.csrfKey[:])
 	}
+	s.caller = elements.Actor{Kind: "token"}
+	if opts.Token == "" {
+		s.caller = elements.Actor{Kind: "loopback"}
+	}
+	s.callBase = s.callContext(context.Background())
 	s.srv = &fasthttp.Server{
 		Handler:                       s.serveFast,
 		Name:                          "jitrt",
@@ -329,11 +340,7 @@ func (s *Server) route(ctx context.Context, r *Request) (string, Response) {
 					"%s.%s is gated by app.json \"permissions\": log in as a member holding %s (/auth/{login}/login), or set %s and send it as a Bearer token",
 					name, methodName, strings.Join(roles, " or "), TokenEnv))
 			}
-			who := elements.Actor{Kind: "token"}
-			if s.opts.Token == "" {
-				who = elements.Actor{Kind: "loopback"}
-			}
-			return "call", s.call(elements.WithActor(ctx, who), name, methodName, r.Body)
+			return "call", s.call(ctx, name, methodName, r.Body)
 		}
 		if method != "GET" {
 			return "element", methodNotAllowed("GET")
@@ -410,16 +417,19 @@ func (s *Server) element(name string) Response {
 func (s *Server) call(ctx context.Context, name, method string, body []byte) Response {
 	var parsed any
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &parsed); err != nil {
+		var v any // here, so that a call without a body does not allocate it
+		if err := json.Unmarshal(body, &v); err != nil {
 			return Response{Status: 400, ContentType: jsonType, Body: errorBody("bad_json", "the body is not valid JSON: "+err.Error())}
 		}
+		parsed = v
 	}
 	args, mode, err := elements.JSONArgs(parsed)
 	if err != nil {
 		return s.fail(err)
 	}
-	// A call that needs a script run and finds every run busy is refused (503), not queued.
-	ctx, cancel := context.WithTimeout(elements.WithoutQueue(ctx), s.timeout())
+	// The time limit's timer is made only if the method waits on it (deadline.After): a
+	// cheap read never does.
+	ctx, cancel := deadline.After(s.callContext(ctx), s.timeout())
 	defer cancel()
 	res, err := s.app.Invoke(ctx, elements.Call{Element: name, Method: method, Args: args, Mode: mode, Outside: true})
 	if err != nil {
@@ -428,7 +438,15 @@ func (s *Server) call(ctx context.Context, name, method string, body []byte) Res
 	return s.data(res)
 }
 
-// statusOf maps an error code to an HTTP status.
+// callContext is ctx for an API call: the caller's (elements.WithActor), and a call that
+// needs a script run and finds every run busy is refused (503), not queued.
+func (s *Server) callContext(ctx context.Context) context.Context {
+	if ctx == context.Background() && s.callBase != nil {
+		return s.callBase
+	}
+	return elements.WithActor(elements.WithoutQueue(ctx), s.caller)
+}
+
 // statusOf is the HTTP status of an error code.
 func statusOf(code string) int { return elements.HTTPStatus(code) }
 
@@ -459,8 +477,11 @@ func retryAfterOf(err error) string {
 }
 
 func (s *Server) data(v any) Response {
-	// goccy/go-json: encoding/json's output (HTML escaped, map keys sorted), a cheap read's
-	// largest cost after the socket
+	// plain values written straight (appendPlainJSON); the rest by goccy/go-json: both
+	// encoding/json's output (HTML escaped, map keys sorted)
+	if b, ok := appendPlainJSON(append(make([]byte, 0, 128), `{"data":`...), v, 0); ok {
+		return Response{Status: 200, ContentType: jsonType, Body: s.mask(append(b, '}'))}
+	}
 	b, err := gojson.Marshal(struct {
 		Data any `json:"data"`
 	}{v})

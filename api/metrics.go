@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +17,11 @@ import (
 // elements.Observer), reloads, and JS runs.
 type Metrics struct {
 	reg       *prometheus.Registry
-	byRoute   sync.Map // route+code → *routeMetrics, so a request resolves no labels
+	// byRoute is route+code → *routeMetrics, so that a request resolves no labels: a map
+	// replaced whole under byRouteMu when a pair first comes (a few dozen pairs in a
+	// process's life), read without a lock or an interface hash by every request
+	byRoute   atomic.Pointer[map[routeKey]*routeMetrics]
+	byRouteMu sync.Mutex
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	observed  *prometheus.CounterVec
@@ -144,15 +150,32 @@ type routeKey struct {
 }
 
 func (m *Metrics) request(route string, code int, took time.Duration) {
-	k := routeKey{route, code}
-	rm, ok := m.byRoute.Load(k)
-	if !ok {
-		rm, _ = m.byRoute.LoadOrStore(k, &routeMetrics{
-			count: m.requests.WithLabelValues(route, codeLabel(code)), latency: m.latency.WithLabelValues(route)})
-	}
-	r := rm.(*routeMetrics)
+	r := m.routeMetrics(routeKey{route, code})
 	r.count.Inc()
 	r.latency.Observe(took.Seconds())
+}
+
+func (m *Metrics) routeMetrics(k routeKey) *routeMetrics {
+	if byRoute := m.byRoute.Load(); byRoute != nil {
+		if r := (*byRoute)[k]; r != nil {
+			return r
+		}
+	}
+	m.byRouteMu.Lock()
+	defer m.byRouteMu.Unlock()
+	var old map[routeKey]*routeMetrics
+	if p := m.byRoute.Load(); p != nil {
+		if r := (*p)[k]; r != nil {
+			return r
+		}
+		old = *p
+	}
+	r := &routeMetrics{count: m.requests.WithLabelValues(k.route, codeLabel(k.code)), latency: m.latency.WithLabelValues(k.route)}
+	next := make(map[routeKey]*routeMetrics, len(old)+1)
+	maps.Copy(next, old)
+	next[k] = r
+	m.byRoute.Store(&next)
+	return r
 }
 
 func codeLabel(code int) string {

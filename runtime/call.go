@@ -75,7 +75,7 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 		return nil, elements.Errorf(elements.CodeResourceExhausted, "%s.%s: element method calls nested %d deep (a method that calls itself without end?)", name, c.Method, maxCallDepth)
 	}
 	ctx = context.WithValue(ctx, callDepthKey{}, depth+1)
-	res, err := protect(a, name+"."+c.Method, func() (any, error) { return m.Call(ctx, args) })
+	res, err := callProtected(a, name, c.Method, m, ctx, args)
 	if err != nil {
 		var coded *elements.Error
 		if !errors.As(err, &coded) && errors.Is(err, context.DeadlineExceeded) {
@@ -118,6 +118,17 @@ func protect[T any](a *App, where string, fn func() (T, error)) (v T, err error)
 		}
 	}()
 	return fn()
+}
+
+// callProtected is protect for a method call, without a closure or the name built before a
+// panic needs it (a cheap read's call path allocates neither).
+func callProtected(a *App, element, method string, m *elements.Method, ctx context.Context, args elements.Args) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = a.Recovered(element+"."+method, r)
+		}
+	}()
+	return m.Call(ctx, args)
 }
 
 // Recovered records a panic caught at a boundary (a call, a run, a reload, an HTTP
