@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ import (
 // the number of requests (TestLoadClient).
 const loadClientEnv = "JITRT_LOAD_CLIENT"
 
+// loadClientCPUEnv, when set, is the CPU the load generator keeps to.
+const loadClientCPUEnv = "JITRT_LOAD_CLIENT_CPU"
+
 // TestLoadClient is a load generator in a process of its own (BenchmarkGetAdminBesideBareFasthttp
 // runs this binary again with loadClientEnv): 16 keep-alive connections POSTing the path
 // until N requests are answered 200. Skipped otherwise.
@@ -36,6 +40,10 @@ func TestLoadClient(t *testing.T) {
 	addr, rest, _ := strings.Cut(spec, " ")
 	path, nStr, _ := strings.Cut(rest, " ")
 	n, _ := strconv.ParseInt(nStr, 10, 64)
+	if cpu := os.Getenv(loadClientCPUEnv); cpu != "" {
+		c, _ := strconv.Atoi(cpu)
+		defer pinProcess(c)()
+	}
 	const workers = 16
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: workers}
 	var next atomic.Int64
@@ -128,10 +136,19 @@ func BenchmarkGetAdminBesideBareFasthttp(b *testing.B) {
 	go bare.Serve(ln)
 	defer bare.Shutdown()
 
+	// With two CPUs or more, the servers keep to CPU 1 and the load generator to CPU 0: on
+	// two cores shared freely, where the scheduler puts the two processes moves a server's
+	// CPU a request by a third from run to run, more than the handlers differ.
+	var clientEnv []string
+	if goruntime.NumCPU() >= 2 {
+		defer pinProcess(1)()
+		clientEnv = []string{loadClientCPUEnv + "=0"}
+	}
 	const n = 200_000
 	load := func(addr string) time.Duration {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$", "-test.count=1")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", loadClientEnv, addr, path, n))
+		cmd.Env = append(cmd.Env, clientEnv...)
 		cpu0 := serverCPU()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("the load generator: %v\n%s", err, out)
