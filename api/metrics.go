@@ -16,7 +16,7 @@ import (
 // Metrics are the app's Prometheus metrics: HTTP requests, syncs and task runs (through
 // elements.Observer), reloads, and JS runs.
 type Metrics struct {
-	reg       *prometheus.Registry
+	reg *prometheus.Registry
 	// byRoute is route+code → *routeMetrics, so that a request resolves no labels: a map
 	// replaced whole under byRouteMu when a pair first comes (a few dozen pairs in a
 	// process's life), read without a lock or an interface hash by every request
