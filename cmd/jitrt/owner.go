@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitrt/jitrt/control"
+	"github.com/jitrt/jitrt/internal/hugeheap"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime"
 )
@@ -45,13 +46,19 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 			}
 		}
 		restoreGC := loadingGC()
+		// the heap of a command that ends when its work does is backed by huge pages
+		// (hugeheap: a million-member sync's page faults halved); a server's is not, its
+		// heap long-lived and returned to the system as it shrinks
+		stopHuge := hugeheap.Advise()
 		app, err := runtime.Load(ctx, dir, opts)
 		restoreGC()
 		if err == nil {
+			defer stopHuge()
 			defer app.Close()
 			softMemoryLimit(app)
 			return w.local(app)
 		}
+		stopHuge()
 		var locked *kv.LockedError
 		if !errors.As(err, &locked) {
 			return nil, damaged(dir, err)
