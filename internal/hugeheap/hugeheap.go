@@ -26,6 +26,10 @@ const Env = "JITRT_HUGEPAGES"
 // millisecond at most in a sync, so few 2 MiB regions are first touched before it.
 const interval = time.Millisecond
 
+// reserveOnce: the heap is reserved once in a process. Made again, the reservation would
+// reuse the first, freed, which the runtime zeroes: a gigabyte written.
+var reserveOnce sync.Once
+
 // Advise advises huge pages for the heap until stop is called (which waits for the
 // advising goroutine to end). It does nothing where the kernel cannot (not Linux, no
 // transparent huge pages) or when turned off (Env, GODEBUG=disablethp=1).
@@ -34,7 +38,11 @@ func Advise() (stop func()) {
 		return func() {}
 	}
 	base, size := heapRange()
-	if size == 0 || advise(base, size) != nil {
+	if size == 0 {
+		return func() {}
+	}
+	reserveOnce.Do(reserveHeap)
+	if advise(base, size) != nil {
 		return func() {}
 	}
 	done := make(chan struct{})

@@ -2,6 +2,10 @@ package hugeheap
 
 import (
 	"errors"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -14,14 +18,14 @@ const arenaSize = 64 << 20
 // heap of this process will be (advice over addresses nothing maps costs nothing).
 const span = 64 << 30
 
-var sink *[64 << 10]byte
+var probe *[64 << 10]byte
 
 // heapRange is the heap's first arena onward: found from the address of an object the
 // heap holds.
 func heapRange() (base, size uintptr) {
-	sink = new([64 << 10]byte) // large enough to be on the heap, not in a tiny block
-	base = uintptr(unsafe.Pointer(sink)) &^ (arenaSize - 1)
-	sink = nil
+	probe = new([64 << 10]byte) // large enough to be on the heap, not in a tiny block
+	base = uintptr(unsafe.Pointer(probe)) &^ (arenaSize - 1)
+	probe = nil
 	return base, span
 }
 
@@ -34,3 +38,55 @@ func advise(base, size uintptr) error {
 	}
 	return nil
 }
+
+// reserveSize is how much heap reserveHeap maps ahead: 1 GiB (what a million-member
+// sync grows to; beyond it the polling advises what the heap maps), an eighth of the
+// machine's memory on a smaller one.
+func reserveSize() int {
+	size := 1 << 30
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.Atoi(f[1]); err == nil {
+					size = min(size, kb<<10/8)
+				}
+			}
+		}
+	}
+	return size
+}
+
+// reserveHeap has the runtime map reserveSize of heap now, untouched, and lets it go: the
+// heap grows into it afterwards without mapping anew, so the advice given once holds for
+// all of it. (Mapping anew drops the advice, and a chunk the allocator maps is touched
+// before the next advice comes: 2 MiB of every 4 MiB stayed in small pages. Measured, a
+// million-member first sync: 150,000 page faults with the polling alone, 24,000 with the
+// reservation.)
+//
+// The collector is off while the reservation is made (SetGCPercent(-1) first waits for a
+// collection in progress to end): made during a collection's marking, it would count as
+// live in it, and the next collection's goal would be set past it. Not where the kernel
+// counts mapped memory strictly (vm.overcommit_memory 2): there untouched memory is
+// charged all the same.
+func reserveHeap() {
+	if raceEnabled {
+		return
+	}
+	if b, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err != nil || strings.TrimSpace(string(b)) == "2" {
+		return
+	}
+	prev := debug.SetGCPercent(-1)
+	reserve(reserveSize())
+	debug.SetGCPercent(prev)
+}
+
+// reserve allocates n bytes and drops them: fresh memory, which the runtime knows to be
+// zero, so none of it is written.
+//
+//go:noinline
+func reserve(n int) {
+	sink = make([]byte, n)
+	sink = nil
+}
+
+var sink []byte

@@ -3,7 +3,9 @@ package hugeheap
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,5 +90,71 @@ func TestTurnedOff(t *testing.T) {
 		}
 		stop()
 		t.Setenv(env[0], "")
+	}
+}
+
+// childEnv marks the test binary run again for one test in a fresh process.
+const childEnv = "HUGEHEAP_TEST_CHILD"
+
+// rssBytes is the process's resident memory.
+func rssBytes(t *testing.T) uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
+
+func readMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestTheReservationIsMappedUntouchedAndNotLive: reserveHeap leaves the heap mapped ahead
+// by the reservation (free, for the work to grow into), touches none of it (the resident
+// memory stays), and the collector's goal after it is set by what is live, not by it.
+// It runs in a process of its own (this test binary again), whose heap no reservation
+// has grown yet.
+func TestTheReservationIsMappedUntouchedAndNotLive(t *testing.T) {
+	if b, _ := os.ReadFile("/proc/sys/vm/overcommit_memory"); strings.TrimSpace(string(b)) == "2" || raceEnabled {
+		t.Skip("strict overcommit, or the race detector: no reservation is made")
+	}
+	if os.Getenv(childEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTheReservationIsMappedUntouchedAndNotLive$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), childEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	size := uint64(reserveSize())
+	if size < 64<<20 {
+		t.Skipf("a reservation of %d bytes is too small to tell from the heap", size)
+	}
+	runtime.GC()
+	rss0 := rssBytes(t)
+	reserveHeap()
+	if rss := rssBytes(t); rss > rss0+size/8 {
+		t.Fatalf("resident memory %d -> %d: the reservation of %d was written", rss0, rss, size)
+	}
+	// (mapped now, or by an earlier reservation of this process: the heap keeps it)
+	if mapped := readMetric("/memory/classes/total:bytes"); mapped < size {
+		t.Fatalf("%d bytes mapped: the reservation of %d was not", mapped, size)
+	}
+	runtime.GC()
+	if goal := readMetric("/gc/heap/goal:bytes"); goal > size/2 {
+		t.Fatalf("the collector's goal after the reservation is %d: it counted the reservation (%d) live", goal, size)
+	}
+	if free := readMetric("/memory/classes/heap/free:bytes") + readMetric("/memory/classes/heap/released:bytes"); free < size*3/4 {
+		t.Fatalf("%d bytes of heap free after the reservation of %d: it was not let go", free, size)
 	}
 }
