@@ -7,8 +7,10 @@
 // million members touches a gigabyte: 260,000 page faults, each one a trap, and on a
 // virtual machine each costs 5-12 µs (measured on the 2-core machine CI uses: 12 µs a 4
 // KiB page, 0.5 µs a 4 KiB page under a 2 MiB one). The runtime maps its heap in chunks
-// with mmap(MAP_FIXED), which drops any earlier advice, so the advice is given again every
-// millisecond while the work runs, over the address range the heap grows into.
+// with mmap(MAP_FIXED), which drops any earlier advice; so the heap is first reserved
+// ahead (mapped untouched and let go: it then grows into memory already advised), and the
+// advice is given again every millisecond while the work runs, over the address range the
+// heap grows into, for what the heap maps past the reservation.
 package hugeheap
 
 import (
