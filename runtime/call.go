@@ -75,7 +75,7 @@ func (a *App) Invoke(ctx context.Context, c elements.Call) (any, error) {
 		return nil, elements.Errorf(elements.CodeResourceExhausted, "%s.%s: element method calls nested %d deep (a method that calls itself without end?)", name, c.Method, maxCallDepth)
 	}
 	ctx = context.WithValue(ctx, callDepthKey{}, depth+1)
-	res, err := callProtected(a, name, c.Method, m, ctx, args)
+	res, err := callProtected(ctx, a, m, args, name, c.Method)
 	if err != nil {
 		var coded *elements.Error
 		if !errors.As(err, &coded) && errors.Is(err, context.DeadlineExceeded) {
@@ -122,7 +122,7 @@ func protect[T any](a *App, where string, fn func() (T, error)) (v T, err error)
 
 // callProtected is protect for a method call, without a closure or the name built before a
 // panic needs it (a cheap read's call path allocates neither).
-func callProtected(a *App, element, method string, m *elements.Method, ctx context.Context, args elements.Args) (v any, err error) {
+func callProtected(ctx context.Context, a *App, m *elements.Method, args elements.Args, element, method string) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = a.Recovered(element+"."+method, r)
