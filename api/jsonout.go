@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -60,44 +61,28 @@ func appendPlainJSON(b []byte, v any, depth int) (_ []byte, ok bool) {
 		}
 		return append(b, ']'), true
 	case map[string]any:
-		if v == nil {
-			return append(b, "null"...), true
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(appendJSONString(b, k), ':')
-			if b, ok = appendPlainJSON(b, v[k], depth+1); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
+		return appendPlainMap(b, v, func(b []byte, e any) ([]byte, bool) { return appendPlainJSON(b, e, depth+1) })
 	case map[string]string:
-		if v == nil {
-			return append(b, "null"...), true
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(append(appendJSONString(b, k), ':'), v[k])
-		}
-		return append(b, '}'), true
+		return appendPlainMap(b, v, func(b []byte, e string) ([]byte, bool) { return appendJSONString(b, e), true })
 	}
 	return b, false
+}
+
+// appendPlainMap writes a string-keyed map, its keys sorted, each value by appendValue.
+func appendPlainMap[V any](b []byte, m map[string]V, appendValue func([]byte, V) ([]byte, bool)) (_ []byte, ok bool) {
+	if m == nil {
+		return append(b, "null"...), true
+	}
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, ok = appendValue(append(appendJSONString(b, k), ':'), m[k]); !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
 }
 
 // maxPlainDepth is how deep appendPlainJSON follows slices and maps before it leaves the
