@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // largeHistory writes a state file of mapMin bytes or more: a small transaction, then two
@@ -268,5 +270,59 @@ func TestChangesSayWhatCommitsWroteUnderAPrefix(t *testing.T) {
 	}
 	if got, ok := s.Changes("el:a:", s.Generation("el:a:")-2); !ok || len(got) != 2 {
 		t.Fatalf("the last two commits: %v %v", got, ok)
+	}
+}
+
+// mappingRss is the resident size, in bytes, of this process's mapping of path.
+func mappingRss(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	in := false
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 6 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			in = f[len(f)-1] == path
+			continue
+		}
+		if in && strings.HasPrefix(l, "Rss:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimPrefix(l, "Rss:"), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no mapping of %s", path)
+	return 0
+}
+
+// A state file up to populateMax bytes is mapped whole as it is opened (its pages mapped in
+// one call, not faulted in one at a time as the open reads its commands): the mapping is
+// resident before a byte of it is read. A larger one is mapped a page at a time.
+func TestASmallStateFileIsMappedWhole(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		size  int64
+		whole bool
+	}{{4 << 20, true}, {populateMax + 4<<20, false}} {
+		path := filepath.Join(dir, fmt.Sprintf("state-%d", c.size))
+		if err := os.WriteFile(path, bytes.Repeat([]byte("x"), int(c.size)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := mapFile(f, c.size)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, _ = filepath.EvalSymlinks(path)
+		rss := mappingRss(t, path)
+		unix.Munmap(data)
+		if c.whole && rss < c.size*9/10 || !c.whole && rss > c.size/10 {
+			t.Errorf("a file of %d bytes: %d resident as it is mapped (whole: %v)", c.size, rss, c.whole)
+		}
 	}
 }
