@@ -44,10 +44,11 @@ func Advise() (stop func()) {
 	if size == 0 {
 		return func() {}
 	}
-	reserveOnce.Do(reserveHeap)
-	if advise(base, size) != nil {
+	if advise(base, size) != nil { // the kernel cannot: no reservation either
 		return func() {}
 	}
+	reserveOnce.Do(reserveHeap)
+	advise(base, size)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
