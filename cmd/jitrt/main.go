@@ -23,6 +23,7 @@ import (
 
 	"github.com/jitrt/jitrt/api"
 	"github.com/jitrt/jitrt/internal/bytesize"
+	"github.com/jitrt/jitrt/internal/hugeheap"
 	"github.com/jitrt/jitrt/internal/simwire"
 	"github.com/jitrt/jitrt/kv"
 	"github.com/jitrt/jitrt/runtime"
@@ -291,8 +292,8 @@ func loadingGC() (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
-	prev := debug.SetGCPercent(400)
-	return func() { debug.SetGCPercent(prev) }
+	prev := hugeheap.SetGCPercent(400) // ordered with hugeheap's own switching
+	return func() { hugeheap.SetGCPercent(prev) }
 }
 
 // softMemoryLimit makes the Go garbage collector work hard before the process passes the

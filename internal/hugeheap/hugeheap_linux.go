@@ -75,6 +75,8 @@ func reserveHeap() {
 	if b, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err != nil || strings.TrimSpace(string(b)) == "2" {
 		return
 	}
+	gcPercentMu.Lock()
+	defer gcPercentMu.Unlock()
 	prev := debug.SetGCPercent(-1)
 	reserve(reserveSize())
 	debug.SetGCPercent(prev)

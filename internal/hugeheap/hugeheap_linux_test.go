@@ -158,3 +158,39 @@ func TestTheReservationIsMappedUntouchedAndNotLive(t *testing.T) {
 		t.Fatalf("%d bytes of heap free after the reservation of %d: it was not let go", free, size)
 	}
 }
+
+// TestHeavyWorkReservesTheHeap: once a command under Advise has allocated heavyWork, the
+// heap is reserved ahead (mapped past the reservation's size). In a process of its own.
+func TestHeavyWorkReservesTheHeap(t *testing.T) {
+	if b, _ := os.ReadFile("/proc/sys/vm/overcommit_memory"); strings.TrimSpace(string(b)) == "2" || raceEnabled {
+		t.Skip("strict overcommit, or the race detector: no reservation is made")
+	}
+	thpAvailable(t)
+	if os.Getenv(childEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHeavyWorkReservesTheHeap$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), childEnv+"=1", Env+"=")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	size := uint64(reserveSize())
+	stop := Advise()
+	defer stop()
+	var keep [][]byte
+	for range 2 * heavyWork >> 20 { // heavy work: twice heavyWork, a MiB at a time
+		keep = append(keep, make([]byte, 1<<20))
+		if len(keep) > 8 {
+			keep = keep[1:]
+		}
+	}
+	deadline := time.Now().Add(time.Minute) // only a hang reaches it
+	for readMetric("/memory/classes/total:bytes") < size {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes mapped a minute after heavy work: no reservation of %d", readMetric("/memory/classes/total:bytes"), size)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	runtime.KeepAlive(keep)
+}

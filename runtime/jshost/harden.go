@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/dop251/goja"
 )
@@ -79,6 +80,11 @@ const hardenScript = `(function (overridableEverywhere, overridableOn) {
   return writable;
 })`
 
+// hardenProgram is hardenScript compiled, once in a process, by the first runtime made (in
+// the background, not in New: compiling it, the first JavaScript a process compiles, took
+// a fresh exec 5-8 ms before it could open its state).
+var hardenProgram = sync.OnceValue(func() *goja.Program { return goja.MustCompile("harden.js", hardenScript, true) })
+
 // fingerprint is what a runtime's mutable surface looked like when it was made.
 type fingerprint struct {
 	globals  int // own properties of globalThis
@@ -93,7 +99,7 @@ type writableProp struct {
 
 // harden freezes the runtime's built-ins and records its fingerprint.
 func (h *Host) harden(rt *goja.Runtime) (fingerprint, error) {
-	fn, err := rt.RunProgram(h.hardenProgram)
+	fn, err := rt.RunProgram(hardenProgram())
 	if err != nil {
 		return fingerprint{}, err
 	}

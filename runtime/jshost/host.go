@@ -89,14 +89,12 @@ type Host struct {
 	pool chan *vm
 	// filled is closed once the pool was first filled (New fills it in the background), or
 	// its filling stopped as the host was closed.
-	filled chan struct{}
-	closed atomic.Bool
-	// hardenProgram freezes a new runtime's built-ins (harden.go).
-	hardenProgram *goja.Program
-	lim           atomic.Pointer[Limits]
-	timeout       atomic.Int64                  // a run's time limit when it names none
-	slots         atomic.Pointer[chan struct{}] // places of the runs executing at once
-	watch         *watchdog
+	filled  chan struct{}
+	closed  atomic.Bool
+	lim     atomic.Pointer[Limits]
+	timeout atomic.Int64                  // a run's time limit when it names none
+	slots   atomic.Pointer[chan struct{}] // places of the runs executing at once
+	watch   *watchdog
 	// registry compiles app modules for require(); replaced by InvalidateScripts so that an
 	// edited module is compiled afresh.
 	registry  atomic.Pointer[require.Registry]
@@ -147,7 +145,7 @@ func New(opts Options) *Host {
 			return elements.Errorf(elements.CodeInternal, "internal error in %s: %v", where, r)
 		}
 	}
-	h := &Host{opts: opts, hardenProgram: goja.MustCompile("harden.js", hardenScript, true)}
+	h := &Host{opts: opts}
 	h.watch = &watchdog{h: h, runs: map[*run]struct{}{}, interval: 10 * time.Millisecond}
 	h.SetLimits(opts.Limits)
 	h.SetTimeout(opts.Timeout)
