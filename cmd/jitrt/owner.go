@@ -52,16 +52,17 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 		// the heap of a command that ends when its work does is backed by huge pages
 		// (hugeheap: a million-member sync's page faults halved); a server's is not, its
 		// heap long-lived and returned to the system as it shrinks
-		stopHuge := hugeheap.Advise()
+		huge := hugeheap.Advise()
 		app, err := runtime.Load(ctx, dir, opts)
 		restoreGC()
 		if err == nil {
-			defer stopHuge()
+			defer huge.Stop()
 			defer app.Close()
 			softMemoryLimit(app)
+			huge.Reserved() // before a script runs (see Reserved)
 			return w.local(app)
 		}
-		stopHuge()
+		huge.Stop()
 		var locked *kv.LockedError
 		if !errors.As(err, &locked) {
 			return nil, damaged(dir, err)

@@ -7,16 +7,15 @@
 // million members touches a gigabyte: 260,000 page faults, each one a trap, and on a
 // virtual machine each costs 5-12 µs (measured on the 2-core machine CI uses: 12 µs a 4
 // KiB page, 0.5 µs a 4 KiB page under a 2 MiB one). The runtime maps its heap in chunks
-// with mmap(MAP_FIXED), which drops any earlier advice; so once the work has allocated
-// heavyWork the heap is reserved ahead (mapped untouched and let go: it then grows into
-// memory already advised), and the advice is given again every few milliseconds while the
-// work runs, over the address range the heap grows into, for what it maps past that.
+// with mmap(MAP_FIXED), which drops any earlier advice; so the heap is reserved ahead
+// (mapped untouched and let go: it then grows into memory already advised), and the advice
+// is given again every few milliseconds while the work runs, over the address range the
+// heap grows into, for what it maps past that.
 package hugeheap
 
 import (
 	"os"
 	"runtime/debug"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +29,6 @@ const Env = "JITRT_HUGEPAGES"
 // reservation: each call walks the process's mappings (17 µs on the 2-core machine;
 // every millisecond, 1.6% of a million-member sync's CPU).
 const interval = 5 * time.Millisecond
-
-// heavyWork is how much a command allocates before the heap is reserved ahead for it.
-const heavyWork = 32 << 20
 
 // gcPercentMu orders SetGCPercent's changes with the reservation's: a command's own change
 // of the collector's percent made while the reservation has it off would be undone by it.
@@ -50,48 +46,60 @@ func SetGCPercent(percent int) int {
 // reuse the first, freed, which the runtime zeroes: a gigabyte written.
 var reserveOnce sync.Once
 
-// Advise advises huge pages for the heap until stop is called (which waits for the
-// advising goroutine to end). It does nothing where the kernel cannot (not Linux, no
-// transparent huge pages) or when turned off (Env, GODEBUG=disablethp=1).
-func Advise() (stop func()) {
+// Advice is the advice a command's heap is given while it works.
+type Advice struct {
+	reserved chan struct{} // closed once the heap is reserved ahead (or will not be)
+	done     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+// Advise advises huge pages for the heap until Stop. In the background, it first reserves
+// the heap ahead (reserveHeap: mapping a gigabyte's page-allocator metadata and spans takes
+// 5-8 ms, done beside the command's loading rather than before it), then advises every few
+// milliseconds what the heap maps past the reservation. It does nothing where the kernel
+// cannot (not Linux, no transparent huge pages) or when turned off (Env,
+// GODEBUG=disablethp=1).
+func Advise() *Advice {
+	a := &Advice{reserved: make(chan struct{}), done: make(chan struct{})}
 	if os.Getenv(Env) == "0" || strings.Contains(os.Getenv("GODEBUG"), "disablethp=1") {
-		return func() {}
+		close(a.reserved)
+		return a
 	}
 	base, size := heapRange()
-	if size == 0 {
-		return func() {}
+	if size == 0 || advise(base, size) != nil { // the kernel cannot: no reservation either
+		close(a.reserved)
+		return a
 	}
-	if advise(base, size) != nil { // the kernel cannot: no reservation either
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
+	a.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer a.wg.Done()
+		reserveOnce.Do(reserveHeap)
+		close(a.reserved)
+		advise(base, size)
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		allocated := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 		for {
 			select {
-			case <-done:
+			case <-a.done:
 				return
 			case <-t.C:
-				// work that has allocated heavyWork reserves the heap ahead (here, not
-				// on the command's way: mapping a gigabyte's page tables and spans takes
-				// 5-8 ms, which a light command, exec -e 1, is spared)
-				if metrics.Read(allocated); allocated[0].Value.Kind() == metrics.KindUint64 && allocated[0].Value.Uint64() > heavyWork {
-					reserveOnce.Do(reserveHeap)
-				}
 				advise(base, size)
 			}
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-		})
-	}
+	return a
+}
+
+// Reserved waits until the heap is reserved ahead. A command runs its scripts after it:
+// until the collector sweeps it, the reservation counts among the heap's objects, and
+// made while a script runs, its gigabyte would be charged to the script's memory budget.
+func (a *Advice) Reserved() { <-a.reserved }
+
+// Stop ends the advice, waiting for its goroutine to end. Twice is harmless.
+func (a *Advice) Stop() {
+	a.once.Do(func() {
+		close(a.done)
+		a.wg.Wait()
+	})
 }

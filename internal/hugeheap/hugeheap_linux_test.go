@@ -54,7 +54,7 @@ func TestTheHeapMappedAfterwardsIsAdvised(t *testing.T) {
 	thpAvailable(t)
 	t.Setenv(Env, "")
 	before := runtime.NumGoroutine()
-	stop := Advise()
+	advice := Advise()
 	var chunks [][]byte
 	deadline := time.Now().Add(time.Minute) // only a hang reaches it
 	for {
@@ -71,8 +71,8 @@ func TestTheHeapMappedAfterwardsIsAdvised(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	stop()
-	stop() // twice is harmless
+	advice.Stop()
+	advice.Stop() // twice is harmless
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines after stop, %d before Advise", n, before)
 	}
@@ -84,11 +84,12 @@ func TestTurnedOff(t *testing.T) {
 	for _, env := range [][2]string{{Env, "0"}, {"GODEBUG", "disablethp=1"}} {
 		t.Setenv(env[0], env[1])
 		before := runtime.NumGoroutine()
-		stop := Advise()
+		advice := Advise()
+		advice.Reserved() // at once
 		if n := runtime.NumGoroutine(); n != before {
 			t.Errorf("%s=%s: Advise started a goroutine", env[0], env[1])
 		}
-		stop()
+		advice.Stop()
 		t.Setenv(env[0], "")
 	}
 }
@@ -159,15 +160,15 @@ func TestTheReservationIsMappedUntouchedAndNotLive(t *testing.T) {
 	}
 }
 
-// TestHeavyWorkReservesTheHeap: once a command under Advise has allocated heavyWork, the
-// heap is reserved ahead (mapped past the reservation's size). In a process of its own.
-func TestHeavyWorkReservesTheHeap(t *testing.T) {
+// TestAdviseReservesTheHeapAhead: once Reserved returns, the heap is mapped past the
+// reservation's size. In a process of its own.
+func TestAdviseReservesTheHeapAhead(t *testing.T) {
 	if b, _ := os.ReadFile("/proc/sys/vm/overcommit_memory"); strings.TrimSpace(string(b)) == "2" || raceEnabled {
 		t.Skip("strict overcommit, or the race detector: no reservation is made")
 	}
 	thpAvailable(t)
 	if os.Getenv(childEnv) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHeavyWorkReservesTheHeap$", "-test.count=1", "-test.v")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAdviseReservesTheHeapAhead$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), childEnv+"=1", Env+"=")
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "--- PASS") {
@@ -176,21 +177,10 @@ func TestHeavyWorkReservesTheHeap(t *testing.T) {
 		return
 	}
 	size := uint64(reserveSize())
-	stop := Advise()
-	defer stop()
-	var keep [][]byte
-	for range 2 * heavyWork >> 20 { // heavy work: twice heavyWork, a MiB at a time
-		keep = append(keep, make([]byte, 1<<20))
-		if len(keep) > 8 {
-			keep = keep[1:]
-		}
+	advice := Advise()
+	defer advice.Stop()
+	advice.Reserved()
+	if mapped := readMetric("/memory/classes/total:bytes"); mapped < size {
+		t.Fatalf("%d bytes mapped once Reserved returned: no reservation of %d", mapped, size)
 	}
-	deadline := time.Now().Add(time.Minute) // only a hang reaches it
-	for readMetric("/memory/classes/total:bytes") < size {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes mapped a minute after heavy work: no reservation of %d", readMetric("/memory/classes/total:bytes"), size)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	runtime.KeepAlive(keep)
 }
