@@ -7,9 +7,9 @@ import (
 )
 
 // The heap a command reserves ahead (internal/hugeheap) counts among the heap's objects
-// until the collector sweeps it: it is made before the script runs, so that a script that
-// builds up 100 MiB of objects, under its 256 MiB budget, is not charged a gigabyte it did
-// not allocate and stopped.
+// until the collector sweeps it: it is made before the app loads and any script runs, so
+// that a script that builds up 100 MiB of objects, under its 256 MiB budget, is not
+// charged a gigabyte it did not allocate and stopped.
 func TestTheHeapsReservationIsNotChargedToTheScript(t *testing.T) {
 	app := writeTree(t, map[string]string{"app.json": `{"name": "heavy"}`})
 	bin := buildJitrt(t)

@@ -50,7 +50,7 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 		}
 		restoreGC := loadingGC()
 		// the heap of a command that ends when its work does is backed by huge pages
-		// (hugeheap: a million-member sync's page faults halved); a server's is not, its
+		// (hugeheap: a million-member sync's page faults a fifth); a server's is not, its
 		// heap long-lived and returned to the system as it shrinks
 		huge := hugeheap.Advise()
 		app, err := runtime.Load(ctx, dir, opts)
@@ -59,7 +59,6 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 			defer huge.Stop()
 			defer app.Close()
 			softMemoryLimit(app)
-			huge.Reserved() // before a script runs (see Reserved)
 			return w.local(app)
 		}
 		huge.Stop()

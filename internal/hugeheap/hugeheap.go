@@ -48,35 +48,34 @@ var reserveOnce sync.Once
 
 // Advice is the advice a command's heap is given while it works.
 type Advice struct {
-	reserved chan struct{} // closed once the heap is reserved ahead (or will not be)
-	done     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
+	done chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
-// Advise advises huge pages for the heap until Stop. In the background, it first reserves
-// the heap ahead (reserveHeap: mapping a gigabyte's page-allocator metadata and spans takes
-// 5-8 ms, done beside the command's loading rather than before it), then advises every few
-// milliseconds what the heap maps past the reservation. It does nothing where the kernel
-// cannot (not Linux, no transparent huge pages) or when turned off (Env,
-// GODEBUG=disablethp=1).
+// Advise advises huge pages for the heap until Stop: it reserves the heap ahead
+// (reserveHeap, once a process) and returns, then advises every few milliseconds what the
+// heap maps past the reservation. It does nothing where the kernel cannot (not Linux, no
+// transparent huge pages) or when turned off (Env, GODEBUG=disablethp=1).
+//
+// The reservation is made before Advise returns, not beside the command's work, which
+// would save a bare exec a few milliseconds: until the collector sweeps it, it counts
+// among the heap's objects, and made while a script runs (one a task starts as the app
+// loads, say), its gigabyte would be charged to the script's memory budget and stop it.
 func Advise() *Advice {
-	a := &Advice{reserved: make(chan struct{}), done: make(chan struct{})}
+	a := &Advice{done: make(chan struct{})}
 	if os.Getenv(Env) == "0" || strings.Contains(os.Getenv("GODEBUG"), "disablethp=1") {
-		close(a.reserved)
 		return a
 	}
 	base, size := heapRange()
 	if size == 0 || advise(base, size) != nil { // the kernel cannot: no reservation either
-		close(a.reserved)
 		return a
 	}
+	reserveOnce.Do(reserveHeap)
+	advise(base, size)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		reserveOnce.Do(reserveHeap)
-		close(a.reserved)
-		advise(base, size)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -90,11 +89,6 @@ func Advise() *Advice {
 	}()
 	return a
 }
-
-// Reserved waits until the heap is reserved ahead. A command runs its scripts after it:
-// until the collector sweeps it, the reservation counts among the heap's objects, and
-// made while a script runs, its gigabyte would be charged to the script's memory budget.
-func (a *Advice) Reserved() { <-a.reserved }
 
 // Stop ends the advice, waiting for its goroutine to end. Twice is harmless.
 func (a *Advice) Stop() {

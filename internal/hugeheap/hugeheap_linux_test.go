@@ -85,7 +85,6 @@ func TestTurnedOff(t *testing.T) {
 		t.Setenv(env[0], env[1])
 		before := runtime.NumGoroutine()
 		advice := Advise()
-		advice.Reserved() // at once
 		if n := runtime.NumGoroutine(); n != before {
 			t.Errorf("%s=%s: Advise started a goroutine", env[0], env[1])
 		}
@@ -160,7 +159,7 @@ func TestTheReservationIsMappedUntouchedAndNotLive(t *testing.T) {
 	}
 }
 
-// TestAdviseReservesTheHeapAhead: once Reserved returns, the heap is mapped past the
+// TestAdviseReservesTheHeapAhead: once Advise returns, the heap is mapped past the
 // reservation's size. In a process of its own.
 func TestAdviseReservesTheHeapAhead(t *testing.T) {
 	if b, _ := os.ReadFile("/proc/sys/vm/overcommit_memory"); strings.TrimSpace(string(b)) == "2" || raceEnabled {
@@ -179,8 +178,7 @@ func TestAdviseReservesTheHeapAhead(t *testing.T) {
 	size := uint64(reserveSize())
 	advice := Advise()
 	defer advice.Stop()
-	advice.Reserved()
 	if mapped := readMetric("/memory/classes/total:bytes"); mapped < size {
-		t.Fatalf("%d bytes mapped once Reserved returned: no reservation of %d", mapped, size)
+		t.Fatalf("%d bytes mapped once Advise returned: no reservation of %d", mapped, size)
 	}
 }
