@@ -125,8 +125,8 @@ func (pg *pgStore) register(ctx context.Context) error {
 		app = *a
 	}
 	var backend int64
-	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since, app) VALUES (pg_backend_pid(), $1, $2, $3, now(), $4)
-		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since, app = excluded.app
+	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since, app, packs) VALUES (pg_backend_pid(), $1, $2, $3, now(), $4, true)
+		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since, app = excluded.app, packs = true
 		RETURNING backend`, pg.schema),
 		os.Getpid(), pg.opts.Command, host, app).Scan(&backend); err != nil {
 		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)

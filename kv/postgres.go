@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jitrt/jitrt/kv/cluster"
@@ -74,6 +75,13 @@ var migrations = []string{
 	10: `CREATE TABLE IF NOT EXISTS %[1]s.budget (name text NOT NULL, sec bigint NOT NULL, n int NOT NULL, PRIMARY KEY (name, sec))`,
 	// small values beside the state, not in its change log (notes.go)
 	11: `CREATE TABLE IF NOT EXISTS %[1]s.notes (key text PRIMARY KEY, value text NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
+	// a large write's values packed by the writer (packed.go): value NULL, packed the S2
+	// block, stored as it comes; a replica says whether it reads them (one that does not,
+	// an older jitrt still running, keeps the writers from packing while it lives)
+	12: `ALTER TABLE %[1]s.kv ALTER COLUMN value DROP NOT NULL, ADD COLUMN IF NOT EXISTS packed bytea;
+		ALTER TABLE %[1]s.kv ALTER COLUMN packed SET STORAGE EXTERNAL;
+		ALTER TABLE %[1]s.kv ADD CONSTRAINT kv_value_or_packed CHECK ((value IS NULL) <> (packed IS NULL));
+		ALTER TABLE %[1]s.replicas ADD COLUMN IF NOT EXISTS packs boolean NOT NULL DEFAULT false`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock
@@ -138,9 +146,11 @@ type pgStore struct {
 	onLocked func(ctx context.Context, q cluster.Querier) error
 	tx       pgx.Tx // a shared store's transaction in progress (Update)
 	whole    bool   // begin read the whole state (since), not only what is new
-	listen   *pgx.Conn
-	stop     chan struct{}
-	stopped  chan struct{}
+	// hasPacked: kv has the packed column (migration 12)
+	hasPacked bool
+	listen    *pgx.Conn
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 // querier is a connection, a pool or a transaction.
@@ -273,6 +283,11 @@ func OpenPostgresReadOnly(ctx context.Context, dbURL, schema string) (*Store, er
 		return nil, fmt.Errorf("kv: read %s#%s: %w", where, schema, err)
 	}
 	if exists {
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'packed' AND NOT attisdropped)`,
+			schema+".kv").Scan(&pg.hasPacked); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("kv: read %s#%s: %w", where, schema, err)
+		}
 		if err := pg.load(ctx, s.db); err != nil {
 			s.db.Close()
 			return nil, err
@@ -368,8 +383,30 @@ func (pg *pgStore) migrate(ctx context.Context) error {
 				return err
 			}
 		}
+		pg.hasPacked = true
 		return nil
 	})
+}
+
+// valueColumns are the columns of a row's value in a SELECT of kv: value and packed (as
+// NULL in a schema read without migrating it, from before packed values).
+func (pg *pgStore) valueColumns() string {
+	if pg.hasPacked {
+		return "value, packed"
+	}
+	return "value, NULL::bytea AS packed"
+}
+
+// everyonePacks reports whether every process that reads the schema reads packed values
+// (a replica of an older jitrt, still running, does not: it says so by its row's default).
+func (pg *pgStore) everyonePacks(ctx context.Context, tx pgx.Tx) (bool, error) {
+	if !pg.shared {
+		return true, nil // the owner alone
+	}
+	var all bool
+	err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(bool_and(packs), true) FROM %s.replicas
+		WHERE backend IN (SELECT pid FROM pg_stat_activity)`, pg.schema)).Scan(&all)
+	return all, err
 }
 
 // claim writes who owns the schema now.
@@ -395,18 +432,24 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 	}
 	pg.seen.Store(pg.lastSeq)
 	pg.freshAt.Store(time.Now().UnixNano())
-	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, value FROM %s.kv WHERE NOT deleted AND seq <= $1`, pg.schema), pg.lastSeq)
+	rows, err := pg.conn.Query(ctx, fmt.Sprintf(`SELECT key, %s FROM %s.kv WHERE NOT deleted AND seq <= $1`, pg.valueColumns(), pg.schema), pg.lastSeq)
 	if err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	defer rows.Close()
 	return db.Update(func(tx *buntdb.Tx) error {
-		var k, v string
+		var k string
+		var v pgtype.Text
+		var packed []byte
 		for rows.Next() {
-			if err := rows.Scan(&k, &v); err != nil {
+			if err := rows.Scan(&k, &v, &packed); err != nil {
 				return err
 			}
-			if _, _, err := tx.Set(k, v, nil); err != nil {
+			value, err := unpack(k, v.String, packed)
+			if err != nil {
+				return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+			}
+			if _, _, err := tx.Set(k, value, nil); err != nil {
 				return err
 			}
 		}
@@ -478,7 +521,7 @@ func (pg *pgStore) write(ops []op) error {
 				return err
 			}
 		case len(delK) > 0:
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.kv SET value = '', deleted = true, seq = $2 WHERE key = ANY($1)`, pg.schema), delK, seq); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.kv SET value = '', packed = NULL, deleted = true, seq = $2 WHERE key = ANY($1)`, pg.schema), delK, seq); err != nil {
 				return err
 			}
 		}
@@ -494,14 +537,22 @@ func (pg *pgStore) write(ops []op) error {
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.kv WHERE key = ANY($1)`, pg.schema), setK); err != nil {
 				return err
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{pg.schema, "kv"}, []string{"key", "value", "seq"}, pgx.CopyFromSlice(len(setK), func(i int) ([]any, error) {
-				return []any{setK[i], setV[i], seq}, nil
+			packs, err := pg.everyonePacks(ctx, tx)
+			if err != nil {
+				return err
+			}
+			// packed here, row by row, as pgx encodes COPY's rows beside its sending them
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{pg.schema, "kv"}, []string{"key", "value", "packed", "seq"}, pgx.CopyFromSlice(len(setK), func(i int) ([]any, error) {
+				if packs && len(setV[i]) >= packMin {
+					return []any{setK[i], nil, pack(setV[i]), seq}, nil
+				}
+				return []any{setK[i], setV[i], nil, seq}, nil
 			})); err != nil {
 				return err
 			}
 		case len(setK) > 0:
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kv (key, value, seq) SELECT k, v, $3 FROM unnest($1::text[], $2::text[]) AS t(k, v)
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value, deleted = false, seq = excluded.seq`, pg.schema), setK, setV, seq); err != nil {
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, packed = NULL, deleted = false, seq = excluded.seq`, pg.schema), setK, setV, seq); err != nil {
 				return err
 			}
 		}
@@ -634,22 +685,29 @@ func (pg *pgStore) abort() {
 func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, whole bool, err error) {
 	// the head's purge mark and the rows in one statement, so one snapshot: a purge that
 	// commits between them cannot hide a delete
-	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT h.purged, k.key, k.value, k.deleted, k.seq FROM %[1]s.head h
-		LEFT JOIN LATERAL (SELECT key, value, deleted, seq FROM %[1]s.kv WHERE seq > $1) k ON true WHERE h.id = 1 ORDER BY k.seq`, pg.schema), from)
+	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT h.purged, k.key, k.value, k.packed, k.deleted, k.seq FROM %[1]s.head h
+		LEFT JOIN LATERAL (SELECT key, %[2]s, deleted, seq FROM %[1]s.kv WHERE seq > $1) k ON true WHERE h.id = 1 ORDER BY k.seq`, pg.schema, pg.valueColumns()), from)
 	if err != nil {
 		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	var purged int64
 	for rows.Next() {
-		var key, value *string
+		var key *string
+		var value pgtype.Text
+		var packed []byte
 		var del *bool
 		var seq *int64
-		if err := rows.Scan(&purged, &key, &value, &del, &seq); err != nil {
+		if err := rows.Scan(&purged, &key, &value, &packed, &del, &seq); err != nil {
 			rows.Close()
 			return nil, false, err
 		}
 		if key != nil {
-			ops = append(ops, op{key: *key, value: *value, del: *del, seq: *seq})
+			v, err := unpack(*key, value.String, packed)
+			if err != nil {
+				rows.Close()
+				return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+			}
+			ops = append(ops, op{key: *key, value: v, del: *del, seq: *seq})
 		}
 	}
 	rows.Close()
@@ -659,7 +717,7 @@ func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, 
 	if purged <= from {
 		return ops, false, nil
 	}
-	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT key, value, deleted, seq FROM %s.kv`, pg.schema))
+	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT key, %s, deleted, seq FROM %s.kv`, pg.valueColumns(), pg.schema))
 	if err != nil {
 		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
@@ -667,8 +725,13 @@ func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, 
 	ops = ops[:0]
 	for rows.Next() {
 		var o op
-		if err := rows.Scan(&o.key, &o.value, &o.del, &o.seq); err != nil {
+		var value pgtype.Text
+		var packed []byte
+		if err := rows.Scan(&o.key, &value, &packed, &o.del, &o.seq); err != nil {
 			return nil, false, err
+		}
+		if o.value, err = unpack(o.key, value.String, packed); err != nil {
+			return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 		}
 		ops = append(ops, o)
 	}
