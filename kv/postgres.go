@@ -228,18 +228,40 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if s.db, err = buntdb.Open(":memory:"); err != nil {
 		return fail(err)
 	}
+	// the connection that listens is made while the state loads (a connection is a new
+	// server process: 15-20 ms on a small machine)
+	type connected struct {
+		conn *pgx.Conn
+		err  error
+	}
+	listening := make(chan connected, 1)
+	if pg.shared {
+		go func() {
+			c, err := pgx.Connect(ctx, dbURL)
+			if err == nil {
+				if _, err = c.Exec(ctx, "LISTEN "+pg.channel()); err != nil {
+					c.Close(context.Background())
+				}
+			}
+			listening <- connected{c, err}
+		}()
+	}
 	if err := pg.load(ctx, s.db); err != nil {
+		if pg.shared {
+			if l := <-listening; l.err == nil {
+				l.conn.Close(context.Background())
+			}
+		}
 		s.db.Close()
 		return fail(err)
 	}
 	if pg.shared {
-		if pg.listen, err = pgx.Connect(ctx, dbURL); err == nil {
-			_, err = pg.listen.Exec(ctx, "LISTEN "+pg.channel())
-		}
-		if err != nil {
+		l := <-listening
+		if err := l.err; err != nil {
 			s.db.Close()
 			return fail(fmt.Errorf("kv: listen to %s: %w", where, redactErr(err, dbURL)))
 		}
+		pg.listen = l.conn
 		lctx, cancel := context.WithCancel(context.Background())
 		pg.stop, pg.stopped = make(chan struct{}), make(chan struct{})
 		go func() { <-pg.stop; cancel() }()
