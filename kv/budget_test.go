@@ -2,11 +2,13 @@ package kv
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/kv/cluster"
 )
 
@@ -97,7 +99,52 @@ func TestConcurrentWaitersSpendTheBlocksTaken(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if _, h := b.Used(); h < 8*each || h > 8*each+b.Block() {
-		t.Fatalf("8 callers made %d calls; the budget counts %d (want at most one block of %d more)", 8*each, h, b.Block())
+	// the last block's calls left, and one taken ahead of it
+	if _, h := b.Used(); h < 8*each || h > 8*each+2*b.Block() {
+		t.Fatalf("8 callers made %d calls; the budget counts %d (want at most two blocks of %d more)", 8*each, h, b.Block())
+	}
+}
+
+// A block spent fast (half of it within a quarter of its life) has the next one taken
+// ahead, and the calls after it come from that one; a block spent slowly has none taken
+// ahead. The budget's clock is the test's: nothing here depends on the machine's speed.
+func TestABlockSpentFastHasTheNextTakenAhead(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // only a hang reaches it
+	defer cancel()
+	for _, fast := range []bool{true, false} {
+		s := replicas(t, url, "budgetahead", Options{}, "jitrt run")[0]
+		var mu sync.Mutex
+		now := time.Now()
+		s.cluster.Hooks().Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		b := s.NewBudget(fmt.Sprintf("wecom:fast=%v", fast), 9_500, 142_500)
+		n := b.Block()
+		if err := b.Wait(ctx, "user/list"); err != nil { // takes the first block
+			t.Fatal(err)
+		}
+		if !fast {
+			mu.Lock()
+			now = now.Add(time.Second) // half of the block's two seconds
+			mu.Unlock()
+		}
+		for range n - 1 {
+			if err := b.Wait(ctx, "user/list"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !fast {
+			if _, h := b.Used(); h != n {
+				t.Fatalf("a block spent slowly: %d calls counted, want its %d alone", h, n)
+			}
+			continue
+		}
+		testwait.For(t, "the block taken ahead", func() bool { _, h := b.Used(); return h == 2*n })
+		if err := b.Wait(ctx, "user/list"); err != nil { // from the block taken ahead
+			t.Fatal(err)
+		}
+		if _, h := b.Used(); h != 2*n {
+			t.Fatalf("the first call after a block: %d calls counted, want %d (the one taken ahead spent)", h, 2*n)
+		}
 	}
 }

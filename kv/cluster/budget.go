@@ -35,14 +35,26 @@ type Budget struct {
 	perMinute, perHour int
 	block              int
 
-	mu     sync.Mutex
-	blocks map[string]*budgetBlock // by endpoint: calls taken and not spent yet
-	taking singleflight.Group      // one Take at a time per endpoint: its block is everyone's
+	mu        sync.Mutex
+	endpoints map[string]*endpointBudget
+	taking    singleflight.Group // one Take at a time per endpoint: its block is everyone's
+}
+
+// endpointBudget is what a process holds of an endpoint's budget: the block it spends, the
+// one taken ahead of it, and the take ahead in flight (closed when it ends).
+type endpointBudget struct {
+	cur, next *budgetBlock
+	ahead     chan struct{}
 }
 
 type budgetBlock struct {
-	left  int
-	until time.Time
+	left        int
+	took, until time.Time
+}
+
+// usable reports whether calls of the block may be made at now.
+func (bl *budgetBlock) usable(now time.Time) bool {
+	return bl != nil && bl.left > 0 && now.Before(bl.until)
 }
 
 // NewBudget is the budget of name (a Local cluster's limits nothing: a process then paces
@@ -53,7 +65,7 @@ func (c *Cluster) NewBudget(name string, perMinute, perHour int) *Budget {
 	if perMinute > 0 {
 		block = max(1, min(50, perMinute/200)) // 9,500 a minute: 47 calls a transaction
 	}
-	return &Budget{c: c, name: name, perMinute: perMinute, perHour: perHour, block: block, blocks: map[string]*budgetBlock{}}
+	return &Budget{c: c, name: name, perMinute: perMinute, perHour: perHour, block: block, endpoints: map[string]*endpointBudget{}}
 }
 
 // Block is how many calls Wait takes from the budget at once (and spends before it takes
@@ -66,22 +78,56 @@ func (b *Budget) Block() int { return b.block }
 // spent wait for one Take (singleflight) and share the block it brings, so that no block
 // replaces another with calls left (taken, counted, never made: with eight fetch workers,
 // most blocks were wasted and a replica paced itself at a fraction of the limit).
+//
+// A block spent fast (half of it within a quarter of its life: a sync's fetch) has the next
+// taken ahead, beside the calls, so that the callers do not all stop for each Take (a
+// 100,000-member sync takes 106 blocks: 0.2 s of stops). A block spent slowly has none
+// taken ahead: taken and left to expire, its calls would be counted and never made.
 func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 	for {
 		b.mu.Lock()
-		bl := b.blocks[endpoint]
-		if bl != nil && bl.left > 0 && time.Now().Before(bl.until) {
+		e := b.endpoints[endpoint]
+		if e == nil {
+			e = &endpointBudget{}
+			b.endpoints[endpoint] = e
+		}
+		now := b.c.hooks.now()
+		if !e.cur.usable(now) && e.next != nil {
+			e.cur, e.next = e.next, nil
+		}
+		if bl := e.cur; bl.usable(now) {
 			bl.left--
+			if b.block > 1 && e.next == nil && e.ahead == nil && bl.left <= b.block/2 && now.Sub(bl.took) < budgetBlockLife/4 {
+				e.ahead = make(chan struct{})
+				go b.takeAhead(context.WithoutCancel(ctx), endpoint, e)
+			}
 			b.mu.Unlock()
 			return nil
 		}
+		ahead := e.ahead
 		b.mu.Unlock()
+		if ahead != nil {
+			// the block taken ahead is on its way: it is the next one
+			select {
+			case <-ahead:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		v, err, _ := b.taking.Do(endpoint, func() (any, error) {
-			took := time.Now()
+			b.mu.Lock()
+			// a block came meanwhile (a Take that ended as this caller joined none)
+			came := e.cur.usable(b.c.hooks.now()) || e.next != nil || e.ahead != nil
+			b.mu.Unlock()
+			if came {
+				return time.Duration(0), nil
+			}
+			took := b.c.hooks.now()
 			granted, retry, err := b.Take(context.WithoutCancel(ctx), endpoint, b.block)
 			if err == nil && granted > 0 {
 				b.mu.Lock()
-				b.blocks[endpoint] = &budgetBlock{left: granted, until: took.Add(budgetBlockLife)}
+				e.cur = &budgetBlock{left: granted, took: took, until: took.Add(budgetBlockLife)}
 				b.mu.Unlock()
 				return time.Duration(0), nil
 			}
@@ -104,6 +150,20 @@ func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 	}
 }
 
+// takeAhead takes the block after e's current one (none if the budget has no calls left
+// now, or the database does not answer: the callers then take one themselves).
+func (b *Budget) takeAhead(ctx context.Context, endpoint string, e *endpointBudget) {
+	took := b.c.hooks.now()
+	granted, _, err := b.Take(ctx, endpoint, b.block)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil && granted > 0 {
+		e.next = &budgetBlock{left: granted, took: took, until: took.Add(budgetBlockLife)}
+	}
+	close(e.ahead)
+	e.ahead = nil
+}
+
 // Take takes up to want calls of endpoint from the budget, without waiting: granted may be
 // fewer, or 0 with how long until the oldest calls of the window leave it.
 func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted int, retry time.Duration, err error) {
@@ -114,40 +174,39 @@ func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted i
 	name := b.name + ":" + endpoint
 	ctx, cancel := context.WithTimeout(ctx, budgetTimeout)
 	defer cancel()
-	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, c.Key("budget", name)); err != nil {
-			return err
-		}
-		var now int64
-		var minute, hour int
-		var frac float64
-		if err := tx.QueryRow(ctx, fmt.Sprintf(`WITH c AS (SELECT extract(epoch FROM clock_timestamp()) AS t)
-			SELECT floor(c.t)::bigint, c.t - floor(c.t),
-				coalesce((SELECT sum(n) FROM %[1]s.budget WHERE name = $1 AND sec > floor(c.t)::bigint - 60), 0),
-				coalesce((SELECT sum(n) FROM %[1]s.budget WHERE name = $1 AND sec > floor(c.t)::bigint - 3600), 0)
-			FROM c`, c.opts.Schema), name).Scan(&now, &frac, &minute, &hour); err != nil {
-			return err
-		}
-		granted = want
-		if b.perMinute > 0 {
-			granted = min(granted, b.perMinute-minute)
-		}
-		if b.perHour > 0 {
-			granted = min(granted, b.perHour-hour)
-		}
-		if granted <= 0 {
-			granted = 0
-			retry = time.Duration((1 - frac) * float64(time.Second)) // the next second may free some
-			return nil
-		}
-		_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %[1]s.budget (name, sec, n) VALUES ($1, $2, $3)
-			ON CONFLICT (name, sec) DO UPDATE SET n = budget.n + excluded.n`, c.opts.Schema), name, now, granted)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.budget WHERE name = $1 AND sec <= $2`, c.opts.Schema), name, now-3600)
-		return err
+	// One round trip: the transaction, its lock and its count go as one batch (seven
+	// exchanges before, 106 times in a 100,000-member sync). The count is read by a
+	// statement of its own after the lock is granted, so that it sees the counts of the
+	// replica that held the lock before (a statement's snapshot is taken as it starts).
+	//
+	// The count need not wait for the disk: committed, it is seen by every replica at
+	// once; only a crash of the server could lose its last fraction of a second of counts
+	// (calls the platform may then refuse as over its limit, which the client waits out
+	// as it does any such answer). Waiting cost a flush per block.
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
+	batch.Queue(`SELECT pg_advisory_xact_lock($1)`, c.Key("budget", name))
+	var frac float64
+	batch.Queue(fmt.Sprintf(`WITH c AS (SELECT extract(epoch FROM clock_timestamp()) AS t),
+		used AS (SELECT floor(c.t)::bigint AS now, c.t - floor(c.t) AS frac,
+			coalesce((SELECT sum(n) FROM %[1]s.budget WHERE name = $1 AND sec > floor(c.t)::bigint - 60), 0) AS minute,
+			coalesce((SELECT sum(n) FROM %[1]s.budget WHERE name = $1 AND sec > floor(c.t)::bigint - 3600), 0) AS hour FROM c),
+		g AS (SELECT now, frac, greatest(0, least($2::bigint,
+			CASE WHEN $3::bigint > 0 THEN $3::bigint - minute ELSE $2::bigint END,
+			CASE WHEN $4::bigint > 0 THEN $4::bigint - hour ELSE $2::bigint END)) AS granted FROM used),
+		counted AS (INSERT INTO %[1]s.budget (name, sec, n) SELECT $1, now, granted FROM g WHERE granted > 0
+			ON CONFLICT (name, sec) DO UPDATE SET n = budget.n + excluded.n),
+		forgotten AS (DELETE FROM %[1]s.budget WHERE name = $1 AND sec <= (SELECT now FROM g) - 3600)
+		SELECT granted, frac FROM g`, c.opts.Schema), name, want, b.perMinute, b.perHour).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&granted, &frac)
 	})
+	batch.Queue(`COMMIT`)
+	err = c.pool.SendBatch(ctx, batch).Close()
+	if err == nil && granted <= 0 {
+		granted = 0
+		retry = time.Duration((1 - frac) * float64(time.Second)) // the next second may free some
+	}
 	if err != nil {
 		return 0, 0, c.unavailable(ctx, "take from the budget "+b.name, fmt.Errorf("cluster: budget %s in %s: %w", b.name, c.where(), err))
 	}

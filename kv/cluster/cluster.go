@@ -144,6 +144,14 @@ func (c *Cluster) where() string { return c.opts.Where + "#" + c.opts.Schema }
 type Hooks struct {
 	OnConnect func()            // before a holder's connection is taken
 	OnArrived func(name string) // a caller of Lead has arrived: its overlap is decided
+	Now       func() time.Time  // the budgets' clock (default time.Now)
+}
+
+func (h *Hooks) now() time.Time {
+	if h != nil && h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 func (h *Hooks) connect() {
