@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jitrt/jitrt/internal/pgtest"
+	"github.com/jitrt/jitrt/runtime"
 	"github.com/jitrt/jitrt/wecom"
 	"github.com/jitrt/jitrt/wecom/wecomsim"
 )
@@ -272,7 +277,19 @@ func syncAsAUser(b *testing.B, members, depts int) {
 	app := benchApp(b, sim.URL())
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	fetchFloor(b, sim.URL(), "wwperf", "perf-secret") // warm the emulator, as a long-running WeCom is
-	var firsts, resyncs, bares, reads, readMem, firstMem, files []float64
+	// PostgreSQL beside the file at 100,000 (a server of the bench's own, on the same cores,
+	// as a jitrt run shares one): the same steps with --store, each against the file's
+	pgURL := ""
+	if members <= 100_000 {
+		if _, _, ok := pgtest.Binaries(); ok || os.Getenv("CI") == "true" {
+			pgURL = pgtest.Start(b)
+			os.Setenv("JITRT_BENCH_STORE", pgURL)
+		} else {
+			fmt.Println("PostgreSQL is not installed (apt-get install postgresql): the state file only")
+		}
+	}
+	schema := runtime.SchemaOf("perf")
+	var firsts, resyncs, bares, reads, readMem, firstMem, files, pgFirsts, pgResyncs []float64
 	written := 0
 	for run := 1; run <= 3; run++ {
 		data := filepath.Join(b.TempDir(), "data")
@@ -300,6 +317,18 @@ func syncAsAUser(b *testing.B, members, depts int) {
 		fmt.Printf("run %d: floor %.2fs | first sync %.2fs (%.2fx) %.0f MiB | no-change re-sync %.2fs (%.2fx) %.0f MiB, %s changes, %s | bare exec %.3fs (median of 5) | read %s names from JS %.2fs %.0f MiB | file %.1f MiB\n",
 			run, floor.Seconds(), t1.Seconds(), t1.Seconds()/floor.Seconds(), mib(m1), t2.Seconds(), t2.Seconds()/floor.Seconds(), mib(m2),
 			changes, wrote, t3.Seconds(), count, t4.Seconds(), mib(m4), mib(first))
+		if pgURL != "" {
+			dropSchema(b, pgURL, schema)
+			p1, pm1, _ := step(b, bin, "exec", app, "--data", data, "--store", "env:JITRT_BENCH_STORE", "-e", `app.getElement("corps.P").initCorp(); 1`)
+			// the re-sync of a scheduled sync, minutes later: the minute of the budget the
+			// replicas share in the schema is let pass
+			emptyBudget(b, pgURL, schema)
+			p2, _, pchanges := step(b, bin, "exec", app, "--data", data, "--store", "env:JITRT_BENCH_STORE", "-e", `const r = app.getElement("corps.P").syncCorp(); r.added + r.updated + r.offlined`)
+			fmt.Printf("       PostgreSQL: first sync %.2fs (%.2fx the file's) %.0f MiB | no-change re-sync %.2fs (%.2fx the file's), %s changes\n",
+				p1.Seconds(), p1.Seconds()/t1.Seconds(), mib(pm1), p2.Seconds(), p2.Seconds()/t2.Seconds(), pchanges)
+			pgFirsts = append(pgFirsts, p1.Seconds()/t1.Seconds())
+			pgResyncs = append(pgResyncs, p2.Seconds()/t2.Seconds())
+		}
 		firsts = append(firsts, t1.Seconds()/floor.Seconds())
 		resyncs = append(resyncs, t2.Seconds()/floor.Seconds())
 		bares = append(bares, t3.Seconds())
@@ -341,10 +370,37 @@ func syncAsAUser(b *testing.B, members, depts int) {
 		fmt.Printf(" %s", target{400, true}.say(median(files), " MiB"))
 	}
 	fmt.Println()
+	if len(pgFirsts) > 0 {
+		fmt.Printf("  PostgreSQL            first sync %.2fx the file's %s, no-change re-sync %.2fx the file's %s\n",
+			median(pgFirsts), target{1.2, false}.say(median(pgFirsts), "x"), median(pgResyncs), target{1.1, false}.say(median(pgResyncs), "x"))
+		b.ReportMetric(median(pgFirsts), "pg-first/file-first")
+	}
 	b.ReportMetric(median(firsts), "first/floor")
 	b.ReportMetric(median(resyncs), "resync/floor")
 	b.ReportMetric(median(bares)*1000, "bare-exec-ms")
 	b.ReportMetric(median(files), "file-MiB")
+}
+
+// dropSchema removes schema from the database at pgURL, if it is there.
+func dropSchema(b *testing.B, pgURL, schema string) {
+	pgExec(b, pgURL, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+}
+
+// emptyBudget forgets the calls counted in schema's budget, as the minute passing would.
+func emptyBudget(b *testing.B, pgURL, schema string) {
+	pgExec(b, pgURL, "DELETE FROM "+pgx.Identifier{schema, "budget"}.Sanitize())
+}
+
+func pgExec(b *testing.B, pgURL, sql string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // benchSimProc is the emulator of the benchmark, in a process of its own (as jitrt

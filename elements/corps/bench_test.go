@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/jitrt/jitrt/elements"
 	"github.com/jitrt/jitrt/internal/pgtest"
 	"github.com/jitrt/jitrt/internal/simwire"
@@ -124,7 +126,8 @@ func BenchmarkSync(b *testing.B) {
 			})
 			// Each re-sync runs in a freshly loaded app, as a scheduled sync starts with an idle
 			// rate limiter: back to back in one process, a 5,000-department org is rightly paced
-			// by the client's limit of 9,500 user/list calls a minute.
+			// by the client's limit of 9,500 user/list calls a minute. In PostgreSQL the limit
+			// is the replicas' budget, kept in the schema: its minute is let pass (emptied).
 			b.Run(name+"/resync", func(b *testing.B) {
 				w := fresh(b)
 				app := load(b, w)
@@ -132,12 +135,30 @@ func BenchmarkSync(b *testing.B) {
 				app.Close()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
+					if w.schema != "" {
+						b.StopTimer()
+						emptyBudget(b, pgURL, w.schema)
+						b.StartTimer()
+					}
 					timed(b, w, "syncCorp", false)
 				}
 				b.ReportMetric(peakRSS(), "peakRSS_MiB")
 			})
 		}
 		stop()
+	}
+}
+
+// emptyBudget forgets the calls counted in schema's budget, as a minute passing would.
+func emptyBudget(b *testing.B, pgURL, schema string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("DELETE FROM %s.budget", pgx.Identifier{schema}.Sanitize())); err != nil {
+		b.Fatal(err)
 	}
 }
 
