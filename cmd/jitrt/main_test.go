@@ -303,7 +303,9 @@ func build() {
 			return
 		}
 		built.bin = filepath.Join(dir, "jitrt")
-		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+		cmd := exec.Command("go", "build", "-o", built.bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build builds it
+		if out, err := cmd.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("build: %v\n%s", err, out)
 		}
 	})
