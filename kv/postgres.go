@@ -262,17 +262,23 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 			return fail(fmt.Errorf("kv: listen to %s: %w", where, redactErr(err, dbURL)))
 		}
 		pg.listen = l.conn
-		lctx, cancel := context.WithCancel(context.Background())
+		lctx, stopListening := context.WithCancel(context.Background())
 		pg.stop, pg.stopped = make(chan struct{}), make(chan struct{})
-		go func() { <-pg.stop; cancel() }()
+		go func() { <-pg.stop; stopListening() }()
 		go s.listenLoop(lctx)
 		every := opts.PurgeInterval
 		if every <= 0 {
 			every = DefaultPurgeInterval
 		}
 		go s.purgeLoop(lctx, every)
-		// what was written between the load and the LISTEN
-		if err := s.CatchUp(); err != nil {
+		// what was written while the state loaded, before the LISTEN: read on the writes'
+		// connection (idle until the store is handed out), so that the pools' first
+		// connections are made beside what comes next, not before it
+		pg.cl.Warm()
+		cctx, cancelCatchUp := context.WithTimeout(ctx, writeTimeout)
+		err := s.catchUp(cctx, pg.conn)
+		cancelCatchUp()
+		if err != nil {
 			pg.close()
 			s.db.Close()
 			return nil, err
