@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -383,24 +382,12 @@ func syncAsAUser(b *testing.B, members, depts int) {
 
 // dropSchema removes schema from the database at pgURL, if it is there.
 func dropSchema(b *testing.B, pgURL, schema string) {
-	pgExec(b, pgURL, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	pgtest.Exec(b, pgURL, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 }
 
 // emptyBudget forgets the calls counted in schema's budget, as the minute passing would.
 func emptyBudget(b *testing.B, pgURL, schema string) {
-	pgExec(b, pgURL, "DELETE FROM "+pgx.Identifier{schema, "budget"}.Sanitize())
-}
-
-func pgExec(b *testing.B, pgURL, sql string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		b.Fatal(err)
-	}
+	pgtest.Exec(b, pgURL, "DELETE FROM "+pgx.Identifier{schema, "budget"}.Sanitize())
 }
 
 // benchSimProc is the emulator of the benchmark, in a process of its own (as jitrt

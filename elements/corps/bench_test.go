@@ -151,15 +151,7 @@ func BenchmarkSync(b *testing.B) {
 
 // emptyBudget forgets the calls counted in schema's budget, as a minute passing would.
 func emptyBudget(b *testing.B, pgURL, schema string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("DELETE FROM %s.budget", pgx.Identifier{schema}.Sanitize())); err != nil {
-		b.Fatal(err)
-	}
+	pgtest.Exec(b, pgURL, "DELETE FROM "+pgx.Identifier{schema, "budget"}.Sanitize())
 }
 
 // BenchmarkGetMemberRoles reads the effective roles of members of a 100,000-member,
