@@ -100,14 +100,15 @@ func TestConcurrentWaitersSpendTheBlocksTaken(t *testing.T) {
 	}
 	wg.Wait()
 	// the last block's calls left, and one taken ahead of it
-	if _, h := b.Used(); h < 8*each || h > 8*each+2*b.Block() {
-		t.Fatalf("8 callers made %d calls; the budget counts %d (want at most two blocks of %d more)", 8*each, h, b.Block())
+	if _, h := b.Used(); h < 8*each || h > 8*each+2*b.MaxBlock() {
+		t.Fatalf("8 callers made %d calls; the budget counts %d (want at most two blocks of %d more)", 8*each, h, b.MaxBlock())
 	}
 }
 
 // A block spent fast (half of it within a quarter of its life) has the next one taken
-// ahead, and the calls after it come from that one; a block spent slowly has none taken
-// ahead. The budget's clock is the test's: nothing here depends on the machine's speed.
+// ahead, twice its size up to MaxBlock, and the calls after it come from that one; a block
+// spent slowly has none taken ahead. The budget's clock is the test's: nothing here
+// depends on the machine's speed.
 func TestABlockSpentFastHasTheNextTakenAhead(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
@@ -120,31 +121,36 @@ func TestABlockSpentFastHasTheNextTakenAhead(t *testing.T) {
 		s.cluster.Hooks().Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		b := s.NewBudget(fmt.Sprintf("wecom:fast=%v", fast), 9_500, 142_500)
 		n := b.Block()
-		if err := b.Wait(ctx, "user/list"); err != nil { // takes the first block
-			t.Fatal(err)
+		wait := func(calls int) {
+			t.Helper()
+			for range calls {
+				if err := b.Wait(ctx, "user/list"); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
+		wait(1) // takes the first block
 		if !fast {
 			mu.Lock()
 			now = now.Add(time.Second) // half of the block's two seconds
 			mu.Unlock()
-		}
-		for range n - 1 {
-			if err := b.Wait(ctx, "user/list"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if !fast {
+			wait(n - 1)
 			if _, h := b.Used(); h != n {
 				t.Fatalf("a block spent slowly: %d calls counted, want its %d alone", h, n)
 			}
 			continue
 		}
-		testwait.For(t, "the block taken ahead", func() bool { _, h := b.Used(); return h == 2*n })
-		if err := b.Wait(ctx, "user/list"); err != nil { // from the block taken ahead
-			t.Fatal(err)
+		// blocks of n, 2n, 4n, 4n spent: each had the next taken ahead as it was half spent
+		// (the fifth, 4n, the most: MaxBlock)
+		wait(n - 1 + 2*n + 4*n + 4*n)
+		taken := n + 2*n + 4*n + 4*n + 4*n
+		if b.MaxBlock() != 4*n {
+			t.Fatalf("MaxBlock %d, want %d", b.MaxBlock(), 4*n)
 		}
-		if _, h := b.Used(); h != 2*n {
-			t.Fatalf("the first call after a block: %d calls counted, want %d (the one taken ahead spent)", h, 2*n)
+		testwait.For(t, "the blocks taken ahead", func() bool { _, h := b.Used(); return h == taken })
+		wait(1) // from the block taken ahead
+		if _, h := b.Used(); h != taken {
+			t.Fatalf("the first call after four blocks: %d calls counted, want %d (the one taken ahead spent)", h, taken)
 		}
 	}
 }
