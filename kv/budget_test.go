@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,23 +14,33 @@ import (
 )
 
 // Three replicas each wanting 10,000 calls of one API a minute from a budget of 10,000
-// (a minute and an hour): together they are given 10,000, not 30,000, each a share; the
-// next call is told when to come back; another API has a budget of its own.
+// (a minute and an hour): together they are given 10,000, not 30,000, each a share (each
+// takes its first block before any takes a second: they overlap by construction, not by
+// the scheduler's luck); the next call is told when to come back; another API has a
+// budget of its own.
 func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
 	var budgets []*cluster.Budget
-	for _, s := range replicas(t, url, "budget", Options{}, "jitrt run A", "jitrt run B", "jitrt run C") {
+	stores := replicas(t, url, "budget", Options{}, "jitrt run A", "jitrt run B", "jitrt run C")
+	for _, s := range stores {
 		budgets = append(budgets, s.NewBudget("wecom:wwbudget", 10_000, 10_000))
 	}
 	got := make([]int, len(budgets))
-	var wg sync.WaitGroup
+	var wg, first sync.WaitGroup
+	first.Add(len(budgets))
 	for i, b := range budgets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for got[i] < 10_000 {
+			var tookFirst sync.Once
+			defer tookFirst.Do(first.Done) // one that ends early holds no one up
+			for took := 0; got[i] < 10_000; took++ {
+				if took == 1 {
+					tookFirst.Do(first.Done)
+					first.Wait()
+				}
 				n, retry, err := b.Take(ctx, "user/list", min(b.Block(), 10_000-got[i]))
 				if err != nil {
 					t.Error(err)
@@ -62,14 +73,20 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 	if n, _, err := budgets[0].Take(ctx, "department/list", 5); err != nil || n != 5 {
 		t.Fatalf("another API's budget: %d %v", n, err)
 	}
-	// Wait spends a block it took before taking another
+	// Wait spends a block it took before taking another (spent slowly, on the budget's
+	// clock: none is taken ahead of it)
 	b := budgets[1]
+	start := time.Now()
+	var calls atomic.Int64
+	// 30 ms a call: a block of 50 lasts 1.5 s of its 2, half of it 0.75 s
+	stores[1].cluster.Hooks().Now = func() time.Time { return start.Add(time.Duration(calls.Load()) * 30 * time.Millisecond) }
 	ctx2, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for range b.Block() {
 		if err := b.Wait(ctx2, "department/list"); err != nil {
 			t.Fatal(err)
 		}
+		calls.Add(1)
 	}
 	if _, h := b.Used(); h != 10_000+5+b.Block() {
 		t.Fatalf("after %d calls waited for in one block: %d used in the hour", b.Block(), h)
