@@ -57,11 +57,7 @@ func TestALargeWriteIsPackedAndReadEverywhere(t *testing.T) {
 	ctx := context.Background()
 	a, b := twoReplicas(t, url, "packed")
 	want := largeWrite(t, a, "m", 200)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	if packed, text := rowsOf(t, conn, "packed", "m"); packed != 200 || text != 1 {
 		t.Fatalf("%d rows packed, %d as text; want 200 and 1", packed, text)
 	}
@@ -117,11 +113,7 @@ func TestAnOlderReplicaKeepsLargeWritesUnpacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := largeWrite(t, a, "u", 300)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	if packed, text := rowsOf(t, conn, "older", "u"); packed != 0 || text != 301 {
 		t.Fatalf("beside an older replica: %d rows packed, %d as text; want 0 and 301", packed, text)
 	}
@@ -148,16 +140,12 @@ func TestADamagedPackedValueIsRefusedByKey(t *testing.T) {
 	ctx := context.Background()
 	a := replicas(t, url, "damaged", Options{}, "jitrt run")[0]
 	largeWrite(t, a, "d", 300)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	// the block's last bytes cut off
 	if _, err := conn.Exec(ctx, `UPDATE damaged.kv SET packed = substr(packed, 1, length(packed) - 3) WHERE key = 'd:077'`); err != nil {
 		t.Fatal(err)
 	}
-	_, err = OpenPostgres(ctx, url, "damaged", Options{Command: "jitrt exec", Shared: true})
+	_, err := OpenPostgres(ctx, url, "damaged", Options{Command: "jitrt exec", Shared: true})
 	if err == nil || !strings.Contains(err.Error(), `"d:077"`) || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("opening a damaged value: %v", err)
 	}
@@ -169,11 +157,7 @@ func TestAReadOnlyOpenReadsASchemaFromBeforePacking(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	for _, sql := range []string{`CREATE SCHEMA before`, `CREATE TABLE before.kv (key text PRIMARY KEY, value text NOT NULL, seq bigint NOT NULL DEFAULT 0, deleted boolean NOT NULL DEFAULT false)`,
 		`INSERT INTO before.kv (key, value) VALUES ('a', '1'), ('b', '二')`} {
 		if _, err := conn.Exec(ctx, sql); err != nil {

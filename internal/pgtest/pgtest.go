@@ -256,6 +256,18 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Connect is a connection of the test's own to the database at url, closed when the test
+// ends (a test reading or damaging a schema's rows behind the store's back).
+func Connect(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // Exec runs sql on the database at url, on a connection of its own (a benchmark setting a
 // schema's state between timed steps).
 func Exec(t testing.TB, url, sql string) {
