@@ -139,25 +139,29 @@ func (s *Store) compact() error {
 // writeCompacted writes every key of btx as set commands, in transactions of about
 // compactChunk bytes, and returns the last transaction's number and the file's size.
 func writeCompacted(f *os.File, btx *buntdb.Tx) (seq uint64, size int64, err error) {
-	var body, sums []byte
+	var body, sums, heads []byte
 	n := 0
 	flush := func() {
 		if n == 0 || err != nil {
 			return
 		}
-		if len(body) >= lazyMin { // kvtx2: its values' checksums go last
+		if len(body) >= lazyMin { // kvtx3: its values' checksums, then its index, go last
 			body = appendSums(body, sums)
-			n++
+			body = appendHeads(body, heads)
+			n += 2
 		}
 		seq++
 		head := header(seq, n, body)
 		if err = writeAll(f, size, head, body); err == nil {
 			size += int64(len(head) + len(body))
 		}
-		body, sums, n = body[:0], sums[:0], 0
+		body, sums, heads, n = body[:0], sums[:0], heads[:0], 0
 	}
 	ierr := btx.Ascend("", func(k, v string) bool {
-		body = appendSet(body, k, v)
+		from := len(body)
+		body = appendSetHead(body, k, len(v))
+		heads = append(heads, body[from:]...)
+		body = append(append(body, v...), '\r', '\n')
 		sums = sumOf(sums, unsafe.Slice(unsafe.StringData(v), len(v)))
 		n++
 		if len(body) >= compactChunk {

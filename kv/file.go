@@ -24,10 +24,12 @@ import (
 // record, then the transaction's commands, in the order they were made:
 //
 //	set kv:tx "kvtx1 <seq> <commands> <bytes> <crc of the commands> <crc of the header>"
-//	set kv:tx "kvtx2 <seq> <commands> <bytes> <crc of the commands> <crc of the commands without their values> <crc of the header>"
+//	set kv:tx "kvtx3 <seq> <commands> <bytes> <crc of the commands> <crc of the commands without their values> <crc of the header>"
 //
-// (kvtx2 for a transaction of lazyMin bytes or more, so that a large file can be opened
-// checking its values only as they are first read: see lazy.go).
+// (kvtx3 for a transaction of lazyMin bytes or more, so that a large file can be opened
+// reading its index, not its commands, and checking each value only as it is first read:
+// see lazy.go. kvtx2, written by jitrt before the index, is read as it was: the same
+// header, a body without the index, whose commands are walked when opened.)
 //
 // The header counts and checksums (CRC-32C) what follows it, and checksums itself; seq
 // numbers the transactions of a file from 1. Reading a file, every transaction is checked:
@@ -45,11 +47,13 @@ import (
 // txKey is the key of a transaction header; it never reaches the store's contents.
 const txKey = "kv:tx"
 
-// txMagic starts a header's value; txMagic2 a header that also checksums the body
-// without its values (a transaction of lazyMin bytes or more).
+// txMagic starts a header's value; txMagic3 a header that also checksums the body
+// without its values (a transaction of lazyMin bytes or more), whose body ends with its
+// index (headsKey); txMagic2 the same without the index (read, no longer written).
 const (
 	txMagic  = "kvtx1"
 	txMagic2 = "kvtx2"
+	txMagic3 = "kvtx3"
 )
 
 // headerPrefix is how every file in this format starts (and every header).
@@ -95,8 +99,9 @@ func appendBulk(buf []byte, s string) []byte {
 }
 
 // header encodes the header record of a transaction of n commands in body: kvtx1 for a
-// body under lazyMin bytes, kvtx2 for a larger one, whose header also checksums the body
-// without its values so that a mapped file can be opened without reading them (lazy.go).
+// body under lazyMin bytes, kvtx3 for a larger one (which ends with its sums and its
+// index), whose header also checksums the body without its values so that a mapped file
+// can be opened without reading them (lazy.go).
 func header(seq uint64, n int, body []byte) []byte {
 	var skel uint32
 	if len(body) >= lazyMin {
@@ -111,7 +116,7 @@ func header(seq uint64, n int, body []byte) []byte {
 func encodeHeader(seq uint64, n int, size int64, bodyCRC, skel uint32) []byte {
 	var fields string
 	if size >= lazyMin {
-		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, seq, n, size, bodyCRC, skel)
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic3, seq, n, size, bodyCRC, skel)
 	} else {
 		fields = fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, seq, n, size, bodyCRC)
 	}
@@ -125,7 +130,8 @@ type txHeader struct {
 	n       int
 	size    int64
 	bodyCRC uint32
-	v2      bool   // kvtx2: skelCRC holds
+	v2      bool   // kvtx2 or kvtx3: skelCRC holds, the body ends with its sums
+	indexed bool   // kvtx3: and then its index (headsKey)
 	skelCRC uint32 // of the body without its values (see skeleton)
 }
 
@@ -135,8 +141,8 @@ func parseHeader(value []byte) (txHeader, error) {
 	malformed := errors.New("the transaction header is malformed")
 	switch {
 	case len(f) == 6 && string(f[0]) == txMagic:
-	case len(f) == 7 && string(f[0]) == txMagic2 && len(f[5]) == 8:
-		h.v2 = true
+	case len(f) == 7 && (string(f[0]) == txMagic2 || string(f[0]) == txMagic3) && len(f[5]) == 8:
+		h.v2, h.indexed = true, string(f[0]) == txMagic3
 	default:
 		return h, malformed
 	}
@@ -153,7 +159,7 @@ func parseHeader(value []byte) (txHeader, error) {
 	fields := fmt.Sprintf("%s %016x %08x %016x %08x", txMagic, h.seq, h.n, h.size, h.bodyCRC)
 	if h.v2 {
 		h.skelCRC = uint32(hexUint(f[5]))
-		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, h.seq, h.n, h.size, h.bodyCRC, h.skelCRC)
+		fields = fmt.Sprintf("%s %016x %08x %016x %08x %08x", f[0], h.seq, h.n, h.size, h.bodyCRC, h.skelCRC)
 	}
 	if string(value) != fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli)) {
 		return h, malformed
@@ -180,13 +186,38 @@ func readHeader(data []byte, pos int) (txHeader, int, error) {
 // It never reaches the store's contents.
 const sumsKey = "kv:sums"
 
+// headsKey is the key of the last command of a kvtx3 transaction, after its sums: the
+// transaction's index. Its value is every command before the sums without its value (a
+// set up to its value, a delete whole), in order, then the length of those bytes as 16
+// hex digits, so that the index is found from the body's end. It is what skeleton
+// checksums, so the header's checksum without the values checks it; opening a mapped
+// file reads the index, contiguous, instead of walking the commands, whose heads lie one
+// after each value across the whole file (a page touched per large value: on the 2-core
+// virtual machine CI uses, 13 µs each, the first time a process touches it). It never
+// reaches the store's contents.
+const headsKey = "kv:heads"
+
+// headsTrailer is the size of the index's own length at the end of its value.
+const headsTrailer = 16
+
+// appendHeads appends the index command of a kvtx3 body (heads: every command before the
+// sums without its value).
+func appendHeads(buf, heads []byte) []byte {
+	buf = appendSetHead(buf, headsKey, len(heads)+headsTrailer)
+	buf = append(buf, heads...)
+	buf = fmt.Appendf(buf, "%016x", len(heads))
+	return append(buf, '\r', '\n')
+}
+
 // bodyShape is what skeleton found in a transaction's body.
 type bodyShape struct {
 	skel   uint32   // checksum of its commands without their values (the sums' value in)
-	n      int      // commands, the sums' too
+	n      int      // commands, the sums' and the index's too
 	values [][2]int // [start, end) of each set's value (the sums' not), in order
+	heads  []int    // with an index read (indexed): where each value's command starts, in the body and in the index, two a value
 	sums   []byte   // the sums' value; nil if there is none
-	cmds   []parsed // its commands but the sums, if asked for (what a store loads)
+	index  bool     // the body ends with an index (kvtx3)
+	cmds   []parsed // its commands but the sums and the index, if asked for (what a store loads)
 }
 
 // parsed is a command read from a file: a set of key to value, or a delete of key.
@@ -198,8 +229,9 @@ type parsed struct {
 // skeleton walks the commands of data[from:to] and checksums them without the values of
 // their sets (a set's value is the bytes between its length's line end and its own), the
 // sums command (sumsKey) whole: what opening a mapped file checks of a kvtx2 transaction,
-// leaving the values for their first read. For bytes that are not a command, a header or
-// sums anywhere but last among the commands, it says where and why.
+// leaving the values for their first read. An index (headsKey) after the sums is checked
+// against the commands and left out. For bytes that are not a command, a header, sums
+// anywhere but last among the commands (or last but the index), it says where and why.
 //
 // n is how many commands the body's header says it holds (0: not known), from which room
 // is made for them once (at most one per 8 bytes, whatever a damaged header says); keep
@@ -211,6 +243,7 @@ func skeleton(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, e
 			sh.cmds = make([]parsed, 0, n)
 		}
 	}
+	var heads uint32 // the checksum before the sums: of what an index holds
 	for p := from; p < to; sh.n++ {
 		cmd, err := parseCommand(data[:to], p)
 		if err != nil {
@@ -219,13 +252,24 @@ func skeleton(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, e
 		switch {
 		case string(cmd.key) == txKey:
 			return sh, p, errors.New("a header")
+		case sh.sums != nil && !sh.index && string(cmd.key) == headsKey:
+			index, ok := headsOf(cmd.value)
+			if cmd.del || !ok || crc32.Checksum(index, castagnoli) != heads {
+				return sh, p, errors.New("an index that does not match its commands")
+			}
+			sh.index = true
+			p = cmd.end
+			continue
 		case sh.sums != nil:
 			return sh, p, errors.New("a command after its checksums")
+		case string(cmd.key) == headsKey:
+			return sh, p, errors.New("an index before the checksums")
 		case string(cmd.key) == sumsKey:
 			if cmd.del || len(cmd.value)%4 != 0 {
 				return sh, p, errors.New("malformed checksums")
 			}
 			sh.sums = cmd.value
+			heads = sh.skel
 			sh.skel = crc32.Update(sh.skel, castagnoli, data[p:cmd.end])
 			p = cmd.end
 			continue
@@ -242,6 +286,131 @@ func skeleton(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, e
 		p = cmd.end
 	}
 	return sh, 0, nil
+}
+
+// headsOf is the index's commands without its length, if the length is the index's.
+func headsOf(value []byte) ([]byte, bool) {
+	if len(value) < headsTrailer {
+		return nil, false
+	}
+	n, err := strconv.ParseUint(string(value[len(value)-headsTrailer:]), 16, 64)
+	if err != nil || n != uint64(len(value)-headsTrailer) {
+		return nil, false
+	}
+	return value[:n], true
+}
+
+// indexed is skeleton for a kvtx3 body, read from its index rather than its commands:
+// the index found from the body's end, the commands' places worked out from their heads
+// and lengths in it, the sums read where the last command ends. Only the index, the sums
+// and the body's last bytes are touched; the bytes of each command in the body are
+// compared with its index when its value is first read (mapping.checkValue), the whole
+// body's checksum by a compaction (mapping.checkAll). sh.heads holds, two a set, where
+// its command starts in the body and in the index.
+func indexed(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, err error) {
+	// ...$<len>\r\n<heads><16 hex digits>\r\n at the end
+	if to-from < headsTrailer+2 || data[to-2] != '\r' || data[to-1] != '\n' {
+		return sh, to, errors.New("no index at its end")
+	}
+	size, err := strconv.ParseUint(string(data[to-2-headsTrailer:to-2]), 16, 64)
+	if err != nil || size > uint64(to-from) {
+		return sh, to - 2 - headsTrailer, errors.New("an index of a malformed length")
+	}
+	head := appendSetHead(nil, headsKey, int(size)+headsTrailer)
+	at := to - 2 - headsTrailer - int(size) - len(head) // where the index's command starts
+	if at < from || !bytes.Equal(data[at:at+len(head)], head) {
+		return sh, max(at, from), errors.New("no index where its length says")
+	}
+	index := data[at+len(head) : at+len(head)+int(size)]
+	if n = min(n, len(index)/16); n > 0 {
+		sh.values = make([][2]int, 0, n)
+		sh.heads = make([]int, 0, 2*n)
+		if keep {
+			sh.cmds = make([]parsed, 0, n)
+		}
+	}
+	pos := from // where the command of the index's entry at p is in the body
+	for p := 0; p < len(index); sh.n++ {
+		e, err := parseHead(index, p)
+		if err != nil {
+			return sh, at + len(head) + p, fmt.Errorf("an index holding %v", err)
+		}
+		switch string(e.key) {
+		case txKey, sumsKey, headsKey:
+			return sh, at + len(head) + p, errors.New("an index holding a header, checksums or an index")
+		}
+		next := pos + e.end - p
+		if !e.del {
+			sh.values = append(sh.values, [2]int{next, next + e.size})
+			sh.heads = append(sh.heads, pos, at+len(head)+p)
+			next += e.size + 2
+		}
+		if next > at {
+			return sh, at + len(head) + p, errors.New("an index of more commands than its transaction holds")
+		}
+		if keep {
+			c := parsed{key: e.key, del: e.del}
+			if !e.del {
+				c.value = data[next-2-e.size : next-2]
+			}
+			sh.cmds = append(sh.cmds, c)
+		}
+		p, pos = e.end, next
+	}
+	sums := appendSetHead(nil, sumsKey, 4*len(sh.values))
+	end := pos + len(sums) + 4*len(sh.values) + 2
+	if end != at || !bytes.Equal(data[pos:pos+len(sums)], sums) || data[end-2] != '\r' || data[end-1] != '\n' {
+		return sh, pos, errors.New("no checksums where its index says")
+	}
+	sh.sums = data[pos+len(sums) : end-2]
+	sh.skel = crc32.Update(crc32.Checksum(index, castagnoli), castagnoli, data[pos:end])
+	sh.index = true
+	sh.n += 2
+	return sh, 0, nil
+}
+
+// indexEntry is a command of an index: a set without its value, or a delete.
+type indexEntry struct {
+	key  []byte
+	del  bool
+	size int // a set's value's length
+	end  int // where the next entry starts
+}
+
+// parseHead reads the index entry at p: *3 $3 set $<n> <key> $<size>, or *2 $3 del $<n> <key>.
+func parseHead(index []byte, p int) (indexEntry, error) {
+	var e indexEntry
+	parts, p, err := parseCount(index, p, '*')
+	if err != nil {
+		return e, err
+	}
+	if parts != 2 && parts != 3 {
+		return e, fmt.Errorf("a command of %d parts", parts)
+	}
+	var bulk [2][]byte
+	for i := range bulk {
+		size, q, err := parseCount(index, p, '$')
+		if err != nil {
+			return e, err
+		}
+		if len(index)-q < size+2 || index[q+size] != '\r' || index[q+size+1] != '\n' {
+			return e, errors.New("a part that does not end where its length says")
+		}
+		bulk[i], p = index[q:q+size], q+size+2
+	}
+	switch {
+	case parts == 3 && string(bulk[0]) == "set":
+		e.size, p, err = parseCount(index, p, '$')
+		if err != nil {
+			return e, err
+		}
+	case parts == 2 && string(bulk[0]) == "del":
+		e.del = true
+	default:
+		return e, fmt.Errorf("an unknown command %q of %d parts", truncate(bulk[0]), parts)
+	}
+	e.key, e.end = bulk[1], p
+	return e, nil
 }
 
 // appendSums appends the sums command of a kvtx2 body (sums: four bytes per set's value).
@@ -384,6 +553,7 @@ type contents struct {
 	legacy  bool        // a plain BuntDB file (no headers)
 	journal bool        // a legacy file holding a kv:journal left by a killed writer
 	lazy    []lazyValue // values checked when first read, in order
+	unread  []lazyBody  // bodies whose commands were not read (their index was), in order
 	cmds    []parsed    // the commands of the whole transactions, in order (not of a legacy file)
 }
 
@@ -391,7 +561,9 @@ type contents struct {
 //
 // With lazy (a mapped file), the values of a kvtx2 transaction are not read: its header,
 // its commands' shape, its keys and lengths are checked now, against the checksum without
-// the values, and the whole body when a value of it is first read (contents.lazy).
+// the values, and each value when it is first read (contents.lazy). Of a kvtx3
+// transaction, its index is read and checked instead of its commands, and each command
+// is compared with the index when its value is first read (contents.unread).
 func verify(path string, data []byte, lazy bool) (*contents, error) {
 	if len(data) > 0 && !bytes.HasPrefix(data, headerPrefix) && !(len(data) < len(headerPrefix) && bytes.HasPrefix(headerPrefix, data)) {
 		return verifyLegacy(path, data)
@@ -434,9 +606,22 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 		if !later && crc32.Checksum(data[bodyStart:end], castagnoli) != h.bodyCRC {
 			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
 		}
-		sh, bad, err := skeleton(data, bodyStart, end, h.n, true)
+		var sh bodyShape
+		var bad int
+		if later && h.indexed {
+			sh, bad, err = indexed(data, bodyStart, end, h.n, true)
+			c.unread = append(c.unread, lazyBody{start: bodyStart, end: end, crc: h.bodyCRC, seq: h.seq})
+		} else {
+			if later {
+				populate(data, bodyStart, end)
+			}
+			sh, bad, err = skeleton(data, bodyStart, end, h.n, true)
+		}
 		if err != nil {
 			return nil, corrupt(bad, "transaction %d holds %v", h.seq, err)
+		}
+		if sh.index != h.indexed {
+			return nil, corrupt(start, "transaction %d holds an index its header does not say, or none where it says one", h.seq)
 		}
 		if h.v2 && sh.skel != h.skelCRC {
 			return nil, corrupt(start, "transaction %d fails its checksum", h.seq)
@@ -456,7 +641,11 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 			}
 			sum := binary.LittleEndian.Uint32(sh.sums[4*i:])
 			if later {
-				c.lazy = append(c.lazy, lazyValue{start: v[0], end: v[1], crc: sum})
+				lv := lazyValue{start: v[0], end: v[1], crc: sum, head: -1}
+				if sh.heads != nil {
+					lv.head, lv.index = sh.heads[2*i], sh.heads[2*i+1]
+				}
+				c.lazy = append(c.lazy, lv)
 			} else if crc32.Checksum(data[v[0]:v[1]], castagnoli) != sum {
 				return nil, corrupt(v[0], "a value of transaction %d fails its checksum", h.seq)
 			}

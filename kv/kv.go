@@ -212,7 +212,7 @@ func (s *Store) load() error {
 		f.Close()
 		return err
 	}
-	s.mapped = newMapping(s.path, data, c.lazy)
+	s.mapped = newMapping(s.path, data, c)
 	if err := s.loadVerified(data, c); err != nil {
 		f.Close()
 		return fmt.Errorf("kv: load %s: %w", s.path, err)
@@ -453,11 +453,12 @@ func (s *Store) persist(tx *Tx) error {
 		return s.broken
 	}
 	n := tx.n
-	if tx.bodySize() >= lazyMin { // kvtx2: its values' checksums go last
+	if tx.bodySize() >= lazyMin { // kvtx3: its values' checksums, then its index, go last
 		from := len(tx.buf)
 		tx.buf = appendSums(tx.buf, tx.sums)
 		tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
-		n++
+		tx.buf = appendHeads(tx.buf, tx.heads)
+		n += 2
 	}
 	body := tx.body()
 	var crc uint32

@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // largeHistory writes a state file of mapMin bytes or more: a small transaction, then two
@@ -137,16 +136,28 @@ func TestADamagedValueOfALargeFileIsRefusedWhenFirstRead(t *testing.T) {
 	}
 }
 
-// Everything but the values is checked when a large file is opened: a damaged key,
-// length or header is refused then, as in a small file.
-func TestALargeFilesKeysAndLengthsAreCheckedWhenOpened(t *testing.T) {
+// A large file is opened from its transactions' indexes: a damaged index (a key, a
+// length in it) or header is refused then, as in a small file. A command's own bytes in
+// the body are compared with its index when its value is first read: a damaged key or
+// length there is refused then, naming the byte and the key, and the value is not served;
+// a damaged delete (which has no value to read) by VerifyAll and a compaction, which
+// check each transaction whole.
+func TestALargeFilesIndexIsCheckedWhenOpenedAndEachCommandWhenFirstRead(t *testing.T) {
 	dir := t.TempDir()
-	file, _ := largeHistory(t, dir)
+	file, want := largeHistory(t, dir)
 	path := filepath.Join(dir, FileName)
 	key := bytes.Index(file, []byte("big:031\r\n"))
 	length := bytes.LastIndex(file[:bytes.Index(file, []byte("value of big:031 "))], []byte("$"))
 	header := bytes.LastIndex(file[:key], headerPrefix)
-	for what, at := range map[string]int{"a key": key + 5, "a value's length": length + 2, "the header": header + len(headerPrefix) + 10} {
+	index := bytes.Index(file, []byte(headsKey))
+	indexKey := index + bytes.Index(file[index:], []byte("big:031\r\n"))
+	indexLength := indexKey + len("big:031\r\n$")
+	if index < 0 || indexKey < index || indexKey < length {
+		t.Fatalf("no index after the commands (index at %d, its big:031 at %d)", index, indexKey)
+	}
+	for what, at := range map[string]int{"a key in the index": indexKey + 5, "a length in the index": indexLength + 1,
+		"the index's own length": index + bytes.Index(file[index:], []byte("\r\n*3\r\n$3\r\nset\r\n$5\r\nkv:tx")) - 3,
+		"the header":             header + len(headerPrefix) + 10} {
 		bad := bytes.Clone(file)
 		bad[at] ^= 0x02
 		os.WriteFile(path, bad, 0o600)
@@ -159,6 +170,135 @@ func TestALargeFilesKeysAndLengthsAreCheckedWhenOpened(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	for what, at := range map[string]int{"a key": key + 5, "a value's length": length + 2} {
+		bad := bytes.Clone(file)
+		bad[at] ^= 0x02
+		os.WriteFile(path, bad, 0o600)
+		s, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+		if err != nil {
+			t.Fatalf("%s damaged in the body was read when opened (its index was): %v", what, err)
+		}
+		for _, k := range []string{"a", "big:030", "big:032", "other:031"} {
+			if v, err := s.Get(k); err != nil || v != want[k] {
+				s.Close()
+				t.Fatalf("%s damaged: %s, a sound command: %v", what, k, err)
+			}
+		}
+		v, err := s.Get("big:031")
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Offset != int64(at) || !strings.Contains(err.Error(), `"big:031"`) || v != "" {
+			s.Close()
+			t.Fatalf("%s damaged at byte %d: Get served %d bytes, %v (want the byte and the key named)", what, at, len(v), err)
+		}
+		if err := s.VerifyAll(); !errors.As(err, &ce) || ce.Offset != int64(at) {
+			t.Fatalf("%s damaged: VerifyAll: %v", what, err)
+		}
+		s.Close()
+	}
+
+	// A delete in a large transaction, damaged: nothing reads it but a check of the whole.
+	dir = t.TempDir()
+	s := openTest(t, dir)
+	changes := []Change{{Key: "gone", Delete: true}}
+	for i := 0; i < 30; i++ {
+		changes = append(changes, Change{Key: fmt.Sprintf("k%02d", i), Value: strings.Repeat("v", 4000)})
+	}
+	if err := s.Set("gone", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	path = filepath.Join(dir, FileName)
+	file, _ = os.ReadFile(path)
+	for len(file) < mapMin { // mapped, so opened lazily
+		file = append(file, 0)
+	}
+	del := bytes.Index(file, []byte("del\r\n$4\r\ngone"))
+	if del < 0 || !bytes.Contains(file, []byte(txMagic3)) {
+		t.Fatal("no delete in a kvtx3 transaction")
+	}
+	file[del+len("del\r\n$4\r\ng")] ^= 0x02
+	os.WriteFile(path, file, 0o600)
+	s, err := Open(context.Background(), dir, Options{LockTimeout: -1})
+	if err != nil {
+		t.Fatalf("a damaged delete was read when opened: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Get("gone"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the deleted key, from the index: %v", err)
+	}
+	if err := s.VerifyAll(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "transaction 2 fails its checksum") {
+		t.Fatalf("VerifyAll of a file with a damaged delete: %v", err)
+	}
+	if err := s.Compact(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a compaction of a file with a damaged delete: %v", err)
+	}
+}
+
+// A file of kvtx2 transactions (written by jitrt before the index) is read as it was, its
+// commands walked when opened, and compacted into kvtx3.
+func TestAFileWithoutIndexesIsReadAsBefore(t *testing.T) {
+	dir := t.TempDir()
+	file, want := largeHistory(t, dir)
+	path := filepath.Join(dir, FileName)
+	old := withoutIndexes(t, file)
+	if bytes.Contains(old, []byte(txMagic3)) || !bytes.Contains(old, []byte(txMagic2)) || bytes.Contains(old, []byte(headsKey)) {
+		t.Fatal("the file was not rewritten as kvtx2")
+	}
+	os.WriteFile(path, old, 0o600)
+	s := openTest(t, dir)
+	if got := contentsOf(t, s); len(got) != len(want) || got["big:042"] != want["big:042"] {
+		t.Fatal("a kvtx2 file read to other contents")
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte(txMagic3)) {
+		t.Fatal("the compacted file is not kvtx3")
+	}
+	s = openTest(t, dir)
+	if got := contentsOf(t, s); len(got) != len(want) || got["other:007"] != want["other:007"] {
+		t.Fatal("the compacted file holds other contents")
+	}
+	s.Close()
+
+	// a key damaged in a kvtx2 body is refused when opened, as before
+	key := bytes.Index(old, []byte("big:031\r\n"))
+	old[key+5] ^= 0x02
+	os.WriteFile(path, old, 0o600)
+	if s, err := Open(context.Background(), dir, Options{LockTimeout: -1}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("a kvtx2 file with a damaged key: %v", err)
+	}
+}
+
+// withoutIndexes is file with its kvtx3 transactions written as kvtx2: without the index.
+func withoutIndexes(t *testing.T, file []byte) []byte {
+	t.Helper()
+	var out []byte
+	for pos := 0; pos < len(file); {
+		start := pos
+		h, bodyStart, err := readHeader(file, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := file[bodyStart : bodyStart+int(h.size)]
+		pos = bodyStart + int(h.size)
+		if !h.indexed {
+			out = append(out, file[start:pos]...)
+			continue
+		}
+		body = body[:bytes.LastIndex(body, []byte("*3\r\n$3\r\nset\r\n$8\r\n"+headsKey))]
+		fields := fmt.Sprintf("%s %016x %08x %016x %08x %08x", txMagic2, h.seq, h.n-1, len(body), crc32.Checksum(body, castagnoli), h.skelCRC)
+		out = appendSet(out, txKey, fmt.Sprintf("%s %08x", fields, crc32.Checksum([]byte(fields), castagnoli)))
+		out = append(out, body...)
+	}
+	return out
 }
 
 // A sound large file serves every value, compacts (into large transactions, which stay
@@ -296,33 +436,42 @@ func mappingRss(t *testing.T, path string) int64 {
 	return 0
 }
 
-// A state file up to populateMax bytes is mapped whole as it is opened (its pages mapped in
-// one call, not faulted in one at a time as the open reads its commands): the mapping is
-// resident before a byte of it is read. A larger one is mapped a page at a time.
-func TestASmallStateFileIsMappedWhole(t *testing.T) {
+// Opening a large state file reads its transactions' indexes, not their commands: of a
+// file of large values, a few pages (the folios of its start and its end) are mapped
+// after the open. The same file written as kvtx2 (no index), whose commands the open
+// walks, is mapped whole by it.
+func TestOpeningALargeFileReadsItsIndexesNotItsCommands(t *testing.T) {
 	dir := t.TempDir()
+	s := openTest(t, dir)
+	var changes []Change
+	for i := 0; i < 200; i++ { // 20 MiB: ten times the largest folio of the page cache (2 MiB), which a fault maps whole
+		changes = append(changes, Change{Key: fmt.Sprintf("k%03d", i), Value: strings.Repeat(string(rune('a'+i%26)), 100<<10)})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	file, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := t.TempDir()
+	if err := os.WriteFile(filepath.Join(old, FileName), withoutIndexes(t, file), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		size  int64
+		dir   string
 		whole bool
-	}{{4 << 20, true}, {populateMax + 4<<20, false}} {
-		path := filepath.Join(dir, fmt.Sprintf("state-%d", c.size))
-		if err := os.WriteFile(path, bytes.Repeat([]byte("x"), int(c.size)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := mapFile(f, c.size)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path, _ = filepath.EvalSymlinks(path)
+	}{{dir, false}, {old, true}} {
+		s := openTest(t, c.dir)
+		path, _ := filepath.EvalSymlinks(filepath.Join(c.dir, FileName))
 		rss := mappingRss(t, path)
-		unix.Munmap(data)
-		if c.whole && rss < c.size*9/10 || !c.whole && rss > c.size/10 {
-			t.Errorf("a file of %d bytes: %d resident as it is mapped (whole: %v)", c.size, rss, c.whole)
+		if v, err := s.Get("k123"); err != nil || v != changes[123].Value {
+			t.Fatalf("k123: %v", err)
+		}
+		s.Close()
+		if size := int64(len(file)); c.whole && rss < size*9/10 || !c.whole && rss > size/3 {
+			t.Errorf("a file of %d bytes (kvtx2: %v): %d resident after it was opened", size, c.whole, rss)
 		}
 	}
 }

@@ -74,7 +74,12 @@ func Repair(ctx context.Context, dir string, opts Options) (*RepairReport, error
 	if err := db.Load((&contents{bodies: kept}).reader(data)); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("kv: load what was salvaged: %w", err)
 	}
-	db.Update(func(tx *buntdb.Tx) error { tx.Delete(legacyJournalKey); tx.Delete(sumsKey); return nil })
+	db.Update(func(tx *buntdb.Tx) error {
+		tx.Delete(legacyJournalKey)
+		tx.Delete(sumsKey)
+		tx.Delete(headsKey)
+		return nil
+	})
 	backup, err := keepAside(dir, path, "damaged")
 	if err != nil {
 		return nil, err
@@ -140,7 +145,7 @@ func wholeTransaction(data []byte, pos int) (int, bool) {
 		return 0, false
 	}
 	sh, _, err := skeleton(data, bodyStart, end, h.n, false)
-	if err != nil || (h.v2 && sh.skel != h.skelCRC) || h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) {
+	if err != nil || (h.v2 && sh.skel != h.skelCRC) || h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) || sh.index != h.indexed {
 		return 0, false
 	}
 	for i, v := range sh.values {

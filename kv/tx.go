@@ -21,7 +21,8 @@ type Tx struct {
 	segs        [][]byte      // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
 	segSize     int           // bytes in segs
 	skel        uint32        // the checksum of its commands without their values (see skeleton)
-	sums        []byte        // the checksum of each set's value, for a kvtx2 body (see sumsKey)
+	sums        []byte        // the checksum of each set's value, for a kvtx3 body (see sumsKey)
+	heads       []byte        // its commands without their values, for a kvtx3 body's index (see headsKey)
 	ops         []op          // or its writes, as they go to PostgreSQL
 	remote      int           // writes of other processes it applied (a shared schema)
 	n           int           // commands in buf (or ops)
@@ -76,6 +77,7 @@ func (tx *Tx) appendSet(key, value string) {
 	from := len(tx.buf)
 	tx.buf = appendSetHead(tx.buf, key, len(value))
 	tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
+	tx.heads = append(tx.heads, tx.buf[from:]...)
 	tx.sums = sumOf(tx.sums, unsafe.Slice(unsafe.StringData(value), len(value)))
 	if len(value) < refMin {
 		tx.buf = append(append(tx.buf, value...), '\r', '\n')
@@ -93,6 +95,7 @@ func (tx *Tx) appendDel(key string) {
 	from := len(tx.buf)
 	tx.buf = appendDel(tx.buf, key)
 	tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
+	tx.heads = append(tx.heads, tx.buf[from:]...)
 }
 
 // grow makes room for n more bytes of commands (for the file; PostgreSQL takes ops).
