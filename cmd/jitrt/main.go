@@ -58,17 +58,22 @@ func main() {
 }
 
 // profiled runs fn, writing a CPU profile of it to the file JITRT_CPUPROFILE names, if
-// any, and the process's peak memory (VmHWM, in KiB) to the file JITRT_PEAKRSS names:
-// how an operator (or make bench-sync) sees where a slow command spends its time and
-// memory, measured from within, so that no watcher slows it.
+// any, and to the file JITRT_PEAKRSS names the process's peak memory (VmHWM) and, as it
+// ends, the pages of files it maps (RssFile: its state file's, shared with the page
+// cache), in KiB: how an operator (or make bench-sync) sees where a slow command spends
+// its time and memory, measured from within, so that no watcher slows it.
 func profiled(fn func() int) int {
 	if path := os.Getenv("JITRT_PEAKRSS"); path != "" {
 		defer func() {
+			peak, file := "0", "0"
 			for _, l := range strings.Split(readStatus(), "\n") {
 				if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-					os.WriteFile(path, []byte(f[1]+"\n"), 0o600)
+					peak = f[1]
+				} else if len(f) >= 2 && f[0] == "RssFile:" {
+					file = f[1]
 				}
 			}
+			os.WriteFile(path, []byte(peak+" "+file+"\n"), 0o600)
 		}()
 	}
 	path := os.Getenv("JITRT_CPUPROFILE")
