@@ -94,7 +94,9 @@ func TestABudgetIsSharedByTheReplicas(t *testing.T) {
 }
 
 // Eight callers waiting on one budget at once (a sync's fetch workers) spend the blocks it
-// takes: what the budget counts is what they called, give or take one block.
+// takes: what the budget counts is what they called, give or take two blocks (the last,
+// and one taken ahead of it), and once those blocks' life has ended, exactly what they
+// called: the unspent calls are given back.
 func TestConcurrentWaitersSpendTheBlocksTaken(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
@@ -119,6 +121,33 @@ func TestConcurrentWaitersSpendTheBlocksTaken(t *testing.T) {
 	// the last block's calls left, and one taken ahead of it
 	if _, h := b.Used(); h < 8*each || h > 8*each+2*b.MaxBlock() {
 		t.Fatalf("8 callers made %d calls; the budget counts %d (want at most two blocks of %d more)", 8*each, h, b.MaxBlock())
+	}
+	testwait.For(t, "the unspent calls given back as their blocks' life ends", func() bool { _, h := b.Used(); return h == 8*each })
+}
+
+// A process that closes gives back the calls it took and did not spend, at once: another
+// replica's budget counts only the calls made.
+func TestAClosingProcessGivesBackItsUnspentCalls(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	stores := replicas(t, url, "budgetclose", Options{}, "jitrt exec", "jitrt run")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // only a hang reaches it
+	defer cancel()
+	closing, other := stores[0].NewBudget("wecom:wwclose", 9_500, 142_500), stores[1].NewBudget("wecom:wwclose", 9_500, 142_500)
+	if stores[0].NewBudget("wecom:wwclose", 9_500, 142_500) != closing {
+		t.Fatal("a process's budget of a name asked for again is another")
+	}
+	for range 3 {
+		if err := closing.Wait(ctx, "user/list"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, h := other.Used(); h != closing.Block() {
+		t.Fatalf("a block taken: %d counted, want the block's %d", h, closing.Block())
+	}
+	stores[0].Close()
+	if _, h := other.Used(); h != 3 {
+		t.Fatalf("the process that made 3 calls closed: %d counted, want 3", h)
 	}
 }
 
@@ -157,13 +186,24 @@ func TestABlockSpentFastHasTheNextTakenAhead(t *testing.T) {
 			}
 			continue
 		}
-		// blocks of n, 2n, 4n, 4n spent: each had the next taken ahead as it was half spent
-		// (the fifth, 4n, the most: MaxBlock)
-		wait(n - 1 + 2*n + 4*n + 4*n)
-		taken := n + 2*n + 4*n + 4*n + 4*n
-		if b.MaxBlock() != 4*n {
-			t.Fatalf("MaxBlock %d, want %d", b.MaxBlock(), 4*n)
+		// blocks of n, 2n, 4n, … up to MaxBlock, then MaxBlock again, spent: each had the
+		// next taken ahead as it was half spent (the last, MaxBlock, taken ahead of them)
+		sizes := []int{n}
+		for sizes[len(sizes)-1] < b.MaxBlock() {
+			sizes = append(sizes, min(2*sizes[len(sizes)-1], b.MaxBlock()))
 		}
+		sizes = append(sizes, b.MaxBlock(), b.MaxBlock())
+		taken, spend := 0, -1 // the first call took the first block
+		for i, size := range sizes {
+			taken += size
+			if i < len(sizes)-1 {
+				spend += size
+			}
+		}
+		if len(sizes) < 4 {
+			t.Fatalf("MaxBlock %d is not several blocks of %d", b.MaxBlock(), n)
+		}
+		wait(spend)
 		testwait.For(t, "the blocks taken ahead", func() bool { _, h := b.Used(); return h == taken })
 		wait(1) // from the block taken ahead
 		if _, h := b.Used(); h != taken {

@@ -20,6 +20,9 @@ import (
 // transaction per block, under a lock of the budget's name, against the sums of the last
 // minute and hour as the database's clock tells them), and spends a block within
 // budgetBlockLife, so that the table counts a call at most that long before it is made.
+// What a block has left when its life ends (the calls stopped: a sync's fetch is done),
+// or when the process closes, is given back: taken off the count of the second it was
+// counted in, so that large blocks cost the other replicas nothing once unspent.
 
 // budgetTimeout bounds taking from the budget (a database that does not answer).
 const budgetTimeout = 5 * time.Second
@@ -50,13 +53,18 @@ type endpointBudget struct {
 type budgetBlock struct {
 	size, left  int
 	took, until time.Time
+	sec         int64       // the database's second it was counted in
+	expiry      *time.Timer // gives back what is left when its life ends
 }
 
 // budgetGrowth is how many times the Block a block taken ahead of a fast one may grow to
-// (doubling from block to block): a sync's 5,000 calls take 29 blocks, not 106, each a
-// transaction of the database's. At most two such blocks are left counted and unspent
-// when the calls stop (376 calls of WeCom's 9,500 a minute: 4%), for that minute.
-const budgetGrowth = 4
+// (doubling from block to block): a 100,000-member sync's 5,000 calls take 9 blocks, not
+// 106, each a transaction of the database's (on a 2-core machine running the database
+// too, each a few milliseconds of waiting: a no-change re-sync 1.10x the file store's
+// with blocks of at most 4 Blocks, 1.04x with 32). Up to two blocks (3,008 calls of
+// WeCom's 9,500 a minute) are counted and unspent when the calls stop, until their life
+// ends and they are given back (giveBack).
+const budgetGrowth = 32
 
 // usable reports whether calls of the block may be made at now.
 func (bl *budgetBlock) usable(now time.Time) bool {
@@ -66,12 +74,32 @@ func (bl *budgetBlock) usable(now time.Time) bool {
 // NewBudget is the budget of name (a Local cluster's limits nothing: a process then paces
 // its own calls), perMinute and perHour calls of each
 // endpoint (a limit ≤ 0 is none).
+//
+// A process has one budget of a name and limits: asked again (an element reloaded), it
+// is the same, with the blocks it holds.
 func (c *Cluster) NewBudget(name string, perMinute, perHour int) *Budget {
+	c.budgetsMu.Lock()
+	defer c.budgetsMu.Unlock()
+	key := budgetKey{name, perMinute, perHour}
+	if b := c.budgets[key]; b != nil {
+		return b
+	}
 	block := 1
 	if perMinute > 0 {
 		block = max(1, min(50, perMinute/200)) // 9,500 a minute: 47 calls a transaction
 	}
-	return &Budget{c: c, name: name, perMinute: perMinute, perHour: perHour, block: block, endpoints: map[string]*endpointBudget{}}
+	b := &Budget{c: c, name: name, perMinute: perMinute, perHour: perHour, block: block, endpoints: map[string]*endpointBudget{}}
+	if c.budgets == nil {
+		c.budgets = map[budgetKey]*Budget{}
+	}
+	c.budgets[key] = b
+	return b
+}
+
+// budgetKey is what makes two of a process's budgets the same.
+type budgetKey struct {
+	name               string
+	perMinute, perHour int
 }
 
 // Block is how many calls Wait takes from the budget at once (and spends before it takes
@@ -103,6 +131,7 @@ func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 		}
 		now := b.c.hooks.now()
 		if !e.cur.usable(now) && e.next != nil {
+			b.retire(endpoint, e.cur)
 			e.cur, e.next = e.next, nil
 		}
 		if bl := e.cur; bl.usable(now) {
@@ -134,10 +163,11 @@ func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 				return time.Duration(0), nil
 			}
 			took := b.c.hooks.now()
-			granted, retry, err := b.Take(context.WithoutCancel(ctx), endpoint, b.block)
+			granted, retry, sec, err := b.take(context.WithoutCancel(ctx), endpoint, b.block)
 			if err == nil && granted > 0 {
 				b.mu.Lock()
-				e.cur = &budgetBlock{size: granted, left: granted, took: took, until: took.Add(budgetBlockLife)}
+				b.retire(endpoint, e.cur)
+				e.cur = b.newBlock(endpoint, granted, sec, took)
 				b.mu.Unlock()
 				return time.Duration(0), nil
 			}
@@ -164,22 +194,114 @@ func (b *Budget) Wait(ctx context.Context, endpoint string) error {
 // calls left now, or the database does not answer: the callers then take one themselves).
 func (b *Budget) takeAhead(ctx context.Context, endpoint string, e *endpointBudget, size int) {
 	took := b.c.hooks.now()
-	granted, _, err := b.Take(ctx, endpoint, size)
+	granted, _, sec, err := b.take(ctx, endpoint, size)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err == nil && granted > 0 {
-		e.next = &budgetBlock{size: granted, left: granted, took: took, until: took.Add(budgetBlockLife)}
+		e.next = b.newBlock(endpoint, granted, sec, took)
 	}
 	close(e.ahead)
 	e.ahead = nil
 }
 
+// newBlock is a block of granted calls, counted in the database's second sec, taken at
+// took; what is left of it when its life ends is given back. Called with b.mu held.
+func (b *Budget) newBlock(endpoint string, granted int, sec int64, took time.Time) *budgetBlock {
+	bl := &budgetBlock{size: granted, left: granted, took: took, until: took.Add(budgetBlockLife), sec: sec}
+	if b.c.Shared() {
+		// a little past its life, on the process's clock (the budget's may be a test's:
+		// then a block still usable by it is not given back, until retired or closed)
+		bl.expiry = time.AfterFunc(budgetBlockLife+budgetBlockLife/8, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if !b.c.hooks.now().Before(bl.until) {
+				b.retire(endpoint, bl)
+			}
+		})
+	}
+	return bl
+}
+
+// retire ends bl (a block replaced, or whose life ended): no call is spent from it any
+// more, and what it had left is given back, beside the caller. Called with b.mu held.
+func (b *Budget) retire(endpoint string, bl *budgetBlock) {
+	if bl == nil {
+		return
+	}
+	if bl.expiry != nil {
+		bl.expiry.Stop()
+	}
+	left := bl.left
+	bl.left = 0
+	if left <= 0 || !b.c.Shared() || b.c.closing.Load() {
+		return
+	}
+	b.c.givingBack.Add(1)
+	go func() {
+		defer b.c.givingBack.Done()
+		b.giveBack(endpoint, bl.sec, left)
+	}()
+}
+
+// giveBackAll ends every block of the budget and gives back what they had left (the
+// process closes: Cluster.Close, once closing is set).
+func (b *Budget) giveBackAll() {
+	type unspent struct {
+		endpoint string
+		sec      int64
+		n        int
+	}
+	var back []unspent
+	b.mu.Lock()
+	for endpoint, e := range b.endpoints {
+		for _, bl := range []*budgetBlock{e.cur, e.next} {
+			if bl == nil {
+				continue
+			}
+			if bl.expiry != nil {
+				bl.expiry.Stop()
+			}
+			if bl.left > 0 {
+				back = append(back, unspent{endpoint, bl.sec, bl.left})
+			}
+			bl.left = 0
+		}
+	}
+	b.mu.Unlock()
+	if !b.c.Shared() {
+		return
+	}
+	for _, u := range back {
+		b.giveBack(u.endpoint, u.sec, u.n)
+	}
+}
+
+// giveBack takes n calls unspent off the count of endpoint's second sec. A database that
+// does not answer keeps them counted (the replicas then pace themselves more than they
+// need, until the minute passes).
+func (b *Budget) giveBack(endpoint string, sec int64, n int) {
+	c := b.c
+	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
+	defer cancel()
+	_, err := c.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.budget SET n = greatest(0, n - $3) WHERE name = $1 AND sec = $2`, c.opts.Schema),
+		b.name+":"+endpoint, sec, n)
+	if err != nil {
+		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "calls", n, "err", c.opts.Redact(err))
+	}
+}
+
 // Take takes up to want calls of endpoint from the budget, without waiting: granted may be
 // fewer, or 0 with how long until the oldest calls of the window leave it.
 func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted int, retry time.Duration, err error) {
+	granted, retry, _, err = b.take(ctx, endpoint, want)
+	return granted, retry, err
+}
+
+// take is Take, which also says the database's second the calls were counted in.
+func (b *Budget) take(ctx context.Context, endpoint string, want int) (granted int, retry time.Duration, sec int64, err error) {
 	c := b.c
 	if !c.Shared() {
-		return want, 0, nil
+		return want, 0, 0, nil
 	}
 	name := b.name + ":" + endpoint
 	ctx, cancel := context.WithTimeout(ctx, budgetTimeout)
@@ -208,8 +330,8 @@ func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted i
 		counted AS (INSERT INTO %[1]s.budget (name, sec, n) SELECT $1, now, granted FROM g WHERE granted > 0
 			ON CONFLICT (name, sec) DO UPDATE SET n = budget.n + excluded.n),
 		forgotten AS (DELETE FROM %[1]s.budget WHERE name = $1 AND sec <= (SELECT now FROM g) - 3600)
-		SELECT granted, frac FROM g`, c.opts.Schema), name, want, b.perMinute, b.perHour).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&granted, &frac)
+		SELECT granted, frac, now FROM g`, c.opts.Schema), name, want, b.perMinute, b.perHour).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&granted, &frac, &sec)
 	})
 	batch.Queue(`COMMIT`)
 	err = c.pool.SendBatch(ctx, batch).Close()
@@ -218,10 +340,10 @@ func (b *Budget) Take(ctx context.Context, endpoint string, want int) (granted i
 		retry = time.Duration((1 - frac) * float64(time.Second)) // the next second may free some
 	}
 	if err != nil {
-		return 0, 0, c.unavailable(ctx, "take from the budget "+b.name, fmt.Errorf("cluster: budget %s in %s: %w", b.name, c.where(), err))
+		return 0, 0, 0, c.unavailable(ctx, "take from the budget "+b.name, fmt.Errorf("cluster: budget %s in %s: %w", b.name, c.where(), err))
 	}
 	retry = max(retry, time.Millisecond)
-	return granted, retry, nil
+	return granted, retry, sec, nil
 }
 
 // Used counts the calls of every process taken in the last minute and hour, all endpoints

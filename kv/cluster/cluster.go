@@ -17,6 +17,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,6 +69,11 @@ type Cluster struct {
 
 	warming  sync.WaitGroup // Warm's connections being made
 	warmStop context.CancelFunc
+
+	budgetsMu  sync.Mutex
+	budgets    map[budgetKey]*Budget // NewBudget's: Close gives back their unspent calls
+	givingBack sync.WaitGroup        // calls of unspent blocks being given back to the budget
+	closing    atomic.Bool           // Close gives back what is unspent itself
 }
 
 // Local is the coordination of one process's goroutines.
@@ -138,6 +144,14 @@ func (c *Cluster) Close() {
 		c.warmStop()
 	}
 	c.warming.Wait()
+	// (a block retired before this gives its calls back on its own, waited for below)
+	c.closing.Store(true)
+	c.budgetsMu.Lock()
+	for _, b := range c.budgets {
+		b.giveBackAll()
+	}
+	c.budgetsMu.Unlock()
+	c.givingBack.Wait()
 	closePool(c.pool)
 	closePool(c.holders)
 }
