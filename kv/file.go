@@ -211,13 +211,13 @@ func appendHeads(buf, heads []byte) []byte {
 
 // bodyShape is what skeleton found in a transaction's body.
 type bodyShape struct {
-	skel   uint32   // checksum of its commands without their values (the sums' value in)
-	n      int      // commands, the sums' and the index's too
-	values [][2]int // [start, end) of each set's value (the sums' not), in order
-	heads  []int    // with an index read (indexed): where each value's command starts, in the body and in the index, two a value
-	sums   []byte   // the sums' value; nil if there is none
-	index  bool     // the body ends with an index (kvtx3)
-	cmds   []parsed // its commands but the sums and the index, if asked for (what a store loads)
+	skel   uint32      // checksum of its commands without their values (the sums' value in)
+	n      int         // commands, the sums' and the index's too
+	values [][2]int    // [start, end) of each set's value (the sums' not), in order
+	lazy   []lazyValue // instead of values, with an index read (indexed): also where each command starts
+	sums   []byte      // the sums' value; nil if there is none
+	index  bool        // the body ends with an index (kvtx3)
+	cmds   []parsed    // its commands but the sums and the index, if asked for (what a store loads)
 }
 
 // parsed is a command read from a file: a set of key to value, or a delete of key.
@@ -305,8 +305,8 @@ func headsOf(value []byte) ([]byte, bool) {
 // and lengths in it, the sums read where the last command ends. Only the index, the sums
 // and the body's last bytes are touched; the bytes of each command in the body are
 // compared with its index when its value is first read (mapping.checkValue), the whole
-// body's checksum by a compaction (mapping.checkAll). sh.heads holds, two a set, where
-// its command starts in the body and in the index.
+// body's checksum by a compaction (mapping.checkAll). The values are sh.lazy (their
+// checksums left to fill in from sh.sums), not sh.values: made once, the mapping's.
 func indexed(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, err error) {
 	// ...$<len>\r\n<heads><16 hex digits>\r\n at the end
 	if to-from < headsTrailer+2 || data[to-2] != '\r' || data[to-1] != '\n' {
@@ -323,8 +323,7 @@ func indexed(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, er
 	}
 	index := data[at+len(head) : at+len(head)+int(size)]
 	if n = min(n, len(index)/16); n > 0 {
-		sh.values = make([][2]int, 0, n)
-		sh.heads = make([]int, 0, 2*n)
+		sh.lazy = make([]lazyValue, 0, n)
 		if keep {
 			sh.cmds = make([]parsed, 0, n)
 		}
@@ -341,8 +340,7 @@ func indexed(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, er
 		}
 		next := pos + e.end - p
 		if !e.del {
-			sh.values = append(sh.values, [2]int{next, next + e.size})
-			sh.heads = append(sh.heads, pos, at+len(head)+p)
+			sh.lazy = append(sh.lazy, lazyValue{start: next, end: next + e.size, head: pos, index: at + len(head) + p})
 			next += e.size + 2
 		}
 		if next > at {
@@ -357,8 +355,8 @@ func indexed(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, er
 		}
 		p, pos = e.end, next
 	}
-	sums := appendSetHead(nil, sumsKey, 4*len(sh.values))
-	end := pos + len(sums) + 4*len(sh.values) + 2
+	sums := appendSetHead(nil, sumsKey, 4*len(sh.lazy))
+	end := pos + len(sums) + 4*len(sh.lazy) + 2
 	if end != at || !bytes.Equal(data[pos:pos+len(sums)], sums) || data[end-2] != '\r' || data[end-1] != '\n' {
 		return sh, pos, errors.New("no checksums where its index says")
 	}
@@ -629,25 +627,29 @@ func verify(path string, data []byte, lazy bool) (*contents, error) {
 		if sh.n != h.n {
 			return nil, corrupt(start, "transaction %d holds %d commands, its header says %d", h.seq, sh.n, h.n)
 		}
-		if h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*len(sh.values)) {
+		if h.v2 != (sh.sums != nil) || (h.v2 && len(sh.sums) != 4*(len(sh.values)+len(sh.lazy))) {
 			return nil, corrupt(start, "transaction %d holds checksums that do not fit its values", h.seq)
 		}
-		if later {
-			c.lazy = slices.Grow(c.lazy, len(sh.values))
-		}
-		for i, v := range sh.values {
-			if !h.v2 {
-				break // checked whole above
+		switch {
+		case sh.lazy != nil: // read from its index (later)
+			for i := range sh.lazy {
+				sh.lazy[i].crc = binary.LittleEndian.Uint32(sh.sums[4*i:])
 			}
-			sum := binary.LittleEndian.Uint32(sh.sums[4*i:])
-			if later {
-				lv := lazyValue{start: v[0], end: v[1], crc: sum, head: -1}
-				if sh.heads != nil {
-					lv.head, lv.index = sh.heads[2*i], sh.heads[2*i+1]
+			if c.lazy == nil {
+				c.lazy = sh.lazy // the first (or only) large transaction's, not copied
+			} else {
+				c.lazy = append(c.lazy, sh.lazy...)
+			}
+		case later:
+			c.lazy = slices.Grow(c.lazy, len(sh.values))
+			for i, v := range sh.values {
+				c.lazy = append(c.lazy, lazyValue{start: v[0], end: v[1], crc: binary.LittleEndian.Uint32(sh.sums[4*i:]), head: -1})
+			}
+		case h.v2:
+			for i, v := range sh.values {
+				if crc32.Checksum(data[v[0]:v[1]], castagnoli) != binary.LittleEndian.Uint32(sh.sums[4*i:]) {
+					return nil, corrupt(v[0], "a value of transaction %d fails its checksum", h.seq)
 				}
-				c.lazy = append(c.lazy, lv)
-			} else if crc32.Checksum(data[v[0]:v[1]], castagnoli) != sum {
-				return nil, corrupt(v[0], "a value of transaction %d fails its checksum", h.seq)
 			}
 		}
 		c.bodies = append(c.bodies, [2]int{bodyStart, bodyStart + int(h.size)})

@@ -62,6 +62,7 @@ type lazyValue struct {
 	// in its transaction's index does (-1: none, a kvtx2 transaction, whose commands were
 	// read when the file was opened): the two are compared when the value is first read.
 	head, index int
+	state       int32 // unchecked, sound or damaged (atomic)
 }
 
 // lazyBody is a transaction whose commands were not read when the file was opened, only
@@ -84,8 +85,7 @@ type mapping struct {
 	data   []byte
 	base   uintptr
 	values []lazyValue // in file order
-	state  []atomic.Int32
-	bodies []lazyBody // in file order
+	bodies []lazyBody  // in file order
 }
 
 // corruptRead is the panic with which a read of a damaged value leaves the code that made
@@ -121,7 +121,7 @@ func newMapping(path string, data []byte, c *contents) *mapping {
 		return nil
 	}
 	return &mapping{path: path, data: data, base: uintptr(unsafe.Pointer(unsafe.SliceData(data))),
-		values: c.lazy, state: make([]atomic.Int32, len(c.lazy)), bodies: c.unread}
+		values: c.lazy, bodies: c.unread}
 }
 
 // check lets v through if it is not one of the mapping's values to check, or checks out;
@@ -147,18 +147,18 @@ func (m *mapping) check(v string) {
 // checkValue checks the i-th value against its checksum, and its command against its
 // transaction's index, once.
 func (m *mapping) checkValue(i int) *CorruptError {
-	st := m.state[i].Load()
+	v := &m.values[i]
+	st := atomic.LoadInt32(&v.state)
 	if st == unchecked {
 		st = sound
-		if m.damageAt(m.values[i]) >= 0 {
+		if m.damageAt(v) >= 0 {
 			st = damaged
 		}
-		m.state[i].Store(st) // two readers at once compute the same
+		atomic.StoreInt32(&v.state, st) // two readers at once compute the same
 	}
 	if st == sound {
 		return nil
 	}
-	v := m.values[i]
 	if at := m.damageAt(v); at != v.start {
 		return &CorruptError{Path: m.path, Offset: int64(at),
 			Reason: fmt.Sprintf("the command of %q differs from its transaction's index (found when its value was first read; it was not served)", m.indexKey(v))}
@@ -169,7 +169,7 @@ func (m *mapping) checkValue(i int) *CorruptError {
 
 // damageAt is the first damaged byte of v's command (the command differs from its
 // index), else v.start if the value fails its checksum, else -1.
-func (m *mapping) damageAt(v lazyValue) int {
+func (m *mapping) damageAt(v *lazyValue) int {
 	if v.head >= 0 {
 		command, entry := m.data[v.head:v.start], m.data[v.index:v.index+v.start-v.head]
 		for j := range command {
@@ -206,7 +206,7 @@ func (m *mapping) keyOf(off int) string {
 }
 
 // indexKey is the key of v's entry in its transaction's index.
-func (m *mapping) indexKey(v lazyValue) string {
+func (m *mapping) indexKey(v *lazyValue) string {
 	e, err := parseHead(m.data[:v.index+v.start-v.head], v.index)
 	if err != nil {
 		return "?"
