@@ -89,6 +89,9 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// PoolSize is the number of pre-warmed JS runtimes (GOMAXPROCS when zero).
 	PoolSize int
+	// OneRun: each JS runtime serves one run and is dropped, its built-ins not frozen
+	// (jshost.Options.OneRun): for a command that runs one script or method and ends.
+	OneRun bool
 	// Service marks an app run as a service (jitrt run): elements may start timers.
 	Service bool
 	// Observer receives elements' measurements (syncs, task runs); optional.
@@ -184,7 +187,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	// as soon as it is started. Its runtimes are made while the state is opened.
 	a.host = jshost.New(jshost.Options{Dir: abs, Elements: scripts{a}, Redactor: a.redactor,
 		Stdout: opts.Stdout, Stderr: opts.Stderr, Timeout: timeout, Limits: limits, PoolSize: opts.PoolSize,
-		Logger: a.log, Recovered: a.Recovered})
+		OneRun: opts.OneRun, Logger: a.log, Recovered: a.Recovered})
 	switch {
 	case opts.State == StateOwn && store != "":
 		// every process of the app that uses the database shares it: replicas of jitrt run,

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,9 +96,17 @@ let r; try { f(0) } catch (e) { r = [e instanceof RangeError, e.name, e.message]
 }
 
 // A run that changes a built-in, a global or a bound element leaves nothing the next runs
-// see; ordinary code that assigns overridable properties still works.
+// see; ordinary code that assigns overridable properties still works. The same with the
+// runtimes of a one-run command (jitrt exec, OneRun: each runtime dropped after its run,
+// its built-ins not frozen).
 func TestNoRunSeesAnothersBuiltIns(t *testing.T) {
-	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 1})
+	for _, oneRun := range []bool{false, true} {
+		t.Run(fmt.Sprintf("OneRun=%v", oneRun), func(t *testing.T) { noRunSeesAnothersBuiltIns(t, oneRun) })
+	}
+}
+
+func noRunSeesAnothersBuiltIns(t *testing.T, oneRun bool) {
+	app := loadTest(t, writeTree(t, echoApp), Options{PoolSize: 1, OneRun: oneRun})
 	poison := []string{
 		`JSON.stringify = () => '"pwned"'`,
 		`(function () { "use strict"; try { JSON.stringify = () => '"pwned"' } catch (e) {} })()`,
@@ -123,9 +132,13 @@ func TestNoRunSeesAnothersBuiltIns(t *testing.T) {
 		e: typeof evil, g: app.getElement("e.Hello").greet("x"), h: typeof "".evil, c: String(new Error("m")),
 		f: (function () { return this.v }).call({v: "call"})})`
 	want := `"{\"a\":[2,4],\"s\":\"[object Object]\",\"it\":[\"i\"],\"m\":2,\"e\":\"undefined\",\"g\":\"hello, x\",\"h\":\"undefined\",\"c\":\"Error: m\",\"f\":\"call\"}"`
+	checks := 100 // a pooled runtime, reused: many times over
+	if oneRun {
+		checks = 3 // each run its own runtime
+	}
 	for _, p := range poison {
 		run(t, app, p) // an error or not: it may not change what follows
-		for i := 0; i < 100; i++ {
+		for i := 0; i < checks; i++ {
 			if got, out, err := run(t, app, check+`; console.log("ok"); `+check); err != nil || !strings.HasSuffix(got, want) || out != "ok\n" {
 				t.Fatalf("after %s, run %d: %s %q %v", p, i, got, out, err)
 			}

@@ -34,8 +34,9 @@ func (f *appFlags) runOrSend(cmd *cobra.Command, dir string, w work) (json.RawMe
 	}
 	opts.LockTimeout = -1 // waited for here, so that a server that starts meanwhile is seen
 	// one script or method runs: one runtime made ahead (a nested run makes another), not
-	// one a core, the second competing with the state's open for the two cores
-	opts.PoolSize = 1
+	// one a core, the second competing with the state's open for the two cores; and as no
+	// runtime serves a second run, none has its built-ins frozen (jshost.Options.OneRun)
+	opts.PoolSize, opts.OneRun = 1, true
 	opts.Command = "jitrt " + cmd.Name() + " " + dir
 	deadline := time.Now().Add(f.lockTimeout)
 	for {
