@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/tidwall/buntdb"
 
 	"github.com/jitrt/jitrt/internal/pgtest"
@@ -109,11 +108,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 		<-inA
 		bDone := make(chan error, 1)
 		go func() { bDone <- stores[1].Set("el:slow", "b") }()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
+		conn := pgtest.Connect(t, url)
 		for waiting := 0; waiting == 0; { // until B waits for the writer lock
 			conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting)
 		}
@@ -325,11 +320,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 			waited <- res
 		}()
 		// the doomed process's connections end as a killed process's do
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
+		conn := pgtest.Connect(t, url)
 		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND objid = ($1::bigint & 4294967295)::oid AND pid <> pg_backend_pid()`,
 			doomed.pg.advisoryKey("lead", "sync:y")); err != nil {
 			t.Fatal(err)
@@ -346,11 +337,7 @@ func TestClusterLocksAndLeads(t *testing.T) {
 
 	t.Run("TheDatabaseDroppingEveryConnectionLosesNothing", func(t *testing.T) {
 		// as a restart or a failover does: every connection of the processes ends
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
+		conn := pgtest.Connect(t, url)
 		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()`); err != nil {
 			t.Fatal(err)
 		}
@@ -523,11 +510,7 @@ func TestCatchUpIfBehindComparesWithTheLastCommit(t *testing.T) {
 	if v, _ := b.Get("el:x"); v != "1" {
 		t.Fatalf("after CatchUpIfBehind: %q", v)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	if _, err := conn.Exec(ctx, `SELECT nextval('fresh_head.kv_seq_gen')`); err != nil { // a write that rolled back
 		t.Fatal(err)
 	}
@@ -628,11 +611,7 @@ func TestALockLostWithItsConnectionFencesTheWrite(t *testing.T) {
 	if err := a.Set("el:x", "under the lock"); err != nil {
 		t.Fatalf("a write under a lock held: %v", err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	var ended int
 	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
 		AND objid = ($1::bigint & 4294967295)::oid AND classid = (($1::bigint >> 32) & 4294967295)::oid`, a.pg.advisoryKey("lock", "corp")).Scan(&ended); err != nil || ended != 1 {
@@ -677,11 +656,7 @@ func TestTombstonesArePurgedOnceEveryReplicaIsPast(t *testing.T) {
 	ctx := context.Background()
 	stores := replicas(t, url, "purge", Options{PurgeInterval: 20 * time.Millisecond}, "jitrt run A", "jitrt run B")
 	a, b := stores[0], stores[1]
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, url)
 	tombstones := func() (n int) {
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM purge.kv WHERE deleted`).Scan(&n); err != nil {
 			t.Fatal(err)
