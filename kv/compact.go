@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"unsafe"
@@ -145,13 +146,16 @@ func writeCompacted(f *os.File, btx *buntdb.Tx) (seq uint64, size int64, err err
 		if n == 0 || err != nil {
 			return
 		}
+		var skel uint32
 		if len(body) >= lazyMin { // kvtx3: its values' checksums, then its index, go last
+			from := len(body)
 			body = appendSums(body, sums)
+			skel = skelOf(heads, body[from:])
 			body = appendHeads(body, heads)
 			n += 2
 		}
 		seq++
-		head := header(seq, n, body)
+		head := encodeHeader(seq, n, int64(len(body)), crc32.Checksum(body, castagnoli), skel)
 		if err = writeAll(f, size, head, body); err == nil {
 			size += int64(len(head) + len(body))
 		}

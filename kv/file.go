@@ -64,7 +64,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // headerLen and headerLen2 are the sizes of the two kinds of header (their fields have
 // fixed widths).
 var (
-	headerLen  = len(header(0, 0, nil))
+	headerLen  = len(encodeHeader(0, 0, 0, 0, 0))
 	headerLen2 = headerLen + len(" 00000000") // one more checksum field
 )
 
@@ -98,21 +98,10 @@ func appendBulk(buf []byte, s string) []byte {
 	return append(buf, '\r', '\n')
 }
 
-// header encodes the header record of a transaction of n commands in body: kvtx1 for a
-// body under lazyMin bytes, kvtx3 for a larger one (which ends with its sums and its
-// index), whose header also checksums the body without its values so that a mapped file
-// can be opened without reading them (lazy.go).
-func header(seq uint64, n int, body []byte) []byte {
-	var skel uint32
-	if len(body) >= lazyMin {
-		sh, _, _ := skeleton(body, 0, len(body), n, false)
-		skel = sh.skel
-	}
-	return encodeHeader(seq, n, int64(len(body)), crc32.Checksum(body, castagnoli), skel)
-}
-
-// encodeHeader is header with the body's size and checksums known (skel is read for a
-// body of lazyMin bytes or more).
+// encodeHeader encodes the header record of a transaction of n commands whose body is
+// size bytes: kvtx1 for a body under lazyMin bytes, kvtx3 for a larger one (which ends
+// with its sums and its index), whose header also checksums the body without its values
+// (skel, read only then) so that a mapped file can be opened without reading them.
 func encodeHeader(seq uint64, n int, size int64, bodyCRC, skel uint32) []byte {
 	var fields string
 	if size >= lazyMin {
@@ -288,6 +277,13 @@ func skeleton(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, e
 	return sh, 0, nil
 }
 
+// skelOf is the checksum without values (what skeleton computes walking the body) of a
+// kvtx3 body whose commands without their values are heads and whose sums command is
+// sums: the index, then the sums whole.
+func skelOf(heads, sums []byte) uint32 {
+	return crc32.Update(crc32.Checksum(heads, castagnoli), castagnoli, sums)
+}
+
 // headsOf is the index's commands without its length, if the length is the index's.
 func headsOf(value []byte) ([]byte, bool) {
 	if len(value) < headsTrailer {
@@ -361,7 +357,7 @@ func indexed(data []byte, from, to, n int, keep bool) (sh bodyShape, bad int, er
 		return sh, pos, errors.New("no checksums where its index says")
 	}
 	sh.sums = data[pos+len(sums) : end-2]
-	sh.skel = crc32.Update(crc32.Checksum(index, castagnoli), castagnoli, data[pos:end])
+	sh.skel = skelOf(index, data[pos:end])
 	sh.index = true
 	sh.n += 2
 	return sh, 0, nil

@@ -453,10 +453,11 @@ func (s *Store) persist(tx *Tx) error {
 		return s.broken
 	}
 	n := tx.n
+	var skel uint32
 	if tx.bodySize() >= lazyMin { // kvtx3: its values' checksums, then its index, go last
 		from := len(tx.buf)
 		tx.buf = appendSums(tx.buf, tx.sums)
-		tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
+		skel = skelOf(tx.heads, tx.buf[from:])
 		tx.buf = appendHeads(tx.buf, tx.heads)
 		n += 2
 	}
@@ -465,7 +466,7 @@ func (s *Store) persist(tx *Tx) error {
 	for _, b := range body {
 		crc = crc32.Update(crc, castagnoli, b)
 	}
-	head := encodeHeader(s.seq+1, n, int64(tx.bodySize()), crc, tx.skel)
+	head := encodeHeader(s.seq+1, n, int64(tx.bodySize()), crc, skel)
 	err := writeAll(s.f, s.size, append([][]byte{head}, body...)...)
 	if err == nil {
 		err = unix.Fdatasync(int(s.f.Fd()))

@@ -357,7 +357,7 @@ func TestALargeFileServesWhatItHoldsAndNoDamagedByte(t *testing.T) {
 }
 
 func TestHeaderSizes(t *testing.T) {
-	if got := len(header(7, 1, make([]byte, lazyMin))); got != headerLen2 {
+	if got := len(encodeHeader(7, 1, lazyMin, 0, 0)); got != headerLen2 {
 		t.Fatalf("a kvtx2 header is %d bytes, headerLen2 says %d", got, headerLen2)
 	}
 }

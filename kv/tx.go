@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"unsafe"
 
@@ -20,7 +19,6 @@ type Tx struct {
 	buf         []byte        // the transaction's last commands, as they go to the file
 	segs        [][]byte      // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
 	segSize     int           // bytes in segs
-	skel        uint32        // the checksum of its commands without their values (see skeleton)
 	sums        []byte        // the checksum of each set's value, for a kvtx3 body (see sumsKey)
 	heads       []byte        // its commands without their values, for a kvtx3 body's index (see headsKey)
 	ops         []op          // or its writes, as they go to PostgreSQL
@@ -76,7 +74,6 @@ func (tx *Tx) bodySize() int { return tx.segSize + len(tx.buf) }
 func (tx *Tx) appendSet(key, value string) {
 	from := len(tx.buf)
 	tx.buf = appendSetHead(tx.buf, key, len(value))
-	tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
 	tx.heads = append(tx.heads, tx.buf[from:]...)
 	tx.sums = sumOf(tx.sums, unsafe.Slice(unsafe.StringData(value), len(value)))
 	if len(value) < refMin {
@@ -94,7 +91,6 @@ func (tx *Tx) appendSet(key, value string) {
 func (tx *Tx) appendDel(key string) {
 	from := len(tx.buf)
 	tx.buf = appendDel(tx.buf, key)
-	tx.skel = crc32.Update(tx.skel, castagnoli, tx.buf[from:])
 	tx.heads = append(tx.heads, tx.buf[from:]...)
 }
 
