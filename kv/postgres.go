@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jitrt/jitrt/kv/cluster"
 	"github.com/tidwall/buntdb"
@@ -141,7 +140,7 @@ type pgStore struct {
 	shared  bool
 	writeMu sync.Mutex       // a shared store's writers of this process: one holds conn at a time
 	cl      *cluster.Cluster // a shared store's coordination (locks, leads, budgets)
-	pool    *pgxpool.Pool    // the cluster's short connections: catch-ups, CatchUpIfBehind, positions
+	pool    *cluster.Pool    // the cluster's short connections: catch-ups, CatchUpIfBehind, positions
 	// onLocked catches the memory up on a lock's connection once the lock is granted
 	onLocked func(ctx context.Context, q cluster.Querier) error
 	tx       pgx.Tx // a shared store's transaction in progress (Update)
@@ -272,9 +271,8 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 		go s.purgeLoop(lctx, every)
 		// what was written while the state loaded, before the LISTEN: read on the writes'
-		// connection (idle until the store is handed out), so that the pools' first
-		// connections are made beside what comes next, not before it
-		pg.cl.Warm()
+		// connection (idle until the store is handed out; the pools' first connections
+		// are being made since the cluster opened)
 		cctx, cancelCatchUp := context.WithTimeout(ctx, writeTimeout)
 		err := s.catchUp(cctx, pg.conn)
 		cancelCatchUp()

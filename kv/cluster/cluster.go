@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -54,20 +55,22 @@ type Options struct {
 	// OnLocked runs on the lock's own connection once Lock is granted, before Lock returns
 	// (a store's memory catches up with what the other processes wrote).
 	OnLocked func(ctx context.Context, q Querier) error
+	// Hooks are the cluster's test hooks, there from the start (nil: none).
+	Hooks *Hooks
 }
 
 // Cluster is the coordination of one schema's processes, as seen from one of them.
 type Cluster struct {
 	opts    Options
-	pool    *pgxpool.Pool // short locks (and the store's catch-ups and checks)
-	holders *pgxpool.Pool // locks held while work runs
+	pool    *Pool // short locks (and the store's catch-ups and checks)
+	holders *Pool // locks held while work runs
 	hooks   *Hooks
 
 	locks  sync.Map // name → *sync.Mutex: the goroutines of this process queue here
 	leads  sync.Map // name → *leadState
 	fences fences
 
-	warming  sync.WaitGroup // Warm's connections being made
+	warming  sync.WaitGroup // the pools' first connections being made
 	warmStop context.CancelFunc
 
 	budgetsMu  sync.Mutex
@@ -79,7 +82,11 @@ type Cluster struct {
 // Local is the coordination of one process's goroutines.
 func Local() *Cluster { return &Cluster{hooks: &Hooks{}} }
 
-// New opens the connections of a cluster on the database of opts.URL.
+// New opens the pools of a cluster on the database of opts.URL and starts making the
+// first connection of each in the background (each a new server process, ~25 ms of a
+// small machine's CPU), so that the first lock, lead or budget block of a process that
+// has just opened the store does not wait for a connection made only then. Close waits
+// for them.
 func New(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -87,22 +94,109 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Redact == nil {
 		opts.Redact = func(err error) error { return errors.New("the connection failed") }
 	}
-	c := &Cluster{opts: opts, hooks: &Hooks{}}
+	c := &Cluster{opts: opts, hooks: opts.Hooks}
+	if c.hooks == nil {
+		c.hooks = &Hooks{}
+	}
 	cfg, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %s: %w", opts.Where, opts.Redact(err))
 	}
 	cfg.MaxConns, cfg.MinConns = PoolSize, 0
-	if c.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+	if h := c.hooks.BeforeConnect; h != nil {
+		cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error { h("pool"); return nil }
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %s: %w", opts.Where, opts.Redact(err))
 	}
 	hcfg := cfg.Copy()
 	hcfg.MaxConns = HoldersSize
-	if c.holders, err = pgxpool.NewWithConfig(ctx, hcfg); err != nil {
-		c.pool.Close()
+	if h := c.hooks.BeforeConnect; h != nil {
+		hcfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error { h("holders"); return nil }
+	}
+	holders, err := pgxpool.NewWithConfig(ctx, hcfg)
+	if err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("cluster: connect to %s: %w", opts.Where, opts.Redact(err))
 	}
+	wctx, cancel := context.WithCancel(context.Background())
+	c.warmStop = cancel
+	c.pool, c.holders = c.warm(wctx, pool), c.warm(wctx, holders)
 	return c, nil
+}
+
+// Pool is a pool of the cluster's connections whose first connection is being made as
+// the cluster opens: a caller that comes meanwhile waits for it rather than making a
+// second beside it (pgxpool makes one for every caller that finds none idle).
+type Pool struct {
+	*pgxpool.Pool
+	ready chan struct{} // closed once the first connection is made (or failed)
+	hooks *Hooks
+}
+
+// warm returns p as a Pool whose first connection is being made.
+func (c *Cluster) warm(ctx context.Context, p *pgxpool.Pool) *Pool {
+	wp := &Pool{Pool: p, ready: make(chan struct{}), hooks: c.hooks}
+	c.warming.Go(func() {
+		defer close(wp.ready)
+		if conn, err := p.Acquire(ctx); err == nil {
+			conn.Release()
+		}
+	})
+	return wp
+}
+
+// wait waits for the first connection (or the end of ctx, which the call then fails with).
+func (p *Pool) wait(ctx context.Context) {
+	select {
+	case <-p.ready:
+		return
+	default:
+	}
+	if p.hooks.OnPoolWait != nil {
+		p.hooks.OnPoolWait()
+	}
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+	}
+}
+
+// Acquire takes a connection of the pool (after its first is made).
+func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	p.wait(ctx)
+	return p.Pool.Acquire(ctx)
+}
+
+// Exec runs sql on a connection of the pool (after its first is made).
+func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	p.wait(ctx)
+	return p.Pool.Exec(ctx, sql, args...)
+}
+
+// Query runs sql on a connection of the pool (after its first is made).
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	p.wait(ctx)
+	return p.Pool.Query(ctx, sql, args...)
+}
+
+// QueryRow runs sql on a connection of the pool (after its first is made).
+func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	p.wait(ctx)
+	return p.Pool.QueryRow(ctx, sql, args...)
+}
+
+// SendBatch sends b on a connection of the pool (after its first is made).
+func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	p.wait(ctx)
+	return p.Pool.SendBatch(ctx, b)
+}
+
+// Begin begins a transaction on a connection of the pool (after its first is made).
+func (p *Pool) Begin(ctx context.Context) (pgx.Tx, error) {
+	p.wait(ctx)
+	return p.Pool.Begin(ctx)
 }
 
 // Shared says whether the cluster coordinates processes (it has a database).
@@ -110,31 +204,13 @@ func (c *Cluster) Shared() bool { return c.pool != nil }
 
 // Pool is the cluster's pool of short connections, lent to the store for catch-ups and
 // checks (nil for Local).
-func (c *Cluster) Pool() *pgxpool.Pool { return c.pool }
+func (c *Cluster) Pool() *Pool { return c.pool }
 
 // Holders is the pool of connections kept while work runs (nil for Local).
-func (c *Cluster) Holders() *pgxpool.Pool { return c.holders }
+func (c *Cluster) Holders() *Pool { return c.holders }
 
 // Hooks are the cluster's test hooks (nil hooks do nothing).
 func (c *Cluster) Hooks() *Hooks { return c.hooks }
-
-// Warm makes the first connection of each pool in the background (each a new server
-// process: 15-20 ms on a small machine), so that the first lock, lead or budget block of
-// a process that has just opened the store does not wait for it. Close waits for it.
-func (c *Cluster) Warm() {
-	if c.pool == nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.warmStop = cancel
-	for _, p := range []*pgxpool.Pool{c.pool, c.holders} {
-		c.warming.Go(func() {
-			if conn, err := p.Acquire(ctx); err == nil {
-				conn.Release()
-			}
-		})
-	}
-}
 
 // Close closes the connections, waiting at most UnlockTimeout for each pool's to come
 // back: a lock still held (a task's run the program did not wait for) must not hold up
@@ -156,7 +232,7 @@ func (c *Cluster) Close() {
 	closePool(c.holders)
 }
 
-func closePool(p *pgxpool.Pool) {
+func closePool(p *Pool) {
 	if p == nil {
 		return
 	}
@@ -184,6 +260,10 @@ type Hooks struct {
 	OnConnect func()            // before a holder's connection is taken
 	OnArrived func(name string) // a caller of Lead has arrived: its overlap is decided
 	Now       func() time.Time  // the budgets' clock (default time.Now)
+	// BeforeConnect runs before a pool makes a connection ("pool" or "holders");
+	// OnPoolWait when a caller waits for a pool's first connection.
+	BeforeConnect func(pool string)
+	OnPoolWait    func()
 }
 
 func (h *Hooks) now() time.Time {
