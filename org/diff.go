@@ -706,6 +706,18 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 			err = recovered(o, "sync", r)
 		}
 	}()
+	// A sync that changes nothing keeps its report as a note once the lock is let go: a
+	// note needs no lock, and the lock holds one of the pool's connections meanwhile (a
+	// note written under it would make a second: a new server process).
+	var quiet *SyncReport
+	defer func() {
+		if quiet == nil {
+			return
+		}
+		if err := o.store.SetNote(ctx, o.keys.QuietSync(), MustJSON(quiet)); err != nil {
+			o.log.Warn("the no-change sync's report was not kept for the other processes", "corp", o.corpID, "err", err)
+		}
+	}()
 	unlock, err := o.Lock(ctx)
 	if err != nil {
 		pre.Discard()
@@ -750,10 +762,8 @@ func (o *Directory) Commit(ctx context.Context, pre *Prefetch, f *Fetched, rep *
 		// memory and shown by getSyncHistory until the app restarts.
 		o.KeepReport(rep)
 		// and beside the state for the other processes (lastSyncAt, getSyncHistory): a
-		// note, not a write of the state
-		if err := o.store.SetNote(ctx, o.keys.QuietSync(), MustJSON(rep)); err != nil {
-			o.log.Warn("the no-change sync's report was not kept for the other processes", "corp", o.corpID, "err", err)
-		}
+		// note, not a write of the state (above, after the lock)
+		quiet = rep
 	} else {
 		changes = append(changes, kv.Change{Key: o.keys.Sync(opt.Start), Value: MustJSON(rep)})
 		if len(snap.history) >= MaxHistory {
