@@ -66,3 +66,53 @@ func TestTheFirstCallerOfAPoolWaitsForItsFirstConnection(t *testing.T) {
 		t.Fatalf("the pool holds %d connections, want 1", n)
 	}
 }
+
+// A store that listens only later (a command of one run) makes no listening connection
+// until then; meanwhile its writes still read what another replica wrote first. Once it
+// listens, another replica's commit reaches its memory with nothing asked of it.
+func TestAStoreThatListensLaterCatchesUpWhenItWritesAndOnceItListens(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	a := replicas(t, url, "listen_later", Options{}, "jitrt run")[0]
+	b := replicas(t, url, "listen_later", Options{ListenAfter: 24 * time.Hour}, "jitrt exec")[0]
+	if n := listeners(t, url, "listen_later"); n != 1 {
+		t.Fatalf("%d connections listen to the schema, want only the replica's", n)
+	}
+	if err := a.Update(func(tx *Tx) error { return tx.Set("el:n", "1") }); err != nil {
+		t.Fatal(err)
+	}
+	// the write reads what the other wrote before it: its increment is of 1, not of nothing
+	if err := b.Update(func(tx *Tx) error {
+		v, err := tx.Get("el:n")
+		if err != nil {
+			return err
+		}
+		return tx.Set("el:n", v+"+1")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the replica to hold the later listener's write", func() bool { v, _ := a.Get("el:n"); return v == "1+1" })
+	b.Close()
+	if n := listeners(t, url, "listen_later"); n != 1 {
+		t.Fatalf("%d connections listen after the later listener closed, want 1", n)
+	}
+
+	c := replicas(t, url, "listen_later", Options{ListenAfter: 1}, "jitrt exec, lasting")[0]
+	testwait.For(t, "the store to listen once its delay passed", func() bool { return listeners(t, url, "listen_later") == 2 })
+	if err := a.Update(func(tx *Tx) error { return tx.Set("el:m", "from the replica") }); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the listening store to hold the replica's commit", func() bool { v, _ := c.Get("el:m"); return v == "from the replica" })
+}
+
+// listeners counts the database's connections that listen to the schema's channel.
+func listeners(t *testing.T, url, schema string) int {
+	t.Helper()
+	conn := pgtest.Connect(t, url)
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE query = $1`,
+		"LISTEN "+(&pgStore{schema: schema}).channel()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

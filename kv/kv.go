@@ -90,13 +90,25 @@ type Options struct {
 	LockDir string
 	// Shared, for OpenPostgres, lets several processes keep the schema at once: each
 	// Update takes the schema's writer lock and first reads what the others wrote, and each
-	// process's memory catches up as soon as another commits (LISTEN/NOTIFY).
+	// process's memory catches up as soon as another commits (LISTEN/NOTIFY; from
+	// ListenAfter on).
 	Shared bool
 	// PurgeInterval, for a shared store, is how often the process says in the replicas
 	// table how far its memory has caught up, and purges the deletes' tombstones every
 	// replica alive has caught up past (DefaultPurgeInterval when zero).
 	PurgeInterval time.Duration
+	// ListenAfter, for a shared store, is how long after opening the process starts
+	// listening to the others' commits (0: at once, with its own connection). Until then
+	// its memory is the state as it opened, caught up with the others whenever it writes
+	// or takes a lock (they read what the others wrote first) and by CatchUpIfBehind. A
+	// command that runs one script and ends (jitrt exec) waits OneRunListenAfter: most end
+	// before it, and do not pay for the connection (a new server process).
+	ListenAfter time.Duration
 }
+
+// OneRunListenAfter is the ListenAfter of a command that runs one script or method and
+// ends: one still running then listens as a replica does.
+const OneRunListenAfter = 2 * time.Second
 
 // Store is an app's open state.
 type Store struct {

@@ -234,19 +234,15 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		err  error
 	}
 	listening := make(chan connected, 1)
-	if pg.shared {
+	listenNow := pg.shared && opts.ListenAfter <= 0
+	if listenNow {
 		go func() {
-			c, err := pgx.Connect(ctx, dbURL)
-			if err == nil {
-				if _, err = c.Exec(ctx, "LISTEN "+pg.channel()); err != nil {
-					c.Close(context.Background())
-				}
-			}
+			c, err := pg.listenConn(ctx)
 			listening <- connected{c, err}
 		}()
 	}
 	if err := pg.load(ctx, s.db); err != nil {
-		if pg.shared {
+		if listenNow {
 			if l := <-listening; l.err == nil {
 				l.conn.Close(context.Background())
 			}
@@ -255,16 +251,22 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		return fail(err)
 	}
 	if pg.shared {
-		l := <-listening
-		if err := l.err; err != nil {
-			s.db.Close()
-			return fail(fmt.Errorf("kv: listen to %s: %w", where, redactErr(err, dbURL)))
+		if listenNow {
+			l := <-listening
+			if err := l.err; err != nil {
+				s.db.Close()
+				return fail(fmt.Errorf("kv: listen to %s: %w", where, redactErr(err, dbURL)))
+			}
+			pg.listen = l.conn
 		}
-		pg.listen = l.conn
 		lctx, stopListening := context.WithCancel(context.Background())
 		pg.stop, pg.stopped = make(chan struct{}), make(chan struct{})
 		go func() { <-pg.stop; stopListening() }()
-		go s.listenLoop(lctx)
+		if listenNow {
+			go s.listenLoop(lctx)
+		} else {
+			go s.listenLater(lctx, opts.ListenAfter)
+		}
 		every := opts.PurgeInterval
 		if every <= 0 {
 			every = DefaultPurgeInterval
@@ -880,6 +882,59 @@ func (s *Store) listenLoop(ctx context.Context) {
 	}
 }
 
+// listenConn is a new connection that listens to the schema's channel.
+func (pg *pgStore) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	c, err := pgx.Connect(ctx, pg.url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Exec(ctx, "LISTEN "+pg.channel()); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	return c, nil
+}
+
+// listenLater starts listening after delay (Options.ListenAfter), catches the memory up
+// with what was committed before, and goes on as listenLoop.
+func (s *Store) listenLater(ctx context.Context, delay time.Duration) {
+	pg := s.pg
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			close(pg.stopped)
+			return
+		case <-t.C:
+		}
+		conn, err := pg.listenConn(ctx)
+		if err == nil {
+			pg.listen = conn
+			break
+		}
+		if ctx.Err() == nil {
+			s.log.Warn("kv: listening to the other processes of the schema failed; trying again in a second", "err", redactErr(err, pg.url))
+		}
+		t.Reset(time.Second)
+	}
+	for {
+		err := s.CatchUp()
+		if err == nil || errors.Is(err, ErrClosed) {
+			break
+		}
+		s.log.Warn("kv: catching up with the other processes of the schema failed; trying again in a second", "err", err)
+		select {
+		case <-ctx.Done():
+			pg.listen.Close(context.Background())
+			close(pg.stopped)
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	s.listenLoop(ctx)
+}
+
 // relisten, after the database dropped the listening connection (a restart, a
 // failover), listens on a new one, and makes sure the writers' connection is alive too,
 // so that a process that writes nothing still holds its share of the schema's owner lock
@@ -889,12 +944,8 @@ func (s *Store) relisten(ctx context.Context) bool {
 	if !pg.listen.IsClosed() {
 		return true
 	}
-	conn, err := pgx.Connect(ctx, pg.url)
+	conn, err := pg.listenConn(ctx)
 	if err != nil {
-		return false
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pg.channel()); err != nil {
-		conn.Close(context.Background())
 		return false
 	}
 	pg.listen.Close(context.Background())
