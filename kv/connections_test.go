@@ -2,6 +2,8 @@ package kv
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,4 +117,35 @@ func listeners(t *testing.T, url, schema string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// The versions a schema lacks go in one exchange; one that fails is named, and none of
+// them is applied (the versions before it in the same exchange neither).
+func TestMigrationsGoTogetherAndAFailureNamesItsVersion(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	s := replicas(t, url, "migrate_together", Options{}, "jitrt migrate")[0]
+	last := len(migrations) - 1
+	good := append(migrations[:len(migrations):len(migrations)], `CREATE TABLE %[1]s.added (x int)`)
+	bad := append(good[:len(good):len(good)], `ALTER TABLE %[1]s.missing ADD COLUMN y int`)
+	err := s.pg.migrateTo(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "to version "+strconv.Itoa(last+2)) {
+		t.Fatalf("a failing version: %v, want it named (version %d)", err, last+2)
+	}
+	version := func() (v int, added bool) {
+		conn := pgtest.Connect(t, url)
+		conn.QueryRow(ctx, `SELECT max(version) FROM migrate_together.migrations`).Scan(&v)
+		conn.QueryRow(ctx, `SELECT to_regclass('migrate_together.added') IS NOT NULL`).Scan(&added)
+		return v, added
+	}
+	if v, added := version(); v != last || added {
+		t.Fatalf("after a failed version: at version %d, table of the good one there: %v; want %d and none", v, added, last)
+	}
+	if err := s.pg.migrateTo(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	if v, added := version(); v != last+1 || !added {
+		t.Fatalf("at version %d, its table there: %v; want %d and there", v, added, last+1)
+	}
 }
