@@ -499,12 +499,23 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	defer rows.Close()
+	// the rows' bytes are read where pgx received them when they come in binary, as pgx
+	// asks for text and bytea: a packed value is unpacked from there, not from a copy (the
+	// whole state's packed bytes, fresh memory a process pays for page by page)
+	fields := rows.FieldDescriptions()
+	raw := len(fields) == 3
+	for _, f := range fields {
+		raw = raw && f.Format == pgx.BinaryFormatCode
+	}
 	return db.Update(func(tx *buntdb.Tx) error {
 		var k string
 		var v pgtype.Text
 		var packed []byte
 		for rows.Next() {
-			if err := rows.Scan(&k, &v, &packed); err != nil {
+			if raw {
+				vals := rows.RawValues()
+				k, v, packed = string(vals[0]), pgtype.Text{String: string(vals[1]), Valid: vals[1] != nil}, vals[2]
+			} else if err := rows.Scan(&k, &v, &packed); err != nil {
 				return err
 			}
 			value, err := unpack(k, v.String, packed)
@@ -860,21 +871,27 @@ func (pg *pgStore) purge(ctx context.Context) (int64, error) {
 func (pg *pgStore) close() error {
 	if pg.stop != nil {
 		close(pg.stop)
-		<-pg.stopped
+		<-pg.stopped // (relisten checks the writes' connection: done with it now)
 	}
+	// the writes' connection says goodbye beside the cluster's closing (each an exchange
+	// with the database)
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// no longer a holder: its row goes with its lock (a failure leaves a row whose
+		// session is gone, which names no one either)
+		if pg.shared {
+			pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend = pg_backend_pid()`, pg.schema))
+		} else {
+			pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
+		}
+		closed <- pg.conn.Close(ctx) // the session's advisory lock goes with it
+	}()
 	if pg.cl != nil {
 		pg.cl.Close() // bounded: a lock never let go does not hold up the close
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// no longer a holder: its row goes with its lock (a failure leaves a row whose session
-	// is gone, which names no one either)
-	if pg.shared {
-		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend = pg_backend_pid()`, pg.schema))
-	} else {
-		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
-	}
-	return pg.conn.Close(ctx) // the session's advisory lock goes with it
+	return <-closed
 }
 
 // listenLoop, for a shared store, keeps the memory up with what the other processes write:
