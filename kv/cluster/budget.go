@@ -268,12 +268,28 @@ func (b *Budget) giveBackAll() {
 		}
 	}
 	b.mu.Unlock()
-	if !b.c.Shared() {
+	if !b.c.Shared() || len(back) == 0 {
 		return
 	}
-	for _, u := range back {
-		b.giveBack(u.endpoint, u.sec, u.n)
+	// in one transaction, sent at once: a process's close waits for it
+	c := b.c
+	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		var batch pgx.Batch
+		for _, u := range back {
+			batch.Queue(b.giveBackSQL(), b.name+":"+u.endpoint, u.sec, u.n)
+		}
+		return tx.SendBatch(ctx, &batch).Close()
+	})
+	if err != nil {
+		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "blocks", len(back), "err", c.opts.Redact(err))
 	}
+}
+
+// giveBackSQL takes $3 calls unspent off the count of the endpoint $1's second $2.
+func (b *Budget) giveBackSQL() string {
+	return fmt.Sprintf(`UPDATE %s.budget SET n = greatest(0, n - $3) WHERE name = $1 AND sec = $2`, b.c.opts.Schema)
 }
 
 // giveBack takes n calls unspent off the count of endpoint's second sec. A database that
@@ -283,8 +299,7 @@ func (b *Budget) giveBack(endpoint string, sec int64, n int) {
 	c := b.c
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	_, err := c.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.budget SET n = greatest(0, n - $3) WHERE name = $1 AND sec = $2`, c.opts.Schema),
-		b.name+":"+endpoint, sec, n)
+	_, err := c.pool.Exec(ctx, b.giveBackSQL(), b.name+":"+endpoint, sec, n)
 	if err != nil {
 		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "calls", n, "err", c.opts.Redact(err))
 	}
