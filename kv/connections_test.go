@@ -149,3 +149,39 @@ func TestMigrationsGoTogetherAndAFailureNamesItsVersion(t *testing.T) {
 		t.Fatalf("at version %d, its table there: %v; want %d and there", v, added, last+1)
 	}
 }
+
+// The state loads from where pgx received its rows (no copy of the packed values first),
+// and what it loads is what was written: packed values, small ones, and an empty one.
+func TestTheStateLoadsFromTheDriversBuffer(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	s := replicas(t, url, "load_raw", Options{}, "jitrt run")[0]
+	want := map[string]string{"el:empty": "", "el:small": "a small value, not packed"}
+	for i := range 4 { // over a MiB together: packed
+		want["el:chunk:"+strconv.Itoa(i)] = strings.Repeat(strconv.Itoa(i)+" a chunk of members ", 20_000)
+	}
+	if err := s.Update(func(tx *Tx) error {
+		for k, v := range want {
+			if err := tx.Set(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var packed int
+	pgtest.Connect(t, url).QueryRow(context.Background(), `SELECT count(*) FROM load_raw.kv WHERE packed IS NOT NULL`).Scan(&packed)
+	if packed != 4 {
+		t.Fatalf("%d values packed, want the 4 chunks", packed)
+	}
+	r := replicas(t, url, "load_raw", Options{}, "jitrt exec")[0]
+	if !r.pg.loadedRaw {
+		t.Fatal("the state was scanned into copies, not read from the driver's buffer")
+	}
+	for k, v := range want {
+		if got, err := r.Get(k); err != nil || got != v {
+			t.Fatalf("%s: %d bytes (%v), want %d", k, len(got), err, len(v))
+		}
+	}
+}

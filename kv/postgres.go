@@ -147,6 +147,8 @@ type pgStore struct {
 	whole    bool   // begin read the whole state (since), not only what is new
 	// hasPacked: kv has the packed column (migration 12)
 	hasPacked bool
+	// loadedRaw: the last load read the rows where pgx received them (load)
+	loadedRaw bool
 	listen    *pgx.Conn
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -499,14 +501,14 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	defer rows.Close()
-	// the rows' bytes are read where pgx received them when they come in binary, as pgx
-	// asks for text and bytea: a packed value is unpacked from there, not from a copy (the
-	// whole state's packed bytes, fresh memory a process pays for page by page)
+	// the rows' bytes are read where pgx received them: a packed value is unpacked from
+	// there, not from a copy (the whole state's packed bytes, fresh memory a process pays
+	// for page by page). A text column's bytes are its text in either format; the packed
+	// column's must come in binary (pgx asks for bytea so), else the rows are scanned.
 	fields := rows.FieldDescriptions()
-	raw := len(fields) == 3
-	for _, f := range fields {
-		raw = raw && f.Format == pgx.BinaryFormatCode
-	}
+	raw := len(fields) == 3 && fields[0].DataTypeOID == pgtype.TextOID && fields[1].DataTypeOID == pgtype.TextOID &&
+		fields[2].DataTypeOID == pgtype.ByteaOID && fields[2].Format == pgx.BinaryFormatCode
+	pg.loadedRaw = raw
 	return db.Update(func(tx *buntdb.Tx) error {
 		var k string
 		var v pgtype.Text
