@@ -151,7 +151,8 @@ func TestMigrationsGoTogetherAndAFailureNamesItsVersion(t *testing.T) {
 }
 
 // The state loads from where pgx received its rows (no copy of the packed values first),
-// and what it loads is what was written: packed values, small ones, and an empty one.
+// unpacks them outside the Go heap, and what it loads is what was written: packed values,
+// small ones, and an empty one.
 func TestTheStateLoadsFromTheDriversBuffer(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
@@ -179,9 +180,17 @@ func TestTheStateLoadsFromTheDriversBuffer(t *testing.T) {
 	if !r.pg.loadedRaw {
 		t.Fatal("the state was scanned into copies, not read from the driver's buffer")
 	}
+	chunks := 0
 	for k, v := range want {
 		if got, err := r.Get(k); err != nil || got != v {
 			t.Fatalf("%s: %d bytes (%v), want %d", k, len(got), err, len(v))
 		}
+		if strings.HasPrefix(k, "el:chunk:") {
+			chunks += len(v)
+		}
+	}
+	// the values it unpacked are outside the heap (packed.go: arena)
+	if r.pg.inArena != chunks {
+		t.Fatalf("%d bytes of unpacked values outside the heap, want the chunks' %d", r.pg.inArena, chunks)
 	}
 }

@@ -147,8 +147,10 @@ type pgStore struct {
 	whole    bool   // begin read the whole state (since), not only what is new
 	// hasPacked: kv has the packed column (migration 12)
 	hasPacked bool
-	// loadedRaw: the last load read the rows where pgx received them (load)
+	// loadedRaw: the last load read the rows where pgx received them; inArena, the bytes
+	// of the values it unpacked outside the heap (load)
 	loadedRaw bool
+	inArena   int
 	listen    *pgx.Conn
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -509,6 +511,8 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 	raw := len(fields) == 3 && fields[0].DataTypeOID == pgtype.TextOID && fields[1].DataTypeOID == pgtype.TextOID &&
 		fields[2].DataTypeOID == pgtype.ByteaOID && fields[2].Format == pgx.BinaryFormatCode
 	pg.loadedRaw = raw
+	into := &arena{} // the unpacked values, outside the heap (packed.go)
+	defer func() { pg.inArena = into.used }()
 	return db.Update(func(tx *buntdb.Tx) error {
 		var k string
 		var v pgtype.Text
@@ -520,7 +524,7 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 			} else if err := rows.Scan(&k, &v, &packed); err != nil {
 				return err
 			}
-			value, err := unpack(k, v.String, packed)
+			value, err := unpack(k, v.String, packed, into)
 			if err != nil {
 				return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 			}
@@ -777,7 +781,7 @@ func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, 
 			return nil, false, err
 		}
 		if key != nil {
-			v, err := unpack(*key, value.String, packed)
+			v, err := unpack(*key, value.String, packed, nil)
 			if err != nil {
 				rows.Close()
 				return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
@@ -805,7 +809,7 @@ func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, 
 		if err := rows.Scan(&o.key, &value, &packed, &o.del, &o.seq); err != nil {
 			return nil, false, err
 		}
-		if o.value, err = unpack(o.key, value.String, packed); err != nil {
+		if o.value, err = unpack(o.key, value.String, packed, nil); err != nil {
 			return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 		}
 		ops = append(ops, o)
