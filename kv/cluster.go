@@ -103,14 +103,33 @@ func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) 
 	if err := pg.register(ctx); err != nil {
 		return err
 	}
-	cl, err := cluster.New(ctx, cluster.Options{URL: dbURL, Where: pg.where, Schema: pg.schema, Logger: opts.Logger,
+	co := cluster.Options{URL: dbURL, Where: pg.where, Schema: pg.schema, Logger: opts.Logger,
 		Redact:   func(err error) error { return redactErr(err, dbURL) },
-		OnLocked: func(ctx context.Context, q cluster.Querier) error { return pg.onLocked(ctx, q) }})
+		OnLocked: func(ctx context.Context, q cluster.Querier) error { return pg.onLocked(ctx, q) }}
+	if opts.OneRun {
+		co.Own = pg.own
+	}
+	cl, err := cluster.New(ctx, co)
 	if err != nil {
 		return err
 	}
 	pg.cl, pg.pool = cl, cl.Pool()
 	return nil
+}
+
+// own runs fn on the writes' connection for the cluster (cluster.Options.Own, a process of
+// one run): now if no writer of this process has it, or, with wait, once it is let go.
+func (pg *pgStore) own(ctx context.Context, wait bool, fn func(*pgx.Conn) error) (bool, error) {
+	if wait {
+		pg.writeMu.Lock()
+	} else if !pg.writeMu.TryLock() {
+		return false, nil
+	}
+	defer pg.writeMu.Unlock()
+	if pg.conn.IsClosed() {
+		return true, fmt.Errorf("kv: the connection to %s#%s was closed", pg.where, pg.schema)
+	}
+	return true, fn(pg.conn)
 }
 
 // register says who this process is in the replicas table (and forgets the replicas that

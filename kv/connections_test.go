@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -192,5 +193,96 @@ func TestTheStateLoadsFromTheDriversBuffer(t *testing.T) {
 	// the values it unpacked are outside the heap (packed.go: arena)
 	if r.pg.inArena != chunks {
 		t.Fatalf("%d bytes of unpacked values outside the heap, want the chunks' %d", r.pg.inArena, chunks)
+	}
+}
+
+// A process of one run takes a Lead's lock on its writes' connection when no one leads:
+// no holder's connection is made, a replica that comes meanwhile waits for it and shares
+// its result, and once it is done the lock is free for the replica. When the replica
+// leads, the process of one run waits for it on a holder's connection and shares its
+// result, as any process does.
+func TestAOneRunProcessLeadsOnItsOwnConnection(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := replicas(t, url, "one_run_lead", Options{}, "jitrt run")[0]
+	b := replicas(t, url, "one_run_lead", Options{OneRun: true}, "jitrt exec")[0]
+	waiting := func(s *Store) int64 {
+		for _, l := range s.cluster.Leadership() {
+			if l.Name == "sync:x" {
+				return l.Waiting
+			}
+		}
+		return 0
+	}
+	// b leads, a comes meanwhile
+	entered, release := make(chan struct{}), make(chan struct{})
+	led := make(chan error, 1)
+	go func() {
+		res, ok, err := b.Lead(ctx, "sync:x", func(context.Context) (string, error) {
+			close(entered)
+			<-release
+			return "from b", nil
+		})
+		if err == nil && (!ok || res != "from b") {
+			err = fmt.Errorf("b: %q led=%v", res, ok)
+		}
+		led <- err
+	}()
+	testwait.Recv(t, "b's lead to begin", entered)
+	shared := make(chan error, 1)
+	go func() {
+		res, ok, err := a.Lead(ctx, "sync:x", func(context.Context) (string, error) { return "from a", nil })
+		if err == nil && (ok || res != "from b") {
+			err = fmt.Errorf("a, while b led: %q led=%v, want b's result shared", res, ok)
+		}
+		shared <- err
+	}()
+	testwait.For(t, "a to wait for b's lead", func() bool { return waiting(a) == 1 })
+	close(release)
+	if err := testwait.Recv(t, "b's lead", led); err != nil {
+		t.Fatal(err)
+	}
+	if err := testwait.Recv(t, "a's wait", shared); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.cluster.Holders().Stat().NewConnsCount(); n != 0 {
+		t.Fatalf("b made %d holder connections for a lead no one else held", n)
+	}
+	if res, ok, err := a.Lead(ctx, "sync:x", func(context.Context) (string, error) { return "a again", nil }); err != nil || !ok || res != "a again" {
+		t.Fatalf("a after b's lead: %q led=%v %v, want to lead (the lock let go)", res, ok, err)
+	}
+	if err := b.Set("el:after", "b writes on"); err != nil {
+		t.Fatal(err)
+	}
+
+	// a leads, b comes meanwhile
+	entered, release = make(chan struct{}), make(chan struct{})
+	go func() {
+		_, _, err := a.Lead(ctx, "sync:x", func(context.Context) (string, error) {
+			close(entered)
+			<-release
+			return "from a", nil
+		})
+		led <- err
+	}()
+	testwait.Recv(t, "a's lead to begin", entered)
+	go func() {
+		res, ok, err := b.Lead(ctx, "sync:x", func(context.Context) (string, error) { return "from b", nil })
+		if err == nil && (ok || res != "from a") {
+			err = fmt.Errorf("b, while a led: %q led=%v, want a's result shared", res, ok)
+		}
+		shared <- err
+	}()
+	testwait.For(t, "b to wait for a's lead", func() bool { return waiting(b) == 1 })
+	close(release)
+	if err := testwait.Recv(t, "a's lead", led); err != nil {
+		t.Fatal(err)
+	}
+	if err := testwait.Recv(t, "b's wait", shared); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.cluster.Holders().Stat().NewConnsCount(); n != 1 {
+		t.Fatalf("b waited for a's lead on %d holder connections, want 1", n)
 	}
 }

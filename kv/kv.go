@@ -98,12 +98,17 @@ type Options struct {
 	// replica alive has caught up past (DefaultPurgeInterval when zero).
 	PurgeInterval time.Duration
 	// ListenAfter, for a shared store, is how long after opening the process starts
-	// listening to the others' commits (0: at once, with its own connection). Until then
-	// its memory is the state as it opened, caught up with the others whenever it writes
-	// or takes a lock (they read what the others wrote first) and by CatchUpIfBehind. A
-	// command that runs one script and ends (jitrt exec) waits OneRunListenAfter: most end
-	// before it, and do not pay for the connection (a new server process).
+	// listening to the others' commits (0: at once, with its own connection; OneRun:
+	// OneRunListenAfter). Until then its memory is the state as it opened, caught up with
+	// the others whenever it writes or takes a lock (they read what the others wrote
+	// first) and by CatchUpIfBehind.
 	ListenAfter time.Duration
+	// OneRun, for a shared store, is a process that runs one script or method and ends
+	// (jitrt exec, call), whose every connection is a new server process it pays for in
+	// its time: it listens only from OneRunListenAfter on (most end before), and a Lead
+	// takes its lock on the writes' connection when no other process holds it
+	// (cluster.Options.Own) rather than on one of its own.
+	OneRun bool
 }
 
 // OneRunListenAfter is the ListenAfter of a command that runs one script or method and

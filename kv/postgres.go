@@ -238,6 +238,9 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		err  error
 	}
 	listening := make(chan connected, 1)
+	if opts.OneRun && opts.ListenAfter == 0 {
+		opts.ListenAfter = OneRunListenAfter
+	}
 	listenNow := pg.shared && opts.ListenAfter <= 0
 	if listenNow {
 		go func() {
@@ -885,6 +888,8 @@ func (pg *pgStore) close() error {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		pg.writeMu.Lock() // (a lead's lock let go on it, own, may be using it)
+		defer pg.writeMu.Unlock()
 		// no longer a holder: its row goes with its lock (a failure leaves a row whose
 		// session is gone, which names no one either)
 		if pg.shared {

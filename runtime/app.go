@@ -192,12 +192,9 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 	case opts.State == StateOwn && store != "":
 		// every process of the app that uses the database shares it: replicas of jitrt run,
 		// an exec or a call beside them, on one machine or many (a command of one run
-		// listens to the others only if it lasts: kv.OneRunListenAfter)
-		ko := kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout, Logger: a.log, Shared: true}
-		if opts.OneRun {
-			ko.ListenAfter = kv.OneRunListenAfter
-		}
-		a.store, err = kv.OpenPostgres(ctx, store, schema, ko)
+		// makes fewer connections: kv.Options.OneRun)
+		a.store, err = kv.OpenPostgres(ctx, store, schema, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout,
+			Logger: a.log, Shared: true, OneRun: opts.OneRun})
 	case opts.State == StateOwn:
 		a.store, err = kv.Open(ctx, opts.DataDir, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout, Logger: a.log})
 	case opts.State == StateReadOnly && store != "":

@@ -55,6 +55,11 @@ type Options struct {
 	// OnLocked runs on the lock's own connection once Lock is granted, before Lock returns
 	// (a store's memory catches up with what the other processes wrote).
 	OnLocked func(ctx context.Context, q Querier) error
+	// Own, for a process of one run, lends a Lead the connection the process keeps for
+	// its store's writes: fn runs on it now if it is free (ran false if not), or, with
+	// wait, once it is. A Lead takes its lock there when no other process holds it, and
+	// makes no holder's connection (a server process) then. nil: always a holder's.
+	Own func(ctx context.Context, wait bool, fn func(*pgx.Conn) error) (ran bool, err error)
 	// Hooks are the cluster's test hooks, there from the start (nil: none).
 	Hooks *Hooks
 }
@@ -72,6 +77,8 @@ type Cluster struct {
 
 	warming  sync.WaitGroup // the pools' first connections being made
 	warmStop context.CancelFunc
+
+	unlocking sync.WaitGroup // leads' locks let go on the process's own connection once it is free
 
 	budgetsMu  sync.Mutex
 	budgets    map[budgetKey]*Budget // NewBudget's: Close gives back their unspent calls
@@ -122,7 +129,15 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	c.warmStop = cancel
-	c.pool, c.holders = c.warm(wctx, pool), c.warm(wctx, holders)
+	c.pool = c.warm(wctx, pool)
+	if opts.Own == nil {
+		c.holders = c.warm(wctx, holders)
+	} else {
+		// a process of one run leads on its own connection: a holder's is made only
+		// when another process leads (or that connection is busy)
+		c.holders = &Pool{Pool: holders, ready: make(chan struct{}), hooks: c.hooks}
+		close(c.holders.ready)
+	}
 	return c, nil
 }
 
@@ -220,6 +235,7 @@ func (c *Cluster) Close() {
 		c.warmStop()
 	}
 	c.warming.Wait()
+	c.unlocking.Wait()
 	// (a block retired before this gives its calls back on its own, waited for below)
 	c.closing.Store(true)
 	c.budgetsMu.Lock()

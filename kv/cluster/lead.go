@@ -139,29 +139,16 @@ func (c *Cluster) attempt(ctx context.Context, name string, st *leadState, fn fu
 		return "", false, fmt.Errorf("cluster: lead %s in %s: %w", name, c.where(), err)
 	}
 	c.hooks.arrived(name)
-	// a holder's connection, kept while the work runs (the work may take the pool's)
-	conn, err := c.holder(ctx)
+	key := c.Key("lead", name)
+	hold, err := c.leadHold(ctx, name, st, key)
 	if err != nil {
 		return "", false, err
 	}
-	clean := false // a wait cut short may still be granted: only a sound end lets go cleanly
-	defer func() { releaseHolder(conn, clean) }()
-	key := c.Key("lead", name)
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
-		return "", false, fmt.Errorf("cluster: lead %s in %s: %w", name, c.where(), err)
-	}
-	if !got {
-		st.waiting.Add(1)
-		_, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key)
-		st.waiting.Add(-1)
-		if err != nil {
-			return "", false, fmt.Errorf("cluster: wait for the leader of %s in %s: %w", name, c.where(), err)
-		}
-	}
-	clean = true
+	defer hold.release()
 	var published string
-	err = conn.QueryRow(ctx, `SELECT result FROM `+runs+` WHERE name = $1 AND id > $2 ORDER BY id DESC LIMIT 1`, name, before).Scan(&published)
+	err = hold.use(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT result FROM `+runs+` WHERE name = $1 AND id > $2 ORDER BY id DESC LIMIT 1`, name, before).Scan(&published)
+	})
 	switch {
 	case err == nil:
 		st.followed.Add(1)
@@ -176,12 +163,92 @@ func (c *Cluster) attempt(ctx context.Context, name string, st *leadState, fn fu
 	// published even if this caller gave up: the others wait for it
 	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, perr := conn.Exec(pctx, `WITH added AS (INSERT INTO `+runs+` (name, result) VALUES ($1, $2) RETURNING id)
-		DELETE FROM `+runs+` WHERE name = $1 AND id <= (SELECT id FROM added) - $3`, name, result, runsKept)
+	perr := hold.use(pctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(pctx, `WITH added AS (INSERT INTO `+runs+` (name, result) VALUES ($1, $2) RETURNING id)
+			DELETE FROM `+runs+` WHERE name = $1 AND id <= (SELECT id FROM added) - $3`, name, result, runsKept)
+		return err
+	})
 	if perr != nil {
 		return result, true, fmt.Errorf("cluster: publish the result of %s in %s: %w", name, c.where(), perr)
 	}
 	return result, true, nil
+}
+
+// leadHold is a Lead's lock, granted: use runs a query of the lead (the results it
+// reads and publishes) while it is held, release lets go of it.
+type leadHold struct {
+	use     func(ctx context.Context, fn func(*pgx.Conn) error) error
+	release func()
+}
+
+// leadHold takes the lock of a Lead: on the process's own connection when Options.Own
+// lends it and the lock is free (no server process of its own for the common case),
+// else on a holder's connection, waiting for the process that leads.
+func (c *Cluster) leadHold(ctx context.Context, name string, st *leadState, key int64) (leadHold, error) {
+	if own := c.opts.Own; own != nil {
+		var got bool
+		ran, err := own(ctx, false, func(conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got)
+		})
+		if ran && err == nil && got {
+			return leadHold{
+				// the lead's queries need not its lock's session: on the pool, so that
+				// the process's own connection is wanted again only to let go
+				use: func(ctx context.Context, fn func(*pgx.Conn) error) error {
+					pc, err := c.pool.Acquire(ctx)
+					if err != nil {
+						return err
+					}
+					defer pc.Release()
+					return fn(pc.Conn())
+				},
+				release: func() { c.unlockOwn(key) },
+			}, nil
+		}
+		// busy, refused or taken: a holder's connection, as any process
+	}
+	// a holder's connection, kept while the work runs (the work may take the pool's)
+	conn, err := c.holder(ctx)
+	if err != nil {
+		return leadHold{}, err
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
+		releaseHolder(conn, false)
+		return leadHold{}, fmt.Errorf("cluster: lead %s in %s: %w", name, c.where(), err)
+	}
+	if !got {
+		st.waiting.Add(1)
+		_, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key)
+		st.waiting.Add(-1)
+		if err != nil {
+			releaseHolder(conn, false)
+			return leadHold{}, fmt.Errorf("cluster: wait for the leader of %s in %s: %w", name, c.where(), err)
+		}
+	}
+	return leadHold{
+		use:     func(_ context.Context, fn func(*pgx.Conn) error) error { return fn(conn.Conn()) },
+		release: func() { releaseHolder(conn, true) },
+	}, nil
+}
+
+// unlockOwn lets go of a lead's lock held on the process's own connection: at once if
+// the connection is free, else beside the caller once it is (its holder may be a write
+// that waits for this lead's callers). A connection that fails to unlock is the store's
+// to make again; the lock goes with its session.
+func (c *Cluster) unlockOwn(key int64) {
+	unlock := func(wait bool) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), UnlockTimeout)
+		defer cancel()
+		ran, _ := c.opts.Own(ctx, wait, func(conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key)
+			return err
+		})
+		return ran
+	}
+	if !unlock(false) {
+		c.unlocking.Go(func() { unlock(true) })
+	}
 }
 
 // runLead runs fn as the leader of name.
