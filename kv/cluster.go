@@ -118,7 +118,8 @@ func (pg *pgStore) joinCluster(ctx context.Context, dbURL string, opts Options) 
 }
 
 // own runs fn on the writes' connection for the cluster (cluster.Options.Own, a process of
-// one run): now if no writer of this process has it, or, with wait, once it is let go.
+// one run): now if no writer of this process has it, or, with wait, once it is let go;
+// not if the database closed it (the next write makes it again).
 func (pg *pgStore) own(ctx context.Context, wait bool, fn func(*pgx.Conn) error) (bool, error) {
 	if wait {
 		pg.writeMu.Lock()
@@ -127,7 +128,7 @@ func (pg *pgStore) own(ctx context.Context, wait bool, fn func(*pgx.Conn) error)
 	}
 	defer pg.writeMu.Unlock()
 	if pg.conn.IsClosed() {
-		return true, fmt.Errorf("kv: the connection to %s#%s was closed", pg.where, pg.schema)
+		return false, nil
 	}
 	return true, fn(pg.conn)
 }

@@ -286,3 +286,61 @@ func TestAOneRunProcessLeadsOnItsOwnConnection(t *testing.T) {
 		t.Fatalf("b waited for a's lead on %d holder connections, want 1", n)
 	}
 }
+
+// A process of one run whose own connection is free makes no connection of the pools for
+// its locks, budgets, notes and leads; its Lock still catches its memory up with another
+// replica's commit before it returns, excludes the other process, and fences its write.
+func TestAOneRunProcessMakesNoOtherConnectionWhenItsOwnIsFree(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := replicas(t, url, "one_run_conns", Options{}, "jitrt run")[0]
+	b := replicas(t, url, "one_run_conns", Options{OneRun: true}, "jitrt exec")[0]
+	if err := a.Set("el:n", "1"); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := b.Lock(ctx, "org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Get("el:n"); v != "1" {
+		t.Fatalf("under its lock, the one-run process reads %q, want the replica's 1", v)
+	}
+	locked := make(chan struct{})
+	go func() {
+		unlockA, err := a.Lock(ctx, "org")
+		if err == nil {
+			unlockA()
+		}
+		close(locked)
+	}()
+	conn := pgtest.Connect(t, url)
+	testwait.For(t, "the replica to wait for the lock", func() bool {
+		var n int
+		conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n)
+		return n == 1
+	})
+	if err := b.Set("el:n", "2"); err != nil { // fenced: the lock's session is alive
+		t.Fatal(err)
+	}
+	unlock()
+	testwait.Recv(t, "the replica's lock once let go", locked)
+
+	budget := b.NewBudget("wecom:one", 1000, 0)
+	if got, _, err := budget.Take(ctx, "user/list", 10); err != nil || got != 10 {
+		t.Fatalf("take from the budget: %d %v", got, err)
+	}
+	if err := b.SetNote(ctx, "el:note", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Note(ctx, "el:note"); err != nil || v != "kept" {
+		t.Fatalf("the note: %q %v", v, err)
+	}
+	if _, led, err := b.Lead(ctx, "sync:y", func(context.Context) (string, error) { return "done", nil }); err != nil || !led {
+		t.Fatalf("lead: %v %v", led, err)
+	}
+	if n := b.cluster.Pool().Stat().NewConnsCount() + b.cluster.Holders().Stat().NewConnsCount(); n != 0 {
+		t.Fatalf("the one-run process made %d connections of its pools", n)
+	}
+	testwait.For(t, "the replica to hold the one-run process's write", func() bool { v, _ := a.Get("el:n"); return v == "2" })
+}

@@ -114,8 +114,11 @@ func (s *Store) readNotesFile() (map[string]string, error) {
 func (pg *pgStore) setNote(ctx context.Context, s *Store, key, value string) error {
 	q := fmt.Sprintf(`INSERT INTO %s.notes (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = now()`, pg.schema)
 	var err error
-	if pg.pool != nil {
-		_, err = pg.pool.Exec(ctx, q, key, value)
+	if pg.cl != nil {
+		err = pg.cl.Exchange(ctx, func(conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, q, key, value)
+			return err
+		})
 	} else {
 		// one process owns the schema: its one connection, under the memory's write lock
 		btx, berr := s.db.Begin(true)
@@ -135,8 +138,8 @@ func (pg *pgStore) note(ctx context.Context, s *Store, key string) (string, erro
 	q := fmt.Sprintf(`SELECT value FROM %s.notes WHERE key = $1`, pg.schema)
 	var v string
 	var err error
-	if pg.pool != nil {
-		err = pg.pool.QueryRow(ctx, q, key).Scan(&v)
+	if pg.cl != nil {
+		err = pg.cl.Exchange(ctx, func(conn *pgx.Conn) error { return conn.QueryRow(ctx, q, key).Scan(&v) })
 	} else {
 		btx, berr := s.db.Begin(true) // the owner's one connection, under the write lock
 		if berr != nil {

@@ -882,27 +882,21 @@ func (pg *pgStore) close() error {
 		close(pg.stop)
 		<-pg.stopped // (relisten checks the writes' connection: done with it now)
 	}
-	// the writes' connection says goodbye beside the cluster's closing (each an exchange
-	// with the database)
-	closed := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		pg.writeMu.Lock() // (a lead's lock let go on it, own, may be using it)
-		defer pg.writeMu.Unlock()
-		// no longer a holder: its row goes with its lock (a failure leaves a row whose
-		// session is gone, which names no one either)
-		if pg.shared {
-			pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend = pg_backend_pid()`, pg.schema))
-		} else {
-			pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
-		}
-		closed <- pg.conn.Close(ctx) // the session's advisory lock goes with it
-	}()
 	if pg.cl != nil {
-		pg.cl.Close() // bounded: a lock never let go does not hold up the close
+		// bounded: a lock never let go does not hold up the close (first: a process of
+		// one run gives back and lets go on the writes' connection, below)
+		pg.cl.Close()
 	}
-	return <-closed
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// no longer a holder: its row goes with its lock (a failure leaves a row whose
+	// session is gone, which names no one either)
+	if pg.shared {
+		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend = pg_backend_pid()`, pg.schema))
+	} else {
+		pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.owner WHERE id = 1 AND backend = pg_backend_pid()`, pg.schema))
+	}
+	return pg.conn.Close(ctx) // the session's advisory lock goes with it
 }
 
 // listenLoop, for a shared store, keeps the memory up with what the other processes write:

@@ -275,12 +275,14 @@ func (b *Budget) giveBackAll() {
 	c := b.c
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		var batch pgx.Batch
-		for _, u := range back {
-			batch.Queue(b.giveBackSQL(), b.name+":"+u.endpoint, u.sec, u.n)
-		}
-		return tx.SendBatch(ctx, &batch).Close()
+	err := c.Exchange(ctx, func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var batch pgx.Batch
+			for _, u := range back {
+				batch.Queue(b.giveBackSQL(), b.name+":"+u.endpoint, u.sec, u.n)
+			}
+			return tx.SendBatch(ctx, &batch).Close()
+		})
 	})
 	if err != nil {
 		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "blocks", len(back), "err", c.opts.Redact(err))
@@ -299,7 +301,10 @@ func (b *Budget) giveBack(endpoint string, sec int64, n int) {
 	c := b.c
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	_, err := c.pool.Exec(ctx, b.giveBackSQL(), b.name+":"+endpoint, sec, n)
+	err := c.Exchange(ctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, b.giveBackSQL(), b.name+":"+endpoint, sec, n)
+		return err
+	})
 	if err != nil {
 		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "calls", n, "err", c.opts.Redact(err))
 	}
@@ -349,7 +354,7 @@ func (b *Budget) take(ctx context.Context, endpoint string, want int) (granted i
 		return row.Scan(&granted, &frac, &sec)
 	})
 	batch.Queue(`COMMIT`)
-	err = c.pool.SendBatch(ctx, batch).Close()
+	err = c.Exchange(ctx, func(conn *pgx.Conn) error { return conn.SendBatch(ctx, batch).Close() })
 	if err == nil && granted <= 0 {
 		granted = 0
 		retry = time.Duration((1 - frac) * float64(time.Second)) // the next second may free some
@@ -370,10 +375,12 @@ func (b *Budget) Used() (minute, hour int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	c.pool.QueryRow(ctx, fmt.Sprintf(`WITH c AS (SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS t)
-		SELECT coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 60), 0),
-			coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 3600), 0)`, c.opts.Schema),
-		likePrefix(b.name+":")).Scan(&minute, &hour)
+	c.Exchange(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, fmt.Sprintf(`WITH c AS (SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS t)
+			SELECT coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 60), 0),
+				coalesce((SELECT sum(n) FROM %[1]s.budget, c WHERE name LIKE $1 AND sec > c.t - 3600), 0)`, c.opts.Schema),
+			likePrefix(b.name+":")).Scan(&minute, &hour)
+	})
 	return minute, hour
 }
 

@@ -55,10 +55,12 @@ type Options struct {
 	// OnLocked runs on the lock's own connection once Lock is granted, before Lock returns
 	// (a store's memory catches up with what the other processes wrote).
 	OnLocked func(ctx context.Context, q Querier) error
-	// Own, for a process of one run, lends a Lead the connection the process keeps for
-	// its store's writes: fn runs on it now if it is free (ran false if not), or, with
-	// wait, once it is. A Lead takes its lock there when no other process holds it, and
-	// makes no holder's connection (a server process) then. nil: always a holder's.
+	// Own, for a process of one run, lends the cluster the connection the process keeps
+	// for its store's writes: fn runs on it now if it is free and sound (ran false if not),
+	// or, with wait, once it is free. A Lead or a Lock takes its lock there when no other
+	// process holds it, and the short exchanges (Exchange: budgets, published results)
+	// run there when it is free: such a process makes no connection of the pools unless
+	// it must wait for another process or finds its own busy. nil: the pools always.
 	Own func(ctx context.Context, wait bool, fn func(*pgx.Conn) error) (ran bool, err error)
 	// Hooks are the cluster's test hooks, there from the start (nil: none).
 	Hooks *Hooks
@@ -129,16 +131,38 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	c.warmStop = cancel
-	c.pool = c.warm(wctx, pool)
 	if opts.Own == nil {
-		c.holders = c.warm(wctx, holders)
+		c.pool, c.holders = c.warm(wctx, pool), c.warm(wctx, holders)
 	} else {
-		// a process of one run leads on its own connection: a holder's is made only
-		// when another process leads (or that connection is busy)
-		c.holders = &Pool{Pool: holders, ready: make(chan struct{}), hooks: c.hooks}
-		close(c.holders.ready)
+		// a process of one run locks, leads and exchanges on its own connection: the
+		// pools connect only when it must wait for another process or finds it busy
+		c.pool, c.holders = cold(pool, c.hooks), cold(holders, c.hooks)
 	}
 	return c, nil
+}
+
+// cold is p as a Pool whose first connection is made when first needed.
+func cold(p *pgxpool.Pool, hooks *Hooks) *Pool {
+	ready := make(chan struct{})
+	close(ready)
+	return &Pool{Pool: p, ready: ready, hooks: hooks}
+}
+
+// Exchange runs fn, a short exchange that needs no session of its own (a budget's
+// count, a lead's published result, a note), on the process's own connection when
+// Options.Own lends it and it is free now, else on a connection of the pool.
+func (c *Cluster) Exchange(ctx context.Context, fn func(*pgx.Conn) error) error {
+	if c.opts.Own != nil {
+		if ran, err := c.opts.Own(ctx, false, fn); ran {
+			return err
+		}
+	}
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	return fn(conn.Conn())
 }
 
 // Pool is a pool of the cluster's connections whose first connection is being made as

@@ -135,7 +135,9 @@ func (c *Cluster) attempt(ctx context.Context, name string, st *leadState, fn fu
 	// What was published before this attempt, read through the pool now: a result
 	// published after it came from a run that overlapped it.
 	var before int64
-	if err := c.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM `+runs+` WHERE name = $1`, name).Scan(&before); err != nil {
+	if err := c.Exchange(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM `+runs+` WHERE name = $1`, name).Scan(&before)
+	}); err != nil {
 		return "", false, fmt.Errorf("cluster: lead %s in %s: %w", name, c.where(), err)
 	}
 	c.hooks.arrived(name)
@@ -192,16 +194,9 @@ func (c *Cluster) leadHold(ctx context.Context, name string, st *leadState, key 
 		})
 		if ran && err == nil && got {
 			return leadHold{
-				// the lead's queries need not its lock's session: on the pool, so that
-				// the process's own connection is wanted again only to let go
-				use: func(ctx context.Context, fn func(*pgx.Conn) error) error {
-					pc, err := c.pool.Acquire(ctx)
-					if err != nil {
-						return err
-					}
-					defer pc.Release()
-					return fn(pc.Conn())
-				},
+				// the lead's queries need not its lock's session: the connection is not
+				// kept while the work runs (the work writes on it)
+				use:     c.Exchange,
 				release: func() { c.unlockOwn(key) },
 			}, nil
 		}
@@ -232,7 +227,7 @@ func (c *Cluster) leadHold(ctx context.Context, name string, st *leadState, key 
 	}, nil
 }
 
-// unlockOwn lets go of a lead's lock held on the process's own connection: at once if
+// unlockOwn lets go of a lock held on the process's own connection (a Lead's, a Lock's): at once if
 // the connection is free, else beside the caller once it is (its holder may be a write
 // that waits for this lead's callers). A connection that fails to unlock is the store's
 // to make again; the lock goes with its session.

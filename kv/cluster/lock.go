@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -65,11 +66,44 @@ func (c *Cluster) Lock(ctx context.Context, name string) (unlock func(), err err
 // lockOnce takes the advisory lock of name on a pooled connection and runs OnLocked on
 // it; on an error it has let go of the connection.
 func (c *Cluster) lockOnce(ctx context.Context, name string) (func(), error) {
+	key := c.Key("lock", name)
+	if c.opts.Own != nil {
+		// on the process's own connection when it is free and no other process holds
+		// the lock: OnLocked runs there too, before the connection is let go
+		var got bool
+		var pid uint32
+		ran, err := c.opts.Own(ctx, false, func(conn *pgx.Conn) error {
+			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
+				return err
+			}
+			pid = conn.PgConn().PID()
+			if c.opts.OnLocked != nil {
+				if err := c.opts.OnLocked(ctx, conn); err != nil {
+					got = false
+					uctx, cancel := context.WithTimeout(context.Background(), UnlockTimeout)
+					defer cancel()
+					conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
+					return err
+				}
+			}
+			return nil
+		})
+		switch {
+		case ran && err != nil:
+			return nil, err
+		case ran && got:
+			id := c.fences.add(key, pid)
+			return func() {
+				c.fences.remove(key, id)
+				c.unlockOwn(key)
+			}, nil
+		}
+		// busy or taken: on the pool's, waiting for the holder, as any process
+	}
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lock %s in %s: %w", name, c.where(), c.opts.Redact(err))
 	}
-	key := c.Key("lock", name)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		closeConn(conn) // a wait cut short may still be granted: drop it
 		return nil, fmt.Errorf("cluster: lock %s in %s: %w", name, c.where(), err)
