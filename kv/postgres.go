@@ -624,12 +624,8 @@ func (pg *pgStore) write(ops []op) error {
 				return err
 			}
 			// packed here, row by row, as pgx encodes COPY's rows beside its sending them
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{pg.schema, "kv"}, []string{"key", "value", "packed", "seq"}, pgx.CopyFromSlice(len(setK), func(i int) ([]any, error) {
-				if packs && len(setV[i]) >= packMin {
-					return []any{setK[i], nil, pack(setV[i]), seq}, nil
-				}
-				return []any{setK[i], setV[i], nil, seq}, nil
-			})); err != nil {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{pg.schema, "kv"}, []string{"key", "value", "packed", "seq"},
+				&packedRows{keys: setK, values: setV, seq: seq, packs: packs, i: -1}); err != nil {
 				return err
 			}
 		case len(setK) > 0:
