@@ -130,7 +130,24 @@ func (pg *pgStore) own(ctx context.Context, wait bool, fn func(*pgx.Conn) error)
 	if pg.conn.IsClosed() {
 		return false, nil
 	}
-	return true, fn(pg.conn)
+	err := fn(pg.conn)
+	pg.endTransaction()
+	return true, err
+}
+
+// endTransaction rolls back what an exchange left open on the writes' connection (a batch
+// with its own BEGIN that failed stays in its failed transaction: the server skipped its
+// COMMIT), so that the next write begins on a connection that can; one that cannot is
+// closed, and the next write makes it again. Called with writeMu held.
+func (pg *pgStore) endTransaction() {
+	if pg.conn.IsClosed() || pg.conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := pg.conn.Exec(ctx, `ROLLBACK`); err != nil {
+		pg.conn.Close(ctx)
+	}
 }
 
 // register says who this process is in the replicas table (and forgets the replicas that

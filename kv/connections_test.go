@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jitrt/jitrt/internal/pgtest"
 	"github.com/jitrt/jitrt/internal/testwait"
 	"github.com/jitrt/jitrt/kv/cluster"
@@ -343,4 +344,30 @@ func TestAOneRunProcessMakesNoOtherConnectionWhenItsOwnIsFree(t *testing.T) {
 		t.Fatalf("the one-run process made %d connections of its pools", n)
 	}
 	testwait.For(t, "the replica to hold the one-run process's write", func() bool { v, _ := a.Get("el:n"); return v == "2" })
+}
+
+// An exchange that fails inside a transaction of its own on a one-run process's writes'
+// connection (a batch whose COMMIT the server skipped) leaves that connection able to
+// write: what it left open is rolled back.
+func TestAFailedExchangeOnTheOwnConnectionLeavesItWritable(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	b := replicas(t, url, "own_rollback", Options{OneRun: true}, "jitrt exec")[0]
+	err := b.cluster.Exchange(ctx, func(conn *pgx.Conn) error {
+		batch := &pgx.Batch{}
+		batch.Queue(`BEGIN`)
+		batch.Queue(`SELECT 1 / 0`)
+		batch.Queue(`COMMIT`)
+		return conn.SendBatch(ctx, batch).Close()
+	})
+	if err == nil {
+		t.Fatal("a division by zero went through")
+	}
+	if n := b.cluster.Pool().Stat().NewConnsCount(); n != 0 {
+		t.Fatalf("the exchange ran on %d pool connections, not the process's own", n)
+	}
+	if err := b.Set("el:after", "written"); err != nil {
+		t.Fatalf("a write after the failed exchange: %v", err)
+	}
 }

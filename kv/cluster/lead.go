@@ -227,10 +227,11 @@ func (c *Cluster) leadHold(ctx context.Context, name string, st *leadState, key 
 	}, nil
 }
 
-// unlockOwn lets go of a lock held on the process's own connection (a Lead's, a Lock's): at once if
-// the connection is free, else beside the caller once it is (its holder may be a write
-// that waits for this lead's callers). A connection that fails to unlock is the store's
-// to make again; the lock goes with its session.
+// unlockOwn lets go of a lock held on the process's own connection (a Lead's, a Lock's):
+// at once if the connection is free, else beside the caller once it is (a write of
+// another goroutine has it; Close waits). Meanwhile this process may take the lock again
+// there: a session's advisory locks count, and each unlock takes one. A connection that
+// fails to unlock is the store's to make again; the lock goes with its session.
 func (c *Cluster) unlockOwn(key int64) {
 	unlock := func(wait bool) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), UnlockTimeout)

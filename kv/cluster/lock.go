@@ -63,8 +63,9 @@ func (c *Cluster) Lock(ctx context.Context, name string) (unlock func(), err err
 	return nil, c.unavailable(ctx, "lock "+name, err)
 }
 
-// lockOnce takes the advisory lock of name on a pooled connection and runs OnLocked on
-// it; on an error it has let go of the connection.
+// lockOnce takes the advisory lock of name on the process's own connection (Options.Own)
+// when it is free and no other process holds the lock, else on a pooled connection, and
+// runs OnLocked on it; on an error it has let go of the connection.
 func (c *Cluster) lockOnce(ctx context.Context, name string) (func(), error) {
 	key := c.Key("lock", name)
 	if c.opts.Own != nil {
@@ -73,8 +74,11 @@ func (c *Cluster) lockOnce(ctx context.Context, name string) (func(), error) {
 		var got bool
 		var pid uint32
 		ran, err := c.opts.Own(ctx, false, func(conn *pgx.Conn) error {
-			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
-				return err
+			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
+				return fmt.Errorf("cluster: lock %s in %s: %w", name, c.where(), err)
+			}
+			if !got {
+				return nil
 			}
 			pid = conn.PgConn().PID()
 			if c.opts.OnLocked != nil {
