@@ -154,18 +154,25 @@ func (pg *pgStore) endTransaction() {
 // are gone).
 func (pg *pgStore) register(ctx context.Context) error {
 	host, _ := os.Hostname()
-	if _, err := pg.conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema)); err != nil {
-		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
-	}
 	app := ""
 	if a := pg.app.Load(); a != nil {
 		app = *a
 	}
+	// in one exchange, and not waiting for the disk: the rows say who is alive now, and a
+	// crash of the server ends their sessions anyway
 	var backend int64
-	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since, app, packs) VALUES (pg_backend_pid(), $1, $2, $3, now(), $4, true)
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
+	batch.Queue(fmt.Sprintf(`DELETE FROM %s.replicas WHERE backend NOT IN (SELECT pid FROM pg_stat_activity)`, pg.schema))
+	batch.Queue(fmt.Sprintf(`INSERT INTO %s.replicas (backend, pid, command, host, since, app, packs) VALUES (pg_backend_pid(), $1, $2, $3, now(), $4, true)
 		ON CONFLICT (backend) DO UPDATE SET pid = excluded.pid, command = excluded.command, host = excluded.host, since = excluded.since, app = excluded.app, packs = true
 		RETURNING backend`, pg.schema),
-		os.Getpid(), pg.opts.Command, host, app).Scan(&backend); err != nil {
+		os.Getpid(), pg.opts.Command, host, app).QueryRow(func(row pgx.Row) error { return row.Scan(&backend) })
+	batch.Queue(`COMMIT`)
+	err := pg.conn.SendBatch(ctx, batch).Close()
+	pg.endTransaction()
+	if err != nil {
 		return fmt.Errorf("kv: join %s#%s: %w", pg.where, pg.schema, err)
 	}
 	pg.backend.Store(backend)
