@@ -923,19 +923,25 @@ func (s *Store) listenLoop(ctx context.Context) {
 				s.relisten(ctx)
 			}
 		}
-		// a catch-up that fails is tried again each second: no notification may come for
-		// what it missed
-		for {
-			err := s.CatchUp()
-			if err == nil || errors.Is(err, ErrClosed) {
-				break
-			}
-			s.log.Warn("kv: catching up with the other processes of the schema failed; trying again in a second", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+		if !s.catchUpUntil(ctx) {
+			return
+		}
+	}
+}
+
+// catchUpUntil catches the memory up, trying again each second while it fails (no
+// notification may come for what it missed); false if ctx ended first.
+func (s *Store) catchUpUntil(ctx context.Context) bool {
+	for {
+		err := s.CatchUp()
+		if err == nil || errors.Is(err, ErrClosed) {
+			return true
+		}
+		s.log.Warn("kv: catching up with the other processes of the schema failed; trying again in a second", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
 		}
 	}
 }
@@ -976,19 +982,11 @@ func (s *Store) listenLater(ctx context.Context, delay time.Duration) {
 		}
 		t.Reset(time.Second)
 	}
-	for {
-		err := s.CatchUp()
-		if err == nil || errors.Is(err, ErrClosed) {
-			break
-		}
-		s.log.Warn("kv: catching up with the other processes of the schema failed; trying again in a second", "err", err)
-		select {
-		case <-ctx.Done():
-			pg.listen.Close(context.Background())
-			close(pg.stopped)
-			return
-		case <-time.After(time.Second):
-		}
+	// what was committed before the LISTEN
+	if !s.catchUpUntil(ctx) {
+		pg.listen.Close(context.Background())
+		close(pg.stopped)
+		return
 	}
 	s.listenLoop(ctx)
 }
