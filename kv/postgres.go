@@ -280,8 +280,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 		go s.purgeLoop(lctx, every)
 		// what was written while the state loaded, before the LISTEN: read on the writes'
-		// connection (idle until the store is handed out; the pools' first connections
-		// are being made since the cluster opened)
+		// connection (idle until the store is handed out)
 		cctx, cancelCatchUp := context.WithTimeout(ctx, writeTimeout)
 		err := s.catchUp(cctx, pg.conn)
 		cancelCatchUp()

@@ -6,7 +6,9 @@
 // Every hold is a PostgreSQL advisory lock kept by a connection of the process, so a
 // process that dies lets go at once. Short locks (Lock) take a connection of a small pool
 // for a moment; locks kept while work runs (TryLock, Lead) one of the holders' pool, reused
-// from one holder to the next: no TCP connect per task tick. Every wait ends with the
+// from one holder to the next: no TCP connect per task tick. A process of one run (a
+// jitrt exec) takes its Lock and Lead on the connection its store writes on when it can
+// (Options.Own), each connection being a new server process it would pay for. Every wait ends with the
 // caller's context, every unlock and close within UnlockTimeout.
 package cluster
 
@@ -80,7 +82,7 @@ type Cluster struct {
 	warming  sync.WaitGroup // the pools' first connections being made
 	warmStop context.CancelFunc
 
-	unlocking sync.WaitGroup // leads' locks let go on the process's own connection once it is free
+	unlocking sync.WaitGroup // locks held on the process's own connection, let go once it is free
 
 	budgetsMu  sync.Mutex
 	budgets    map[budgetKey]*Budget // NewBudget's: Close gives back their unspent calls
@@ -94,8 +96,8 @@ func Local() *Cluster { return &Cluster{hooks: &Hooks{}} }
 // New opens the pools of a cluster on the database of opts.URL and starts making the
 // first connection of each in the background (each a new server process, ~25 ms of a
 // small machine's CPU), so that the first lock, lead or budget block of a process that
-// has just opened the store does not wait for a connection made only then. Close waits
-// for them.
+// has just opened the store does not wait for a connection made only then (a process of
+// one run, opts.Own, makes neither until it needs it). Close waits for them.
 func New(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
