@@ -112,7 +112,8 @@ func (a *arena) alloc(n int) []byte {
 		return make([]byte, n)
 	}
 	if n > len(a.free) {
-		size := max(arenaChunk, (n+pageSize-1)/pageSize*pageSize)
+		page := unix.Getpagesize()
+		size := max(arenaChunk, (n+page-1)/page*page)
 		b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		if err != nil {
 			return make([]byte, n)
@@ -125,6 +126,3 @@ func (a *arena) alloc(n int) []byte {
 	a.used += n
 	return b
 }
-
-// pageSize is the kernel's page size.
-var pageSize = unix.Getpagesize()

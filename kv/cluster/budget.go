@@ -239,18 +239,20 @@ func (b *Budget) retire(endpoint string, bl *budgetBlock) {
 	b.c.givingBack.Add(1)
 	go func() {
 		defer b.c.givingBack.Done()
-		b.giveBack(endpoint, bl.sec, left)
+		b.giveBack([]unspent{{endpoint, bl.sec, left}})
 	}()
+}
+
+// unspent are the calls a block left, counted in its endpoint's second sec.
+type unspent struct {
+	endpoint string
+	sec      int64
+	n        int
 }
 
 // giveBackAll ends every block of the budget and gives back what they had left (the
 // process closes: Cluster.Close, once closing is set).
 func (b *Budget) giveBackAll() {
-	type unspent struct {
-		endpoint string
-		sec      int64
-		n        int
-	}
 	var back []unspent
 	b.mu.Lock()
 	for endpoint, e := range b.endpoints {
@@ -268,45 +270,27 @@ func (b *Budget) giveBackAll() {
 		}
 	}
 	b.mu.Unlock()
-	if !b.c.Shared() || len(back) == 0 {
-		return
+	if b.c.Shared() && len(back) > 0 {
+		b.giveBack(back)
 	}
-	// in one transaction, sent at once: a process's close waits for it
+}
+
+// giveBack takes the calls unspent off the counts of their seconds, in one exchange (a
+// batch runs as one transaction; a process's close waits for it). A database that does
+// not answer keeps them counted (the replicas then pace themselves more than they need,
+// until the minute passes).
+func (b *Budget) giveBack(back []unspent) {
 	c := b.c
 	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
 	defer cancel()
-	err := c.Exchange(ctx, func(conn *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			var batch pgx.Batch
-			for _, u := range back {
-				batch.Queue(b.giveBackSQL(), b.name+":"+u.endpoint, u.sec, u.n)
-			}
-			return tx.SendBatch(ctx, &batch).Close()
-		})
-	})
+	sql := fmt.Sprintf(`UPDATE %s.budget SET n = greatest(0, n - $3) WHERE name = $1 AND sec = $2`, c.opts.Schema)
+	var batch pgx.Batch
+	for _, u := range back {
+		batch.Queue(sql, b.name+":"+u.endpoint, u.sec, u.n)
+	}
+	err := c.Exchange(ctx, func(conn *pgx.Conn) error { return conn.SendBatch(ctx, &batch).Close() })
 	if err != nil {
 		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "blocks", len(back), "err", c.opts.Redact(err))
-	}
-}
-
-// giveBackSQL takes $3 calls unspent off the count of the endpoint $1's second $2.
-func (b *Budget) giveBackSQL() string {
-	return fmt.Sprintf(`UPDATE %s.budget SET n = greatest(0, n - $3) WHERE name = $1 AND sec = $2`, b.c.opts.Schema)
-}
-
-// giveBack takes n calls unspent off the count of endpoint's second sec. A database that
-// does not answer keeps them counted (the replicas then pace themselves more than they
-// need, until the minute passes).
-func (b *Budget) giveBack(endpoint string, sec int64, n int) {
-	c := b.c
-	ctx, cancel := context.WithTimeout(context.Background(), budgetTimeout)
-	defer cancel()
-	err := c.Exchange(ctx, func(conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, b.giveBackSQL(), b.name+":"+endpoint, sec, n)
-		return err
-	})
-	if err != nil {
-		c.opts.Logger.Debug("cluster: unspent calls could not be given back to the budget", "budget", b.name, "calls", n, "err", c.opts.Redact(err))
 	}
 }
 
