@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -18,14 +19,18 @@ const arenaSize = 64 << 20
 // heap of this process will be (advice over addresses nothing maps costs nothing).
 const span = 64 << 30
 
-var probe *[64 << 10]byte
+// probe is where heapRange's object escapes to, so that it is on the heap, not on the
+// stack: atomic, as two commands may start at once in one process (the tests run
+// jitrt's commands in theirs, in parallel).
+var probe atomic.Pointer[[64 << 10]byte]
 
 // heapRange is the heap's first arena onward: found from the address of an object the
 // heap holds.
 func heapRange() (base, size uintptr) {
-	probe = new([64 << 10]byte) // large enough to be on the heap, not in a tiny block
-	base = uintptr(unsafe.Pointer(probe)) &^ (arenaSize - 1)
-	probe = nil
+	p := new([64 << 10]byte) // large enough to be on the heap, not in a tiny block
+	probe.Store(p)
+	base = uintptr(unsafe.Pointer(p)) &^ (arenaSize - 1)
+	probe.CompareAndSwap(p, nil)
 	return base, span
 }
 
