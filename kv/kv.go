@@ -33,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -42,7 +41,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/tidwall/buntdb"
 	"golang.org/x/sys/unix"
@@ -109,6 +107,9 @@ type Options struct {
 	// takes its lock on the writes' connection when no other process holds it
 	// (cluster.Options.Own) rather than on one of its own.
 	OneRun bool
+	// CopyDir, for OpenPostgres, is a data folder where the process keeps a copy of the
+	// state, and opens from it while the schema holds the transaction it is of (pgcopy.go).
+	CopyDir string
 }
 
 // OneRunListenAfter is the ListenAfter of a command that runs one script or method and
@@ -282,32 +283,12 @@ func readAll(f *os.File, size int64) ([]byte, error) {
 	return data[:n], err
 }
 
-// loadVerified puts the verified commands of a file into the store. Keys and values are
-// not copied: they are strings over data, which is never written again, so the store holds
-// the file's bytes once.
+// loadVerified puts the verified commands of a file into the store (loadCommands).
 func (s *Store) loadVerified(data []byte, c *contents) error {
 	if c.legacy {
 		return s.db.Load(c.reader(data)) // BuntDB's own reading, NULs and all
 	}
-	return s.db.Update(func(tx *buntdb.Tx) error {
-		// The store is empty: emptied first, the transaction keeps the empty trees to go
-		// back to instead of a rollback entry per key (two map operations a key, half the
-		// time of opening a file of a few thousand keys).
-		if err := tx.DeleteAll(); err != nil {
-			return err
-		}
-		for _, cmd := range c.cmds { // as verify parsed them (the checksums' not among them)
-			key := unsafe.String(unsafe.SliceData(cmd.key), len(cmd.key))
-			if cmd.del {
-				tx.Delete(key)
-				continue
-			}
-			if _, _, err := tx.Set(key, unsafe.String(unsafe.SliceData(cmd.value), len(cmd.value)), nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return loadCommands(s.db, c.cmds, "") // as verify parsed them (the checksums' not among them)
 }
 
 // openPrivate opens (creating) a state file of mode 0600. A file others may read is made
@@ -381,7 +362,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		return ErrReadOnly
 	}
 	done := false
-	var remote []op
+	var remote news
 	if s.pg != nil && s.pg.shared {
 		// The schema's writer lock, and what the other processes wrote since, first: the
 		// wait for another process's write happens before the memory's write lock, so this
@@ -413,14 +394,17 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		tx.loggedBytes = make([]int, len(tx.gens.prefixes))
 		tx.tooMany = make([]bool, len(tx.gens.prefixes))
 	}
+	if s.pg != nil {
+		tx.caughtUp = caughtUp{from: s.pg.lastSeq, got: remote}
+	}
 	if s.pg != nil && s.pg.shared {
-		prev := s.pg.lastSeq
-		if err := tx.applyNewer(remote, s.pg.whole); err != nil {
+		from, prevToken := s.pg.lastSeq, s.pg.lastToken
+		if err := tx.applyNewer(remote); err != nil {
 			return err
 		}
 		defer func() {
 			if !done { // the memory rolls back: read them again next time
-				s.pg.lastSeq = prev
+				s.pg.lastSeq, s.pg.lastToken = from, prevToken
 			}
 		}()
 	}
@@ -444,6 +428,9 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	var seen int64
 	if s.pg != nil {
 		seen = s.pg.lastSeq // read under the write lock, which Commit lets go
+		if tx.n > 0 || tx.remote > 0 {
+			s.pg.keepCopy(tx.caughtUp, tx.ops)
+		}
 	}
 	if err := btx.Commit(); err != nil {
 		return translate(err)
@@ -461,7 +448,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 // where it was, so that the memory (rolled back by the caller) and the file agree.
 func (s *Store) persist(tx *Tx) error {
 	if s.pg != nil {
-		return s.pg.write(tx.ops)
+		return s.pg.write(tx.ops, tx.caughtUp)
 	}
 	if s.f == nil {
 		return nil // in memory
@@ -469,21 +456,8 @@ func (s *Store) persist(tx *Tx) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	n := tx.n
-	var skel uint32
-	if tx.bodySize() >= lazyMin { // kvtx3: its values' checksums, then its index, go last
-		from := len(tx.buf)
-		tx.buf = appendSums(tx.buf, tx.sums)
-		skel = skelOf(tx.heads, tx.buf[from:])
-		tx.buf = appendHeads(tx.buf, tx.heads)
-		n += 2
-	}
-	body := tx.body()
-	var crc uint32
-	for _, b := range body {
-		crc = crc32.Update(crc, castagnoli, b)
-	}
-	head := encodeHeader(s.seq+1, n, int64(tx.bodySize()), crc, skel)
+	head := tx.rec.seal(s.seq + 1)
+	body := tx.rec.body()
 	err := writeAll(s.f, s.size, append([][]byte{head}, body...)...)
 	if err == nil {
 		err = unix.Fdatasync(int(s.f.Fd()))
@@ -495,7 +469,7 @@ func (s *Store) persist(tx *Tx) error {
 		return fmt.Errorf("kv: write %s: %w", s.path, err)
 	}
 	s.seq++
-	s.size += int64(len(head) + tx.bodySize())
+	s.size += int64(len(head) + tx.rec.bodySize())
 	return nil
 }
 
@@ -615,6 +589,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.compactMu.Lock()
 		defer s.compactMu.Unlock()
+		s.closeCopy()
 		if cerr := s.db.Close(); cerr != nil && !errors.Is(cerr, buntdb.ErrDatabaseClosed) {
 			err = fmt.Errorf("kv: close %s: %w", s.path, cerr)
 		}

@@ -81,6 +81,11 @@ var migrations = []string{
 		ALTER TABLE %[1]s.kv ALTER COLUMN packed SET STORAGE EXTERNAL;
 		ALTER TABLE %[1]s.kv ADD CONSTRAINT kv_value_or_packed CHECK ((value IS NULL) <> (packed IS NULL));
 		ALTER TABLE %[1]s.replicas ADD COLUMN IF NOT EXISTS packs boolean NOT NULL DEFAULT false`,
+	// a random token for each transaction's number: a local copy of the state (pgcopy.go)
+	// holds the number and token of its last transaction, and is used only while the
+	// schema holds that number with that token (a database restored to before it and
+	// written again, or another database, gives the number another token or none)
+	13: `CREATE TABLE IF NOT EXISTS %[1]s.commits (seq bigint PRIMARY KEY, token bigint NOT NULL)`,
 }
 
 // writeTimeout bounds each exchange with the database made under the memory's write lock
@@ -122,9 +127,13 @@ type pgStore struct {
 	url    string // to connect again (never shown: it holds the password)
 	opts   Options
 	log    *slog.Logger
-	// lastSeq is the number of the last transaction the memory holds (guarded by the
-	// memory's write lock).
-	lastSeq int64
+	// lastSeq is the number of the last transaction the memory holds, and lastToken its
+	// token (0: not known), both guarded by the memory's write lock.
+	lastSeq, lastToken int64
+	// copy is the local copy of the state this process keeps or reads (nil: none);
+	// fromCopy, the memory was opened from it
+	copy     *localCopy
+	fromCopy bool
 	// seen is lastSeq as readers may see it (the memory has committed it), for CatchUpIfBehind.
 	seen       atomic.Int64
 	freshAfter atomic.Int64 // unix nanoseconds before which CatchUpIfBehind does not ask the database
@@ -144,9 +153,9 @@ type pgStore struct {
 	// onLocked catches the memory up on a lock's connection once the lock is granted
 	onLocked func(ctx context.Context, q cluster.Querier) error
 	tx       pgx.Tx // a shared store's transaction in progress (Update)
-	whole    bool   // begin read the whole state (since), not only what is new
-	// hasPacked: kv has the packed column (migration 12)
-	hasPacked bool
+	// hasPacked: kv has the packed column (migration 12); migrated: the schema is at the
+	// last version
+	hasPacked, migrated bool
 	// loadedRaw: the last load read the rows where pgx received them; inArena, the bytes
 	// of the values it unpacked outside the heap (load)
 	loadedRaw bool
@@ -248,7 +257,21 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 			listening <- connected{c, err}
 		}()
 	}
-	if err := pg.load(ctx, s.db); err != nil {
+	if opts.CopyDir != "" {
+		pg.copy = openCopy(opts.CopyDir, where, schema, log)
+	}
+	loaded := false
+	if pg.copy != nil {
+		loaded, err = pg.loadCopy(ctx, s.db)
+	}
+	if err == nil && !loaded {
+		err = pg.load(ctx, s.db)
+		if err == nil && pg.copy != nil && isEmpty(s.db) {
+			pg.copy.startEmpty(pg.lastSeq, pg.lastToken)
+		}
+	}
+	if err != nil {
+		pg.copy.release()
 		if listenNow {
 			if l := <-listening; l.err == nil {
 				l.conn.Close(context.Background())
@@ -285,6 +308,19 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		err := s.catchUp(cctx, pg.conn)
 		cancelCatchUp()
 		if err != nil {
+			pg.copy.release()
+			pg.close()
+			s.db.Close()
+			return nil, err
+		}
+	} else if pg.fromCopy {
+		// what was written since the copy's transaction (the owner deletes outright: a
+		// delete since then reads the whole state)
+		cctx, cancelCatchUp := context.WithTimeout(ctx, writeTimeout)
+		err := s.catchUp(cctx, pg.conn)
+		cancelCatchUp()
+		if err != nil {
+			pg.copy.release()
 			pg.close()
 			s.db.Close()
 			return nil, err
@@ -400,7 +436,7 @@ func (pg *pgStore) migrateTo(ctx context.Context, migrations []string) error {
 	// a schema at the last version already (every open but the first) is only read
 	var have int
 	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(max(version), 0) FROM %s.migrations`, pg.schema)).Scan(&have); err == nil && have == len(migrations)-1 {
-		pg.hasPacked = true
+		pg.hasPacked, pg.migrated = true, true
 		return nil
 	}
 	var batchFailed bool
@@ -434,7 +470,7 @@ func (pg *pgStore) migrateTo(ctx context.Context, migrations []string) error {
 		err = pg.migrateOneByOne(ctx, migrations)
 	}
 	if err == nil {
-		pg.hasPacked = true
+		pg.hasPacked, pg.migrated = true, true
 	}
 	return err
 }
@@ -497,11 +533,21 @@ func (pg *pgStore) load(ctx context.Context, db *buntdb.DB) error {
 	// the last committed transaction: a delete made outright leaves no row with its number
 	// (a schema read without migrating it may have no head yet)
 	last := fmt.Sprintf(`SELECT coalesce(max(seq), 0) FROM %s.kv`, pg.schema)
-	var hasHead bool
-	if err := pg.conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pg.schema+".head").Scan(&hasHead); err == nil && hasHead {
+	hasHead, hasCommits := pg.migrated, pg.migrated
+	if !pg.migrated {
+		if err := pg.conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`,
+			pg.schema+".head", pg.schema+".commits").Scan(&hasHead, &hasCommits); err != nil {
+			return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		}
+	}
+	if hasHead {
 		last = fmt.Sprintf(`SELECT greatest((%s), (SELECT coalesce(max(seq), 0) FROM %s.head))`, last, pg.schema)
 	}
-	if err := pg.conn.QueryRow(ctx, last).Scan(&pg.lastSeq); err != nil {
+	token := "0"
+	if hasCommits {
+		token = fmt.Sprintf(`coalesce((SELECT token FROM %s.commits WHERE seq = l), 0)`, pg.schema)
+	}
+	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT l, %s FROM (%s) AS t(l)`, token, last)).Scan(&pg.lastSeq, &pg.lastToken); err != nil {
 		return fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	pg.seen.Store(pg.lastSeq)
@@ -558,7 +604,7 @@ func setBytes(values []string) int {
 	return n
 }
 
-func (pg *pgStore) write(ops []op) error {
+func (pg *pgStore) write(ops []op, base caughtUp) error {
 	last := make(map[string]int, len(ops))
 	for i, o := range ops {
 		last[o.key] = i
@@ -579,6 +625,8 @@ func (pg *pgStore) write(ops []op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	var seq int64
+	token := newToken()
+	var copied *pendingAppend // the local copy's append beside a large write
 	var held cluster.Fence
 	if pg.cl != nil {
 		held = pg.cl.Fence()
@@ -599,7 +647,12 @@ func (pg *pgStore) write(ops []op) error {
 		// a process that owns the schema alone deletes outright (no other reads its
 		// deletes), and says so: a replica later behind it reads the whole state again
 		purge := !pg.shared && len(delK) > 0
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s.head SET seq = $1, purged = CASE WHEN $2 THEN $1 ELSE purged END WHERE id = 1`, pg.schema), seq, purge); err != nil {
+		// the transaction's token beside its number; the tokens of long ago go (a copy
+		// that old is read whole again)
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`WITH t AS (INSERT INTO %[1]s.commits (seq, token) VALUES ($1, $3)),
+			o AS (DELETE FROM %[1]s.commits WHERE $1 %% $4 = 0 AND seq <= $1 - $5)
+			UPDATE %[1]s.head SET seq = $1, purged = CASE WHEN $2 THEN $1 ELSE purged END WHERE id = 1`, pg.schema),
+			seq, purge, token, tokensPruneEvery, tokensKept); err != nil {
 			return err
 		}
 		switch {
@@ -628,6 +681,10 @@ func (pg *pgStore) write(ops []op) error {
 			if err != nil {
 				return err
 			}
+			if pg.tx != nil { // (run once: a write on its own may run again, below)
+				// the local copy's append, written while the server takes the COPY
+				copied = pg.copy.appendBeside(base, seq, token, ops)
+			}
 			// packed here, row by row, as pgx encodes COPY's rows beside its sending them
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{pg.schema, "kv"}, []string{"key", "value", "packed", "seq"},
 				&packedRows{keys: setK, values: setV, seq: seq, packs: packs, i: -1}); err != nil {
@@ -655,6 +712,7 @@ func (pg *pgStore) write(ops []op) error {
 			pg.tx.Rollback(ctx)
 		}
 		pg.tx = nil
+		copied.end(err == nil)
 	} else {
 		// a write whose connection the database closed is written again on a new one:
 		// setting and deleting the same keys twice leaves what once does
@@ -666,7 +724,7 @@ func (pg *pgStore) write(ops []op) error {
 	if err != nil {
 		return pg.unavailable(context.Background(), "write", fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err))
 	}
-	pg.lastSeq = seq
+	pg.lastSeq, pg.lastToken = seq, token
 	pg.freshAfter.Store(0) // the database answers again: the next read asks it, not the memory
 	return nil
 }
@@ -721,35 +779,35 @@ func (pg *pgStore) channel() string {
 // begin, for a shared store, opens the SQL transaction of an Update: it takes the schema's
 // writer lock (writers of every process take turns) and returns what others wrote since
 // this process's last transaction, for the memory to hold before the Update reads it.
-func (pg *pgStore) begin() (ops []op, err error) {
+func (pg *pgStore) begin() (got news, err error) {
 	err = pg.retry(func() error {
-		ops, err = pg.beginOnce()
+		got, err = pg.beginOnce()
 		return err
 	})
 	if err != nil {
-		return nil, pg.unavailable(context.Background(), "write", err)
+		return news{}, pg.unavailable(context.Background(), "write", err)
 	}
-	return ops, nil
+	return got, nil
 }
 
-func (pg *pgStore) beginOnce() ([]op, error) {
+func (pg *pgStore) beginOnce() (news, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	tx, err := pg.conn.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+		return news{}, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pg.lockKey()+2); err != nil {
 		tx.Rollback(ctx)
-		return nil, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
+		return news{}, fmt.Errorf("kv: write to %s#%s: %w", pg.where, pg.schema, err)
 	}
-	ops, whole, err := pg.since(ctx, tx, pg.seen.Load())
+	got, err := pg.since(ctx, tx, pg.seen.Load())
 	if err != nil {
 		tx.Rollback(ctx)
-		return nil, err
+		return news{}, err
 	}
-	pg.tx, pg.whole = tx, whole
-	return ops, nil
+	pg.tx = tx
+	return got, nil
 }
 
 // abort ends a shared store's Update that wrote nothing (or failed).
@@ -760,18 +818,28 @@ func (pg *pgStore) abort() {
 	}
 }
 
+// news is what since read: the writes of the transactions after a number, each with its
+// transaction's number, or the whole state (whole); token is the token of the last of
+// those transactions (0: not known).
+type news struct {
+	ops   []op
+	whole bool
+	token int64
+}
+
 // since are the writes of the transactions after from, each with its transaction's number
 // (a key written twice comes once, with its last write: the rows hold the last). When the
 // tombstones of deletes after from were purged (this process was cut off while the others
 // went on), they are the whole state instead, and whole is true: what the memory holds
 // beyond them is gone.
-func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, whole bool, err error) {
-	// the head's purge mark and the rows in one statement, so one snapshot: a purge that
-	// commits between them cannot hide a delete
-	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT h.purged, k.key, k.value, k.packed, k.deleted, k.seq FROM %[1]s.head h
-		LEFT JOIN LATERAL (SELECT key, %[2]s, deleted, seq FROM %[1]s.kv WHERE seq > $1) k ON true WHERE h.id = 1 ORDER BY k.seq`, pg.schema, pg.valueColumns()), from)
+func (pg *pgStore) since(ctx context.Context, q querier, from int64) (got news, err error) {
+	// the head's purge mark, the last transaction's token and the rows in one statement,
+	// so one snapshot: a purge that commits between them cannot hide a delete
+	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT h.purged, (%[3]s), k.key, k.value, k.packed, k.deleted, k.seq FROM %[1]s.head h
+		LEFT JOIN LATERAL (SELECT key, %[2]s, deleted, seq FROM %[1]s.kv WHERE seq > $1) k ON true WHERE h.id = 1 ORDER BY k.seq`,
+		pg.schema, pg.valueColumns(), pg.lastTokenSQL("WHERE seq > $1")), from)
 	if err != nil {
-		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		return news{}, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	var purged int64
 	for rows.Next() {
@@ -780,51 +848,57 @@ func (pg *pgStore) since(ctx context.Context, q querier, from int64) (ops []op, 
 		var packed []byte
 		var del *bool
 		var seq *int64
-		if err := rows.Scan(&purged, &key, &value, &packed, &del, &seq); err != nil {
+		if err := rows.Scan(&purged, &got.token, &key, &value, &packed, &del, &seq); err != nil {
 			rows.Close()
-			return nil, false, err
+			return news{}, err
 		}
 		if key != nil {
 			v, err := unpack(*key, value.String, packed, nil)
 			if err != nil {
 				rows.Close()
-				return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+				return news{}, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 			}
-			ops = append(ops, op{key: *key, value: v, del: *del, seq: *seq})
+			got.ops = append(got.ops, op{key: *key, value: v, del: *del, seq: *seq})
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		return news{}, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	if purged <= from {
-		return ops, false, nil
+		return got, nil
 	}
-	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT key, %s, deleted, seq FROM %s.kv`, pg.valueColumns(), pg.schema))
+	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT key, %s, deleted, seq, (%s) FROM %s.kv`, pg.valueColumns(), pg.lastTokenSQL(""), pg.schema))
 	if err != nil {
-		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		return news{}, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	defer rows.Close()
-	ops = ops[:0]
+	got = news{whole: true}
 	for rows.Next() {
 		var o op
 		var value pgtype.Text
 		var packed []byte
-		if err := rows.Scan(&o.key, &value, &packed, &o.del, &o.seq); err != nil {
-			return nil, false, err
+		if err := rows.Scan(&o.key, &value, &packed, &o.del, &o.seq, &got.token); err != nil {
+			return news{}, err
 		}
 		if o.value, err = unpack(o.key, value.String, packed, nil); err != nil {
-			return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+			return news{}, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 		}
-		ops = append(ops, o)
+		got.ops = append(got.ops, o)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+		return news{}, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	if pg.log != nil {
 		pg.log.Warn("kv: this process was behind what the replicas had purged; it read the whole state again", "database", pg.where, "schema", pg.schema)
 	}
-	return ops, true, nil
+	return got, nil
+}
+
+// lastTokenSQL is a scalar query of the token of the last transaction whose writes kv
+// holds among the rows that where selects (0 when there is none, or no token for it).
+func (pg *pgStore) lastTokenSQL(where string) string {
+	return fmt.Sprintf(`SELECT coalesce((SELECT token FROM %[1]s.commits WHERE seq = (SELECT max(seq) FROM %[1]s.kv %[2]s)), 0)`, pg.schema, where)
 }
 
 // DefaultPurgeInterval is how often a shared store reports its position and purges.
@@ -1039,8 +1113,8 @@ func (s *Store) CatchUp() error {
 func (s *Store) catchUp(ctx context.Context, q querier) error {
 	// read before the memory's write lock (readers go on meanwhile), from what the memory
 	// had committed; applyNewer skips what it got since
-	ops, whole, err := s.pg.since(ctx, q, s.pg.seen.Load())
-	if err != nil || (len(ops) == 0 && !whole) {
+	got, err := s.pg.since(ctx, q, s.pg.seen.Load())
+	if err != nil || (len(got.ops) == 0 && !got.whole) {
 		return err
 	}
 	btx, err := s.db.Begin(true)
@@ -1048,9 +1122,9 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 		return translate(err)
 	}
 	tx := s.remoteTx(btx)
-	prev := s.pg.lastSeq
-	if err := tx.applyNewer(ops, whole); err != nil {
-		s.pg.lastSeq = prev
+	prev, prevToken := s.pg.lastSeq, s.pg.lastToken
+	if err := tx.applyNewer(got); err != nil {
+		s.pg.lastSeq, s.pg.lastToken = prev, prevToken
 		btx.Rollback()
 		return err
 	}
@@ -1059,6 +1133,7 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 		return nil
 	}
 	seq := s.pg.lastSeq
+	s.pg.keepCopy(caughtUp{from: prev, got: got}, nil)
 	s.commits.Add(1)
 	tx.countGenerations()
 	if err := btx.Commit(); err != nil {

@@ -43,6 +43,16 @@ func backends(top *testing.T) map[string]func(t *testing.T) opener {
 		"postgres-shared": func(t *testing.T) opener {
 			return pgOpener(t, pgURL, true)
 		},
+		// the same, keeping a local copy of the state in a data folder (pgcopy.go), opened
+		// from it whenever the schema holds its transaction
+		"postgres-copy": func(t *testing.T) opener {
+			open := pgOpener(t, pgURL, true)
+			dir := t.TempDir()
+			return func(t *testing.T, opts Options) (*Store, error) {
+				opts.CopyDir = dir
+				return open(t, opts)
+			}
+		},
 	}
 }
 
@@ -74,7 +84,7 @@ func TestStoreSuite(t *testing.T) {
 	for _, b := range slices.Sorted(maps.Keys(bs)) {
 		t.Run(b, func(t *testing.T) {
 			for _, name := range slices.Sorted(maps.Keys(suite)) {
-				if b == "postgres-shared" && name == "SecondOwnerIsRefusedAndNamed" {
+				if (b == "postgres-shared" || b == "postgres-copy") && name == "SecondOwnerIsRefusedAndNamed" {
 					continue // its processes share; TestClusterLocksAndLeads has who is refused
 				}
 				t.Run(name, func(t *testing.T) { suite[name](t, bs[b](t)) })

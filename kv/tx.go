@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"unsafe"
 
@@ -16,12 +17,9 @@ type Tx struct {
 	tx          *buntdb.Tx
 	store       *Store
 	writable    bool
-	buf         []byte        // the transaction's last commands, as they go to the file
-	segs        [][]byte      // its commands before buf: earlier stretches of buf, and large values as they are (refMin)
-	segSize     int           // bytes in segs
-	sums        []byte        // the checksum of each set's value, for a kvtx3 body (see sumsKey)
-	heads       []byte        // its commands without their values, for a kvtx3 body's index (see headsKey)
+	rec         record        // the transaction's commands, as they go to the file
 	ops         []op          // or its writes, as they go to PostgreSQL
+	caughtUp    caughtUp      // and what the memory caught up with before them (a shared schema's)
 	remote      int           // writes of other processes it applied (a shared schema)
 	n           int           // commands in buf (or ops)
 	delta       int64         // change of the live size
@@ -64,42 +62,74 @@ func (tx *Tx) Commits() uint64 { return tx.store.commits.Load() }
 // copied into the transaction's buffer: a sync's chunks reach the file with no copy.
 const refMin = 4 << 10
 
-// body is the transaction's commands, in order, as pieces to write one after another.
-func (tx *Tx) body() [][]byte { return append(tx.segs, tx.buf) }
+// record is a transaction's commands as they go to a state file (or a local copy of a
+// PostgreSQL schema's state, pgcopy.go).
+type record struct {
+	buf     []byte   // the last commands
+	segs    [][]byte // the commands before buf: earlier stretches of buf, and large values as they are (refMin)
+	segSize int      // bytes in segs
+	sums    []byte   // the checksum of each set's value, for a kvtx3 body (see sumsKey)
+	heads   []byte   // the commands without their values, for a kvtx3 body's index (see headsKey)
+	n       int      // commands
+}
 
-// bodySize is the size of the transaction's commands.
-func (tx *Tx) bodySize() int { return tx.segSize + len(tx.buf) }
+// body is the record's commands, in order, as pieces to write one after another.
+func (r *record) body() [][]byte { return append(r.segs, r.buf) }
 
-// appendSet adds a set command to the transaction's commands.
-func (tx *Tx) appendSet(key, value string) {
-	from := len(tx.buf)
-	tx.buf = appendSetHead(tx.buf, key, len(value))
-	tx.heads = append(tx.heads, tx.buf[from:]...)
-	tx.sums = sumOf(tx.sums, unsafe.Slice(unsafe.StringData(value), len(value)))
+// bodySize is the size of the record's commands.
+func (r *record) bodySize() int { return r.segSize + len(r.buf) }
+
+// appendSet adds a set command.
+func (r *record) appendSet(key, value string) {
+	from := len(r.buf)
+	r.buf = appendSetHead(r.buf, key, len(value))
+	r.heads = append(r.heads, r.buf[from:]...)
+	r.sums = sumOf(r.sums, unsafe.Slice(unsafe.StringData(value), len(value)))
+	r.n++
 	if len(value) < refMin {
-		tx.buf = append(append(tx.buf, value...), '\r', '\n')
+		r.buf = append(append(r.buf, value...), '\r', '\n')
 		return
 	}
 	// buf so far, then the value itself; buf goes on after them in the same array, whose
 	// bytes already handed over are never written again
-	tx.segs = append(tx.segs, tx.buf, unsafe.Slice(unsafe.StringData(value), len(value)))
-	tx.segSize += len(tx.buf) + len(value)
-	tx.buf = append(tx.buf[len(tx.buf):], '\r', '\n')
+	r.segs = append(r.segs, r.buf, unsafe.Slice(unsafe.StringData(value), len(value)))
+	r.segSize += len(r.buf) + len(value)
+	r.buf = append(r.buf[len(r.buf):], '\r', '\n')
 }
 
-// appendDel adds a delete command to the transaction's commands.
-func (tx *Tx) appendDel(key string) {
-	from := len(tx.buf)
-	tx.buf = appendDel(tx.buf, key)
-	tx.heads = append(tx.heads, tx.buf[from:]...)
+// appendDel adds a delete command.
+func (r *record) appendDel(key string) {
+	from := len(r.buf)
+	r.buf = appendDel(r.buf, key)
+	r.heads = append(r.heads, r.buf[from:]...)
+	r.n++
+}
+
+// seal ends the commands (a kvtx3 body: with its values' checksums, then its index) and
+// returns the header of the transaction numbered seq, to go before body().
+func (r *record) seal(seq uint64) []byte {
+	n := r.n
+	var skel uint32
+	if r.bodySize() >= lazyMin {
+		from := len(r.buf)
+		r.buf = appendSums(r.buf, r.sums)
+		skel = skelOf(r.heads, r.buf[from:])
+		r.buf = appendHeads(r.buf, r.heads)
+		n += 2
+	}
+	var crc uint32
+	for _, b := range r.body() {
+		crc = crc32.Update(crc, castagnoli, b)
+	}
+	return encodeHeader(seq, n, int64(r.bodySize()), crc, skel)
 }
 
 // grow makes room for n more bytes of commands (for the file; PostgreSQL takes ops).
 func (tx *Tx) grow(n int) {
-	if tx.store.pg == nil && cap(tx.buf)-len(tx.buf) < n {
-		b := make([]byte, len(tx.buf), len(tx.buf)+n)
-		copy(b, tx.buf)
-		tx.buf = b
+	if tx.store.pg == nil && cap(tx.rec.buf)-len(tx.rec.buf) < n {
+		b := make([]byte, len(tx.rec.buf), len(tx.rec.buf)+n)
+		copy(b, tx.rec.buf)
+		tx.rec.buf = b
 	}
 }
 
@@ -129,7 +159,7 @@ func (tx *Tx) set(key, value string) error {
 	if tx.store.pg != nil {
 		tx.ops = append(tx.ops, op{key: key, value: value})
 	} else {
-		tx.appendSet(key, value)
+		tx.rec.appendSet(key, value)
 	}
 	tx.noteWrite(key, prev, replaced)
 	tx.n++
@@ -155,7 +185,7 @@ func (tx *Tx) Delete(key string) (bool, error) {
 	if tx.store.pg != nil {
 		tx.ops = append(tx.ops, op{key: key, del: true})
 	} else {
-		tx.appendDel(key)
+		tx.rec.appendDel(key)
 	}
 	tx.noteWrite(key, prev, true)
 	tx.n++
@@ -248,23 +278,30 @@ func (s *Store) remoteTx(btx *buntdb.Tx) *Tx {
 // (their transaction numbers are past lastSeq, which it then moves to): a catch-up read
 // before the memory's lock may hold some the memory got meanwhile, and older ones must not
 // overwrite newer.
-func (tx *Tx) applyNewer(ops []op, whole bool) error {
+func (tx *Tx) applyNewer(got news) error {
 	pg := tx.store.pg
-	last := pg.lastSeq
-	if whole {
+	last, newest := pg.lastSeq, int64(0)
+	if got.whole {
 		// the whole state: what the memory holds beyond it was deleted meanwhile
-		if err := tx.dropAllBut(ops); err != nil {
+		if err := tx.dropAllBut(got.ops); err != nil {
 			return err
 		}
 	}
-	for _, o := range ops {
-		if o.seq <= pg.lastSeq && !whole {
+	for _, o := range got.ops {
+		newest = max(newest, o.seq)
+		if o.seq <= pg.lastSeq && !got.whole {
 			continue
 		}
 		if err := tx.applyRemote([]op{o}); err != nil {
 			return err
 		}
 		last = max(last, o.seq)
+	}
+	if last != pg.lastSeq {
+		pg.lastToken = 0 // got's token is the newest transaction's
+		if last == newest {
+			pg.lastToken = got.token
+		}
 	}
 	pg.lastSeq = last
 	return nil

@@ -194,7 +194,7 @@ func Load(ctx context.Context, dir string, opts Options) (*App, error) {
 		// an exec or a call beside them, on one machine or many (a command of one run
 		// makes fewer connections: kv.Options.OneRun)
 		a.store, err = kv.OpenPostgres(ctx, store, schema, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout,
-			Logger: a.log, Shared: true, OneRun: opts.OneRun})
+			Logger: a.log, Shared: true, OneRun: opts.OneRun, CopyDir: opts.DataDir})
 	case opts.State == StateOwn:
 		a.store, err = kv.Open(ctx, opts.DataDir, kv.Options{Command: opts.Command, LockTimeout: opts.LockTimeout, Logger: a.log})
 	case opts.State == StateReadOnly && store != "":

@@ -1,0 +1,489 @@
+package kv
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/tidwall/buntdb"
+	"golang.org/x/sys/unix"
+)
+
+// # A local copy of a PostgreSQL schema's state
+//
+// A process that opens a PostgreSQL store with a data folder (Options.CopyDir) keeps a
+// copy of the state there, in the state file's format (file.go), and opens from it rather
+// than reading every row from the database: the rows' load is most of the time of a
+// short command (jitrt exec) on a large state, where the file store maps its file.
+//
+// The copy holds the state as of one of the schema's transactions, named in its last
+// command (copyMetaKey) by the transaction's number and its token: a random number each
+// commit also writes into the schema (its commits table). A process uses the copy only if
+// the schema still holds that number with that token, and then reads from the schema what
+// was committed after it, as a replica catches up. A database restored to an earlier point
+// and written again gives the number another token, and another database or schema none:
+// the copy is not used there, and the state is read whole, as without a copy.
+//
+// The copy is a cache: nothing is lost with it. It is written without waiting for the
+// disk, and verified whole when it is opened (every checksum); damage, a file cut short or
+// one whose end was never written makes it fall back to what its last whole transaction
+// held, or to the database. One process at a time writes it (it holds its lock, a flock
+// beside it); the others read it. The writer appends each transaction the memory commits
+// (its own writes and what it caught up with) as it commits them, and writes it whole,
+// beside it and then renamed over it, when it closes if the memory got ahead of it
+// otherwise (a catch-up that read the whole state, an append that failed) or the appends
+// grew it past twice what the state holds.
+
+// copyMetaKey is the last command of each transaction of a copy: "<number> <token>" of the
+// schema's transaction whose state the copy holds up to there.
+const copyMetaKey = "kv:pgcopy"
+
+// tokensPruneEvery and tokensKept: every tokensPruneEvery-th transaction deletes the tokens
+// of the transactions more than tokensKept before it (a copy that old is not used).
+const (
+	tokensPruneEvery = 1024
+	tokensKept       = 100_000
+)
+
+// copySlack is how much a copy may grow by appends beyond twice the bytes of the state it
+// holds before its writer writes it whole again.
+const copySlack = 1 << 20
+
+// newToken is a transaction's token: random, never 0 (which says "not known").
+func newToken() int64 {
+	for {
+		if t := rand.Int64(); t != 0 {
+			return t
+		}
+	}
+}
+
+// copyName is the file of the copy of schema at the database where (its URL without the
+// password) in a data folder.
+func copyName(where, schema string) string {
+	sum := sha256.Sum256([]byte(where + "#" + schema))
+	return "pgcopy-" + hex.EncodeToString(sum[:8]) + ".db"
+}
+
+// localCopy is a process's side of the copy in a data folder.
+type localCopy struct {
+	path string
+	log  *slog.Logger
+	mu   sync.Mutex // the fields below; taken under the memory's write lock or a View
+	lock *os.File   // held: this process writes the copy (nil: it reads it only)
+	f    *os.File   // the copy, open to append (the writer's, once read)
+	size int64      // the copy's size as written
+	txs  uint64     // its transactions
+	// seq is the schema's transaction whose state the copy holds, as the memory does
+	// up to it (-1: the memory is not what the copy holds, which is written whole at close)
+	seq int64
+}
+
+// openCopy takes the lock of the copy of schema in dir if no other process holds it.
+func openCopy(dir, where, schema string, log *slog.Logger) *localCopy {
+	c := &localCopy{path: filepath.Join(dir, copyName(where, schema)), log: log, seq: -1}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return c
+	}
+	lock, err := os.OpenFile(c.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return c
+	}
+	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		lock.Close()
+		return c
+	}
+	c.lock = lock
+	return c
+}
+
+// copyState is what a copy holds: its bytes, its commands over them, and the number and
+// token of the transaction whose state they are.
+type copyState struct {
+	data       []byte
+	mapped     bool // its values not checked yet (whole)
+	cmds       []parsed
+	seq, token int64
+}
+
+// read maps the copy and reads what transaction it holds, checking its structure but not
+// yet its values (whole): ok is false when there is none to use (no file, damage, no
+// transaction named). The writer keeps it open to append, past the last whole transaction.
+func (c *localCopy) read() (st copyState, ok bool) {
+	f, err := os.Open(c.path)
+	if err != nil {
+		return st, false
+	}
+	defer f.Close()
+	if st.data, st.mapped, err = readOrMap(f); err != nil {
+		return st, false
+	}
+	contents, err := verify(c.path, st.data, st.mapped)
+	if err != nil || contents.legacy || len(contents.cmds) == 0 {
+		if err != nil {
+			c.log.Info("kv: the local copy of the state is damaged; the state is read from the database (the copy is written again)", "file", c.path, "err", err)
+		}
+		return st, false
+	}
+	last := contents.cmds[len(contents.cmds)-1]
+	if string(last.key) != copyMetaKey || last.del {
+		return st, false
+	}
+	seqText, tokenText, _ := strings.Cut(string(last.value), " ")
+	st.seq, err = strconv.ParseInt(seqText, 10, 64)
+	if err != nil {
+		return st, false
+	}
+	if st.token, err = strconv.ParseInt(tokenText, 10, 64); err != nil || st.token == 0 || st.seq <= 0 {
+		return st, false
+	}
+	st.cmds = contents.cmds
+	if c.lock != nil {
+		w, err := os.OpenFile(c.path, os.O_RDWR, 0o600)
+		if err != nil {
+			return st, true // read, not written
+		}
+		if contents.torn > 0 { // a write cut short: what came before is the copy
+			if err := w.Truncate(contents.good); err != nil {
+				w.Close()
+				return st, true
+			}
+		}
+		c.f, c.size, c.txs = w, contents.good, contents.seq
+	}
+	return st, true
+}
+
+// checkWhole checks every byte of a copy read mapped (its values' checksums too), before
+// it is used: a copy is never found damaged later, as a state file may be.
+func (c *localCopy) checkWhole(st *copyState) bool {
+	if !st.mapped {
+		return true // read and checked whole
+	}
+	populate(st.data, 0, len(st.data)) // every byte is read: at once, not page by page
+	contents, err := verify(c.path, st.data, false)
+	if err != nil || len(contents.cmds) != len(st.cmds) {
+		c.log.Info("kv: the local copy of the state is damaged; the state is read from the database (the copy is written again)", "file", c.path, "err", err)
+		return false
+	}
+	st.cmds = contents.cmds
+	return true
+}
+
+// loadCopy puts the copy into db if the schema still holds its transaction (its number,
+// with its token), and reports whether it did.
+func (pg *pgStore) loadCopy(ctx context.Context, db *buntdb.DB) (bool, error) {
+	st, ok := pg.copy.read()
+	if !ok {
+		return false, nil
+	}
+	var token int64
+	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce((SELECT token FROM %s.commits WHERE seq = $1), 0)`, pg.schema), st.seq).Scan(&token); err != nil {
+		return false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
+	}
+	if token != st.token {
+		pg.log.Debug("kv: the local copy of the state is not of this schema's history (another database, or one restored); the state is read from the database",
+			"file", pg.copy.path, "transaction", st.seq)
+		return false, nil
+	}
+	if !pg.copy.checkWhole(&st) {
+		return false, nil
+	}
+	if err := loadCommands(db, st.cmds, copyMetaKey); err != nil {
+		return false, fmt.Errorf("kv: load %s: %w", pg.copy.path, err)
+	}
+	pg.lastSeq, pg.lastToken = st.seq, st.token
+	pg.seen.Store(st.seq)
+	pg.copy.seq = st.seq
+	pg.fromCopy = true
+	return true, nil
+}
+
+// startEmpty, for a memory that holds nothing (a new schema), writes the copy of it now,
+// so that what the process writes next is appended (the first sync's chunks, beside their
+// COPY) rather than written whole at close.
+func (c *localCopy) startEmpty(seq, token int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil || c.seq >= 0 {
+		return
+	}
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+	f, err := os.OpenFile(c.path+".new", os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
+	if err != nil {
+		return
+	}
+	var r record
+	r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
+	head := r.seal(1)
+	err = writeAll(f, 0, append([][]byte{head}, r.body()...)...)
+	if err == nil {
+		err = os.Rename(c.path+".new", c.path)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(c.path + ".new")
+		return
+	}
+	c.f, c.size, c.txs, c.seq = f, int64(len(head)+r.bodySize()), 1, seq
+}
+
+// loadCommands puts verified commands into an empty store, but for the key skip. Keys and
+// values are not copied: they are strings over the file's bytes, which are never written
+// again, so the store holds them once.
+func loadCommands(db *buntdb.DB, cmds []parsed, skip string) error {
+	return db.Update(func(tx *buntdb.Tx) error {
+		// The store is empty: emptied first, the transaction keeps the empty trees to go
+		// back to instead of a rollback entry per key (two map operations a key, half the
+		// time of opening a file of a few thousand keys).
+		if err := tx.DeleteAll(); err != nil {
+			return err
+		}
+		for _, cmd := range cmds {
+			key := unsafe.String(unsafe.SliceData(cmd.key), len(cmd.key))
+			switch {
+			case skip != "" && key == skip:
+			case cmd.del:
+				tx.Delete(key)
+			default:
+				if _, _, err := tx.Set(key, unsafe.String(unsafe.SliceData(cmd.value), len(cmd.value)), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// caughtUp is what the memory of an Update holds beyond what it held before it (the
+// transaction from) besides the Update's own writes: the transactions it caught up with
+// first. A write appends both to the local copy.
+type caughtUp struct {
+	from int64
+	got  news
+}
+
+// keepCopy appends to the copy what the memory commits now: what it caught up with and
+// own, its own writes. Under the memory's write lock.
+func (pg *pgStore) keepCopy(base caughtUp, own []op) {
+	if pg.copy != nil {
+		pg.copy.append(base, pg.lastSeq, pg.lastToken, own)
+	}
+}
+
+// appendable reports whether the memory at base.from, then at seq with token, may go to
+// the copy by an append (else it is written whole at close). Under c.mu.
+func (c *localCopy) appendable(base caughtUp, seq, token int64) bool {
+	if c.f == nil || c.seq < 0 {
+		return false
+	}
+	if c.seq != base.from || base.got.whole || token == 0 {
+		c.seq = -1
+		return false
+	}
+	return true
+}
+
+func (c *localCopy) append(base caughtUp, seq, token int64, own []op) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seq == seq && c.seq >= 0 && !base.got.whole {
+		return // appended beside the write (appendBeside)
+	}
+	if !c.appendable(base, seq, token) {
+		return
+	}
+	head, body, size := c.encode(base, seq, token, own)
+	c.wrote(seq, size, writeAll(c.f, c.size, append([][]byte{head}, body...)...))
+}
+
+// encode is the transaction that takes the copy from base.from to seq.
+func (c *localCopy) encode(base caughtUp, seq, token int64, own []op) (head []byte, body [][]byte, size int) {
+	var r record
+	for _, o := range base.got.ops {
+		if o.seq > base.from {
+			r.add(o)
+		}
+	}
+	for _, o := range own {
+		r.add(o)
+	}
+	r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
+	head = r.seal(c.txs + 1)
+	return head, r.body(), len(head) + r.bodySize()
+}
+
+// wrote ends an append of size bytes that took the copy to seq (err: it failed).
+func (c *localCopy) wrote(seq int64, size int, err error) {
+	if err != nil {
+		c.f.Truncate(c.size) // else the next open drops it
+		c.seq = -1
+		c.log.Debug("kv: appending to the local copy of the state failed; it is written whole at close", "file", c.path, "err", err)
+		return
+	}
+	c.txs++
+	c.size += int64(size)
+	c.seq = seq
+}
+
+// pendingAppend is an append written beside a large write's COPY (the database's part of
+// which is most of its time, on the server's process), kept once the write commits.
+type pendingAppend struct {
+	c    *localCopy
+	seq  int64
+	size int
+	done chan error
+}
+
+// appendBeside starts appending what a large write takes the memory to (seq, token) on
+// another goroutine; end keeps or drops it (nil: none is due, as append would write
+// none). c.mu is held until end.
+func (c *localCopy) appendBeside(base caughtUp, seq, token int64, own []op) *pendingAppend {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	if !c.appendable(base, seq, token) {
+		c.mu.Unlock()
+		return nil
+	}
+	p := &pendingAppend{c: c, seq: seq, done: make(chan error, 1)}
+	go func() {
+		head, body, size := c.encode(base, seq, token, own)
+		p.size = size
+		p.done <- writeAll(c.f, c.size, append([][]byte{head}, body...)...)
+	}()
+	return p
+}
+
+// end waits for the append and keeps it if the write committed, else cuts it off.
+func (p *pendingAppend) end(committed bool) {
+	if p == nil {
+		return
+	}
+	c := p.c
+	defer c.mu.Unlock()
+	err := <-p.done
+	if !committed {
+		c.f.Truncate(c.size)
+		return
+	}
+	c.wrote(p.seq, p.size, err)
+}
+
+// add adds a write of the schema's.
+func (r *record) add(o op) {
+	if o.del {
+		r.appendDel(o.key)
+	} else {
+		r.appendSet(o.key, o.value)
+	}
+}
+
+// finish writes the copy whole if the memory (btx, at the transaction seq with token) got
+// ahead of it otherwise than by appends, or appends grew it past twice what the memory
+// holds; then it lets go of the copy.
+func (c *localCopy) finish(btx *buntdb.Tx, seq, token int64) {
+	defer c.release()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil || seq <= 0 || token == 0 || (c.seq == seq && c.size <= 2*liveSize(btx)+copySlack) {
+		return
+	}
+	if err := c.writeWhole(btx, seq, token); err != nil {
+		c.log.Debug("kv: writing the local copy of the state failed", "file", c.path, "err", err)
+	}
+}
+
+// writeWhole writes every key of btx as one transaction beside the copy, then renames it
+// over the copy (a reader that opened the old one reads it whole still).
+func (c *localCopy) writeWhole(btx *buntdb.Tx, seq, token int64) error {
+	tmp := c.path + ".new"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r record
+	btx.Ascend("", func(k, v string) bool {
+		r.appendSet(k, v)
+		return true
+	})
+	r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
+	head := r.seal(1)
+	if err := writeAll(f, 0, append([][]byte{head}, r.body()...)...); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, c.path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// closeCopy writes the copy whole if it is due (finish) and lets go of it.
+func (s *Store) closeCopy() {
+	pg := s.pg
+	if pg == nil || pg.copy == nil {
+		return
+	}
+	err := s.db.View(func(btx *buntdb.Tx) error {
+		pg.copy.finish(btx, pg.lastSeq, pg.lastToken) // (read under the View: no write meanwhile)
+		return nil
+	})
+	if err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
+		s.log.Debug("kv: the local copy of the state was not written", "err", err)
+	}
+}
+
+// release lets go of the copy without writing it (an open that failed).
+func (c *localCopy) release() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+	if c.lock != nil {
+		c.lock.Close()
+		c.lock = nil
+	}
+}
+
+// liveSize is the bytes of btx's keys and values.
+func liveSize(btx *buntdb.Tx) int64 {
+	var n int64
+	btx.Ascend("", func(k, v string) bool {
+		n += int64(len(k) + len(v))
+		return true
+	})
+	return n
+}
+
+// isEmpty reports whether db holds no key.
+func isEmpty(db *buntdb.DB) bool {
+	n := -1
+	db.View(func(tx *buntdb.Tx) error {
+		var err error
+		n, err = tx.Len()
+		return err
+	})
+	return n == 0
+}
