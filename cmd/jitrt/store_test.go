@@ -7,6 +7,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -54,6 +55,21 @@ func TestStateInPostgres(t *testing.T) {
 	if entries, _ := os.ReadDir(machineA); hasFile(entries, "state.db") {
 		t.Fatal("a state file was written beside the database")
 	}
+	// each machine keeps a copy of the state in its data folder and opens from it, then
+	// reads what was committed since: machine B's change reaches machine A
+	copies, _ := filepath.Glob(filepath.Join(machineA, "pgcopy-*.db"))
+	if len(copies) != 1 {
+		t.Fatalf("machine A's data folder holds %d copies of the state, want 1", len(copies))
+	}
+	if held, err := os.ReadFile(copies[0]); err != nil || !strings.Contains(string(held), member) || strings.Contains(string(held), pw) {
+		t.Fatalf("machine A's copy of the state (%v): holds the admin %v, the URL's password %v", err, strings.Contains(string(held), member), strings.Contains(string(held), pw))
+	}
+	other := strings.Trim(strings.SplitN(strings.TrimSpace(run(0, "exec", app, "-e", `app.getElement("corps.C").listMembers({limit: 2}).members[1].memberId`, "--store", url, "--data", machineB)), "\n", 2)[0], `"`)
+	run(0, "call", app, "corps.C", "setAdmin", `[["`+other+`"]]`, "--store", url, "--data", machineB)
+	if out := run(0, "call", app, "corps.C", "getAdmin", "--store", url, "--data", machineA); !strings.Contains(out, other) || strings.Contains(out, member) {
+		t.Fatalf("machine A reads %s after machine B made %s the admin", out, other)
+	}
+	run(0, "call", app, "corps.C", "setAdmin", `[["`+member+`"]]`, "--store", url, "--data", machineA)
 	// app.json names the database through the environment
 	app2 := writeTree(t, map[string]string{
 		"app.json":       `{"name": "Store Test", "store": "${JITRT_TEST_DATABASE_URL}"}`,
