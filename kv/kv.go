@@ -429,7 +429,7 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 	if s.pg != nil {
 		seen = s.pg.lastSeq // read under the write lock, which Commit lets go
 		if tx.n > 0 || tx.remote > 0 {
-			s.pg.keepCopy(tx.caughtUp, tx.ops)
+			s.pg.keepCopy(btx, tx.caughtUp, tx.ops)
 		}
 	}
 	if err := btx.Commit(); err != nil {

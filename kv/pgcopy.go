@@ -86,7 +86,8 @@ type localCopy struct {
 	txs  uint64     // its transactions
 	// seq is the schema's transaction whose state the copy holds, as the memory does
 	// up to it (-1: the memory is not what the copy holds, which is written whole at close)
-	seq int64
+	seq    int64
+	failed bool // a whole write failed: not tried again
 }
 
 // openCopy takes the lock of the copy of schema in dir if no other process holds it.
@@ -112,6 +113,7 @@ func openCopy(dir, where, schema string, log *slog.Logger) *localCopy {
 type copyState struct {
 	data       []byte
 	mapped     bool // its values not checked yet (whole)
+	torn       bool // it ends in a write cut short, after its last whole transaction
 	cmds       []parsed
 	seq, token int64
 }
@@ -147,19 +149,13 @@ func (c *localCopy) read() (st copyState, ok bool) {
 	if st.token, err = strconv.ParseInt(tokenText, 10, 64); err != nil || st.token == 0 || st.seq <= 0 {
 		return st, false
 	}
-	st.cmds = contents.cmds
-	if c.lock != nil {
-		w, err := os.OpenFile(c.path, os.O_RDWR, 0o600)
-		if err != nil {
-			return st, true // read, not written
+	st.cmds, st.torn = contents.cmds, contents.torn > 0
+	if c.lock != nil && !st.torn {
+		// appended to where its last transaction ends (a torn one is written whole
+		// rather than cut short: another process may have it mapped)
+		if w, err := os.OpenFile(c.path, os.O_RDWR, 0o600); err == nil {
+			c.f, c.size, c.txs = w, contents.good, contents.seq
 		}
-		if contents.torn > 0 { // a write cut short: what came before is the copy
-			if err := w.Truncate(contents.good); err != nil {
-				w.Close()
-				return st, true
-			}
-		}
-		c.f, c.size, c.txs = w, contents.good, contents.seq
 	}
 	return st, true
 }
@@ -205,40 +201,25 @@ func (pg *pgStore) loadCopy(ctx context.Context, db *buntdb.DB) (bool, error) {
 	pg.lastSeq, pg.lastToken = st.seq, st.token
 	pg.seen.Store(st.seq)
 	pg.copy.seq = st.seq
+	if st.torn {
+		pg.copy.seq = -1 // written whole at the next commit or at close
+	}
 	pg.fromCopy = true
 	return true, nil
 }
 
 // startEmpty, for a memory that holds nothing (a new schema), writes the copy of it now,
 // so that what the process writes next is appended (the first sync's chunks, beside their
-// COPY) rather than written whole at close.
-func (c *localCopy) startEmpty(seq, token int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lock == nil || c.seq >= 0 {
-		return
-	}
-	if c.f != nil {
-		c.f.Close()
-		c.f = nil
-	}
-	f, err := os.OpenFile(c.path+".new", os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
-	if err != nil {
-		return
-	}
-	var r record
-	r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
-	head := r.seal(1)
-	err = writeAll(f, 0, append([][]byte{head}, r.body()...)...)
-	if err == nil {
-		err = os.Rename(c.path+".new", c.path)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(c.path + ".new")
-		return
-	}
-	c.f, c.size, c.txs, c.seq = f, int64(len(head)+r.bodySize()), 1, seq
+// COPY) rather than written whole.
+func (c *localCopy) startEmpty(db *buntdb.DB, seq, token int64) {
+	db.View(func(btx *buntdb.Tx) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.lock != nil && c.seq < 0 {
+			c.writeWhole(btx, seq, token)
+		}
+		return nil
+	})
 }
 
 // loadCommands puts verified commands into an empty store, but for the key skip. Keys and
@@ -276,38 +257,32 @@ type caughtUp struct {
 	got  news
 }
 
-// keepCopy appends to the copy what the memory commits now: what it caught up with and
-// own, its own writes. Under the memory's write lock.
-func (pg *pgStore) keepCopy(base caughtUp, own []op) {
+// keepCopy takes the copy to what the memory commits now (btx, at pg.lastSeq): by an
+// append of what it caught up with (base) and of own, its own writes, or whole when the
+// copy is not where the memory was. Under the memory's write lock.
+func (pg *pgStore) keepCopy(btx *buntdb.Tx, base caughtUp, own []op) {
 	if pg.copy != nil {
-		pg.copy.append(base, pg.lastSeq, pg.lastToken, own)
+		pg.copy.keep(btx, base, pg.lastSeq, pg.lastToken, own)
 	}
 }
 
-// appendable reports whether the memory at base.from, then at seq with token, may go to
-// the copy by an append (else it is written whole at close). Under c.mu.
-func (c *localCopy) appendable(base caughtUp, seq, token int64) bool {
-	if c.f == nil || c.seq < 0 {
-		return false
-	}
-	if c.seq != base.from || base.got.whole || token == 0 {
-		c.seq = -1
-		return false
-	}
-	return true
-}
-
-func (c *localCopy) append(base caughtUp, seq, token int64, own []op) {
+func (c *localCopy) keep(btx *buntdb.Tx, base caughtUp, seq, token int64, own []op) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seq == seq && c.seq >= 0 && !base.got.whole {
-		return // appended beside the write (appendBeside)
+	switch {
+	case c.lock == nil || token == 0: // (a state it cannot name: written once it can)
+	case c.seq == seq && !base.got.whole: // appended beside the write (appendBeside)
+	case c.appendable(base):
+		head, body, size := c.encode(base, seq, token, own)
+		c.wrote(seq, size, writeAll(c.f, c.size, append([][]byte{head}, body...)...))
+	default:
+		c.writeWhole(btx, seq, token)
 	}
-	if !c.appendable(base, seq, token) {
-		return
-	}
-	head, body, size := c.encode(base, seq, token, own)
-	c.wrote(seq, size, writeAll(c.f, c.size, append([][]byte{head}, body...)...))
+}
+
+// appendable reports whether the copy may go from base.from by an append. Under c.mu.
+func (c *localCopy) appendable(base caughtUp) bool {
+	return c.f != nil && c.seq >= 0 && c.seq == base.from && !base.got.whole
 }
 
 // encode is the transaction that takes the copy from base.from to seq.
@@ -326,12 +301,13 @@ func (c *localCopy) encode(base caughtUp, seq, token int64, own []op) (head []by
 	return head, r.body(), len(head) + r.bodySize()
 }
 
-// wrote ends an append of size bytes that took the copy to seq (err: it failed).
+// wrote ends an append of size bytes that took the copy to seq. One that failed is left
+// where it is (another process may have the file mapped: it is never cut short) and the
+// copy is written whole at the next commit or at close.
 func (c *localCopy) wrote(seq int64, size int, err error) {
 	if err != nil {
-		c.f.Truncate(c.size) // else the next open drops it
 		c.seq = -1
-		c.log.Debug("kv: appending to the local copy of the state failed; it is written whole at close", "file", c.path, "err", err)
+		c.log.Debug("kv: appending to the local copy of the state failed; it is written whole next", "file", c.path, "err", err)
 		return
 	}
 	c.txs++
@@ -349,14 +325,14 @@ type pendingAppend struct {
 }
 
 // appendBeside starts appending what a large write takes the memory to (seq, token) on
-// another goroutine; end keeps or drops it (nil: none is due, as append would write
-// none). c.mu is held until end.
+// another goroutine; end keeps or drops it (nil: none was started; keepCopy does what is
+// due after the commit). c.mu is held until end.
 func (c *localCopy) appendBeside(base caughtUp, seq, token int64, own []op) *pendingAppend {
-	if c == nil {
+	if c == nil || token == 0 {
 		return nil
 	}
 	c.mu.Lock()
-	if !c.appendable(base, seq, token) {
+	if c.lock == nil || !c.appendable(base) {
 		c.mu.Unlock()
 		return nil
 	}
@@ -369,7 +345,9 @@ func (c *localCopy) appendBeside(base caughtUp, seq, token int64, own []op) *pen
 	return p
 }
 
-// end waits for the append and keeps it if the write committed, else cuts it off.
+// end waits for the append and keeps it if the write committed. One whose write failed
+// names a transaction that was never committed, whose number no commit will have again:
+// a process that reads it does not use it; the copy is written whole next.
 func (p *pendingAppend) end(committed bool) {
 	if p == nil {
 		return
@@ -378,7 +356,7 @@ func (p *pendingAppend) end(committed bool) {
 	defer c.mu.Unlock()
 	err := <-p.done
 	if !committed {
-		c.f.Truncate(c.size)
+		c.seq = -1
 		return
 	}
 	c.wrote(p.seq, p.size, err)
@@ -393,46 +371,53 @@ func (r *record) add(o op) {
 	}
 }
 
-// finish writes the copy whole if the memory (btx, at the transaction seq with token) got
-// ahead of it otherwise than by appends, or appends grew it past twice what the memory
-// holds; then it lets go of the copy.
+// finish writes the copy whole if the memory (btx, at the transaction seq with token) is
+// not what it holds, or appends grew it past twice what the memory holds; then it lets go
+// of the copy.
 func (c *localCopy) finish(btx *buntdb.Tx, seq, token int64) {
 	defer c.release()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lock == nil || seq <= 0 || token == 0 || (c.seq == seq && c.size <= 2*liveSize(btx)+copySlack) {
+	if c.lock == nil || token == 0 || (c.seq == seq && c.size <= 2*liveSize(btx)+copySlack) {
 		return
 	}
-	if err := c.writeWhole(btx, seq, token); err != nil {
-		c.log.Debug("kv: writing the local copy of the state failed", "file", c.path, "err", err)
-	}
+	c.writeWhole(btx, seq, token)
 }
 
-// writeWhole writes every key of btx as one transaction beside the copy, then renames it
-// over the copy (a reader that opened the old one reads it whole still).
-func (c *localCopy) writeWhole(btx *buntdb.Tx, seq, token int64) error {
+// writeWhole writes every key of btx as one transaction beside the copy and renames it
+// over the copy (a process that opened the old one reads it whole still), which is then
+// appended to. One that fails is not tried again by this process. Under c.mu.
+func (c *localCopy) writeWhole(btx *buntdb.Tx, seq, token int64) {
+	if c.failed {
+		return
+	}
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+	c.seq = -1
 	tmp := c.path + ".new"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var r record
-	btx.Ascend("", func(k, v string) bool {
-		r.appendSet(k, v)
-		return true
-	})
-	r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
-	head := r.seal(1)
-	if err := writeAll(f, 0, append([][]byte{head}, r.body()...)...); err != nil {
+	if err == nil {
+		var r record
+		btx.Ascend("", func(k, v string) bool {
+			r.appendSet(k, v)
+			return true
+		})
+		r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
+		head := r.seal(1)
+		if err = writeAll(f, 0, append([][]byte{head}, r.body()...)...); err == nil {
+			err = os.Rename(tmp, c.path)
+		}
+		if err == nil {
+			c.f, c.size, c.txs, c.seq = f, int64(len(head)+r.bodySize()), 1, seq
+			return
+		}
+		f.Close()
 		os.Remove(tmp)
-		return err
 	}
-	if err := os.Rename(tmp, c.path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	c.failed = true
+	c.log.Debug("kv: writing the local copy of the state failed; this process writes it no more", "file", c.path, "err", err)
 }
 
 // closeCopy writes the copy whole if it is due (finish) and lets go of it.

@@ -267,7 +267,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	if err == nil && !loaded {
 		err = pg.load(ctx, s.db)
 		if err == nil && pg.copy != nil && isEmpty(s.db) {
-			pg.copy.startEmpty(pg.lastSeq, pg.lastToken)
+			pg.copy.startEmpty(s.db, pg.lastSeq, pg.lastToken)
 		}
 	}
 	if err != nil {
@@ -1133,7 +1133,7 @@ func (s *Store) catchUp(ctx context.Context, q querier) error {
 		return nil
 	}
 	seq := s.pg.lastSeq
-	s.pg.keepCopy(caughtUp{from: prev, got: got}, nil)
+	s.pg.keepCopy(btx, caughtUp{from: prev, got: got}, nil)
 	s.commits.Add(1)
 	tx.countGenerations()
 	if err := btx.Commit(); err != nil {
