@@ -35,14 +35,16 @@ import (
 // the copy is not used there, and the state is read whole, as without a copy.
 //
 // The copy is a cache: nothing is lost with it. It is written without waiting for the
-// disk, and verified whole when it is opened (every checksum); damage, a file cut short or
-// one whose end was never written makes it fall back to what its last whole transaction
-// held, or to the database. One process at a time writes it (it holds its lock, a flock
-// beside it); the others read it. The writer appends each transaction the memory commits
-// (its own writes and what it caught up with) as it commits them, and writes it whole,
-// beside it and then renamed over it, when it closes if the memory got ahead of it
-// otherwise (a catch-up that read the whole state, an append that failed) or the appends
-// grew it past twice what the state holds.
+// disk, and checked whole when it is used (every checksum): one cut short, or whose end
+// was never written, is used up to its last whole transaction; a damaged one is not used
+// (the state is read from the database). It is never cut short in place (another process may have it
+// mapped, and would end reading past its end). One process at a time writes it (it holds
+// its lock, a flock beside it); the others read it. The writer appends each transaction
+// the memory commits (its own writes and what it caught up with), a large write's beside
+// its COPY; when the copy is not where the memory was (a catch-up that read the whole
+// state, a torn end, an append that failed or a write that did), it writes it whole,
+// beside it and then renamed over it, at the next commit or at close, and at close too
+// when appends grew it past twice what the state holds.
 
 // copyMetaKey is the last command of each transaction of a copy: "<number> <token>" of the
 // schema's transaction whose state the copy holds up to there.
@@ -85,7 +87,8 @@ type localCopy struct {
 	size int64      // the copy's size as written
 	txs  uint64     // its transactions
 	// seq is the schema's transaction whose state the copy holds, as the memory does
-	// up to it (-1: the memory is not what the copy holds, which is written whole at close)
+	// up to it (-1: the memory is not what the copy holds, which is written whole at the
+	// next commit or at close)
 	seq    int64
 	failed bool // a whole write failed: not tried again
 }

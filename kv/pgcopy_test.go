@@ -176,7 +176,7 @@ func TestADamagedOrCutCopyFallsBack(t *testing.T) {
 	a := copyStore(t, url, "copy_damaged", dir, "first")
 	a.Set("chunk", bigValue("c", 300<<10))
 	a.Set("n", "1")
-	a.Close() // the copy, written whole
+	a.Close() // its copy: started empty (a new schema), each write appended
 	a = copyStore(t, url, "copy_damaged", dir, "appends")
 	a.Set("n", "2") // appended: the copy's last transaction
 	if a.pg.copy.seq != a.pg.lastSeq {
