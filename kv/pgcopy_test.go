@@ -308,3 +308,80 @@ func TestAnOwnersCopyMissesNoDelete(t *testing.T) {
 	}
 	wantState(t, c, map[string]string{"b": "2", "c": "3"})
 }
+
+// Processes opening, writing and closing on one data folder at once, while another keeps
+// writing: each opens whole (from the copy or the database), one writes the copy at a
+// time, and the last open holds every write.
+func TestManyProcessesShareOneCopy(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	dir := t.TempDir()
+	first := copyStore(t, url, "copy_many", dir, "first")
+	first.Set("chunk", bigValue("c", 2<<20))
+	first.Close()
+	writer := replicas(t, url, "copy_many", Options{}, "writer")[0]
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		defer func() { wrote <- n }()
+		for n < 300 { // (a bound on the test's writes; the processes usually end first)
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := writer.Set(fmt.Sprintf("w:%04d", n), "x"); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	const procs, rounds = 4, 5
+	errs := make(chan error, procs)
+	for p := range procs {
+		go func() {
+			for r := range rounds {
+				s, err := OpenPostgres(context.Background(), url, "copy_many", Options{Command: "p", Shared: true, CopyDir: dir, OneRun: true})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if v, _ := s.Get("chunk"); v != bigValue("c", 2<<20) {
+					errs <- fmt.Errorf("process %d round %d reads the chunk as %d bytes", p, r, len(v))
+					s.Close()
+					return
+				}
+				if err := s.Set(fmt.Sprintf("p:%d:%d", p, r), "y"); err != nil {
+					errs <- err
+					s.Close()
+					return
+				}
+				s.Close()
+			}
+			errs <- nil
+		}()
+	}
+	for range procs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	n := <-wrote
+	last := copyStore(t, url, "copy_many", dir, "last")
+	if !last.pg.fromCopy {
+		t.Fatal("the last open did not come from the copy")
+	}
+	want := map[string]string{"chunk": bigValue("c", 2<<20)}
+	for i := range n {
+		want[fmt.Sprintf("w:%04d", i)] = "x"
+	}
+	for p := range procs {
+		for r := range rounds {
+			want[fmt.Sprintf("p:%d:%d", p, r)] = "y"
+		}
+	}
+	wantState(t, last, want)
+}
