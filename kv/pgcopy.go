@@ -172,11 +172,16 @@ func (c *localCopy) checkWhole(st *copyState) bool {
 	populate(st.data, 0, len(st.data)) // every byte is read: at once, not page by page
 	contents, err := verify(c.path, st.data, false)
 	if err != nil || len(contents.cmds) != len(st.cmds) {
-		c.log.Info("kv: the local copy of the state is damaged; the state is read from the database (the copy is written again)", "file", c.path, "err", err)
+		c.damaged(err)
 		return false
 	}
 	st.cmds = contents.cmds
 	return true
+}
+
+// damaged says that the copy could not be used as it is.
+func (c *localCopy) damaged(err error) {
+	c.log.Info("kv: the local copy of the state is damaged; the state is read from the database (a writer of it writes it again)", "file", c.path, "err", err)
 }
 
 // loadCopy puts the copy into db if the schema still holds its transaction (its number,
@@ -299,7 +304,7 @@ func (c *localCopy) encode(base caughtUp, seq, token int64, own []op) (head []by
 	for _, o := range own {
 		r.add(o)
 	}
-	r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
+	r.appendMeta(seq, token)
 	head = r.seal(c.txs + 1)
 	return head, r.body(), len(head) + r.bodySize()
 }
@@ -365,6 +370,12 @@ func (p *pendingAppend) end(committed bool) {
 	c.wrote(p.seq, p.size, err)
 }
 
+// appendMeta adds a copy's last command: the number and token of the transaction whose
+// state it holds.
+func (r *record) appendMeta(seq, token int64) {
+	r.appendSet(copyMetaKey, strconv.FormatInt(seq, 10)+" "+strconv.FormatInt(token, 10))
+}
+
 // add adds a write of the schema's.
 func (r *record) add(o op) {
 	if o.del {
@@ -407,7 +418,7 @@ func (c *localCopy) writeWhole(btx *buntdb.Tx, seq, token int64) {
 			r.appendSet(k, v)
 			return true
 		})
-		r.appendSet(copyMetaKey, fmt.Sprintf("%d %d", seq, token))
+		r.appendMeta(seq, token)
 		head := r.seal(1)
 		if err = writeAll(f, 0, append([][]byte{head}, r.body()...)...); err == nil {
 			err = os.Rename(tmp, c.path)

@@ -302,20 +302,11 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 			every = DefaultPurgeInterval
 		}
 		go s.purgeLoop(lctx, every)
-		// what was written while the state loaded, before the LISTEN: read on the writes'
-		// connection (idle until the store is handed out)
-		cctx, cancelCatchUp := context.WithTimeout(ctx, writeTimeout)
-		err := s.catchUp(cctx, pg.conn)
-		cancelCatchUp()
-		if err != nil {
-			pg.copy.release()
-			pg.close()
-			s.db.Close()
-			return nil, err
-		}
-	} else if pg.fromCopy {
-		// what was written since the copy's transaction (the owner deletes outright: a
-		// delete since then reads the whole state)
+	}
+	if pg.shared || pg.fromCopy {
+		// what was written while the state loaded, before the LISTEN, or since the copy's
+		// transaction (an owner deletes outright: a delete since then reads the whole
+		// state): read on the writes' connection (idle until the store is handed out)
 		cctx, cancelCatchUp := context.WithTimeout(ctx, writeTimeout)
 		err := s.catchUp(cctx, pg.conn)
 		cancelCatchUp()
