@@ -15,7 +15,7 @@ help:
 	@echo "make test-loaded - make test while two busy processes hold the cores"
 	@echo "make test-slow - run every test, the slow ones too (kills, soaks, replicas, every-byte cuts)"
 	@echo "make bench     - run the benchmarks and print their figures"
-	@echo "make bench-sync - sync 100,000 and 1,000,000 members as a user does (WeCom; DingTalk, Feishu at 100,000), beside each fetch floor; 1,000,000 under WeCom's call limit (about 12 min)"
+	@echo "make bench-sync - sync 100,000 and 1,000,000 members as a user does (WeCom; DingTalk, Feishu at 100,000), beside each fetch floor; 1,000,000 under WeCom's call limit (about 16 min on 2 cores)"
 	@echo "make demo-wasm - rebuild the demo's Go-in-WebAssembly Type (apps/demo/corps/CheckedCorp/index.wasm)"
 	@echo "make build     - build bin/jitrt"
 	@echo "make lint      - gofmt and go vet"
