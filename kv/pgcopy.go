@@ -184,23 +184,53 @@ func (c *localCopy) damaged(err error) {
 	c.log.Info("kv: the local copy of the state is damaged; the state is read from the database (a writer of it writes it again)", "file", c.path, "err", err)
 }
 
-// loadCopy puts the copy into db if the schema still holds its transaction (its number,
-// with its token), and reports whether it did.
-func (pg *pgStore) loadCopy(ctx context.Context, db *buntdb.DB) (bool, error) {
-	st, ok := pg.copy.read()
-	if !ok {
-		return false, nil
+// preparedCopy is a copy read and checked whole, not yet known to be of the schema's
+// history.
+type preparedCopy struct {
+	c  *localCopy
+	st copyState
+	ok bool // there is one to use
+}
+
+// prepareCopy takes the lock of the copy of schema in dir, if no other process holds it,
+// and reads the copy and checks it whole, on a goroutine: while the database is reached
+// (a connection, the schema's version, the cluster), which is most of the open's time on
+// the server's side, not jitrt's. Only then is the schema asked whether the copy is of its
+// history; a copy that is not (rare: a database restored, a schema made again) was read
+// for nothing, and is unmapped.
+func prepareCopy(dir, where, schema string, log *slog.Logger) <-chan preparedCopy {
+	out := make(chan preparedCopy, 1)
+	go func() {
+		p := preparedCopy{c: openCopy(dir, where, schema, log)}
+		p.st, p.ok = p.c.read()
+		if p.ok = p.ok && p.c.checkWhole(&p.st); !p.ok {
+			p.st.drop()
+		}
+		out <- p
+	}()
+	return out
+}
+
+// drop lets go of what a copy not used maps.
+func (st *copyState) drop() {
+	if st.mapped && st.data != nil {
+		unix.Munmap(st.data)
 	}
+	st.data, st.cmds = nil, nil
+}
+
+// loadCopy puts a prepared copy into db if the schema still holds its transaction (its
+// number, with its token), and reports whether it did.
+func (pg *pgStore) loadCopy(ctx context.Context, db *buntdb.DB, st *copyState) (bool, error) {
 	var token int64
 	if err := pg.conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce((SELECT token FROM %s.commits WHERE seq = $1), 0)`, pg.schema), st.seq).Scan(&token); err != nil {
+		st.drop()
 		return false, fmt.Errorf("kv: read %s#%s: %w", pg.where, pg.schema, err)
 	}
 	if token != st.token {
 		pg.log.Debug("kv: the local copy of the state is not of this schema's history (another database, or one restored); the state is read from the database",
 			"file", pg.copy.path, "transaction", st.seq)
-		return false, nil
-	}
-	if !pg.copy.checkWhole(&st) {
+		st.drop()
 		return false, nil
 	}
 	if err := loadCommands(db, st.cmds, copyMetaKey); err != nil {

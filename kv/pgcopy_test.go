@@ -385,3 +385,28 @@ func TestManyProcessesShareOneCopy(t *testing.T) {
 	}
 	wantState(t, last, want)
 }
+
+// The copy is read while the database is reached: an open that then fails (here, a schema
+// of a newer jitrt) lets go of the copy's lock, and the next open writes it.
+func TestAnOpenThatFailsLetsGoOfTheCopy(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	dir := t.TempDir()
+	a := copyStore(t, url, "copy_fail", dir, "first")
+	a.Set("k", "1")
+	a.Close()
+	newer := len(migrations)
+	pgtest.Exec(t, url, fmt.Sprintf("INSERT INTO copy_fail.migrations (version) VALUES (%d)", newer))
+	for range 2 { // twice: the first failure did not keep the lock
+		if s, err := OpenPostgres(context.Background(), url, "copy_fail", Options{Command: "newer", Shared: true, CopyDir: dir, OneRun: true}); err == nil {
+			s.Close()
+			t.Fatal("opened a schema of a newer jitrt")
+		}
+	}
+	pgtest.Exec(t, url, fmt.Sprintf("DELETE FROM copy_fail.migrations WHERE version = %d", newer))
+	b := copyStore(t, url, "copy_fail", dir, "after")
+	if !b.pg.fromCopy || b.pg.copy.lock == nil {
+		t.Fatalf("after an open that failed: from the copy %v, its writer %v", b.pg.fromCopy, b.pg.copy.lock != nil)
+	}
+	wantState(t, b, map[string]string{"k": "1"})
+}

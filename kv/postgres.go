@@ -193,8 +193,33 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 	}
 	where := RedactURL(dbURL)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// the local copy is read and checked while the database is reached
+	var prepared <-chan preparedCopy
+	if opts.CopyDir != "" {
+		prepared = prepareCopy(opts.CopyDir, where, schema, log)
+	}
+	var copyTaken *preparedCopy
+	takeCopy := func() *preparedCopy {
+		if copyTaken == nil && prepared != nil {
+			p := <-prepared
+			copyTaken = &p
+		}
+		return copyTaken
+	}
+	releaseCopy := func() { // before it is handed to pg (an open that fails)
+		if p := takeCopy(); p != nil && p.c != nil {
+			p.st.drop()
+			p.c.release()
+			p.c = nil
+		}
+	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
+		releaseCopy()
 		if dirLock != nil {
 			dirLock.release()
 		}
@@ -202,6 +227,9 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	}
 	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts}
 	fail := func(err error) (*Store, error) {
+		if pg.copy == nil {
+			releaseCopy()
+		}
 		if pg.cl != nil {
 			pg.cl.Close()
 		}
@@ -226,10 +254,6 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}
 	} else if err := pg.joinCluster(ctx, dbURL, opts); err != nil {
 		return fail(err)
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{path: where + "#" + schema, dir: opts.LockDir, log: log, pg: pg, lock: dirLock, cluster: cluster.Local()}
 	if pg.cl != nil {
@@ -257,12 +281,12 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 			listening <- connected{c, err}
 		}()
 	}
-	if opts.CopyDir != "" {
-		pg.copy = openCopy(opts.CopyDir, where, schema, log)
-	}
 	loaded := false
-	if pg.copy != nil {
-		loaded, err = pg.loadCopy(ctx, s.db)
+	if p := takeCopy(); p != nil {
+		pg.copy = p.c
+		if p.ok {
+			loaded, err = pg.loadCopy(ctx, s.db, &p.st)
+		}
 	}
 	if err == nil && !loaded {
 		err = pg.load(ctx, s.db)
