@@ -22,6 +22,17 @@ func copyStore(t *testing.T, url, schema, dir, command string) *Store {
 	return s
 }
 
+// copyHolding is a database, and a data folder whose copy of schema holds k = value (a
+// first process set it and closed).
+func copyHolding(t *testing.T, schema, value string) (url, dir string) {
+	t.Helper()
+	url, dir = pgtest.Database(t), t.TempDir()
+	a := copyStore(t, url, schema, dir, "first")
+	a.Set("k", value)
+	a.Close()
+	return url, dir
+}
+
 // bigValue is a value of n bytes unlike another's (a sync's chunk: a write of it goes by
 // COPY, and to the copy as it is).
 func bigValue(tag string, n int) string {
@@ -142,11 +153,7 @@ func TestAStoreOpensFromItsCopyAndCatchesUpFromIt(t *testing.T) {
 // used.
 func TestACopyOfAnotherHistoryIsNotUsed(t *testing.T) {
 	t.Parallel()
-	url := pgtest.Database(t)
-	dir := t.TempDir()
-	a := copyStore(t, url, "copy_history", dir, "first")
-	a.Set("k", "before")
-	a.Close()
+	url, dir := copyHolding(t, "copy_history", "before")
 
 	pgtest.Exec(t, url, "DROP SCHEMA copy_history CASCADE")
 	other := replicas(t, url, "copy_history", Options{}, "other")[0]
@@ -228,11 +235,7 @@ func TestADamagedOrCutCopyFallsBack(t *testing.T) {
 // writes nothing to it (its close leaves the first's appends whole).
 func TestOneProcessWritesTheCopyTheOthersReadIt(t *testing.T) {
 	t.Parallel()
-	url := pgtest.Database(t)
-	dir := t.TempDir()
-	a := copyStore(t, url, "copy_two", dir, "first")
-	a.Set("k", "1")
-	a.Close()
+	url, dir := copyHolding(t, "copy_two", "1")
 	b := copyStore(t, url, "copy_two", dir, "writer")
 	c := copyStore(t, url, "copy_two", dir, "reader")
 	if !b.pg.fromCopy || !c.pg.fromCopy {
@@ -256,11 +259,7 @@ func TestOneProcessWritesTheCopyTheOthersReadIt(t *testing.T) {
 // again rather than trusted.
 func TestTheTokensOfOldTransactionsGo(t *testing.T) {
 	t.Parallel()
-	url := pgtest.Database(t)
-	dir := t.TempDir()
-	a := copyStore(t, url, "copy_old", dir, "first")
-	a.Set("k", "1")
-	a.Close()
+	url, dir := copyHolding(t, "copy_old", "1")
 	// the next transaction's number is a multiple of tokensPruneEvery past tokensKept
 	next := (tokensKept/tokensPruneEvery + 2) * tokensPruneEvery
 	pgtest.Exec(t, url, fmt.Sprintf("SELECT setval('copy_old.kv_seq_gen', %d)", next-1))
@@ -390,11 +389,7 @@ func TestManyProcessesShareOneCopy(t *testing.T) {
 // of a newer jitrt) lets go of the copy's lock, and the next open writes it.
 func TestAnOpenThatFailsLetsGoOfTheCopy(t *testing.T) {
 	t.Parallel()
-	url := pgtest.Database(t)
-	dir := t.TempDir()
-	a := copyStore(t, url, "copy_fail", dir, "first")
-	a.Set("k", "1")
-	a.Close()
+	url, dir := copyHolding(t, "copy_fail", "1")
 	newer := len(migrations)
 	pgtest.Exec(t, url, fmt.Sprintf("INSERT INTO copy_fail.migrations (version) VALUES (%d)", newer))
 	for range 2 { // twice: the first failure did not keep the lock
