@@ -192,23 +192,59 @@ type preparedCopy struct {
 	ok bool // there is one to use
 }
 
+// copyOpening is a copy being read beside an open (prepareCopy); nil when the open has
+// no data folder.
+type copyOpening struct {
+	ready  <-chan preparedCopy
+	got    *preparedCopy
+	handed bool // given to the store: it lets go of it from then on
+}
+
 // prepareCopy takes the lock of the copy of schema in dir, if no other process holds it,
 // and reads the copy and checks it whole, on a goroutine: while the database is reached
 // (a connection, the schema's version, the cluster), which is most of the open's time on
 // the server's side, not jitrt's. Only then is the schema asked whether the copy is of its
 // history; a copy that is not (rare: a database restored, a schema made again) was read
 // for nothing, and is unmapped.
-func prepareCopy(dir, where, schema string, log *slog.Logger) <-chan preparedCopy {
-	out := make(chan preparedCopy, 1)
+func prepareCopy(dir, where, schema string, log *slog.Logger) *copyOpening {
+	ready := make(chan preparedCopy, 1)
 	go func() {
 		p := preparedCopy{c: openCopy(dir, where, schema, log)}
 		p.st, p.ok = p.c.read()
 		if p.ok = p.ok && p.c.checkWhole(&p.st); !p.ok {
 			p.st.drop()
 		}
-		out <- p
+		ready <- p
 	}()
-	return out
+	return &copyOpening{ready: ready}
+}
+
+// hand waits for the copy and gives it to the store that opens (nil: none).
+func (o *copyOpening) hand() *preparedCopy {
+	if o == nil {
+		return nil
+	}
+	o.wait()
+	o.handed = true
+	return o.got
+}
+
+// abandon lets go of the copy of an open that failed before it was handed.
+func (o *copyOpening) abandon() {
+	if o == nil || o.handed {
+		return
+	}
+	o.wait()
+	o.got.st.drop()
+	o.got.c.release()
+	o.handed = true
+}
+
+func (o *copyOpening) wait() {
+	if o.got == nil {
+		p := <-o.ready
+		o.got = &p
+	}
 }
 
 // drop lets go of what a copy not used maps.

@@ -198,28 +198,13 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		log = slog.New(slog.DiscardHandler)
 	}
 	// the local copy is read and checked while the database is reached
-	var prepared <-chan preparedCopy
+	var opening *copyOpening
 	if opts.CopyDir != "" {
-		prepared = prepareCopy(opts.CopyDir, where, schema, log)
-	}
-	var copyTaken *preparedCopy
-	takeCopy := func() *preparedCopy {
-		if copyTaken == nil && prepared != nil {
-			p := <-prepared
-			copyTaken = &p
-		}
-		return copyTaken
-	}
-	releaseCopy := func() { // before it is handed to pg (an open that fails)
-		if p := takeCopy(); p != nil && p.c != nil {
-			p.st.drop()
-			p.c.release()
-			p.c = nil
-		}
+		opening = prepareCopy(opts.CopyDir, where, schema, log)
 	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		releaseCopy()
+		opening.abandon()
 		if dirLock != nil {
 			dirLock.release()
 		}
@@ -227,9 +212,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 	}
 	pg := &pgStore{conn: conn, schema: schema, where: where, url: dbURL, opts: opts}
 	fail := func(err error) (*Store, error) {
-		if pg.copy == nil {
-			releaseCopy()
-		}
+		opening.abandon()
 		if pg.cl != nil {
 			pg.cl.Close()
 		}
@@ -282,7 +265,7 @@ func OpenPostgres(ctx context.Context, dbURL, schema string, opts Options) (*Sto
 		}()
 	}
 	loaded := false
-	if p := takeCopy(); p != nil {
+	if p := opening.hand(); p != nil {
 		pg.copy = p.c
 		if p.ok {
 			loaded, err = pg.loadCopy(ctx, s.db, &p.st)
